@@ -1,0 +1,10 @@
+//! Footprint's domain types and pure analytics.
+//!
+//! Everything in this crate is deterministic computation over values passed in:
+//! no I/O, no async, no clock. A value of a domain type (`UserId`, `EventType`, …)
+//! that exists is valid; the code behind the edge never re-checks it.
+
+pub mod domain;
+pub mod session;
+
+pub use domain::{Consent, ConsentDefault, Email, EventType, InvalidValue, Role, Tier, UserId, Username};

@@ -1,0 +1,131 @@
+//! Footprint's storage: one small [`Store`] trait and its two backends, SQLite (embedded,
+//! the default) and PostgreSQL, each with its own migrations. Both pass the same behaviour
+//! suite (`tests/behaviour.rs`).
+
+mod error;
+pub mod model;
+mod plan;
+mod postgres;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+pub use postgres::PostgresOptions;
+pub use sqlite::{SqliteOptions, Synchronous};
+
+/// Everything Footprint persists goes through this trait; handlers and services never
+/// see SQL or driver types.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Succeeds when the store answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The instance secret stored under `name`; if there is none yet, `generated` is stored
+    /// and returned. Several nodes racing here all get the same value.
+    async fn secret(&self, name: &str, generated: String) -> StoreResult<String>;
+
+    /// Creates an account, or grants one to a user known only from tracking.
+    /// `Conflict` when the user id already has an account or the username/email is taken.
+    async fn create_account(&self, account: NewAccount) -> StoreResult<UserRecord>;
+    async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
+    async fn count_admins(&self) -> StoreResult<u64>;
+
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
+    async fn append_consent(&self, record: ConsentRecord) -> StoreResult<()>;
+    /// The user's consent history, oldest first.
+    async fn consent_history(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
+
+    /// Judges and writes a batch in one transaction; one outcome per event, in order.
+    /// Nothing is acknowledged before this returns, and this returns after the commit.
+    async fn commit_events(&self, batch: Vec<NewEvent>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>>;
+    async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>>;
+
+    async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// The most recent audit entries, newest first.
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// Which backend to open.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// An SQLite file, created with its directory if missing.
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// `DATABASE_URL` when set (`postgres://…`, `sqlite://PATH`, or a plain path), else
+    /// `footprint.db` in the data directory.
+    pub fn resolve(database_url: Option<&str>, data_dir: &std::path::Path) -> Result<Self, StoreError> {
+        let Some(url) = database_url.map(str::trim).filter(|url| !url.is_empty()) else {
+            return Ok(StoreLocation::Sqlite(data_dir.join("footprint.db")));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(StoreLocation::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
+        }
+        if url.contains("://") {
+            return Err(StoreError::Unavailable(format!(
+                "DATABASE_URL scheme not supported: use postgres://… or sqlite://PATH (got {})",
+                url.split("://").next().unwrap_or_default()
+            )));
+        }
+        Ok(StoreLocation::Sqlite(PathBuf::from(url)))
+    }
+}
+
+/// Opens the store and brings its schema up to date.
+pub async fn open(
+    location: &StoreLocation,
+    sqlite: &SqliteOptions,
+    postgres: &PostgresOptions,
+) -> StoreResult<Arc<dyn Store>> {
+    match location {
+        StoreLocation::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path, sqlite).await?)),
+        StoreLocation::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open(url, postgres).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_selects_the_backend() {
+        let dir = std::path::Path::new("/data");
+        assert!(matches!(StoreLocation::resolve(None, dir).unwrap(), StoreLocation::Sqlite(p) if p == dir.join("footprint.db")));
+        assert!(matches!(StoreLocation::resolve(Some(""), dir).unwrap(), StoreLocation::Sqlite(_)));
+        assert!(matches!(
+            StoreLocation::resolve(Some("postgres://u@h/db"), dir).unwrap(),
+            StoreLocation::Postgres(u) if u == "postgres://u@h/db"
+        ));
+        assert!(matches!(
+            StoreLocation::resolve(Some("sqlite:///tmp/x.db"), dir).unwrap(),
+            StoreLocation::Sqlite(p) if p == std::path::Path::new("/tmp/x.db")
+        ));
+        assert!(StoreLocation::resolve(Some("mysql://h/db"), dir).is_err());
+    }
+}
+
+/// Wall-clock time for the store's own bookkeeping columns (migration and secret creation
+/// times); everything the product reasons about gets its time from the caller.
+pub(crate) fn now_us() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}

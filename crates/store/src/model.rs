@@ -1,0 +1,160 @@
+//! The records the store reads and writes. Times are microseconds since the Unix epoch.
+
+use footprint_analytics::{Consent, Role, Tier};
+use serde::{Deserialize, Serialize};
+
+/// A user as stored: tracked only (no password) or also holding an account.
+/// Personal fields (`email_enc`, `profile_enc`) arrive already encrypted by the service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub user_id: String,
+    /// The keyed pseudonym under which this user's behavioural data is stored.
+    pub user_key: String,
+    pub username: Option<String>,
+    pub email_enc: Option<String>,
+    pub email_index: Option<String>,
+    pub password_hash: Option<String>,
+    pub role: Role,
+    pub tier: Tier,
+    pub profile_enc: Option<String>,
+    pub first_seen_us: Option<i64>,
+    pub last_seen_us: Option<i64>,
+    pub n_events: i64,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+impl UserRecord {
+    pub fn has_account(&self) -> bool {
+        self.password_hash.is_some()
+    }
+}
+
+/// An account to create, or to grant to a user known only from tracking.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub user_id: String,
+    pub user_key: String,
+    pub username: Option<String>,
+    pub email_enc: Option<String>,
+    pub email_index: Option<String>,
+    pub password_hash: String,
+    pub role: Role,
+    pub tier: Tier,
+    pub profile_enc: Option<String>,
+    pub now_us: i64,
+}
+
+/// One entry of a user's append-only consent history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub user_id: String,
+    pub consent: Consent,
+    /// Where the change came from: `api`, `event_context`, …
+    pub source: String,
+    pub recorded_at_us: i64,
+}
+
+/// An API key as stored: only the SHA-256 of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public prefix shown in listings, e.g. `fp_ab12cd34`.
+    pub key_id: String,
+    pub key_hash: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at_us: i64,
+    pub revoked_at_us: Option<i64>,
+}
+
+/// A validated event ready to be committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Server-assigned ULID; also the id of the session this event opens, if it opens one.
+    pub event_id: String,
+    pub user_id: String,
+    pub user_key: String,
+    pub message_id: Option<String>,
+    pub session_id: Option<String>,
+    pub event_type: String,
+    /// A JSON object, serialised.
+    pub properties: String,
+    /// A JSON object, serialised, already stripped of anything that must not be stored.
+    pub context: String,
+    pub timestamp_us: i64,
+    pub received_us: i64,
+    /// A consent carried by the event (`context.consent`), recorded before the event is judged.
+    pub consent: Option<Consent>,
+}
+
+/// How a batch is judged: instance rules the store applies inside the commit.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitOptions {
+    pub session_gap_us: i64,
+    /// The consent of a user with no record.
+    pub consent_default: Consent,
+}
+
+/// What happened to one event of a committed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    Accepted { event_id: String, session_id: String },
+    /// The same `message_id` for the same user was already stored.
+    Duplicate,
+    /// The user has not given analytics consent; nothing was stored.
+    NotCollected,
+}
+
+/// A stored event, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub event_id: String,
+    pub user_id: String,
+    pub message_id: Option<String>,
+    pub session_id: String,
+    pub event_type: String,
+    pub properties: String,
+    pub context: String,
+    pub timestamp_us: i64,
+    pub received_us: i64,
+}
+
+/// Filters for reading events, ordered by (timestamp, seq); `after` is the position of the
+/// last event of the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub user_key: Option<String>,
+    pub event_type: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub after: Option<EventPosition>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventPosition {
+    pub timestamp_us: i64,
+    pub seq: i64,
+}
+
+/// One security-relevant action for the audit log. It never holds secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at_us: i64,
+    pub action: String,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub outcome: String,
+    /// A JSON object, serialised.
+    pub detail: String,
+}
+
+/// A user's session as maintained at ingestion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub started_us: i64,
+    pub last_us: i64,
+    pub n_events: i64,
+}

@@ -1,0 +1,493 @@
+//! The PostgreSQL backend: a deadpool connection pool; batches are written with one
+//! `INSERT … SELECT FROM unnest(…)` per table. Several nodes may share one database: each
+//! batch takes transaction-scoped advisory locks on its users (in a fixed order), so
+//! sessions and idempotency are judged on a consistent view.
+
+mod rows;
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use footprint_analytics::Consent;
+use footprint_analytics::session::SessionState;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::plan::{UserState, plan_batch};
+use crate::{Store, now_us};
+use rows::{USER_COLUMNS, api_key_from_row, audit_from_row, consent_from_row, event_from_row, user_from_row};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+/// Held while migrating so that nodes starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;
+
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    pub pool_size: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self { pool_size: 16 }
+    }
+}
+
+pub(crate) struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    pub(crate) async fn open(url: &str, options: &PostgresOptions) -> StoreResult<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|error| StoreError::Unavailable(format!("DATABASE_URL is not a valid PostgreSQL URL: {error}")))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .build()
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+        let result = async {
+            client
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_us BIGINT NOT NULL)",
+                )
+                .await?;
+            for (version, sql) in MIGRATIONS {
+                let tx = client.transaction().await?;
+                let applied: bool =
+                    tx.query_one("SELECT count(*) > 0 FROM schema_migrations WHERE version = $1", &[version]).await?.get(0);
+                if !applied {
+                    tx.batch_execute(sql).await?;
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, applied_at_us) VALUES ($1, $2)",
+                        &[version, &now_us()],
+                    )
+                    .await?;
+                    tracing::info!(version, "postgres migration applied");
+                }
+                tx.commit().await?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+        result
+    }
+
+    async fn find_user(&self, column: &str, value: &str) -> StoreResult<Option<UserRecord>> {
+        let client = self.pool.get().await?;
+        find_user(&client, column, value).await
+    }
+}
+
+async fn find_user(client: &impl GenericClient, column: &str, value: &str) -> StoreResult<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
+    let row = client.query_opt(&sql, &[&value]).await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// Maps a unique violation to the conflict it means for an account.
+fn account_conflict(error: tokio_postgres::Error, account: &NewAccount) -> StoreError {
+    let Some(db_error) = error.as_db_error() else { return error.into() };
+    if db_error.code() != &tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
+        return error.into();
+    }
+    match db_error.constraint() {
+        Some("users_username_key") => {
+            StoreError::Conflict(format!("username {} is already taken", account.username.as_deref().unwrap_or_default()))
+        }
+        Some("users_email_index_key") => StoreError::Conflict("email is already taken".to_owned()),
+        _ => StoreError::Conflict(format!("user_id {} already has an account", account.user_id)),
+    }
+}
+
+async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAccount) -> StoreResult<UserRecord> {
+    let tx = client.transaction().await?;
+    let existing = find_user(&tx, "user_id", &account.user_id).await?;
+    if existing.as_ref().is_some_and(UserRecord::has_account) {
+        return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
+    }
+    let written = if existing.is_some() {
+        tx.execute(
+            "UPDATE users SET username = $2, email_enc = $3, email_index = $4, password_hash = $5, role = $6, tier = $7,
+                    profile_enc = $8, updated_at_us = $9
+             WHERE user_id = $1 AND password_hash IS NULL",
+            &[
+                &account.user_id,
+                &account.username,
+                &account.email_enc,
+                &account.email_index,
+                &account.password_hash,
+                &account.role.as_str(),
+                &account.tier.as_str(),
+                &account.profile_enc,
+                &account.now_us,
+            ],
+        )
+        .await
+    } else {
+        tx.execute(
+            "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier, profile_enc,
+                                created_at_us, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            &[
+                &account.user_id,
+                &account.user_key,
+                &account.username,
+                &account.email_enc,
+                &account.email_index,
+                &account.password_hash,
+                &account.role.as_str(),
+                &account.tier.as_str(),
+                &account.profile_enc,
+                &account.now_us,
+            ],
+        )
+        .await
+    };
+    match written {
+        Ok(1) => {}
+        Ok(_) => return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id))),
+        Err(error) => return Err(account_conflict(error, account)),
+    }
+    let created = find_user(&tx, "user_id", &account.user_id).await?.ok_or(StoreError::NotFound)?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+async fn insert_consents(client: &impl GenericClient, records: &[ConsentRecord]) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let user_ids: Vec<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
+    let analytics: Vec<bool> = records.iter().map(|r| r.consent.analytics).collect();
+    let preferences: Vec<bool> = records.iter().map(|r| r.consent.preferences).collect();
+    let improvement: Vec<bool> = records.iter().map(|r| r.consent.improvement).collect();
+    let sources: Vec<&str> = records.iter().map(|r| r.source.as_str()).collect();
+    let times: Vec<i64> = records.iter().map(|r| r.recorded_at_us).collect();
+    client
+        .execute(
+            "INSERT INTO consents (user_id, analytics, preferences, improvement, source, recorded_at_us)
+             SELECT * FROM unnest($1::text[], $2::bool[], $3::bool[], $4::bool[], $5::text[], $6::int8[])",
+            &[&user_ids, &analytics, &preferences, &improvement, &sources, &times],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn load_user_states(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_ids: &[&str],
+) -> StoreResult<HashMap<String, UserState>> {
+    let mut states: HashMap<String, UserState> = HashMap::new();
+    for row in tx.query("SELECT user_id, session_id, last_seen_us FROM users WHERE user_id = ANY($1)", &[&user_ids]).await? {
+        let session_id: Option<String> = row.get(1);
+        let last_seen: Option<i64> = row.get(2);
+        let session = session_id.zip(last_seen).map(|(session_id, last_event_us)| SessionState { session_id, last_event_us });
+        states.entry(row.get(0)).or_default().session = session;
+    }
+    let consents = tx
+        .query(
+            "SELECT DISTINCT ON (user_id) user_id, analytics, preferences, improvement FROM consents
+             WHERE user_id = ANY($1) ORDER BY user_id, id DESC",
+            &[&user_ids],
+        )
+        .await?;
+    for row in consents {
+        let consent = Consent { analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) };
+        states.entry(row.get(0)).or_default().consent = Some(consent);
+    }
+    Ok(states)
+}
+
+async fn load_existing_messages(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[NewEvent],
+) -> StoreResult<HashSet<(String, String)>> {
+    let (keys, message_ids): (Vec<&str>, Vec<&str>) = batch
+        .iter()
+        .filter_map(|event| event.message_id.as_deref().map(|message_id| (event.user_key.as_str(), message_id)))
+        .unzip();
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows = tx
+        .query(
+            "SELECT e.user_key, e.message_id FROM events e
+             JOIN unnest($1::text[], $2::text[]) AS m(user_key, message_id)
+               ON e.user_key = m.user_key AND e.message_id = m.message_id",
+            &[&keys, &message_ids],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+async fn commit_events(
+    client: &mut deadpool_postgres::Client,
+    batch: &[NewEvent],
+    options: &CommitOptions,
+) -> StoreResult<Vec<EventOutcome>> {
+    let tx = client.transaction().await?;
+    let mut user_ids: Vec<&str> = batch.iter().map(|event| event.user_id.as_str()).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    // Locks in hash order so that two nodes never wait on each other in a cycle.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(u, 0) AS h FROM unnest($1::text[]) AS u ORDER BY 1) AS s",
+        &[&user_ids],
+    )
+    .await?;
+    let states = load_user_states(&tx, &user_ids).await?;
+    let existing = load_existing_messages(&tx, batch).await?;
+    let plan = plan_batch(batch, states, &existing, options);
+
+    insert_consents(&tx, &plan.consents).await?;
+    if !plan.users.is_empty() {
+        let ids: Vec<&str> = plan.users.iter().map(|u| u.user_id.as_str()).collect();
+        let keys: Vec<&str> = plan.users.iter().map(|u| u.user_key.as_str()).collect();
+        let sessions: Vec<Option<&str>> = plan.users.iter().map(|u| u.session_id.as_deref()).collect();
+        let first: Vec<i64> = plan.users.iter().map(|u| u.first_seen_us).collect();
+        let last: Vec<i64> = plan.users.iter().map(|u| u.last_seen_us).collect();
+        let counts: Vec<i64> = plan.users.iter().map(|u| u.n_events).collect();
+        let now: Vec<i64> = plan.users.iter().map(|u| u.now_us).collect();
+        tx.execute(
+            "INSERT INTO users (user_id, user_key, session_id, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us)
+             SELECT u, k, s, f, l, n, t, t
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) AS x(u, k, s, f, l, n, t)
+             ON CONFLICT (user_id) DO UPDATE SET
+                session_id = COALESCE(EXCLUDED.session_id, users.session_id),
+                first_seen_us = LEAST(users.first_seen_us, EXCLUDED.first_seen_us),
+                last_seen_us = GREATEST(users.last_seen_us, EXCLUDED.last_seen_us),
+                n_events = users.n_events + EXCLUDED.n_events,
+                updated_at_us = EXCLUDED.updated_at_us",
+            &[&ids, &keys, &sessions, &first, &last, &counts, &now],
+        )
+        .await?;
+    }
+    if !plan.sessions.is_empty() {
+        let keys: Vec<&str> = plan.sessions.iter().map(|s| s.user_key.as_str()).collect();
+        let ids: Vec<&str> = plan.sessions.iter().map(|s| s.session_id.as_str()).collect();
+        let started: Vec<i64> = plan.sessions.iter().map(|s| s.started_us).collect();
+        let last: Vec<i64> = plan.sessions.iter().map(|s| s.last_us).collect();
+        let counts: Vec<i64> = plan.sessions.iter().map(|s| s.n_events).collect();
+        tx.execute(
+            "INSERT INTO sessions (user_key, session_id, started_us, last_us, n_events)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+             ON CONFLICT (user_key, session_id) DO UPDATE SET
+                started_us = LEAST(sessions.started_us, EXCLUDED.started_us),
+                last_us = GREATEST(sessions.last_us, EXCLUDED.last_us),
+                n_events = sessions.n_events + EXCLUDED.n_events",
+            &[&keys, &ids, &started, &last, &counts],
+        )
+        .await?;
+    }
+    if !plan.inserts.is_empty() {
+        let events: Vec<&NewEvent> = plan.inserts.iter().map(|(index, _)| &batch[*index]).collect();
+        let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let keys: Vec<&str> = events.iter().map(|e| e.user_key.as_str()).collect();
+        let message_ids: Vec<Option<&str>> = events.iter().map(|e| e.message_id.as_deref()).collect();
+        let sessions: Vec<&str> = plan.inserts.iter().map(|(_, session)| session.as_str()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let properties: Vec<&str> = events.iter().map(|e| e.properties.as_str()).collect();
+        let contexts: Vec<&str> = events.iter().map(|e| e.context.as_str()).collect();
+        let times: Vec<i64> = events.iter().map(|e| e.timestamp_us).collect();
+        let received: Vec<i64> = events.iter().map(|e| e.received_us).collect();
+        let params: [&(dyn ToSql + Sync); 9] =
+            [&event_ids, &keys, &message_ids, &sessions, &types, &properties, &contexts, &times, &received];
+        tx.execute(
+            "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
+             SELECT e, k, m, s, t, p::jsonb, c::jsonb, ts, r
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[])
+                  AS x(e, k, m, s, t, p, c, ts, r)",
+            &params,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(plan.outcomes)
+}
+
+async fn query_events(client: &impl GenericClient, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    let mut sql = String::from(
+        "SELECT e.seq, e.event_id, u.user_id, e.message_id, e.session_id, e.type, e.properties::text, e.context::text,
+                e.ts_us, e.received_us
+         FROM events e JOIN users u ON u.user_key = e.user_key WHERE TRUE",
+    );
+    let limit = i64::from(query.limit);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    if let Some(user_key) = &query.user_key {
+        params.push(user_key);
+        sql.push_str(&format!(" AND e.user_key = ${}", params.len()));
+    }
+    if let Some(event_type) = &query.event_type {
+        params.push(event_type);
+        sql.push_str(&format!(" AND e.type = ${}", params.len()));
+    }
+    if let Some(from) = &query.from_us {
+        params.push(from);
+        sql.push_str(&format!(" AND e.ts_us >= ${}", params.len()));
+    }
+    if let Some(to) = &query.to_us {
+        params.push(to);
+        sql.push_str(&format!(" AND e.ts_us < ${}", params.len()));
+    }
+    if let Some(after) = &query.after {
+        params.push(&after.timestamp_us);
+        params.push(&after.seq);
+        sql.push_str(&format!(" AND (e.ts_us, e.seq) > (${}, ${})", params.len() - 1, params.len()));
+    }
+    params.push(&limit);
+    sql.push_str(&format!(" ORDER BY e.ts_us, e.seq LIMIT ${}", params.len()));
+    let rows = client.query(&sql, &params).await?;
+    Ok(rows.iter().map(event_from_row).collect())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn secret(&self, name: &str, generated: String) -> StoreResult<String> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO instance_secrets (name, value, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                &[&name, &generated, &now_us()],
+            )
+            .await?;
+        Ok(client.query_one("SELECT value FROM instance_secrets WHERE name = $1", &[&name]).await?.get(0))
+    }
+
+    async fn create_account(&self, account: NewAccount) -> StoreResult<UserRecord> {
+        let mut client = self.pool.get().await?;
+        create_account(&mut client, &account).await
+    }
+
+    async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        self.find_user("user_id", user_id).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        self.find_user("username", username).await
+    }
+
+    async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
+        self.find_user("email_index", email_index).await
+    }
+
+    async fn count_admins(&self) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM users WHERE role = 'admin' AND password_hash IS NOT NULL", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0).unsigned_abs())
+    }
+
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO api_keys (key_id, key_hash, name, scopes, created_at_us, revoked_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&key.key_id, &key.key_hash, &key.name, &key.scopes.join(","), &key.created_at_us, &key.revoked_at_us],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT key_id, key_hash, name, scopes, created_at_us, revoked_at_us FROM api_keys WHERE key_hash = $1",
+                &[&key_hash],
+            )
+            .await?;
+        Ok(row.as_ref().map(api_key_from_row))
+    }
+
+    async fn append_consent(&self, record: ConsentRecord) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        insert_consents(&client, std::slice::from_ref(&record)).await
+    }
+
+    async fn consent_history(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_id, analytics, preferences, improvement, source, recorded_at_us FROM consents
+                 WHERE user_id = $1 ORDER BY id",
+                &[&user_id],
+            )
+            .await?;
+        Ok(rows.iter().map(consent_from_row).collect())
+    }
+
+    async fn commit_events(&self, batch: Vec<NewEvent>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+        let mut client = self.pool.get().await?;
+        commit_events(&mut client, &batch, &options).await
+    }
+
+    async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        let client = self.pool.get().await?;
+        query_events(&client, &query).await
+    }
+
+    async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT session_id, started_us, last_us, n_events FROM sessions WHERE user_key = $1 ORDER BY started_us, session_id",
+                &[&user_key],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SessionRecord {
+                session_id: row.get(0),
+                started_us: row.get(1),
+                last_us: row.get(2),
+                n_events: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO audit_log (at_us, action, actor, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&entry.at_us, &entry.action, &entry.actor, &entry.subject, &entry.outcome, &entry.detail],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT at_us, action, actor, subject, outcome, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(audit_from_row).collect())
+    }
+}

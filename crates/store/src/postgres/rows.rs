@@ -1,0 +1,78 @@
+//! Row mapping for the PostgreSQL backend.
+
+use footprint_analytics::Consent;
+use tokio_postgres::Row;
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::{ApiKeyRecord, AuditEntry, ConsentRecord, StoredEvent, UserRecord};
+
+pub(super) const USER_COLUMNS: &str = "user_id, user_key, username, email_enc, email_index, password_hash, role, tier, \
+     profile_enc, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us";
+
+pub(super) fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
+    let role: String = row.get(6);
+    let tier: String = row.get(7);
+    Ok(UserRecord {
+        user_id: row.get(0),
+        user_key: row.get(1),
+        username: row.get(2),
+        email_enc: row.get(3),
+        email_index: row.get(4),
+        password_hash: row.get(5),
+        role: role.parse().map_err(|error| StoreError::Other(Box::new(error)))?,
+        tier: tier.parse().map_err(|error| StoreError::Other(Box::new(error)))?,
+        profile_enc: row.get(8),
+        first_seen_us: row.get(9),
+        last_seen_us: row.get(10),
+        n_events: row.get(11),
+        created_at_us: row.get(12),
+        updated_at_us: row.get(13),
+    })
+}
+
+pub(super) fn consent_from_row(row: &Row) -> ConsentRecord {
+    ConsentRecord {
+        user_id: row.get(0),
+        consent: Consent { analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) },
+        source: row.get(4),
+        recorded_at_us: row.get(5),
+    }
+}
+
+pub(super) fn api_key_from_row(row: &Row) -> ApiKeyRecord {
+    let scopes: String = row.get(3);
+    ApiKeyRecord {
+        key_id: row.get(0),
+        key_hash: row.get(1),
+        name: row.get(2),
+        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        created_at_us: row.get(4),
+        revoked_at_us: row.get(5),
+    }
+}
+
+pub(super) fn event_from_row(row: &Row) -> StoredEvent {
+    StoredEvent {
+        seq: row.get(0),
+        event_id: row.get(1),
+        user_id: row.get(2),
+        message_id: row.get(3),
+        session_id: row.get(4),
+        event_type: row.get(5),
+        properties: row.get(6),
+        context: row.get(7),
+        timestamp_us: row.get(8),
+        received_us: row.get(9),
+    }
+}
+
+pub(super) fn audit_from_row(row: &Row) -> AuditEntry {
+    AuditEntry {
+        at_us: row.get(0),
+        action: row.get(1),
+        actor: row.get(2),
+        subject: row.get(3),
+        outcome: row.get(4),
+        detail: row.get(5),
+    }
+}

@@ -1,0 +1,511 @@
+//! The embedded SQLite backend. One writer connection serialises every write (so our own
+//! writers never meet `SQLITE_BUSY`), and a small pool of read-only connections reads
+//! concurrently thanks to WAL. Blocking calls run on tokio's blocking pool.
+
+mod rows;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use footprint_analytics::Consent;
+use footprint_analytics::session::SessionState;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::plan::{UserState, plan_batch};
+use crate::{Store, now_us};
+use rows::{USER_COLUMNS, consent_from_row, event_from_row, user_from_row};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+
+/// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged
+/// event survives a power cut; `Normal` survives a process crash only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    #[default]
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    pub read_connections: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { synchronous: Synchronous::Full, read_connections: 4 }
+    }
+}
+
+pub(crate) struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: deadpool::unmanaged::Pool<Connection>,
+}
+
+fn open_connection(path: &Path, options: &SqliteOptions, read_only: bool) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    let synchronous = match options.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_us INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction()?;
+        let applied: bool = tx.query_row("SELECT count(*) > 0 FROM schema_migrations WHERE version = ?1", [version], |row| row.get(0))?;
+        if !applied {
+            tx.execute_batch(sql)?;
+            tx.execute("INSERT INTO schema_migrations (version, applied_at_us) VALUES (?1, ?2)", params![version, now_us()])?;
+            tracing::info!(version, "sqlite migration applied");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(path: &Path, options: &SqliteOptions) -> StoreResult<Self> {
+        let path = path.to_owned();
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|error| {
+                    StoreError::Unavailable(format!("cannot create data directory {}: {error}", dir.display()))
+                })?;
+            }
+            let mut writer = open_connection(&path, &options, false)?;
+            migrate(&mut writer)?;
+            let readers = deadpool::unmanaged::Pool::new(options.read_connections.max(1));
+            for _ in 0..options.read_connections.max(1) {
+                let reader = open_connection(&path, &options, true)?;
+                readers.try_add(reader).map_err(|(_, error)| StoreError::Other(Box::new(error)))?;
+            }
+            Ok(Self { writer: Arc::new(Mutex::new(writer)), readers })
+        })
+        .await?
+    }
+
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&mut conn)
+        })
+        .await?
+    }
+
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.readers.get().await.map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        tokio::task::spawn_blocking(move || work(&conn)).await?
+    }
+}
+
+fn find_user(conn: &Connection, column: &str, value: &str) -> StoreResult<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
+    let row = conn.prepare_cached(&sql)?.query_row([value], user_from_row).optional()?;
+    row.transpose()
+}
+
+fn taken_by_other(tx: &Transaction<'_>, column: &str, value: &str, user_id: &str) -> StoreResult<bool> {
+    let sql = format!("SELECT count(*) > 0 FROM users WHERE {column} = ?1 AND user_id <> ?2");
+    Ok(tx.query_row(&sql, params![value, user_id], |row| row.get(0))?)
+}
+
+fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<UserRecord> {
+    let tx = conn.transaction()?;
+    let existing = find_user(&tx, "user_id", &account.user_id)?;
+    if existing.as_ref().is_some_and(UserRecord::has_account) {
+        return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
+    }
+    if let Some(username) = &account.username
+        && taken_by_other(&tx, "username", username, &account.user_id)?
+    {
+        return Err(StoreError::Conflict(format!("username {username} is already taken")));
+    }
+    if let Some(index) = &account.email_index
+        && taken_by_other(&tx, "email_index", index, &account.user_id)?
+    {
+        return Err(StoreError::Conflict("email is already taken".to_owned()));
+    }
+    if existing.is_some() {
+        tx.execute(
+            "UPDATE users SET username = ?2, email_enc = ?3, email_index = ?4, password_hash = ?5, role = ?6, tier = ?7,
+                    profile_enc = ?8, updated_at_us = ?9
+             WHERE user_id = ?1",
+            params![
+                account.user_id,
+                account.username,
+                account.email_enc,
+                account.email_index,
+                account.password_hash,
+                account.role.as_str(),
+                account.tier.as_str(),
+                account.profile_enc,
+                account.now_us
+            ],
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier, profile_enc,
+                                created_at_us, updated_at_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            params![
+                account.user_id,
+                account.user_key,
+                account.username,
+                account.email_enc,
+                account.email_index,
+                account.password_hash,
+                account.role.as_str(),
+                account.tier.as_str(),
+                account.profile_enc,
+                account.now_us
+            ],
+        )?;
+    }
+    let created = find_user(&tx, "user_id", &account.user_id)?.ok_or(StoreError::NotFound)?;
+    tx.commit()?;
+    Ok(created)
+}
+
+fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO consents (user_id, analytics, preferences, improvement, source, recorded_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        record.user_id,
+        record.consent.analytics,
+        record.consent.preferences,
+        record.consent.improvement,
+        record.source,
+        record.recorded_at_us
+    ])?;
+    Ok(())
+}
+
+fn load_user_states(tx: &Transaction<'_>, batch: &[NewEvent]) -> StoreResult<HashMap<String, UserState>> {
+    let mut user_stmt = tx.prepare_cached("SELECT session_id, last_seen_us FROM users WHERE user_id = ?1")?;
+    let mut consent_stmt = tx.prepare_cached(
+        "SELECT analytics, preferences, improvement FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut states = HashMap::new();
+    for event in batch {
+        if states.contains_key(&event.user_id) {
+            continue;
+        }
+        let session = user_stmt
+            .query_row([&event.user_id], |row| Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<i64>>(1)?)))
+            .optional()?
+            .and_then(|(session_id, last)| Some(SessionState { session_id: session_id?, last_event_us: last? }));
+        let consent = consent_stmt
+            .query_row([&event.user_id], |row| {
+                Ok(Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? })
+            })
+            .optional()?;
+        states.insert(event.user_id.clone(), UserState { consent, session });
+    }
+    Ok(states)
+}
+
+fn load_existing_messages(tx: &Transaction<'_>, batch: &[NewEvent]) -> StoreResult<HashSet<(String, String)>> {
+    let mut stmt = tx.prepare_cached("SELECT count(*) > 0 FROM events WHERE user_key = ?1 AND message_id = ?2")?;
+    let mut existing = HashSet::new();
+    for event in batch {
+        if let Some(message_id) = &event.message_id
+            && stmt.query_row(params![event.user_key, message_id], |row| row.get::<_, bool>(0))?
+        {
+            existing.insert((event.user_key.clone(), message_id.clone()));
+        }
+    }
+    Ok(existing)
+}
+
+fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+    let tx = conn.transaction()?;
+    let states = load_user_states(&tx, batch)?;
+    let existing = load_existing_messages(&tx, batch)?;
+    let plan = plan_batch(batch, states, &existing, options);
+
+    for record in &plan.consents {
+        insert_consent(&tx, record)?;
+    }
+    {
+        let mut upsert_user = tx.prepare_cached(
+            "INSERT INTO users (user_id, user_key, session_id, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT (user_id) DO UPDATE SET
+                session_id = coalesce(excluded.session_id, users.session_id),
+                first_seen_us = min(coalesce(users.first_seen_us, excluded.first_seen_us), excluded.first_seen_us),
+                last_seen_us = max(coalesce(users.last_seen_us, excluded.last_seen_us), excluded.last_seen_us),
+                n_events = users.n_events + excluded.n_events,
+                updated_at_us = excluded.updated_at_us",
+        )?;
+        for user in &plan.users {
+            upsert_user.execute(params![
+                user.user_id,
+                user.user_key,
+                user.session_id,
+                user.first_seen_us,
+                user.last_seen_us,
+                user.n_events,
+                user.now_us
+            ])?;
+        }
+        let mut upsert_session = tx.prepare_cached(
+            "INSERT INTO sessions (user_key, session_id, started_us, last_us, n_events) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_key, session_id) DO UPDATE SET
+                started_us = min(sessions.started_us, excluded.started_us),
+                last_us = max(sessions.last_us, excluded.last_us),
+                n_events = sessions.n_events + excluded.n_events",
+        )?;
+        for session in &plan.sessions {
+            upsert_session.execute(params![
+                session.user_key,
+                session.session_id,
+                session.started_us,
+                session.last_us,
+                session.n_events
+            ])?;
+        }
+        let mut insert_event = tx.prepare_cached(
+            "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for (index, session_id) in &plan.inserts {
+            let event = &batch[*index];
+            insert_event.execute(params![
+                event.event_id,
+                event.user_key,
+                event.message_id,
+                session_id,
+                event.event_type,
+                event.properties,
+                event.context,
+                event.timestamp_us,
+                event.received_us
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(plan.outcomes)
+}
+
+fn query_events(conn: &Connection, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    let mut sql = String::from(
+        "SELECT e.seq, e.event_id, u.user_id, e.message_id, e.session_id, e.type, e.properties, e.context, e.ts_us, e.received_us
+         FROM events e JOIN users u ON u.user_key = e.user_key WHERE 1 = 1",
+    );
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(user_key) = &query.user_key {
+        values.push(Value::Text(user_key.clone()));
+        sql.push_str(&format!(" AND e.user_key = ?{}", values.len()));
+    }
+    if let Some(event_type) = &query.event_type {
+        values.push(Value::Text(event_type.clone()));
+        sql.push_str(&format!(" AND e.type = ?{}", values.len()));
+    }
+    if let Some(from) = query.from_us {
+        values.push(Value::Integer(from));
+        sql.push_str(&format!(" AND e.ts_us >= ?{}", values.len()));
+    }
+    if let Some(to) = query.to_us {
+        values.push(Value::Integer(to));
+        sql.push_str(&format!(" AND e.ts_us < ?{}", values.len()));
+    }
+    if let Some(after) = query.after {
+        values.push(Value::Integer(after.timestamp_us));
+        values.push(Value::Integer(after.seq));
+        sql.push_str(&format!(" AND (e.ts_us, e.seq) > (?{}, ?{})", values.len() - 1, values.len()));
+    }
+    values.push(Value::Integer(i64::from(query.limit)));
+    sql.push_str(&format!(" ORDER BY e.ts_us, e.seq LIMIT ?{}", values.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let events = stmt.query_map(rusqlite::params_from_iter(values), event_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(events)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)).map(|_| ())?)).await
+    }
+
+    async fn secret(&self, name: &str, generated: String) -> StoreResult<String> {
+        let name = name.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO instance_secrets (name, value, created_at_us) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                params![name, generated, now_us()],
+            )?;
+            Ok(conn.query_row("SELECT value FROM instance_secrets WHERE name = ?1", [&name], |row| row.get(0))?)
+        })
+        .await
+    }
+
+    async fn create_account(&self, account: NewAccount) -> StoreResult<UserRecord> {
+        self.write(move |conn| create_account(conn, &account)).await
+    }
+
+    async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| find_user(conn, "user_id", &user_id)).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let username = username.to_owned();
+        self.read(move |conn| find_user(conn, "username", &username)).await
+    }
+
+    async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
+        let email_index = email_index.to_owned();
+        self.read(move |conn| find_user(conn, "email_index", &email_index)).await
+    }
+
+    async fn count_admins(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM users WHERE role = 'admin' AND password_hash IS NOT NULL",
+                [],
+                |row| row.get(0),
+            )?;
+            Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO api_keys (key_id, key_hash, name, scopes, created_at_us, revoked_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.key_id, key.key_hash, key.name, key.scopes.join(","), key.created_at_us, key.revoked_at_us],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let key_hash = key_hash.to_owned();
+        self.read(move |conn| {
+            let key = conn
+                .prepare_cached(
+                    "SELECT key_id, key_hash, name, scopes, created_at_us, revoked_at_us FROM api_keys WHERE key_hash = ?1",
+                )?
+                .query_row([key_hash], rows::api_key_from_row)
+                .optional()?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn append_consent(&self, record: ConsentRecord) -> StoreResult<()> {
+        self.write(move |conn| insert_consent(conn, &record)).await
+    }
+
+    async fn consent_history(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, analytics, preferences, improvement, source, recorded_at_us FROM consents
+                 WHERE user_id = ?1 ORDER BY id",
+            )?;
+            let history = stmt.query_map([user_id], consent_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(history)
+        })
+        .await
+    }
+
+    async fn commit_events(&self, batch: Vec<NewEvent>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+        self.write(move |conn| commit_events(conn, &batch, &options)).await
+    }
+
+    async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| query_events(conn, &query)).await
+    }
+
+    async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>> {
+        let user_key = user_key.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT session_id, started_us, last_us, n_events FROM sessions WHERE user_key = ?1 ORDER BY started_us, session_id",
+            )?;
+            let sessions = stmt
+                .query_map([user_key], |row| {
+                    Ok(SessionRecord {
+                        session_id: row.get(0)?,
+                        started_us: row.get(1)?,
+                        last_us: row.get(2)?,
+                        n_events: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(sessions)
+        })
+        .await
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO audit_log (at_us, action, actor, subject, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![entry.at_us, entry.action, entry.actor, entry.subject, entry.outcome, entry.detail],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at_us, action, actor, subject, outcome, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+            )?;
+            let entries = stmt
+                .query_map([limit], |row| {
+                    Ok(AuditEntry {
+                        at_us: row.get(0)?,
+                        action: row.get(1)?,
+                        actor: row.get(2)?,
+                        subject: row.get(3)?,
+                        outcome: row.get(4)?,
+                        detail: row.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(entries)
+        })
+        .await
+    }
+}
