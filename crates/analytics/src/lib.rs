@@ -5,6 +5,7 @@
 //! that exists is valid; the code behind the edge never re-checks it.
 
 pub mod domain;
+pub mod privacy;
 pub mod session;
 
 pub use domain::{Consent, ConsentDefault, Email, EventType, InvalidValue, Role, Tier, UserId, Username};

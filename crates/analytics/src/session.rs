@@ -20,7 +20,12 @@ pub fn continues_session(last_event_us: i64, timestamp_us: i64, gap_us: i64) -> 
 /// state forward. A new session takes the id proposed by the caller (the id of the event
 /// that opens it). The state only follows events at or after the latest one, so a late,
 /// old event that starts its own session does not hijack the current one.
-pub fn assign_session(state: &mut Option<SessionState>, timestamp_us: i64, gap_us: i64, new_session_id: &str) -> String {
+pub fn assign_session(
+    state: &mut Option<SessionState>,
+    timestamp_us: i64,
+    gap_us: i64,
+    new_session_id: &str,
+) -> String {
     match state {
         Some(current) if continues_session(current.last_event_us, timestamp_us, gap_us) => {
             current.last_event_us = current.last_event_us.max(timestamp_us);
@@ -55,7 +60,11 @@ mod tests {
         let mut state = None;
         assert_eq!(assign_session(&mut state, 0, GAP, "s1"), "s1");
         assert_eq!(assign_session(&mut state, 29 * MINUTE, GAP, "s2"), "s1");
-        assert_eq!(assign_session(&mut state, 58 * MINUTE, GAP, "s3"), "s1", "the gap is measured from the latest event");
+        assert_eq!(
+            assign_session(&mut state, 58 * MINUTE, GAP, "s3"),
+            "s1",
+            "the gap is measured from the latest event"
+        );
         assert_eq!(assign_session(&mut state, 88 * MINUTE, GAP, "s4"), "s4", "exactly 30 minutes starts a new session");
         assert_eq!(state.unwrap().session_id, "s4");
     }

@@ -19,6 +19,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
+        // Another process holding the database past the busy timeout is a passing condition.
+        if let rusqlite::Error::SqliteFailure(failure, _) = &error
+            && matches!(failure.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        {
+            return StoreError::Unavailable(error.to_string());
+        }
         StoreError::Other(Box::new(error))
     }
 }

@@ -39,6 +39,9 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
     async fn count_admins(&self) -> StoreResult<u64>;
+    /// Records the outcome of login attempts: consecutive failures and a lock, if any.
+    async fn set_login_state(&self, user_id: &str, failed_logins: i64, locked_until_us: Option<i64>)
+    -> StoreResult<()>;
 
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
@@ -49,7 +52,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Judges and writes a batch in one transaction; one outcome per event, in order.
     /// Nothing is acknowledged before this returns, and this returns after the commit.
-    async fn commit_events(&self, batch: Vec<NewEvent>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>>;
+    async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>>;
     async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>>;
     async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>>;
 
@@ -109,7 +112,9 @@ mod tests {
     #[test]
     fn database_url_selects_the_backend() {
         let dir = std::path::Path::new("/data");
-        assert!(matches!(StoreLocation::resolve(None, dir).unwrap(), StoreLocation::Sqlite(p) if p == dir.join("footprint.db")));
+        assert!(
+            matches!(StoreLocation::resolve(None, dir).unwrap(), StoreLocation::Sqlite(p) if p == dir.join("footprint.db"))
+        );
         assert!(matches!(StoreLocation::resolve(Some(""), dir).unwrap(), StoreLocation::Sqlite(_)));
         assert!(matches!(
             StoreLocation::resolve(Some("postgres://u@h/db"), dir).unwrap(),

@@ -22,6 +22,9 @@ pub struct UserRecord {
     pub n_events: i64,
     pub created_at_us: i64,
     pub updated_at_us: i64,
+    /// Consecutive failed logins since the last success or lock.
+    pub failed_logins: i64,
+    pub locked_until_us: Option<i64>,
 }
 
 impl UserRecord {
@@ -98,7 +101,10 @@ pub struct CommitOptions {
 /// What happened to one event of a committed batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
-    Accepted { event_id: String, session_id: String },
+    Accepted {
+        event_id: String,
+        session_id: String,
+    },
     /// The same `message_id` for the same user was already stored.
     Duplicate,
     /// The user has not given analytics consent; nothing was stored.

@@ -201,7 +201,8 @@ mod tests {
         let mut other_user = event(4, "v", 0);
         other_user.message_id = Some("m1".into());
         let existing = HashSet::from([("k-u".to_owned(), "m0".to_owned())]);
-        let plan = plan_batch(&[first, again, stored, other_user], HashMap::new(), &existing, &options(Consent::GRANT_ALL));
+        let plan =
+            plan_batch(&[first, again, stored, other_user], HashMap::new(), &existing, &options(Consent::GRANT_ALL));
         assert!(matches!(plan.outcomes[0], EventOutcome::Accepted { .. }));
         assert_eq!(plan.outcomes[1], EventOutcome::Duplicate);
         assert_eq!(plan.outcomes[2], EventOutcome::Duplicate);

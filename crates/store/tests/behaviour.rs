@@ -2,6 +2,8 @@
 //! directory and against PostgreSQL (`FOOTPRINT_TEST_DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`) in a schema of its own.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -19,7 +21,8 @@ struct TestDb {
 }
 
 fn postgres_base_url() -> String {
-    std::env::var("FOOTPRINT_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("FOOTPRINT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 impl TestDb {
@@ -33,14 +36,15 @@ impl TestDb {
     async fn postgres() -> Self {
         let base = postgres_base_url();
         let schema = format!("fp_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} for the behaviour suite (.ci/run starts it): {e}"));
+        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL must be reachable at {base} for the behaviour suite (.ci/run starts it): {e}")
+        });
         tokio::spawn(connection);
         client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
         let separator = if base.contains('?') { '&' } else { '?' };
         let location = StoreLocation::Postgres(format!("{base}{separator}options=-csearch_path%3D{schema}"));
-        let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.expect("open postgres");
+        let store =
+            open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.expect("open postgres");
         Self { store, location, _dir: None, schema: Some(schema) }
     }
 
@@ -51,12 +55,16 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(schema) = self.schema.take() else { return };
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
         // Drop runs outside any runtime guarantee, so the clean-up gets a thread and runtime of its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async {
-                if let Ok((client, connection)) = tokio_postgres::connect(&postgres_base_url(), tokio_postgres::NoTls).await {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&postgres_base_url(), tokio_postgres::NoTls).await
+                {
                     tokio::spawn(connection);
                     let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
                 }
@@ -104,6 +112,7 @@ behaviour_suite!(
     survives_concurrent_batches_for_the_same_users,
     keeps_everything_across_a_reopen,
     keeps_an_audit_log,
+    keeps_login_state,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -157,7 +166,8 @@ async fn keeps_the_first_generated_secret(db: &TestDb) {
 }
 
 async fn creates_accounts_and_finds_them(db: &TestDb) {
-    let created = db.store.create_account(account("alice", Some("alice"), Some("idx-alice"), Role::Admin)).await.unwrap();
+    let created =
+        db.store.create_account(account("alice", Some("alice"), Some("idx-alice"), Role::Admin)).await.unwrap();
     assert_eq!(created.user_id, "alice");
     assert_eq!(created.role, Role::Admin);
     assert_eq!(created.tier, Tier::Premium);
@@ -188,7 +198,7 @@ async fn refuses_taken_usernames_emails_and_second_accounts(db: &TestDb) {
 }
 
 async fn grants_an_account_to_a_tracked_user(db: &TestDb) {
-    let outcomes = db.store.commit_events(vec![event(1, "tracked", 0)], granting()).await.unwrap();
+    let outcomes = db.store.commit_events(vec![event(1, "tracked", 0)].into(), granting()).await.unwrap();
     assert!(matches!(outcomes[0], EventOutcome::Accepted { .. }));
     let tracked = db.store.user("tracked").await.unwrap().expect("created implicitly");
     assert!(!tracked.has_account());
@@ -215,7 +225,8 @@ async fn stores_api_keys_by_hash(db: &TestDb) {
 
 async fn keeps_the_whole_consent_history(db: &TestDb) {
     assert!(db.store.consent_history("u1").await.unwrap().is_empty());
-    let first = ConsentRecord { user_id: "u1".into(), consent: Consent::GRANT_ALL, source: "api".into(), recorded_at_us: 1 };
+    let first =
+        ConsentRecord { user_id: "u1".into(), consent: Consent::GRANT_ALL, source: "api".into(), recorded_at_us: 1 };
     let second = ConsentRecord {
         consent: Consent { analytics: true, preferences: false, improvement: true },
         recorded_at_us: 2,
@@ -228,7 +239,7 @@ async fn keeps_the_whole_consent_history(db: &TestDb) {
 
 async fn collects_nothing_without_analytics_consent(db: &TestDb) {
     let deny = CommitOptions { consent_default: Consent::DENY_ALL, ..granting() };
-    let outcomes = db.store.commit_events(vec![event(1, "u", 0), event(2, "u", 1)], deny).await.unwrap();
+    let outcomes = db.store.commit_events(vec![event(1, "u", 0), event(2, "u", 1)].into(), deny).await.unwrap();
     assert_eq!(outcomes, vec![EventOutcome::NotCollected, EventOutcome::NotCollected]);
     assert!(db.store.events(all_events(None)).await.unwrap().is_empty());
     assert!(db.store.user("u").await.unwrap().is_none(), "no consent, no user row");
@@ -236,7 +247,7 @@ async fn collects_nothing_without_analytics_consent(db: &TestDb) {
     // A consent carried by an event is recorded and applies from that event on.
     let mut consenting = event(3, "u", 2);
     consenting.consent = Some(Consent { analytics: true, preferences: false, improvement: false });
-    let outcomes = db.store.commit_events(vec![consenting, event(4, "u", 3)], deny).await.unwrap();
+    let outcomes = db.store.commit_events(vec![consenting, event(4, "u", 3)].into(), deny).await.unwrap();
     assert!(outcomes.iter().all(|o| matches!(o, EventOutcome::Accepted { .. })), "{outcomes:?}");
     let history = db.store.consent_history("u").await.unwrap();
     assert_eq!(history.len(), 1);
@@ -244,35 +255,51 @@ async fn collects_nothing_without_analytics_consent(db: &TestDb) {
 
     // A later refusal stops collection even under a granting default.
     db.store
-        .append_consent(ConsentRecord { user_id: "u".into(), consent: Consent::DENY_ALL, source: "api".into(), recorded_at_us: 9 })
+        .append_consent(ConsentRecord {
+            user_id: "u".into(),
+            consent: Consent::DENY_ALL,
+            source: "api".into(),
+            recorded_at_us: 9,
+        })
         .await
         .unwrap();
-    let outcomes = db.store.commit_events(vec![event(5, "u", 4)], granting()).await.unwrap();
+    let outcomes = db.store.commit_events(vec![event(5, "u", 4)].into(), granting()).await.unwrap();
     assert_eq!(outcomes, vec![EventOutcome::NotCollected]);
     assert_eq!(db.store.events(all_events(None)).await.unwrap().len(), 2);
 }
 
 async fn stores_a_message_id_once(db: &TestDb) {
-    let with_message = |n, user: &str, message: &str| NewEvent { message_id: Some(message.to_owned()), ..event(n, user, 0) };
+    let with_message =
+        |n, user: &str, message: &str| NewEvent { message_id: Some(message.to_owned()), ..event(n, user, 0) };
     let outcomes = db
         .store
-        .commit_events(vec![with_message(1, "u", "m1"), with_message(2, "u", "m1"), with_message(3, "v", "m1")], granting())
+        .commit_events(
+            vec![with_message(1, "u", "m1"), with_message(2, "u", "m1"), with_message(3, "v", "m1")].into(),
+            granting(),
+        )
         .await
         .unwrap();
     assert!(matches!(outcomes[0], EventOutcome::Accepted { .. }));
     assert_eq!(outcomes[1], EventOutcome::Duplicate);
     assert!(matches!(outcomes[2], EventOutcome::Accepted { .. }), "message ids are scoped to a user");
-    let outcomes = db.store.commit_events(vec![with_message(4, "u", "m1"), with_message(5, "u", "m2")], granting()).await.unwrap();
+    let outcomes = db
+        .store
+        .commit_events(vec![with_message(4, "u", "m1"), with_message(5, "u", "m2")].into(), granting())
+        .await
+        .unwrap();
     assert_eq!(outcomes[0], EventOutcome::Duplicate);
     assert!(matches!(outcomes[1], EventOutcome::Accepted { .. }));
     let stored = db.store.events(all_events(Some("key-u"))).await.unwrap();
-    assert_eq!(stored.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), vec![event(1, "u", 0).event_id, event(5, "u", 0).event_id]);
+    assert_eq!(
+        stored.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        vec![event(1, "u", 0).event_id, event(5, "u", 0).event_id]
+    );
     assert_eq!(db.store.user("u").await.unwrap().unwrap().n_events, 2, "duplicates are not counted");
 }
 
 async fn derives_sessions_and_user_counters(db: &TestDb) {
     let batch = vec![event(1, "u", 0), event(2, "u", 20), event(3, "u", 45)];
-    let outcomes = db.store.commit_events(batch, granting()).await.unwrap();
+    let outcomes = db.store.commit_events(batch.into(), granting()).await.unwrap();
     let sessions: Vec<String> = outcomes
         .iter()
         .map(|o| match o {
@@ -283,7 +310,7 @@ async fn derives_sessions_and_user_counters(db: &TestDb) {
     assert_eq!(sessions, vec![event(1, "u", 0).event_id; 3], "20 and 25 minute gaps stay in one session");
     // The next batch continues from the stored state: a 40-minute gap opens a session, then a given one is kept.
     let given = NewEvent { session_id: Some("client-session".into()), ..event(5, "u", 90) };
-    let outcomes = db.store.commit_events(vec![event(4, "u", 85), given], granting()).await.unwrap();
+    let outcomes = db.store.commit_events(vec![event(4, "u", 85), given].into(), granting()).await.unwrap();
     assert_eq!(
         outcomes[0],
         EventOutcome::Accepted { event_id: event(4, "u", 0).event_id, session_id: event(4, "u", 0).event_id }
@@ -300,14 +327,15 @@ async fn derives_sessions_and_user_counters(db: &TestDb) {
     assert_eq!(user.n_events, 5);
     assert_eq!(user.last_seen_us.unwrap() - user.first_seen_us.unwrap(), 90 * MINUTE);
     // The client's session became current, so the next nearby event continues it.
-    let outcomes = db.store.commit_events(vec![event(6, "u", 95)], granting()).await.unwrap();
+    let outcomes = db.store.commit_events(vec![event(6, "u", 95)].into(), granting()).await.unwrap();
     assert!(matches!(&outcomes[0], EventOutcome::Accepted { session_id, .. } if session_id == "client-session"));
 }
 
 async fn reads_events_with_filters_and_pages(db: &TestDb) {
-    let mut batch: Vec<NewEvent> = (0..10).map(|n| event(n, if n % 2 == 0 { "even" } else { "odd" }, i64::from(n))).collect();
+    let mut batch: Vec<NewEvent> =
+        (0..10).map(|n| event(n, if n % 2 == 0 { "even" } else { "odd" }, i64::from(n))).collect();
     batch[3].event_type = "click".into();
-    db.store.commit_events(batch, granting()).await.unwrap();
+    db.store.commit_events(batch.into(), granting()).await.unwrap();
 
     let odd = db.store.events(all_events(Some("key-odd"))).await.unwrap();
     assert_eq!(odd.len(), 5);
@@ -315,13 +343,17 @@ async fn reads_events_with_filters_and_pages(db: &TestDb) {
     let first = &odd[0];
     let properties: serde_json::Value = serde_json::from_str(&first.properties).unwrap();
     assert_eq!(properties, serde_json::json!({"n": 1, "page": "/p/1", "label": "é \"quoted\""}));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&first.context).unwrap(), serde_json::json!({"ip": "10.0.0.0"}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&first.context).unwrap(),
+        serde_json::json!({"ip": "10.0.0.0"})
+    );
 
     let clicks = EventQuery { event_type: Some("click".into()), ..all_events(None) };
     assert_eq!(db.store.events(clicks).await.unwrap().len(), 1);
     let base = 1_700_000_000_000_000;
     let window = EventQuery { from_us: Some(base + 2 * MINUTE), to_us: Some(base + 5 * MINUTE), ..all_events(None) };
-    let in_window: Vec<i64> = db.store.events(window).await.unwrap().iter().map(|e| (e.timestamp_us - base) / MINUTE).collect();
+    let in_window: Vec<i64> =
+        db.store.events(window).await.unwrap().iter().map(|e| (e.timestamp_us - base) / MINUTE).collect();
     assert_eq!(in_window, vec![2, 3, 4], "from is inclusive, to exclusive");
 
     let mut seen = Vec::new();
@@ -348,7 +380,7 @@ async fn survives_concurrent_batches_for_the_same_users(db: &TestDb) {
                     ..event(n, &format!("user{}", n % 5), i64::from(n))
                 })
                 .collect();
-            store.commit_events(batch, granting()).await.unwrap()
+            store.commit_events(batch.into(), granting()).await.unwrap()
         }));
     }
     let mut accepted = 0;
@@ -368,7 +400,7 @@ async fn survives_concurrent_batches_for_the_same_users(db: &TestDb) {
 
 async fn keeps_everything_across_a_reopen(db: &TestDb) {
     db.store.create_account(account("alice", Some("alice"), None, Role::Admin)).await.unwrap();
-    db.store.commit_events(vec![event(1, "u", 0)], granting()).await.unwrap();
+    db.store.commit_events(vec![event(1, "u", 0)].into(), granting()).await.unwrap();
     let secret = db.store.secret("k", "v".into()).await.unwrap();
     let reopened = db.reopen().await;
     assert!(reopened.user("alice").await.unwrap().is_some());
@@ -392,4 +424,15 @@ async fn keeps_an_audit_log(db: &TestDb) {
     }
     let log = db.store.audit_log(10).await.unwrap();
     assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["user.create", "login"]);
+}
+
+async fn keeps_login_state(db: &TestDb) {
+    db.store.create_account(account("alice", Some("alice"), None, Role::User)).await.unwrap();
+    assert_eq!(db.store.user("alice").await.unwrap().unwrap().failed_logins, 0);
+    db.store.set_login_state("alice", 3, Some(77)).await.unwrap();
+    let user = db.store.user("alice").await.unwrap().unwrap();
+    assert_eq!((user.failed_logins, user.locked_until_us), (3, Some(77)));
+    db.store.set_login_state("alice", 0, None).await.unwrap();
+    let user = db.store.user("alice").await.unwrap().unwrap();
+    assert_eq!((user.failed_logins, user.locked_until_us), (0, None));
 }

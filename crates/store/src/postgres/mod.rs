@@ -7,6 +7,7 @@ mod rows;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -99,14 +100,17 @@ async fn find_user(client: &impl GenericClient, column: &str, value: &str) -> St
 
 /// Maps a unique violation to the conflict it means for an account.
 fn account_conflict(error: tokio_postgres::Error, account: &NewAccount) -> StoreError {
-    let Some(db_error) = error.as_db_error() else { return error.into() };
+    let Some(db_error) = error.as_db_error() else {
+        return error.into();
+    };
     if db_error.code() != &tokio_postgres::error::SqlState::UNIQUE_VIOLATION {
         return error.into();
     }
     match db_error.constraint() {
-        Some("users_username_key") => {
-            StoreError::Conflict(format!("username {} is already taken", account.username.as_deref().unwrap_or_default()))
-        }
+        Some("users_username_key") => StoreError::Conflict(format!(
+            "username {} is already taken",
+            account.username.as_deref().unwrap_or_default()
+        )),
         Some("users_email_index_key") => StoreError::Conflict("email is already taken".to_owned()),
         _ => StoreError::Conflict(format!("user_id {} already has an account", account.user_id)),
     }
@@ -158,7 +162,9 @@ async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAcc
     };
     match written {
         Ok(1) => {}
-        Ok(_) => return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id))),
+        Ok(_) => {
+            return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
+        }
         Err(error) => return Err(account_conflict(error, account)),
     }
     let created = find_user(&tx, "user_id", &account.user_id).await?.ok_or(StoreError::NotFound)?;
@@ -191,10 +197,13 @@ async fn load_user_states(
     user_ids: &[&str],
 ) -> StoreResult<HashMap<String, UserState>> {
     let mut states: HashMap<String, UserState> = HashMap::new();
-    for row in tx.query("SELECT user_id, session_id, last_seen_us FROM users WHERE user_id = ANY($1)", &[&user_ids]).await? {
+    for row in
+        tx.query("SELECT user_id, session_id, last_seen_us FROM users WHERE user_id = ANY($1)", &[&user_ids]).await?
+    {
         let session_id: Option<String> = row.get(1);
         let last_seen: Option<i64> = row.get(2);
-        let session = session_id.zip(last_seen).map(|(session_id, last_event_us)| SessionState { session_id, last_event_us });
+        let session =
+            session_id.zip(last_seen).map(|(session_id, last_event_us)| SessionState { session_id, last_event_us });
         states.entry(row.get(0)).or_default().session = session;
     }
     let consents = tx
@@ -401,6 +410,22 @@ impl Store for PostgresStore {
         Ok(row.get::<_, i64>(0).unsigned_abs())
     }
 
+    async fn set_login_state(
+        &self,
+        user_id: &str,
+        failed_logins: i64,
+        locked_until_us: Option<i64>,
+    ) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE users SET failed_logins = $2, locked_until_us = $3 WHERE user_id = $1",
+                &[&user_id, &failed_logins, &locked_until_us],
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         let client = self.pool.get().await?;
         client
@@ -440,7 +465,7 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(consent_from_row).collect())
     }
 
-    async fn commit_events(&self, batch: Vec<NewEvent>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+    async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
         let mut client = self.pool.get().await?;
         commit_events(&mut client, &batch, &options).await
     }

@@ -7,7 +7,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::model::{ApiKeyRecord, AuditEntry, ConsentRecord, StoredEvent, UserRecord};
 
 pub(super) const USER_COLUMNS: &str = "user_id, user_key, username, email_enc, email_index, password_hash, role, tier, \
-     profile_enc, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us";
+     profile_enc, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us, failed_logins, locked_until_us";
 
 pub(super) fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
     let role: String = row.get(6);
@@ -27,6 +27,8 @@ pub(super) fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
         n_events: row.get(11),
         created_at_us: row.get(12),
         updated_at_us: row.get(13),
+        failed_logins: row.get(14),
+        locked_until_us: row.get(15),
     })
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use footprint_analytics::Consent;
 use footprint_analytics::session::SessionState;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
@@ -70,11 +70,15 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_us INTEGER NOT NULL)",
     )?;
     for (version, sql) in MIGRATIONS {
-        let tx = conn.transaction()?;
-        let applied: bool = tx.query_row("SELECT count(*) > 0 FROM schema_migrations WHERE version = ?1", [version], |row| row.get(0))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: bool =
+            tx.query_row("SELECT count(*) > 0 FROM schema_migrations WHERE version = ?1", [version], |row| row.get(0))?;
         if !applied {
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_migrations (version, applied_at_us) VALUES (?1, ?2)", params![version, now_us()])?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at_us) VALUES (?1, ?2)",
+                params![version, now_us()],
+            )?;
             tracing::info!(version, "sqlite migration applied");
         }
         tx.commit()?;
@@ -139,7 +143,7 @@ fn taken_by_other(tx: &Transaction<'_>, column: &str, value: &str, user_id: &str
 }
 
 fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<UserRecord> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let existing = find_user(&tx, "user_id", &account.user_id)?;
     if existing.as_ref().is_some_and(UserRecord::has_account) {
         return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
@@ -249,7 +253,7 @@ fn load_existing_messages(tx: &Transaction<'_>, batch: &[NewEvent]) -> StoreResu
 }
 
 fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOptions) -> StoreResult<Vec<EventOutcome>> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let states = load_user_states(&tx, batch)?;
     let existing = load_existing_messages(&tx, batch)?;
     let plan = plan_batch(batch, states, &existing, options);
@@ -405,6 +409,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_login_state(
+        &self,
+        user_id: &str,
+        failed_logins: i64,
+        locked_until_us: Option<i64>,
+    ) -> StoreResult<()> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE users SET failed_logins = ?2, locked_until_us = ?3 WHERE user_id = ?1",
+                params![user_id, failed_logins, locked_until_us],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -447,7 +468,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn commit_events(&self, batch: Vec<NewEvent>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+    async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
         self.write(move |conn| commit_events(conn, &batch, &options)).await
     }
 

@@ -21,6 +21,8 @@ CREATE TABLE users (
     first_seen_us BIGINT,
     last_seen_us  BIGINT,
     n_events      BIGINT NOT NULL DEFAULT 0,
+    failed_logins BIGINT NOT NULL DEFAULT 0,  -- consecutive failures
+    locked_until_us BIGINT,
     created_at_us BIGINT NOT NULL,
     updated_at_us BIGINT NOT NULL
 );

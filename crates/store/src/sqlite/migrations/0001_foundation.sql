@@ -21,6 +21,8 @@ CREATE TABLE users (
     first_seen_us INTEGER,
     last_seen_us  INTEGER,
     n_events      INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0,  -- consecutive failures
+    locked_until_us INTEGER,
     created_at_us INTEGER NOT NULL,
     updated_at_us INTEGER NOT NULL
 );

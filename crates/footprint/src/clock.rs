@@ -1,0 +1,54 @@
+//! Time: a `Clock` trait so that what depends on "now" can be tested, and the conversions
+//! between the store's microseconds and RFC 3339 text.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> OffsetDateTime;
+
+    fn now_us(&self) -> i64 {
+        to_us(self.now())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Microseconds since the Unix epoch, saturating far outside any accepted timestamp.
+pub fn to_us(time: OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1_000).unwrap_or(if time.year() < 1970 { i64::MIN } else { i64::MAX })
+}
+
+pub fn from_us(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// RFC 3339 in UTC, e.g. `2024-12-05T12:34:56.123456Z`.
+pub fn rfc3339(us: i64) -> String {
+    from_us(us).format(&Rfc3339).unwrap_or_default()
+}
+
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text.trim(), &Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microseconds_round_trip_through_rfc3339() {
+        let us = 1_733_402_096_123_456;
+        assert_eq!(rfc3339(us), "2024-12-05T12:34:56.123456Z");
+        assert_eq!(to_us(parse_rfc3339(&rfc3339(us)).unwrap()), us);
+        assert_eq!(to_us(parse_rfc3339("2024-12-05T13:34:56.123456+01:00").unwrap()), us);
+        assert!(parse_rfc3339("2024-12-05 12:34:56").is_none());
+    }
+}

@@ -1,0 +1,422 @@
+//! Configuration: defaults < TOML file < environment, in one typed struct nested by concern.
+//!
+//! The environment names are SPEC §5's (`HOST`, `PORT`, `DATABASE_URL`, …). The TOML file
+//! (`FOOTPRINT_CONFIG` or `--config`) uses the nested sections of `footprint.example.toml`
+//! and may also set SPEC's names as top-level keys (`PORT = 9000`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use footprint_analytics::ConsentDefault;
+use footprint_store::Synchronous;
+use serde::{Deserialize, Serialize};
+
+/// The SPEC §5 environment variables, with the one-line help printed by `footprint --help`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("HOST", "address to listen on (default 0.0.0.0)"),
+    ("PORT", "port to listen on (default 8001)"),
+    ("FOOTPRINT_DATA_DIR", "directory of the embedded store and generated files (default ./footprint-data)"),
+    (
+        "DATABASE_URL",
+        "postgres://user@host/db selects PostgreSQL; sqlite://PATH an SQLite file (default: the data directory)",
+    ),
+    ("REDIS_URL", "redis://host:port for shared caches and rate-limit counters across nodes (optional)"),
+    ("FOOTPRINT_JWT_SECRET", "secret signing access tokens (default: generated once and kept in the store)"),
+    (
+        "FOOTPRINT_ENCRYPTION_KEY",
+        "base64 of 32 bytes: AES-256-GCM key for personal fields (default: generated once and kept in the store)",
+    ),
+    ("FOOTPRINT_ADMIN_USERNAME", "with FOOTPRINT_ADMIN_PASSWORD: create this admin at start if there is no admin yet"),
+    ("FOOTPRINT_ADMIN_PASSWORD", "password of that admin (at least 8 characters)"),
+    ("FOOTPRINT_CONSENT_DEFAULT", "deny | grant: the consent of a user who never recorded one (default deny)"),
+    ("FOOTPRINT_CONFIG", "path of a TOML configuration file (see footprint.example.toml)"),
+];
+
+/// A secret value: never printed by `Debug`, never serialised back out.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub auth: AuthConfig,
+    pub privacy: PrivacyConfig,
+    pub ingest: IngestConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Largest request body outside the batch route.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { host: "0.0.0.0".to_owned(), port: 8001, max_body_bytes: 1024 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Empty: the embedded SQLite store in `data_dir`.
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub sqlite_synchronous: Synchronous,
+    pub sqlite_read_connections: usize,
+    pub postgres_pool_size: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./footprint-data"),
+            database_url: None,
+            redis_url: None,
+            sqlite_synchronous: Synchronous::Full,
+            sqlite_read_connections: 4,
+            postgres_pool_size: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub jwt_secret: Option<Secret>,
+    #[serde(with = "seconds")]
+    pub token_ttl_secs: Duration,
+    pub admin_username: Option<String>,
+    pub admin_password: Option<Secret>,
+    /// Failed logins in a row that lock an account.
+    pub max_failed_logins: u32,
+    #[serde(with = "seconds")]
+    pub lockout_secs: Duration,
+    /// How long a verified API key is trusted before it is looked up again (revocation delay).
+    #[serde(with = "seconds")]
+    pub api_key_cache_secs: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            token_ttl_secs: Duration::from_secs(3600),
+            admin_username: None,
+            admin_password: None,
+            max_failed_logins: 5,
+            lockout_secs: Duration::from_secs(15 * 60),
+            api_key_cache_secs: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// Base64 of 32 bytes.
+    pub encryption_key: Option<Secret>,
+    pub consent_default: ConsentDefault,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Events waiting to be committed before new requests get 503 with `Retry-After`.
+    pub queue_capacity: usize,
+    /// Most events committed in one transaction.
+    pub commit_batch_max: usize,
+    /// Most events in one `POST /api/track/batch`.
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
+    pub properties_max_bytes: usize,
+    pub context_max_bytes: usize,
+    #[serde(with = "seconds")]
+    pub session_gap_secs: Duration,
+    /// How far in the future a client timestamp may be (clock skew).
+    #[serde(with = "seconds")]
+    pub max_future_secs: Duration,
+    #[serde(with = "seconds")]
+    pub retry_after_secs: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 100_000,
+            commit_batch_max: 2_000,
+            batch_max_events: 10_000,
+            batch_max_bytes: 10 * 1024 * 1024,
+            properties_max_bytes: 32 * 1024,
+            context_max_bytes: 8 * 1024,
+            session_gap_secs: Duration::from_secs(30 * 60),
+            max_future_secs: Duration::from_secs(24 * 3600),
+            retry_after_secs: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `footprint=debug,tower_http=info`; `RUST_LOG` overrides it.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { filter: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("configuration file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name} is not valid: {message}")]
+    Invalid { name: String, message: String },
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then the TOML file (`file`, else `FOOTPRINT_CONFIG`),
+    /// then the environment as read by `env`.
+    pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let file = file.map(Path::to_owned).or_else(|| env("FOOTPRINT_CONFIG").map(PathBuf::from));
+        let mut config = match &file {
+            Some(path) => Self::from_toml_file(path)?,
+            None => Config::default(),
+        };
+        for (name, _) in ENVIRONMENT {
+            if let Some(value) = env(name) {
+                config.set_named(name, &value)?;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|error| match error {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    /// Parses a TOML document: the nested sections, plus SPEC's names as top-level keys.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse { path: PathBuf::new(), message };
+        let mut table: toml::Table = text.parse().map_err(|error: toml::de::Error| parse_error(error.to_string()))?;
+        let mut flat = Vec::new();
+        for (name, _) in ENVIRONMENT {
+            let key = table.keys().find(|key| key.eq_ignore_ascii_case(name)).cloned();
+            if let Some(value) = key.and_then(|key| table.remove(&key)) {
+                let value = match value {
+                    toml::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                flat.push((*name, value));
+            }
+        }
+        let mut config: Config =
+            toml::Value::Table(table).try_into().map_err(|error: toml::de::Error| parse_error(error.to_string()))?;
+        for (name, value) in flat {
+            config.set_named(name, &value)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies one of SPEC's named settings.
+    fn set_named(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid { name: name.to_owned(), message: message.to_owned() };
+        match name {
+            "HOST" => self.server.host = value.trim().to_owned(),
+            "PORT" => {
+                self.server.port =
+                    value.trim().parse().map_err(|_| invalid("must be a port number from 0 to 65535"))?;
+            }
+            "FOOTPRINT_DATA_DIR" => self.store.data_dir = PathBuf::from(value),
+            "DATABASE_URL" => self.store.database_url = Some(value.trim().to_owned()),
+            "REDIS_URL" => self.store.redis_url = Some(value.trim().to_owned()),
+            "FOOTPRINT_JWT_SECRET" => self.auth.jwt_secret = Some(Secret::new(value)),
+            "FOOTPRINT_ENCRYPTION_KEY" => self.privacy.encryption_key = Some(Secret::new(value.trim())),
+            "FOOTPRINT_ADMIN_USERNAME" => self.auth.admin_username = Some(value.trim().to_owned()),
+            "FOOTPRINT_ADMIN_PASSWORD" => self.auth.admin_password = Some(Secret::new(value)),
+            "FOOTPRINT_CONSENT_DEFAULT" => {
+                self.privacy.consent_default = value.trim().parse().map_err(|_| invalid("must be deny or grant"))?;
+            }
+            "FOOTPRINT_CONFIG" => {}
+            _ => return Err(invalid("is not a Footprint setting")),
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &str, message: String| Err(ConfigError::Invalid { name: name.to_owned(), message });
+        if let Some(secret) = &self.auth.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return invalid("FOOTPRINT_JWT_SECRET", "must be at least 32 characters".to_owned());
+        }
+        if let Some(key) = &self.privacy.encryption_key
+            && crate::crypto::decode_key(key.expose()).is_err()
+        {
+            return invalid("FOOTPRINT_ENCRYPTION_KEY", "must be the base64 encoding of exactly 32 bytes".to_owned());
+        }
+        if self.ingest.queue_capacity < self.ingest.batch_max_events {
+            return invalid(
+                "ingest.queue_capacity",
+                format!("must be at least ingest.batch_max_events ({})", self.ingest.batch_max_events),
+            );
+        }
+        if self.ingest.commit_batch_max == 0 || self.ingest.batch_max_events == 0 {
+            return invalid("ingest", "commit_batch_max and batch_max_events must be positive".to_owned());
+        }
+        if self.ingest.session_gap_secs.is_zero() {
+            return invalid("ingest.session_gap_secs", "must be positive".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `Duration` as a whole number of seconds in TOML.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_listen_on_8001_and_deny_consent() {
+        let config = Config::load(None, &env_of(&[])).unwrap();
+        assert_eq!((config.server.host.as_str(), config.server.port), ("0.0.0.0", 8001));
+        assert_eq!(config.privacy.consent_default, ConsentDefault::Deny);
+        assert_eq!(config.store.data_dir, PathBuf::from("./footprint-data"));
+        assert!(config.store.database_url.is_none());
+    }
+
+    #[test]
+    fn the_example_file_lists_exactly_the_defaults() {
+        let example = include_str!("../../../footprint.example.toml");
+        assert_eq!(Config::from_toml(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("footprint.toml");
+        std::fs::write(&path, "[server]\nport = 9000\nhost = \"127.0.0.1\"\n[privacy]\nconsent_default = \"grant\"\n")
+            .unwrap();
+        let path_text = path.to_str().unwrap();
+        let config = Config::load(None, &env_of(&[("FOOTPRINT_CONFIG", path_text)])).unwrap();
+        assert_eq!((config.server.host.as_str(), config.server.port), ("127.0.0.1", 9000));
+        assert_eq!(config.privacy.consent_default, ConsentDefault::Grant);
+        let config = Config::load(
+            None,
+            &env_of(&[("FOOTPRINT_CONFIG", path_text), ("PORT", "9100"), ("FOOTPRINT_CONSENT_DEFAULT", "deny")]),
+        )
+        .unwrap();
+        assert_eq!(config.server.port, 9100);
+        assert_eq!(config.privacy.consent_default, ConsentDefault::Deny);
+    }
+
+    #[test]
+    fn the_file_may_use_specs_names_at_top_level() {
+        let config =
+            Config::from_toml("PORT = 9001\nDATABASE_URL = \"postgres://x@y/z\"\n[auth]\ntoken_ttl_secs = 60\n")
+                .unwrap();
+        assert_eq!(config.server.port, 9001);
+        assert_eq!(config.store.database_url.as_deref(), Some("postgres://x@y/z"));
+        assert_eq!(config.auth.token_ttl_secs, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let error = Config::load(None, &env_of(&[("PORT", "eighty")])).unwrap_err().to_string();
+        assert!(error.contains("PORT"), "{error}");
+        let error = Config::load(None, &env_of(&[("FOOTPRINT_ENCRYPTION_KEY", "c2hvcnQ=")])).unwrap_err().to_string();
+        assert!(error.contains("32 bytes"), "{error}");
+        let error = Config::from_toml("[server]\nprot = 1\n").unwrap_err().to_string();
+        assert!(error.contains("prot"), "{error}");
+        let error = Config::load(None, &env_of(&[("FOOTPRINT_CONSENT_DEFAULT", "maybe")])).unwrap_err().to_string();
+        assert!(error.contains("deny or grant"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let config = Config::load(
+            None,
+            &env_of(&[
+                ("FOOTPRINT_JWT_SECRET", "a-very-long-signing-secret-0123456789"),
+                ("FOOTPRINT_ADMIN_PASSWORD", "hunter2hunter2"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("a-very-long-signing-secret"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,118 @@
+//! The HTTP API: `router(state)` builds every route with no socket, so tests can also drive
+//! it in-process. Handlers are thin: parse, call a service, map the result.
+
+mod accounts;
+mod consent;
+mod events;
+mod health;
+mod track;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{ApiError, error_body};
+use crate::state::AppState;
+
+/// The error body every route may answer with.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub success: bool,
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code such as `VALIDATION_ERROR`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`.
+    pub code: String,
+    /// What went wrong and what to fix.
+    pub message: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Footprint",
+        description = "Self-hosted user behaviour tracking, profiling and prediction. \
+            Authenticate with `Authorization: Bearer <access token>` (from `POST /api/v1/auth/login`) \
+            or with an API key (`Authorization: Bearer fp_…` or `X-API-Key: fp_…`, created by `footprint keys create`)."
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "tracking", description = "Events and consent"),
+        (name = "accounts", description = "Accounts and login"),
+        (name = "events", description = "Reading stored events"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or API key").build(),
+            ),
+        );
+        components
+            .add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))));
+    }
+}
+
+/// Every route, with its OpenAPI description.
+fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::routes())
+        .merge(accounts::routes())
+        .merge(consent::routes())
+        .merge(events::routes())
+        .merge(track::routes(state))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
+    api_routes(state).split_for_parts().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_routes(&state).split_for_parts();
+    let max_body = state.config.server.max_body_bytes;
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::track_http))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no route here; the API is described at /docs and /openapi.json".to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not accept this method; see /docs".to_owned())
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(error_body("INTERNAL_ERROR", "internal error; the server log has the details")),
+    )
+        .into_response()
+}

@@ -1,0 +1,118 @@
+//! Building a running Footprint from a `Config`: open the store, resolve the instance's
+//! secrets, start the ingestion writer, bootstrap the admin; then serve until shutdown and
+//! drain the queue.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use footprint_store::{CommitOptions, PostgresOptions, SqliteOptions, Store, StoreLocation};
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::auth::jwt::JwtKeys;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::{FieldCipher, Pseudonymizer, decode_key, random_base64};
+use crate::ingest::{Ingestor, WriterHandle, WriterOptions};
+use crate::services::accounts;
+use crate::state::{AppState, Keys};
+use crate::telemetry::Metrics;
+
+/// A built instance: its state, and the writer to drain at shutdown.
+pub struct App {
+    pub state: AppState,
+    writer: WriterHandle,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let config = Arc::new(config);
+        let store = open_store(&config).await?;
+        let (jwt_secret, keys) = resolve_secrets(&config, store.as_ref()).await?;
+        let metrics = Arc::new(Metrics::default());
+        let ingest = &config.ingest;
+        let writer_options = WriterOptions {
+            commit: CommitOptions {
+                session_gap_us: i64::try_from(ingest.session_gap_secs.as_micros()).unwrap_or(i64::MAX),
+                consent_default: config.privacy.consent_default.consent(),
+            },
+            queue_capacity: ingest.queue_capacity,
+            commit_batch_max: ingest.commit_batch_max,
+        };
+        let (ingestor, writer) = Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics));
+        let jwt = JwtKeys::new(&jwt_secret, config.auth.token_ttl_secs);
+        let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
+        let state = AppState { config, store, clock, keys: Arc::new(keys), auth, ingest: ingestor, metrics };
+        accounts::bootstrap_admin(&state)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot create the configured admin: {error}"))?;
+        Ok(App { state, writer })
+    }
+
+    /// Stops accepting events and commits everything queued.
+    pub async fn shutdown(self) {
+        self.writer.shutdown().await;
+    }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let location = StoreLocation::resolve(config.store.database_url.as_deref(), &config.store.data_dir)?;
+    let sqlite = SqliteOptions {
+        synchronous: config.store.sqlite_synchronous,
+        read_connections: config.store.sqlite_read_connections,
+    };
+    let postgres = PostgresOptions { pool_size: config.store.postgres_pool_size };
+    let store = footprint_store::open(&location, &sqlite, &postgres).await.with_context(|| match &location {
+        StoreLocation::Sqlite(path) => {
+            format!("cannot open the SQLite store at {}", path.display())
+        }
+        StoreLocation::Postgres(_) => "cannot open the PostgreSQL store given by DATABASE_URL".to_owned(),
+    })?;
+    tracing::info!(backend = store.backend(), "store ready");
+    Ok(store)
+}
+
+/// The JWT secret and the data keys: from the configuration when given, otherwise generated
+/// once and kept in the store, so that a restart (or another node) uses the same ones.
+pub async fn resolve_secrets(config: &Config, store: &dyn Store) -> anyhow::Result<(Vec<u8>, Keys)> {
+    let jwt_secret = match &config.auth.jwt_secret {
+        Some(secret) => secret.expose().to_owned(),
+        None => store.secret("jwt_secret", random_base64(48)).await?,
+    };
+    let encryption_key = match &config.privacy.encryption_key {
+        Some(key) => decode_key(key.expose())?,
+        None => decode_key(&store.secret("encryption_key", random_base64(32)).await?)?,
+    };
+    let fingerprint = Pseudonymizer::fingerprint(&encryption_key);
+    if store.secret("encryption_key_fingerprint", fingerprint.clone()).await? != fingerprint {
+        anyhow::bail!(
+            "FOOTPRINT_ENCRYPTION_KEY is not the key this store's personal fields were encrypted with; \
+             start with the original key"
+        );
+    }
+    let pseudonym_key = decode_key(&store.secret("pseudonym_key", random_base64(32)).await?)?;
+    let keys = Keys { cipher: FieldCipher::new(&encryption_key), pseudonymizer: Pseudonymizer::new(pseudonym_key) };
+    Ok((jwt_secret.into_bytes(), keys))
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests
+/// and commits every queued event before returning.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = crate::http::router(app.state.clone());
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+    app.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Services: the product's operations, called by the HTTP handlers and the CLI. They speak
+//! in domain types and `ApiError`s; the store does the I/O.
+
+pub mod accounts;
+pub mod audit;
+pub mod consent;
+pub mod events;

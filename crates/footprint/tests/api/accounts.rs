@@ -1,0 +1,179 @@
+//! Accounts: login, creation, reading, lockout.
+
+use footprint_analytics::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, body, error_code, event};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_returns_a_bearer_token_that_opens_protected_routes() {
+    let app = TestApp::spawn().await;
+    let response = app.login("admin", "admin-password").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = body(response).await;
+    assert_eq!(token["token_type"], "bearer");
+    assert_eq!(token["expires_in"], 3600);
+    let me = app.get("/api/v1/users/admin", token["access_token"].as_str()).await;
+    assert_eq!(me.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_a_401_whatever_is_wrong() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        error_code(app.login("admin", "wrong-password").await, StatusCode::UNAUTHORIZED).await,
+        "INVALID_CREDENTIALS"
+    );
+    assert_eq!(
+        error_code(app.login("nobody", "whatever-pw").await, StatusCode::UNAUTHORIZED).await,
+        "INVALID_CREDENTIALS"
+    );
+    let missing = app.post_json("/api/v1/auth/login", None, &json!({"password": "x"})).await;
+    assert_eq!(error_code(missing, StatusCode::UNPROCESSABLE_ENTITY).await, "VALIDATION_ERROR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_creates_accounts_that_log_in_by_username_or_email() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/api/v1/users",
+            Some(&app.admin_token),
+            &json!({
+                "username": "jean", "email": "Jean.Dupont@Example.com", "password": PASSWORD, "role": "manager",
+                "tier": "premium", "profile_data": {"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris"}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["location"], "/api/v1/users/jean");
+    let created = body(response).await;
+    assert_eq!(created["user_id"], "jean");
+    assert_eq!(created["email"], "jean.dupont@example.com");
+    assert_eq!(created["role"], "manager");
+    assert_eq!(created["tier"], "premium");
+    assert_eq!(created["profile"]["display_name"], "Jean Dupont");
+    assert_eq!(created["has_account"], true);
+    let text = created.to_string();
+    assert!(!text.contains("argon2") && !text.contains("password"), "never the hash: {text}");
+
+    app.login_ok("jean", PASSWORD).await;
+    let by_email = app
+        .post_json("/api/v1/auth/login", None, &json!({"email": "JEAN.DUPONT@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(by_email.status(), StatusCode::OK);
+
+    // The e-mail and profile are encrypted at rest.
+    let stored = app.state.store.user("jean").await.unwrap().unwrap();
+    assert!(!stored.email_enc.unwrap().contains("example"));
+    assert!(!stored.profile_enc.unwrap().contains("Dupont"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taken_names_and_second_accounts_are_conflicts() {
+    let app = TestApp::spawn().await;
+    let create = async |body: serde_json::Value| app.post_json("/api/v1/users", Some(&app.admin_token), &body).await;
+    assert_eq!(
+        create(json!({"username": "ana", "email": "ana@example.com", "password": PASSWORD})).await.status(),
+        StatusCode::CREATED
+    );
+    let same_name = create(json!({"user_id": "ana2", "username": "ana", "password": PASSWORD})).await;
+    assert_eq!(error_code(same_name, StatusCode::CONFLICT).await, "CONFLICT");
+    let same_email = create(json!({"username": "other", "email": "ANA@example.com", "password": PASSWORD})).await;
+    assert_eq!(error_code(same_email, StatusCode::CONFLICT).await, "CONFLICT");
+    let same_user = create(json!({"user_id": "ana", "username": "ana-bis", "password": PASSWORD})).await;
+    assert_eq!(error_code(same_user, StatusCode::CONFLICT).await, "CONFLICT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_user_gains_an_account_and_keeps_their_history() {
+    let app = TestApp::spawn().await;
+    app.grant_consent("visitor42").await;
+    assert_eq!(app.track(&app.admin_token, &event("visitor42", "page_view")).await.status(), StatusCode::OK);
+    let before = body(app.get("/api/v1/users/visitor42", Some(&app.admin_token)).await).await;
+    assert_eq!((before["has_account"].clone(), before["n_events"].clone()), (json!(false), json!(1)));
+    let response = app
+        .post_json(
+            "/api/v1/users",
+            Some(&app.admin_token),
+            &json!({"user_id": "visitor42", "username": "v42", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let after = body(response).await;
+    assert_eq!((after["has_account"].clone(), after["n_events"].clone()), (json!(true), json!(1)));
+    let token = app.login_ok("v42", PASSWORD).await;
+    assert_eq!(app.track(&token, &event("visitor42", "click")).await.status(), StatusCode::OK);
+    assert_eq!(app.events_of("visitor42").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_accounts_are_refused_with_the_field_named() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (json!({"username": "shorty", "password": "short"}), "password"),
+        (json!({"username": "has space", "password": PASSWORD}), "username"),
+        (json!({"email": "not-an-email", "password": PASSWORD}), "email"),
+        (json!({"password": PASSWORD}), "username or email"),
+        (json!({"username": "x1", "password": PASSWORD, "role": "root"}), "role"),
+        (json!({"username": "x2", "password": PASSWORD, "tier": "gold"}), "tier"),
+        (json!({"username": "x3", "password": PASSWORD, "profile": {"timezone": "Paris"}}), "timezone"),
+        (json!({"username": "x4", "password": PASSWORD, "unexpected": 1}), "unexpected"),
+    ];
+    for (request, field) in cases {
+        let response = app.post_json("/api/v1/users", Some(&app.admin_token), &request).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{request}");
+        let error = body(response).await;
+        assert!(error["error"]["message"].as_str().unwrap().contains(field), "{request} → {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_read_themselves_staff_read_anyone() {
+    let app = TestApp::spawn().await;
+    let alice = app.user_with_role("alice", Role::User).await;
+    let manager = app.user_with_role("mgr", Role::Manager).await;
+    app.user_with_role("bob", Role::User).await;
+    assert_eq!(app.get("/api/v1/users/alice", Some(&alice)).await.status(), StatusCode::OK);
+    assert_eq!(error_code(app.get("/api/v1/users/bob", Some(&alice)).await, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+    assert_eq!(app.get("/api/v1/users/bob", Some(&manager)).await.status(), StatusCode::OK);
+    assert_eq!(
+        error_code(app.get("/api/v1/users/ghost", Some(&manager)).await, StatusCode::NOT_FOUND).await,
+        "NOT_FOUND"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_lock_the_account_with_429() {
+    let app = TestApp::spawn_with(|config| config.auth.max_failed_logins = 3).await;
+    app.user_with_role("carol", Role::User).await;
+    for _ in 0..3 {
+        assert_eq!(app.login("carol", "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = app.login("carol", PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert_eq!(error_code(locked, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMIT_EXCEEDED");
+    let audit = app.state.store.audit_log(20).await.unwrap();
+    assert!(audit.iter().any(|entry| entry.action == "login" && entry.outcome == "locked"));
+    assert!(audit.iter().all(|entry| !entry.detail.contains(PASSWORD) && !entry.detail.contains("wrong-password")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_tokens_valid() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token.clone();
+    let data_dir = app.data_dir.path().to_owned();
+    let config = crate::helpers::test_config(&data_dir);
+    let secret_before = app.state.store.secret("jwt_secret", "unused".into()).await.unwrap();
+    // A second server on the same data directory, as after a restart.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let restarted = footprint::App::build(config).await.unwrap();
+    assert_eq!(restarted.state.store.secret("jwt_secret", "unused".into()).await.unwrap(), secret_before);
+    tokio::spawn(footprint::serve(restarted, listener, std::future::pending()));
+    let response = app.client.get(format!("{address}/api/v1/users/admin")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

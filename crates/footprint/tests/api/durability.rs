@@ -1,0 +1,124 @@
+//! The process is killed (SIGKILL) while clients ingest; after a restart every acknowledged
+//! event is there exactly once.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, body};
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+fn start_binary(data_dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_footprint"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("FOOTPRINT_DATA_DIR", data_dir)
+        .env("FOOTPRINT_ADMIN_USERNAME", ADMIN)
+        .env("FOOTPRINT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("FOOTPRINT_CONSENT_DEFAULT", "grant")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start footprint");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+    let address = line
+        .trim()
+        .strip_prefix("footprint listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    Server { child, address }
+}
+
+async fn login(client: &reqwest::Client, address: &str) -> String {
+    let response = client
+        .post(format!("{address}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    body(response).await["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_event_survives_a_sigkill_exactly_once() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = start_binary(data_dir.path());
+    let client = reqwest::Client::new();
+    let token = login(&client, &server.address).await;
+
+    let acknowledged: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let (client, url, token, acknowledged) =
+            (client.clone(), format!("{}/api/track/batch", server.address), token.clone(), Arc::clone(&acknowledged));
+        workers.push(tokio::spawn(async move {
+            for round in 0.. {
+                let ids: Vec<String> = (0..20).map(|n| format!("w{worker}-r{round}-n{n}")).collect();
+                let events: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({"user_id": format!("worker{worker}"), "type": "tick", "message_id": id}))
+                    .collect();
+                let Ok(response) = client.post(&url).bearer_auth(&token).json(&json!({"batch": events})).send().await
+                else {
+                    break;
+                };
+                if response.status() != StatusCode::OK {
+                    break;
+                }
+                let Ok(result) = response.json::<Value>().await else { break };
+                let mut acknowledged = acknowledged.lock().unwrap();
+                for (id, outcome) in ids.iter().zip(result["results"].as_array().unwrap()) {
+                    assert_eq!(outcome["status"], "accepted", "{outcome}");
+                    acknowledged.insert(id.clone());
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < 2000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let mut server = start_binary(data_dir.path());
+    let token = login(&client, &server.address).await;
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    let mut url = format!("{}/api/v1/events?limit=1000", server.address);
+    loop {
+        let page = body(client.get(&url).bearer_auth(&token).send().await.unwrap()).await;
+        for event in page["events"].as_array().unwrap() {
+            *stored.entry(event["message_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = format!("{}/api/v1/events?limit=1000&cursor={cursor}", server.address),
+            None => break,
+        }
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged events lost, e.g. {:?}", missing.len(), missing.first());
+    let repeated: Vec<(&String, &usize)> = stored.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "events stored twice: {repeated:?}");
+    assert!(acknowledged.len() >= 2000);
+}

@@ -1,0 +1,242 @@
+//! `TestApp`: the real server on 127.0.0.1:0 with a fresh store, and typed helpers so that
+//! tests read like the API.
+
+use footprint::auth::api_key;
+use footprint::clock::{Clock, SystemClock};
+use footprint::config::{Config, Secret};
+use footprint::state::AppState;
+use footprint::{App, serve};
+use footprint_analytics::Role;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password";
+pub const PASSWORD: &str = "a-good-password";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data_dir: tempfile::TempDir,
+    pub admin_token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pg_schema: Option<String>,
+}
+
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.host = "127.0.0.1".to_owned();
+    config.server.port = 0;
+    config.store.data_dir = data_dir.to_owned();
+    config.auth.admin_username = Some(ADMIN.to_owned());
+    config.auth.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+    config
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("FOOTPRINT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+async fn postgres_client() -> tokio_postgres::Client {
+    let base = postgres_base_url();
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} (.ci/run starts it): {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(customise: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(data_dir.path());
+        customise(&mut config);
+        Self::start(config, data_dir, None).await
+    }
+
+    /// The same server on a PostgreSQL schema of its own.
+    pub async fn spawn_postgres_with(customise: impl FnOnce(&mut Config)) -> Self {
+        let schema = format!("fp_api_{}", ulid::Ulid::new().to_string().to_lowercase());
+        postgres_client().await.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(data_dir.path());
+        let base = postgres_base_url();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        config.store.database_url = Some(format!("{base}{separator}options=-csearch_path%3D{schema}"));
+        customise(&mut config);
+        Self::start(config, data_dir, Some(schema)).await
+    }
+
+    async fn start(config: Config, data_dir: tempfile::TempDir, pg_schema: Option<String>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        let app = App::build(config).await.expect("build the app");
+        let state = app.state.clone();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            serve(app, listener, async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("server");
+        });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let mut test_app = TestApp {
+            address,
+            client,
+            state,
+            data_dir,
+            admin_token: String::new(),
+            shutdown: Some(shutdown),
+            server: Some(server),
+            pg_schema,
+        };
+        test_app.admin_token = test_app.login_ok(ADMIN, ADMIN_PASSWORD).await;
+        test_app
+    }
+
+    /// Stops the server the way a SIGTERM does, waiting for the queue to drain.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_query(&self, path: &str, token: Option<&str>, query: &[(&str, &str)]) -> Response {
+        let mut request = self.client.post(self.url(path)).query(query);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.post_json("/api/v1/auth/login", None, &json!({"username": login, "password": password})).await
+    }
+
+    pub async fn login_ok(&self, login: &str, password: &str) -> String {
+        let response = self.login(login, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {login}");
+        body(response).await["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// Creates an account through the API as the admin and returns its access token.
+    pub async fn user_with_role(&self, username: &str, role: Role) -> String {
+        let response = self
+            .post_json(
+                "/api/v1/users",
+                Some(&self.admin_token),
+                &json!({"username": username, "password": PASSWORD, "role": role.as_str()}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create {username}");
+        self.login_ok(username, PASSWORD).await
+    }
+
+    /// An API key with the ingest scope, created as `footprint keys create` does.
+    pub async fn ingest_key(&self) -> String {
+        let (secret, record) = api_key::generate("tests", vec!["ingest".to_owned()], SystemClock.now_us());
+        self.state.store.insert_api_key(record).await.expect("insert key");
+        secret
+    }
+
+    pub async fn grant_consent(&self, user_id: &str) {
+        let response = self
+            .post_query(
+                "/api/tracking/consent",
+                Some(&self.admin_token),
+                &[("user_id", user_id), ("analytics", "true"), ("preferences", "true"), ("improvement", "true")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    pub async fn track(&self, token: &str, event: &Value) -> Response {
+        self.post_json("/api/track", Some(token), event).await
+    }
+
+    pub async fn track_batch(&self, token: &str, events: &[Value]) -> Response {
+        self.post_json("/api/track/batch", Some(token), &json!({ "batch": events })).await
+    }
+
+    /// Every stored event of a user, through the API.
+    pub async fn events_of(&self, user_id: &str) -> Vec<Value> {
+        let response = self.get(&format!("/api/v1/events?limit=1000&user_id={user_id}"), Some(&self.admin_token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await["events"].as_array().expect("events").clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let Some(schema) = self.pg_schema.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok((client, connection)) =
+                    tokio_postgres::connect(&postgres_base_url(), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(connection);
+                    let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub async fn body(response: Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts the JSON error shape and returns the error code.
+pub async fn error_code(response: Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    let body = body(response).await;
+    assert_eq!(body["success"], json!(false), "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "an error says what to fix: {body}");
+    body["error"]["code"].as_str().expect("code").to_owned()
+}
+
+pub fn event(user_id: &str, event_type: &str) -> Value {
+    json!({"user_id": user_id, "type": event_type, "properties": {"page": "/home"}})
+}

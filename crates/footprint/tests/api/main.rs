@@ -1,0 +1,13 @@
+//! The API's integration tests: the real server on a random port, spoken to over HTTP.
+
+#![allow(clippy::unwrap_used)]
+
+mod accounts;
+mod consent;
+mod durability;
+mod events;
+mod helpers;
+mod operations;
+mod permissions;
+mod queue;
+mod track;

@@ -1,0 +1,123 @@
+//! Every protected route, without a token, with a bad or expired token, and with the wrong role.
+
+use footprint_analytics::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, error_code};
+
+/// Who may call a route, at the least.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    /// Admin only.
+    Admin,
+    /// Manager or admin.
+    Staff,
+    /// The user themself (each route here names another user), or staff.
+    SelfOrStaff,
+}
+
+struct Route {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    needs: Needs,
+}
+
+fn protected_routes() -> Vec<Route> {
+    let route = |method: Method, path: &'static str, body: Option<Value>, needs| Route { method, path, body, needs };
+    vec![
+        route(Method::POST, "/api/v1/users", Some(json!({"username": "new", "password": PASSWORD})), Needs::Admin),
+        route(Method::GET, "/api/v1/users/bob", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/v1/events", None, Needs::Staff),
+        route(Method::POST, "/api/tracking/consent?user_id=bob&analytics=true", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/tracking/consent/bob", None, Needs::SelfOrStaff),
+        route(Method::POST, "/api/track", Some(json!({"user_id": "bob", "type": "click"})), Needs::SelfOrStaff),
+    ]
+}
+
+async fn call(app: &TestApp, route: &Route, credential: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.request(route.method.clone(), app.url(route.path));
+    if let Some(credential) = credential {
+        request = request.bearer_auth(credential);
+    }
+    if let Some(body) = &route.body {
+        request = request.json(body);
+    }
+    request.send().await.expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_routes_refuse_missing_bad_and_expired_credentials() {
+    let app = TestApp::spawn().await;
+    let now = time::OffsetDateTime::now_utc();
+    let expired =
+        app.state.auth.jwt().issue("admin", Role::Admin, Some("admin"), now - time::Duration::hours(3)).access_token;
+    let forged =
+        footprint::auth::jwt::JwtKeys::new(b"someone-elses-secret-someone-else", std::time::Duration::from_secs(600))
+            .issue("admin", Role::Admin, Some("admin"), now)
+            .access_token;
+    let mut tampered = app.admin_token.clone();
+    tampered.insert(tampered.len() / 2, 'x');
+    let mut routes = protected_routes();
+    routes.push(Route {
+        method: Method::POST,
+        path: "/api/track/batch",
+        body: Some(json!({"batch": [{"user_id": "bob", "type": "click"}]})),
+        needs: Needs::SelfOrStaff,
+    });
+    for route in &routes {
+        let label = format!("{} {}", route.method, route.path);
+        assert_eq!(
+            error_code(call(&app, route, None).await, StatusCode::UNAUTHORIZED).await,
+            "UNAUTHORIZED",
+            "{label}"
+        );
+        for (name, token) in [("garbage", "not-a-token"), ("forged", forged.as_str()), ("tampered", tampered.as_str())]
+        {
+            let code = error_code(call(&app, route, Some(token)).await, StatusCode::UNAUTHORIZED).await;
+            assert_eq!(code, "INVALID_TOKEN", "{label} with a {name} token");
+        }
+        assert_eq!(
+            error_code(call(&app, route, Some(&expired)).await, StatusCode::UNAUTHORIZED).await,
+            "TOKEN_EXPIRED",
+            "{label}"
+        );
+        assert_eq!(
+            error_code(call(&app, route, Some("fp_unknown1_abcdefghijklmnop")).await, StatusCode::UNAUTHORIZED).await,
+            "INVALID_TOKEN",
+            "{label} with an unknown API key"
+        );
+    }
+    let wrong_scheme = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .header("authorization", "Basic YWRtaW46YWRtaW4=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(wrong_scheme, StatusCode::UNAUTHORIZED).await, "INVALID_TOKEN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_routes_refuse_the_wrong_role() {
+    let app = TestApp::spawn().await;
+    let user = app.user_with_role("alice", Role::User).await;
+    let manager = app.user_with_role("mgr", Role::Manager).await;
+    app.user_with_role("bob", Role::User).await;
+    let key = app.ingest_key().await;
+    for route in protected_routes() {
+        let label = format!("{} {}", route.method, route.path);
+        let refused: Vec<(&str, &str)> = match route.needs {
+            Needs::Admin => vec![("user", user.as_str()), ("manager", manager.as_str()), ("API key", key.as_str())],
+            Needs::Staff => vec![("user", user.as_str()), ("API key", key.as_str())],
+            Needs::SelfOrStaff => vec![("another user", user.as_str())],
+        };
+        for (who, credential) in refused {
+            let code = error_code(call(&app, &route, Some(credential)).await, StatusCode::FORBIDDEN).await;
+            assert_eq!(code, "FORBIDDEN", "{label} as {who}");
+        }
+        let admin = call(&app, &route, Some(&app.admin_token)).await;
+        assert!(admin.status().is_success(), "{label} as admin: {}", admin.status());
+    }
+}
