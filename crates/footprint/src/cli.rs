@@ -40,6 +40,15 @@ pub enum Command {
     /// Manage admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Measure throughput and latency (run a release build: cargo run --release -- bench …).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load the ingestion path over HTTP and print events/s and p50/p99 latency.
+    Ingest(crate::bench::IngestBench),
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +103,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::SetupDb => setup_db(config).await,
         Command::Keys(KeysCommand::Create { scope, name }) => create_key(config, scope, &name).await,
         Command::Admin(AdminCommand::Create(args)) => create_admin(config, args).await,
+        Command::Bench(BenchCommand::Ingest(bench)) => crate::bench::run_ingest(bench, &config).await.map(|_| ()),
     }
 }
 

@@ -4,6 +4,7 @@
 //! `footprint-analytics` the pure computations.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -59,6 +59,8 @@ fn open_connection(path: &Path, options: &SqliteOptions, read_only: bool) -> Sto
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "mmap_size", 268_435_456)?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     }
