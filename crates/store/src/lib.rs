@@ -54,6 +54,9 @@ pub trait Store: Send + Sync + 'static {
     /// Nothing is acknowledged before this returns, and this returns after the commit.
     async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>>;
     async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    /// How many events a user has, and when the first and last happened.
+    async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity>;
+    /// A user's sessions, derived from their events, oldest first.
     async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>>;
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;

@@ -17,9 +17,8 @@ pub struct UserRecord {
     pub role: Role,
     pub tier: Tier,
     pub profile_enc: Option<String>,
+    /// Time of the first event seen for this user (none for an account that never tracked).
     pub first_seen_us: Option<i64>,
-    pub last_seen_us: Option<i64>,
-    pub n_events: i64,
     pub created_at_us: i64,
     pub updated_at_us: i64,
     /// Consecutive failed logins since the last success or lock.
@@ -156,7 +155,15 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// A user's session as maintained at ingestion.
+/// What a user's stored events amount to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserActivity {
+    pub n_events: i64,
+    pub first_event_us: Option<i64>,
+    pub last_event_us: Option<i64>,
+}
+
+/// A session, as derived from the events that carry its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub session_id: String,

@@ -1,8 +1,11 @@
-//! How a batch of events is judged and turned into writes. Both backends load the state of
-//! the batch's users, call [`plan_batch`], and write what it returns in one transaction, so
-//! the rules (consent gating, idempotency, sessions) live in one place.
+//! How a batch of events is judged. Both backends load the state of the batch's users, call
+//! [`plan_batch`], and write what it returns in one transaction, so the rules (consent
+//! gating, idempotency, sessions) live in one place.
+//!
+//! The plan only appends: events, consent records, and a row for each user seen for the
+//! first time. Nothing is updated per event, so a commit dirties few pages.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use footprint_analytics::Consent;
 use footprint_analytics::session::{SessionState, assign_session, observe_given_session};
@@ -12,32 +15,21 @@ use crate::model::{CommitOptions, ConsentRecord, EventOutcome, NewEvent};
 /// Where a user stands before the batch.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UserState {
+    /// False for a user the store has never seen.
+    pub known: bool,
     /// The latest recorded consent, if any.
     pub consent: Option<Consent>,
+    /// The session of the user's latest stored event.
     pub session: Option<SessionState>,
 }
 
-/// A user row to insert or move forward: counters add up, first/last seen widen.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct UserUpsert {
+/// A user seen for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewUser {
     pub user_id: String,
     pub user_key: String,
     pub first_seen_us: i64,
-    pub last_seen_us: i64,
-    pub n_events: i64,
-    /// The user's current session after the batch.
-    pub session_id: Option<String>,
     pub now_us: i64,
-}
-
-/// A session row to insert or widen.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SessionUpsert {
-    pub user_key: String,
-    pub session_id: String,
-    pub started_us: i64,
-    pub last_us: i64,
-    pub n_events: i64,
 }
 
 #[derive(Debug, Default)]
@@ -46,25 +38,22 @@ pub(crate) struct BatchPlan {
     pub consents: Vec<ConsentRecord>,
     /// Events to insert: index in the batch and the session assigned.
     pub inserts: Vec<(usize, String)>,
-    pub users: Vec<UserUpsert>,
-    pub sessions: Vec<SessionUpsert>,
+    pub new_users: Vec<NewUser>,
 }
 
-/// Judges every event of `batch` in order. `states` holds the users already known (absent
-/// = new user); `existing_messages` the `(user_key, message_id)` pairs already stored.
-pub(crate) fn plan_batch(
-    batch: &[NewEvent],
-    mut states: HashMap<String, UserState>,
-    existing_messages: &HashSet<(String, String)>,
+/// Judges every event of `batch` in order. `states` holds the state of every user of the
+/// batch; `existing_messages` the `(user_key, message_id)` pairs already stored.
+pub(crate) fn plan_batch<'a>(
+    batch: &'a [NewEvent],
+    mut states: HashMap<&'a str, UserState>,
+    existing_messages: &HashSet<(&'a str, &'a str)>,
     options: &CommitOptions,
 ) -> BatchPlan {
     let mut plan = BatchPlan { outcomes: Vec::with_capacity(batch.len()), ..BatchPlan::default() };
-    let mut seen_messages: HashSet<(&str, &str)> = HashSet::new();
-    let mut users: BTreeMap<&str, UserUpsert> = BTreeMap::new();
-    let mut sessions: BTreeMap<(&str, String), SessionUpsert> = BTreeMap::new();
+    let mut seen_messages: HashSet<(&'a str, &'a str)> = HashSet::new();
 
     for (index, event) in batch.iter().enumerate() {
-        let state = states.entry(event.user_id.clone()).or_default();
+        let state = states.entry(event.user_id.as_str()).or_default();
         if let Some(given) = event.consent
             && state.consent != Some(given)
         {
@@ -83,8 +72,7 @@ pub(crate) fn plan_batch(
         }
         if let Some(message_id) = &event.message_id {
             let key = (event.user_key.as_str(), message_id.as_str());
-            let stored_before = existing_messages.contains(&(event.user_key.clone(), message_id.clone()));
-            if stored_before || !seen_messages.insert(key) {
+            if existing_messages.contains(&key) || !seen_messages.insert(key) {
                 plan.outcomes.push(EventOutcome::Duplicate);
                 continue;
             }
@@ -97,37 +85,18 @@ pub(crate) fn plan_batch(
             }
             None => assign_session(&mut state.session, event.timestamp_us, options.session_gap_us, &event.event_id),
         };
-
-        let user = users.entry(event.user_id.as_str()).or_insert_with(|| UserUpsert {
-            user_id: event.user_id.clone(),
-            user_key: event.user_key.clone(),
-            first_seen_us: event.timestamp_us,
-            last_seen_us: event.timestamp_us,
-            n_events: 0,
-            session_id: None,
-            now_us: event.received_us,
-        });
-        user.first_seen_us = user.first_seen_us.min(event.timestamp_us);
-        user.last_seen_us = user.last_seen_us.max(event.timestamp_us);
-        user.n_events += 1;
-        user.session_id = state.session.as_ref().map(|s| s.session_id.clone());
-
-        let session = sessions.entry((event.user_key.as_str(), session_id.clone())).or_insert_with(|| SessionUpsert {
-            user_key: event.user_key.clone(),
-            session_id: session_id.clone(),
-            started_us: event.timestamp_us,
-            last_us: event.timestamp_us,
-            n_events: 0,
-        });
-        session.started_us = session.started_us.min(event.timestamp_us);
-        session.last_us = session.last_us.max(event.timestamp_us);
-        session.n_events += 1;
-
+        if !state.known {
+            state.known = true;
+            plan.new_users.push(NewUser {
+                user_id: event.user_id.clone(),
+                user_key: event.user_key.clone(),
+                first_seen_us: event.timestamp_us,
+                now_us: event.received_us,
+            });
+        }
         plan.outcomes.push(EventOutcome::Accepted { event_id: event.event_id.clone(), session_id: session_id.clone() });
         plan.inserts.push((index, session_id));
     }
-    plan.users = users.into_values().collect();
-    plan.sessions = sessions.into_values().collect();
     debug_assert_eq!(plan.outcomes.len(), batch.len());
     plan
 }
@@ -163,7 +132,7 @@ mod tests {
         let batch = vec![event(1, "u", 0), event(2, "v", 0)];
         let plan = plan_batch(&batch, HashMap::new(), &HashSet::new(), &options(Consent::DENY_ALL));
         assert_eq!(plan.outcomes, vec![EventOutcome::NotCollected, EventOutcome::NotCollected]);
-        assert!(plan.inserts.is_empty() && plan.users.is_empty() && plan.sessions.is_empty());
+        assert!(plan.inserts.is_empty() && plan.new_users.is_empty());
     }
 
     #[test]
@@ -182,10 +151,8 @@ mod tests {
 
     #[test]
     fn a_recorded_refusal_beats_a_granting_default() {
-        let states = HashMap::from([(
-            "u".to_owned(),
-            UserState { consent: Some(Consent { analytics: false, ..Consent::GRANT_ALL }), session: None },
-        )]);
+        let refused = Consent { analytics: false, ..Consent::GRANT_ALL };
+        let states = HashMap::from([("u", UserState { known: true, consent: Some(refused), session: None })]);
         let plan = plan_batch(&[event(1, "u", 0)], states, &HashSet::new(), &options(Consent::GRANT_ALL));
         assert_eq!(plan.outcomes, vec![EventOutcome::NotCollected]);
     }
@@ -200,9 +167,9 @@ mod tests {
         stored.message_id = Some("m0".into());
         let mut other_user = event(4, "v", 0);
         other_user.message_id = Some("m1".into());
-        let existing = HashSet::from([("k-u".to_owned(), "m0".to_owned())]);
-        let plan =
-            plan_batch(&[first, again, stored, other_user], HashMap::new(), &existing, &options(Consent::GRANT_ALL));
+        let existing = HashSet::from([("k-u", "m0")]);
+        let batch = [first, again, stored, other_user];
+        let plan = plan_batch(&batch, HashMap::new(), &existing, &options(Consent::GRANT_ALL));
         assert!(matches!(plan.outcomes[0], EventOutcome::Accepted { .. }));
         assert_eq!(plan.outcomes[1], EventOutcome::Duplicate);
         assert_eq!(plan.outcomes[2], EventOutcome::Duplicate);
@@ -211,30 +178,31 @@ mod tests {
     }
 
     #[test]
-    fn sessions_split_on_gaps_and_counters_add_up() {
+    fn sessions_split_on_gaps_and_new_users_are_created_once() {
         let batch = vec![event(1, "u", 0), event(2, "u", 10), event(3, "u", 100), event(4, "u", 101)];
         let plan = plan_batch(&batch, HashMap::new(), &HashSet::new(), &options(Consent::GRANT_ALL));
         let sessions: Vec<&str> = plan.inserts.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(sessions, vec!["e1", "e1", "e3", "e3"]);
-        assert_eq!(plan.sessions.len(), 2);
-        assert_eq!(plan.sessions[0].n_events, 2);
-        assert_eq!(plan.sessions[1].started_us, 100 * MINUTE);
-        assert_eq!(plan.users.len(), 1);
-        let user = &plan.users[0];
-        assert_eq!((user.n_events, user.first_seen_us, user.last_seen_us), (4, 0, 101 * MINUTE));
-        assert_eq!(user.session_id.as_deref(), Some("e3"));
+        assert_eq!(
+            plan.new_users,
+            vec![NewUser { user_id: "u".into(), user_key: "k-u".into(), first_seen_us: 0, now_us: 0 }]
+        );
     }
 
     #[test]
-    fn a_known_user_continues_their_current_session() {
-        let states = HashMap::from([(
-            "u".to_owned(),
-            UserState {
-                consent: Some(Consent::GRANT_ALL),
-                session: Some(SessionState { session_id: "s-old".into(), last_event_us: 0 }),
-            },
-        )]);
-        let plan = plan_batch(&[event(1, "u", 5)], states, &HashSet::new(), &options(Consent::DENY_ALL));
+    fn a_known_user_continues_their_current_session_and_is_not_created_again() {
+        let state = UserState {
+            known: true,
+            consent: Some(Consent::GRANT_ALL),
+            session: Some(SessionState { session_id: "s-old".into(), last_event_us: 0 }),
+        };
+        let plan = plan_batch(
+            &[event(1, "u", 5)],
+            HashMap::from([("u", state)]),
+            &HashSet::new(),
+            &options(Consent::DENY_ALL),
+        );
         assert_eq!(plan.inserts, vec![(0, "s-old".to_owned())]);
+        assert!(plan.new_users.is_empty());
     }
 }

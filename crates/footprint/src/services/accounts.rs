@@ -57,7 +57,8 @@ pub struct UserView {
     pub updated_at: String,
 }
 
-pub fn view(state: &AppState, user: &UserRecord) -> Result<UserView, ApiError> {
+pub async fn view(state: &AppState, user: &UserRecord) -> Result<UserView, ApiError> {
+    let activity = state.store.user_activity(&user.user_key).await?;
     let decrypt = |field: &Option<String>| -> Result<Option<String>, ApiError> {
         field.as_deref().map(|value| state.keys.cipher.decrypt(value)).transpose().map_err(ApiError::internal)
     };
@@ -73,9 +74,9 @@ pub fn view(state: &AppState, user: &UserRecord) -> Result<UserView, ApiError> {
         tier: user.tier,
         profile,
         has_account: user.has_account(),
-        n_events: user.n_events,
-        first_seen_at: user.first_seen_us.map(rfc3339),
-        last_seen_at: user.last_seen_us.map(rfc3339),
+        n_events: activity.n_events,
+        first_seen_at: activity.first_event_us.map(rfc3339),
+        last_seen_at: activity.last_event_us.map(rfc3339),
         created_at: rfc3339(user.created_at_us),
         updated_at: rfc3339(user.updated_at_us),
     })
@@ -152,7 +153,7 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
     let created = state.store.create_account(account).await?;
     audit::record(state, "user.create", Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()}))
         .await;
-    view(state, &created)
+    view(state, &created).await
 }
 
 async fn find_by_login(state: &AppState, login: &str) -> Result<Option<UserRecord>, ApiError> {
@@ -216,7 +217,7 @@ pub async fn login(state: &AppState, login: &str, password: String) -> Result<(U
 
 pub async fn get_user(state: &AppState, user_id: &str) -> Result<UserView, ApiError> {
     match state.store.user(user_id).await? {
-        Some(user) => view(state, &user),
+        Some(user) => view(state, &user).await,
         None => Err(ApiError::NotFound(format!("no user with user_id {user_id}"))),
     }
 }

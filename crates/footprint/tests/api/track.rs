@@ -19,7 +19,8 @@ async fn duplicates_by_message_id_are_stored_once(app: &TestApp) {
     let stored = app.events_of("u1").await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["message_id"], "order-1");
-    assert_eq!(app.state.store.user("u1").await.unwrap().unwrap().n_events, 1);
+    let user_key = app.state.keys.pseudonymizer.user_key("u1");
+    assert_eq!(app.state.store.user_activity(&user_key).await.unwrap().n_events, 1);
 }
 
 async fn a_batch_reports_each_event(app: &TestApp) {

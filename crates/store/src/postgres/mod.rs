@@ -192,38 +192,67 @@ async fn insert_consents(client: &impl GenericClient, records: &[ConsentRecord])
     Ok(())
 }
 
-async fn load_user_states(
+async fn load_user_states<'a>(
     tx: &deadpool_postgres::Transaction<'_>,
-    user_ids: &[&str],
-) -> StoreResult<HashMap<String, UserState>> {
-    let mut states: HashMap<String, UserState> = HashMap::new();
+    batch: &'a [NewEvent],
+) -> StoreResult<HashMap<&'a str, UserState>> {
+    let mut states: HashMap<&'a str, UserState> = HashMap::new();
+    let mut id_of_key: HashMap<&str, &'a str> = HashMap::new();
+    for event in batch {
+        states.entry(event.user_id.as_str()).or_default();
+        id_of_key.insert(event.user_key.as_str(), event.user_id.as_str());
+    }
+    let user_ids: Vec<&str> = states.keys().copied().collect();
+    let user_keys: Vec<&str> = id_of_key.keys().copied().collect();
     for row in
-        tx.query("SELECT user_id, session_id, last_seen_us FROM users WHERE user_id = ANY($1)", &[&user_ids]).await?
+        tx.query(&tx.prepare_cached("SELECT user_id FROM users WHERE user_id = ANY($1)").await?, &[&user_ids]).await?
     {
-        let session_id: Option<String> = row.get(1);
-        let last_seen: Option<i64> = row.get(2);
-        let session =
-            session_id.zip(last_seen).map(|(session_id, last_event_us)| SessionState { session_id, last_event_us });
-        states.entry(row.get(0)).or_default().session = session;
+        let user_id: &str = row.get(0);
+        if let Some(state) = states.get_mut(user_id) {
+            state.known = true;
+        }
+    }
+    let last_events = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT u.key, e.session_id, e.ts_us FROM unnest($1::text[]) AS u(key)
+             CROSS JOIN LATERAL (
+                SELECT session_id, ts_us FROM events WHERE user_key = u.key ORDER BY ts_us DESC, seq DESC LIMIT 1
+             ) AS e",
+            )
+            .await?,
+            &[&user_keys],
+        )
+        .await?;
+    for row in last_events {
+        let user_key: &str = row.get(0);
+        if let Some(state) = id_of_key.get(user_key).and_then(|user_id| states.get_mut(user_id)) {
+            state.session = Some(SessionState { session_id: row.get(1), last_event_us: row.get(2) });
+        }
     }
     let consents = tx
         .query(
-            "SELECT DISTINCT ON (user_id) user_id, analytics, preferences, improvement FROM consents
+            &tx.prepare_cached(
+                "SELECT DISTINCT ON (user_id) user_id, analytics, preferences, improvement FROM consents
              WHERE user_id = ANY($1) ORDER BY user_id, id DESC",
+            )
+            .await?,
             &[&user_ids],
         )
         .await?;
     for row in consents {
-        let consent = Consent { analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) };
-        states.entry(row.get(0)).or_default().consent = Some(consent);
+        let user_id: &str = row.get(0);
+        if let Some(state) = states.get_mut(user_id) {
+            state.consent = Some(Consent { analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) });
+        }
     }
     Ok(states)
 }
 
-async fn load_existing_messages(
+async fn load_existing_messages<'a>(
     tx: &deadpool_postgres::Transaction<'_>,
-    batch: &[NewEvent],
-) -> StoreResult<HashSet<(String, String)>> {
+    batch: &'a [NewEvent],
+) -> StoreResult<HashSet<(&'a str, &'a str)>> {
     let (keys, message_ids): (Vec<&str>, Vec<&str>) = batch
         .iter()
         .filter_map(|event| event.message_id.as_deref().map(|message_id| (event.user_key.as_str(), message_id)))
@@ -233,13 +262,21 @@ async fn load_existing_messages(
     }
     let rows = tx
         .query(
-            "SELECT e.user_key, e.message_id FROM events e
+            &tx.prepare_cached(
+                "SELECT e.user_key, e.message_id FROM events e
              JOIN unnest($1::text[], $2::text[]) AS m(user_key, message_id)
                ON e.user_key = m.user_key AND e.message_id = m.message_id",
+            )
+            .await?,
             &[&keys, &message_ids],
         )
         .await?;
-    Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+    let stored: HashSet<(String, String)> = rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
+    Ok(keys
+        .into_iter()
+        .zip(message_ids)
+        .filter(|(key, id)| stored.contains(&((*key).to_owned(), (*id).to_owned())))
+        .collect())
 }
 
 async fn commit_events(
@@ -252,52 +289,28 @@ async fn commit_events(
     user_ids.sort_unstable();
     user_ids.dedup();
     // Locks in hash order so that two nodes never wait on each other in a cycle.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(u, 0) AS h FROM unnest($1::text[]) AS u ORDER BY 1) AS s",
+    tx.execute(&tx.prepare_cached("SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(u, 0) AS h FROM unnest($1::text[]) AS u ORDER BY 1) AS s").await?,
         &[&user_ids],
     )
     .await?;
-    let states = load_user_states(&tx, &user_ids).await?;
+    let states = load_user_states(&tx, batch).await?;
     let existing = load_existing_messages(&tx, batch).await?;
     let plan = plan_batch(batch, states, &existing, options);
 
     insert_consents(&tx, &plan.consents).await?;
-    if !plan.users.is_empty() {
-        let ids: Vec<&str> = plan.users.iter().map(|u| u.user_id.as_str()).collect();
-        let keys: Vec<&str> = plan.users.iter().map(|u| u.user_key.as_str()).collect();
-        let sessions: Vec<Option<&str>> = plan.users.iter().map(|u| u.session_id.as_deref()).collect();
-        let first: Vec<i64> = plan.users.iter().map(|u| u.first_seen_us).collect();
-        let last: Vec<i64> = plan.users.iter().map(|u| u.last_seen_us).collect();
-        let counts: Vec<i64> = plan.users.iter().map(|u| u.n_events).collect();
-        let now: Vec<i64> = plan.users.iter().map(|u| u.now_us).collect();
+    if !plan.new_users.is_empty() {
+        let ids: Vec<&str> = plan.new_users.iter().map(|u| u.user_id.as_str()).collect();
+        let keys: Vec<&str> = plan.new_users.iter().map(|u| u.user_key.as_str()).collect();
+        let first: Vec<i64> = plan.new_users.iter().map(|u| u.first_seen_us).collect();
+        let now: Vec<i64> = plan.new_users.iter().map(|u| u.now_us).collect();
         tx.execute(
-            "INSERT INTO users (user_id, user_key, session_id, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us)
-             SELECT u, k, s, f, l, n, t, t
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) AS x(u, k, s, f, l, n, t)
-             ON CONFLICT (user_id) DO UPDATE SET
-                session_id = COALESCE(EXCLUDED.session_id, users.session_id),
-                first_seen_us = LEAST(users.first_seen_us, EXCLUDED.first_seen_us),
-                last_seen_us = GREATEST(users.last_seen_us, EXCLUDED.last_seen_us),
-                n_events = users.n_events + EXCLUDED.n_events,
-                updated_at_us = EXCLUDED.updated_at_us",
-            &[&ids, &keys, &sessions, &first, &last, &counts, &now],
-        )
-        .await?;
-    }
-    if !plan.sessions.is_empty() {
-        let keys: Vec<&str> = plan.sessions.iter().map(|s| s.user_key.as_str()).collect();
-        let ids: Vec<&str> = plan.sessions.iter().map(|s| s.session_id.as_str()).collect();
-        let started: Vec<i64> = plan.sessions.iter().map(|s| s.started_us).collect();
-        let last: Vec<i64> = plan.sessions.iter().map(|s| s.last_us).collect();
-        let counts: Vec<i64> = plan.sessions.iter().map(|s| s.n_events).collect();
-        tx.execute(
-            "INSERT INTO sessions (user_key, session_id, started_us, last_us, n_events)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
-             ON CONFLICT (user_key, session_id) DO UPDATE SET
-                started_us = LEAST(sessions.started_us, EXCLUDED.started_us),
-                last_us = GREATEST(sessions.last_us, EXCLUDED.last_us),
-                n_events = sessions.n_events + EXCLUDED.n_events",
-            &[&keys, &ids, &started, &last, &counts],
+            &tx.prepare_cached(
+                "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us)
+             SELECT u, k, f, t, t FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[]) AS x(u, k, f, t)
+             ON CONFLICT (user_id) DO UPDATE SET first_seen_us = COALESCE(users.first_seen_us, EXCLUDED.first_seen_us)",
+            )
+            .await?,
+            &[&ids, &keys, &first, &now],
         )
         .await?;
     }
@@ -314,11 +327,10 @@ async fn commit_events(
         let received: Vec<i64> = events.iter().map(|e| e.received_us).collect();
         let params: [&(dyn ToSql + Sync); 9] =
             [&event_ids, &keys, &message_ids, &sessions, &types, &properties, &contexts, &times, &received];
-        tx.execute(
-            "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
+        tx.execute(&tx.prepare_cached("INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
              SELECT e, k, m, s, t, p::jsonb, c::jsonb, ts, r
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[])
-                  AS x(e, k, m, s, t, p, c, ts, r)",
+                  AS x(e, k, m, s, t, p, c, ts, r)").await?,
             &params,
         )
         .await?;
@@ -475,11 +487,20 @@ impl Store for PostgresStore {
         query_events(&client, &query).await
     }
 
+    async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one("SELECT count(*), min(ts_us), max(ts_us) FROM events WHERE user_key = $1", &[&user_key])
+            .await?;
+        Ok(UserActivity { n_events: row.get(0), first_event_us: row.get(1), last_event_us: row.get(2) })
+    }
+
     async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT session_id, started_us, last_us, n_events FROM sessions WHERE user_key = $1 ORDER BY started_us, session_id",
+                "SELECT session_id, min(ts_us) AS started, max(ts_us), count(*) FROM events WHERE user_key = $1
+                 GROUP BY session_id ORDER BY started, session_id",
                 &[&user_key],
             )
             .await?;

@@ -1,12 +1,15 @@
 //! The embedded SQLite backend. One writer connection serialises every write (so our own
 //! writers never meet `SQLITE_BUSY`), and a small pool of read-only connections reads
-//! concurrently thanks to WAL. Blocking calls run on tokio's blocking pool.
+//! concurrently thanks to WAL. Blocking calls run on tokio's blocking pool. A background
+//! thread checkpoints the WAL, so that no commit pays for copying pages into the database.
 
 mod rows;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use footprint_analytics::Consent;
@@ -47,7 +50,13 @@ impl Default for SqliteOptions {
 pub(crate) struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: deadpool::unmanaged::Pool<Connection>,
+    /// Dropping it stops the checkpoint thread.
+    _checkpointer: mpsc::Sender<()>,
 }
+
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The WAL file is cut back to this size when it is reset after a full checkpoint.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 fn open_connection(path: &Path, options: &SqliteOptions, read_only: bool) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
@@ -55,16 +64,43 @@ fn open_connection(path: &Path, options: &SqliteOptions, read_only: bool) -> Sto
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",
     };
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // A 64 MiB page cache per connection and memory-mapped reads: indexes keyed by user are
+    // touched at random, so keeping their pages close saves reads.
+    conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "mmap_size", 268_435_456)?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     }
     Ok(conn)
+}
+
+/// Copies WAL frames into the database file in the background (PASSIVE: it never blocks the
+/// writer or the readers), until the store is dropped; then a last full checkpoint.
+fn run_checkpointer(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        })
+    };
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        match checkpoint("PASSIVE") {
+            Ok((wal_frames, _)) if wal_frames > 250_000 => {
+                tracing::warn!(
+                    wal_frames,
+                    "the SQLite WAL is large: the checkpoint cannot keep up or a reader holds an old snapshot"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "WAL checkpoint failed"),
+        }
+    }
+    if let Err(error) = checkpoint("TRUNCATE") {
+        tracing::debug!(error = %error, "final WAL checkpoint did not complete");
+    }
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
@@ -100,12 +136,21 @@ impl SqliteStore {
             }
             let mut writer = open_connection(&path, &options, false)?;
             migrate(&mut writer)?;
+            // Commits never checkpoint: the background thread does.
+            writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+            writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+            let (checkpointer, stop) = mpsc::channel();
+            let checkpoint_conn = open_connection(&path, &options, false)?;
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".to_owned())
+                .spawn(move || run_checkpointer(checkpoint_conn, stop))
+                .map_err(|error| StoreError::Other(Box::new(error)))?;
             let readers = deadpool::unmanaged::Pool::new(options.read_connections.max(1));
             for _ in 0..options.read_connections.max(1) {
                 let reader = open_connection(&path, &options, true)?;
                 readers.try_add(reader).map_err(|(_, error)| StoreError::Other(Box::new(error)))?;
             }
-            Ok(Self { writer: Arc::new(Mutex::new(writer)), readers })
+            Ok(Self { writer: Arc::new(Mutex::new(writer)), readers, _checkpointer: checkpointer })
         })
         .await?
     }
@@ -217,38 +262,47 @@ fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
     Ok(())
 }
 
-fn load_user_states(tx: &Transaction<'_>, batch: &[NewEvent]) -> StoreResult<HashMap<String, UserState>> {
-    let mut user_stmt = tx.prepare_cached("SELECT session_id, last_seen_us FROM users WHERE user_id = ?1")?;
+fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
+    let mut known_stmt = tx.prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1")?;
+    let mut last_event_stmt = tx.prepare_cached(
+        "SELECT session_id, ts_us FROM events WHERE user_key = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1",
+    )?;
     let mut consent_stmt = tx.prepare_cached(
         "SELECT analytics, preferences, improvement FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
     )?;
     let mut states = HashMap::new();
     for event in batch {
-        if states.contains_key(&event.user_id) {
+        if states.contains_key(event.user_id.as_str()) {
             continue;
         }
-        let session = user_stmt
-            .query_row([&event.user_id], |row| Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<i64>>(1)?)))
-            .optional()?
-            .and_then(|(session_id, last)| Some(SessionState { session_id: session_id?, last_event_us: last? }));
+        let known: bool = known_stmt.query_row([&event.user_id], |row| row.get(0))?;
+        let session = if known {
+            last_event_stmt
+                .query_row([&event.user_key], |row| {
+                    Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
+                })
+                .optional()?
+        } else {
+            None
+        };
         let consent = consent_stmt
             .query_row([&event.user_id], |row| {
                 Ok(Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? })
             })
             .optional()?;
-        states.insert(event.user_id.clone(), UserState { consent, session });
+        states.insert(event.user_id.as_str(), UserState { known, consent, session });
     }
     Ok(states)
 }
 
-fn load_existing_messages(tx: &Transaction<'_>, batch: &[NewEvent]) -> StoreResult<HashSet<(String, String)>> {
+fn load_existing_messages<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashSet<(&'a str, &'a str)>> {
     let mut stmt = tx.prepare_cached("SELECT count(*) > 0 FROM events WHERE user_key = ?1 AND message_id = ?2")?;
     let mut existing = HashSet::new();
     for event in batch {
         if let Some(message_id) = &event.message_id
             && stmt.query_row(params![event.user_key, message_id], |row| row.get::<_, bool>(0))?
         {
-            existing.insert((event.user_key.clone(), message_id.clone()));
+            existing.insert((event.user_key.as_str(), message_id.as_str()));
         }
     }
     Ok(existing)
@@ -264,42 +318,12 @@ fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOpti
         insert_consent(&tx, record)?;
     }
     {
-        let mut upsert_user = tx.prepare_cached(
-            "INSERT INTO users (user_id, user_key, session_id, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-             ON CONFLICT (user_id) DO UPDATE SET
-                session_id = coalesce(excluded.session_id, users.session_id),
-                first_seen_us = min(coalesce(users.first_seen_us, excluded.first_seen_us), excluded.first_seen_us),
-                last_seen_us = max(coalesce(users.last_seen_us, excluded.last_seen_us), excluded.last_seen_us),
-                n_events = users.n_events + excluded.n_events,
-                updated_at_us = excluded.updated_at_us",
+        let mut insert_user = tx.prepare_cached(
+            "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (user_id) DO UPDATE SET first_seen_us = coalesce(users.first_seen_us, excluded.first_seen_us)",
         )?;
-        for user in &plan.users {
-            upsert_user.execute(params![
-                user.user_id,
-                user.user_key,
-                user.session_id,
-                user.first_seen_us,
-                user.last_seen_us,
-                user.n_events,
-                user.now_us
-            ])?;
-        }
-        let mut upsert_session = tx.prepare_cached(
-            "INSERT INTO sessions (user_key, session_id, started_us, last_us, n_events) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (user_key, session_id) DO UPDATE SET
-                started_us = min(sessions.started_us, excluded.started_us),
-                last_us = max(sessions.last_us, excluded.last_us),
-                n_events = sessions.n_events + excluded.n_events",
-        )?;
-        for session in &plan.sessions {
-            upsert_session.execute(params![
-                session.user_key,
-                session.session_id,
-                session.started_us,
-                session.last_us,
-                session.n_events
-            ])?;
+        for user in &plan.new_users {
+            insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
         }
         let mut insert_event = tx.prepare_cached(
             "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
@@ -478,11 +502,25 @@ impl Store for SqliteStore {
         self.read(move |conn| query_events(conn, &query)).await
     }
 
+    async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity> {
+        let user_key = user_key.to_owned();
+        self.read(move |conn| {
+            let activity = conn
+                .prepare_cached("SELECT count(*), min(ts_us), max(ts_us) FROM events WHERE user_key = ?1")?
+                .query_row([user_key], |row| {
+                    Ok(UserActivity { n_events: row.get(0)?, first_event_us: row.get(1)?, last_event_us: row.get(2)? })
+                })?;
+            Ok(activity)
+        })
+        .await
+    }
+
     async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>> {
         let user_key = user_key.to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT session_id, started_us, last_us, n_events FROM sessions WHERE user_key = ?1 ORDER BY started_us, session_id",
+                "SELECT session_id, min(ts_us) AS started, max(ts_us), count(*) FROM events WHERE user_key = ?1
+                 GROUP BY session_id ORDER BY started, session_id",
             )?;
             let sessions = stmt
                 .query_map([user_key], |row| {

@@ -7,7 +7,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::model::{ApiKeyRecord, ConsentRecord, StoredEvent, UserRecord};
 
 pub(super) const USER_COLUMNS: &str = "user_id, user_key, username, email_enc, email_index, password_hash, role, tier, \
-     profile_enc, first_seen_us, last_seen_us, n_events, created_at_us, updated_at_us, failed_logins, locked_until_us";
+     profile_enc, first_seen_us, created_at_us, updated_at_us, failed_logins, locked_until_us";
 
 /// The outer result is the driver's; the inner one rejects a role or tier the code does not know.
 pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<UserRecord>> {
@@ -28,12 +28,10 @@ pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<UserR
         tier,
         profile_enc: row.get(8)?,
         first_seen_us: row.get(9)?,
-        last_seen_us: row.get(10)?,
-        n_events: row.get(11)?,
-        created_at_us: row.get(12)?,
-        updated_at_us: row.get(13)?,
-        failed_logins: row.get(14)?,
-        locked_until_us: row.get(15)?,
+        created_at_us: row.get(10)?,
+        updated_at_us: row.get(11)?,
+        failed_logins: row.get(12)?,
+        locked_until_us: row.get(13)?,
     }))
 }
 

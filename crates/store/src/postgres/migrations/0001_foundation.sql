@@ -1,5 +1,5 @@
--- Foundation: users and accounts, consent history, events and sessions, API keys,
--- audit log, instance secrets. Times are microseconds since the Unix epoch.
+-- Foundation: users and accounts, consent history, events (sessions are derived from
+-- them), API keys, audit log, instance secrets. Times are microseconds since the Unix epoch.
 
 CREATE TABLE instance_secrets (
     name          TEXT PRIMARY KEY,
@@ -17,10 +17,7 @@ CREATE TABLE users (
     role          TEXT NOT NULL DEFAULT 'user',
     tier          TEXT NOT NULL DEFAULT 'free',
     profile_enc   TEXT,                      -- AES-256-GCM of a JSON object
-    session_id    TEXT,                      -- current session
-    first_seen_us BIGINT,
-    last_seen_us  BIGINT,
-    n_events      BIGINT NOT NULL DEFAULT 0,
+    first_seen_us BIGINT,                    -- time of the first event seen
     failed_logins BIGINT NOT NULL DEFAULT 0,  -- consecutive failures
     locked_until_us BIGINT,
     created_at_us BIGINT NOT NULL,
@@ -52,17 +49,9 @@ CREATE TABLE events (
     received_us BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX events_message ON events (user_key, message_id) WHERE message_id IS NOT NULL;
-CREATE INDEX events_user_ts ON events (user_key, ts_us);
+CREATE INDEX events_user_ts ON events (user_key, ts_us, seq);
 CREATE INDEX events_ts ON events (ts_us);
 
-CREATE TABLE sessions (
-    user_key   TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    started_us BIGINT NOT NULL,
-    last_us    BIGINT NOT NULL,
-    n_events   BIGINT NOT NULL,
-    PRIMARY KEY (user_key, session_id)
-);
 
 CREATE TABLE api_keys (
     key_id        TEXT PRIMARY KEY,

@@ -1,5 +1,5 @@
--- Foundation: users and accounts, consent history, events and sessions, API keys,
--- audit log, instance secrets. Times are microseconds since the Unix epoch.
+-- Foundation: users and accounts, consent history, events (sessions are derived from
+-- them), API keys, audit log, instance secrets. Times are microseconds since the Unix epoch.
 
 CREATE TABLE instance_secrets (
     name          TEXT PRIMARY KEY,
@@ -17,10 +17,7 @@ CREATE TABLE users (
     role          TEXT NOT NULL DEFAULT 'user',
     tier          TEXT NOT NULL DEFAULT 'free',
     profile_enc   TEXT,                      -- AES-256-GCM of a JSON object
-    session_id    TEXT,                      -- current session
-    first_seen_us INTEGER,
-    last_seen_us  INTEGER,
-    n_events      INTEGER NOT NULL DEFAULT 0,
+    first_seen_us INTEGER,                   -- time of the first event seen
     failed_logins INTEGER NOT NULL DEFAULT 0,  -- consecutive failures
     locked_until_us INTEGER,
     created_at_us INTEGER NOT NULL,
@@ -55,14 +52,6 @@ CREATE UNIQUE INDEX events_message ON events (user_key, message_id) WHERE messag
 CREATE INDEX events_user_ts ON events (user_key, ts_us);
 CREATE INDEX events_ts ON events (ts_us);
 
-CREATE TABLE sessions (
-    user_key   TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    started_us INTEGER NOT NULL,
-    last_us    INTEGER NOT NULL,
-    n_events   INTEGER NOT NULL,
-    PRIMARY KEY (user_key, session_id)
-);
 
 CREATE TABLE api_keys (
     key_id        TEXT PRIMARY KEY,
