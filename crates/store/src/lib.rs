@@ -108,6 +108,13 @@ pub async fn open(
     }
 }
 
+/// Wall-clock time for the store's own bookkeeping columns (migration and secret creation
+/// times); everything the product reasons about gets its time from the caller.
+pub(crate) fn now_us() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,11 +136,4 @@ mod tests {
         ));
         assert!(StoreLocation::resolve(Some("mysql://h/db"), dir).is_err());
     }
-}
-
-/// Wall-clock time for the store's own bookkeeping columns (migration and secret creation
-/// times); everything the product reasons about gets its time from the caller.
-pub(crate) fn now_us() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }

@@ -1,0 +1,47 @@
+# Sourced by .ci/test: make sure PostgreSQL (127.0.0.1:5432, trust auth, database `test`) and
+# Redis (127.0.0.1:6379) answer; start them when down, install them with apt-get when missing.
+
+pg_answers() {
+    psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1
+}
+
+ensure_postgres() {
+    if pg_answers; then
+        :
+    else
+        if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+            echo "ci: installing PostgreSQL" >&2
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        fi
+        local version
+        version=$(ls /etc/postgresql | sort -V | tail -n 1)
+        local hba="/etc/postgresql/$version/main/pg_hba.conf"
+        # Tests connect as postgres over TCP without a password, as on the project's machines.
+        if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+            sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+        fi
+        echo "ci: starting PostgreSQL $version" >&2
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+        for _ in $(seq 1 30); do pg_answers && break; sleep 1; done
+        pg_answers || { echo "ci: PostgreSQL does not answer on 127.0.0.1:5432" >&2; return 1; }
+    fi
+    if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1; then
+        psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test' >/dev/null
+    fi
+}
+
+redis_answers() {
+    [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]
+}
+
+ensure_redis() {
+    redis_answers && return 0
+    if ! command -v redis-server >/dev/null 2>&1; then
+        echo "ci: installing Redis" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    echo "ci: starting Redis" >&2
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 1 20); do redis_answers && break; sleep 0.5; done
+    redis_answers || { echo "ci: Redis does not answer on 127.0.0.1:6379" >&2; return 1; }
+}
