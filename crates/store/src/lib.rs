@@ -6,6 +6,7 @@ mod error;
 pub mod model;
 mod plan;
 mod postgres;
+mod scratch;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::PostgresOptions;
+pub use scratch::ScratchSchema;
 pub use sqlite::{SqliteOptions, Synchronous};
 
 /// Everything Footprint persists goes through this trait; handlers and services never

@@ -17,7 +17,7 @@ struct TestDb {
     store: Arc<dyn Store>,
     location: StoreLocation,
     _dir: Option<tempfile::TempDir>,
-    schema: Option<String>,
+    _schema: Option<ScratchSchema>,
 }
 
 fn postgres_base_url() -> String {
@@ -30,47 +30,22 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let location = StoreLocation::Sqlite(dir.path().join("store.db"));
         let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.expect("open sqlite");
-        Self { store, location, _dir: Some(dir), schema: None }
+        Self { store, location, _dir: Some(dir), _schema: None }
     }
 
     async fn postgres() -> Self {
         let base = postgres_base_url();
-        let schema = format!("fp_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
+        let schema = ScratchSchema::create(&base, "fp_test").await.unwrap_or_else(|e| {
             panic!("PostgreSQL must be reachable at {base} for the behaviour suite (.ci/run starts it): {e}")
         });
-        tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let location = StoreLocation::Postgres(format!("{base}{separator}options=-csearch_path%3D{schema}"));
+        let location = StoreLocation::Postgres(schema.url());
         let store =
             open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.expect("open postgres");
-        Self { store, location, _dir: None, schema: Some(schema) }
+        Self { store, location, _dir: None, _schema: Some(schema) }
     }
 
     async fn reopen(&self) -> Arc<dyn Store> {
         open(&self.location, &SqliteOptions::default(), &PostgresOptions::default()).await.expect("reopen")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(schema) = self.schema.take() else {
-            return;
-        };
-        // Drop runs outside any runtime guarantee, so the clean-up gets a thread and runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&postgres_base_url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -18,6 +18,7 @@ use crate::auth::api_key;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::server::{App, serve};
+use footprint_store::ScratchSchema;
 pub use load::{LoadOptions, LoadReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,7 +131,7 @@ struct Target {
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
-    schema: Option<(String, String)>,
+    _schema: Option<ScratchSchema>,
 }
 
 impl Target {
@@ -141,16 +142,11 @@ impl Target {
         config.privacy.consent_default = ConsentDefault::Grant;
         config.auth.admin_username = None;
         config.auth.admin_password = None;
-        let mut schema = None;
-        if let Some(url) = database_url {
-            let name = format!("fp_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-            execute_postgres(url, &format!("CREATE SCHEMA {name}")).await?;
-            let separator = if url.contains('?') { '&' } else { '?' };
-            config.store.database_url = Some(format!("{url}{separator}options=-csearch_path%3D{name}"));
-            schema = Some((url.to_owned(), name));
-        } else {
-            config.store.database_url = None;
-        }
+        let schema = match database_url {
+            Some(url) => Some(ScratchSchema::create(url, "fp_bench").await.context("cannot use --database-url")?),
+            None => None,
+        };
+        config.store.database_url = schema.as_ref().map(ScratchSchema::url);
         let app = App::build(config).await?;
         let (key, record) = api_key::generate("bench", vec!["ingest".to_owned()], SystemClock.now_us());
         app.state.store.insert_api_key(record).await?;
@@ -161,7 +157,7 @@ impl Target {
         let server = tokio::spawn(serve(app, listener, async {
             let _ = stopped.await;
         }));
-        Ok(Self { app_state, address, key, stop, server, _dir: dir, schema })
+        Ok(Self { app_state, address, key, stop, server, _dir: dir, _schema: schema })
     }
 
     async fn stored_events(&self) -> anyhow::Result<u64> {
@@ -182,21 +178,5 @@ impl Target {
         if let Ok(Err(error)) = self.server.await {
             tracing::warn!(error = %error, "bench server stopped with an error");
         }
-        drop(self.app_state);
-        if let Some((url, schema)) = &self.schema
-            && let Err(error) = execute_postgres(url, &format!("DROP SCHEMA {schema} CASCADE")).await
-        {
-            tracing::warn!(error = %error, schema, "could not drop the bench schema");
-        }
     }
-}
-
-async fn execute_postgres(url: &str, sql: &str) -> anyhow::Result<()> {
-    let (client, connection) =
-        tokio_postgres::connect(url, tokio_postgres::NoTls).await.context("cannot connect to --database-url")?;
-    let connection = tokio::spawn(connection);
-    client.batch_execute(sql).await?;
-    drop(client);
-    let _ = connection.await;
-    Ok(())
 }

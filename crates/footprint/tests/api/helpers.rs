@@ -7,6 +7,7 @@ use footprint::config::{Config, Secret};
 use footprint::state::AppState;
 use footprint::{App, serve};
 use footprint_analytics::Role;
+use footprint_store::ScratchSchema;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -24,7 +25,7 @@ pub struct TestApp {
     pub admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    pg_schema: Option<String>,
+    _pg_schema: Option<ScratchSchema>,
 }
 
 pub fn test_config(data_dir: &std::path::Path) -> Config {
@@ -42,15 +43,6 @@ pub fn postgres_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-async fn postgres_client() -> tokio_postgres::Client {
-    let base = postgres_base_url();
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} (.ci/run starts it): {e}"));
-    tokio::spawn(connection);
-    client
-}
-
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
@@ -65,18 +57,18 @@ impl TestApp {
 
     /// The same server on a PostgreSQL schema of its own.
     pub async fn spawn_postgres_with(customise: impl FnOnce(&mut Config)) -> Self {
-        let schema = format!("fp_api_{}", ulid::Ulid::new().to_string().to_lowercase());
-        postgres_client().await.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+        let base = postgres_base_url();
+        let schema = ScratchSchema::create(&base, "fp_api")
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} (.ci/run starts it): {e}"));
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(data_dir.path());
-        let base = postgres_base_url();
-        let separator = if base.contains('?') { '&' } else { '?' };
-        config.store.database_url = Some(format!("{base}{separator}options=-csearch_path%3D{schema}"));
+        config.store.database_url = Some(schema.url());
         customise(&mut config);
         Self::start(config, data_dir, Some(schema)).await
     }
 
-    async fn start(config: Config, data_dir: tempfile::TempDir, pg_schema: Option<String>) -> Self {
+    async fn start(config: Config, data_dir: tempfile::TempDir, pg_schema: Option<ScratchSchema>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
         let app = App::build(config).await.expect("build the app");
@@ -98,7 +90,7 @@ impl TestApp {
             admin_token: String::new(),
             shutdown: Some(shutdown),
             server: Some(server),
-            pg_schema,
+            _pg_schema: pg_schema,
         };
         test_app.admin_token = test_app.login_ok(ADMIN, ADMIN_PASSWORD).await;
         test_app
@@ -204,21 +196,6 @@ impl Drop for TestApp {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        let Some(schema) = self.pg_schema.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&postgres_base_url(), tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
-                }
-            });
-        })
-        .join();
     }
 }
 

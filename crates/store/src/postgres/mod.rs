@@ -118,33 +118,16 @@ fn account_conflict(error: tokio_postgres::Error, account: &NewAccount) -> Store
 
 async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAccount) -> StoreResult<UserRecord> {
     let tx = client.transaction().await?;
-    let existing = find_user(&tx, "user_id", &account.user_id).await?;
-    if existing.as_ref().is_some_and(UserRecord::has_account) {
-        return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
-    }
-    let written = if existing.is_some() {
-        tx.execute(
-            "UPDATE users SET username = $2, email_enc = $3, email_index = $4, password_hash = $5, role = $6, tier = $7,
-                    profile_enc = $8, updated_at_us = $9
-             WHERE user_id = $1 AND password_hash IS NULL",
-            &[
-                &account.user_id,
-                &account.username,
-                &account.email_enc,
-                &account.email_index,
-                &account.password_hash,
-                &account.role.as_str(),
-                &account.tier.as_str(),
-                &account.profile_enc,
-                &account.now_us,
-            ],
-        )
-        .await
-    } else {
-        tx.execute(
+    // A user known only from tracking gains the account; an existing account is never replaced.
+    let written = tx
+        .execute(
             "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier, profile_enc,
                                 created_at_us, updated_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+             ON CONFLICT (user_id) DO UPDATE SET username = EXCLUDED.username, email_enc = EXCLUDED.email_enc,
+                email_index = EXCLUDED.email_index, password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,
+                tier = EXCLUDED.tier, profile_enc = EXCLUDED.profile_enc, updated_at_us = EXCLUDED.updated_at_us
+             WHERE users.password_hash IS NULL",
             &[
                 &account.user_id,
                 &account.user_key,
@@ -158,8 +141,7 @@ async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAcc
                 &account.now_us,
             ],
         )
-        .await
-    };
+        .await;
     match written {
         Ok(1) => {}
         Ok(_) => {

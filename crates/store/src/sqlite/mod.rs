@@ -189,12 +189,17 @@ fn taken_by_other(tx: &Transaction<'_>, column: &str, value: &str, user_id: &str
     Ok(tx.query_row(&sql, params![value, user_id], |row| row.get(0))?)
 }
 
+const UPSERT_ACCOUNT: &str =
+    "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier,
+                       profile_enc, created_at_us, updated_at_us)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+    ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, email_enc = excluded.email_enc,
+        email_index = excluded.email_index, password_hash = excluded.password_hash, role = excluded.role,
+        tier = excluded.tier, profile_enc = excluded.profile_enc, updated_at_us = excluded.updated_at_us
+    WHERE users.password_hash IS NULL";
+
 fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<UserRecord> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let existing = find_user(&tx, "user_id", &account.user_id)?;
-    if existing.as_ref().is_some_and(UserRecord::has_account) {
-        return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
-    }
     if let Some(username) = &account.username
         && taken_by_other(&tx, "username", username, &account.user_id)?
     {
@@ -205,41 +210,24 @@ fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<Us
     {
         return Err(StoreError::Conflict("email is already taken".to_owned()));
     }
-    if existing.is_some() {
-        tx.execute(
-            "UPDATE users SET username = ?2, email_enc = ?3, email_index = ?4, password_hash = ?5, role = ?6, tier = ?7,
-                    profile_enc = ?8, updated_at_us = ?9
-             WHERE user_id = ?1",
-            params![
-                account.user_id,
-                account.username,
-                account.email_enc,
-                account.email_index,
-                account.password_hash,
-                account.role.as_str(),
-                account.tier.as_str(),
-                account.profile_enc,
-                account.now_us
-            ],
-        )?;
-    } else {
-        tx.execute(
-            "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier, profile_enc,
-                                created_at_us, updated_at_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            params![
-                account.user_id,
-                account.user_key,
-                account.username,
-                account.email_enc,
-                account.email_index,
-                account.password_hash,
-                account.role.as_str(),
-                account.tier.as_str(),
-                account.profile_enc,
-                account.now_us
-            ],
-        )?;
+    // A user known only from tracking gains the account; an existing account is never replaced.
+    let written = tx.execute(
+        UPSERT_ACCOUNT,
+        params![
+            account.user_id,
+            account.user_key,
+            account.username,
+            account.email_enc,
+            account.email_index,
+            account.password_hash,
+            account.role.as_str(),
+            account.tier.as_str(),
+            account.profile_enc,
+            account.now_us
+        ],
+    )?;
+    if written == 0 {
+        return Err(StoreError::Conflict(format!("user_id {} already has an account", account.user_id)));
     }
     let created = find_user(&tx, "user_id", &account.user_id)?.ok_or(StoreError::NotFound)?;
     tx.commit()?;
