@@ -150,8 +150,11 @@ impl EventType {
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(InvalidValue::new("type", format!("must be at most {} characters", Self::MAX_CHARS)));
         }
-        if raw.chars().any(char::is_control) {
-            return Err(InvalidValue::new("type", "must not contain control characters (newlines, tabs, …)"));
+        if raw.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+            return Err(InvalidValue::new(
+                "type",
+                "must be printable: no control characters (newlines, tabs, …) nor invisible format characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -165,6 +168,22 @@ impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Unicode format characters (category Cf) that render as nothing or reorder text: soft hyphen,
+/// zero-width and joiner characters, bidirectional overrides, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// Account roles, from most to least privileged.
@@ -330,6 +349,8 @@ mod tests {
         assert!(EventType::parse(&"é".repeat(201)).is_err());
         assert!(EventType::parse("   ").is_err());
         assert!(EventType::parse("click\n").is_err());
+        assert!(EventType::parse("pay\u{202E}ment").is_err(), "a bidirectional override");
+        assert!(EventType::parse("cl\u{200B}ick").is_err(), "a zero-width space");
     }
 
     #[test]

@@ -193,7 +193,7 @@ async fn create_admin(config: Config, args: AdminCreate) -> anyhow::Result<()> {
         user_id: None,
         username: Some(args.username),
         email: args.email,
-        password,
+        password: crate::config::Secret::new(password),
         role: Some(Role::Admin),
         tier: None,
         profile: None,

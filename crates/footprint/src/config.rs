@@ -90,9 +90,9 @@ impl Default for ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     pub data_dir: PathBuf,
-    /// Empty: the embedded SQLite store in `data_dir`.
-    pub database_url: Option<String>,
-    pub redis_url: Option<String>,
+    /// Empty: the embedded SQLite store in `data_dir`. A `Secret`: it may hold a password.
+    pub database_url: Option<Secret>,
+    pub redis_url: Option<Secret>,
     pub sqlite_synchronous: Synchronous,
     pub sqlite_read_connections: usize,
     pub postgres_pool_size: usize,
@@ -155,6 +155,8 @@ pub struct PrivacyConfig {
 pub struct IngestConfig {
     /// Events waiting to be committed before new requests get 503 with `Retry-After`.
     pub queue_capacity: usize,
+    /// The same limit in bytes of event JSON.
+    pub queue_capacity_bytes: usize,
     /// Most events committed in one transaction.
     pub commit_batch_max: usize,
     /// Most events in one `POST /api/track/batch`.
@@ -175,6 +177,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 100_000,
+            queue_capacity_bytes: 256 * 1024 * 1024,
             commit_batch_max: 2_000,
             batch_max_events: 10_000,
             batch_max_bytes: 10 * 1024 * 1024,
@@ -279,8 +282,8 @@ impl Config {
                     value.trim().parse().map_err(|_| invalid("must be a port number from 0 to 65535"))?;
             }
             "FOOTPRINT_DATA_DIR" => self.store.data_dir = PathBuf::from(value),
-            "DATABASE_URL" => self.store.database_url = Some(value.trim().to_owned()),
-            "REDIS_URL" => self.store.redis_url = Some(value.trim().to_owned()),
+            "DATABASE_URL" => self.store.database_url = Some(Secret::new(value.trim())),
+            "REDIS_URL" => self.store.redis_url = Some(Secret::new(value.trim())),
             "FOOTPRINT_JWT_SECRET" => self.auth.jwt_secret = Some(Secret::new(value)),
             "FOOTPRINT_ENCRYPTION_KEY" => self.privacy.encryption_key = Some(Secret::new(value.trim())),
             "FOOTPRINT_ADMIN_USERNAME" => self.auth.admin_username = Some(value.trim().to_owned()),
@@ -311,6 +314,28 @@ impl Config {
                 "ingest.queue_capacity",
                 format!("must be at least ingest.batch_max_events ({})", self.ingest.batch_max_events),
             );
+        }
+        if self.ingest.queue_capacity_bytes < self.ingest.batch_max_bytes
+            || self.ingest.queue_capacity_bytes > u32::MAX as usize
+        {
+            return invalid(
+                "ingest.queue_capacity_bytes",
+                format!("must be between ingest.batch_max_bytes ({}) and 4 GiB", self.ingest.batch_max_bytes),
+            );
+        }
+        let bounded = [
+            ("ingest.max_future_secs", self.ingest.max_future_secs, 10 * 365 * 86_400),
+            ("ingest.session_gap_secs", self.ingest.session_gap_secs, 30 * 86_400),
+            ("auth.token_ttl_secs", self.auth.token_ttl_secs, 30 * 86_400),
+            ("auth.lockout_secs", self.auth.lockout_secs, 30 * 86_400),
+        ];
+        for (name, value, max_secs) in bounded {
+            if value.as_secs() > max_secs {
+                return invalid(name, format!("must be at most {max_secs} seconds"));
+            }
+        }
+        if self.auth.token_ttl_secs.is_zero() {
+            return invalid("auth.token_ttl_secs", "must be positive".to_owned());
         }
         if self.ingest.commit_batch_max == 0 || self.ingest.batch_max_events == 0 {
             return invalid("ingest", "commit_batch_max and batch_max_events must be positive".to_owned());
@@ -388,7 +413,7 @@ mod tests {
             Config::from_toml("PORT = 9001\nDATABASE_URL = \"postgres://x@y/z\"\n[auth]\ntoken_ttl_secs = 60\n")
                 .unwrap();
         assert_eq!(config.server.port, 9001);
-        assert_eq!(config.store.database_url.as_deref(), Some("postgres://x@y/z"));
+        assert_eq!(config.store.database_url.as_ref().map(Secret::expose), Some("postgres://x@y/z"));
         assert_eq!(config.auth.token_ttl_secs, Duration::from_secs(60));
     }
 
@@ -417,6 +442,7 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("a-very-long-signing-secret"), "{printed}");
         assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("s3cr3t-pw"), "{printed}");
         assert!(printed.contains("<redacted>"));
     }
 }

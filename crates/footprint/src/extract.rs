@@ -47,6 +47,37 @@ fn clean_serde_message(text: &str) -> String {
     format!("the body does not have the expected shape: {text}")
 }
 
+/// A JSON body kept as bytes, for routes that parse it off the async threads: 415 without a
+/// JSON content type, 413 when too large.
+pub struct JsonBytes(pub axum::body::Bytes);
+
+fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".to_owned(),
+            ));
+        }
+        match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(JsonBytes(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge("the request body is larger than this route accepts".to_owned()))
+            }
+            Err(rejection) => Err(ApiError::InvalidJson(rejection.body_text())),
+        }
+    }
+}
+
 /// Query parameters: 400 with the parameter named when one is missing or malformed.
 pub struct ApiQuery<T>(pub T);
 

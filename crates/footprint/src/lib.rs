@@ -17,6 +17,7 @@ pub mod server;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+pub mod vault;
 
 pub use config::Config;
 pub use server::{App, serve};

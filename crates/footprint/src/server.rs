@@ -12,13 +12,15 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::auth::jwt::JwtKeys;
+use crate::auth::password::Passwords;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::crypto::{FieldCipher, Pseudonymizer, decode_key, random_base64};
 use crate::ingest::{Ingestor, WriterHandle, WriterOptions};
 use crate::services::accounts;
 use crate::state::{AppState, Keys};
 use crate::telemetry::Metrics;
+use crate::vault::SecretVault;
 
 /// A built instance: its state, and the writer to drain at shutdown.
 pub struct App {
@@ -43,12 +45,25 @@ impl App {
                 consent_default: config.privacy.consent_default.consent(),
             },
             queue_capacity: ingest.queue_capacity,
+            queue_capacity_bytes: ingest.queue_capacity_bytes,
             commit_batch_max: ingest.commit_batch_max,
         };
         let (ingestor, writer) = Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics));
         let jwt = JwtKeys::new(&jwt_secret, config.auth.token_ttl_secs);
         let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
-        let state = AppState { config, store, clock, keys: Arc::new(keys), auth, ingest: ingestor, metrics };
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let passwords = Passwords::new(cpus);
+        let state = AppState {
+            config,
+            store,
+            clock,
+            keys: Arc::new(keys),
+            auth,
+            passwords,
+            ingest: ingestor,
+            batch_parsing: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),
+            metrics,
+        };
         accounts::bootstrap_admin(&state)
             .await
             .map_err(|error| anyhow::anyhow!("cannot create the configured admin: {error}"))?;
@@ -62,7 +77,8 @@ impl App {
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let location = StoreLocation::resolve(config.store.database_url.as_deref(), &config.store.data_dir)?;
+    let location =
+        StoreLocation::resolve(config.store.database_url.as_ref().map(Secret::expose), &config.store.data_dir)?;
     let sqlite = SqliteOptions {
         synchronous: config.store.sqlite_synchronous,
         read_connections: config.store.sqlite_read_connections,
@@ -79,24 +95,51 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The JWT secret and the data keys: from the configuration when given, otherwise generated
-/// once and kept in the store, so that a restart (or another node) uses the same ones.
+/// once and kept (see [`SecretVault`]), so that a restart (or another node) uses the same ones.
+/// The fingerprints of the data keys are kept in the store: a key that does not match the data
+/// is refused at start rather than corrupting it.
 pub async fn resolve_secrets(config: &Config, store: &dyn Store) -> anyhow::Result<(Vec<u8>, Keys)> {
+    let vault = match store.backend() {
+        "sqlite" => SecretVault::File(config.store.data_dir.join("secrets.json")),
+        _ => SecretVault::Store(store),
+    };
     let jwt_secret = match &config.auth.jwt_secret {
         Some(secret) => secret.expose().to_owned(),
-        None => store.secret("jwt_secret", random_base64(48)).await?,
+        None => vault.get_or_create("jwt_secret", random_base64(48)).await?,
     };
     let encryption_key = match &config.privacy.encryption_key {
         Some(key) => decode_key(key.expose())?,
-        None => decode_key(&store.secret("encryption_key", random_base64(32)).await?)?,
+        None => {
+            if matches!(vault, SecretVault::Store(_)) {
+                tracing::warn!(
+                    "FOOTPRINT_ENCRYPTION_KEY is not set: the generated key is kept in the database it protects; \
+                     give the key from outside to keep them apart"
+                );
+            }
+            decode_key(&vault.get_or_create("encryption_key", random_base64(32)).await?)?
+        }
     };
-    let fingerprint = Pseudonymizer::fingerprint(&encryption_key);
-    if store.secret("encryption_key_fingerprint", fingerprint.clone()).await? != fingerprint {
-        anyhow::bail!(
-            "FOOTPRINT_ENCRYPTION_KEY is not the key this store's personal fields were encrypted with; \
-             start with the original key"
-        );
+    let pseudonym_key = decode_key(&vault.get_or_create("pseudonym_key", random_base64(32)).await?)?;
+    for (name, key, remedy) in [
+        (
+            "encryption_key_fingerprint",
+            &encryption_key,
+            "start with the FOOTPRINT_ENCRYPTION_KEY the data was written with",
+        ),
+        (
+            "pseudonym_key_fingerprint",
+            &pseudonym_key,
+            "restore the secrets file (or database) the data was written with",
+        ),
+    ] {
+        let fingerprint = Pseudonymizer::fingerprint(key);
+        if store.secret(name, fingerprint.clone()).await? != fingerprint {
+            anyhow::bail!(
+                "the {} does not match this store's data: {remedy}",
+                name.trim_end_matches("_fingerprint").replace('_', " ")
+            );
+        }
     }
-    let pseudonym_key = decode_key(&store.secret("pseudonym_key", random_base64(32)).await?)?;
     let keys = Keys { cipher: FieldCipher::new(&encryption_key), pseudonymizer: Pseudonymizer::new(pseudonym_key) };
     Ok((jwt_secret.into_bytes(), keys))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use footprint_store::Store;
 
 use crate::auth::Authenticator;
+use crate::auth::password::Passwords;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{FieldCipher, Pseudonymizer};
@@ -26,6 +27,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<Keys>,
     pub auth: Arc<Authenticator>,
+    pub passwords: Passwords,
     pub ingest: Ingestor,
+    /// Batches parsed and validated at the same time (each may be 10 MB).
+    pub batch_parsing: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<Metrics>,
 }

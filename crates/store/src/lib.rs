@@ -41,7 +41,10 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
     async fn count_admins(&self) -> StoreResult<u64>;
-    /// Records the outcome of login attempts: consecutive failures and a lock, if any.
+    /// Counts a login attempt, atomically, unless the account is locked at `now_us`: the
+    /// attempts since the last success including this one, or `None` when locked (or unknown).
+    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>>;
+    /// Sets the attempts counted since the last success and the lock, if any.
     async fn set_login_state(&self, user_id: &str, failed_logins: i64, locked_until_us: Option<i64>)
     -> StoreResult<()>;
 

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// A user as stored: tracked only (no password) or also holding an account.
 /// Personal fields (`email_enc`, `profile_enc`) arrive already encrypted by the service.
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` leaves the password hash out.
+#[derive(Clone, PartialEq)]
 pub struct UserRecord {
     pub user_id: String,
     /// The keyed pseudonym under which this user's behavioural data is stored.
@@ -21,7 +22,7 @@ pub struct UserRecord {
     pub first_seen_us: Option<i64>,
     pub created_at_us: i64,
     pub updated_at_us: i64,
-    /// Consecutive failed logins since the last success or lock.
+    /// Login attempts since the last success or lock.
     pub failed_logins: i64,
     pub locked_until_us: Option<i64>,
 }
@@ -32,8 +33,20 @@ impl UserRecord {
     }
 }
 
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("tier", &self.tier)
+            .field("has_account", &self.has_account())
+            .finish_non_exhaustive()
+    }
+}
+
 /// An account to create, or to grant to a user known only from tracking.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewAccount {
     pub user_id: String,
     pub user_key: String,
@@ -45,6 +58,12 @@ pub struct NewAccount {
     pub tier: Tier,
     pub profile_enc: Option<String>,
     pub now_us: i64,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount").field("user_id", &self.user_id).field("role", &self.role).finish_non_exhaustive()
+    }
 }
 
 /// One entry of a user's append-only consent history.

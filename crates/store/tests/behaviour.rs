@@ -88,6 +88,8 @@ behaviour_suite!(
     keeps_everything_across_a_reopen,
     keeps_an_audit_log,
     keeps_login_state,
+    gives_a_late_event_the_session_stored_before_it,
+    ignores_a_consent_older_than_the_recorded_one,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -413,4 +415,61 @@ async fn keeps_login_state(db: &TestDb) {
     db.store.set_login_state("alice", 0, None).await.unwrap();
     let user = db.store.user("alice").await.unwrap().unwrap();
     assert_eq!((user.failed_logins, user.locked_until_us), (0, None));
+
+    // Attempts are counted one by one, even when they race, and not while locked.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = Arc::clone(&db.store);
+        tasks.push(tokio::spawn(async move { store.count_login_attempt("alice", 100).await.unwrap() }));
+    }
+    let mut counted: Vec<i64> = Vec::new();
+    for task in tasks {
+        counted.push(task.await.unwrap().expect("not locked"));
+    }
+    counted.sort_unstable();
+    assert_eq!(counted, vec![1, 2, 3, 4, 5, 6]);
+    db.store.set_login_state("alice", 0, Some(500)).await.unwrap();
+    assert_eq!(db.store.count_login_attempt("alice", 499).await.unwrap(), None, "locked until 500");
+    assert_eq!(db.store.count_login_attempt("alice", 500).await.unwrap(), Some(1), "the lock has passed");
+    assert_eq!(db.store.count_login_attempt("nobody", 500).await.unwrap(), None);
+}
+
+async fn gives_a_late_event_the_session_stored_before_it(db: &TestDb) {
+    let outcomes = db
+        .store
+        .commit_events(vec![event(1, "u", 0), event(2, "u", 20), event(3, "u", 200)].into(), granting())
+        .await
+        .unwrap();
+    let session_of = |outcome: &EventOutcome| match outcome {
+        EventOutcome::Accepted { session_id, .. } => session_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let morning = session_of(&outcomes[0]);
+    assert_eq!(session_of(&outcomes[1]), morning);
+    assert_ne!(session_of(&outcomes[2]), morning);
+    // 45 minutes is 25 after a stored event of the first session; 120 is far from everything.
+    let late = db.store.commit_events(vec![event(4, "u", 45), event(5, "u", 120)].into(), granting()).await.unwrap();
+    assert_eq!(session_of(&late[0]), morning);
+    assert_eq!(session_of(&late[1]), event(5, "u", 0).event_id);
+}
+
+async fn ignores_a_consent_older_than_the_recorded_one(db: &TestDb) {
+    let withdrawal = ConsentRecord {
+        user_id: "u".into(),
+        consent: Consent::DENY_ALL,
+        source: "api".into(),
+        recorded_at_us: event(0, "u", 60).timestamp_us,
+    };
+    db.store.append_consent(withdrawal).await.unwrap();
+    let mut queued_offline = event(1, "u", 10);
+    queued_offline.consent = Some(Consent::GRANT_ALL);
+    let outcomes = db.store.commit_events(vec![queued_offline, event(2, "u", 70)].into(), granting()).await.unwrap();
+    assert_eq!(outcomes, vec![EventOutcome::NotCollected, EventOutcome::NotCollected]);
+    assert_eq!(db.store.consent_history("u").await.unwrap().len(), 1, "the stale consent was not recorded");
+    let mut renewed = event(3, "u", 80);
+    renewed.consent = Some(Consent::GRANT_ALL);
+    let outcomes = db.store.commit_events(vec![renewed].into(), granting()).await.unwrap();
+    assert!(matches!(outcomes[0], EventOutcome::Accepted { .. }), "a newer consent counts");
+    let history = db.store.consent_history("u").await.unwrap();
+    assert_eq!(history.last().unwrap().recorded_at_us, event(3, "u", 80).timestamp_us);
 }

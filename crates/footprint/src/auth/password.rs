@@ -1,9 +1,13 @@
 //! Password hashing with argon2id (the crate's defaults: 19 MiB, 2 passes, OWASP's minimum).
-//! Hashing is CPU-heavy: callers run these on the blocking pool.
+//! Hashing is CPU- and memory-heavy: [`Passwords`] runs it on the blocking pool, a few at a
+//! time, so that a flood of logins cannot exhaust memory or starve the store's blocking work.
+
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -37,6 +41,40 @@ pub fn verify_against_dummy(password: &str) {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash_password("footprint-timing-equaliser").unwrap_or_default());
     let _ = verify_password(password, dummy);
+}
+
+/// Hashing and verification, at most `concurrency` at a time.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashingError(String);
+
+impl Passwords {
+    pub fn new(concurrency: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingError> {
+        let _permit = self.permits.acquire().await.map_err(|error| HashingError(error.to_string()))?;
+        tokio::task::spawn_blocking(work).await.map_err(|error| HashingError(error.to_string()))
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashingError> {
+        self.run(move || hash_password(&password)).await?.map_err(|error| HashingError(error.to_string()))
+    }
+
+    pub async fn verify(&self, password: String, stored_hash: String) -> Result<bool, HashingError> {
+        self.run(move || verify_password(&password, &stored_hash)).await
+    }
+
+    /// As long as a real verification, for logins that match no account.
+    pub async fn verify_nothing(&self, password: String) -> Result<(), HashingError> {
+        self.run(move || verify_against_dummy(&password)).await
+    }
 }
 
 #[cfg(test)]

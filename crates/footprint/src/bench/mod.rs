@@ -146,7 +146,7 @@ impl Target {
             Some(url) => Some(ScratchSchema::create(url, "fp_bench").await.context("cannot use --database-url")?),
             None => None,
         };
-        config.store.database_url = schema.as_ref().map(ScratchSchema::url);
+        config.store.database_url = schema.as_ref().map(|schema| crate::config::Secret::new(schema.url()));
         let app = App::build(config).await?;
         let (key, record) = api_key::generate("bench", vec!["ingest".to_owned()], SystemClock.now_us());
         app.state.store.insert_api_key(record).await?;

@@ -25,7 +25,8 @@ pub struct LoginRequest {
     username: Option<String>,
     email: Option<String>,
     login: Option<String>,
-    password: String,
+    #[schema(value_type = String)]
+    password: crate::config::Secret,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,7 +52,7 @@ async fn login(
     let Some(login) = request.username.or(request.email).or(request.login) else {
         return Err(ApiError::Validation("username or email is required".to_owned()));
     };
-    let (_, token) = accounts::login(&state, &login, request.password).await?;
+    let (_, token) = accounts::login(&state, &login, request.password.expose().to_owned()).await?;
     Ok(Json(TokenResponse { access_token: token.access_token, token_type: "bearer", expires_in: token.expires_in }))
 }
 

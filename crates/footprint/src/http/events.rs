@@ -35,7 +35,8 @@ pub struct EventParams {
     cursor: Option<String>,
 }
 
-/// Stored events in time order, filtered and cursor-paginated (manager/admin).
+/// Stored events in event-time order, filtered and cursor-paginated (manager/admin). Pages follow
+/// the event time: an event that arrives late with an old timestamp lands in a page already read.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventParams),
     security(("bearer" = [])),
     responses(

@@ -35,10 +35,16 @@ async fn health() -> Json<Health> {
     Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
-/// Readiness: the store answers a query.
+/// Readiness: the store answers a query and the ingestion writer runs.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = super::ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+    if !state.ingest.writer_alive() {
+        return Err(ApiError::Unavailable {
+            message: "the ingestion writer has stopped; restart this node".to_owned(),
+            retry_after_secs: None,
+        });
+    }
     state.store.ping().await.map_err(|error| {
         tracing::warn!(error = %error, "readiness check failed");
         ApiError::Unavailable { message: "the store does not answer".to_owned(), retry_after_secs: Some(5) }

@@ -1,10 +1,12 @@
 //! Ingestion: validation, the queue and its group-committing writer, and the service that
-//! turns valid events into stored ones.
+//! turns requests into stored events.
 
 pub mod validate;
 mod writer;
 
+use axum::body::Bytes;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 pub use validate::{EventLimits, ValidEvent, validate_event};
@@ -12,6 +14,7 @@ pub use writer::{IngestError, Ingestor, WriterHandle, WriterOptions};
 
 use footprint_store::{EventOutcome, NewEvent};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -46,6 +49,39 @@ impl EventResult {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// Position of the event in the batch.
+    pub index: usize,
+    #[serde(flatten)]
+    pub result: EventResult,
+}
+
+/// Counts by outcome, and one result per event in the order sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub received: usize,
+    pub accepted: usize,
+    pub duplicate: usize,
+    pub rejected: usize,
+    pub not_collected: usize,
+    pub results: Vec<BatchResult>,
+}
+
+impl BatchResponse {
+    fn new(results: Vec<EventResult>) -> Self {
+        let count = |status: &str| results.iter().filter(|result| result.status() == status).count();
+        Self {
+            received: results.len(),
+            accepted: count("accepted"),
+            duplicate: count("duplicate"),
+            rejected: count("rejected"),
+            not_collected: count("not_collected"),
+            results: results.into_iter().enumerate().map(|(index, result)| BatchResult { index, result }).collect(),
+        }
+    }
+}
+
 fn queue_error(error: IngestError, retry_after_secs: u64) -> ApiError {
     match error {
         IngestError::QueueFull => ApiError::Unavailable {
@@ -60,30 +96,100 @@ fn queue_error(error: IngestError, retry_after_secs: u64) -> ApiError {
     }
 }
 
+fn limits(state: &AppState) -> EventLimits {
+    let ingest = &state.config.ingest;
+    EventLimits {
+        properties_max_bytes: ingest.properties_max_bytes,
+        context_max_bytes: ingest.context_max_bytes,
+        max_future: ingest.max_future_secs,
+    }
+}
+
+/// Validates, authorizes and stores one event; answers once it is committed.
+pub async fn ingest_one(state: &AppState, principal: &Principal, raw: &Value) -> Result<EventResult, ApiError> {
+    let valid = validate_event(raw, state.clock.now(), &limits(state)).map_err(ApiError::Validation)?;
+    principal.may_track(valid.user_id.as_str()).map_err(ApiError::Forbidden)?;
+    let mut results = ingest(state, vec![Ok(valid)]).await?;
+    results.pop().ok_or_else(|| ApiError::internal("no result for the event"))
+}
+
+/// Parses and validates a batch body (`{"batch": [...]}`, `{"events": [...]}` or a bare
+/// array) on the blocking pool, a few batches at a time; refuses the whole batch (403, nothing
+/// stored) if it names a user the caller may not track; stores the valid events.
+pub async fn ingest_batch(state: &AppState, principal: &Principal, body: Bytes) -> Result<BatchResponse, ApiError> {
+    let _permit = state.batch_parsing.acquire().await.map_err(ApiError::internal)?;
+    let (now, limits, max_events) = (state.clock.now(), limits(state), state.config.ingest.batch_max_events);
+    let items = tokio::task::spawn_blocking(move || parse_batch(&body, now, &limits, max_events))
+        .await
+        .map_err(ApiError::internal)??;
+    for (index, item) in items.iter().enumerate() {
+        if let Ok(valid) = item {
+            principal
+                .may_track(valid.user_id.as_str())
+                .map_err(|why| ApiError::Forbidden(format!("event {index}: {why}; nothing was stored")))?;
+        }
+    }
+    Ok(BatchResponse::new(ingest(state, items).await?))
+}
+
+fn parse_batch(
+    body: &[u8],
+    now: time::OffsetDateTime,
+    limits: &EventLimits,
+    max_events: usize,
+) -> Result<Vec<Result<ValidEvent, String>>, ApiError> {
+    let shape = || ApiError::Validation("send {\"batch\": [events…]} or a JSON array of events".to_owned());
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::InvalidJson(format!("the body is not valid JSON: {error}")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut object) => match object.remove("batch").or_else(|| object.remove("events")) {
+            Some(Value::Array(items)) => items,
+            _ => return Err(shape()),
+        },
+        _ => return Err(shape()),
+    };
+    if items.len() > max_events {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a batch holds at most {max_events} events (got {}); split it",
+            items.len()
+        )));
+    }
+    if items.is_empty() {
+        return Err(ApiError::Validation("the batch holds no events".to_owned()));
+    }
+    Ok(items.iter().map(|raw| validate_event(raw, now, limits)).collect())
+}
+
 /// Gives each valid event its id and pseudonym, commits them through the queue, and returns
 /// one result per item, rejections included, in order. Returns once everything accepted is
 /// committed.
 pub async fn ingest(state: &AppState, items: Vec<Result<ValidEvent, String>>) -> Result<Vec<EventResult>, ApiError> {
     let received_us = state.clock.now_us();
     let mut events = Vec::with_capacity(items.len());
-    for item in &items {
-        let Ok(valid) = item else { continue };
-        events.push(NewEvent {
-            event_id: ulid::Ulid::new().to_string(),
-            user_id: valid.user_id.as_str().to_owned(),
-            user_key: state.keys.pseudonymizer.user_key(valid.user_id.as_str()),
-            message_id: valid.message_id.clone(),
-            session_id: valid.session_id.clone(),
-            event_type: valid.event_type.as_str().to_owned(),
-            properties: serde_json::Value::Object(valid.properties.clone()).to_string(),
-            context: serde_json::Value::Object(valid.context.clone()).to_string(),
-            timestamp_us: valid.timestamp_us,
-            received_us,
-            consent: valid.consent,
-        });
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Ok(valid) => {
+                results.push(None);
+                events.push(NewEvent {
+                    event_id: ulid::Ulid::new().to_string(),
+                    user_key: state.keys.pseudonymizer.user_key(valid.user_id.as_str()),
+                    user_id: valid.user_id.into_string(),
+                    message_id: valid.message_id,
+                    session_id: valid.session_id,
+                    event_type: valid.event_type.as_str().to_owned(),
+                    properties: valid.properties,
+                    context: valid.context,
+                    timestamp_us: valid.timestamp_us,
+                    received_us,
+                    consent: valid.consent,
+                });
+            }
+            Err(reason) => results.push(Some(EventResult::Rejected { reason })),
+        }
     }
-    let n_rejected = items.len() - events.len();
-    state.metrics.count_events("rejected", n_rejected as u64);
+    state.metrics.count_events("rejected", (results.len() - events.len()) as u64);
     let n_valid = events.len();
     let retry_after_secs = state.config.ingest.retry_after_secs.as_secs();
     let outcomes = state.ingest.submit(events).await.map_err(|error| queue_error(error, retry_after_secs))?;
@@ -91,11 +197,11 @@ pub async fn ingest(state: &AppState, items: Vec<Result<ValidEvent, String>>) ->
         return Err(ApiError::internal(format!("the store answered {} outcomes for {n_valid} events", outcomes.len())));
     }
     let mut outcomes = outcomes.into_iter();
-    let results = items
+    let results = results
         .into_iter()
-        .map(|item| match item {
-            Err(reason) => EventResult::Rejected { reason },
-            Ok(_) => match outcomes.next() {
+        .map(|result| match result {
+            Some(rejected) => rejected,
+            None => match outcomes.next() {
                 Some(EventOutcome::Accepted { event_id, session_id }) => EventResult::Accepted { event_id, session_id },
                 Some(EventOutcome::Duplicate) => EventResult::Duplicate,
                 Some(EventOutcome::NotCollected) | None => {

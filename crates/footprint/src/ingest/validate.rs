@@ -25,12 +25,13 @@ pub struct EventLimits {
 pub struct ValidEvent {
     pub user_id: UserId,
     pub event_type: EventType,
-    pub properties: Map<String, Value>,
+    /// The properties object, serialised.
+    pub properties: String,
     pub timestamp_us: i64,
     pub session_id: Option<String>,
     pub message_id: Option<String>,
-    /// What will be stored of the context: the IP truncated, the consent taken out.
-    pub context: Map<String, Value>,
+    /// What will be stored of the context, serialised: the IP truncated, the consent taken out.
+    pub context: String,
     pub consent: Option<Consent>,
 }
 
@@ -59,8 +60,8 @@ pub fn validate_event(raw: &Value, now: OffsetDateTime, limits: &EventLimits) ->
         Some(Value::Object(map)) => map.clone(),
         Some(_) => return Err("properties: must be a JSON object".to_owned()),
     };
-    check_size("properties", &properties, limits.properties_max_bytes)?;
     check_no_nul("properties", &properties)?;
+    let properties = serialise_within("properties", properties, limits.properties_max_bytes)?;
 
     let timestamp_us = match field(object, &["timestamp"]) {
         None => to_us(now),
@@ -70,7 +71,10 @@ pub fn validate_event(raw: &Value, now: OffsetDateTime, limits: &EventLimits) ->
             if time.year() < 1970 {
                 return Err("timestamp: must not be before 1970".to_owned());
             }
-            if time > now + limits.max_future {
+            if now
+                .checked_add(limits.max_future.try_into().unwrap_or(time::Duration::MAX))
+                .is_some_and(|limit| time > limit)
+            {
                 return Err(format!(
                     "timestamp: is more than {} s in the future; check the client's clock",
                     limits.max_future.as_secs()
@@ -95,8 +99,8 @@ pub fn validate_event(raw: &Value, now: OffsetDateTime, limits: &EventLimits) ->
     if let Some(truncated) = context.remove("ip").as_ref().and_then(Value::as_str).and_then(truncate_ip) {
         context.insert("ip".to_owned(), Value::String(truncated));
     }
-    check_size("context", &context, limits.context_max_bytes)?;
     check_no_nul("context", &context)?;
+    let context = serialise_within("context", context, limits.context_max_bytes)?;
 
     Ok(ValidEvent { user_id, event_type, properties, timestamp_us, session_id, message_id, context, consent })
 }
@@ -130,12 +134,13 @@ pub fn parse_consent(value: &Value) -> Result<Consent, String> {
     })
 }
 
-fn check_size(label: &str, map: &Map<String, Value>, max_bytes: usize) -> Result<(), String> {
-    let size = serde_json::to_string(map).map(|text| text.len()).unwrap_or(usize::MAX);
-    if size > max_bytes {
-        return Err(format!("{label}: must be at most {max_bytes} bytes of JSON (got {size})"));
+/// The object as JSON text, if it fits in `max_bytes`.
+fn serialise_within(label: &str, map: Map<String, Value>, max_bytes: usize) -> Result<String, String> {
+    let text = Value::Object(map).to_string();
+    if text.len() > max_bytes {
+        return Err(format!("{label}: must be at most {max_bytes} bytes of JSON (got {})", text.len()));
     }
-    Ok(())
+    Ok(text)
 }
 
 /// PostgreSQL's JSON type cannot hold U+0000; refusing it keeps both stores equal.
@@ -189,7 +194,11 @@ mod tests {
         .unwrap();
         assert_eq!(event.user_id.as_str(), "user123");
         assert_eq!(event.timestamp_us, to_us(datetime!(2026-11-22 10:00:00 UTC)));
-        assert_eq!(event.context, json!({"ip": "203.0.113.0", "user_agent": "curl/8"}).as_object().unwrap().clone());
+        assert_eq!(
+            serde_json::from_str::<Value>(&event.context).unwrap(),
+            json!({"ip": "203.0.113.0", "user_agent": "curl/8"})
+        );
+        assert_eq!(event.properties, r#"{"sku":"A1"}"#);
         assert_eq!(event.consent, Some(Consent { analytics: true, preferences: false, improvement: false }));
     }
 
@@ -197,7 +206,8 @@ mod tests {
     fn defaults_and_alternative_spellings() {
         let event = validate_event(&json!({"userId": "u", "event_type": "click"}), NOW, &limits()).unwrap();
         assert_eq!(event.timestamp_us, to_us(NOW));
-        assert!(event.properties.is_empty() && event.session_id.is_none() && event.consent.is_none());
+        assert_eq!(event.properties, "{}");
+        assert!(event.session_id.is_none() && event.consent.is_none());
     }
 
     #[test]
@@ -233,6 +243,6 @@ mod tests {
         let event =
             validate_event(&json!({"user_id": "u", "type": "c", "context": {"ip": "somewhere"}}), NOW, &limits())
                 .unwrap();
-        assert!(!event.context.contains_key("ip"));
+        assert_eq!(event.context, "{}");
     }
 }

@@ -1,6 +1,6 @@
 //! The ingestion queue and its single writer. Requests push their events onto a queue
-//! bounded in events (a full queue is refused at once: 503 with `Retry-After`, nothing is
-//! dropped silently); one writer takes whatever has queued up, commits it in one
+//! bounded in events and in bytes (a full queue is refused at once: 503 with `Retry-After`,
+//! nothing is dropped silently); one writer takes whatever has queued up, commits it in one
 //! transaction (group commit), and only then answers each request.
 
 use std::sync::Arc;
@@ -25,8 +25,13 @@ pub enum IngestError {
 struct Job {
     events: Vec<NewEvent>,
     reply: oneshot::Sender<StoreResult<Vec<EventOutcome>>>,
-    /// Held until the job is answered: the queue's capacity is counted in events.
-    _permit: OwnedSemaphorePermit,
+    /// Held until the job is answered: the queue's capacity is counted in events and bytes.
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+/// What an event weighs in the queue: its JSON and a fixed allowance for the rest.
+fn queued_bytes(event: &NewEvent) -> usize {
+    event.properties.len() + event.context.len() + event.event_type.len() + event.user_id.len() + 256
 }
 
 enum Message {
@@ -39,8 +44,11 @@ enum Message {
 pub struct Ingestor {
     sender: mpsc::UnboundedSender<Message>,
     permits: Arc<Semaphore>,
+    byte_permits: Arc<Semaphore>,
     capacity: usize,
     closed: Arc<AtomicBool>,
+    /// False once the writer task has ended, for whatever reason.
+    writer_alive: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 }
 
@@ -55,6 +63,7 @@ pub struct WriterHandle {
 pub struct WriterOptions {
     pub commit: CommitOptions,
     pub queue_capacity: usize,
+    pub queue_capacity_bytes: usize,
     pub commit_batch_max: usize,
 }
 
@@ -62,14 +71,18 @@ impl Ingestor {
     pub fn start(store: Arc<dyn Store>, options: WriterOptions, metrics: Arc<Metrics>) -> (Self, WriterHandle) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let permits = Arc::new(Semaphore::new(options.queue_capacity));
+        let byte_permits = Arc::new(Semaphore::new(options.queue_capacity_bytes));
         let closed = Arc::new(AtomicBool::new(false));
+        let writer_alive = Arc::new(AtomicBool::new(true));
         let writer = Writer { store, options, metrics: Arc::clone(&metrics), permits: Arc::clone(&permits) };
-        let task = tokio::spawn(writer.run(receiver));
+        let task = tokio::spawn(writer.run(receiver, AliveGuard(Arc::clone(&writer_alive))));
         let ingestor = Ingestor {
             sender: sender.clone(),
             permits,
+            byte_permits,
             capacity: options.queue_capacity,
             closed: Arc::clone(&closed),
+            writer_alive,
             metrics,
         };
         (ingestor, WriterHandle { sender, closed, task })
@@ -83,16 +96,19 @@ impl Ingestor {
         if self.closed.load(Ordering::Acquire) {
             return Err(IngestError::ShuttingDown);
         }
-        let n_events = u32::try_from(events.len()).map_err(|_| IngestError::QueueFull)?;
-        let permit = Arc::clone(&self.permits).try_acquire_many_owned(n_events).map_err(|error| match error {
+        let refused = |error: TryAcquireError| match error {
             TryAcquireError::NoPermits => IngestError::QueueFull,
             TryAcquireError::Closed => IngestError::ShuttingDown,
-        })?;
+        };
+        let n_events = u32::try_from(events.len()).map_err(|_| IngestError::QueueFull)?;
+        let n_bytes =
+            u32::try_from(events.iter().map(queued_bytes).sum::<usize>()).map_err(|_| IngestError::QueueFull)?;
+        let event_permit = Arc::clone(&self.permits).try_acquire_many_owned(n_events).map_err(refused)?;
+        let byte_permit = Arc::clone(&self.byte_permits).try_acquire_many_owned(n_bytes).map_err(refused)?;
         self.metrics.queue_depth.set(self.queued_events() as i64);
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Message::Job(Job { events, reply, _permit: permit }))
-            .map_err(|_| IngestError::ShuttingDown)?;
+        let job = Job { events, reply, _permits: (event_permit, byte_permit) };
+        self.sender.send(Message::Job(job)).map_err(|_| IngestError::ShuttingDown)?;
         // A dropped reply means the writer stopped before reaching this job.
         let outcomes = answer.await.map_err(|_| IngestError::ShuttingDown)??;
         Ok(outcomes)
@@ -101,6 +117,23 @@ impl Ingestor {
     /// Events queued or being committed.
     pub fn queued_events(&self) -> usize {
         self.capacity - self.permits.available_permits()
+    }
+
+    /// Whether the writer still runs; if it stopped, nothing can be ingested.
+    pub fn writer_alive(&self) -> bool {
+        self.writer_alive.load(Ordering::Acquire)
+    }
+}
+
+/// Marks the writer as stopped when its task ends, even by a panic.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+        if std::thread::panicking() {
+            tracing::error!("the ingestion writer panicked; the node is no longer ready");
+        }
     }
 }
 
@@ -123,7 +156,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Message>) {
+    async fn run(self, mut receiver: mpsc::UnboundedReceiver<Message>, _alive: AliveGuard) {
         let mut closing = false;
         while !closing {
             let Some(Message::Job(first)) = receiver.recv().await else {

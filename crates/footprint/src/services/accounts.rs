@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::auth::jwt::IssuedToken;
-use crate::auth::password::{check_password_policy, hash_password, verify_against_dummy, verify_password};
+use crate::auth::password::check_password_policy;
 use crate::clock::rfc3339;
+use crate::config::Secret;
 use crate::error::ApiError;
 use crate::services::audit;
 use crate::state::AppState;
@@ -23,7 +24,8 @@ pub struct NewUserRequest {
     pub user_id: Option<String>,
     pub username: Option<String>,
     pub email: Option<String>,
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: Secret,
     /// `admin`, `manager` or `user` (default).
     #[schema(value_type = Option<String>, example = "user")]
     pub role: Option<Role>,
@@ -127,15 +129,11 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
     if username.is_none() && email.is_none() {
         return Err(ApiError::Validation("username or email is required so that the account can log in".to_owned()));
     }
-    check_password_policy(&request.password).map_err(ApiError::Validation)?;
+    check_password_policy(request.password.expose()).map_err(ApiError::Validation)?;
     let profile = request.profile.unwrap_or_default();
     validate_profile(&profile).map_err(ApiError::Validation)?;
 
-    let password = request.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|error| ApiError::internal(error.to_string()))?;
+    let password_hash = state.passwords.hash(request.password.expose().to_owned()).await.map_err(ApiError::internal)?;
     let keys = &state.keys;
     let role = request.role.unwrap_or(Role::User);
     let account = NewAccount {
@@ -166,36 +164,44 @@ async fn find_by_login(state: &AppState, login: &str) -> Result<Option<UserRecor
     }
 }
 
-/// Checks a username (or e-mail) and password and issues an access token. After
-/// `max_failed_logins` failures in a row the account is locked for `lockout_secs`: 429.
+/// Checks a username (or e-mail) and password and issues an access token. Each attempt is
+/// counted before the password is checked, so parallel guesses share one budget: after
+/// `max_failed_logins` failures in a row the account is locked for `lockout_secs` (429).
 pub async fn login(state: &AppState, login: &str, password: String) -> Result<(UserRecord, IssuedToken), ApiError> {
     let Some(user) = find_by_login(state, login).await?.filter(UserRecord::has_account) else {
-        tokio::task::spawn_blocking(move || verify_against_dummy(&password)).await.map_err(ApiError::internal)?;
+        state.passwords.verify_nothing(password).await.map_err(ApiError::internal)?;
         audit::record(state, "login", None, None, "failure", json!({"reason": "unknown login"})).await;
         return Err(ApiError::InvalidCredentials);
     };
+    let auth = &state.config.auth;
     let now_us = state.clock.now_us();
-    if let Some(locked_until) = user.locked_until_us.filter(|until| *until > now_us) {
-        let retry_after_secs = u64::try_from((locked_until - now_us) / 1_000_000).unwrap_or(0) + 1;
-        return Err(ApiError::TooManyRequests {
-            message: format!("too many failed logins: this account is locked for {retry_after_secs} s"),
+    let lock_until = now_us + i64::try_from(auth.lockout_secs.as_micros()).unwrap_or(i64::MAX / 2);
+    let max_attempts = i64::from(auth.max_failed_logins);
+    let locked = |until_us: i64| {
+        let retry_after_secs = u64::try_from((until_us - now_us) / 1_000_000).unwrap_or(0) + 1;
+        ApiError::TooManyRequests {
+            message: format!("too many failed logins: this account is locked; retry in {retry_after_secs} s"),
             retry_after_secs,
-        });
+        }
+    };
+    let Some(attempts) = state.store.count_login_attempt(&user.user_id, now_us).await? else {
+        let current = state.store.user(&user.user_id).await?;
+        return Err(locked(current.and_then(|u| u.locked_until_us).unwrap_or(lock_until)));
+    };
+    if attempts > max_attempts {
+        // Parallel guesses went past the limit: this one is not even checked.
+        state.store.set_login_state(&user.user_id, 0, Some(lock_until)).await?;
+        audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "locked", json!({})).await;
+        return Err(locked(lock_until));
     }
     let stored_hash = user.password_hash.clone().unwrap_or_default();
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &stored_hash))
-        .await
-        .map_err(ApiError::internal)?;
-    if !verified {
-        let failures = user.failed_logins + 1;
-        let auth = &state.config.auth;
-        let (failures, locked_until) = if failures >= i64::from(auth.max_failed_logins) {
-            (0, Some(now_us + i64::try_from(auth.lockout_secs.as_micros()).unwrap_or(i64::MAX / 2)))
+    if !state.passwords.verify(password, stored_hash).await.map_err(ApiError::internal)? {
+        let outcome = if attempts >= max_attempts {
+            state.store.set_login_state(&user.user_id, 0, Some(lock_until)).await?;
+            "locked"
         } else {
-            (failures, None)
+            "failure"
         };
-        state.store.set_login_state(&user.user_id, failures, locked_until).await?;
-        let outcome = if locked_until.is_some() { "locked" } else { "failure" };
         audit::record(
             state,
             "login",
@@ -207,9 +213,7 @@ pub async fn login(state: &AppState, login: &str, password: String) -> Result<(U
         .await;
         return Err(ApiError::InvalidCredentials);
     }
-    if user.failed_logins > 0 || user.locked_until_us.is_some() {
-        state.store.set_login_state(&user.user_id, 0, None).await?;
-    }
+    state.store.set_login_state(&user.user_id, 0, None).await?;
     audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "success", json!({})).await;
     let token = state.auth.jwt().issue(&user.user_id, user.role, user.username.as_deref(), state.clock.now());
     Ok((user, token))
@@ -250,13 +254,17 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
         user_id: None,
         username: Some(username.clone()),
         email: None,
-        password,
+        password: Secret::new(password),
         role: Some(Role::Admin),
         tier: None,
         profile: None,
     };
-    create_account(state, request, "bootstrap").await?;
-    tracing::info!(username = %username, "admin account created from the environment");
+    match create_account(state, request, "bootstrap").await {
+        Ok(_) => tracing::info!(username = %username, "admin account created from the environment"),
+        // Another node (or `setup-db`) created it at the same moment.
+        Err(ApiError::Conflict(_)) if state.store.count_admins().await? > 0 => {}
+        Err(error) => return Err(error),
+    }
     Ok(())
 }
 

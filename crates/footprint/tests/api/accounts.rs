@@ -162,18 +162,66 @@ async fn repeated_failures_lock_the_account_with_429() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_share_one_budget() {
+    let app = TestApp::spawn_with(|config| config.auth.max_failed_logins = 3).await;
+    app.user_with_role("dave", Role::User).await;
+    let mut guesses = Vec::new();
+    for n in 0..10 {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+        guesses.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"username": "dave", "password": format!("guess-number-{n}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 3, "{checked} passwords were checked against a budget of 3");
+    assert_eq!(
+        app.login("dave", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked, even for the right password"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_tokens_valid() {
     let app = TestApp::spawn().await;
     let token = app.admin_token.clone();
     let data_dir = app.data_dir.path().to_owned();
     let config = crate::helpers::test_config(&data_dir);
-    let secret_before = app.state.store.secret("jwt_secret", "unused".into()).await.unwrap();
     // A second server on the same data directory, as after a restart.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let restarted = footprint::App::build(config).await.unwrap();
-    assert_eq!(restarted.state.store.secret("jwt_secret", "unused".into()).await.unwrap(), secret_before);
     tokio::spawn(footprint::serve(restarted, listener, std::future::pending()));
     let response = app.client.get(format!("{address}/api/v1/users/admin")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // The generated secrets live beside the database, not in it.
+    let secrets = std::fs::read_to_string(data_dir.join("secrets.json")).unwrap();
+    assert!(secrets.contains("jwt_secret") && secrets.contains("encryption_key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_or_lost_key_is_refused_at_start() {
+    let app = TestApp::spawn().await;
+    let data_dir = app.data_dir.path().to_owned();
+    let mut config = crate::helpers::test_config(&data_dir);
+    config.privacy.encryption_key = Some(footprint::config::Secret::new(footprint::crypto::random_base64(32)));
+    let error = footprint::App::build(config).await.err().expect("a different key must be refused").to_string();
+    assert!(error.contains("encryption key"), "{error}");
+    std::fs::remove_file(data_dir.join("secrets.json")).unwrap();
+    let error =
+        footprint::App::build(crate::helpers::test_config(&data_dir)).await.err().expect("lost keys must be refused");
+    assert!(error.to_string().contains("does not match"), "{error}");
 }

@@ -63,7 +63,7 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} (.ci/run starts it): {e}"));
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(data_dir.path());
-        config.store.database_url = Some(schema.url());
+        config.store.database_url = Some(Secret::new(schema.url()));
         customise(&mut config);
         Self::start(config, data_dir, Some(schema)).await
     }

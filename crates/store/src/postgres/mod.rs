@@ -18,7 +18,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::plan::{UserState, plan_batch};
+use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, api_key_from_row, audit_from_row, consent_from_row, event_from_row, user_from_row};
 
@@ -186,37 +186,37 @@ async fn load_user_states<'a>(
     }
     let user_ids: Vec<&str> = states.keys().copied().collect();
     let user_keys: Vec<&str> = id_of_key.keys().copied().collect();
-    for row in
-        tx.query(&tx.prepare_cached("SELECT user_id FROM users WHERE user_id = ANY($1)").await?, &[&user_ids]).await?
-    {
+    let known =
+        tx.query(&tx.prepare_cached("SELECT user_id FROM users WHERE user_id = ANY($1)").await?, &[&user_ids]).await?;
+    for row in known {
         let user_id: &str = row.get(0);
         if let Some(state) = states.get_mut(user_id) {
             state.known = true;
         }
     }
-    let last_events = tx
+    let latest = tx
         .query(
             &tx.prepare_cached(
                 "SELECT u.key, e.session_id, e.ts_us FROM unnest($1::text[]) AS u(key)
-             CROSS JOIN LATERAL (
-                SELECT session_id, ts_us FROM events WHERE user_key = u.key ORDER BY ts_us DESC, seq DESC LIMIT 1
-             ) AS e",
+                 CROSS JOIN LATERAL (
+                    SELECT session_id, ts_us FROM events WHERE user_key = u.key ORDER BY ts_us DESC, seq DESC LIMIT 1
+                 ) AS e",
             )
             .await?,
             &[&user_keys],
         )
         .await?;
-    for row in last_events {
+    for row in latest {
         let user_key: &str = row.get(0);
         if let Some(state) = id_of_key.get(user_key).and_then(|user_id| states.get_mut(user_id)) {
-            state.session = Some(SessionState { session_id: row.get(1), last_event_us: row.get(2) });
+            state.latest = Some(SessionState { session_id: row.get(1), last_event_us: row.get(2) });
         }
     }
     let consents = tx
         .query(
             &tx.prepare_cached(
-                "SELECT DISTINCT ON (user_id) user_id, analytics, preferences, improvement FROM consents
-             WHERE user_id = ANY($1) ORDER BY user_id, id DESC",
+                "SELECT DISTINCT ON (user_id) user_id, analytics, preferences, improvement, recorded_at_us FROM consents
+                 WHERE user_id = ANY($1) ORDER BY user_id, id DESC",
             )
             .await?,
             &[&user_ids],
@@ -225,40 +225,45 @@ async fn load_user_states<'a>(
     for row in consents {
         let user_id: &str = row.get(0);
         if let Some(state) = states.get_mut(user_id) {
-            state.consent = Some(Consent { analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) });
+            let consent = Consent { analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) };
+            state.consent = Some(RecordedConsent { consent, recorded_at_us: row.get(4) });
         }
     }
     Ok(states)
 }
 
-async fn load_existing_messages<'a>(
+/// The stored event at or before each listed event's time, for late events.
+async fn load_predecessors(
     tx: &deadpool_postgres::Transaction<'_>,
-    batch: &'a [NewEvent],
-) -> StoreResult<HashSet<(&'a str, &'a str)>> {
-    let (keys, message_ids): (Vec<&str>, Vec<&str>) = batch
-        .iter()
-        .filter_map(|event| event.message_id.as_deref().map(|message_id| (event.user_key.as_str(), message_id)))
-        .unzip();
-    if keys.is_empty() {
-        return Ok(HashSet::new());
+    batch: &[NewEvent],
+    indexes: &[usize],
+) -> StoreResult<HashMap<usize, SessionState>> {
+    if indexes.is_empty() {
+        return Ok(HashMap::new());
     }
+    let positions: Vec<i64> = indexes.iter().map(|&index| index as i64).collect();
+    let keys: Vec<&str> = indexes.iter().map(|&index| batch[index].user_key.as_str()).collect();
+    let times: Vec<i64> = indexes.iter().map(|&index| batch[index].timestamp_us).collect();
     let rows = tx
         .query(
             &tx.prepare_cached(
-                "SELECT e.user_key, e.message_id FROM events e
-             JOIN unnest($1::text[], $2::text[]) AS m(user_key, message_id)
-               ON e.user_key = m.user_key AND e.message_id = m.message_id",
+                "SELECT l.position, e.session_id, e.ts_us FROM unnest($1::int8[], $2::text[], $3::int8[]) AS l(position, key, ts)
+                 CROSS JOIN LATERAL (
+                    SELECT session_id, ts_us FROM events WHERE user_key = l.key AND ts_us <= l.ts ORDER BY ts_us DESC, seq DESC LIMIT 1
+                 ) AS e",
             )
             .await?,
-            &[&keys, &message_ids],
+            &[&positions, &keys, &times],
         )
         .await?;
-    let stored: HashSet<(String, String)> = rows.into_iter().map(|row| (row.get(0), row.get(1))).collect();
-    Ok(keys
-        .into_iter()
-        .zip(message_ids)
-        .filter(|(key, id)| stored.contains(&((*key).to_owned(), (*id).to_owned())))
-        .collect())
+    let mut predecessors = HashMap::new();
+    for row in rows {
+        let position: i64 = row.get(0);
+        if let Ok(index) = usize::try_from(position) {
+            predecessors.insert(index, SessionState { session_id: row.get(1), last_event_us: row.get(2) });
+        }
+    }
+    Ok(predecessors)
 }
 
 async fn commit_events(
@@ -271,13 +276,17 @@ async fn commit_events(
     user_ids.sort_unstable();
     user_ids.dedup();
     // Locks in hash order so that two nodes never wait on each other in a cycle.
-    tx.execute(&tx.prepare_cached("SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(u, 0) AS h FROM unnest($1::text[]) AS u ORDER BY 1) AS s").await?,
+    tx.execute(
+        &tx.prepare_cached(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(u, 0) AS h FROM unnest($1::text[]) AS u ORDER BY 1) AS s",
+        )
+        .await?,
         &[&user_ids],
     )
     .await?;
     let states = load_user_states(&tx, batch).await?;
-    let existing = load_existing_messages(&tx, batch).await?;
-    let plan = plan_batch(batch, states, &existing, options);
+    let predecessors = load_predecessors(&tx, batch, &needing_predecessor(batch, &states)).await?;
+    let mut plan = plan_batch(batch, states, &predecessors, options);
 
     insert_consents(&tx, &plan.consents).await?;
     if !plan.new_users.is_empty() {
@@ -288,8 +297,8 @@ async fn commit_events(
         tx.execute(
             &tx.prepare_cached(
                 "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us)
-             SELECT u, k, f, t, t FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[]) AS x(u, k, f, t)
-             ON CONFLICT (user_id) DO UPDATE SET first_seen_us = COALESCE(users.first_seen_us, EXCLUDED.first_seen_us)",
+                 SELECT u, k, f, t, t FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[]) AS x(u, k, f, t)
+                 ON CONFLICT (user_id) DO UPDATE SET first_seen_us = COALESCE(users.first_seen_us, EXCLUDED.first_seen_us)",
             )
             .await?,
             &[&ids, &keys, &first, &now],
@@ -309,13 +318,28 @@ async fn commit_events(
         let received: Vec<i64> = events.iter().map(|e| e.received_us).collect();
         let params: [&(dyn ToSql + Sync); 9] =
             [&event_ids, &keys, &message_ids, &sessions, &types, &properties, &contexts, &times, &received];
-        tx.execute(&tx.prepare_cached("INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
-             SELECT e, k, m, s, t, p::jsonb, c::jsonb, ts, r
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[])
-                  AS x(e, k, m, s, t, p, c, ts, r)").await?,
-            &params,
-        )
-        .await?;
+        // The unique (user_key, message_id) index decides duplicates of stored events, also
+        // across nodes; what it skipped is not returned.
+        let inserted = tx
+            .query(
+                &tx.prepare_cached(
+                    "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
+                     SELECT e, k, m, s, t, p::jsonb, c::jsonb, ts, r
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                 $8::int8[], $9::int8[]) AS x(e, k, m, s, t, p, c, ts, r)
+                     ON CONFLICT DO NOTHING
+                     RETURNING event_id",
+                )
+                .await?,
+                &params,
+            )
+            .await?;
+        let inserted: HashSet<String> = inserted.into_iter().map(|row| row.get(0)).collect();
+        for (index, _) in &plan.inserts {
+            if !inserted.contains(&batch[*index].event_id) {
+                plan.outcomes[*index] = EventOutcome::Duplicate;
+            }
+        }
     }
     tx.commit().await?;
     Ok(plan.outcomes)
@@ -402,6 +426,19 @@ impl Store for PostgresStore {
             .query_one("SELECT count(*) FROM users WHERE role = 'admin' AND password_hash IS NOT NULL", &[])
             .await?;
         Ok(row.get::<_, i64>(0).unsigned_abs())
+    }
+
+    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "UPDATE users SET failed_logins = failed_logins + 1
+                 WHERE user_id = $1 AND COALESCE(locked_until_us, 0) <= $2
+                 RETURNING failed_logins",
+                &[&user_id, &now_us],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     async fn set_login_state(

@@ -5,7 +5,7 @@
 
 mod rows;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::plan::{UserState, plan_batch};
+use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, consent_from_row, event_from_row, user_from_row};
 
@@ -189,6 +189,12 @@ fn taken_by_other(tx: &Transaction<'_>, column: &str, value: &str, user_id: &str
     Ok(tx.query_row(&sql, params![value, user_id], |row| row.get(0))?)
 }
 
+/// Counts an attempt unless the account is locked, atomically, so that parallel guesses
+/// cannot all slip under the limit.
+const COUNT_LOGIN_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_logins + 1
+    WHERE user_id = ?1 AND coalesce(locked_until_us, 0) <= ?2
+    RETURNING failed_logins";
+
 const UPSERT_ACCOUNT: &str =
     "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier,
                        profile_enc, created_at_us, updated_at_us)
@@ -252,11 +258,11 @@ fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
 
 fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
     let mut known_stmt = tx.prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1")?;
-    let mut last_event_stmt = tx.prepare_cached(
+    let mut latest_stmt = tx.prepare_cached(
         "SELECT session_id, ts_us FROM events WHERE user_key = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1",
     )?;
     let mut consent_stmt = tx.prepare_cached(
-        "SELECT analytics, preferences, improvement FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
+        "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
     )?;
     let mut states = HashMap::new();
     for event in batch {
@@ -264,8 +270,8 @@ fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreRes
             continue;
         }
         let known: bool = known_stmt.query_row([&event.user_id], |row| row.get(0))?;
-        let session = if known {
-            last_event_stmt
+        let latest = if known {
+            latest_stmt
                 .query_row([&event.user_key], |row| {
                     Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
                 })
@@ -275,32 +281,46 @@ fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreRes
         };
         let consent = consent_stmt
             .query_row([&event.user_id], |row| {
-                Ok(Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? })
+                Ok(RecordedConsent {
+                    consent: Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? },
+                    recorded_at_us: row.get(3)?,
+                })
             })
             .optional()?;
-        states.insert(event.user_id.as_str(), UserState { known, consent, session });
+        states.insert(event.user_id.as_str(), UserState { known, consent, latest });
     }
     Ok(states)
 }
 
-fn load_existing_messages<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashSet<(&'a str, &'a str)>> {
-    let mut stmt = tx.prepare_cached("SELECT count(*) > 0 FROM events WHERE user_key = ?1 AND message_id = ?2")?;
-    let mut existing = HashSet::new();
-    for event in batch {
-        if let Some(message_id) = &event.message_id
-            && stmt.query_row(params![event.user_key, message_id], |row| row.get::<_, bool>(0))?
-        {
-            existing.insert((event.user_key.as_str(), message_id.as_str()));
+/// The stored event at or before each listed event's time, for late events.
+fn load_predecessors(
+    tx: &Transaction<'_>,
+    batch: &[NewEvent],
+    indexes: &[usize],
+) -> StoreResult<HashMap<usize, SessionState>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT session_id, ts_us FROM events WHERE user_key = ?1 AND ts_us <= ?2 ORDER BY ts_us DESC, seq DESC LIMIT 1",
+    )?;
+    let mut predecessors = HashMap::new();
+    for &index in indexes {
+        let event = &batch[index];
+        let found = stmt
+            .query_row(params![event.user_key, event.timestamp_us], |row| {
+                Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
+            })
+            .optional()?;
+        if let Some(found) = found {
+            predecessors.insert(index, found);
         }
     }
-    Ok(existing)
+    Ok(predecessors)
 }
 
 fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOptions) -> StoreResult<Vec<EventOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let states = load_user_states(&tx, batch)?;
-    let existing = load_existing_messages(&tx, batch)?;
-    let plan = plan_batch(batch, states, &existing, options);
+    let predecessors = load_predecessors(&tx, batch, &needing_predecessor(batch, &states))?;
+    let mut plan = plan_batch(batch, states, &predecessors, options);
 
     for record in &plan.consents {
         insert_consent(&tx, record)?;
@@ -313,13 +333,14 @@ fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOpti
         for user in &plan.new_users {
             insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
         }
+        // The unique (user_key, message_id) index decides duplicates of stored events.
         let mut insert_event = tx.prepare_cached(
             "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
         )?;
         for (index, session_id) in &plan.inserts {
             let event = &batch[*index];
-            insert_event.execute(params![
+            let inserted = insert_event.execute(params![
                 event.event_id,
                 event.user_key,
                 event.message_id,
@@ -330,6 +351,9 @@ fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOpti
                 event.timestamp_us,
                 event.received_us
             ])?;
+            if inserted == 0 {
+                plan.outcomes[*index] = EventOutcome::Duplicate;
+            }
         }
     }
     tx.commit()?;
@@ -419,6 +443,18 @@ impl Store for SqliteStore {
                 |row| row.get(0),
             )?;
             Ok(n.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let attempts = conn
+                .prepare_cached(COUNT_LOGIN_ATTEMPT)?
+                .query_row(params![user_id, now_us], |row| row.get(0))
+                .optional()?;
+            Ok(attempts)
         })
         .await
     }

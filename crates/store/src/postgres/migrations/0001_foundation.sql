@@ -50,7 +50,7 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_message ON events (user_key, message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX events_user_ts ON events (user_key, ts_us, seq);
-CREATE INDEX events_ts ON events (ts_us);
+CREATE INDEX events_ts ON events (ts_us, seq);
 
 
 CREATE TABLE api_keys (
