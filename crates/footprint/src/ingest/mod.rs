@@ -117,11 +117,14 @@ pub async fn ingest_one(state: &AppState, principal: &Principal, raw: &Value) ->
 /// array) on the blocking pool, a few batches at a time; refuses the whole batch (403, nothing
 /// stored) if it names a user the caller may not track; stores the valid events.
 pub async fn ingest_batch(state: &AppState, principal: &Principal, body: Bytes) -> Result<BatchResponse, ApiError> {
-    let _permit = state.batch_parsing.acquire().await.map_err(ApiError::internal)?;
     let (now, limits, max_events) = (state.clock.now(), limits(state), state.config.ingest.batch_max_events);
-    let items = tokio::task::spawn_blocking(move || parse_batch(&body, now, &limits, max_events))
-        .await
-        .map_err(ApiError::internal)??;
+    let items = {
+        // Held while parsing only: waiting for the commit must not hold back other batches.
+        let _parsing = state.batch_parsing.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || parse_batch(&body, now, &limits, max_events))
+            .await
+            .map_err(ApiError::internal)??
+    };
     for (index, item) in items.iter().enumerate() {
         if let Ok(valid) = item {
             principal
