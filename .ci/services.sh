@@ -1,5 +1,6 @@
 # Sourced by .ci/test: make sure PostgreSQL (127.0.0.1:5432, trust auth, database `test`) and
-# Redis (127.0.0.1:6379) answer; start them when down, install them with apt-get when missing.
+# Redis (127.0.0.1:6379) answer; start them when down, install them with apt-get when missing;
+# install Debian's chromium for the browser tests.
 
 pg_answers() {
     psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1
@@ -44,4 +45,10 @@ ensure_redis() {
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
     for _ in $(seq 1 20); do redis_answers && break; sleep 0.5; done
     redis_answers || { echo "ci: Redis does not answer on 127.0.0.1:6379" >&2; return 1; }
+}
+
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    echo "ci: installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }

@@ -104,3 +104,37 @@ async fn unknown_routes_and_methods_get_json_errors() {
     let response = app.client.delete(app.url("/health")).send().await.unwrap();
     assert_eq!(error_code(response, StatusCode::METHOD_NOT_ALLOWED).await, "METHOD_NOT_ALLOWED");
 }
+
+/// Debian's headless Chromium renders `/docs` from what the binary serves; the machine's network
+/// is closed, so anything fetched from elsewhere would be missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_renders_in_a_headless_browser() {
+    let app = TestApp::spawn().await;
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = std::env::var("FOOTPRINT_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned());
+    let url = app.url("/docs/");
+    let output = tokio::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(&url)
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{chromium} must be installed for browser tests (.ci/test installs Debian's chromium): {e}")
+        });
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(dom.contains(r#"class="title">Footprint"#), "Swagger UI did not render the spec's title:\n{dom}");
+    assert!(dom.contains("opblock"), "no operation was rendered");
+    assert!(dom.contains("/api/track/batch"), "the operations come from /openapi.json");
+}
