@@ -5,7 +5,10 @@
 //! that exists is valid; the code behind the edge never re-checks it.
 
 pub mod domain;
+pub mod evaluation;
 pub mod privacy;
+pub mod rng;
+pub mod sequence;
 pub mod session;
 
 pub use domain::{Consent, ConsentDefault, Email, EventType, InvalidValue, Role, Tier, UserId, Username};

@@ -40,6 +40,9 @@ pub enum Command {
     /// Manage admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Evaluate models offline on datasets (accuracy tables).
+    #[command(subcommand)]
+    Eval(crate::eval::EvalCommand),
     /// Measure throughput and latency (run a release build: cargo run --release -- bench …).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -103,6 +106,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::SetupDb => setup_db(config).await,
         Command::Keys(KeysCommand::Create { scope, name }) => create_key(config, scope, &name).await,
         Command::Admin(AdminCommand::Create(args)) => create_admin(config, args).await,
+        Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::eval::run(eval)).await?,
         Command::Bench(BenchCommand::Ingest(bench)) => crate::bench::run_ingest(bench, &config).await.map(|_| ()),
     }
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod eval;
 pub mod extract;
 pub mod http;
 pub mod ingest;

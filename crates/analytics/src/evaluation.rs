@@ -1,0 +1,171 @@
+//! Offline evaluation of next-action prediction on sequences (one case or user = one
+//! sequence): train on 2/3 of the sequences, then predict every action of the others from the
+//! actions before it (the first action from nothing), and count how often the true action is
+//! ranked first (top-1) or among the first three (top-3).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::rng::SplitMix64;
+use crate::sequence::{BEGIN, ContextCounts, SequenceConfig, context_key, gap_band, predict_next};
+
+/// One sequence: its actions in order, their times when known, and when it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    pub start_us: i64,
+    pub actions: Vec<String>,
+    pub times_us: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The first sequences by start time train, the later ones test (no peeking at the future).
+    Chronological,
+    /// A shuffled split with this seed.
+    Random(u64),
+}
+
+pub fn split_train_test(
+    mut sequences: Vec<Sequence>,
+    split: Split,
+    train_fraction: f64,
+) -> (Vec<Sequence>, Vec<Sequence>) {
+    match split {
+        Split::Chronological => sequences.sort_by_key(|sequence| sequence.start_us),
+        Split::Random(seed) => SplitMix64::new(seed).shuffle(&mut sequences),
+    }
+    let n_train = ((sequences.len() as f64) * train_fraction).floor() as usize;
+    let test = sequences.split_off(n_train.min(sequences.len()));
+    (sequences, test)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Accuracy {
+    pub top1: f64,
+    pub top3: f64,
+    pub predictions: usize,
+}
+
+#[derive(Default)]
+struct Tally {
+    top1: usize,
+    top3: usize,
+    total: usize,
+}
+
+impl Tally {
+    fn record(&mut self, ranked: &[&str], truth: &str) {
+        self.total += 1;
+        self.top1 += usize::from(ranked.first() == Some(&truth));
+        self.top3 += usize::from(ranked.iter().take(3).any(|action| *action == truth));
+    }
+
+    fn accuracy(&self) -> Accuracy {
+        let share = |hits: usize| if self.total == 0 { 0.0 } else { hits as f64 / self.total as f64 };
+        Accuracy { top1: share(self.top1), top3: share(self.top3), predictions: self.total }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextActionReport {
+    pub train_sequences: usize,
+    pub test_sequences: usize,
+    pub distinct_actions: usize,
+    /// Always the action seen most often in training.
+    pub most_frequent: Accuracy,
+    /// The most frequent follower of the previous action (the most frequent action first).
+    pub first_order: Accuracy,
+    /// The variable-order model with the test sequence's own history as the user's model.
+    pub variable_order: Accuracy,
+}
+
+/// Ranks `successors` by count, ties alphabetically.
+fn ranked(successors: &BTreeMap<String, u64>) -> Vec<&str> {
+    let mut entries: Vec<(&String, &u64)> = successors.iter().collect();
+    entries.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    entries.into_iter().take(3).map(|(action, _)| action.as_str()).collect()
+}
+
+fn gap_at(sequence: &Sequence, position: usize) -> Option<u8> {
+    let times = sequence.times_us.as_ref()?;
+    (position >= 2).then(|| gap_band(times[position - 2], times[position - 1]))
+}
+
+pub fn evaluate_next_action(train: &[Sequence], test: &[Sequence], config: &SequenceConfig) -> NextActionReport {
+    let mut global = ContextCounts::default();
+    for sequence in train {
+        let mut recent: Vec<&str> = vec![BEGIN];
+        for (position, action) in sequence.actions.iter().enumerate() {
+            let window = &recent[recent.len().saturating_sub(config.max_order)..];
+            global.observe(window, action, config.max_order, gap_at(sequence, position).filter(|_| config.time_gaps));
+            recent.push(action);
+        }
+    }
+    let empty = BTreeMap::new();
+    let unigrams = global.successors("").unwrap_or(&empty);
+    let most_frequent: Vec<&str> = ranked(unigrams);
+    let (mut frequent_tally, mut first_order_tally, mut model_tally) =
+        (Tally::default(), Tally::default(), Tally::default());
+
+    for sequence in test {
+        let mut user = ContextCounts::default();
+        let mut recent: Vec<&str> = vec![BEGIN];
+        for (position, action) in sequence.actions.iter().enumerate() {
+            frequent_tally.record(&most_frequent, action);
+            let previous = context_key(&recent, 1, None).unwrap_or_default();
+            let first_order = global.successors(&previous).map(ranked).unwrap_or_else(|| most_frequent.clone());
+            first_order_tally.record(&first_order, action);
+
+            let window = &recent[recent.len().saturating_sub(config.max_order)..];
+            let prediction = predict_next(&global, &user, window, gap_at(sequence, position), config, 3);
+            let guesses: Vec<&str> = prediction.actions.iter().map(|scored| scored.action.as_str()).collect();
+            model_tally.record(&guesses, action);
+
+            let user_window = &recent[recent.len().saturating_sub(config.user_max_order)..];
+            user.observe(user_window, action, config.user_max_order, None);
+            recent.push(action);
+        }
+    }
+    NextActionReport {
+        train_sequences: train.len(),
+        test_sequences: test.len(),
+        distinct_actions: unigrams.len(),
+        most_frequent: frequent_tally.accuracy(),
+        first_order: first_order_tally.accuracy(),
+        variable_order: model_tally.accuracy(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sequence(start_us: i64, actions: &[&str]) -> Sequence {
+        Sequence { start_us, actions: actions.iter().map(|a| (*a).to_owned()).collect(), times_us: None }
+    }
+
+    #[test]
+    fn a_chronological_split_trains_on_the_earliest_sequences() {
+        let sequences = vec![sequence(3, &["c"]), sequence(1, &["a"]), sequence(2, &["b"])];
+        let (train, test) = split_train_test(sequences, Split::Chronological, 2.0 / 3.0);
+        assert_eq!(train.iter().map(|s| s.start_us).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(test[0].start_us, 3);
+    }
+
+    #[test]
+    fn hand_computed_accuracies() {
+        // Training: "a b c" twice and "a b d" once; most frequent = a (3), then b (3): a first.
+        let train = vec![sequence(0, &["a", "b", "c"]), sequence(1, &["a", "b", "c"]), sequence(2, &["a", "b", "d"])];
+        let test = vec![sequence(3, &["a", "b", "d"])];
+        let report =
+            evaluate_next_action(&train, &test, &SequenceConfig { time_gaps: false, ..SequenceConfig::default() });
+        // Most frequent ranks a, b, c: hits a (top-1), b (top-3) and misses d.
+        assert_eq!(report.most_frequent, Accuracy { top1: 1.0 / 3.0, top3: 2.0 / 3.0, predictions: 3 });
+        // First order: begin→a hit, a→b hit, b→c ranked before d: top-1 miss, top-3 hit.
+        assert_eq!(report.first_order, Accuracy { top1: 2.0 / 3.0, top3: 1.0, predictions: 3 });
+        assert_eq!(report.variable_order.predictions, 3);
+        assert!((report.variable_order.top1 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(report.distinct_actions, 4);
+    }
+}

@@ -1,0 +1,415 @@
+//! Next-action prediction over action sequences.
+//!
+//! Counts are kept per *context*: the last `k` actions (k = 0 … max order) before an action,
+//! with a begin-of-sequence marker so that a sequence's first action has a context too, and
+//! optionally the size of the gap between the last two actions. The same counts serve the
+//! seed's first-order rule ([`predict_first_order`]) and the variable-order model
+//! ([`predict_next`]): Witten-Bell interpolation from order 0 up to the longest context, first
+//! over the counts shared by all users (the global model), then over the user's own counts.
+//! A user with no history gets the global answer; an action never seen after a context keeps
+//! a little probability mass.
+//!
+//! Contexts are encoded as text keys: event types contain no control characters, so control
+//! characters separate actions unambiguously.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+/// Stands for "nothing before": the context of a sequence's first action.
+pub const BEGIN: &str = "\u{2}";
+const SEPARATOR: char = '\u{1f}';
+const GAP_MARK: char = '\u{1e}';
+
+/// Parameters of the variable-order model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SequenceConfig {
+    /// Longest context of the global model.
+    pub max_order: usize,
+    /// Longest context of a user's own model.
+    pub user_max_order: usize,
+    /// Whether contexts also carry the gap between the last two actions (when times are known).
+    pub time_gaps: bool,
+    /// Extra evidence any global context needs before it outweighs the shorter ones: with `n`
+    /// observations and `t` distinct successors it weighs `n / (n + t + global_prior)`, so a long
+    /// context seen once does not decide alone.
+    pub global_prior: f64,
+    /// Evidence a user's own counts need before they outweigh the global model: a user context
+    /// seen `n` times with `t` distinct successors weighs `n / (n + t + user_prior)`. Measured on
+    /// the Helpdesk and BPIC 2012 logs (EVALUATION.md): 20 costs nothing there, while a habit seen
+    /// twenty times already carries half the weight.
+    pub user_prior: f64,
+}
+
+impl Default for SequenceConfig {
+    fn default() -> Self {
+        Self { max_order: 6, user_max_order: 2, time_gaps: true, global_prior: 3.0, user_prior: 20.0 }
+    }
+}
+
+/// The gap between two actions, in bands of powers of two seconds (0 = same second, 1 = 1 s,
+/// 2 = 2–3 s, … up to 24 ≈ 194 days): coarse enough to be seen often, fine enough to tell a
+/// burst from a return the next day.
+pub fn gap_band(previous_us: i64, last_us: i64) -> u8 {
+    let seconds = (last_us.saturating_sub(previous_us) / 1_000_000).max(0) as u64;
+    if seconds == 0 { 0 } else { (64 - seconds.leading_zeros()).min(24) as u8 }
+}
+
+/// The key of the context made of the last `order` actions of `recent` (oldest first; may
+/// start with [`BEGIN`]), with the gap band when given. `None` when `recent` is too short.
+pub fn context_key(recent: &[&str], order: usize, gap: Option<u8>) -> Option<String> {
+    if order > recent.len() {
+        return None;
+    }
+    let mut key = String::new();
+    if let Some(gap) = gap {
+        key.push(GAP_MARK);
+        key.push_str(&gap.to_string());
+        key.push(GAP_MARK);
+    }
+    for (index, action) in recent[recent.len() - order..].iter().enumerate() {
+        if index > 0 {
+            key.push(SEPARATOR);
+        }
+        key.push_str(action);
+    }
+    Some(key)
+}
+
+/// The actions of a context key, for display (the begin marker and the gap are left out).
+pub fn context_actions(key: &str) -> Vec<String> {
+    let plain = match key.strip_prefix(GAP_MARK) {
+        Some(rest) => rest.split_once(GAP_MARK).map_or("", |(_, actions)| actions),
+        None => key,
+    };
+    if plain.is_empty() {
+        return Vec::new();
+    }
+    plain.split(SEPARATOR).filter(|action| *action != BEGIN).map(str::to_owned).collect()
+}
+
+/// Every context key an action observed after `recent` counts under, shortest first.
+pub fn observation_contexts(recent: &[&str], max_order: usize, gap: Option<u8>) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2 * max_order + 1);
+    for order in 0..=max_order.min(recent.len()) {
+        keys.extend(context_key(recent, order, None));
+        if order > 0 && gap.is_some() {
+            keys.extend(context_key(recent, order, gap));
+        }
+    }
+    keys
+}
+
+/// Counts of what followed each context.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContextCounts {
+    counts: HashMap<String, BTreeMap<String, u64>>,
+}
+
+impl ContextCounts {
+    pub fn add(&mut self, context: &str, next: &str, count: u64) {
+        *self.counts.entry(context.to_owned()).or_default().entry(next.to_owned()).or_default() += count;
+    }
+
+    /// Counts `next` after `recent` under every context it belongs to.
+    pub fn observe(&mut self, recent: &[&str], next: &str, max_order: usize, gap: Option<u8>) {
+        for key in observation_contexts(recent, max_order, gap) {
+            self.add(&key, next, 1);
+        }
+    }
+
+    pub fn successors(&self, context: &str) -> Option<&BTreeMap<String, u64>> {
+        self.counts.get(context)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, u64)> {
+        self.counts.iter().flat_map(|(context, nexts)| {
+            nexts.iter().map(move |(next, count)| (context.as_str(), next.as_str(), *count))
+        })
+    }
+}
+
+/// The seed's rule: among the actions that followed `last_action` in the user's history, the
+/// most frequent, with probability = its count / all counts out of `last_action`. Ties go to the
+/// alphabetically first action, so the answer is the same every time.
+pub fn predict_first_order(successors: &BTreeMap<String, u64>) -> Option<(String, f64)> {
+    let total: u64 = successors.values().sum();
+    let (best, count) = successors.iter().max_by(|(a, count_a), (b, count_b)| count_a.cmp(count_b).then(b.cmp(a)))?;
+    (total > 0).then(|| (best.clone(), *count as f64 / total as f64))
+}
+
+/// A ranked guess of the next action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredAction {
+    pub action: String,
+    pub probability: f64,
+}
+
+/// Which counts answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSource {
+    /// The user's own history weighed in, over the global model.
+    UserAndGlobal,
+    /// The user has no usable history: the model shared by all users answered.
+    Global,
+    /// Nothing is known yet.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextActionPrediction {
+    /// Most probable first; probabilities sum to at most 1.
+    pub actions: Vec<ScoredAction>,
+    /// The longest context (actions, oldest first) for which counts existed.
+    pub context: Vec<String>,
+    /// Its length.
+    pub order: usize,
+    pub source: ModelSource,
+}
+
+/// The variable-order prediction for a user whose recent actions are `recent` (oldest first,
+/// starting with [`BEGIN`] when the whole history is shorter than the longest context).
+pub fn predict_next(
+    global: &ContextCounts,
+    user: &ContextCounts,
+    recent: &[&str],
+    gap: Option<u8>,
+    config: &SequenceConfig,
+    top_k: usize,
+) -> NextActionPrediction {
+    let mut vocabulary: Vec<&str> = Vec::new();
+    for counts in [global, user] {
+        if let Some(unigrams) = counts.successors("") {
+            vocabulary.extend(unigrams.keys().map(String::as_str));
+        }
+    }
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    if vocabulary.is_empty() {
+        return NextActionPrediction { actions: Vec::new(), context: Vec::new(), order: 0, source: ModelSource::None };
+    }
+    let mut probability: HashMap<&str, f64> =
+        vocabulary.iter().map(|action| (*action, 1.0 / vocabulary.len() as f64)).collect();
+    let mut longest: Option<(usize, String)> = None;
+    let gap = gap.filter(|_| config.time_gaps);
+
+    let mut interpolate = |counts: &ContextCounts, key: &str, order: usize, prior: f64| {
+        let Some(successors) = counts.successors(key) else { return false };
+        let seen: u64 = successors.values().sum();
+        if seen == 0 {
+            return false;
+        }
+        let weight = seen as f64 / (seen as f64 + successors.len() as f64 + prior);
+        for (action, value) in probability.iter_mut() {
+            let observed = successors.get(*action).copied().unwrap_or(0) as f64 / seen as f64;
+            *value = weight * observed + (1.0 - weight) * *value;
+        }
+        if longest.as_ref().is_none_or(|(best, _)| order >= *best) {
+            longest = Some((order, key.to_owned()));
+        }
+        true
+    };
+
+    for order in 0..=config.max_order.min(recent.len()) {
+        if let Some(key) = context_key(recent, order, None) {
+            interpolate(global, &key, order, config.global_prior);
+        }
+        if order > 0
+            && let Some(key) = context_key(recent, order, gap).filter(|_| gap.is_some())
+        {
+            interpolate(global, &key, order, config.global_prior);
+        }
+    }
+    // The user's own counts refine the prediction in context (order ≥ 1); their overall action
+    // frequencies alone would pull every prediction towards the user's commonest actions.
+    let mut user_answered = false;
+    for order in 1..=config.user_max_order.min(recent.len()) {
+        if let Some(key) = context_key(recent, order, None) {
+            user_answered |= interpolate(user, &key, order, config.user_prior);
+        }
+    }
+
+    let mut ranked: Vec<ScoredAction> = probability
+        .into_iter()
+        .map(|(action, probability)| ScoredAction { action: action.to_owned(), probability })
+        .collect();
+    ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability).then_with(|| a.action.cmp(&b.action)));
+    ranked.truncate(top_k);
+    let (order, context) = longest.map(|(order, key)| (order, context_actions(&key))).unwrap_or_default();
+    let source = if user_answered { ModelSource::UserAndGlobal } else { ModelSource::Global };
+    NextActionPrediction { actions: ranked, context, order, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn history(actions: &[&str]) -> Vec<String> {
+        actions.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    /// Counts a whole sequence the way the processor does, action by action.
+    fn learn(counts: &mut ContextCounts, actions: &[String], max_order: usize) {
+        let mut recent: Vec<&str> = vec![BEGIN];
+        for action in actions {
+            counts.observe(&recent, action, max_order, None);
+            recent.push(action);
+        }
+    }
+
+    #[test]
+    fn context_keys_round_trip_and_never_collide_with_actions() {
+        let recent = [BEGIN, "connexion", "recherche de produits"];
+        assert_eq!(context_key(&recent, 0, None).as_deref(), Some(""));
+        let two = context_key(&recent, 2, None).unwrap();
+        assert_eq!(context_actions(&two), vec!["connexion", "recherche de produits"]);
+        assert_eq!(
+            context_actions(&context_key(&recent, 3, None).unwrap()),
+            vec!["connexion", "recherche de produits"]
+        );
+        let gapped = context_key(&recent, 1, Some(7)).unwrap();
+        assert_ne!(gapped, context_key(&recent, 1, None).unwrap());
+        assert_eq!(context_actions(&gapped), vec!["recherche de produits"]);
+        assert_eq!(context_key(&recent, 4, None), None);
+        assert_eq!(observation_contexts(&recent, 6, Some(1)).len(), 1 + 2 * 3);
+    }
+
+    #[test]
+    fn gap_bands_grow_by_powers_of_two() {
+        let second = 1_000_000;
+        assert_eq!(gap_band(0, 0), 0);
+        assert_eq!(gap_band(0, second), 1);
+        assert_eq!(gap_band(0, 3 * second), 2);
+        assert_eq!(gap_band(0, 4 * second), 3);
+        assert_eq!(gap_band(0, 86_400 * second), 17);
+        assert_eq!(gap_band(0, i64::MAX), 24);
+        assert_eq!(gap_band(5 * second, 0), 0, "out of order counts as no gap");
+    }
+
+    /// Seed 002's demo, worked out by hand: after the longer scenario, "consultation de fiches
+    /// produits" was followed 3 times by "recherche de produits" and twice by "ajout …".
+    #[test]
+    fn the_first_order_rule_reproduces_the_seed_demo() {
+        let mut counts = ContextCounts::default();
+        let first = history(&[
+            "connexion",
+            "navigation sur la page d'accueil",
+            "recherche de produits",
+            "consultation de fiches produits",
+            "ajout d'un produit au panier",
+            "modification de la quantité dans le panier",
+            "passage à la caisse",
+            "saisie des informations de livraison",
+            "sélection du mode de paiement",
+            "confirmation de la commande",
+            "déconnexion",
+        ]);
+        learn(&mut counts, &first, 1);
+        let last = context_key(&["déconnexion"], 1, None).unwrap();
+        assert!(counts.successors(&last).is_none(), "nothing ever followed the last action");
+        let more = history(&[
+            "connexion",
+            "recherche de produits",
+            "consultation de fiches produits",
+            "recherche de produits",
+            "consultation de fiches produits",
+            "recherche de produits",
+            "consultation de fiches produits",
+            "recherche de produits",
+            "consultation de fiches produits",
+            "ajout d'un produit au panier",
+            "recherche de produits",
+            "consultation de fiches produits",
+        ]);
+        let mut whole = first.clone();
+        whole.extend(more);
+        let mut counts = ContextCounts::default();
+        learn(&mut counts, &whole, 1);
+        let key = context_key(&["consultation de fiches produits"], 1, None).unwrap();
+        let (next, probability) = predict_first_order(counts.successors(&key).unwrap()).unwrap();
+        assert_eq!(next, "recherche de produits");
+        assert!((probability - 0.6).abs() < 1e-12, "{probability}");
+    }
+
+    #[test]
+    fn first_order_ties_are_broken_alphabetically() {
+        let successors = BTreeMap::from([("b".to_owned(), 2), ("a".to_owned(), 2), ("c".to_owned(), 1)]);
+        assert_eq!(predict_first_order(&successors), Some(("a".to_owned(), 0.4)));
+        assert_eq!(predict_first_order(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn a_cold_user_gets_the_global_answer_and_a_known_user_their_own() {
+        let mut global = ContextCounts::default();
+        for _ in 0..20 {
+            learn(&mut global, &history(&["login", "search", "view"]), 6);
+        }
+        let config = SequenceConfig { time_gaps: false, ..SequenceConfig::default() };
+        let cold = predict_next(&global, &ContextCounts::default(), &[BEGIN, "login"], None, &config, 3);
+        assert_eq!(cold.source, ModelSource::Global);
+        assert_eq!(cold.actions[0].action, "search");
+        assert_eq!(cold.context, vec!["login"]);
+
+        let mut user = ContextCounts::default();
+        for _ in 0..30 {
+            learn(&mut user, &history(&["login", "settings"]), 2);
+        }
+        let known = predict_next(&global, &user, &[BEGIN, "login"], None, &config, 3);
+        assert_eq!(known.source, ModelSource::UserAndGlobal);
+        assert_eq!(known.actions[0].action, "settings", "{known:?}");
+    }
+
+    #[test]
+    fn longer_contexts_disambiguate() {
+        // After "b", the next action depends on what came before "b".
+        let mut global = ContextCounts::default();
+        for _ in 0..10 {
+            learn(&mut global, &history(&["a", "b", "c"]), 6);
+            learn(&mut global, &history(&["x", "b", "y"]), 6);
+        }
+        let config = SequenceConfig { time_gaps: false, ..SequenceConfig::default() };
+        let after_a = predict_next(&global, &ContextCounts::default(), &[BEGIN, "a", "b"], None, &config, 1);
+        let after_x = predict_next(&global, &ContextCounts::default(), &[BEGIN, "x", "b"], None, &config, 1);
+        assert_eq!((after_a.actions[0].action.as_str(), after_x.actions[0].action.as_str()), ("c", "y"));
+        assert_eq!(after_a.order, 3, "begin, a, b");
+    }
+
+    #[test]
+    fn nothing_known_gives_nothing() {
+        let empty = ContextCounts::default();
+        let prediction = predict_next(&empty, &empty, &[BEGIN], None, &SequenceConfig::default(), 3);
+        assert_eq!(prediction.source, ModelSource::None);
+        assert!(prediction.actions.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn probabilities_are_a_ranked_sub_distribution(
+            sequences in prop::collection::vec(prop::collection::vec(prop::sample::select(vec!["a", "b", "c", "d"]), 1..12), 1..8),
+            user_actions in prop::collection::vec(prop::sample::select(vec!["a", "b", "e"]), 0..12),
+            k in 1usize..6,
+        ) {
+            let mut global = ContextCounts::default();
+            for sequence in &sequences {
+                learn(&mut global, &history(sequence), 6);
+            }
+            let mut user = ContextCounts::default();
+            learn(&mut user, &history(&user_actions), 2);
+            let mut recent: Vec<&str> = vec![BEGIN];
+            recent.extend(user_actions.iter().copied());
+            let prediction = predict_next(&global, &user, &recent, None, &SequenceConfig::default(), k);
+            let total: f64 = prediction.actions.iter().map(|a| a.probability).sum();
+            prop_assert!(total <= 1.0 + 1e-9, "{total}");
+            prop_assert!(prediction.actions.len() <= k);
+            prop_assert!(prediction.actions.iter().all(|a| a.probability > 0.0), "no certain zeros");
+            prop_assert!(prediction.actions.windows(2).all(|w| w[0].probability >= w[1].probability));
+        }
+    }
+}
