@@ -23,6 +23,7 @@ const GAP_MARK: char = '\u{1e}';
 
 /// Parameters of the variable-order model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SequenceConfig {
     /// Longest context of the global model.
     pub max_order: usize,
@@ -98,6 +99,70 @@ pub fn observation_contexts(recent: &[&str], max_order: usize, gap: Option<u8>) 
         }
     }
     keys
+}
+
+/// Where a user's sequence stands: what incremental processing needs to count the next action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSequence {
+    /// The last actions, oldest first, starting with [`BEGIN`] while the history is short.
+    pub recent: Vec<String>,
+    pub last_us: Option<i64>,
+    pub previous_us: Option<i64>,
+    pub n_actions: i64,
+}
+
+impl Default for UserSequence {
+    fn default() -> Self {
+        Self { recent: vec![BEGIN.to_owned()], last_us: None, previous_us: None, n_actions: 0 }
+    }
+}
+
+/// The count keys one action adds to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub global: Vec<String>,
+    pub user: Vec<String>,
+}
+
+impl UserSequence {
+    /// The gap band between the last two actions, if there were two.
+    pub fn gap(&self) -> Option<u8> {
+        Some(gap_band(self.previous_us?, self.last_us?))
+    }
+
+    pub fn last_action(&self) -> Option<&str> {
+        self.recent.last().map(String::as_str).filter(|action| *action != BEGIN)
+    }
+
+    /// Counts `action` at `at_us`: returns the keys to add to (global contexts up to
+    /// `max_order`, with the time gap when enabled; the user's contexts up to `user_max_order`,
+    /// order 0 included, which makes the user's action frequencies), then moves forward.
+    pub fn observe(&mut self, action: &str, at_us: i64, config: &SequenceConfig) -> Observation {
+        let recent: Vec<&str> = self.recent.iter().map(String::as_str).collect();
+        let gap = self.gap().filter(|_| config.time_gaps);
+        let observation = Observation {
+            global: observation_contexts(&recent, config.max_order, gap),
+            user: observation_contexts(&recent, config.user_max_order, None),
+        };
+        self.recent.push(action.to_owned());
+        let keep = config.max_order.max(config.user_max_order);
+        if self.recent.len() > keep {
+            self.recent.drain(..self.recent.len() - keep);
+        }
+        self.previous_us = self.last_us;
+        self.last_us = Some(at_us);
+        self.n_actions += 1;
+        observation
+    }
+
+    /// The recent actions as stored (the begin marker kept).
+    pub fn encode_recent(&self) -> String {
+        self.recent.join(&SEPARATOR.to_string())
+    }
+
+    pub fn decode_recent(text: &str) -> Vec<String> {
+        if text.is_empty() { Vec::new() } else { text.split(SEPARATOR).map(str::to_owned).collect() }
+    }
 }
 
 /// Counts of what followed each context.
@@ -387,6 +452,41 @@ mod tests {
         let prediction = predict_next(&empty, &empty, &[BEGIN], None, &SequenceConfig::default(), 3);
         assert_eq!(prediction.source, ModelSource::None);
         assert!(prediction.actions.is_empty());
+    }
+
+    #[test]
+    fn a_user_sequence_counts_what_whole_sequences_count() {
+        let config = SequenceConfig { max_order: 3, user_max_order: 2, time_gaps: false, ..SequenceConfig::default() };
+        let actions = history(&["a", "b", "a", "c", "a", "b"]);
+        let mut batch = ContextCounts::default();
+        learn(&mut batch, &actions, 3);
+        let mut incremental = ContextCounts::default();
+        let mut user = ContextCounts::default();
+        let mut state = UserSequence::default();
+        for (n, action) in actions.iter().enumerate() {
+            let observation = state.observe(action, n as i64 * 1_000_000, &config);
+            for key in &observation.global {
+                incremental.add(key, action, 1);
+            }
+            for key in &observation.user {
+                user.add(key, action, 1);
+            }
+        }
+        assert_eq!(incremental, batch);
+        assert_eq!(state.last_action(), Some("b"));
+        assert_eq!(state.recent, history(&["c", "a", "b"]), "only what the longest context needs is kept");
+        assert_eq!(user.successors("").unwrap().get("a"), Some(&3), "order 0 holds the user's action counts");
+        assert_eq!(UserSequence::decode_recent(&state.encode_recent()), state.recent);
+    }
+
+    #[test]
+    fn the_gap_is_the_one_between_the_two_actions_before() {
+        let config = SequenceConfig { max_order: 2, ..SequenceConfig::default() };
+        let mut state = UserSequence::default();
+        assert!(state.observe("a", 0, &config).global.iter().all(|key| !key.starts_with(GAP_MARK)));
+        state.observe("b", 5_000_000, &config);
+        let third = state.observe("c", 6_000_000, &config);
+        assert!(third.global.contains(&context_key(&[BEGIN, "a", "b"], 2, Some(gap_band(0, 5_000_000))).unwrap()));
     }
 
     proptest! {

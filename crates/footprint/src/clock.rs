@@ -35,6 +35,25 @@ pub fn rfc3339(us: i64) -> String {
     from_us(us).format(&Rfc3339).unwrap_or_default()
 }
 
+/// ISO 8601 without an offset, in UTC, as Python's `datetime.isoformat()` writes a naive time:
+/// `2024-12-05T12:34:56`, with `.ffffff` only when there are microseconds (seed 002's shape).
+pub fn naive_iso(us: i64) -> String {
+    let time = from_us(us);
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        time.year(),
+        u8::from(time.month()),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    if time.microsecond() != 0 {
+        text.push_str(&format!(".{:06}", time.microsecond()));
+    }
+    text
+}
+
 pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text.trim(), &Rfc3339).ok()
 }
@@ -50,5 +69,7 @@ mod tests {
         assert_eq!(to_us(parse_rfc3339(&rfc3339(us)).unwrap()), us);
         assert_eq!(to_us(parse_rfc3339("2024-12-05T13:34:56.123456+01:00").unwrap()), us);
         assert!(parse_rfc3339("2024-12-05 12:34:56").is_none());
+        assert_eq!(naive_iso(us), "2024-12-05T12:34:56.123456");
+        assert_eq!(naive_iso(1_733_402_096_000_000), "2024-12-05T12:34:56");
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use footprint_analytics::ConsentDefault;
+use footprint_analytics::sequence::SequenceConfig;
 use footprint_store::Synchronous;
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +69,51 @@ pub struct Config {
     pub auth: AuthConfig,
     pub privacy: PrivacyConfig,
     pub ingest: IngestConfig,
+    /// The next-action model (see EVALUATION.md for how its defaults were measured).
+    pub next_action: SequenceConfig,
+    pub processing: ProcessingConfig,
+    pub cache: CacheConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessingConfig {
+    /// Most events one processing run takes from the log.
+    pub batch_events: u32,
+    /// How often the log is checked for events committed by other nodes.
+    #[serde(with = "milliseconds")]
+    pub interval_ms: Duration,
+    /// How long a read waits for processing to catch up before answering with what is processed.
+    #[serde(with = "milliseconds")]
+    pub catch_up_timeout_ms: Duration,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        Self {
+            batch_events: 5_000,
+            interval_ms: Duration::from_millis(500),
+            catch_up_timeout_ms: Duration::from_millis(2_000),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// How long computed statistics are kept (a write that changes them invalidates them sooner).
+    #[serde(with = "seconds")]
+    pub stats_ttl_secs: Duration,
+    /// Prefix of this instance's Redis keys: nodes of one instance share it, other instances
+    /// on the same Redis need their own.
+    pub redis_prefix: String,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { stats_ttl_secs: Duration::from_secs(300), redis_prefix: "footprint:".to_owned() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -126,6 +171,8 @@ pub struct AuthConfig {
     /// How long a verified API key is trusted before it is looked up again (revocation delay).
     #[serde(with = "seconds")]
     pub api_key_cache_secs: Duration,
+    /// Whether anyone may create a `user` account with `POST /create_user` (seed 002).
+    pub self_registration: bool,
 }
 
 impl Default for AuthConfig {
@@ -138,6 +185,7 @@ impl Default for AuthConfig {
             max_failed_logins: 5,
             lockout_secs: Duration::from_secs(15 * 60),
             api_key_cache_secs: Duration::from_secs(60),
+            self_registration: true,
         }
     }
 }
@@ -334,6 +382,16 @@ impl Config {
                 return invalid(name, format!("must be at most {max_secs} seconds"));
             }
         }
+        let model = &self.next_action;
+        if model.max_order == 0 || model.max_order > 12 || model.user_max_order > 6 {
+            return invalid("next_action", "max_order must be 1-12 and user_max_order 0-6".to_owned());
+        }
+        if !(model.global_prior >= 0.0 && model.user_prior >= 0.0) {
+            return invalid("next_action", "global_prior and user_prior must be zero or positive".to_owned());
+        }
+        if self.processing.batch_events == 0 || self.processing.interval_ms.is_zero() {
+            return invalid("processing", "batch_events and interval_ms must be positive".to_owned());
+        }
         if self.auth.token_ttl_secs.is_zero() {
             return invalid("auth.token_ttl_secs", "must be positive".to_owned());
         }
@@ -344,6 +402,21 @@ impl Config {
             return invalid("ingest.session_gap_secs", "must be positive".to_owned());
         }
         Ok(())
+    }
+}
+
+/// `Duration` as a whole number of milliseconds in TOML.
+mod milliseconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
     }
 }
 

@@ -14,6 +14,10 @@ pub enum ApiError {
     /// A query or path parameter is missing or malformed.
     #[error("{0}")]
     InvalidParameters(String),
+    /// A 400 with its own code, for seed routes whose README answers 400 (e.g. wrong credentials
+    /// on `POST /login`).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
     /// Well-formed JSON whose content is not acceptable.
     #[error("{0}")]
     Validation(String),
@@ -56,6 +60,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
             ApiError::InvalidParameters(_) => (StatusCode::BAD_REQUEST, "INVALID_PARAMETERS"),
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
             ApiError::MissingCredentials(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),

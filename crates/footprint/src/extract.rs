@@ -78,6 +78,31 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     }
 }
 
+/// A body as JSON, or as an HTML form (`application/x-www-form-urlencoded`), as OAuth2-style
+/// login clients send it.
+pub struct JsonOrForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form =
+            request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(
+                |value| value.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"),
+            );
+        if !is_form {
+            return ApiJson::from_request(request, state).await.map(|ApiJson(value)| JsonOrForm(value));
+        }
+        match axum::extract::Form::<T>::from_request(request, state).await {
+            Ok(axum::extract::Form(value)) => Ok(JsonOrForm(value)),
+            Err(rejection) => Err(ApiError::Validation(format!(
+                "the form does not have the expected fields: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 /// Query parameters: 400 with the parameter named when one is missing or malformed.
 pub struct ApiQuery<T>(pub T);
 

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod eval;
 pub mod extract;
 pub mod http;
 pub mod ingest;
+pub mod processing;
 pub mod server;
 pub mod services;
 pub mod state;

@@ -13,19 +13,23 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Passwords;
+use crate::cache::{Cache, LocalCache, RedisCache};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret};
 use crate::crypto::{FieldCipher, Pseudonymizer, decode_key, random_base64};
 use crate::ingest::{Ingestor, WriterHandle, WriterOptions};
+use crate::processing::Processor;
 use crate::services::accounts;
 use crate::state::{AppState, Keys};
 use crate::telemetry::Metrics;
 use crate::vault::SecretVault;
 
-/// A built instance: its state, and the writer to drain at shutdown.
+/// A built instance: its state, and the background work to stop at shutdown.
 pub struct App {
     pub state: AppState,
     writer: WriterHandle,
+    processing: tokio::task::JoinHandle<()>,
+    stop_processing: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -48,7 +52,22 @@ impl App {
             queue_capacity_bytes: ingest.queue_capacity_bytes,
             commit_batch_max: ingest.commit_batch_max,
         };
-        let (ingestor, writer) = Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics));
+        let cache: Arc<dyn Cache> = match &config.store.redis_url {
+            Some(url) => Arc::new(RedisCache::connect(url.expose(), &config.cache.redis_prefix).await?),
+            None => Arc::new(LocalCache::default()),
+        };
+        let processor = Arc::new(Processor::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&cache),
+            config.next_action,
+            config.processing.batch_events,
+        ));
+        let wake = Arc::clone(&processor);
+        let (ingestor, writer) =
+            Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics), Arc::new(move || wake.wake()));
+        let (stop_processing, stopped) = tokio::sync::watch::channel(false);
+        let processing = processor.start(config.processing.interval_ms, stopped);
         let jwt = JwtKeys::new(&jwt_secret, config.auth.token_ttl_secs);
         let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
@@ -62,17 +81,23 @@ impl App {
             passwords,
             ingest: ingestor,
             batch_parsing: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),
+            processor,
+            cache,
             metrics,
         };
         accounts::bootstrap_admin(&state)
             .await
             .map_err(|error| anyhow::anyhow!("cannot create the configured admin: {error}"))?;
-        Ok(App { state, writer })
+        Ok(App { state, writer, processing, stop_processing })
     }
 
-    /// Stops accepting events and commits everything queued.
+    /// Stops accepting events, commits everything queued, and stops processing.
     pub async fn shutdown(self) {
         self.writer.shutdown().await;
+        let _ = self.stop_processing.send(true);
+        if let Err(error) = self.processing.await {
+            tracing::error!(error = %error, "event processing stopped abnormally");
+        }
     }
 }
 

@@ -7,10 +7,12 @@ use footprint_store::Store;
 
 use crate::auth::Authenticator;
 use crate::auth::password::Passwords;
+use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{FieldCipher, Pseudonymizer};
 use crate::ingest::Ingestor;
+use crate::processing::Processor;
 use crate::telemetry::Metrics;
 
 /// The instance's keys for data at rest.
@@ -31,5 +33,7 @@ pub struct AppState {
     pub ingest: Ingestor,
     /// Batches parsed and validated at the same time (each may be 10 MB).
     pub batch_parsing: Arc<tokio::sync::Semaphore>,
+    pub processor: Arc<Processor>,
+    pub cache: Arc<dyn Cache>,
     pub metrics: Arc<Metrics>,
 }

@@ -64,6 +64,25 @@ pub trait Store: Send + Sync + 'static {
     /// A user's sessions, derived from their events, oldest first.
     async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>>;
 
+    /// Events after `after_seq` in arrival order, at most `limit`.
+    async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// The highest `seq` stored (0 when there is none).
+    async fn max_event_seq(&self) -> StoreResult<i64>;
+
+    /// The last `seq` the named processor has applied (0 before its first batch).
+    async fn processing_watermark(&self, processor: &str) -> StoreResult<i64>;
+    async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>>;
+    /// Applies a processed batch in one transaction if the watermark is still the one it was
+    /// computed from; `false` (nothing written) when another processor got there first.
+    async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool>;
+    /// The counts under each (scope, context) asked for.
+    async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>>;
+    /// Every user's action frequencies (their order-0 counts).
+    async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>>;
+    /// Every user with processed actions, with the total.
+    async fn user_totals(&self) -> StoreResult<Vec<UserTotal>>;
+    async fn count_users(&self) -> StoreResult<UserCounts>;
+
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
     /// The most recent audit entries, newest first.
     async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;

@@ -132,9 +132,12 @@ pub enum EventOutcome {
 /// A stored event, as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
+    /// Arrival order, never reused.
     pub seq: i64,
     pub event_id: String,
     pub user_id: String,
+    pub user_key: String,
+    pub username: Option<String>,
     pub message_id: Option<String>,
     pub session_id: String,
     pub event_type: String,
@@ -189,4 +192,55 @@ pub struct SessionRecord {
     pub started_us: i64,
     pub last_us: i64,
     pub n_events: i64,
+}
+
+/// Where a user's action sequence stands, as kept by incremental processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceStateRecord {
+    pub user_key: String,
+    /// The last actions, separated by U+001F.
+    pub recent: String,
+    pub last_us: Option<i64>,
+    pub previous_us: Option<i64>,
+    pub n_actions: i64,
+}
+
+/// How many times `next` followed `context` in `scope` ('' = all users, else a user key). As a
+/// delta, `count` is what to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceCount {
+    pub scope: String,
+    pub context: String,
+    pub next: String,
+    pub count: i64,
+}
+
+/// One processed stretch of the event log, applied only if no one processed it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceBatch {
+    pub processor: String,
+    /// The watermark this batch was computed from.
+    pub expected_watermark: i64,
+    /// The last `seq` it covers.
+    pub new_watermark: i64,
+    /// One entry per (scope, context, next).
+    pub deltas: Vec<SequenceCount>,
+    pub states: Vec<SequenceStateRecord>,
+    pub now_us: i64,
+}
+
+/// A user's processed action total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserTotal {
+    pub user_id: String,
+    pub user_key: String,
+    pub username: Option<String>,
+    pub n_actions: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserCounts {
+    /// Every user known: tracked, with an account, or both.
+    pub users: i64,
+    pub accounts: i64,
 }

@@ -5,6 +5,8 @@ mod accounts;
 mod consent;
 mod events;
 mod health;
+mod interactions;
+mod predictions;
 mod track;
 
 use axum::Router;
@@ -51,6 +53,8 @@ pub struct ErrorDetail {
         (name = "tracking", description = "Events and consent"),
         (name = "accounts", description = "Accounts and login"),
         (name = "events", description = "Reading stored events"),
+        (name = "predictions", description = "Next-action predictions"),
+        (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -80,6 +84,8 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(consent::routes())
         .merge(events::routes())
         .merge(track::routes(state))
+        .merge(interactions::routes())
+        .merge(predictions::routes())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

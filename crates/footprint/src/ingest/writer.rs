@@ -68,13 +68,20 @@ pub struct WriterOptions {
 }
 
 impl Ingestor {
-    pub fn start(store: Arc<dyn Store>, options: WriterOptions, metrics: Arc<Metrics>) -> (Self, WriterHandle) {
+    /// Starts the writer; `after_commit` runs after each commit that stored events.
+    pub fn start(
+        store: Arc<dyn Store>,
+        options: WriterOptions,
+        metrics: Arc<Metrics>,
+        after_commit: Arc<dyn Fn() + Send + Sync>,
+    ) -> (Self, WriterHandle) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let permits = Arc::new(Semaphore::new(options.queue_capacity));
         let byte_permits = Arc::new(Semaphore::new(options.queue_capacity_bytes));
         let closed = Arc::new(AtomicBool::new(false));
         let writer_alive = Arc::new(AtomicBool::new(true));
-        let writer = Writer { store, options, metrics: Arc::clone(&metrics), permits: Arc::clone(&permits) };
+        let writer =
+            Writer { store, options, metrics: Arc::clone(&metrics), permits: Arc::clone(&permits), after_commit };
         let task = tokio::spawn(writer.run(receiver, AliveGuard(Arc::clone(&writer_alive))));
         let ingestor = Ingestor {
             sender: sender.clone(),
@@ -153,6 +160,7 @@ struct Writer {
     options: WriterOptions,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
+    after_commit: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Writer {
@@ -240,6 +248,9 @@ impl Writer {
                 }
             }
             self.metrics.count_events("accepted", counts[0]);
+            if counts[0] > 0 {
+                (self.after_commit)();
+            }
             self.metrics.count_events("duplicate", counts[1]);
             self.metrics.count_events("not_collected", counts[2]);
         }

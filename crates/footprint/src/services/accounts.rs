@@ -149,6 +149,8 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
         now_us: state.clock.now_us(),
     };
     let created = state.store.create_account(account).await?;
+    // The user counts of the statistics change.
+    state.cache.invalidate().await;
     audit::record(state, "user.create", Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()}))
         .await;
     view(state, &created).await

@@ -5,3 +5,6 @@ pub mod accounts;
 pub mod audit;
 pub mod consent;
 pub mod events;
+pub mod interactions;
+pub mod predictions;
+pub mod stats;

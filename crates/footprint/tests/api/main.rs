@@ -10,4 +10,5 @@ mod helpers;
 mod operations;
 mod permissions;
 mod queue;
+mod seed002;
 mod track;

@@ -68,6 +68,17 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/track",
         "POST /api/track/batch",
         "GET /api/v1/events",
+        "GET /api/v1/users/{user_id}/next-actions",
+        "POST /create_user",
+        "POST /login",
+        "POST /check-token",
+        "POST /interactions/submit",
+        "GET /interactions",
+        "GET /interactions/{username}",
+        "GET /stats/usage",
+        "GET /stats/interactions",
+        "GET /stats/feedback",
+        "GET /predict_next_action/{username}",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

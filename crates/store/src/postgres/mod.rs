@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: a deadpool connection pool; batches are written with one
-//! `INSERT … SELECT FROM unnest(…)` per table. Several nodes may share one database: each
-//! batch takes transaction-scoped advisory locks on its users (in a fixed order), so
-//! sessions and idempotency are judged on a consistent view.
+//! `INSERT … SELECT FROM unnest(…)` per table. Several nodes may share one database: event
+//! batches commit one at a time (a transaction-scoped advisory lock), so sessions and
+//! idempotency are judged on a consistent view and `seq` follows commit order.
 
 mod rows;
 
@@ -22,9 +22,14 @@ use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, api_key_from_row, audit_from_row, consent_from_row, event_from_row, user_from_row};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_foundation.sql")), (2, include_str!("migrations/0002_sequences.sql"))];
+const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
+     e.properties::text, e.context::text, e.ts_us, e.received_us";
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;
+/// Held by each ingestion transaction (see `commit_events`).
+const INGEST_LOCK: i64 = 0x666f_6f74_696e_6765;
 
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -272,18 +277,10 @@ async fn commit_events(
     options: &CommitOptions,
 ) -> StoreResult<Vec<EventOutcome>> {
     let tx = client.transaction().await?;
-    let mut user_ids: Vec<&str> = batch.iter().map(|event| event.user_id.as_str()).collect();
-    user_ids.sort_unstable();
-    user_ids.dedup();
-    // Locks in hash order so that two nodes never wait on each other in a cycle.
-    tx.execute(
-        &tx.prepare_cached(
-            "SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtextextended(u, 0) AS h FROM unnest($1::text[]) AS u ORDER BY 1) AS s",
-        )
-        .await?,
-        &[&user_ids],
-    )
-    .await?;
+    // One ingestion transaction at a time across all nodes: `seq` values are then handed out in
+    // commit order, so a processor following `seq` never passes an event still to be committed;
+    // it also makes each batch's view of its users' state consistent.
+    tx.execute(&tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?, &[&INGEST_LOCK]).await?;
     let states = load_user_states(&tx, batch).await?;
     let predecessors = load_predecessors(&tx, batch, &needing_predecessor(batch, &states)).await?;
     let mut plan = plan_batch(batch, states, &predecessors, options);
@@ -345,10 +342,62 @@ async fn commit_events(
     Ok(plan.outcomes)
 }
 
+async fn commit_sequence_batch(client: &mut deadpool_postgres::Client, batch: &SequenceBatch) -> StoreResult<bool> {
+    let tx = client.transaction().await?;
+    // First, so that concurrent processors queue on this row and all but one find it moved.
+    let claimed = tx
+        .execute(
+            "INSERT INTO processor_state (name, watermark, updated_at_us) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at_us = EXCLUDED.updated_at_us
+             WHERE processor_state.watermark = $4",
+            &[&batch.processor, &batch.new_watermark, &batch.now_us, &batch.expected_watermark],
+        )
+        .await?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    if !batch.deltas.is_empty() {
+        let scopes: Vec<&str> = batch.deltas.iter().map(|d| d.scope.as_str()).collect();
+        let contexts: Vec<&str> = batch.deltas.iter().map(|d| d.context.as_str()).collect();
+        let nexts: Vec<&str> = batch.deltas.iter().map(|d| d.next.as_str()).collect();
+        let counts: Vec<i64> = batch.deltas.iter().map(|d| d.count).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO sequence_counts (scope, context, next, count)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+                 ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + EXCLUDED.count",
+            )
+            .await?,
+            &[&scopes, &contexts, &nexts, &counts],
+        )
+        .await?;
+    }
+    if !batch.states.is_empty() {
+        let keys: Vec<&str> = batch.states.iter().map(|s| s.user_key.as_str()).collect();
+        let recent: Vec<&str> = batch.states.iter().map(|s| s.recent.as_str()).collect();
+        let last: Vec<Option<i64>> = batch.states.iter().map(|s| s.last_us).collect();
+        let previous: Vec<Option<i64>> = batch.states.iter().map(|s| s.previous_us).collect();
+        let totals: Vec<i64> = batch.states.iter().map(|s| s.n_actions).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+                 ON CONFLICT (user_key) DO UPDATE SET recent = EXCLUDED.recent, last_us = EXCLUDED.last_us,
+                    previous_us = EXCLUDED.previous_us, n_actions = EXCLUDED.n_actions",
+            )
+            .await?,
+            &[&keys, &recent, &last, &previous, &totals],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 async fn query_events(client: &impl GenericClient, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
     let mut sql = String::from(
-        "SELECT e.seq, e.event_id, u.user_id, e.message_id, e.session_id, e.type, e.properties::text, e.context::text,
-                e.ts_us, e.received_us
+        "SELECT e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type,
+                e.properties::text, e.context::text, e.ts_us, e.received_us
          FROM events e JOIN users u ON u.user_key = e.user_key WHERE TRUE",
     );
     let limit = i64::from(query.limit);
@@ -532,6 +581,121 @@ impl Store for PostgresStore {
                 n_events: row.get(3),
             })
             .collect())
+    }
+
+    async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.user_key = e.user_key WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+        );
+        let rows = client.query(&client.prepare_cached(&sql).await?, &[&after_seq, &i64::from(limit)]).await?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
+    async fn max_event_seq(&self) -> StoreResult<i64> {
+        let client = self.pool.get().await?;
+        Ok(client.query_one("SELECT COALESCE(max(seq), 0) FROM events", &[]).await?.get(0))
+    }
+
+    async fn processing_watermark(&self, processor: &str) -> StoreResult<i64> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt("SELECT watermark FROM processor_state WHERE name = $1", &[&processor]).await?;
+        Ok(row.map_or(0, |row| row.get(0)))
+    }
+
+    async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ANY($1)",
+                    )
+                    .await?,
+                &[&user_keys],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SequenceStateRecord {
+                user_key: row.get(0),
+                recent: row.get(1),
+                last_us: row.get(2),
+                previous_us: row.get(3),
+                n_actions: row.get(4),
+            })
+            .collect())
+    }
+
+    async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        commit_sequence_batch(&mut client, &batch).await
+    }
+
+    async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let scopes: Vec<&str> = keys.iter().map(|(scope, _)| scope.as_str()).collect();
+        let contexts: Vec<&str> = keys.iter().map(|(_, context)| context.as_str()).collect();
+        let rows = client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT c.scope, c.context, c.next, c.count FROM unnest($1::text[], $2::text[]) AS k(scope, context)
+                         JOIN sequence_counts c ON c.scope = k.scope AND c.context = k.context",
+                    )
+                    .await?,
+                &[&scopes, &contexts],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SequenceCount { scope: row.get(0), context: row.get(1), next: row.get(2), count: row.get(3) })
+            .collect())
+    }
+
+    async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT c.scope, c.next, c.count FROM sequence_state s
+                 JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
+                 ORDER BY c.scope, c.next",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SequenceCount { scope: row.get(0), context: String::new(), next: row.get(1), count: row.get(2) })
+            .collect())
+    }
+
+    async fn user_totals(&self) -> StoreResult<Vec<UserTotal>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
+                 ORDER BY s.n_actions DESC, u.user_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| UserTotal {
+                user_id: row.get(0),
+                user_key: row.get(1),
+                username: row.get(2),
+                n_actions: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn count_users(&self) -> StoreResult<UserCounts> {
+        let client = self.pool.get().await?;
+        let row = client.query_one("SELECT count(*), count(password_hash) FROM users", &[]).await?;
+        Ok(UserCounts { users: row.get(0), accounts: row.get(1) })
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

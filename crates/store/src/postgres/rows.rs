@@ -56,13 +56,15 @@ pub(super) fn event_from_row(row: &Row) -> StoredEvent {
         seq: row.get(0),
         event_id: row.get(1),
         user_id: row.get(2),
-        message_id: row.get(3),
-        session_id: row.get(4),
-        event_type: row.get(5),
-        properties: row.get(6),
-        context: row.get(7),
-        timestamp_us: row.get(8),
-        received_us: row.get(9),
+        user_key: row.get(3),
+        username: row.get(4),
+        message_id: row.get(5),
+        session_id: row.get(6),
+        event_type: row.get(7),
+        properties: row.get(8),
+        context: row.get(9),
+        timestamp_us: row.get(10),
+        received_us: row.get(11),
     }
 }
 

@@ -23,7 +23,8 @@ use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, consent_from_row, event_from_row, user_from_row};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_foundation.sql")), (2, include_str!("migrations/0002_sequences.sql"))];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged
 /// event survives a power cut; `Normal` survives a process crash only.
@@ -360,9 +361,59 @@ fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOpti
     Ok(plan.outcomes)
 }
 
+const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
+     e.properties, e.context, e.ts_us, e.received_us";
+
+fn commit_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreResult<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claimed = tx.execute(
+        "INSERT INTO processor_state (name, watermark, updated_at_us) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET watermark = excluded.watermark, updated_at_us = excluded.updated_at_us
+         WHERE processor_state.watermark = ?4",
+        params![batch.processor, batch.new_watermark, batch.now_us, batch.expected_watermark],
+    )?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO sequence_counts (scope, context, next, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + excluded.count",
+        )?;
+        for delta in &batch.deltas {
+            add.execute(params![delta.scope, delta.context, delta.next, delta.count])?;
+        }
+        let mut state = tx.prepare_cached(
+            "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_key) DO UPDATE SET recent = excluded.recent, last_us = excluded.last_us,
+                previous_us = excluded.previous_us, n_actions = excluded.n_actions",
+        )?;
+        for record in &batch.states {
+            state.execute(params![
+                record.user_key,
+                record.recent,
+                record.last_us,
+                record.previous_us,
+                record.n_actions
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+fn current_watermark(conn: &Connection, processor: &str) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT watermark FROM processor_state WHERE name = ?1")?
+        .query_row([processor], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
 fn query_events(conn: &Connection, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
     let mut sql = String::from(
-        "SELECT e.seq, e.event_id, u.user_id, e.message_id, e.session_id, e.type, e.properties, e.context, e.ts_us, e.received_us
+        "SELECT e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, e.properties,
+                e.context, e.ts_us, e.received_us
          FROM events e JOIN users u ON u.user_key = e.user_key WHERE 1 = 1",
     );
     let mut values: Vec<Value> = Vec::new();
@@ -557,6 +608,127 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(sessions)
+        })
+        .await
+    }
+
+    async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.user_key = e.user_key WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+            );
+            let events = conn.prepare_cached(&sql)?.query_map(params![after_seq, limit], event_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn max_event_seq(&self) -> StoreResult<i64> {
+        self.read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| row.get(0))?)).await
+    }
+
+    async fn processing_watermark(&self, processor: &str) -> StoreResult<i64> {
+        let processor = processor.to_owned();
+        self.read(move |conn| current_watermark(conn, &processor)).await
+    }
+
+    async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>> {
+        let user_keys = user_keys.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ?1",
+            )?;
+            let mut states = Vec::new();
+            for user_key in &user_keys {
+                let found = stmt
+                    .query_row([user_key], |row| {
+                        Ok(SequenceStateRecord {
+                            user_key: row.get(0)?,
+                            recent: row.get(1)?,
+                            last_us: row.get(2)?,
+                            previous_us: row.get(3)?,
+                            n_actions: row.get(4)?,
+                        })
+                    })
+                    .optional()?;
+                states.extend(found);
+            }
+            Ok(states)
+        })
+        .await
+    }
+
+    async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
+        self.write(move |conn| commit_sequence_batch(conn, &batch)).await
+    }
+
+    async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT next, count FROM sequence_counts WHERE scope = ?1 AND context = ?2")?;
+            let mut counts = Vec::new();
+            for (scope, context) in &keys {
+                let rows = stmt.query_map(params![scope, context], |row| {
+                    Ok(SequenceCount {
+                        scope: scope.clone(),
+                        context: context.clone(),
+                        next: row.get(0)?,
+                        count: row.get(1)?,
+                    })
+                })?;
+                for row in rows {
+                    counts.push(row?);
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.scope, c.next, c.count FROM sequence_state s
+                 JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
+                 ORDER BY c.scope, c.next",
+            )?;
+            let counts = stmt
+                .query_map([], |row| {
+                    Ok(SequenceCount {
+                        scope: row.get(0)?,
+                        context: String::new(),
+                        next: row.get(1)?,
+                        count: row.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn user_totals(&self) -> StoreResult<Vec<UserTotal>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
+                 ORDER BY s.n_actions DESC, u.user_id",
+            )?;
+            let totals = stmt
+                .query_map([], |row| {
+                    Ok(UserTotal { user_id: row.get(0)?, user_key: row.get(1)?, username: row.get(2)?, n_actions: row.get(3)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(totals)
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> StoreResult<UserCounts> {
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT count(*), count(password_hash) FROM users", [], |row| {
+                Ok(UserCounts { users: row.get(0)?, accounts: row.get(1)? })
+            })?)
         })
         .await
     }

@@ -37,7 +37,7 @@ CREATE TABLE consents (
 CREATE INDEX consents_user ON consents (user_id, id);
 
 CREATE TABLE events (
-    seq         INTEGER PRIMARY KEY,
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: processors follow it
     event_id    TEXT NOT NULL UNIQUE,
     user_key    TEXT NOT NULL,
     message_id  TEXT,

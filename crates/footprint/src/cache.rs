@@ -1,0 +1,146 @@
+//! The statistics cache: Redis when `REDIS_URL` is set (shared by every node), in-process
+//! otherwise. Entries are keyed by a *generation* that every write changing the statistics
+//! bumps, so a write is visible in the next read; entries also expire. A cache failure never
+//! fails a request: it is logged and the value is computed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// `redis` or `local`.
+    fn kind(&self) -> &'static str;
+    async fn get(&self, key: &str) -> Option<String>;
+    async fn put(&self, key: &str, value: &str, ttl: Duration);
+    async fn generation(&self) -> u64;
+    /// Makes every entry stored before stale.
+    async fn invalidate(&self);
+}
+
+/// One process's cache.
+#[derive(Default)]
+pub struct LocalCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+#[async_trait]
+impl Cache for LocalCache {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(key).filter(|(_, expires)| *expires > Instant::now()).map(|(value, _)| value.clone())
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Duration) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        entries.retain(|_, (_, expires)| *expires > now);
+        entries.insert(key.to_owned(), (value.to_owned(), now + ttl));
+    }
+
+    async fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    async fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
+/// Redis, shared by every node.
+pub struct RedisCache {
+    connection: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl RedisCache {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client =
+            redis::Client::open(url).map_err(|error| anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {error}"))?;
+        let connection = redis::aio::ConnectionManager::new(client)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot reach Redis at REDIS_URL: {error}"))?;
+        Ok(Self { connection, prefix: prefix.to_owned() })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn warn(operation: &str, error: &redis::RedisError) {
+    tracing::warn!(operation, error = %error, "redis cache unavailable; computing instead");
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        let mut connection = self.connection.clone();
+        match connection.get::<_, Option<String>>(self.key(key)).await {
+            Ok(value) => value,
+            Err(error) => {
+                warn("get", &error);
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Duration) {
+        let mut connection = self.connection.clone();
+        if let Err(error) = connection.set_ex::<_, _, ()>(self.key(key), value, ttl.as_secs().max(1)).await {
+            warn("put", &error);
+        }
+    }
+
+    async fn generation(&self) -> u64 {
+        let mut connection = self.connection.clone();
+        match connection.get::<_, Option<u64>>(self.key("generation")).await {
+            Ok(value) => value.unwrap_or(0),
+            Err(error) => {
+                warn("generation", &error);
+                // An unknown generation must not serve stale entries: use one nobody stored under.
+                u64::MAX
+            }
+        }
+    }
+
+    async fn invalidate(&self) {
+        let mut connection = self.connection.clone();
+        if let Err(error) = connection.incr::<_, _, u64>(self.key("generation"), 1).await {
+            warn("invalidate", &error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_entry_expires_and_an_invalidation_changes_the_generation() {
+        let cache = LocalCache::default();
+        cache.put("a", "1", Duration::from_secs(60)).await;
+        cache.put("b", "2", Duration::from_millis(1)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(cache.get("a").await.as_deref(), Some("1"));
+        assert_eq!(cache.get("b").await, None);
+        let before = cache.generation().await;
+        cache.invalidate().await;
+        assert_ne!(cache.generation().await, before);
+        assert_eq!(cache.get("a").await, None);
+    }
+}

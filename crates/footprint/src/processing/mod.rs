@@ -1,0 +1,194 @@
+//! Incremental processing of the event log: reads events in arrival order after a stored
+//! watermark, and keeps the sequence counts (global and per user) and each user's recent
+//! actions up to date, one batch at a time. Any node may process; the store applies a batch only
+//! if the watermark has not moved since it was read, so nothing is counted twice. Readers call
+//! [`Processor::catch_up`] first, so a committed event is visible in the next prediction or
+//! statistic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use footprint_analytics::sequence::{SequenceConfig, UserSequence};
+use footprint_store::{SequenceBatch, SequenceCount, SequenceStateRecord, Store, StoreError};
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::cache::Cache;
+use crate::clock::Clock;
+
+/// The name under which this processor's watermark is stored.
+pub const SEQUENCES: &str = "sequences";
+
+/// What one run did: `{processed, profiles_updated}` in seed 000's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ProcessReport {
+    pub processed: usize,
+    pub profiles_updated: usize,
+    pub watermark: i64,
+}
+
+pub struct Processor {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<dyn Cache>,
+    config: SequenceConfig,
+    batch_events: u32,
+    /// One run at a time in this process.
+    running: Mutex<()>,
+    wake: Notify,
+}
+
+impl Processor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cache: Arc<dyn Cache>,
+        config: SequenceConfig,
+        batch_events: u32,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            cache,
+            config,
+            batch_events: batch_events.max(1),
+            running: Mutex::new(()),
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn config(&self) -> &SequenceConfig {
+        &self.config
+    }
+
+    /// Asks the background loop to run now (called after events are committed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Processes the next batch of the log, if any.
+    pub async fn process_recent_events(&self) -> Result<ProcessReport, StoreError> {
+        let _running = self.running.lock().await;
+        let watermark = self.store.processing_watermark(SEQUENCES).await?;
+        let events = self.store.events_in_arrival_order(watermark, self.batch_events).await?;
+        let Some(last) = events.last() else {
+            return Ok(ProcessReport { watermark, ..ProcessReport::default() });
+        };
+        let new_watermark = last.seq;
+
+        let mut user_keys: Vec<String> = events.iter().map(|event| event.user_key.clone()).collect();
+        user_keys.sort_unstable();
+        user_keys.dedup();
+        let mut states: HashMap<String, UserSequence> = self
+            .store
+            .sequence_states(&user_keys)
+            .await?
+            .into_iter()
+            .map(|record| {
+                let state = UserSequence {
+                    recent: UserSequence::decode_recent(&record.recent),
+                    last_us: record.last_us,
+                    previous_us: record.previous_us,
+                    n_actions: record.n_actions,
+                };
+                (record.user_key, state)
+            })
+            .collect();
+
+        let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
+        for event in &events {
+            let state = states.entry(event.user_key.clone()).or_default();
+            let observation = state.observe(&event.event_type, event.timestamp_us, &self.config);
+            for context in observation.global {
+                *deltas.entry((String::new(), context, event.event_type.clone())).or_default() += 1;
+            }
+            for context in observation.user {
+                *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;
+            }
+        }
+        let profiles_updated = states.len();
+        let batch = SequenceBatch {
+            processor: SEQUENCES.to_owned(),
+            expected_watermark: watermark,
+            new_watermark,
+            deltas: deltas
+                .into_iter()
+                .map(|((scope, context, next), count)| SequenceCount { scope, context, next, count })
+                .collect(),
+            states: states
+                .into_iter()
+                .map(|(user_key, state)| SequenceStateRecord {
+                    recent: state.encode_recent(),
+                    user_key,
+                    last_us: state.last_us,
+                    previous_us: state.previous_us,
+                    n_actions: state.n_actions,
+                })
+                .collect(),
+            now_us: self.clock.now_us(),
+        };
+        if !self.store.commit_sequence_batch(batch).await? {
+            // Another node processed this stretch first; the next run starts after it.
+            return Ok(ProcessReport { watermark, ..ProcessReport::default() });
+        }
+        self.cache.invalidate().await;
+        Ok(ProcessReport { processed: events.len(), profiles_updated, watermark: new_watermark })
+    }
+
+    /// Processes until every event committed before this call is counted, or `timeout` passes.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<(), StoreError> {
+        let target = self.store.max_event_seq().await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let report = self.process_recent_events().await?;
+            if report.watermark >= target {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    watermark = report.watermark,
+                    target,
+                    "processing is behind; answering with what is processed"
+                );
+                return Ok(());
+            }
+            if report.processed == 0 {
+                // Another node holds the stretch; give it a moment.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// Runs in the background: after each wake-up, and every `interval` (for events committed
+    /// by other nodes), until `shutdown` turns true.
+    pub fn start(
+        self: &Arc<Self>,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let processor = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = processor.wake.notified() => {}
+                    () = tokio::time::sleep(interval) => {}
+                    _ = shutdown.changed() => break,
+                }
+                loop {
+                    match processor.process_recent_events().await {
+                        Ok(report) if report.processed > 0 => continue,
+                        Ok(_) => break,
+                        Err(error) => {
+                            tracing::warn!(error = %error, "event processing failed; retrying later");
+                            break;
+                        }
+                    }
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        })
+    }
+}
