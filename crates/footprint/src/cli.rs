@@ -45,13 +45,7 @@ pub enum Command {
     Eval(crate::eval::EvalCommand),
     /// Measure throughput and latency (run a release build: cargo run --release -- bench …).
     #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Load the ingestion path over HTTP and print events/s and p50/p99 latency.
-    Ingest(crate::bench::IngestBench),
+    Bench(crate::bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,7 +101,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Create { scope, name }) => create_key(config, scope, &name).await,
         Command::Admin(AdminCommand::Create(args)) => create_admin(config, args).await,
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::eval::run(eval)).await?,
-        Command::Bench(BenchCommand::Ingest(bench)) => crate::bench::run_ingest(bench, &config).await.map(|_| ()),
+        Command::Bench(bench) => crate::bench::run(bench, &config).await,
     }
 }
 

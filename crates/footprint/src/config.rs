@@ -84,6 +84,9 @@ pub struct ProcessingConfig {
     /// How often the log is checked for events committed by other nodes.
     #[serde(with = "milliseconds")]
     pub interval_ms: Duration,
+    /// After new events, how long to wait for more before processing them as one batch.
+    #[serde(with = "milliseconds")]
+    pub debounce_ms: Duration,
     /// How long a read waits for processing to catch up before answering with what is processed.
     #[serde(with = "milliseconds")]
     pub catch_up_timeout_ms: Duration,
@@ -93,7 +96,8 @@ impl Default for ProcessingConfig {
     fn default() -> Self {
         Self {
             batch_events: 5_000,
-            interval_ms: Duration::from_millis(500),
+            interval_ms: Duration::from_millis(1_000),
+            debounce_ms: Duration::from_millis(250),
             catch_up_timeout_ms: Duration::from_millis(2_000),
         }
     }
@@ -150,7 +154,7 @@ impl Default for StoreConfig {
             database_url: None,
             redis_url: None,
             sqlite_synchronous: Synchronous::Full,
-            sqlite_read_connections: 4,
+            sqlite_read_connections: 8,
             postgres_pool_size: 16,
         }
     }

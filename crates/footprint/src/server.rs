@@ -67,7 +67,7 @@ impl App {
         let (ingestor, writer) =
             Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics), Arc::new(move || wake.wake()));
         let (stop_processing, stopped) = tokio::sync::watch::channel(false);
-        let processing = processor.start(config.processing.interval_ms, stopped);
+        let processing = processor.start(config.processing.interval_ms, config.processing.debounce_ms, stopped);
         let jwt = JwtKeys::new(&jwt_secret, config.auth.token_ttl_secs);
         let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);

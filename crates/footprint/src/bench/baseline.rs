@@ -1,11 +1,12 @@
-//! The baseline: the same HTTP stack with a handler that parses the JSON body and answers
-//! 202, storing nothing. It measures the ceiling the real ingestion path is compared with.
+//! The baseline: the same HTTP stack with handlers that do nothing else — parse the JSON body
+//! and answer 202 (ingestion), or answer a constant small JSON (reads). It measures the ceiling
+//! the real routes are compared with.
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 async fn accept(axum::Json(body): axum::Json<serde_json::Value>) -> (StatusCode, axum::Json<serde_json::Value>) {
     let received = body.get("batch").and_then(|batch| batch.as_array()).map_or(1, Vec::len);
@@ -13,7 +14,10 @@ async fn accept(axum::Json(body): axum::Json<serde_json::Value>) -> (StatusCode,
 }
 
 pub async fn start() -> anyhow::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
-    let router = Router::new().route("/api/track", post(accept)).route("/api/track/batch", post(accept));
+    let router = Router::new().route("/api/track", post(accept)).route("/api/track/batch", post(accept)).route(
+        "/answer",
+        get(|| async { axum::Json(serde_json::json!({"predicted_next_action": "baseline", "probability": 1.0})) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use footprint_analytics::sequence::{SequenceConfig, UserSequence};
@@ -37,6 +38,9 @@ pub struct Processor {
     /// One run at a time in this process.
     running: Mutex<()>,
     wake: Notify,
+    /// The highest watermark this process has seen applied: a reader with nothing newer to wait
+    /// for needs no more than one look at the log's end.
+    known_watermark: AtomicI64,
 }
 
 impl Processor {
@@ -55,6 +59,7 @@ impl Processor {
             batch_events: batch_events.max(1),
             running: Mutex::new(()),
             wake: Notify::new(),
+            known_watermark: AtomicI64::new(0),
         }
     }
 
@@ -71,6 +76,7 @@ impl Processor {
     pub async fn process_recent_events(&self) -> Result<ProcessReport, StoreError> {
         let _running = self.running.lock().await;
         let watermark = self.store.processing_watermark(SEQUENCES).await?;
+        self.known_watermark.fetch_max(watermark, Ordering::AcqRel);
         let events = self.store.events_in_arrival_order(watermark, self.batch_events).await?;
         let Some(last) = events.last() else {
             return Ok(ProcessReport { watermark, ..ProcessReport::default() });
@@ -132,18 +138,25 @@ impl Processor {
             // Another node processed this stretch first; the next run starts after it.
             return Ok(ProcessReport { watermark, ..ProcessReport::default() });
         }
+        self.known_watermark.fetch_max(new_watermark, Ordering::AcqRel);
         self.cache.invalidate().await;
         Ok(ProcessReport { processed: events.len(), profiles_updated, watermark: new_watermark })
     }
 
     /// Processes until every event committed before this call is counted, or `timeout` passes.
-    pub async fn catch_up(&self, timeout: Duration) -> Result<(), StoreError> {
+    /// Returns how many events this call processed.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<usize, StoreError> {
         let target = self.store.max_event_seq().await?;
+        if self.known_watermark.load(Ordering::Acquire) >= target {
+            return Ok(0);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut processed = 0;
         loop {
             let report = self.process_recent_events().await?;
+            processed += report.processed;
             if report.watermark >= target {
-                return Ok(());
+                return Ok(processed);
             }
             if tokio::time::Instant::now() >= deadline {
                 tracing::warn!(
@@ -151,7 +164,7 @@ impl Processor {
                     target,
                     "processing is behind; answering with what is processed"
                 );
-                return Ok(());
+                return Ok(processed);
             }
             if report.processed == 0 {
                 // Another node holds the stretch; give it a moment.
@@ -160,18 +173,25 @@ impl Processor {
         }
     }
 
-    /// Runs in the background: after each wake-up, and every `interval` (for events committed
-    /// by other nodes), until `shutdown` turns true.
+    /// Runs in the background: `debounce` after a wake-up (so that a burst of commits is
+    /// processed as one larger batch), and every `interval` (for events committed by other
+    /// nodes), until `shutdown` turns true. Readers do not wait for it: they catch up themselves.
     pub fn start(
         self: &Arc<Self>,
         interval: Duration,
+        debounce: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let processor = Arc::clone(self);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = processor.wake.notified() => {}
+                    () = processor.wake.notified() => {
+                        tokio::select! {
+                            () = tokio::time::sleep(debounce) => {}
+                            _ = shutdown.changed() => break,
+                        }
+                    }
                     () = tokio::time::sleep(interval) => {}
                     _ = shutdown.changed() => break,
                 }

@@ -1,7 +1,9 @@
-//! The embedded SQLite backend. One writer connection serialises every write (so our own
-//! writers never meet `SQLITE_BUSY`), and a small pool of read-only connections reads
-//! concurrently thanks to WAL. Blocking calls run on tokio's blocking pool. A background
-//! thread checkpoints the WAL, so that no commit pays for copying pages into the database.
+//! The embedded SQLite backend. Two database files: the primary one (users, consents, events…)
+//! and a *derived* one (what processing computes from the events), each with one writer
+//! connection that serialises its writes, so that processing never holds up the commit of new
+//! events. A pool of read-only connections sees both (the derived file is attached as
+//! `derived`) and reads concurrently thanks to WAL. Blocking calls run on tokio's blocking pool.
+//! A background thread checkpoints both WALs, so that no commit pays for copying pages.
 
 mod rows;
 
@@ -23,8 +25,9 @@ use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, consent_from_row, event_from_row, user_from_row};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_foundation.sql")), (2, include_str!("migrations/0002_sequences.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+/// The derived database: what processing computes from the events.
+const DERIVED_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/derived_0001_sequences.sql"))];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged
 /// event survives a power cut; `Normal` survives a process crash only.
@@ -44,12 +47,13 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { synchronous: Synchronous::Full, read_connections: 4 }
+        Self { synchronous: Synchronous::Full, read_connections: 8 }
     }
 }
 
 pub(crate) struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
+    derived_writer: Arc<Mutex<Connection>>,
     readers: deadpool::unmanaged::Pool<Connection>,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: mpsc::Sender<()>,
@@ -69,46 +73,67 @@ fn open_connection(path: &Path, options: &SqliteOptions, read_only: bool) -> Sto
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A 64 MiB page cache per connection and memory-mapped reads: indexes keyed by user are
-    // touched at random, so keeping their pages close saves reads.
-    conn.pragma_update(None, "cache_size", -65_536)?;
+    // Memory-mapped reads, and a page cache of 64 MiB for the writer (indexes keyed by user are
+    // touched at random) and 16 MiB for each reader (readers also share the OS cache through mmap).
     conn.pragma_update(None, "mmap_size", 268_435_456)?;
     if read_only {
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "query_only", "ON")?;
+    } else {
+        conn.pragma_update(None, "cache_size", -65_536)?;
     }
     Ok(conn)
 }
 
-/// Copies WAL frames into the database file in the background (PASSIVE: it never blocks the
-/// writer or the readers), until the store is dropped; then a last full checkpoint.
-fn run_checkpointer(conn: Connection, stop: mpsc::Receiver<()>) {
-    let checkpoint = |mode: &str| {
+/// Copies WAL frames into the database files in the background (PASSIVE: it never blocks the
+/// writers or the readers), until the store is dropped; then a last full checkpoint.
+fn run_checkpointer(connections: Vec<Connection>, stop: mpsc::Receiver<()>) {
+    let checkpoint = |conn: &Connection, mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
             Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
         })
     };
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        match checkpoint("PASSIVE") {
-            Ok((wal_frames, _)) if wal_frames > 250_000 => {
-                tracing::warn!(
-                    wal_frames,
-                    "the SQLite WAL is large: the checkpoint cannot keep up or a reader holds an old snapshot"
-                );
+        for conn in &connections {
+            match checkpoint(conn, "PASSIVE") {
+                Ok((wal_frames, _)) if wal_frames > 250_000 => {
+                    tracing::warn!(
+                        wal_frames,
+                        "the SQLite WAL is large: the checkpoint cannot keep up or a reader holds an old snapshot"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "WAL checkpoint failed"),
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error = %error, "WAL checkpoint failed"),
         }
     }
-    if let Err(error) = checkpoint("TRUNCATE") {
-        tracing::debug!(error = %error, "final WAL checkpoint did not complete");
+    for conn in &connections {
+        if let Err(error) = checkpoint(conn, "TRUNCATE") {
+            tracing::debug!(error = %error, "final WAL checkpoint did not complete");
+        }
     }
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
+/// `footprint.db` → `footprint-derived.db`, beside it.
+fn derived_path(path: &Path) -> std::path::PathBuf {
+    let stem = path.file_stem().map_or_else(|| "footprint".into(), |stem| stem.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-derived.db"))
+}
+
+/// A writer of one file: WAL checkpoints left to the background thread.
+fn open_writer(path: &Path, options: &SqliteOptions, migrations: &[(i64, &str)]) -> StoreResult<Connection> {
+    let mut writer = open_connection(path, options, false)?;
+    migrate(&mut writer, migrations)?;
+    writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+    writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+    Ok(writer)
+}
+
+fn migrate(conn: &mut Connection, migrations: &[(i64, &str)]) -> StoreResult<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_us INTEGER NOT NULL)",
     )?;
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in migrations {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let applied: bool =
             tx.query_row("SELECT count(*) > 0 FROM schema_migrations WHERE version = ?1", [version], |row| row.get(0))?;
@@ -135,23 +160,28 @@ impl SqliteStore {
                     StoreError::Unavailable(format!("cannot create data directory {}: {error}", dir.display()))
                 })?;
             }
-            let mut writer = open_connection(&path, &options, false)?;
-            migrate(&mut writer)?;
-            // Commits never checkpoint: the background thread does.
-            writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-            writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+            let derived = derived_path(&path);
+            let writer = open_writer(&path, &options, MIGRATIONS)?;
+            let derived_writer = open_writer(&derived, &options, DERIVED_MIGRATIONS)?;
             let (checkpointer, stop) = mpsc::channel();
-            let checkpoint_conn = open_connection(&path, &options, false)?;
+            let checkpoints =
+                vec![open_connection(&path, &options, false)?, open_connection(&derived, &options, false)?];
             std::thread::Builder::new()
                 .name("sqlite-checkpoint".to_owned())
-                .spawn(move || run_checkpointer(checkpoint_conn, stop))
+                .spawn(move || run_checkpointer(checkpoints, stop))
                 .map_err(|error| StoreError::Other(Box::new(error)))?;
             let readers = deadpool::unmanaged::Pool::new(options.read_connections.max(1));
             for _ in 0..options.read_connections.max(1) {
                 let reader = open_connection(&path, &options, true)?;
+                reader.execute("ATTACH DATABASE ?1 AS derived", [derived.to_string_lossy()])?;
                 readers.try_add(reader).map_err(|(_, error)| StoreError::Other(Box::new(error)))?;
             }
-            Ok(Self { writer: Arc::new(Mutex::new(writer)), readers, _checkpointer: checkpointer })
+            Ok(Self {
+                writer: Arc::new(Mutex::new(writer)),
+                derived_writer: Arc::new(Mutex::new(derived_writer)),
+                readers,
+                _checkpointer: checkpointer,
+            })
         })
         .await?
     }
@@ -161,7 +191,22 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let writer = Arc::clone(&self.writer);
+        Self::write_with(Arc::clone(&self.writer), work).await
+    }
+
+    async fn write_derived<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        Self::write_with(Arc::clone(&self.derived_writer), work).await
+    }
+
+    async fn write_with<T, F>(writer: Arc<Mutex<Connection>>, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             work(&mut conn)
@@ -404,7 +449,7 @@ fn commit_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreR
 
 fn current_watermark(conn: &Connection, processor: &str) -> StoreResult<i64> {
     Ok(conn
-        .prepare_cached("SELECT watermark FROM processor_state WHERE name = ?1")?
+        .prepare_cached("SELECT watermark FROM derived.processor_state WHERE name = ?1")?
         .query_row([processor], |row| row.get(0))
         .optional()?
         .unwrap_or(0))
@@ -636,7 +681,7 @@ impl Store for SqliteStore {
         let user_keys = user_keys.to_vec();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ?1",
+                "SELECT user_key, recent, last_us, previous_us, n_actions FROM derived.sequence_state WHERE user_key = ?1",
             )?;
             let mut states = Vec::new();
             for user_key in &user_keys {
@@ -659,14 +704,14 @@ impl Store for SqliteStore {
     }
 
     async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
-        self.write(move |conn| commit_sequence_batch(conn, &batch)).await
+        self.write_derived(move |conn| commit_sequence_batch(conn, &batch)).await
     }
 
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
         let keys = keys.to_vec();
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT next, count FROM sequence_counts WHERE scope = ?1 AND context = ?2")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT next, count FROM derived.sequence_counts WHERE scope = ?1 AND context = ?2")?;
             let mut counts = Vec::new();
             for (scope, context) in &keys {
                 let rows = stmt.query_map(params![scope, context], |row| {
@@ -689,8 +734,8 @@ impl Store for SqliteStore {
     async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT c.scope, c.next, c.count FROM sequence_state s
-                 JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
+                "SELECT c.scope, c.next, c.count FROM derived.sequence_state s
+                 JOIN derived.sequence_counts c ON c.scope = s.user_key AND c.context = ''
                  ORDER BY c.scope, c.next",
             )?;
             let counts = stmt
@@ -711,7 +756,7 @@ impl Store for SqliteStore {
     async fn user_totals(&self) -> StoreResult<Vec<UserTotal>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
+                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM derived.sequence_state s JOIN users u ON u.user_key = s.user_key
                  ORDER BY s.n_actions DESC, u.user_id",
             )?;
             let totals = stmt
