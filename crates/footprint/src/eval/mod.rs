@@ -32,6 +32,7 @@ pub enum SplitMode {
 
 #[derive(Debug, Args)]
 pub struct NextActionEval {
+    /// The sequences: an event log (one row per event; a case or user is one sequence) or MSNBC lines
     #[arg(long, value_name = "PATH")]
     pub file: PathBuf,
     #[arg(long, value_enum, default_value_t = SequenceFormat::Csv)]

@@ -62,6 +62,9 @@ pub(crate) struct SqliteStore {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The WAL file is cut back to this size when it is reset after a full checkpoint.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// A WAL longer than this (in pages: 64 MiB of 4 KiB pages) is started over by a RESTART
+/// checkpoint.
+const RESTART_AFTER_FRAMES: i64 = 16_384;
 
 fn open_connection(path: &Path, options: &SqliteOptions, read_only: bool) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
@@ -96,11 +99,14 @@ fn run_checkpointer(connections: Vec<Connection>, stop: mpsc::Receiver<()>) {
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         for conn in &connections {
             match checkpoint(conn, "PASSIVE") {
-                Ok((wal_frames, _)) if wal_frames > 250_000 => {
-                    tracing::warn!(
-                        wal_frames,
-                        "the SQLite WAL is large: the checkpoint cannot keep up or a reader holds an old snapshot"
-                    );
+                // Under a steady stream of reads some reader always holds a snapshot inside
+                // the WAL, so the writer never gets to start it over and it grows without end
+                // (and every lookup in it slows down). RESTART holds new writers back for the
+                // moment it takes the readers to move to the newest snapshot.
+                Ok((wal_frames, _)) if wal_frames > RESTART_AFTER_FRAMES => {
+                    if let Err(error) = checkpoint(conn, "RESTART") {
+                        tracing::warn!(error = %error, wal_frames, "the SQLite WAL is large and could not be restarted");
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(error = %error, "WAL checkpoint failed"),
