@@ -7,9 +7,12 @@
 pub mod cluster;
 pub mod domain;
 pub mod evaluation;
+pub mod logistic;
+pub mod matching;
 pub mod privacy;
 pub mod rng;
 pub mod sequence;
 pub mod session;
+pub mod stats;
 
 pub use domain::{Consent, ConsentDefault, Email, EventType, InvalidValue, Role, Tier, UserId, Username};

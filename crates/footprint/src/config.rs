@@ -73,7 +73,62 @@ pub struct Config {
     pub next_action: SequenceConfig,
     pub processing: ProcessingConfig,
     pub cache: CacheConfig,
+    pub retention: RetentionConfig,
+    pub match_model: MatchModelConfig,
     pub log: LogConfig,
+}
+
+/// How long raw events are kept. Metrics survive: match events are folded into daily
+/// aggregates before they are deleted.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days a raw event is kept, by event time.
+    pub events_days: u32,
+    /// Days for particular event types, overriding `events_days` (e.g. `match_feedback = 365`).
+    pub per_type_days: std::collections::BTreeMap<String, u32>,
+    /// How often the clean-up runs by itself; 0 turns the scheduled run off.
+    #[serde(with = "seconds")]
+    pub cleanup_interval_secs: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            events_days: 90,
+            per_type_days: std::collections::BTreeMap::new(),
+            cleanup_interval_secs: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// The `match_optimizer` model that `POST /api/ml/update` refits (seed 001).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchModelConfig {
+    /// Fewest decided matches (with `improvement` consent) a fit needs.
+    pub min_training_rows: u32,
+    /// L2 penalty on the standardised weights.
+    pub l2: f64,
+    /// Share of the matches held out to validate the fit.
+    pub validation_fraction: f64,
+    /// Days of data a fit uses; 0 means everything still stored.
+    pub window_days: u32,
+    /// How often the model is refitted by itself; 0 turns the scheduled run off.
+    #[serde(with = "seconds")]
+    pub update_interval_secs: Duration,
+}
+
+impl Default for MatchModelConfig {
+    fn default() -> Self {
+        Self {
+            min_training_rows: 20,
+            l2: 1.0,
+            validation_fraction: 0.2,
+            window_days: 0,
+            update_interval_secs: Duration::from_secs(0),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -385,6 +440,19 @@ impl Config {
             if value.as_secs() > max_secs {
                 return invalid(name, format!("must be at most {max_secs} seconds"));
             }
+        }
+        if self.retention.events_days == 0 || self.retention.per_type_days.values().any(|days| *days == 0) {
+            return invalid("retention", "events_days and per_type_days must be at least 1 day".to_owned());
+        }
+        let matching = &self.match_model;
+        if !(matching.l2 >= 0.0 && matching.l2.is_finite()) {
+            return invalid("match_model.l2", "must be zero or positive".to_owned());
+        }
+        if !(matching.validation_fraction > 0.0 && matching.validation_fraction < 0.9) {
+            return invalid("match_model.validation_fraction", "must be above 0 and below 0.9".to_owned());
+        }
+        if matching.min_training_rows < 4 {
+            return invalid("match_model.min_training_rows", "must be at least 4".to_owned());
         }
         let model = &self.next_action;
         if model.max_order == 0 || model.max_order > 12 || model.user_max_order > 6 {

@@ -47,6 +47,9 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{message}")]
     Unavailable { message: String, retry_after_secs: Option<u64> },
+    /// Too little data for a computation: how many rows it needs and how many there are.
+    #[error("{message}")]
+    InsufficientData { message: String, needed: u64, available: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
             ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+            ApiError::InsufficientData { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "INSUFFICIENT_DATA"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
@@ -103,7 +107,12 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, axum::Json(error_body(code, &message))).into_response();
+        let mut body = error_body(code, &message);
+        if let ApiError::InsufficientData { needed, available, .. } = &self {
+            body["error"]["needed"] = json!(needed);
+            body["error"]["available"] = json!(available);
+        }
+        let mut response = (status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_secs() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }

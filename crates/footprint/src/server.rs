@@ -29,6 +29,7 @@ pub struct App {
     pub state: AppState,
     writer: WriterHandle,
     processing: tokio::task::JoinHandle<()>,
+    scheduled: Vec<tokio::task::JoinHandle<()>>,
     stop_processing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -67,7 +68,7 @@ impl App {
         let (ingestor, writer) =
             Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics), Arc::new(move || wake.wake()));
         let (stop_processing, stopped) = tokio::sync::watch::channel(false);
-        let processing = processor.start(config.processing.interval_ms, config.processing.debounce_ms, stopped);
+        let processing = processor.start(config.processing.interval_ms, config.processing.debounce_ms, stopped.clone());
         let jwt = JwtKeys::new(&jwt_secret, config.auth.token_ttl_secs);
         let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
@@ -88,7 +89,8 @@ impl App {
         accounts::bootstrap_admin(&state)
             .await
             .map_err(|error| anyhow::anyhow!("cannot create the configured admin: {error}"))?;
-        Ok(App { state, writer, processing, stop_processing })
+        let scheduled = crate::schedule::start(&state, &stopped);
+        Ok(App { state, writer, processing, scheduled, stop_processing })
     }
 
     /// Stops accepting events, commits everything queued, and stops processing.
@@ -97,6 +99,11 @@ impl App {
         let _ = self.stop_processing.send(true);
         if let Err(error) = self.processing.await {
             tracing::error!(error = %error, "event processing stopped abnormally");
+        }
+        for job in self.scheduled {
+            if let Err(error) = job.await {
+                tracing::error!(error = %error, "a scheduled job stopped abnormally");
+            }
         }
     }
 }

@@ -83,6 +83,20 @@ pub trait Store: Send + Sync + 'static {
     async fn user_totals(&self) -> StoreResult<Vec<UserTotal>>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
 
+    /// Deletes expired events and keeps what was folded from them, in one transaction;
+    /// returns how many events were deleted.
+    async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64>;
+    /// Aggregates of `kind` for days starting at or after `from_day_us`.
+    async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>>;
+
+    /// Adds a model version (its `version` is assigned here) and returns it as stored.
+    async fn create_model(&self, model: ModelRecord) -> StoreResult<ModelRecord>;
+    /// Replaces a model's status, metrics, parameters, rows used, error and training time.
+    async fn update_model(&self, model: ModelRecord) -> StoreResult<()>;
+    async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>>;
+    /// Newest first.
+    async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>>;
+
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
     /// The most recent audit entries, newest first.
     async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;

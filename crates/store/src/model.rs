@@ -244,3 +244,58 @@ pub struct UserCounts {
     pub users: i64,
     pub accounts: i64,
 }
+
+/// Which event types a retention rule covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeSelector {
+    Only(Vec<String>),
+    AllExcept(Vec<String>),
+}
+
+/// One retention step: delete the events of `types` older than `before_us` (event time) among
+/// those that arrived up to `up_to_seq`, and keep `aggregates` folded from exactly those
+/// events, all in one transaction.
+#[derive(Debug, Clone)]
+pub struct EventExpiry {
+    pub types: TypeSelector,
+    pub before_us: i64,
+    pub up_to_seq: i64,
+    pub aggregates: Vec<MetricAggregate>,
+}
+
+/// Additive statistics for one day, kept when the raw events behind them expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricAggregate {
+    pub kind: String,
+    pub day_us: i64,
+    /// JSON.
+    pub stats: String,
+    pub created_at_us: i64,
+}
+
+/// A version of a model in the registry; JSON fields are kept as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRecord {
+    pub model_id: String,
+    pub name: String,
+    pub model_type: String,
+    /// Assigned by the store: one more than the name's latest version.
+    pub version: i64,
+    pub status: String,
+    pub hyperparameters: String,
+    pub data_window: String,
+    pub metrics: String,
+    pub parameters: String,
+    pub rows_used: i64,
+    pub error: Option<String>,
+    pub predictions: i64,
+    pub created_at_us: i64,
+    pub trained_at_us: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ModelFilter {
+    pub name: Option<String>,
+    pub model_type: Option<String>,
+    pub status: Option<String>,
+}

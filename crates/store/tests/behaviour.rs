@@ -93,6 +93,8 @@ behaviour_suite!(
     reads_events_in_arrival_order,
     applies_a_processed_batch_only_once,
     answers_counts_totals_and_user_numbers,
+    expires_exactly_the_selected_events_and_keeps_their_aggregates,
+    numbers_model_versions_and_filters_the_registry,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -586,4 +588,114 @@ async fn answers_counts_totals_and_user_numbers(db: &TestDb) {
         db.store.user_totals().await.unwrap(),
         vec![UserTotal { user_id: "u".into(), user_key: "key-u".into(), username: None, n_actions: 4 }]
     );
+}
+
+fn typed(mut event: NewEvent, event_type: &str) -> NewEvent {
+    event.event_type = event_type.to_owned();
+    event
+}
+
+async fn expires_exactly_the_selected_events_and_keeps_their_aggregates(db: &TestDb) {
+    // minutes 0..6: page views at 0, 1, 2; matches at 3, 4; a click at 5.
+    let batch: Vec<NewEvent> = vec![
+        event(1, "ana", 0),
+        event(2, "ana", 1),
+        event(3, "bob", 2),
+        typed(event(4, "ana", 3), "match_proposed"),
+        typed(event(5, "bob", 4), "match_decision"),
+        typed(event(6, "bob", 5), "click"),
+    ];
+    db.store.commit_events(batch.into(), granting()).await.unwrap();
+    let at = |minute: i64| 1_700_000_000_000_000 + minute * MINUTE;
+    let max_seq = db.store.max_event_seq().await.unwrap();
+
+    // Everything but match events before minute 2 (only page views 1 and 2), nothing folded.
+    let deleted = db
+        .store
+        .expire_events(EventExpiry {
+            types: TypeSelector::AllExcept(vec!["match_proposed".to_owned(), "match_decision".to_owned()]),
+            before_us: at(2),
+            up_to_seq: max_seq,
+            aggregates: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    // Match events before minute 4 among those that had arrived: only the proposal; its aggregate stays.
+    let aggregate = MetricAggregate {
+        kind: "match".to_owned(),
+        day_us: at(0),
+        stats: r#"{"proposed":1}"#.to_owned(),
+        created_at_us: 9,
+    };
+    let deleted = db
+        .store
+        .expire_events(EventExpiry {
+            types: TypeSelector::Only(vec!["match_proposed".to_owned(), "match_decision".to_owned()]),
+            before_us: at(5),
+            up_to_seq: max_seq - 2,
+            aggregates: vec![aggregate.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the decision arrived after up_to_seq");
+    let left: Vec<String> =
+        db.store.events(all_events(None)).await.unwrap().into_iter().map(|event| event.properties).collect();
+    assert_eq!(left.len(), 3);
+    for n in [3, 5, 6] {
+        assert!(left.iter().any(|properties| properties.contains(&format!(r#""n": {n}"#))), "event {n} kept");
+    }
+    assert_eq!(db.store.metric_aggregates("match", at(0)).await.unwrap(), vec![aggregate]);
+    assert!(db.store.metric_aggregates("match", at(1)).await.unwrap().is_empty());
+    assert!(db.store.metric_aggregates("other", 0).await.unwrap().is_empty());
+}
+
+fn model(id: &str, name: &str, status: &str, created_at_us: i64) -> ModelRecord {
+    ModelRecord {
+        model_id: id.to_owned(),
+        name: name.to_owned(),
+        model_type: "logistic_regression".to_owned(),
+        version: 0,
+        status: status.to_owned(),
+        hyperparameters: r#"{"l2":1.0}"#.to_owned(),
+        data_window: "{}".to_owned(),
+        metrics: "{}".to_owned(),
+        parameters: "{}".to_owned(),
+        rows_used: 0,
+        error: None,
+        predictions: 0,
+        created_at_us,
+        trained_at_us: None,
+    }
+}
+
+async fn numbers_model_versions_and_filters_the_registry(db: &TestDb) {
+    let first = db.store.create_model(model("m1", "match_optimizer", "ready", 1)).await.unwrap();
+    let second = db.store.create_model(model("m2", "match_optimizer", "training", 2)).await.unwrap();
+    let other = db.store.create_model(model("m3", "attendance", "ready", 3)).await.unwrap();
+    assert_eq!((first.version, second.version, other.version), (1, 2, 1));
+    assert!(matches!(db.store.create_model(model("m1", "x", "ready", 4)).await, Err(StoreError::Conflict(_))));
+
+    let trained = ModelRecord {
+        status: "ready".to_owned(),
+        metrics: r#"{"accuracy":0.9}"#.to_owned(),
+        rows_used: 120,
+        trained_at_us: Some(5),
+        ..second.clone()
+    };
+    db.store.update_model(trained.clone()).await.unwrap();
+    assert_eq!(db.store.model("m2").await.unwrap(), Some(trained));
+    assert_eq!(db.store.model("nope").await.unwrap(), None);
+    assert!(matches!(db.store.update_model(model("nope", "x", "ready", 1)).await, Err(StoreError::NotFound)));
+
+    let ids = |models: Vec<ModelRecord>| models.into_iter().map(|m| m.model_id).collect::<Vec<_>>();
+    assert_eq!(ids(db.store.models(ModelFilter::default()).await.unwrap()), ["m3", "m2", "m1"]);
+    let optimizer = ModelFilter { name: Some("match_optimizer".to_owned()), ..ModelFilter::default() };
+    assert_eq!(ids(db.store.models(optimizer).await.unwrap()), ["m2", "m1"]);
+    let ready = ModelFilter {
+        status: Some("ready".to_owned()),
+        model_type: Some("logistic_regression".to_owned()),
+        ..ModelFilter::default()
+    };
+    assert_eq!(ids(db.store.models(ready).await.unwrap()), ["m3", "m2", "m1"]);
 }

@@ -6,6 +6,7 @@ mod consent;
 mod events;
 mod health;
 mod interactions;
+mod matching;
 mod predictions;
 mod track;
 
@@ -54,6 +55,8 @@ pub struct ErrorDetail {
         (name = "accounts", description = "Accounts and login"),
         (name = "events", description = "Reading stored events"),
         (name = "predictions", description = "Next-action predictions"),
+        (name = "matching", description = "Seed 001: match events, their metrics and the match model's feedback loop"),
+        (name = "privacy", description = "Retention, erasure and export"),
         (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
@@ -86,6 +89,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(track::routes(state))
         .merge(interactions::routes())
         .merge(predictions::routes())
+        .merge(matching::routes())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

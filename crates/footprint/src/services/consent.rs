@@ -69,6 +69,12 @@ pub async fn record(
     Ok(record)
 }
 
+/// The consent that applies to a user now: the latest record, else the instance default.
+pub async fn current(state: &AppState, user_id: &str) -> Result<footprint_analytics::Consent, ApiError> {
+    let history = state.store.consent_history(user_id).await?;
+    Ok(history.last().map_or_else(|| state.config.privacy.consent_default.consent(), |record| record.consent))
+}
+
 pub async fn status(state: &AppState, user_id: &UserId) -> Result<ConsentStatus, ApiError> {
     let history = state.store.consent_history(user_id.as_str()).await?;
     let latest = history.last();

@@ -6,5 +6,8 @@ pub mod audit;
 pub mod consent;
 pub mod events;
 pub mod interactions;
+pub mod match_model;
+pub mod matching;
 pub mod predictions;
+pub mod retention;
 pub mod stats;

@@ -1,6 +1,8 @@
 //! `TestApp`: the real server on 127.0.0.1:0 with a fresh store, and typed helpers so that
 //! tests read like the API.
 
+use std::sync::Arc;
+
 use footprint::auth::api_key;
 use footprint::clock::{Clock, SystemClock};
 use footprint::config::{Config, Secret};
@@ -68,10 +70,35 @@ impl TestApp {
         Self::start(config, data_dir, Some(schema)).await
     }
 
+    /// On SQLite, or on PostgreSQL when `postgres`, with `clock` as the server's time.
+    pub async fn spawn_with_clock(postgres: bool, clock: Arc<dyn Clock>) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(data_dir.path());
+        let mut schema = None;
+        if postgres {
+            let base = postgres_base_url();
+            let scratch = ScratchSchema::create(&base, "fp_api")
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} (.ci/run starts it): {e}"));
+            config.store.database_url = Some(Secret::new(scratch.url()));
+            schema = Some(scratch);
+        }
+        Self::start_with_clock(config, data_dir, schema, clock).await
+    }
+
     async fn start(config: Config, data_dir: tempfile::TempDir, pg_schema: Option<ScratchSchema>) -> Self {
+        Self::start_with_clock(config, data_dir, pg_schema, Arc::new(SystemClock)).await
+    }
+
+    async fn start_with_clock(
+        config: Config,
+        data_dir: tempfile::TempDir,
+        pg_schema: Option<ScratchSchema>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
-        let app = App::build(config).await.expect("build the app");
+        let app = App::build_with_clock(config, clock).await.expect("build the app");
         let state = app.state.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

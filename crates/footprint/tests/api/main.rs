@@ -10,5 +10,6 @@ mod helpers;
 mod operations;
 mod permissions;
 mod queue;
+mod seed001;
 mod seed002;
 mod track;

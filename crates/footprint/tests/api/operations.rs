@@ -79,6 +79,15 @@ async fn the_openapi_document_lists_every_route() {
         "GET /stats/interactions",
         "GET /stats/feedback",
         "GET /predict_next_action/{username}",
+        "POST /api/tracking/event/match-proposed",
+        "POST /api/tracking/event/match-viewed",
+        "POST /api/tracking/event/match-decision",
+        "POST /api/tracking/event/match-feedback",
+        "GET /api/metrics/acceptance",
+        "GET /api/metrics/satisfaction",
+        "GET /api/metrics/constraints",
+        "POST /api/ml/update",
+        "POST /api/privacy/cleanup",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

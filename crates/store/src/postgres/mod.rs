@@ -22,8 +22,11 @@ use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, api_key_from_row, audit_from_row, consent_from_row, event_from_row, user_from_row};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_foundation.sql")), (2, include_str!("migrations/0002_sequences.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_foundation.sql")),
+    (2, include_str!("migrations/0002_sequences.sql")),
+    (3, include_str!("migrations/0003_retention_models.sql")),
+];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
 /// Held while migrating so that nodes starting together migrate once.
@@ -429,6 +432,28 @@ async fn query_events(client: &impl GenericClient, query: &EventQuery) -> StoreR
     Ok(rows.iter().map(event_from_row).collect())
 }
 
+const MODEL_COLUMNS: &str = "model_id, name, model_type, version, status, hyperparameters, data_window, metrics, \
+                             parameters, rows_used, error, predictions, created_at_us, trained_at_us";
+
+fn model_from_row(row: &tokio_postgres::Row) -> ModelRecord {
+    ModelRecord {
+        model_id: row.get(0),
+        name: row.get(1),
+        model_type: row.get(2),
+        version: row.get(3),
+        status: row.get(4),
+        hyperparameters: row.get(5),
+        data_window: row.get(6),
+        metrics: row.get(7),
+        parameters: row.get(8),
+        rows_used: row.get(9),
+        error: row.get(10),
+        predictions: row.get(11),
+        created_at_us: row.get(12),
+        trained_at_us: row.get(13),
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -696,6 +721,136 @@ impl Store for PostgresStore {
         let client = self.pool.get().await?;
         let row = client.query_one("SELECT count(*), count(password_hash) FROM users", &[]).await?;
         Ok(UserCounts { users: row.get(0), accounts: row.get(1) })
+    }
+
+    async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let (names, negation) = match &expiry.types {
+            TypeSelector::Only(names) => (names.clone(), ""),
+            TypeSelector::AllExcept(names) => (names.clone(), "NOT "),
+        };
+        let sql = format!("DELETE FROM events WHERE ts_us < $1 AND seq <= $2 AND {negation}(type = ANY($3::text[]))");
+        let deleted = tx.execute(&sql, &[&expiry.before_us, &expiry.up_to_seq, &names]).await?;
+        for aggregate in &expiry.aggregates {
+            tx.execute(
+                "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES ($1, $2, $3, $4)",
+                &[&aggregate.kind, &aggregate.day_us, &aggregate.stats, &aggregate.created_at_us],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT kind, day_us, stats, created_at_us FROM metric_aggregates WHERE kind = $1 AND day_us >= $2
+                 ORDER BY day_us, id",
+                &[&kind, &from_day_us],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| MetricAggregate {
+                kind: row.get(0),
+                day_us: row.get(1),
+                stats: row.get(2),
+                created_at_us: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn create_model(&self, model: ModelRecord) -> StoreResult<ModelRecord> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Versions of one name are numbered one at a time, across nodes.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('models:' || $1))", &[&model.name]).await?;
+        let version: i64 = tx
+            .query_one("SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = $1", &[&model.name])
+            .await?
+            .get(0);
+        let model = ModelRecord { version, ..model };
+        tx.execute(
+            &format!(
+                "INSERT INTO models ({MODEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ),
+            &[
+                &model.model_id,
+                &model.name,
+                &model.model_type,
+                &model.version,
+                &model.status,
+                &model.hyperparameters,
+                &model.data_window,
+                &model.metrics,
+                &model.parameters,
+                &model.rows_used,
+                &model.error,
+                &model.predictions,
+                &model.created_at_us,
+                &model.trained_at_us,
+            ],
+        )
+        .await
+        .map_err(|error| match error.as_db_error() {
+            Some(db) if db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::Conflict("model id".to_owned())
+            }
+            _ => error.into(),
+        })?;
+        tx.commit().await?;
+        Ok(model)
+    }
+
+    async fn update_model(&self, model: ModelRecord) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        let updated = client
+            .execute(
+                "UPDATE models SET status = $2, metrics = $3, parameters = $4, rows_used = $5, error = $6, trained_at_us = $7,
+                        data_window = $8
+                 WHERE model_id = $1",
+                &[
+                    &model.model_id,
+                    &model.status,
+                    &model.metrics,
+                    &model.parameters,
+                    &model.rows_used,
+                    &model.error,
+                    &model.trained_at_us,
+                    &model.data_window,
+                ],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>> {
+        let client = self.pool.get().await?;
+        let row =
+            client.query_opt(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE model_id = $1"), &[&model_id]).await?;
+        Ok(row.as_ref().map(model_from_row))
+    }
+
+    async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {MODEL_COLUMNS} FROM models
+                     WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR model_type = $2)
+                       AND ($3::text IS NULL OR status = $3)
+                     ORDER BY created_at_us DESC, version DESC"
+                ),
+                &[&filter.name, &filter.model_type, &filter.status],
+            )
+            .await?;
+        Ok(rows.iter().map(model_from_row).collect())
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

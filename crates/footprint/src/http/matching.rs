@@ -1,0 +1,408 @@
+//! Seed 001's match routes: tracking (query parameters plus a JSON body), metrics over
+//! `?days=N`, the model update and the retention clean-up.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use footprint_analytics::UserId;
+use footprint_analytics::matching::{AcceptanceReport, ConstraintsReport, SatisfactionReport};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, lenient_bool, lenient_bool_opt};
+use crate::services::matching::{
+    self, MATCH_DECISION, MATCH_FEEDBACK, MATCH_PROPOSED, MATCH_VIEWED, MAX_TEXT_CHARS, MatchEvent, Window, check_id,
+    check_number, number_map, unwrap_body,
+};
+use crate::services::{match_model, retention};
+use crate::state::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(match_proposed))
+        .routes(routes!(match_viewed))
+        .routes(routes!(match_decision))
+        .routes(routes!(match_feedback))
+        .routes(routes!(acceptance))
+        .routes(routes!(satisfaction))
+        .routes(routes!(constraints))
+        .routes(routes!(ml_update))
+        .routes(routes!(cleanup))
+}
+
+/// An optional JSON body: absent or empty is `None`; present, it must be JSON.
+fn optional_json(headers: &HeaderMap, body: &Bytes) -> Result<Option<Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().contains("json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".to_owned(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|error| ApiError::InvalidJson(format!("the body is not valid JSON: {error}")))
+}
+
+fn user(user_id: &str) -> Result<UserId, ApiError> {
+    UserId::parse(user_id).map_err(|error| ApiError::InvalidParameters(format!("user_id: {}", error.reason)))
+}
+
+fn session(session_id: Option<String>) -> Result<Option<String>, ApiError> {
+    session_id.filter(|s| !s.trim().is_empty()).map(|s| check_id("session_id", &s)).transpose()
+}
+
+/// `{"status": "success", "event_id"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tracked {
+    status: &'static str,
+    event_id: String,
+}
+
+fn tracked(event_id: String) -> Json<Tracked> {
+    Json(Tracked { status: "success", event_id })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProposedParams {
+    user_id: String,
+    match_id: String,
+    /// The matcher's score for this match.
+    match_score: f64,
+    /// How many other candidates there were.
+    alternatives_count: u32,
+    session_id: Option<String>,
+}
+
+/// Body of match-proposed (both parts optional).
+#[derive(Debug, ToSchema)]
+#[expect(dead_code, reason = "describes the body in the OpenAPI document; the handler reads it as JSON")]
+pub struct ProposedBody {
+    /// The matcher's parameters, e.g. `{"weight_skill": 0.7}`.
+    #[schema(value_type = Object)]
+    match_parameters: Option<Value>,
+    /// How well each constraint is satisfied, e.g. `{"location": 0.9, "skills": 0.8}`.
+    #[schema(value_type = Object)]
+    constraint_satisfaction: Option<Value>,
+}
+
+/// Record that a match was proposed to a user (seed 001). Needs the user's analytics consent.
+#[utoipa::path(post, path = "/api/tracking/event/match-proposed", tag = "matching", params(ProposedParams),
+    request_body(content = ProposedBody, description = "optional"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Tracked), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, description = "no analytics consent, or not allowed", body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+async fn match_proposed(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ProposedParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Tracked>, ApiError> {
+    let mut properties = Map::new();
+    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
+    properties.insert("match_score".into(), json!(check_number("match_score", params.match_score, -1e9, 1e9)?));
+    properties.insert("alternatives_count".into(), json!(params.alternatives_count));
+    if let Some(body) = optional_json(&headers, &body)? {
+        let Value::Object(mut object) = body else {
+            return Err(ApiError::Validation(
+                "the body must be {\"match_parameters\": {…}, \"constraint_satisfaction\": {…}}".to_owned(),
+            ));
+        };
+        if let Some(unknown) = object.keys().find(|key| *key != "match_parameters" && *key != "constraint_satisfaction")
+        {
+            return Err(ApiError::Validation(format!(
+                "unknown field {unknown}: the body takes match_parameters and constraint_satisfaction"
+            )));
+        }
+        match object.remove("match_parameters") {
+            Some(Value::Null) | None => {}
+            Some(Value::Object(parameters)) => {
+                properties.insert("match_parameters".into(), Value::Object(parameters));
+            }
+            Some(_) => return Err(ApiError::Validation("match_parameters: must be an object".to_owned())),
+        }
+        if let Some(value) = object.remove("constraint_satisfaction").filter(|v| !v.is_null()) {
+            properties.insert(
+                "constraint_satisfaction".into(),
+                Value::Object(number_map("constraint_satisfaction", &value)?),
+            );
+        }
+    }
+    let event = MatchEvent {
+        user_id: user(&params.user_id)?,
+        event_type: MATCH_PROPOSED,
+        session_id: session(params.session_id)?,
+        properties,
+    };
+    Ok(tracked(matching::track(&state, &principal, event).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ViewedParams {
+    user_id: String,
+    match_id: String,
+    view_duration_seconds: f64,
+    /// Whether the user saw the whole match (`true`/`false`).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    view_complete: bool,
+    session_id: Option<String>,
+}
+
+/// Record that a user viewed a proposed match.
+#[utoipa::path(post, path = "/api/tracking/event/match-viewed", tag = "matching", params(ViewedParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Tracked), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn match_viewed(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ViewedParams>,
+) -> Result<Json<Tracked>, ApiError> {
+    let mut properties = Map::new();
+    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
+    properties.insert(
+        "view_duration_seconds".into(),
+        json!(check_number("view_duration_seconds", params.view_duration_seconds, 0.0, 1e9)?),
+    );
+    properties.insert("view_complete".into(), json!(params.view_complete));
+    let event = MatchEvent {
+        user_id: user(&params.user_id)?,
+        event_type: MATCH_VIEWED,
+        session_id: session(params.session_id)?,
+        properties,
+    };
+    Ok(tracked(matching::track(&state, &principal, event).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionParams {
+    user_id: String,
+    match_id: String,
+    /// `true` = accepted, `false` = rejected.
+    #[serde(default, deserialize_with = "lenient_bool_opt")]
+    decision: Option<bool>,
+    decision_time_seconds: Option<f64>,
+    session_id: Option<String>,
+}
+
+/// Record a user's decision on a match. Body: `{"reasons": [...]}` or a bare list (optional).
+#[utoipa::path(post, path = "/api/tracking/event/match-decision", tag = "matching", params(DecisionParams),
+    request_body(content = Object, description = "`{\"reasons\": [\"…\"]}` or a bare list of strings; optional"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Tracked), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+async fn match_decision(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<DecisionParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Tracked>, ApiError> {
+    let decision = params
+        .decision
+        .ok_or_else(|| ApiError::InvalidParameters("decision: give true (accepted) or false (rejected)".to_owned()))?;
+    let mut properties = Map::new();
+    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
+    properties.insert("decision".into(), json!(decision));
+    if let Some(seconds) = params.decision_time_seconds {
+        properties
+            .insert("decision_time_seconds".into(), json!(check_number("decision_time_seconds", seconds, 0.0, 1e9)?));
+    }
+    let reasons = unwrap_body(optional_json(&headers, &body)?, "reasons", Value::is_array)?;
+    if let Some(reasons) = reasons {
+        let list = reasons.as_array().filter(|list| list.len() <= 100 && list.iter().all(Value::is_string));
+        let Some(list) = list else {
+            return Err(ApiError::Validation("reasons: must be a list of at most 100 strings".to_owned()));
+        };
+        properties.insert("reasons".into(), Value::Array(list.clone()));
+    }
+    let event = MatchEvent {
+        user_id: user(&params.user_id)?,
+        event_type: MATCH_DECISION,
+        session_id: session(params.session_id)?,
+        properties,
+    };
+    Ok(tracked(matching::track(&state, &principal, event).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedbackParams {
+    user_id: String,
+    match_id: String,
+    /// 1 to 5.
+    rating: i64,
+    feedback_text: Option<String>,
+    session_id: Option<String>,
+}
+
+/// Record a user's feedback on a match. Body: `{"specific_aspects": {...}}` or a bare object (optional).
+#[utoipa::path(post, path = "/api/tracking/event/match-feedback", tag = "matching", params(FeedbackParams),
+    request_body(content = Object, description = "`{\"specific_aspects\": {\"relevance\": 5}}` or the bare object; optional"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Tracked), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+async fn match_feedback(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<FeedbackParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Tracked>, ApiError> {
+    if !(1..=5).contains(&params.rating) {
+        return Err(ApiError::InvalidParameters("rating: must be an integer from 1 to 5".to_owned()));
+    }
+    let mut properties = Map::new();
+    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
+    properties.insert("rating".into(), json!(params.rating));
+    if let Some(text) = params.feedback_text {
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::InvalidParameters(format!("feedback_text: at most {MAX_TEXT_CHARS} characters")));
+        }
+        properties.insert("feedback_text".into(), json!(text));
+    }
+    if let Some(aspects) = unwrap_body(optional_json(&headers, &body)?, "specific_aspects", Value::is_object)? {
+        properties.insert("specific_aspects".into(), Value::Object(number_map("specific_aspects", &aspects)?));
+    }
+    let event = MatchEvent {
+        user_id: user(&params.user_id)?,
+        event_type: MATCH_FEEDBACK,
+        session_id: session(params.session_id)?,
+        properties,
+    };
+    Ok(tracked(matching::track(&state, &principal, event).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DaysParams {
+    /// The window: the last N days (1–3650, default 30).
+    days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Period {
+    days: u32,
+    from: String,
+    to: String,
+}
+
+impl From<Window> for Period {
+    fn from(window: Window) -> Self {
+        Period { days: window.days, from: crate::clock::rfc3339(window.from), to: crate::clock::rfc3339(window.to) }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptanceMetrics {
+    period: Period,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    report: AcceptanceReport,
+}
+
+/// Acceptance of proposed matches over the last `days` days, with a 95 % Wilson interval.
+#[utoipa::path(get, path = "/api/metrics/acceptance", tag = "matching", params(DaysParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = AcceptanceMetrics), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn acceptance(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<DaysParams>,
+) -> Result<Json<AcceptanceMetrics>, ApiError> {
+    principal.require_staff()?;
+    let window = matching::window(&state, params.days)?;
+    let stats = matching::stats(&state, window).await?;
+    Ok(Json(AcceptanceMetrics { period: window.into(), report: stats.acceptance(0.95) }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SatisfactionMetrics {
+    period: Period,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    report: SatisfactionReport,
+}
+
+/// Ratings of matches over the last `days` days: mean, distribution, per-aspect means.
+#[utoipa::path(get, path = "/api/metrics/satisfaction", tag = "matching", params(DaysParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = SatisfactionMetrics), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn satisfaction(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<DaysParams>,
+) -> Result<Json<SatisfactionMetrics>, ApiError> {
+    principal.require_staff()?;
+    let window = matching::window(&state, params.days)?;
+    let stats = matching::stats(&state, window).await?;
+    Ok(Json(SatisfactionMetrics { period: window.into(), report: stats.satisfaction() }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConstraintMetrics {
+    period: Period,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    report: ConstraintsReport,
+}
+
+/// How each constraint's satisfaction relates to acceptance: means for accepted and rejected
+/// matches, point-biserial correlation and its p-value.
+#[utoipa::path(get, path = "/api/metrics/constraints", tag = "matching", params(DaysParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = ConstraintMetrics), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn constraints(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<DaysParams>,
+) -> Result<Json<ConstraintMetrics>, ApiError> {
+    principal.require_staff()?;
+    let window = matching::window(&state, params.days)?;
+    let stats = matching::stats(&state, window).await?;
+    Ok(Json(ConstraintMetrics { period: window.into(), report: stats.constraints() }))
+}
+
+/// Refit the match_optimizer model from decided matches (users with `improvement` consent) and
+/// store it as a new version. 422 `INSUFFICIENT_DATA` says how many matches it needs.
+#[utoipa::path(post, path = "/api/ml/update", tag = "matching",
+    security(("bearer" = [])),
+    responses((status = 200, description = "the new version, its weights and metrics", body = Object),
+        (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 422, description = "INSUFFICIENT_DATA, with `needed` and `available`", body = super::ErrorBody)))]
+async fn ml_update(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<match_model::UpdateReport>, ApiError> {
+    principal.require_admin()?;
+    Ok(Json(match_model::update(&state, &principal.actor()).await?))
+}
+
+/// Delete raw events past their retention period (match events are folded into daily
+/// aggregates first, so metrics keep them) and say what was removed.
+#[utoipa::path(post, path = "/api/privacy/cleanup", tag = "privacy",
+    security(("bearer" = [])),
+    responses((status = 200, body = retention::CleanupReport),
+        (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+async fn cleanup(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<retention::CleanupReport>, ApiError> {
+    principal.require_admin()?;
+    Ok(Json(retention::cleanup(&state, &principal.actor()).await?))
+}

@@ -1,0 +1,297 @@
+//! Seed 001's match tracking and metrics. A match event is an ordinary event (same ingestion
+//! path, same consent gate) whose type is one of [`MatchEventKind`] and whose properties have a
+//! fixed, validated shape. Metrics read the raw events of the window and add the daily
+//! aggregates that retention folded from expired ones.
+
+use std::collections::{BTreeMap, HashMap};
+
+use footprint_analytics::matching::{Decision, Feedback, MatchStats, Proposal};
+use footprint_analytics::{EventType, UserId};
+use footprint_store::{EventPosition, EventQuery, StoredEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::ingest::{self, EventResult, ValidEvent};
+use crate::state::AppState;
+
+pub const MATCH_PROPOSED: &str = "match_proposed";
+pub const MATCH_VIEWED: &str = "match_viewed";
+pub const MATCH_DECISION: &str = "match_decision";
+pub const MATCH_FEEDBACK: &str = "match_feedback";
+/// The kind under which daily match aggregates are kept.
+pub const AGGREGATE_KIND: &str = "match";
+
+pub const DAY_US: i64 = 86_400_000_000;
+const PAGE: u32 = 10_000;
+const MAX_ID_CHARS: usize = 200;
+pub const MAX_TEXT_CHARS: usize = 5_000;
+const MAX_ENTRIES: usize = 100;
+
+/// A match event, validated, with the properties it will be stored with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchEvent {
+    pub user_id: UserId,
+    pub event_type: &'static str,
+    pub session_id: Option<String>,
+    pub properties: Map<String, Value>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::InvalidParameters(message.into())
+}
+
+pub fn check_id(name: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_ID_CHARS || value.chars().any(char::is_control) {
+        return Err(invalid(format!("{name}: must be 1 to {MAX_ID_CHARS} printable characters")));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn check_number(name: &str, value: f64, min: f64, max: f64) -> Result<f64, ApiError> {
+    if !value.is_finite() || value < min || value > max {
+        return Err(invalid(format!("{name}: must be a number from {min} to {max}")));
+    }
+    Ok(value)
+}
+
+/// `{"name": number, …}`: at most 100 entries, finite numbers.
+pub fn number_map(name: &str, value: &Value) -> Result<Map<String, Value>, ApiError> {
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::Validation(format!("{name}: must be an object of names to numbers")));
+    };
+    if object.len() > MAX_ENTRIES {
+        return Err(ApiError::Validation(format!("{name}: at most {MAX_ENTRIES} entries")));
+    }
+    for (key, number) in object {
+        if key.is_empty() || key.chars().count() > MAX_ID_CHARS {
+            return Err(ApiError::Validation(format!("{name}: names must be 1 to {MAX_ID_CHARS} characters")));
+        }
+        if !number.as_f64().is_some_and(f64::is_finite) {
+            return Err(ApiError::Validation(format!("{name}.{key}: must be a number")));
+        }
+    }
+    Ok(object.clone())
+}
+
+/// Takes `wrapper` out of `{"wrapper": inner}`, or the body itself when it is the bare form.
+pub fn unwrap_body(body: Option<Value>, wrapper: &str, bare_is: fn(&Value) -> bool) -> Result<Option<Value>, ApiError> {
+    match body {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(mut object)) if object.len() == 1 && object.contains_key(wrapper) => {
+            Ok(object.remove(wrapper).filter(|value| !value.is_null()))
+        }
+        Some(value) if bare_is(&value) => Ok(Some(value)),
+        Some(_) => Err(ApiError::Validation(format!("the body must be {{\"{wrapper}\": …}} or its bare value"))),
+    }
+}
+
+/// Stores a match event through ingestion. Without analytics consent nothing is stored and the
+/// caller gets 403, as in seed 001.
+pub async fn track(state: &AppState, principal: &Principal, event: MatchEvent) -> Result<String, ApiError> {
+    principal.may_track(event.user_id.as_str()).map_err(ApiError::Forbidden)?;
+    let properties = Value::Object(event.properties).to_string();
+    if properties.len() > state.config.ingest.properties_max_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the event's properties take {} bytes; at most {} are accepted",
+            properties.len(),
+            state.config.ingest.properties_max_bytes
+        )));
+    }
+    let valid = ValidEvent {
+        user_id: event.user_id.clone(),
+        event_type: EventType::parse(event.event_type).map_err(ApiError::internal)?,
+        properties,
+        timestamp_us: state.clock.now_us(),
+        session_id: event.session_id,
+        message_id: None,
+        context: json!({"source": "api/tracking"}).to_string(),
+        consent: None,
+    };
+    let mut results = ingest::ingest(state, vec![Ok(valid)]).await?;
+    match results.pop() {
+        Some(EventResult::Accepted { event_id, .. }) => Ok(event_id),
+        Some(EventResult::NotCollected { .. }) => Err(ApiError::ConsentRequired(format!(
+            "user {} has not consented to analytics: the event was not stored (record consent with POST /api/tracking/consent)",
+            event.user_id
+        ))),
+        Some(EventResult::Rejected { reason }) => Err(ApiError::Validation(reason)),
+        Some(EventResult::Duplicate) | None => Err(ApiError::internal("unexpected outcome for a match event")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredProposal {
+    match_id: String,
+    #[serde(default)]
+    match_score: Option<f64>,
+    #[serde(default)]
+    constraint_satisfaction: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredDecision {
+    match_id: String,
+    decision: bool,
+    #[serde(default)]
+    decision_time_seconds: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredFeedback {
+    rating: u8,
+    #[serde(default)]
+    specific_aspects: BTreeMap<String, f64>,
+}
+
+/// A proposal as read back: its owner, time and content.
+#[derive(Debug, Clone)]
+pub struct ProposalRow {
+    pub user_key: String,
+    pub user_id: String,
+    pub match_id: String,
+    pub timestamp_us: i64,
+    pub seq: i64,
+    pub proposal: Proposal,
+}
+
+fn proposal_row(event: &StoredEvent) -> Option<ProposalRow> {
+    let stored: StoredProposal = serde_json::from_str(&event.properties).ok()?;
+    Some(ProposalRow {
+        user_key: event.user_key.clone(),
+        user_id: event.user_id.clone(),
+        match_id: stored.match_id,
+        timestamp_us: event.timestamp_us,
+        seq: event.seq,
+        proposal: Proposal {
+            match_score: stored.match_score.unwrap_or(f64::NAN),
+            constraints: stored.constraint_satisfaction,
+        },
+    })
+}
+
+fn feedback_of(event: &StoredEvent) -> Option<Feedback> {
+    let stored: StoredFeedback = serde_json::from_str(&event.properties).ok()?;
+    Some(Feedback { rating: stored.rating, aspects: stored.specific_aspects })
+}
+
+/// Every event of `event_type` with `from_us <= time < to_us`, in time order, page by page.
+pub async fn read_events(
+    state: &AppState,
+    event_type: &str,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<Vec<StoredEvent>, ApiError> {
+    let mut events = Vec::new();
+    let mut after: Option<EventPosition> = None;
+    loop {
+        let query = EventQuery {
+            event_type: Some(event_type.to_owned()),
+            from_us,
+            to_us,
+            after,
+            limit: PAGE,
+            ..EventQuery::default()
+        };
+        let page = state.store.events(query).await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
+}
+
+/// The latest decision on each (user, match) among decisions at or after `from_us`.
+pub async fn decisions_since(
+    state: &AppState,
+    from_us: Option<i64>,
+) -> Result<HashMap<(String, String), Decision>, ApiError> {
+    let mut decisions = HashMap::new();
+    for event in read_events(state, MATCH_DECISION, from_us, None).await? {
+        if let Ok(stored) = serde_json::from_str::<StoredDecision>(&event.properties) {
+            let decision = Decision { accepted: stored.decision, decision_time_seconds: stored.decision_time_seconds };
+            decisions.insert((event.user_key, stored.match_id), decision);
+        }
+    }
+    Ok(decisions)
+}
+
+/// Proposals in the window, each with its decision if any.
+pub async fn matches_in(
+    state: &AppState,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<Vec<(ProposalRow, Option<Decision>)>, ApiError> {
+    let proposals: Vec<ProposalRow> =
+        read_events(state, MATCH_PROPOSED, from_us, to_us).await?.iter().filter_map(proposal_row).collect();
+    let earliest = proposals.iter().map(|row| row.timestamp_us).min();
+    let decisions = match earliest {
+        Some(earliest) => decisions_since(state, Some(earliest)).await?,
+        None => HashMap::new(),
+    };
+    Ok(proposals
+        .into_iter()
+        .map(|row| {
+            let decision = decisions.get(&(row.user_key.clone(), row.match_id.clone())).copied();
+            (row, decision)
+        })
+        .collect())
+}
+
+/// The window of a metrics request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub days: u32,
+    pub from: i64,
+    pub to: i64,
+}
+
+pub fn window(state: &AppState, days: Option<u32>) -> Result<Window, ApiError> {
+    let days = days.unwrap_or(30);
+    if !(1..=3650).contains(&days) {
+        return Err(invalid("days: must be from 1 to 3650"));
+    }
+    let to = state.clock.now_us();
+    Ok(Window { days, from: to - i64::from(days) * DAY_US, to })
+}
+
+/// Statistics of the window: raw events, plus the aggregates of whole days in it that
+/// retention folded from expired events.
+pub async fn stats(state: &AppState, window: Window) -> Result<MatchStats, ApiError> {
+    let mut stats = MatchStats::default();
+    for (row, decision) in matches_in(state, Some(window.from), None).await? {
+        stats.add_match(&row.proposal, decision.as_ref());
+    }
+    for event in read_events(state, MATCH_FEEDBACK, Some(window.from), None).await? {
+        if let Some(feedback) = feedback_of(&event) {
+            stats.add_feedback(&feedback);
+        }
+    }
+    let first_whole_day = window.from.div_euclid(DAY_US) * DAY_US + if window.from % DAY_US == 0 { 0 } else { DAY_US };
+    for aggregate in state.store.metric_aggregates(AGGREGATE_KIND, first_whole_day).await? {
+        let folded: MatchStats = serde_json::from_str(&aggregate.stats).map_err(ApiError::internal)?;
+        stats.merge(&folded);
+    }
+    Ok(stats)
+}
+
+/// Folds expired match events into per-day statistics: proposals (with their decisions, read
+/// from anywhere in time) by the proposal's day, feedback by its own day.
+pub fn fold_by_day(matches: &[(ProposalRow, Option<Decision>)], feedback: &[StoredEvent]) -> BTreeMap<i64, MatchStats> {
+    let mut days: BTreeMap<i64, MatchStats> = BTreeMap::new();
+    for (row, decision) in matches {
+        days.entry(row.timestamp_us.div_euclid(DAY_US) * DAY_US)
+            .or_default()
+            .add_match(&row.proposal, decision.as_ref());
+    }
+    for event in feedback {
+        if let Some(parsed) = feedback_of(event) {
+            days.entry(event.timestamp_us.div_euclid(DAY_US) * DAY_US).or_default().add_feedback(&parsed);
+        }
+    }
+    days
+}
