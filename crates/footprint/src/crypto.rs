@@ -115,6 +115,12 @@ impl Pseudonymizer {
         self.keyed_hash("user", user_id)
     }
 
+    /// What is kept of an erased user id: recognises the id again, yet is neither the id nor
+    /// its pseudonym.
+    pub fn tombstone(&self, user_id: &str) -> String {
+        self.keyed_hash("erased", user_id)
+    }
+
     /// The lookup index of a normalised e-mail address.
     pub fn email_index(&self, email: &str) -> String {
         self.keyed_hash("email", email)

@@ -21,6 +21,7 @@ pub mod server;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+pub mod tracking;
 pub mod vault;
 
 pub use config::Config;

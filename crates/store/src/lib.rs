@@ -3,6 +3,7 @@
 //! suite (`tests/behaviour.rs`).
 
 mod error;
+mod inspect;
 pub mod model;
 mod plan;
 mod postgres;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use error::{StoreError, StoreResult};
+pub use inspect::every_row;
 pub use model::*;
 pub use postgres::PostgresOptions;
 pub use scratch::ScratchSchema;
@@ -96,6 +98,16 @@ pub trait Store: Send + Sync + 'static {
     async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>>;
     /// Newest first.
     async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>>;
+
+    /// Removes the user's account, consents, events and derived rows, scrubs the audit log,
+    /// and keeps the tombstone.
+    async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange>;
+    /// Those of `tombstones` that mark an erased user.
+    async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>>;
+    async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()>;
+    /// Moves the user's events and derived rows to a new random identity, removes the account
+    /// and consents, and scrubs the audit log.
+    async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange>;
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
     /// The most recent audit entries, newest first.

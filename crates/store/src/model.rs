@@ -299,3 +299,38 @@ pub struct ModelFilter {
     pub model_type: Option<String>,
     pub status: Option<String>,
 }
+
+/// Everything to remove for a user (right to erasure).
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    pub user_id: String,
+    pub user_key: String,
+    /// Kept instead of the id: a keyed hash that recognises later events for the same id.
+    pub tombstone: String,
+    /// Values to take out of the audit log (the user id, the username)…
+    pub scrub: Vec<String>,
+    /// …and what stands in their place.
+    pub replacement: String,
+    pub now_us: i64,
+}
+
+/// A user's identity replaced by a random one everywhere; their events stay for aggregates.
+#[derive(Debug, Clone)]
+pub struct Anonymization {
+    pub user_id: String,
+    pub user_key: String,
+    pub new_user_id: String,
+    pub new_user_key: String,
+    pub scrub: Vec<String>,
+    pub now_us: i64,
+}
+
+/// What an erasure or anonymisation changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentityChange {
+    pub account: bool,
+    pub events: u64,
+    pub consents: u64,
+    pub derived_rows: u64,
+    pub audit_entries: u64,
+}

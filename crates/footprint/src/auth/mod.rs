@@ -80,6 +80,14 @@ impl Principal {
         Err(ApiError::Forbidden(format!("only {user_id} or a manager/admin may access this user's data")))
     }
 
+    /// The user's rights over their own data (erasure, export): that user, or an admin.
+    pub fn require_self_or_admin(&self, user_id: &str) -> Result<(), ApiError> {
+        if self.user_id() == Some(user_id) || self.role() == Some(Role::Admin) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!("only {user_id} or an admin may do this with this user's data")))
+    }
+
     /// Tracking (events, consent) for `user_id`: that user's token, a manager/admin token,
     /// or an API key with the `ingest` scope.
     pub fn may_track(&self, user_id: &str) -> Result<(), String> {

@@ -16,7 +16,10 @@ use crate::services::accounts::{self, NewUserRequest, UserView};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(create_user)).routes(routes!(get_user))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(create_user))
+        .routes(routes!(get_user, super::privacy::delete_user))
 }
 
 /// Credentials: a username or an e-mail (`login` accepts either), and the password.

@@ -1,14 +1,15 @@
 //! Seed 001's match routes: tracking (query parameters plus a JSON body), metrics over
 //! `?days=N`, the model update and the retention clean-up.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use footprint_analytics::UserId;
 use footprint_analytics::matching::{AcceptanceReport, ConstraintsReport, SatisfactionReport};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,8 +18,8 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, lenient_bool, lenient_bool_opt};
 use crate::services::matching::{
-    self, MATCH_DECISION, MATCH_FEEDBACK, MATCH_PROPOSED, MATCH_VIEWED, MAX_TEXT_CHARS, MatchEvent, Window, check_id,
-    check_number, number_map, unwrap_body,
+    self, MatchDecisionEvent, MatchFeedbackEvent, MatchProposedEvent, MatchViewedEvent, ToMatchEvent, Window,
+    number_map, unwrap_body,
 };
 use crate::services::{match_model, retention};
 use crate::state::AppState;
@@ -52,12 +53,9 @@ fn optional_json(headers: &HeaderMap, body: &Bytes) -> Result<Option<Value>, Api
         .map_err(|error| ApiError::InvalidJson(format!("the body is not valid JSON: {error}")))
 }
 
-fn user(user_id: &str) -> Result<UserId, ApiError> {
-    UserId::parse(user_id).map_err(|error| ApiError::InvalidParameters(format!("user_id: {}", error.reason)))
-}
-
-fn session(session_id: Option<String>) -> Result<Option<String>, ApiError> {
-    session_id.filter(|s| !s.trim().is_empty()).map(|s| check_id("session_id", &s)).transpose()
+/// `{"name": number, …}` as a map.
+fn numbers(name: &str, value: &Value) -> Result<BTreeMap<String, f64>, ApiError> {
+    Ok(number_map(name, value)?.into_iter().filter_map(|(key, value)| value.as_f64().map(|v| (key, v))).collect())
 }
 
 /// `{"status": "success", "event_id"}`.
@@ -108,10 +106,14 @@ async fn match_proposed(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Tracked>, ApiError> {
-    let mut properties = Map::new();
-    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
-    properties.insert("match_score".into(), json!(check_number("match_score", params.match_score, -1e9, 1e9)?));
-    properties.insert("alternatives_count".into(), json!(params.alternatives_count));
+    let mut event = MatchProposedEvent {
+        user_id: params.user_id,
+        match_id: params.match_id,
+        match_score: params.match_score,
+        alternatives_count: params.alternatives_count,
+        session_id: params.session_id,
+        ..MatchProposedEvent::default()
+    };
     if let Some(body) = optional_json(&headers, &body)? {
         let Value::Object(mut object) = body else {
             return Err(ApiError::Validation(
@@ -126,24 +128,14 @@ async fn match_proposed(
         }
         match object.remove("match_parameters") {
             Some(Value::Null) | None => {}
-            Some(Value::Object(parameters)) => {
-                properties.insert("match_parameters".into(), Value::Object(parameters));
-            }
+            Some(Value::Object(parameters)) => event.match_parameters = parameters,
             Some(_) => return Err(ApiError::Validation("match_parameters: must be an object".to_owned())),
         }
         if let Some(value) = object.remove("constraint_satisfaction").filter(|v| !v.is_null()) {
-            properties.insert(
-                "constraint_satisfaction".into(),
-                Value::Object(number_map("constraint_satisfaction", &value)?),
-            );
+            event.constraint_satisfaction = numbers("constraint_satisfaction", &value)?;
         }
     }
-    let event = MatchEvent {
-        user_id: user(&params.user_id)?,
-        event_type: MATCH_PROPOSED,
-        session_id: session(params.session_id)?,
-        properties,
-    };
+    let event = event.to_match_event()?;
     Ok(tracked(matching::track(&state, &principal, event).await?))
 }
 
@@ -169,19 +161,14 @@ async fn match_viewed(
     principal: Principal,
     ApiQuery(params): ApiQuery<ViewedParams>,
 ) -> Result<Json<Tracked>, ApiError> {
-    let mut properties = Map::new();
-    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
-    properties.insert(
-        "view_duration_seconds".into(),
-        json!(check_number("view_duration_seconds", params.view_duration_seconds, 0.0, 1e9)?),
-    );
-    properties.insert("view_complete".into(), json!(params.view_complete));
-    let event = MatchEvent {
-        user_id: user(&params.user_id)?,
-        event_type: MATCH_VIEWED,
-        session_id: session(params.session_id)?,
-        properties,
-    };
+    let event = MatchViewedEvent {
+        user_id: params.user_id,
+        match_id: params.match_id,
+        view_duration_seconds: params.view_duration_seconds,
+        view_complete: params.view_complete,
+        session_id: params.session_id,
+    }
+    .to_match_event()?;
     Ok(tracked(matching::track(&state, &principal, event).await?))
 }
 
@@ -213,27 +200,25 @@ async fn match_decision(
     let decision = params
         .decision
         .ok_or_else(|| ApiError::InvalidParameters("decision: give true (accepted) or false (rejected)".to_owned()))?;
-    let mut properties = Map::new();
-    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
-    properties.insert("decision".into(), json!(decision));
-    if let Some(seconds) = params.decision_time_seconds {
-        properties
-            .insert("decision_time_seconds".into(), json!(check_number("decision_time_seconds", seconds, 0.0, 1e9)?));
-    }
-    let reasons = unwrap_body(optional_json(&headers, &body)?, "reasons", Value::is_array)?;
-    if let Some(reasons) = reasons {
-        let list = reasons.as_array().filter(|list| list.len() <= 100 && list.iter().all(Value::is_string));
-        let Some(list) = list else {
-            return Err(ApiError::Validation("reasons: must be a list of at most 100 strings".to_owned()));
-        };
-        properties.insert("reasons".into(), Value::Array(list.clone()));
-    }
-    let event = MatchEvent {
-        user_id: user(&params.user_id)?,
-        event_type: MATCH_DECISION,
-        session_id: session(params.session_id)?,
-        properties,
+    let reasons = match unwrap_body(optional_json(&headers, &body)?, "reasons", Value::is_array)? {
+        None => Vec::new(),
+        Some(reasons) => {
+            let list = reasons.as_array().filter(|list| list.iter().all(Value::is_string));
+            let Some(list) = list else {
+                return Err(ApiError::Validation("reasons: must be a list of strings".to_owned()));
+            };
+            list.iter().filter_map(|reason| reason.as_str().map(str::to_owned)).collect()
+        }
     };
+    let event = MatchDecisionEvent {
+        user_id: params.user_id,
+        match_id: params.match_id,
+        decision,
+        decision_time_seconds: params.decision_time_seconds,
+        reasons,
+        session_id: params.session_id,
+    }
+    .to_match_event()?;
     Ok(tracked(matching::track(&state, &principal, event).await?))
 }
 
@@ -261,27 +246,19 @@ async fn match_feedback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Tracked>, ApiError> {
-    if !(1..=5).contains(&params.rating) {
-        return Err(ApiError::InvalidParameters("rating: must be an integer from 1 to 5".to_owned()));
-    }
-    let mut properties = Map::new();
-    properties.insert("match_id".into(), json!(check_id("match_id", &params.match_id)?));
-    properties.insert("rating".into(), json!(params.rating));
-    if let Some(text) = params.feedback_text {
-        if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(ApiError::InvalidParameters(format!("feedback_text: at most {MAX_TEXT_CHARS} characters")));
-        }
-        properties.insert("feedback_text".into(), json!(text));
-    }
-    if let Some(aspects) = unwrap_body(optional_json(&headers, &body)?, "specific_aspects", Value::is_object)? {
-        properties.insert("specific_aspects".into(), Value::Object(number_map("specific_aspects", &aspects)?));
-    }
-    let event = MatchEvent {
-        user_id: user(&params.user_id)?,
-        event_type: MATCH_FEEDBACK,
-        session_id: session(params.session_id)?,
-        properties,
+    let specific_aspects = match unwrap_body(optional_json(&headers, &body)?, "specific_aspects", Value::is_object)? {
+        Some(aspects) => numbers("specific_aspects", &aspects)?,
+        None => BTreeMap::new(),
     };
+    let event = MatchFeedbackEvent {
+        user_id: params.user_id,
+        match_id: params.match_id,
+        rating: params.rating,
+        feedback_text: params.feedback_text,
+        specific_aspects,
+        session_id: params.session_id,
+    }
+    .to_match_event()?;
     Ok(tracked(matching::track(&state, &principal, event).await?))
 }
 

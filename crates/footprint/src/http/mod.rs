@@ -8,6 +8,7 @@ mod health;
 mod interactions;
 mod matching;
 mod predictions;
+mod privacy;
 mod track;
 
 use axum::Router;
@@ -90,6 +91,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(interactions::routes())
         .merge(predictions::routes())
         .merge(matching::routes())
+        .merge(privacy::routes())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub const NOT_COLLECTED_REASON: &str = "no analytics consent: nothing was stored";
+pub const ERASED_REASON: &str =
+    "this user's data was erased: nothing is stored for them until their consent is recorded again";
 
 /// What happened to one submitted event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -164,6 +166,41 @@ fn parse_batch(
     Ok(items.iter().map(|raw| validate_event(raw, now, limits)).collect())
 }
 
+/// Takes out the events of users who were erased and have not consented since: they get
+/// `not_collected` without reaching the store.
+async fn refuse_erased(
+    state: &AppState,
+    events: &mut Vec<NewEvent>,
+    results: &mut [Option<EventResult>],
+) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tombstones: Vec<String> =
+        events.iter().map(|event| state.keys.pseudonymizer.tombstone(&event.user_id)).collect();
+    let mut distinct = tombstones.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let erased = state.store.erased_among(&distinct).await?;
+    if erased.is_empty() {
+        return Ok(());
+    }
+    let mut kept = Vec::with_capacity(events.len());
+    let mut slots = results.iter_mut().filter(|result| result.is_none());
+    for (event, tombstone) in events.drain(..).zip(tombstones.drain(..)) {
+        let slot = slots.next();
+        if erased.contains(&tombstone) {
+            if let Some(slot) = slot {
+                *slot = Some(EventResult::NotCollected { reason: ERASED_REASON.to_owned() });
+            }
+        } else {
+            kept.push(event);
+        }
+    }
+    *events = kept;
+    Ok(())
+}
+
 /// Gives each valid event its id and pseudonym, commits them through the queue, and returns
 /// one result per item, rejections included, in order. Returns once everything accepted is
 /// committed.
@@ -192,10 +229,15 @@ pub async fn ingest(state: &AppState, items: Vec<Result<ValidEvent, String>>) ->
             Err(reason) => results.push(Some(EventResult::Rejected { reason })),
         }
     }
+    refuse_erased(state, &mut events, &mut results).await?;
     state.metrics.count_events("rejected", (results.len() - events.len()) as u64);
     let n_valid = events.len();
     let retry_after_secs = state.config.ingest.retry_after_secs.as_secs();
-    let outcomes = state.ingest.submit(events).await.map_err(|error| queue_error(error, retry_after_secs))?;
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        state.ingest.submit(events).await.map_err(|error| queue_error(error, retry_after_secs))?
+    };
     if outcomes.len() != n_valid {
         return Err(ApiError::internal(format!("the store answered {} outcomes for {n_valid} events", outcomes.len())));
     }

@@ -72,6 +72,13 @@ impl Processor {
         self.wake.notify_one();
     }
 
+    /// Runs `work` while no processing run is under way in this process (erasure and
+    /// anonymisation: a run holding a user's rows in memory would write them back).
+    pub async fn exclusive<T>(&self, work: impl Future<Output = T>) -> T {
+        let _running = self.running.lock().await;
+        work.await
+    }
+
     /// Processes the next batch of the log, if any.
     pub async fn process_recent_events(&self) -> Result<ProcessReport, StoreError> {
         let _running = self.running.lock().await;

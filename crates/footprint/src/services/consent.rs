@@ -57,6 +57,8 @@ pub async fn record(
         recorded_at_us: state.clock.now_us(),
     };
     state.store.append_consent(record.clone()).await?;
+    // An erased user who consents again may be tracked again.
+    crate::services::privacy::lift_tombstone(state, user_id).await?;
     audit::record(
         state,
         "consent.change",

@@ -59,7 +59,7 @@ fn decode_cursor(cursor: &str) -> Option<EventPosition> {
     Some(EventPosition { timestamp_us: timestamp.parse().ok()?, seq: seq.parse().ok()? })
 }
 
-fn view(event: StoredEvent) -> Result<EventView, ApiError> {
+pub fn view(event: StoredEvent) -> Result<EventView, ApiError> {
     Ok(EventView {
         properties: serde_json::from_str(&event.properties).map_err(ApiError::internal)?,
         context: serde_json::from_str(&event.context).map_err(ApiError::internal)?,

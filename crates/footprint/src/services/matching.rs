@@ -295,3 +295,168 @@ pub fn fold_by_day(matches: &[(ProposalRow, Option<Decision>)], feedback: &[Stor
     }
     days
 }
+
+/// The seed's `MatchProposedEvent`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchProposedEvent {
+    pub user_id: String,
+    pub match_id: String,
+    pub match_score: f64,
+    pub match_parameters: Map<String, Value>,
+    pub alternatives_count: u32,
+    pub constraint_satisfaction: BTreeMap<String, f64>,
+    pub session_id: Option<String>,
+}
+
+/// The seed's `MatchViewedEvent`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchViewedEvent {
+    pub user_id: String,
+    pub match_id: String,
+    pub view_duration_seconds: f64,
+    pub view_complete: bool,
+    pub session_id: Option<String>,
+}
+
+/// The seed's `MatchDecisionEvent`: `decision` true = accepted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchDecisionEvent {
+    pub user_id: String,
+    pub match_id: String,
+    pub decision: bool,
+    pub decision_time_seconds: Option<f64>,
+    pub reasons: Vec<String>,
+    pub session_id: Option<String>,
+}
+
+/// The seed's `MatchFeedbackEvent`: `rating` 1 to 5.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchFeedbackEvent {
+    pub user_id: String,
+    pub match_id: String,
+    pub rating: i64,
+    pub feedback_text: Option<String>,
+    pub specific_aspects: BTreeMap<String, f64>,
+    pub session_id: Option<String>,
+}
+
+/// A typed match event, checked and turned into what is stored.
+pub trait ToMatchEvent {
+    fn to_match_event(&self) -> Result<MatchEvent, ApiError>;
+}
+
+fn user_id_of(user_id: &str) -> Result<UserId, ApiError> {
+    UserId::parse(user_id).map_err(|error| invalid(format!("user_id: {}", error.reason)))
+}
+
+fn session_of(session_id: &Option<String>) -> Result<Option<String>, ApiError> {
+    session_id.as_deref().filter(|s| !s.trim().is_empty()).map(|s| check_id("session_id", s)).transpose()
+}
+
+/// The map as stored: whole numbers stay integers (`4`, not `4.0`), as clients sent them.
+fn numbers(name: &str, values: &BTreeMap<String, f64>) -> Result<Value, ApiError> {
+    let as_json: Map<String, Value> = values
+        .iter()
+        .map(|(key, value)| {
+            let number = if value.fract() == 0.0 && value.abs() < 1e15 { json!(*value as i64) } else { json!(value) };
+            (key.clone(), number)
+        })
+        .collect();
+    number_map(name, &Value::Object(as_json)).map(Value::Object)
+}
+
+impl ToMatchEvent for MatchProposedEvent {
+    fn to_match_event(&self) -> Result<MatchEvent, ApiError> {
+        let mut properties = Map::new();
+        properties.insert("match_id".into(), json!(check_id("match_id", &self.match_id)?));
+        properties.insert("match_score".into(), json!(check_number("match_score", self.match_score, -1e9, 1e9)?));
+        properties.insert("alternatives_count".into(), json!(self.alternatives_count));
+        if !self.match_parameters.is_empty() {
+            properties.insert("match_parameters".into(), Value::Object(self.match_parameters.clone()));
+        }
+        if !self.constraint_satisfaction.is_empty() {
+            properties.insert(
+                "constraint_satisfaction".into(),
+                numbers("constraint_satisfaction", &self.constraint_satisfaction)?,
+            );
+        }
+        Ok(MatchEvent {
+            user_id: user_id_of(&self.user_id)?,
+            event_type: MATCH_PROPOSED,
+            session_id: session_of(&self.session_id)?,
+            properties,
+        })
+    }
+}
+
+impl ToMatchEvent for MatchViewedEvent {
+    fn to_match_event(&self) -> Result<MatchEvent, ApiError> {
+        let mut properties = Map::new();
+        properties.insert("match_id".into(), json!(check_id("match_id", &self.match_id)?));
+        properties.insert(
+            "view_duration_seconds".into(),
+            json!(check_number("view_duration_seconds", self.view_duration_seconds, 0.0, 1e9)?),
+        );
+        properties.insert("view_complete".into(), json!(self.view_complete));
+        Ok(MatchEvent {
+            user_id: user_id_of(&self.user_id)?,
+            event_type: MATCH_VIEWED,
+            session_id: session_of(&self.session_id)?,
+            properties,
+        })
+    }
+}
+
+impl ToMatchEvent for MatchDecisionEvent {
+    fn to_match_event(&self) -> Result<MatchEvent, ApiError> {
+        let mut properties = Map::new();
+        properties.insert("match_id".into(), json!(check_id("match_id", &self.match_id)?));
+        properties.insert("decision".into(), json!(self.decision));
+        if let Some(seconds) = self.decision_time_seconds {
+            properties.insert(
+                "decision_time_seconds".into(),
+                json!(check_number("decision_time_seconds", seconds, 0.0, 1e9)?),
+            );
+        }
+        if self.reasons.len() > MAX_ENTRIES || self.reasons.iter().any(|r| r.chars().count() > MAX_TEXT_CHARS) {
+            return Err(ApiError::Validation(format!(
+                "reasons: at most {MAX_ENTRIES} reasons of at most {MAX_TEXT_CHARS} characters"
+            )));
+        }
+        if !self.reasons.is_empty() {
+            properties.insert("reasons".into(), json!(self.reasons));
+        }
+        Ok(MatchEvent {
+            user_id: user_id_of(&self.user_id)?,
+            event_type: MATCH_DECISION,
+            session_id: session_of(&self.session_id)?,
+            properties,
+        })
+    }
+}
+
+impl ToMatchEvent for MatchFeedbackEvent {
+    fn to_match_event(&self) -> Result<MatchEvent, ApiError> {
+        if !(1..=5).contains(&self.rating) {
+            return Err(invalid("rating: must be an integer from 1 to 5"));
+        }
+        let mut properties = Map::new();
+        properties.insert("match_id".into(), json!(check_id("match_id", &self.match_id)?));
+        properties.insert("rating".into(), json!(self.rating));
+        if let Some(text) = &self.feedback_text {
+            if text.chars().count() > MAX_TEXT_CHARS {
+                return Err(invalid(format!("feedback_text: at most {MAX_TEXT_CHARS} characters")));
+            }
+            properties.insert("feedback_text".into(), json!(text));
+        }
+        if !self.specific_aspects.is_empty() {
+            properties.insert("specific_aspects".into(), numbers("specific_aspects", &self.specific_aspects)?);
+        }
+        Ok(MatchEvent {
+            user_id: user_id_of(&self.user_id)?,
+            event_type: MATCH_FEEDBACK,
+            session_id: session_of(&self.session_id)?,
+            properties,
+        })
+    }
+}

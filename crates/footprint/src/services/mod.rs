@@ -9,5 +9,6 @@ pub mod interactions;
 pub mod match_model;
 pub mod matching;
 pub mod predictions;
+pub mod privacy;
 pub mod retention;
 pub mod stats;

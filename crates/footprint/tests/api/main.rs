@@ -9,6 +9,7 @@ mod events;
 mod helpers;
 mod operations;
 mod permissions;
+mod privacy;
 mod queue;
 mod seed001;
 mod seed002;

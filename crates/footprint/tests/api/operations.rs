@@ -88,6 +88,9 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/metrics/constraints",
         "POST /api/ml/update",
         "POST /api/privacy/cleanup",
+        "DELETE /api/v1/users/{id}",
+        "GET /api/v1/users/{id}/export",
+        "POST /api/v1/users/{id}/anonymize",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

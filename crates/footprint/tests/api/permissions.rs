@@ -15,6 +15,8 @@ enum Needs {
     Staff,
     /// The user themself (each route here names another user), or staff.
     SelfOrStaff,
+    /// The user themself, or an admin.
+    SelfOrAdmin,
 }
 
 struct Route {
@@ -68,6 +70,10 @@ fn protected_routes() -> Vec<Route> {
         route(Method::GET, "/api/metrics/constraints?days=30", None, Needs::Staff),
         route(Method::POST, "/api/ml/update", None, Needs::Admin),
         route(Method::POST, "/api/privacy/cleanup", None, Needs::Admin),
+        route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
+        route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
+        // Last: it erases bob.
+        route(Method::DELETE, "/api/v1/users/bob", None, Needs::SelfOrAdmin),
     ]
 }
 
@@ -134,6 +140,7 @@ async fn protected_routes_refuse_the_wrong_role() {
     let manager = app.user_with_role("mgr", Role::Manager).await;
     app.user_with_role("bob", Role::User).await;
     app.grant_consent("bob").await;
+    app.grant_consent("carol").await;
     let key = app.ingest_key().await;
     for route in protected_routes() {
         let label = format!("{} {}", route.method, route.path);
@@ -141,6 +148,9 @@ async fn protected_routes_refuse_the_wrong_role() {
             Needs::Admin => vec![("user", user.as_str()), ("manager", manager.as_str()), ("API key", key.as_str())],
             Needs::Staff => vec![("user", user.as_str()), ("API key", key.as_str())],
             Needs::SelfOrStaff => vec![("another user", user.as_str())],
+            Needs::SelfOrAdmin => {
+                vec![("another user", user.as_str()), ("manager", manager.as_str()), ("API key", key.as_str())]
+            }
         };
         for (who, credential) in refused {
             let code = error_code(call(&app, &route, Some(credential)).await, StatusCode::FORBIDDEN).await;

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_foundation.sql")),
     (2, include_str!("migrations/0002_sequences.sql")),
     (3, include_str!("migrations/0003_retention_models.sql")),
+    (4, include_str!("migrations/0004_erasures.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
@@ -454,6 +455,29 @@ fn model_from_row(row: &tokio_postgres::Row) -> ModelRecord {
     }
 }
 
+/// Replaces each of `scrub` (longest first, so a username holding the id goes whole) by
+/// `replacement` in the audit log's actor, subject and detail; returns the entries changed.
+async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], replacement: &str) -> StoreResult<u64> {
+    let mut values: Vec<&String> = scrub.iter().filter(|value| !value.is_empty()).collect();
+    values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    let mut changed = HashSet::new();
+    for value in values {
+        let rows = tx
+            .query(
+                "UPDATE audit_log SET
+                     actor = CASE WHEN actor = $1 THEN $2 ELSE actor END,
+                     subject = CASE WHEN subject = $1 THEN $2 ELSE subject END,
+                     detail = replace(detail, $1, $2)
+                 WHERE actor = $1 OR subject = $1 OR strpos(detail, $1) > 0
+                 RETURNING id",
+                &[value, &replacement],
+            )
+            .await?;
+        changed.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
+    }
+    Ok(changed.len() as u64)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -851,6 +875,76 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(rows.iter().map(model_from_row).collect())
+    }
+
+    async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Serialised with ingestion, so no commit for this user lands halfway through.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+        let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
+        let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
+        let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
+        let mut derived_rows =
+            tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
+        tx.execute(
+            "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
+             ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
+            &[&erasure.tombstone, &erasure.now_us],
+        )
+        .await?;
+        let audit_entries = scrub_audit(&tx, &erasure.scrub, &erasure.replacement).await?;
+        tx.commit().await?;
+        Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+    }
+
+    async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>> {
+        let client = self.pool.get().await?;
+        let rows =
+            client.query("SELECT tombstone FROM erasures WHERE tombstone = ANY($1::text[])", &[&tombstones]).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client.execute("DELETE FROM erasures WHERE tombstone = $1", &[&tombstone]).await?;
+        Ok(())
+    }
+
+    async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+        let first_seen: Option<i64> = tx
+            .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
+            .await?
+            .and_then(|row| row.get(0));
+        let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
+        tx.execute(
+            "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
+            &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],
+        )
+        .await?;
+        let events = tx
+            .execute("UPDATE events SET user_key = $2 WHERE user_key = $1", &[&change.user_key, &change.new_user_key])
+            .await?;
+        let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
+        let mut derived_rows = tx
+            .execute(
+                "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE sequence_counts SET scope = $2 WHERE scope = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id).await?;
+        tx.commit().await?;
+        Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

@@ -25,8 +25,11 @@ use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
 use crate::{Store, now_us};
 use rows::{USER_COLUMNS, consent_from_row, event_from_row, user_from_row};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_foundation.sql")), (2, include_str!("migrations/0002_retention_models.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_foundation.sql")),
+    (2, include_str!("migrations/0002_retention_models.sql")),
+    (3, include_str!("migrations/0003_erasures.sql")),
+];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/derived_0001_sequences.sql"))];
 
@@ -122,7 +125,7 @@ fn run_checkpointer(connections: Vec<Connection>, stop: mpsc::Receiver<()>) {
 }
 
 /// `footprint.db` → `footprint-derived.db`, beside it.
-fn derived_path(path: &Path) -> std::path::PathBuf {
+pub(crate) fn derived_path(path: &Path) -> std::path::PathBuf {
     let stem = path.file_stem().map_or_else(|| "footprint".into(), |stem| stem.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}-derived.db"))
 }
@@ -536,6 +539,30 @@ fn type_condition(types: &TypeSelector, values: &mut Vec<Value>) -> String {
         })
         .collect();
     format!("type {negation}IN ({})", placeholders.join(", "))
+}
+
+/// Replaces each of `scrub` (longest first, so a username holding the id goes whole) by
+/// `replacement` in the audit log's actor, subject and detail; returns the entries changed.
+fn scrub_audit(tx: &Transaction<'_>, scrub: &[String], replacement: &str) -> StoreResult<u64> {
+    let mut values: Vec<&String> = scrub.iter().filter(|value| !value.is_empty()).collect();
+    values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    let mut changed = std::collections::HashSet::new();
+    for value in values {
+        let mut stmt =
+            tx.prepare_cached("SELECT id FROM audit_log WHERE actor = ?1 OR subject = ?1 OR instr(detail, ?1) > 0")?;
+        for id in stmt.query_map([value], |row| row.get::<_, i64>(0))? {
+            changed.insert(id?);
+        }
+        tx.execute(
+            "UPDATE audit_log SET
+                 actor = CASE WHEN actor = ?1 THEN ?2 ELSE actor END,
+                 subject = CASE WHEN subject = ?1 THEN ?2 ELSE subject END,
+                 detail = replace(detail, ?1, ?2)
+             WHERE actor = ?1 OR subject = ?1 OR instr(detail, ?1) > 0",
+            params![value, replacement],
+        )?;
+    }
+    Ok(changed.len() as u64)
 }
 
 #[async_trait]
@@ -954,6 +981,99 @@ impl Store for SqliteStore {
             Ok(models)
         })
         .await
+    }
+
+    async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
+        // Derived rows first: a crash in between leaves the user whole, and erasing again
+        // finishes the job.
+        let user_key = erasure.user_key.clone();
+        let derived_rows = self
+            .write_derived(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut removed = tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&user_key])?;
+                removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&user_key])?;
+                tx.commit()?;
+                Ok(removed as u64)
+            })
+            .await?;
+        let mut change = self
+            .write(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let events = tx.execute("DELETE FROM events WHERE user_key = ?1", [&erasure.user_key])? as u64;
+                let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&erasure.user_id])? as u64;
+                let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
+                tx.execute(
+                    "INSERT INTO erasures (tombstone, erased_at_us) VALUES (?1, ?2)
+                     ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
+                    params![erasure.tombstone, erasure.now_us],
+                )?;
+                let audit_entries = scrub_audit(&tx, &erasure.scrub, &erasure.replacement)?;
+                tx.commit()?;
+                Ok(IdentityChange { account, events, consents, derived_rows: 0, audit_entries })
+            })
+            .await?;
+        change.derived_rows = derived_rows;
+        Ok(change)
+    }
+
+    async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>> {
+        let tombstones = tombstones.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM erasures WHERE tombstone = ?1")?;
+            let mut erased = Vec::new();
+            for tombstone in tombstones {
+                if stmt.exists([&tombstone])? {
+                    erased.push(tombstone);
+                }
+            }
+            Ok(erased)
+        })
+        .await
+    }
+
+    async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()> {
+        let tombstone = tombstone.to_owned();
+        self.write(move |conn| {
+            conn.execute("DELETE FROM erasures WHERE tombstone = ?1", [tombstone])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange> {
+        let (old_key, new_key) = (change.user_key.clone(), change.new_user_key.clone());
+        let derived_rows = self
+            .write_derived(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut moved =
+                    tx.execute("UPDATE sequence_state SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
+                moved += tx.execute("UPDATE sequence_counts SET scope = ?2 WHERE scope = ?1", [&old_key, &new_key])?;
+                tx.commit()?;
+                Ok(moved as u64)
+            })
+            .await?;
+        let mut result = self
+            .write(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let first_seen: Option<Option<i64>> = tx
+                    .query_row("SELECT first_seen_us FROM users WHERE user_id = ?1", [&change.user_id], |row| row.get(0))
+                    .optional()?;
+                let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&change.user_id])? > 0;
+                tx.execute(
+                    "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![change.new_user_id, change.new_user_key, first_seen.flatten(), change.now_us],
+                )?;
+                let events =
+                    tx.execute("UPDATE events SET user_key = ?2 WHERE user_key = ?1", [&change.user_key, &change.new_user_key])?
+                        as u64;
+                let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&change.user_id])? as u64;
+                let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id)?;
+                tx.commit()?;
+                Ok(IdentityChange { account, events, consents, derived_rows: 0, audit_entries })
+            })
+            .await?;
+        result.derived_rows = derived_rows;
+        Ok(result)
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {
