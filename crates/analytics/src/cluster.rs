@@ -82,11 +82,14 @@ pub struct KMeansOptions {
     pub restarts: usize,
     pub max_iterations: usize,
     pub seed: u64,
+    /// Converged when the centroids move (sum of squared shifts) by less than this share of the
+    /// data's mean per-dimension variance, as scikit-learn's `tol`.
+    pub tolerance: f64,
 }
 
 impl Default for KMeansOptions {
     fn default() -> Self {
-        Self { restarts: 4, max_iterations: 100, seed: 42 }
+        Self { restarts: 4, max_iterations: 100, seed: 42, tolerance: 1e-4 }
     }
 }
 
@@ -123,9 +126,28 @@ fn seed_centroids(points: &Points, k: usize, rng: &mut SplitMix64) -> Points {
     Points::new(centroids, points.dims)
 }
 
-fn lloyd(points: &Points, mut centroids: Points, max_iterations: usize) -> KMeans {
+/// The mean over dimensions of each column's variance.
+fn mean_variance(points: &Points) -> f64 {
+    let (rows, dims) = (points.rows(), points.dims);
+    if rows == 0 {
+        return 0.0;
+    }
+    let mut sums = vec![0.0; dims];
+    let mut squares = vec![0.0; dims];
+    for row in 0..rows {
+        for (dim, value) in points.row(row).iter().enumerate() {
+            sums[dim] += value;
+            squares[dim] += value * value;
+        }
+    }
+    let n = rows as f64;
+    (0..dims).map(|dim| (squares[dim] / n - (sums[dim] / n).powi(2)).max(0.0)).sum::<f64>() / dims as f64
+}
+
+fn lloyd(points: &Points, mut centroids: Points, max_iterations: usize, tolerance: f64) -> KMeans {
     let (rows, dims, k) = (points.rows(), points.dims, centroids.rows());
     let mut labels = vec![usize::MAX; rows];
+    let mut converged = false;
     for _ in 0..max_iterations {
         let mut changed = false;
         for (row, label) in labels.iter_mut().enumerate() {
@@ -139,9 +161,10 @@ fn lloyd(points: &Points, mut centroids: Points, max_iterations: usize) -> KMean
                 changed = true;
             }
         }
-        if !changed {
+        if !changed || converged {
             break;
         }
+        let previous = centroids.values.clone();
         let mut sums = vec![0.0; k * dims];
         let mut sizes = vec![0usize; k];
         for (row, &label) in labels.iter().enumerate() {
@@ -166,6 +189,8 @@ fn lloyd(points: &Points, mut centroids: Points, max_iterations: usize) -> KMean
                 centroids.values[cluster * dims + dim] = sums[cluster * dims + dim] / sizes[cluster] as f64;
             }
         }
+        // Centroids that barely moved: one last assignment to them, then stop.
+        converged = squared_distance(&previous, &centroids.values) <= tolerance;
     }
     let inertia =
         labels.iter().enumerate().map(|(row, &label)| squared_distance(points.row(row), centroids.row(label))).sum();
@@ -177,9 +202,10 @@ fn lloyd(points: &Points, mut centroids: Points, max_iterations: usize) -> KMean
 pub fn kmeans(points: &Points, k: usize, options: &KMeansOptions) -> KMeans {
     let k = k.clamp(1, points.rows().max(1));
     let mut rng = SplitMix64::new(options.seed);
+    let tolerance = options.tolerance * mean_variance(points);
     let mut best: Option<KMeans> = None;
     for _ in 0..options.restarts.max(1) {
-        let result = lloyd(points, seed_centroids(points, k, &mut rng), options.max_iterations);
+        let result = lloyd(points, seed_centroids(points, k, &mut rng), options.max_iterations, tolerance);
         if best.as_ref().is_none_or(|best| result.inertia < best.inertia) {
             best = Some(result);
         }
@@ -278,6 +304,126 @@ pub fn labels_by_size(labels: &[usize], k: usize) -> (Vec<usize>, Vec<usize>) {
     (labels.iter().map(|&label| new_id[label]).collect(), order.iter().map(|&old| sizes[old]).collect())
 }
 
+/// The adjusted Rand index of two labellings of the same points: 1 for the same partition, about
+/// 0 for independent ones (Hubert and Arabie, 1985). `None` when the lengths differ or there are
+/// fewer than 2 points.
+pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let pairs = |n: u64| (n * n.saturating_sub(1) / 2) as f64;
+    let mut table: std::collections::HashMap<(usize, usize), u64> = std::collections::HashMap::new();
+    let mut rows: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    let mut columns: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    for (&x, &y) in a.iter().zip(b) {
+        *table.entry((x, y)).or_default() += 1;
+        *rows.entry(x).or_default() += 1;
+        *columns.entry(y).or_default() += 1;
+    }
+    let index: f64 = table.values().map(|&n| pairs(n)).sum();
+    let row_sum: f64 = rows.values().map(|&n| pairs(n)).sum();
+    let column_sum: f64 = columns.values().map(|&n| pairs(n)).sum();
+    let expected = row_sum * column_sum / pairs(a.len() as u64);
+    let maximum = (row_sum + column_sum) / 2.0;
+    if (maximum - expected).abs() < f64::EPSILON {
+        // Both partitions trivial (one cluster each, or all singletons): identical.
+        return Some(1.0);
+    }
+    Some((index - expected) / (maximum - expected))
+}
+
+/// A 2-D projection on the first two principal components (of points already centred or not:
+/// they are centred here), by power iteration with deflation on the covariance matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// Two unit vectors of `dims` coordinates.
+    pub components: [Vec<f64>; 2],
+    pub mean: Vec<f64>,
+    /// Share of the total variance along each component.
+    pub explained_variance_ratio: [f64; 2],
+    /// Each point's two coordinates.
+    pub coordinates: Vec<[f64; 2]>,
+}
+
+pub fn pca_2d(points: &Points) -> Option<Projection> {
+    let (rows, dims) = (points.rows(), points.dims);
+    if rows < 2 {
+        return None;
+    }
+    let mut mean = vec![0.0; dims];
+    for row in 0..rows {
+        for (m, v) in mean.iter_mut().zip(points.row(row)) {
+            *m += v / rows as f64;
+        }
+    }
+    let mut covariance = vec![0.0; dims * dims];
+    for row in 0..rows {
+        let point = points.row(row);
+        for i in 0..dims {
+            let di = point[i] - mean[i];
+            for j in i..dims {
+                covariance[i * dims + j] += di * (point[j] - mean[j]);
+            }
+        }
+    }
+    for i in 0..dims {
+        for j in i..dims {
+            covariance[i * dims + j] /= (rows - 1) as f64;
+            covariance[j * dims + i] = covariance[i * dims + j];
+        }
+    }
+    let total: f64 = (0..dims).map(|i| covariance[i * dims + i]).sum();
+    let mut components: [Vec<f64>; 2] = [vec![0.0; dims], vec![0.0; dims]];
+    let mut variances = [0.0; 2];
+    let mut matrix = covariance;
+    for (c, component) in components.iter_mut().enumerate() {
+        // A start vector not orthogonal to the leading eigenvector in practice.
+        let mut vector: Vec<f64> = (0..dims).map(|i| 1.0 + (i as f64 + c as f64) * 0.1).collect();
+        let mut eigenvalue = 0.0;
+        for _ in 0..500 {
+            let next: Vec<f64> = (0..dims).map(|i| (0..dims).map(|j| matrix[i * dims + j] * vector[j]).sum()).collect();
+            let norm = next.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm <= f64::EPSILON {
+                break;
+            }
+            let next: Vec<f64> = next.iter().map(|v| v / norm).collect();
+            let delta: f64 = next.iter().zip(&vector).map(|(a, b)| (a - b).abs()).sum();
+            vector = next;
+            eigenvalue = norm;
+            if delta < 1e-12 {
+                break;
+            }
+        }
+        // Deflate: take this component out before looking for the next.
+        for i in 0..dims {
+            for j in 0..dims {
+                matrix[i * dims + j] -= eigenvalue * vector[i] * vector[j];
+            }
+        }
+        // A stable sign: the largest coordinate positive.
+        let largest = vector.iter().copied().fold(0.0f64, |acc, v| if v.abs() > acc.abs() { v } else { acc });
+        if largest < 0.0 {
+            vector.iter_mut().for_each(|v| *v = -*v);
+        }
+        variances[c] = eigenvalue;
+        *component = vector;
+    }
+    let coordinates = (0..rows)
+        .map(|row| {
+            let centred: Vec<f64> = points.row(row).iter().zip(&mean).map(|(v, m)| v - m).collect();
+            let project = |component: &Vec<f64>| centred.iter().zip(component).map(|(a, b)| a * b).sum::<f64>();
+            [project(&components[0]), project(&components[1])]
+        })
+        .collect();
+    let ratio = |v: f64| if total > 0.0 { v / total } else { 0.0 };
+    Some(Projection {
+        explained_variance_ratio: [ratio(variances[0]), ratio(variances[1])],
+        components,
+        mean,
+        coordinates,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -358,5 +504,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn adjusted_rand_index_matches_known_values() {
+        // Identical partitions up to renaming: 1.
+        assert_eq!(adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]), Some(1.0));
+        // scikit-learn: adjusted_rand_score([0, 0, 1, 1], [0, 0, 1, 2]) = 0.5714285714285715.
+        assert!((adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 2]).unwrap() - 0.571_428_571_4).abs() < 1e-9);
+        // adjusted_rand_score([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2]) = -0.36363636 (worse than chance).
+        assert!(
+            (adjusted_rand_index(&[0, 0, 0, 1, 1, 1], &[0, 1, 2, 0, 1, 2]).unwrap() + 0.363_636_363_6).abs() < 1e-9
+        );
+        assert_eq!(adjusted_rand_index(&[0], &[0]), None);
+    }
+
+    #[test]
+    fn pca_finds_the_direction_of_spread() {
+        // Points on the line y = 2x, plus a little noise across it.
+        let mut values = Vec::new();
+        for i in 0..50 {
+            let t = f64::from(i) - 25.0;
+            let noise = if i % 2 == 0 { 0.1 } else { -0.1 };
+            values.extend([t - 2.0 * noise / 5.0_f64.sqrt(), 2.0 * t + noise / 5.0_f64.sqrt()]);
+        }
+        let projection = pca_2d(&Points::new(values, 2)).unwrap();
+        let [x, y] = [projection.components[0][0], projection.components[0][1]];
+        assert!((y / x - 2.0).abs() < 1e-3, "first component along (1, 2): {:?}", projection.components);
+        assert!(projection.explained_variance_ratio[0] > 0.999);
+        let dot: f64 = projection.components[0].iter().zip(&projection.components[1]).map(|(a, b)| a * b).sum();
+        assert!(dot.abs() < 1e-6, "orthogonal components");
+        assert_eq!(projection.coordinates.len(), 50);
     }
 }

@@ -10,6 +10,7 @@
 mod baseline;
 mod ingest;
 mod interactions;
+mod kmeans;
 mod load;
 mod target;
 
@@ -26,12 +27,15 @@ pub enum BenchCommand {
     Ingest(IngestBench),
     /// Seed 002's routes: submit throughput, and both prediction routes for users with N interactions.
     Interactions(InteractionsBench),
+    /// k-means alone on generated blobs (default 100 000 × 32, k = 8), median of several runs.
+    Kmeans(kmeans::KMeansBench),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(bench) => ingest::run(bench, config).await.map(|_| ()),
         BenchCommand::Interactions(bench) => interactions::run(bench, config).await,
+        BenchCommand::Kmeans(bench) => kmeans::run(&bench),
     }
 }
 

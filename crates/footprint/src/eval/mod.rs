@@ -1,5 +1,6 @@
 //! `footprint eval`: offline evaluations on public datasets, printed as tables (or JSON).
 
+mod clustering;
 mod sequences;
 
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use footprint_analytics::sequence::SequenceConfig;
 pub enum EvalCommand {
     /// Next-action prediction: most frequent, first-order Markov and Footprint's variable-order model.
     NextAction(NextActionEval),
+    /// k-means on a CSV's numeric columns, k chosen by silhouette, scored against a label column (adjusted Rand index).
+    Clustering(clustering::ClusteringEval),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +77,7 @@ pub struct NextActionEval {
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::NextAction(eval) => next_action(&eval),
+        EvalCommand::Clustering(eval) => clustering::run(&eval),
     }
 }
 

@@ -30,7 +30,7 @@ impl From<&NextActionEval> for CsvColumns {
     }
 }
 
-fn open(path: &Path) -> anyhow::Result<Box<dyn Read>> {
+pub(super) fn open(path: &Path) -> anyhow::Result<Box<dyn Read>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     if path.extension().is_some_and(|extension| extension == "gz") {
         Ok(Box::new(flate2::read::GzDecoder::new(file)))
