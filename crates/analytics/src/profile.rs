@@ -1,0 +1,527 @@
+//! A user's behavioural profile, kept incrementally: [`ProfileState`] takes one event at a time
+//! in any order (late events included) and always equals the state built from all the events
+//! at once. [`ProfileState::features`] reads the features of SPEC §4 out of it at a given time,
+//! and [`ProfileState::preferences`] the decayed preference scores.
+//!
+//! Definitions (times in UTC):
+//! - **sessions**: maximal runs of events less than `session_gap_secs` apart (the ingestion
+//!   rule); a session's length is its last event's time minus its first's.
+//! - **active days**: distinct UTC days with an event; **active-day ratio** = active days /
+//!   days from the first event's day to `now`'s day, both included.
+//! - **recency**: days from the last event to `now`; **tenure**: days from the first event to
+//!   `now`; **frequency**: events per week of tenure (a tenure under one week counts as one).
+//! - **hour-of-day** (24) and **day-of-week** (7, Monday first) distributions: shares of events.
+//! - **categories**: shares of events by the value of the `category_property` property;
+//!   **feature usage**: counts by the value of the first of `feature_properties` present.
+//! - **engagement score** (0–100): `100 × (0.30·A + 0.30·R + 0.25·D + 0.15·B)` with
+//!   A = active-day ratio, R = exp(−recency / 14 days), D = 1 − exp(−events per session / 5),
+//!   B = 1 − exp(−distinct event types / 3): regular, recent, deep and varied use each count.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+const DAY_US: i64 = 86_400_000_000;
+const WEEK_DAYS: f64 = 7.0;
+
+/// What profiling reads from the events, and how preferences are scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub session_gap_secs: i64,
+    /// The property whose value is an event's category or content type.
+    pub category_property: String,
+    /// Properties naming the product feature or element used (the first present counts).
+    pub feature_properties: Vec<String>,
+    /// Properties naming an item (product, article…) for item preferences.
+    pub item_properties: Vec<String>,
+    /// Half-life of a preference signal, in days.
+    pub preference_half_life_days: f64,
+    /// Weight of an event in preferences by type; types not listed weigh `default_weight`.
+    pub event_weights: BTreeMap<String, f64>,
+    pub default_weight: f64,
+    /// Distinct categories, features and items kept per user (the most frequent win).
+    pub max_distinct: usize,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        Self {
+            session_gap_secs: 1_800,
+            category_property: "category".to_owned(),
+            feature_properties: vec!["feature".to_owned(), "element_id".to_owned()],
+            item_properties: vec!["item_id".to_owned(), "product_id".to_owned(), "content_id".to_owned()],
+            preference_half_life_days: 14.0,
+            event_weights: [
+                ("page_view", 1.0),
+                ("view", 1.0),
+                ("click", 2.0),
+                ("search", 1.5),
+                ("add_to_cart", 4.0),
+                ("like", 4.0),
+                ("share", 5.0),
+                ("purchase", 8.0),
+            ]
+            .into_iter()
+            .map(|(name, weight)| (name.to_owned(), weight))
+            .collect(),
+            default_weight: 1.0,
+            max_distinct: 200,
+        }
+    }
+}
+
+/// One event as profiling sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileEvent {
+    pub event_type: String,
+    pub timestamp_us: i64,
+    pub category: Option<String>,
+    pub feature: Option<String>,
+    pub item: Option<String>,
+}
+
+impl ProfileEvent {
+    /// Reads category, feature and item from an event's properties as `config` names them.
+    pub fn from_properties(
+        event_type: &str,
+        timestamp_us: i64,
+        properties: &serde_json::Map<String, serde_json::Value>,
+        config: &ProfileConfig,
+    ) -> Self {
+        let text = |name: &str| -> Option<String> {
+            match properties.get(name)? {
+                serde_json::Value::String(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+                serde_json::Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            }
+        };
+        let first = |names: &[String]| names.iter().find_map(|name| text(name));
+        Self {
+            event_type: event_type.to_owned(),
+            timestamp_us,
+            category: text(&config.category_property),
+            feature: first(&config.feature_properties),
+            item: first(&config.item_properties),
+        }
+    }
+}
+
+/// A session: its span, size, and first and last actions (ties broken by type name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub start_us: i64,
+    pub end_us: i64,
+    pub events: u64,
+    pub first_action: String,
+    pub last_action: String,
+}
+
+/// Decayed evidence for one category or item: Σ weight · 2^((t − anchor) / half-life), kept
+/// relative to an anchor time so that it never overflows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub count: u64,
+    pub last_seen_us: i64,
+    pub decayed: f64,
+    pub anchor_us: i64,
+}
+
+impl Evidence {
+    fn add(&mut self, weight: f64, at_us: i64, half_life_us: f64) {
+        self.count += 1;
+        self.last_seen_us = self.last_seen_us.max(at_us);
+        if at_us > self.anchor_us {
+            // Move the anchor forward so exponents stay small.
+            self.decayed *= ((self.anchor_us - at_us) as f64 / half_life_us).exp2();
+            self.anchor_us = at_us;
+        }
+        self.decayed += weight * ((at_us - self.anchor_us) as f64 / half_life_us).exp2();
+    }
+
+    /// The score at `now_us`: every signal halved once per half-life since it happened.
+    pub fn score_at(&self, now_us: i64, half_life_us: f64) -> f64 {
+        self.decayed * ((self.anchor_us - now_us) as f64 / half_life_us).exp2()
+    }
+}
+
+/// The incremental state of one user's profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileState {
+    pub events: u64,
+    pub events_by_type: BTreeMap<String, u64>,
+    pub first_us: Option<i64>,
+    pub last_us: Option<i64>,
+    pub hours: [u64; 24],
+    pub weekdays: [u64; 7],
+    /// Days since the epoch with at least one event, ascending.
+    pub active_days: Vec<i64>,
+    /// In time order, never overlapping nor closer than the session gap.
+    pub sessions: Vec<Session>,
+    pub categories: BTreeMap<String, u64>,
+    pub features: BTreeMap<String, u64>,
+    pub category_evidence: BTreeMap<String, Evidence>,
+    pub item_evidence: BTreeMap<String, Evidence>,
+}
+
+fn min_action(a: (i64, &str), b: (i64, &str)) -> bool {
+    a < b
+}
+
+impl ProfileState {
+    /// Folds one event in; the result does not depend on the order events come in.
+    pub fn observe(&mut self, event: &ProfileEvent, config: &ProfileConfig) {
+        let at = event.timestamp_us;
+        self.events += 1;
+        *self.events_by_type.entry(event.event_type.clone()).or_default() += 1;
+        self.first_us = Some(self.first_us.map_or(at, |first| first.min(at)));
+        self.last_us = Some(self.last_us.map_or(at, |last| last.max(at)));
+        let day = at.div_euclid(DAY_US);
+        let hour = (at.rem_euclid(DAY_US) / 3_600_000_000) as usize;
+        self.hours[hour.min(23)] += 1;
+        // 1970-01-01 was a Thursday: Monday = 0.
+        self.weekdays[(day + 3).rem_euclid(7) as usize] += 1;
+        if let Err(position) = self.active_days.binary_search(&day) {
+            self.active_days.insert(position, day);
+        }
+        self.add_to_sessions(at, &event.event_type, config.session_gap_secs.max(1) * 1_000_000);
+        if let Some(category) = &event.category {
+            *self.categories.entry(category.clone()).or_default() += 1;
+        }
+        if let Some(feature) = &event.feature {
+            *self.features.entry(feature.clone()).or_default() += 1;
+        }
+        let weight = config.event_weights.get(&event.event_type).copied().unwrap_or(config.default_weight);
+        let half_life_us = config.preference_half_life_days.max(1e-6) * DAY_US as f64;
+        let fresh = || Evidence { count: 0, last_seen_us: at, decayed: 0.0, anchor_us: at };
+        if let Some(category) = &event.category {
+            self.category_evidence.entry(category.clone()).or_insert_with(fresh).add(weight, at, half_life_us);
+        }
+        if let Some(item) = &event.item {
+            self.item_evidence.entry(item.clone()).or_insert_with(fresh).add(weight, at, half_life_us);
+        }
+        self.trim(config.max_distinct);
+    }
+
+    /// Keeps the `max` most frequent categories, features and items (ties by name).
+    fn trim(&mut self, max: usize) {
+        fn keep_top<V>(map: &mut BTreeMap<String, V>, max: usize, count: impl Fn(&V) -> u64) {
+            if map.len() <= max {
+                return;
+            }
+            let mut ranked: Vec<(u64, String)> = map.iter().map(|(name, value)| (count(value), name.clone())).collect();
+            ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            for (_, name) in ranked.into_iter().skip(max) {
+                map.remove(&name);
+            }
+        }
+        keep_top(&mut self.categories, max, |count| *count);
+        keep_top(&mut self.features, max, |count| *count);
+        keep_top(&mut self.category_evidence, max, |evidence| evidence.count);
+        keep_top(&mut self.item_evidence, max, |evidence| evidence.count);
+    }
+
+    /// Puts an event at `at` in its session: joins the session it falls in or next to, merges
+    /// two sessions it bridges, or starts one.
+    fn add_to_sessions(&mut self, at: i64, action: &str, gap_us: i64) {
+        // The first session starting after `at`.
+        let next = self.sessions.partition_point(|session| session.start_us <= at);
+        let joins_previous = next > 0 && at - self.sessions[next - 1].end_us < gap_us;
+        let joins_next = next < self.sessions.len() && self.sessions[next].start_us - at < gap_us;
+        let single = Session {
+            start_us: at,
+            end_us: at,
+            events: 1,
+            first_action: action.to_owned(),
+            last_action: action.to_owned(),
+        };
+        match (joins_previous, joins_next) {
+            (false, false) => self.sessions.insert(next, single),
+            (true, false) => absorb(&mut self.sessions[next - 1], single),
+            (false, true) => absorb(&mut self.sessions[next], single),
+            (true, true) => {
+                let following = self.sessions.remove(next);
+                let previous = &mut self.sessions[next - 1];
+                absorb(previous, single);
+                absorb(previous, following);
+            }
+        }
+    }
+
+    /// The features at `now_us`.
+    pub fn features(&self, now_us: i64) -> Features {
+        let (Some(first), Some(last)) = (self.first_us, self.last_us) else {
+            return Features::default();
+        };
+        let sessions = self.sessions.len() as u64;
+        let lengths: Vec<f64> = self.sessions.iter().map(|s| (s.end_us - s.start_us) as f64 / 1e6).collect();
+        let days_spanned = (now_us.max(last).div_euclid(DAY_US) - first.div_euclid(DAY_US) + 1).max(1);
+        let tenure_days = (now_us.max(last) - first) as f64 / DAY_US as f64;
+        let recency_days = ((now_us - last).max(0)) as f64 / DAY_US as f64;
+        let events_per_session = self.events as f64 / sessions.max(1) as f64;
+        let active_day_ratio = self.active_days.len() as f64 / days_spanned as f64;
+        let share = |counts: &[u64]| -> Vec<f64> {
+            counts.iter().map(|count| *count as f64 / self.events.max(1) as f64).collect()
+        };
+        let category_total: u64 = self.categories.values().sum();
+        let engagement = 100.0
+            * (0.30 * active_day_ratio
+                + 0.30 * (-recency_days / 14.0).exp()
+                + 0.25 * (1.0 - (-events_per_session / 5.0).exp())
+                + 0.15 * (1.0 - (-(self.events_by_type.len() as f64) / 3.0).exp()));
+        Features {
+            events: self.events,
+            events_by_type: self.events_by_type.clone(),
+            sessions,
+            events_per_session,
+            mean_session_seconds: lengths.iter().sum::<f64>() / lengths.len().max(1) as f64,
+            max_session_seconds: lengths.iter().copied().fold(0.0, f64::max),
+            active_days: self.active_days.len() as u64,
+            active_day_ratio,
+            recency_days,
+            tenure_days,
+            events_per_week: self.events as f64 / (tenure_days / WEEK_DAYS).max(1.0),
+            hour_of_day: share(&self.hours),
+            day_of_week: share(&self.weekdays),
+            categories: self
+                .categories
+                .iter()
+                .map(|(name, count)| (name.clone(), *count as f64 / category_total.max(1) as f64))
+                .collect(),
+            feature_usage: self.features.clone(),
+            engagement_score: engagement,
+            first_seen_us: first,
+            last_seen_us: last,
+        }
+    }
+
+    /// Category and item preferences at `now_us`, scaled so the strongest is 1, best first
+    /// (ties by name), at most `top_k` of each.
+    pub fn preferences(&self, now_us: i64, config: &ProfileConfig, top_k: usize) -> Preferences {
+        let half_life_us = config.preference_half_life_days.max(1e-6) * DAY_US as f64;
+        let rank = |evidence: &BTreeMap<String, Evidence>| -> Vec<Preference> {
+            let scores: Vec<(&String, &Evidence, f64)> =
+                evidence.iter().map(|(name, e)| (name, e, e.score_at(now_us, half_life_us))).collect();
+            let best = scores.iter().map(|(_, _, score)| *score).fold(0.0, f64::max);
+            let mut ranked: Vec<Preference> = scores
+                .into_iter()
+                .map(|(name, e, score)| Preference {
+                    name: name.clone(),
+                    score: if best > 0.0 { score / best } else { 0.0 },
+                    raw_score: score,
+                    count: e.count,
+                    last_seen_us: e.last_seen_us,
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.name.cmp(&b.name)));
+            ranked.truncate(top_k);
+            ranked
+        };
+        Preferences { categories: rank(&self.category_evidence), items: rank(&self.item_evidence) }
+    }
+}
+
+fn absorb(into: &mut Session, other: Session) {
+    if min_action((other.start_us, &other.first_action), (into.start_us, &into.first_action)) {
+        into.first_action = other.first_action;
+    }
+    if min_action((into.end_us, &into.last_action), (other.end_us, &other.last_action)) {
+        into.last_action = other.last_action;
+    }
+    into.start_us = into.start_us.min(other.start_us);
+    into.end_us = into.end_us.max(other.end_us);
+    into.events += other.events;
+}
+
+/// The features of SPEC §4 (see the module's definitions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Features {
+    pub events: u64,
+    pub events_by_type: BTreeMap<String, u64>,
+    pub sessions: u64,
+    pub events_per_session: f64,
+    pub mean_session_seconds: f64,
+    pub max_session_seconds: f64,
+    pub active_days: u64,
+    pub active_day_ratio: f64,
+    pub recency_days: f64,
+    pub tenure_days: f64,
+    pub events_per_week: f64,
+    /// 24 shares, hour 0 first (UTC).
+    pub hour_of_day: Vec<f64>,
+    /// 7 shares, Monday first.
+    pub day_of_week: Vec<f64>,
+    pub categories: BTreeMap<String, f64>,
+    pub feature_usage: BTreeMap<String, u64>,
+    pub engagement_score: f64,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preference {
+    pub name: String,
+    /// 0..1, the strongest preference being 1.
+    pub score: f64,
+    /// Σ weight · 2^(−age / half-life).
+    pub raw_score: f64,
+    pub count: u64,
+    pub last_seen_us: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Preferences {
+    pub categories: Vec<Preference>,
+    pub items: Vec<Preference>,
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Monday 2024-01-01 00:00 UTC.
+    const MONDAY: i64 = 1_704_067_200_000_000;
+    const MINUTE: i64 = 60_000_000;
+
+    fn event(event_type: &str, minute: i64, category: Option<&str>) -> ProfileEvent {
+        ProfileEvent {
+            event_type: event_type.to_owned(),
+            timestamp_us: MONDAY + minute * MINUTE,
+            category: category.map(str::to_owned),
+            feature: None,
+            item: None,
+        }
+    }
+
+    fn build(events: &[ProfileEvent], config: &ProfileConfig) -> ProfileState {
+        let mut state = ProfileState::default();
+        events.iter().for_each(|event| state.observe(event, config));
+        state
+    }
+
+    #[test]
+    fn features_of_a_hand_computed_history() {
+        let config = ProfileConfig::default();
+        // Session 1 (Monday 09:00–09:20): view, click, view. Session 2 (Tuesday 18:00): purchase.
+        let events = [
+            event("page_view", 9 * 60, Some("shoes")),
+            event("click", 9 * 60 + 10, Some("shoes")),
+            event("page_view", 9 * 60 + 20, Some("hats")),
+            event("purchase", 24 * 60 + 18 * 60, Some("shoes")),
+        ];
+        let state = build(&events, &config);
+        // "now" = Wednesday 00:00: 3 calendar days spanned, 2 of them active.
+        let features = state.features(MONDAY + 2 * 24 * 60 * MINUTE);
+        assert_eq!((features.events, features.sessions, features.active_days), (4, 2, 2));
+        assert_eq!(features.events_per_session, 2.0);
+        assert_eq!(features.mean_session_seconds, 600.0, "(1 200 s + 0 s) / 2");
+        assert_eq!(features.max_session_seconds, 1_200.0);
+        assert!((features.active_day_ratio - 2.0 / 3.0).abs() < 1e-12);
+        assert!((features.recency_days - 0.25).abs() < 1e-12, "6 hours");
+        assert!((features.tenure_days - 15.0 / 24.0 - 1.0).abs() < 1e-12, "Monday 09:00 to Wednesday 00:00");
+        assert_eq!(features.events_per_week, 4.0, "under a week of tenure counts as one week");
+        assert_eq!(features.hour_of_day[9], 0.75);
+        assert_eq!(features.hour_of_day[18], 0.25);
+        assert_eq!(features.day_of_week[0], 0.75, "Monday");
+        assert_eq!(features.day_of_week[1], 0.25, "Tuesday");
+        assert_eq!(features.categories["shoes"], 0.75);
+        // 100 × (0.30·2/3 + 0.30·e^(−0.25/14) + 0.25·(1 − e^(−2/5)) + 0.15·(1 − e^(−3/3))).
+        let expected = 100.0
+            * (0.30 * 2.0 / 3.0
+                + 0.30 * (-0.25f64 / 14.0).exp()
+                + 0.25 * (1.0 - (-0.4f64).exp())
+                + 0.15 * (1.0 - (-1.0f64).exp()));
+        assert!((features.engagement_score - expected).abs() < 1e-9);
+        assert_eq!(state.sessions[0].first_action, "page_view");
+        assert_eq!(state.sessions[0].last_action, "page_view");
+        assert_eq!(state.sessions[1].first_action, "purchase");
+    }
+
+    #[test]
+    fn preferences_decay_with_their_half_life() {
+        let config = ProfileConfig::default();
+        // A purchase of shoes 14 days before now (weight 8 → 4), two views of hats now (2).
+        let events = [
+            event("purchase", 0, Some("shoes")),
+            event("page_view", 14 * 24 * 60, Some("hats")),
+            event("page_view", 14 * 24 * 60, Some("hats")),
+        ];
+        let state = build(&events, &config);
+        let preferences = state.preferences(MONDAY + 14 * 24 * 60 * MINUTE, &config, 10);
+        assert_eq!(preferences.categories[0].name, "shoes");
+        assert!((preferences.categories[0].raw_score - 4.0).abs() < 1e-9);
+        assert_eq!(preferences.categories[0].score, 1.0);
+        assert!((preferences.categories[1].score - 0.5).abs() < 1e-9, "hats: 2 / 4");
+        assert_eq!(preferences.categories[1].count, 2);
+    }
+
+    #[test]
+    fn a_late_event_bridging_two_sessions_merges_them() {
+        let config = ProfileConfig::default();
+        let mut state = build(&[event("a", 0, None), event("b", 50, None)], &config);
+        assert_eq!(state.sessions.len(), 2);
+        state.observe(&event("c", 25, None), &config);
+        assert_eq!(state.sessions.len(), 1);
+        assert_eq!(
+            (state.sessions[0].events, state.sessions[0].first_action.as_str(), state.sessions[0].last_action.as_str()),
+            (3, "a", "b")
+        );
+    }
+
+    fn arbitrary_events() -> impl Strategy<Value = Vec<ProfileEvent>> {
+        let one = (0usize..4, 0i64..(40 * 24 * 60), 0usize..4, 0usize..3).prop_map(|(kind, minute, category, item)| {
+            let types = ["page_view", "click", "purchase", "search"];
+            let categories = [None, Some("shoes"), Some("hats"), Some("bags")];
+            let items = [None, Some("sku-1"), Some("sku-2")];
+            ProfileEvent {
+                event_type: types[kind].to_owned(),
+                timestamp_us: MONDAY + minute * MINUTE,
+                category: categories[category].map(str::to_owned),
+                feature: items[item].map(|_| "search_box".to_owned()),
+                item: items[item].map(str::to_owned),
+            }
+        });
+        prop::collection::vec(one, 1..120)
+    }
+
+    proptest! {
+        /// Incremental (events in arrival order, late ones included) equals a full recompute
+        /// (events in time order).
+        #[test]
+        fn incremental_equals_recompute(events in arbitrary_events(), seed in any::<u64>()) {
+            let config = ProfileConfig { session_gap_secs: 1_800, ..ProfileConfig::default() };
+            let mut arrival = events.clone();
+            crate::rng::SplitMix64::new(seed).shuffle(&mut arrival);
+            let mut sorted = events;
+            sorted.sort_by(|a, b| (a.timestamp_us, &a.event_type).cmp(&(b.timestamp_us, &b.event_type)));
+            let incremental = build(&arrival, &config);
+            let recomputed = build(&sorted, &config);
+            prop_assert_eq!(&incremental.sessions, &recomputed.sessions);
+            prop_assert_eq!(&incremental.active_days, &recomputed.active_days);
+            prop_assert_eq!(incremental.hours, recomputed.hours);
+            let now = recomputed.last_us.unwrap_or(MONDAY) + DAY_US;
+            let (a, b) = (incremental.features(now), recomputed.features(now));
+            prop_assert_eq!(&a, &b);
+            let (pa, pb) = (incremental.preferences(now, &config, 10), recomputed.preferences(now, &config, 10));
+            prop_assert_eq!(pa.categories.len(), pb.categories.len());
+            for (x, y) in pa.categories.iter().chain(&pa.items).zip(pb.categories.iter().chain(&pb.items)) {
+                prop_assert_eq!((&x.name, x.count, x.last_seen_us), (&y.name, y.count, y.last_seen_us));
+                prop_assert!((x.raw_score - y.raw_score).abs() <= 1e-9 * y.raw_score.abs().max(1.0));
+            }
+        }
+
+        /// Sessions are the runs of events less than the gap apart, whatever the order.
+        #[test]
+        fn sessions_are_runs_under_the_gap(events in arbitrary_events()) {
+            let config = ProfileConfig::default();
+            let state = build(&events, &config);
+            let mut times: Vec<i64> = events.iter().map(|e| e.timestamp_us).collect();
+            times.sort_unstable();
+            let runs = 1 + times.windows(2).filter(|pair| pair[1] - pair[0] >= 1_800_000_000).count();
+            prop_assert_eq!(state.sessions.len(), runs);
+            prop_assert_eq!(state.sessions.iter().map(|s| s.events).sum::<u64>(), events.len() as u64);
+        }
+    }
+}
