@@ -71,6 +71,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The next-action model (see EVALUATION.md for how its defaults were measured).
     pub next_action: SequenceConfig,
+    /// What profiles read from events and how preferences are scored (seed 000).
+    pub profiles: footprint_analytics::profile::ProfileConfig,
     pub processing: ProcessingConfig,
     pub cache: CacheConfig,
     pub retention: RetentionConfig,

@@ -62,6 +62,7 @@ impl App {
             Arc::clone(&clock),
             Arc::clone(&cache),
             config.next_action,
+            config.profiles.clone(),
             config.processing.batch_events,
         ));
         let wake = Arc::clone(&processor);

@@ -50,6 +50,13 @@ pub trait Store: Send + Sync + 'static {
     async fn set_login_state(&self, user_id: &str, failed_logins: i64, locked_until_us: Option<i64>)
     -> StoreResult<()>;
 
+    /// Replaces the user's declared profile and keeps it as a new version; returns the version.
+    /// `NotFound` for an unknown user.
+    async fn update_profile(&self, user_id: &str, profile_enc: &str, changed_by: &str, now_us: i64)
+    -> StoreResult<i64>;
+    /// Oldest first.
+    async fn profile_versions(&self, user_id: &str) -> StoreResult<Vec<ProfileVersion>>;
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
 
@@ -78,6 +85,9 @@ pub trait Store: Send + Sync + 'static {
     /// computed from; `false` (nothing written) when another processor got there first.
     async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool>;
     /// The counts under each (scope, context) asked for.
+    async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>>;
+    /// Every profile, in user-key order, `limit` at most after `after_key` (for clustering).
+    async fn all_profile_states(&self, after_key: &str, limit: u32) -> StoreResult<Vec<ProfileStateRecord>>;
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>>;
     /// Every user's action frequencies (their order-0 counts).
     async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>>;

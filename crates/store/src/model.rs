@@ -226,7 +226,17 @@ pub struct SequenceBatch {
     /// One entry per (scope, context, next).
     pub deltas: Vec<SequenceCount>,
     pub states: Vec<SequenceStateRecord>,
+    /// Profiles replaced whole (their new state).
+    pub profiles: Vec<ProfileStateRecord>,
     pub now_us: i64,
+}
+
+/// A user's profile state, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileStateRecord {
+    pub user_key: String,
+    pub state: String,
+    pub updated_at_us: i64,
 }
 
 /// A user's processed action total.
@@ -333,4 +343,13 @@ pub struct IdentityChange {
     pub consents: u64,
     pub derived_rows: u64,
     pub audit_entries: u64,
+}
+
+/// One version of a user's declared profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileVersion {
+    pub version: i64,
+    pub profile_enc: String,
+    pub changed_by: String,
+    pub created_at_us: i64,
 }

@@ -95,6 +95,7 @@ behaviour_suite!(
     answers_counts_totals_and_user_numbers,
     expires_exactly_the_selected_events_and_keeps_their_aggregates,
     numbers_model_versions_and_filters_the_registry,
+    keeps_every_version_of_a_profile,
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,
 );
@@ -516,6 +517,11 @@ fn processed(expected: i64, new: i64, deltas: Vec<SequenceCount>) -> SequenceBat
             previous_us: None,
             n_actions: new,
         }],
+        profiles: vec![ProfileStateRecord {
+            user_key: "key-u".into(),
+            state: format!("{{\"n\": {new}}}"),
+            updated_at_us: new,
+        }],
         now_us: 1,
     }
 }
@@ -546,6 +552,12 @@ async fn applies_a_processed_batch_only_once(db: &TestDb) {
     let states = db.store.sequence_states(&["key-u".into(), "key-nobody".into()]).await.unwrap();
     assert_eq!(states.len(), 1);
     assert_eq!((states[0].recent.as_str(), states[0].n_actions), ("a9", 9), "the state is replaced, not added");
+    let profiles = db.store.profile_states(&["key-u".into(), "key-nobody".into()]).await.unwrap();
+    assert_eq!(profiles.len(), 1);
+    assert_eq!(profiles[0].state, "{\"n\": 9}");
+    let all = db.store.all_profile_states("", 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(db.store.all_profile_states("key-u", 10).await.unwrap().is_empty(), "after the last key");
 
     // Two processors racing for the same stretch: exactly one wins.
     let mut racers = Vec::new();
@@ -719,6 +731,7 @@ async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .await
             .unwrap();
     }
+    db.store.update_profile(user, &format!("enc-profile-of-{user}"), user, 3).await.unwrap();
     let mut batch = vec![event(1, user, 0), event(2, user, 1), event(3, other, 2)];
     batch[0].message_id = Some("msg-1".to_owned());
     db.store.commit_events(batch.into(), granting()).await.unwrap();
@@ -736,6 +749,11 @@ async fn footprint_of(db: &TestDb, user: &str, other: &str) {
         new_watermark: 3,
         deltas: vec![delta("", "a", "b", 2), delta(&key, "a", "b", 2), delta(&format!("key-{other}"), "a", "c", 1)],
         states: vec![state(&key), state(&format!("key-{other}"))],
+        profiles: vec![ProfileStateRecord {
+            user_key: key.clone(),
+            state: "{\"events\": 2}".to_owned(),
+            updated_at_us: 5,
+        }],
         now_us: 5,
     };
     assert!(db.store.commit_sequence_batch(batch).await.unwrap());
@@ -752,6 +770,20 @@ async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .await
             .unwrap();
     }
+}
+
+async fn keeps_every_version_of_a_profile(db: &TestDb) {
+    db.store.create_account(account("ana", Some("ana"), None, Role::User)).await.unwrap();
+    assert_eq!(db.store.update_profile("ana", "enc-1", "ana", 10).await.unwrap(), 1);
+    assert_eq!(db.store.update_profile("ana", "enc-2", "admin", 20).await.unwrap(), 2);
+    assert_eq!(db.store.user("ana").await.unwrap().unwrap().profile_enc.as_deref(), Some("enc-2"));
+    let versions = db.store.profile_versions("ana").await.unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(
+        (versions[1].version, versions[1].profile_enc.as_str(), versions[1].changed_by.as_str()),
+        (2, "enc-2", "admin")
+    );
+    assert!(matches!(db.store.update_profile("nobody", "x", "admin", 1).await, Err(StoreError::NotFound)));
 }
 
 async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, String)> {
@@ -775,8 +807,8 @@ async fn erases_every_trace_of_a_user(db: &TestDb) {
         .unwrap();
     assert_eq!(
         change,
-        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 2, audit_entries: 3 },
-        "the state and the user's own counts; three audit entries name the user"
+        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 3, audit_entries: 3 },
+        "the state, the user's own counts and the profile; three audit entries name the user"
     );
     let left = rows_mentioning(db, "erase-me-4242").await;
     assert!(left.is_empty(), "found after erasure: {left:?}");
@@ -811,7 +843,8 @@ async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 2));
+    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 3));
+    assert_eq!(db.store.profile_states(&["key-anonymous-x1".into()]).await.unwrap().len(), 1);
     let left = rows_mentioning(db, "hide-me-5151").await;
     assert!(left.is_empty(), "found after anonymisation: {left:?}");
     let moved = db.store.events(all_events(Some("key-anonymous-x1"))).await.unwrap();

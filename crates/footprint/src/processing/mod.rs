@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use footprint_analytics::profile::{ProfileConfig, ProfileEvent, ProfileState};
 use footprint_analytics::sequence::{SequenceConfig, UserSequence};
-use footprint_store::{SequenceBatch, SequenceCount, SequenceStateRecord, Store, StoreError};
+use footprint_store::{ProfileStateRecord, SequenceBatch, SequenceCount, SequenceStateRecord, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -34,6 +35,7 @@ pub struct Processor {
     clock: Arc<dyn Clock>,
     cache: Arc<dyn Cache>,
     config: SequenceConfig,
+    profiles: ProfileConfig,
     batch_events: u32,
     /// One run at a time in this process.
     running: Mutex<()>,
@@ -49,6 +51,7 @@ impl Processor {
         clock: Arc<dyn Clock>,
         cache: Arc<dyn Cache>,
         config: SequenceConfig,
+        profiles: ProfileConfig,
         batch_events: u32,
     ) -> Self {
         Self {
@@ -56,6 +59,7 @@ impl Processor {
             clock,
             cache,
             config,
+            profiles,
             batch_events: batch_events.max(1),
             running: Mutex::new(()),
             wake: Notify::new(),
@@ -65,6 +69,10 @@ impl Processor {
 
     pub fn config(&self) -> &SequenceConfig {
         &self.config
+    }
+
+    pub fn profile_config(&self) -> &ProfileConfig {
+        &self.profiles
     }
 
     /// Asks the background loop to run now (called after events are committed).
@@ -109,6 +117,17 @@ impl Processor {
             })
             .collect();
 
+        let mut profiles: HashMap<String, ProfileState> = HashMap::new();
+        for record in self.store.profile_states(&user_keys).await? {
+            match serde_json::from_str(&record.state) {
+                Ok(state) => {
+                    profiles.insert(record.user_key, state);
+                }
+                // Unreadable (written by another version?): rebuilt from here on, and said.
+                Err(error) => tracing::error!(error = %error, "a stored profile could not be read; it starts over"),
+            }
+        }
+
         let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
         for event in &events {
             let state = states.entry(event.user_key.clone()).or_default();
@@ -119,6 +138,17 @@ impl Processor {
             for context in observation.user {
                 *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;
             }
+            let properties: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&event.properties).unwrap_or_default();
+            let profile_event =
+                ProfileEvent::from_properties(&event.event_type, event.timestamp_us, &properties, &self.profiles);
+            profiles.entry(event.user_key.clone()).or_default().observe(&profile_event, &self.profiles);
+        }
+        let now_us = self.clock.now_us();
+        let mut profile_records = Vec::with_capacity(profiles.len());
+        for (user_key, state) in profiles {
+            let state = serde_json::to_string(&state).map_err(|error| StoreError::Other(Box::new(error)))?;
+            profile_records.push(ProfileStateRecord { user_key, state, updated_at_us: now_us });
         }
         let profiles_updated = states.len();
         let batch = SequenceBatch {
@@ -139,7 +169,8 @@ impl Processor {
                     n_actions: state.n_actions,
                 })
                 .collect(),
-            now_us: self.clock.now_us(),
+            profiles: profile_records,
+            now_us,
         };
         if !self.store.commit_sequence_batch(batch).await? {
             // Another node processed this stretch first; the next run starts after it.

@@ -27,6 +27,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_sequences.sql")),
     (3, include_str!("migrations/0003_retention_models.sql")),
     (4, include_str!("migrations/0004_erasures.sql")),
+    (5, include_str!("migrations/0005_profiles.sql")),
+    (6, include_str!("migrations/0006_profile_versions.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
@@ -394,6 +396,21 @@ async fn commit_sequence_batch(client: &mut deadpool_postgres::Client, batch: &S
         )
         .await?;
     }
+    if !batch.profiles.is_empty() {
+        let keys: Vec<&str> = batch.profiles.iter().map(|p| p.user_key.as_str()).collect();
+        let states: Vec<&str> = batch.profiles.iter().map(|p| p.state.as_str()).collect();
+        let times: Vec<i64> = batch.profiles.iter().map(|p| p.updated_at_us).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO profile_state (user_key, state, updated_at_us)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+                 ON CONFLICT (user_key) DO UPDATE SET state = EXCLUDED.state, updated_at_us = EXCLUDED.updated_at_us",
+            )
+            .await?,
+            &[&keys, &states, &times],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -555,6 +572,57 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn update_profile(
+        &self,
+        user_id: &str,
+        profile_enc: &str,
+        changed_by: &str,
+        now_us: i64,
+    ) -> StoreResult<i64> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // The user's row lock orders concurrent updates: versions are numbered one at a time.
+        let updated = tx
+            .execute(
+                "UPDATE users SET profile_enc = $2, updated_at_us = $3 WHERE user_id = $1",
+                &[&user_id, &profile_enc, &now_us],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let version: i64 = tx
+            .query_one("SELECT coalesce(max(version), 0) + 1 FROM profile_versions WHERE user_id = $1", &[&user_id])
+            .await?
+            .get(0);
+        tx.execute(
+            "INSERT INTO profile_versions (user_id, version, profile_enc, changed_by, created_at_us) VALUES ($1, $2, $3, $4, $5)",
+            &[&user_id, &version, &profile_enc, &changed_by, &now_us],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn profile_versions(&self, user_id: &str) -> StoreResult<Vec<ProfileVersion>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT version, profile_enc, changed_by, created_at_us FROM profile_versions WHERE user_id = $1 ORDER BY version",
+                &[&user_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ProfileVersion {
+                version: row.get(0),
+                profile_enc: row.get(1),
+                changed_by: row.get(2),
+                created_at_us: row.get(3),
+            })
+            .collect())
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         let client = self.pool.get().await?;
         client
@@ -679,6 +747,34 @@ impl Store for PostgresStore {
     async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
         let mut client = self.pool.get().await?;
         commit_sequence_batch(&mut client, &batch).await
+    }
+
+    async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_key, state, updated_at_us FROM profile_state WHERE user_key = ANY($1::text[])",
+                &[&user_keys],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ProfileStateRecord { user_key: row.get(0), state: row.get(1), updated_at_us: row.get(2) })
+            .collect())
+    }
+
+    async fn all_profile_states(&self, after_key: &str, limit: u32) -> StoreResult<Vec<ProfileStateRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_key, state, updated_at_us FROM profile_state WHERE user_key > $1 ORDER BY user_key LIMIT $2",
+                &[&after_key, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ProfileStateRecord { user_key: row.get(0), state: row.get(1), updated_at_us: row.get(2) })
+            .collect())
     }
 
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
@@ -884,10 +980,12 @@ impl Store for PostgresStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
         let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
         let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         let mut derived_rows =
             tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         tx.execute(
             "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
              ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
@@ -930,6 +1028,7 @@ impl Store for PostgresStore {
             .execute("UPDATE events SET user_key = $2 WHERE user_key = $1", &[&change.user_key, &change.new_user_key])
             .await?;
         let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
         let mut derived_rows = tx
             .execute(
                 "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
@@ -939,6 +1038,12 @@ impl Store for PostgresStore {
         derived_rows += tx
             .execute(
                 "UPDATE sequence_counts SET scope = $2 WHERE scope = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE profile_state SET user_key = $2 WHERE user_key = $1",
                 &[&change.user_key, &change.new_user_key],
             )
             .await?;

@@ -29,9 +29,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_foundation.sql")),
     (2, include_str!("migrations/0002_retention_models.sql")),
     (3, include_str!("migrations/0003_erasures.sql")),
+    (4, include_str!("migrations/0004_profile_versions.sql")),
 ];
 /// The derived database: what processing computes from the events.
-const DERIVED_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/derived_0001_sequences.sql"))];
+const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/derived_0001_sequences.sql")),
+    (2, include_str!("migrations/derived_0002_profiles.sql")),
+];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged
 /// event survives a power cut; `Normal` survives a process crash only.
@@ -452,6 +456,13 @@ fn commit_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreR
                 record.n_actions
             ])?;
         }
+        let mut profile = tx.prepare_cached(
+            "INSERT INTO profile_state (user_key, state, updated_at_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_key) DO UPDATE SET state = excluded.state, updated_at_us = excluded.updated_at_us",
+        )?;
+        for record in &batch.profiles {
+            profile.execute(params![record.user_key, record.state, record.updated_at_us])?;
+        }
     }
     tx.commit()?;
     Ok(true)
@@ -647,6 +658,59 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn update_profile(
+        &self,
+        user_id: &str,
+        profile_enc: &str,
+        changed_by: &str,
+        now_us: i64,
+    ) -> StoreResult<i64> {
+        let (user_id, profile_enc, changed_by) = (user_id.to_owned(), profile_enc.to_owned(), changed_by.to_owned());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let updated = tx.execute(
+                "UPDATE users SET profile_enc = ?2, updated_at_us = ?3 WHERE user_id = ?1",
+                params![user_id, profile_enc, now_us],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let version: i64 = tx.query_row(
+                "SELECT coalesce(max(version), 0) + 1 FROM profile_versions WHERE user_id = ?1",
+                [&user_id],
+                |row| row.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO profile_versions (user_id, version, profile_enc, changed_by, created_at_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user_id, version, profile_enc, changed_by, now_us],
+            )?;
+            tx.commit()?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn profile_versions(&self, user_id: &str) -> StoreResult<Vec<ProfileVersion>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT version, profile_enc, changed_by, created_at_us FROM profile_versions WHERE user_id = ?1 ORDER BY version",
+            )?;
+            let versions = stmt
+                .query_map([user_id], |row| {
+                    Ok(ProfileVersion {
+                        version: row.get(0)?,
+                        profile_enc: row.get(1)?,
+                        changed_by: row.get(2)?,
+                        created_at_us: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(versions)
+        })
+        .await
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
@@ -780,6 +844,40 @@ impl Store for SqliteStore {
 
     async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
         self.write_derived(move |conn| commit_sequence_batch(conn, &batch)).await
+    }
+
+    async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>> {
+        let user_keys = user_keys.to_vec();
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT state, updated_at_us FROM derived.profile_state WHERE user_key = ?1")?;
+            let mut records = Vec::new();
+            for user_key in user_keys {
+                if let Some((state, updated_at_us)) =
+                    stmt.query_row([&user_key], |row| Ok((row.get(0)?, row.get(1)?))).optional()?
+                {
+                    records.push(ProfileStateRecord { user_key, state, updated_at_us });
+                }
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn all_profile_states(&self, after_key: &str, limit: u32) -> StoreResult<Vec<ProfileStateRecord>> {
+        let after_key = after_key.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_key, state, updated_at_us FROM derived.profile_state WHERE user_key > ?1 ORDER BY user_key LIMIT ?2",
+            )?;
+            let records = stmt
+                .query_map(params![after_key, limit], |row| {
+                    Ok(ProfileStateRecord { user_key: row.get(0)?, state: row.get(1)?, updated_at_us: row.get(2)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(records)
+        })
+        .await
     }
 
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
@@ -992,6 +1090,7 @@ impl Store for SqliteStore {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let mut removed = tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&user_key])?;
+                removed += tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&user_key])?;
                 tx.commit()?;
                 Ok(removed as u64)
             })
@@ -1001,6 +1100,7 @@ impl Store for SqliteStore {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let events = tx.execute("DELETE FROM events WHERE user_key = ?1", [&erasure.user_key])? as u64;
                 let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&erasure.user_id])? as u64;
+                tx.execute("DELETE FROM profile_versions WHERE user_id = ?1", [&erasure.user_id])?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
                 tx.execute(
                     "INSERT INTO erasures (tombstone, erased_at_us) VALUES (?1, ?2)
@@ -1048,6 +1148,8 @@ impl Store for SqliteStore {
                 let mut moved =
                     tx.execute("UPDATE sequence_state SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
                 moved += tx.execute("UPDATE sequence_counts SET scope = ?2 WHERE scope = ?1", [&old_key, &new_key])?;
+                moved +=
+                    tx.execute("UPDATE profile_state SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
                 tx.commit()?;
                 Ok(moved as u64)
             })
@@ -1067,6 +1169,7 @@ impl Store for SqliteStore {
                     tx.execute("UPDATE events SET user_key = ?2 WHERE user_key = ?1", [&change.user_key, &change.new_user_key])?
                         as u64;
                 let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&change.user_id])? as u64;
+                tx.execute("DELETE FROM profile_versions WHERE user_id = ?1", [&change.user_id])?;
                 let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id)?;
                 tx.commit()?;
                 Ok(IdentityChange { account, events, consents, derived_rows: 0, audit_entries })

@@ -1,0 +1,11 @@
+-- Every version of a user's declared profile (AES-256-GCM encrypted JSON), newest last.
+
+CREATE TABLE profile_versions (
+    id            INTEGER PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    profile_enc   TEXT NOT NULL,
+    changed_by    TEXT NOT NULL,
+    created_at_us INTEGER NOT NULL,
+    UNIQUE (user_id, version)
+);
