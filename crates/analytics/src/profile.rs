@@ -354,7 +354,9 @@ pub struct Features {
     pub categories: BTreeMap<String, f64>,
     pub feature_usage: BTreeMap<String, u64>,
     pub engagement_score: f64,
+    #[serde(skip)]
     pub first_seen_us: i64,
+    #[serde(skip)]
     pub last_seen_us: i64,
 }
 
@@ -366,6 +368,7 @@ pub struct Preference {
     /// Σ weight · 2^(−age / half-life).
     pub raw_score: f64,
     pub count: u64,
+    #[serde(skip)]
     pub last_seen_us: i64,
 }
 

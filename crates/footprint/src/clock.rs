@@ -29,6 +29,13 @@ pub struct OffsetClock {
 }
 
 impl OffsetClock {
+    /// A clock that reads `now_us` now, and moves on with real time.
+    pub fn starting_at(now_us: i64) -> Self {
+        let clock = Self::default();
+        clock.offset_us.store(now_us - to_us(OffsetDateTime::now_utc()), std::sync::atomic::Ordering::SeqCst);
+        clock
+    }
+
     pub fn advance(&self, by: std::time::Duration) {
         let by = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
         self.offset_us.fetch_add(by, std::sync::atomic::Ordering::SeqCst);

@@ -73,6 +73,8 @@ pub struct Config {
     pub next_action: SequenceConfig,
     /// What profiles read from events and how preferences are scored (seed 000).
     pub profiles: footprint_analytics::profile::ProfileConfig,
+    /// How habits are looked for (seed 000).
+    pub patterns: footprint_analytics::patterns::PatternConfig,
     pub processing: ProcessingConfig,
     pub cache: CacheConfig,
     pub retention: RetentionConfig,

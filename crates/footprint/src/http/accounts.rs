@@ -48,7 +48,7 @@ pub struct TokenResponse {
         (status = 401, description = "Wrong credentials", body = super::ErrorBody),
         (status = 429, description = "Locked after repeated failures; see Retry-After", body = super::ErrorBody),
     ))]
-async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {

@@ -9,6 +9,7 @@ mod interactions;
 mod matching;
 mod predictions;
 mod privacy;
+mod profiles;
 mod track;
 
 use axum::Router;
@@ -57,6 +58,7 @@ pub struct ErrorDetail {
         (name = "events", description = "Reading stored events"),
         (name = "predictions", description = "Next-action predictions"),
         (name = "matching", description = "Seed 001: match events, their metrics and the match model's feedback loop"),
+        (name = "profiles", description = "Seed 000: behavioural profiles, preferences and habits"),
         (name = "privacy", description = "Retention, erasure and export"),
         (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -92,6 +94,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(predictions::routes())
         .merge(matching::routes())
         .merge(privacy::routes())
+        .merge(profiles::routes())
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

@@ -10,5 +10,6 @@ pub mod match_model;
 pub mod matching;
 pub mod predictions;
 pub mod privacy;
+pub mod profiles;
 pub mod retention;
 pub mod stats;

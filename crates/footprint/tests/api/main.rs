@@ -10,6 +10,7 @@ mod helpers;
 mod operations;
 mod permissions;
 mod privacy;
+mod profiles;
 mod queue;
 mod seed001;
 mod seed002;

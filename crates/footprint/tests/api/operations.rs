@@ -91,6 +91,16 @@ async fn the_openapi_document_lists_every_route() {
         "DELETE /api/v1/users/{id}",
         "GET /api/v1/users/{id}/export",
         "POST /api/v1/users/{id}/anonymize",
+        "GET /api/profile/health",
+        "POST /api/profile/auth",
+        "GET /api/profile/{user_id}",
+        "PUT /api/profile/{user_id}",
+        "GET /api/profile/{user_id}/features",
+        "GET /api/profile/{user_id}/history",
+        "GET /api/profile/{user_id}/preferences",
+        "GET /api/profile/{user_id}/patterns",
+        "GET /api/profile/{user_id}/enriched",
+        "POST /api/profile/{user_id}/recalculate",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

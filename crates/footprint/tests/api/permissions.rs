@@ -32,7 +32,12 @@ fn protected_routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/users", Some(json!({"username": "new", "password": PASSWORD})), Needs::Admin),
         route(Method::GET, "/api/v1/users/bob", None, Needs::SelfOrStaff),
         route(Method::GET, "/api/v1/events", None, Needs::Staff),
-        route(Method::POST, "/api/tracking/consent?user_id=bob&analytics=true", None, Needs::SelfOrStaff),
+        route(
+            Method::POST,
+            "/api/tracking/consent?user_id=bob&analytics=true&preferences=true&improvement=true",
+            None,
+            Needs::SelfOrStaff,
+        ),
         route(Method::GET, "/api/tracking/consent/bob", None, Needs::SelfOrStaff),
         route(Method::POST, "/api/track", Some(json!({"user_id": "bob", "type": "click"})), Needs::SelfOrStaff),
         route(
@@ -70,6 +75,14 @@ fn protected_routes() -> Vec<Route> {
         route(Method::GET, "/api/metrics/constraints?days=30", None, Needs::Staff),
         route(Method::POST, "/api/ml/update", None, Needs::Admin),
         route(Method::POST, "/api/privacy/cleanup", None, Needs::Admin),
+        route(Method::GET, "/api/profile/bob", None, Needs::SelfOrStaff),
+        route(Method::PUT, "/api/profile/bob", Some(json!({"display_name": "Bob"})), Needs::SelfOrStaff),
+        route(Method::GET, "/api/profile/bob/features", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/profile/bob/history", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/profile/bob/preferences", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/profile/bob/patterns", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/profile/bob/enriched", None, Needs::SelfOrStaff),
+        route(Method::POST, "/api/profile/bob/recalculate", None, Needs::SelfOrStaff),
         route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
         route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
         // Last: it erases bob.

@@ -1,0 +1,215 @@
+//! Seed 000's profile routes on a fixture whose features, preferences and habits are computed by
+//! hand below.
+
+use std::sync::Arc;
+
+use footprint::clock::{Clock, OffsetClock};
+use footprint_analytics::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, body, error_code};
+
+const DAY_US: i64 = 86_400_000_000;
+const HOUR_US: i64 = 3_600_000_000;
+const MINUTE_US: i64 = 60_000_000;
+
+/// Noon, two days from now: far enough ahead that tokens stay valid against the real clock.
+fn noon_ahead() -> i64 {
+    let now = footprint::clock::to_us(time::OffsetDateTime::now_utc());
+    (now.div_euclid(DAY_US) + 2) * DAY_US + 12 * HOUR_US
+}
+
+fn rfc3339(us: i64) -> String {
+    footprint::clock::rfc3339(us)
+}
+
+/// Ana's six events: day D−2 09:00–09:20 (view, click, view), D−1 08:00–08:05 (view, click),
+/// D−1 18:00 (purchase); "now" is D 12:00.
+fn fixture_events(now: i64) -> Vec<Value> {
+    let d2 = (now.div_euclid(DAY_US) - 2) * DAY_US;
+    let d1 = d2 + DAY_US;
+    let at = |day: i64, hour: i64, minute: i64| rfc3339(day + hour * HOUR_US + minute * MINUTE_US);
+    vec![
+        json!({"type": "page_view", "timestamp": at(d2, 9, 0), "properties": {"category": "shoes", "item_id": "sku-1"}}),
+        json!({"type": "click", "timestamp": at(d2, 9, 10), "properties": {"category": "shoes", "element_id": "buy_button", "item_id": "sku-1"}}),
+        json!({"type": "page_view", "timestamp": at(d2, 9, 20), "properties": {"category": "hats"}}),
+        json!({"type": "page_view", "timestamp": at(d1, 8, 0), "properties": {"category": "hats"}}),
+        json!({"type": "click", "timestamp": at(d1, 8, 5), "properties": {"category": "hats", "element_id": "wishlist"}}),
+        json!({"type": "purchase", "timestamp": at(d1, 18, 0), "properties": {"category": "shoes", "item_id": "sku-1"}}),
+    ]
+}
+
+async fn app_with_ana() -> (TestApp, Arc<OffsetClock>, i64) {
+    let now = noon_ahead();
+    let clock = Arc::new(OffsetClock::starting_at(now));
+    let app = TestApp::spawn_with_clock(false, clock.clone()).await;
+    app.user_with_role("ana", Role::User).await;
+    app.grant_consent("ana").await;
+    let events: Vec<Value> = fixture_events(now)
+        .into_iter()
+        .map(|mut event| {
+            event["user_id"] = json!("ana");
+            event
+        })
+        .collect();
+    let response = app.track_batch(&app.admin_token, &events).await;
+    assert!(response.status().is_success());
+    assert_eq!(body(response).await["accepted"], 6);
+    (app, clock, now)
+}
+
+fn close(value: &Value, expected: f64, tolerance: f64) -> bool {
+    value.as_f64().is_some_and(|value| (value - expected).abs() <= tolerance)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_and_profile_versions_are_computed_from_the_events() {
+    let (app, clock, now) = app_with_ana().await;
+    let ana = app.login_ok("ana", crate::helpers::PASSWORD).await;
+    let profile = body(app.get("/api/profile/ana", Some(&ana)).await).await;
+    let features = &profile["features"];
+    assert_eq!(features["events"], 6);
+    assert_eq!(features["events_by_type"], json!({"click": 2, "page_view": 3, "purchase": 1}));
+    // Sessions: 09:00–09:20 (1 200 s), 08:00–08:05 (300 s), 18:00 (0 s).
+    assert_eq!(features["sessions"], 3);
+    assert_eq!(features["events_per_session"], 2.0);
+    assert!(close(&features["mean_session_seconds"], 500.0, 1e-9));
+    assert_eq!(features["max_session_seconds"], 1200.0);
+    // Active on D−2 and D−1 of the 3 days D−2..D.
+    assert_eq!(features["active_days"], 2);
+    assert!(close(&features["active_day_ratio"], 2.0 / 3.0, 1e-12));
+    let elapsed = (clock.now_us() - now) as f64 / DAY_US as f64;
+    assert!(close(&features["recency_days"], 0.75 + elapsed, 1e-3), "18 hours: {features}");
+    assert!(close(&features["tenure_days"], 2.125 + elapsed, 1e-3), "D−2 09:00 to D 12:00: {features}");
+    assert_eq!(features["events_per_week"], 6.0, "under a week counts as one");
+    assert_eq!(features["hour_of_day"][9], 0.5);
+    assert!(close(&features["hour_of_day"][8], 1.0 / 3.0, 1e-12));
+    assert!(close(&features["hour_of_day"][18], 1.0 / 6.0, 1e-12));
+    assert_eq!(features["categories"], json!({"hats": 0.5, "shoes": 0.5}));
+    assert_eq!(features["feature_usage"], json!({"buy_button": 1, "wishlist": 1}));
+    let engagement = 100.0
+        * (0.30 * 2.0 / 3.0
+            + 0.30 * (-0.75f64 / 14.0).exp()
+            + 0.25 * (1.0 - (-2.0f64 / 5.0).exp())
+            + 0.15 * (1.0 - (-1.0f64).exp()));
+    assert!(close(&features["engagement_score"], engagement, 0.01), "{features}");
+    assert_eq!(profile["version"], 0);
+    assert_eq!(app.get("/api/profile/ana/features", Some(&ana)).await.status(), StatusCode::OK);
+
+    // The declared profile: checked, versioned.
+    let bad = app
+        .client
+        .put(app.url("/api/profile/ana"))
+        .bearer_auth(&ana)
+        .json(&json!({"display_name": "x".repeat(101)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(bad, StatusCode::UNPROCESSABLE_ENTITY).await, "VALIDATION_ERROR");
+    for (n, name) in ["Ana", "Ana B."].iter().enumerate() {
+        let put = app
+            .client
+            .put(app.url("/api/profile/ana"))
+            .bearer_auth(&ana)
+            .json(&json!({"profile": {"display_name": name, "language": "fr"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::OK);
+        let put = body(put).await;
+        assert_eq!(put["version"], n + 1);
+        assert_eq!(put["declared"]["display_name"], *name);
+    }
+    let history = body(app.get("/api/profile/ana/history", Some(&ana)).await).await;
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history[0]["declared"]["display_name"], "Ana");
+    assert_eq!(history[1]["changed_by"], "ana");
+
+    // The rebuilt profile equals the incremental one.
+    let recalculated = body(app.post_json("/api/profile/ana/recalculate", Some(&ana), &json!({})).await).await;
+    assert_eq!(recalculated["events"], 6);
+    assert_eq!(recalculated["matched_incremental"], true, "{recalculated}");
+
+    let missing = app.get("/api/profile/nobody", Some(&app.admin_token)).await;
+    assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+    let health = body(app.get("/api/profile/health", None).await).await;
+    assert_eq!(health["status"], "ok");
+    let auth = app
+        .post_json("/api/profile/auth", None, &json!({"username": "ana", "password": crate::helpers::PASSWORD}))
+        .await;
+    assert_eq!(auth.status(), StatusCode::OK);
+    assert_eq!(body(auth).await["token_type"], "bearer");
+}
+
+/// Σ weight × 2^(−age / 14 days).
+fn decayed(signals: &[(f64, f64)]) -> f64 {
+    signals.iter().map(|(weight, age_days)| weight * (-age_days / 14.0).exp2()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_need_consent_and_decay_with_time() {
+    let (app, clock, now) = app_with_ana().await;
+    let preferences = body(app.get("/api/profile/ana/preferences", Some(&app.admin_token)).await).await;
+    let elapsed = (clock.now_us() - now) as f64 / DAY_US as f64;
+    let minutes = |m: f64| m / 1440.0;
+    // Shoes: view (1) at D−2 09:00, click (2) at 09:10, purchase (8) at D−1 18:00.
+    let shoes = decayed(&[(1.0, 2.125 + elapsed), (2.0, 2.125 - minutes(10.0) + elapsed), (8.0, 0.75 + elapsed)]);
+    // Hats: view (1) at D−2 09:20, view (1) at D−1 08:00, click (2) at 08:05.
+    let hats = decayed(&[
+        (1.0, 2.125 - minutes(20.0) + elapsed),
+        (1.0, 1.0 + 4.0 / 24.0 + elapsed),
+        (2.0, 1.0 + 4.0 / 24.0 - minutes(5.0) + elapsed),
+    ]);
+    let categories = &preferences["categories"];
+    assert_eq!(categories[0]["name"], "shoes");
+    assert!(close(&categories[0]["raw_score"], shoes, 1e-6), "{preferences}");
+    assert_eq!(categories[0]["score"], 1.0);
+    assert_eq!(categories[0]["count"], 3);
+    assert!(close(&categories[1]["score"], hats / shoes, 1e-6), "{preferences}");
+    assert_eq!(preferences["items"][0]["name"], "sku-1");
+    assert!(close(&preferences["items"][0]["raw_score"], shoes, 1e-6));
+    assert_eq!(preferences["half_life_days"], 14.0);
+
+    // Without `preferences` consent: refused, and the enriched view says why.
+    let withdraw = app
+        .post_query(
+            "/api/tracking/consent",
+            Some(&app.admin_token),
+            &[("user_id", "ana"), ("analytics", "true"), ("preferences", "false")],
+        )
+        .await;
+    assert_eq!(withdraw.status(), StatusCode::OK);
+    let refused = app.get("/api/profile/ana/preferences", Some(&app.admin_token)).await;
+    assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "CONSENT_REQUIRED");
+    let enriched = body(app.get("/api/profile/ana/enriched", Some(&app.admin_token)).await).await;
+    assert_eq!(enriched["preferences"]["available"], false);
+    assert!(enriched["preferences"]["reason"].as_str().unwrap().contains("preferences"));
+    assert_eq!(enriched["profile"]["features"]["events"], 6);
+    assert_eq!(enriched["patterns"]["session_habits"]["sessions"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patterns_are_the_hand_computed_habits() {
+    let (app, _clock, _now) = app_with_ana().await;
+    let patterns = body(app.get("/api/profile/ana/patterns", Some(&app.admin_token)).await).await;
+    // Sessions: [view, click, view], [view, click], [purchase]: view → click is in two of three.
+    assert_eq!(
+        patterns["frequent_sequences"],
+        json!([{"actions": ["page_view", "click"], "support": 2, "share": 2.0 / 3.0}])
+    );
+    let habits = &patterns["session_habits"];
+    assert_eq!(habits["sessions"], 3);
+    assert_eq!(habits["median_length_seconds"], 300.0);
+    assert_eq!(habits["first_actions"][0], json!({"action": "page_view", "sessions": 2, "share": 2.0 / 3.0}));
+    // Uniform share of an hour: 6 / 24 = 0.25 events; 09h has 3 (lift 12), 08h 2 (8), 18h 1 (4).
+    let peaks: Vec<(u64, f64)> = patterns["hours"]["peaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["slot"].as_u64().unwrap(), p["lift"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(peaks, [(9, 12.0), (8, 8.0), (18, 4.0)]);
+    assert_eq!(patterns["streaks"], json!({"current_days": 2, "longest_days": 2}));
+    assert_eq!(patterns["recent_change"]["direction"], "insufficient_history");
+}
