@@ -13,6 +13,7 @@ pub mod patterns;
 pub mod privacy;
 pub mod profile;
 pub mod rng;
+pub mod segmentation;
 pub mod sequence;
 pub mod session;
 pub mod stats;

@@ -75,6 +75,8 @@ pub struct Config {
     pub profiles: footprint_analytics::profile::ProfileConfig,
     /// How habits are looked for (seed 000).
     pub patterns: footprint_analytics::patterns::PatternConfig,
+    /// How users are segmented (seed 000).
+    pub segmentation: footprint_analytics::segmentation::SegmentationConfig,
     pub processing: ProcessingConfig,
     pub cache: CacheConfig,
     pub retention: RetentionConfig,
@@ -149,6 +151,9 @@ pub struct ProcessingConfig {
     /// How long a read waits for processing to catch up before answering with what is processed.
     #[serde(with = "milliseconds")]
     pub catch_up_timeout_ms: Duration,
+    /// How often users are segmented again; 0 turns the scheduled run off.
+    #[serde(with = "seconds")]
+    pub segmentation_interval_secs: Duration,
 }
 
 impl Default for ProcessingConfig {
@@ -158,6 +163,7 @@ impl Default for ProcessingConfig {
             interval_ms: Duration::from_millis(1_000),
             debounce_ms: Duration::from_millis(250),
             catch_up_timeout_ms: Duration::from_millis(2_000),
+            segmentation_interval_secs: Duration::from_secs(3_600),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod http;
 pub mod ingest;
 pub mod processing;
+pub mod profiling;
 pub mod schedule;
 pub mod server;
 pub mod services;

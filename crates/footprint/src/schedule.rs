@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
-use crate::services::{match_model, retention};
+use crate::services::{match_model, retention, segments};
 use crate::state::AppState;
 
 /// The actor recorded in the audit log for scheduled runs.
@@ -37,6 +37,15 @@ pub fn start(state: &AppState, shutdown: &watch::Receiver<bool>) -> Vec<JoinHand
                     tracing::info!(reason = %message, "match model not refitted");
                     Ok(())
                 }
+                Err(error) => Err(error),
+            }
+        }));
+    }
+    let segment_every = state.config.processing.segmentation_interval_secs;
+    if !segment_every.is_zero() {
+        jobs.push(every(segment_every, shutdown.clone(), "segmentation", state.clone(), |state| async move {
+            match segments::UserClustering::new(state).update_clusters().await {
+                Ok(_) | Err(ApiError::InsufficientData { .. }) => Ok(()),
                 Err(error) => Err(error),
             }
         }));

@@ -88,6 +88,13 @@ pub trait Store: Send + Sync + 'static {
     async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>>;
     /// Every profile, in user-key order, `limit` at most after `after_key` (for clustering).
     async fn all_profile_states(&self, after_key: &str, limit: u32) -> StoreResult<Vec<ProfileStateRecord>>;
+    /// Keeps a run and its assignments; earlier runs keep their summary only.
+    async fn save_cluster_run(&self, run: ClusterRun, assignments: Vec<ClusterAssignment>) -> StoreResult<()>;
+    /// Newest first.
+    async fn cluster_runs(&self, limit: u32) -> StoreResult<Vec<ClusterRun>>;
+    async fn cluster_assignment(&self, run_id: &str, user_key: &str) -> StoreResult<Option<ClusterAssignment>>;
+    /// Members of a cluster of a run, `limit` at most, nearest to the centroid first.
+    async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>>;
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>>;
     /// Every user's action frequencies (their order-0 counts).
     async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>>;

@@ -353,3 +353,25 @@ pub struct ProfileVersion {
     pub changed_by: String,
     pub created_at_us: i64,
 }
+
+/// One segmentation run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterRun {
+    pub run_id: String,
+    pub created_at_us: i64,
+    pub k: i64,
+    pub silhouette: f64,
+    pub n_users: i64,
+    /// JSON.
+    pub model: String,
+}
+
+/// A user's place in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterAssignment {
+    pub user_key: String,
+    pub cluster: i64,
+    pub distance: f64,
+    pub x: f64,
+    pub y: f64,
+}

@@ -96,6 +96,7 @@ behaviour_suite!(
     expires_exactly_the_selected_events_and_keeps_their_aggregates,
     numbers_model_versions_and_filters_the_registry,
     keeps_every_version_of_a_profile,
+    keeps_cluster_runs_and_the_latest_assignments,
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,
 );
@@ -757,6 +758,10 @@ async fn footprint_of(db: &TestDb, user: &str, other: &str) {
         now_us: 5,
     };
     assert!(db.store.commit_sequence_batch(batch).await.unwrap());
+    db.store
+        .save_cluster_run(run("r1", 4), vec![assignment(&key, 0, 0.1), assignment(&format!("key-{other}"), 1, 0.2)])
+        .await
+        .unwrap();
     for (actor, subject) in [(Some(user), Some(user)), (Some("admin"), Some(user)), (Some(other), None)] {
         db.store
             .record_audit(AuditEntry {
@@ -786,6 +791,34 @@ async fn keeps_every_version_of_a_profile(db: &TestDb) {
     assert!(matches!(db.store.update_profile("nobody", "x", "admin", 1).await, Err(StoreError::NotFound)));
 }
 
+fn assignment(user_key: &str, cluster: i64, distance: f64) -> ClusterAssignment {
+    ClusterAssignment { user_key: user_key.to_owned(), cluster, distance, x: distance, y: -distance }
+}
+
+fn run(run_id: &str, at: i64) -> ClusterRun {
+    ClusterRun {
+        run_id: run_id.to_owned(),
+        created_at_us: at,
+        k: 2,
+        silhouette: 0.5,
+        n_users: 3,
+        model: "{}".to_owned(),
+    }
+}
+
+async fn keeps_cluster_runs_and_the_latest_assignments(db: &TestDb) {
+    let first = vec![assignment("key-a", 0, 0.5), assignment("key-b", 0, 0.1), assignment("key-c", 1, 0.3)];
+    db.store.save_cluster_run(run("r1", 1), first).await.unwrap();
+    assert_eq!(db.store.cluster_assignment("r1", "key-a").await.unwrap(), Some(assignment("key-a", 0, 0.5)));
+    let members = db.store.cluster_members("r1", 0, 10).await.unwrap();
+    assert_eq!(members.iter().map(|m| m.user_key.as_str()).collect::<Vec<_>>(), ["key-b", "key-a"], "nearest first");
+    db.store.save_cluster_run(run("r2", 2), vec![assignment("key-a", 1, 0.2)]).await.unwrap();
+    assert_eq!(db.store.cluster_assignment("r1", "key-a").await.unwrap(), None, "older assignments go");
+    let runs = db.store.cluster_runs(10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["r2", "r1"], "every run's summary stays");
+    assert_eq!(runs[1], run("r1", 1));
+}
+
 async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, String)> {
     every_row(&db.location).await.unwrap().into_iter().filter(|(_, row)| row.contains(needle)).collect()
 }
@@ -807,8 +840,8 @@ async fn erases_every_trace_of_a_user(db: &TestDb) {
         .unwrap();
     assert_eq!(
         change,
-        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 3, audit_entries: 3 },
-        "the state, the user's own counts and the profile; three audit entries name the user"
+        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 4, audit_entries: 3 },
+        "the state, the user's own counts, the profile and the cluster assignment; three audit entries name the user"
     );
     let left = rows_mentioning(db, "erase-me-4242").await;
     assert!(left.is_empty(), "found after erasure: {left:?}");
@@ -843,7 +876,7 @@ async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 3));
+    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 4));
     assert_eq!(db.store.profile_states(&["key-anonymous-x1".into()]).await.unwrap().len(), 1);
     let left = rows_mentioning(db, "hide-me-5151").await;
     assert!(left.is_empty(), "found after anonymisation: {left:?}");

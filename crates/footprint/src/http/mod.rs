@@ -97,6 +97,13 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(profiles::routes())
 }
 
+/// Seed 000's profile routes alone, ready to be merged into another axum app
+/// (`EnrichedProfilesApi`). Errors keep the API's JSON shape.
+pub fn profile_router(state: AppState) -> Router {
+    let (routes, _) = OpenApiRouter::<AppState>::new().merge(profiles::routes()).split_for_parts();
+    routes.with_state(state)
+}
+
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
     api_routes(state).split_for_parts().1

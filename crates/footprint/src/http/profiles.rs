@@ -17,6 +17,7 @@ use crate::services::profiles::{
     self, FeatureExtractor, FeaturesView, PatternDetector, PatternsView, PreferenceCalculator, PreferencesView,
     ProfileManager, ProfileVersionView, ProfileView, Recalculated,
 };
+use crate::services::segments::{self, Recommendations, UserCluster, UserClustering};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -30,6 +31,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(patterns))
         .routes(routes!(enriched))
         .routes(routes!(recalculate))
+        .routes(routes!(cluster))
+        .routes(routes!(recommendations))
+        .routes(routes!(clusters))
+        .routes(routes!(update_clusters))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -210,4 +215,57 @@ async fn recalculate(
 ) -> Result<Json<Recalculated>, ApiError> {
     principal.require_self_or_staff(&user_id)?;
     Ok(Json(profiles::recalculate(&state, &user_id).await?))
+}
+
+/// The user's segment in the latest segmentation run: its name (from its strongest traits),
+/// size, the user's distance to its centroid and how they compare with it.
+#[utoipa::path(get, path = "/api/profile/{user_id}/cluster", tag = "profiles", params(("user_id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserCluster), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, description = "no segmentation run yet", body = super::ErrorBody)))]
+async fn cluster(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(user_id): ApiPath<String>,
+) -> Result<Json<UserCluster>, ApiError> {
+    principal.require_self_or_staff(&user_id)?;
+    Ok(Json(UserClustering::new(state).cluster_of(&user_id).await?))
+}
+
+/// Categories and items the user has not engaged with, scored from their preferences and what
+/// their segment's peers engage with, each with its reason. Needs `preferences` consent.
+#[utoipa::path(get, path = "/api/profile/{user_id}/recommendations", tag = "profiles",
+    params(("user_id" = String, Path), LimitParams), security(("bearer" = [])),
+    responses((status = 200, body = Recommendations), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 422, description = "no segmentation run yet", body = super::ErrorBody)))]
+async fn recommendations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(user_id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<LimitParams>,
+) -> Result<Json<Recommendations>, ApiError> {
+    principal.require_self_or_staff(&user_id)?;
+    Ok(Json(segments::recommend(&state, &user_id, limit(&params)?).await?))
+}
+
+/// The latest segmentation run: k, silhouette, users, and every segment with its centroid.
+#[utoipa::path(get, path = "/api/profile/clusters", tag = "profiles", security(("bearer" = [])),
+    responses((status = 200, body = segments::RunView), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 422, description = "no segmentation run yet", body = super::ErrorBody)))]
+async fn clusters(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(Json(segments::latest(&state).await?))
+}
+
+/// Start a segmentation run now, in the background (admin); `GET /api/profile/clusters` shows it
+/// once recorded.
+#[utoipa::path(post, path = "/api/profile/clusters/update", tag = "profiles", security(("bearer" = [])),
+    responses((status = 202, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+async fn update_clusters(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    principal.require_admin()?;
+    segments::start_update(&state);
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({"status": "started"}))))
 }

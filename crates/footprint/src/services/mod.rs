@@ -12,4 +12,5 @@ pub mod predictions;
 pub mod privacy;
 pub mod profiles;
 pub mod retention;
+pub mod segments;
 pub mod stats;

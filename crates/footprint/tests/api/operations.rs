@@ -101,6 +101,10 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/profile/{user_id}/patterns",
         "GET /api/profile/{user_id}/enriched",
         "POST /api/profile/{user_id}/recalculate",
+        "GET /api/profile/{user_id}/cluster",
+        "GET /api/profile/{user_id}/recommendations",
+        "GET /api/profile/clusters",
+        "POST /api/profile/clusters/update",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -213,3 +213,113 @@ async fn patterns_are_the_hand_computed_habits() {
     assert_eq!(patterns["streaks"], json!({"current_days": 2, "longest_days": 2}));
     assert_eq!(patterns["recent_change"]["direction"], "insufficient_history");
 }
+
+/// Six light users (one short visit: shoes and socks, item sku-9), three heavy ones (daily
+/// visits over a week: hats and scarves), and ana, light, who only looked at shoes.
+async fn segmented_app() -> TestApp {
+    let app =
+        TestApp::spawn_with(|config| config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant).await;
+    app.user_with_role("ana", Role::User).await;
+    let now = footprint::clock::to_us(time::OffsetDateTime::now_utc());
+    let mut events = Vec::new();
+    for n in 0..6 {
+        for (m, (category, item)) in [("shoes", "sku-1"), ("socks", "sku-9"), ("shoes", "sku-9")].iter().enumerate() {
+            events.push(json!({"user_id": format!("light-{n}"), "type": "page_view", "timestamp": rfc3339(now - DAY_US + m as i64 * MINUTE_US),
+                "properties": {"category": category, "item_id": item}}));
+        }
+    }
+    for n in 0..3 {
+        for day in 0..7 {
+            for (m, category) in ["hats", "scarves", "hats", "scarves", "hats"].iter().enumerate() {
+                let kind = if m % 2 == 0 { "page_view" } else { "click" };
+                events.push(json!({"user_id": format!("heavy-{n}"), "type": kind,
+                    "timestamp": rfc3339(now - day * DAY_US - 2 * HOUR_US + m as i64 * 5 * MINUTE_US), "properties": {"category": category}}));
+            }
+        }
+    }
+    for (m, item) in ["sku-1", "sku-2"].iter().enumerate() {
+        events.push(
+            json!({"user_id": "ana", "type": "page_view", "timestamp": rfc3339(now - DAY_US + m as i64 * MINUTE_US),
+            "properties": {"category": "shoes", "item_id": item}}),
+        );
+    }
+    let response = app.track_batch(&app.admin_token, &events).await;
+    assert_eq!(body(response).await["accepted"], events.len());
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_and_recommendations_come_from_peers() {
+    let app = segmented_app().await;
+    let before = app.get("/api/profile/ana/cluster", Some(&app.admin_token)).await;
+    assert_eq!(error_code(before, StatusCode::UNPROCESSABLE_ENTITY).await, "INSUFFICIENT_DATA");
+
+    let run = footprint::services::segments::UserClustering::new(app.state.clone()).update_clusters().await.unwrap();
+    assert_eq!((run.k, run.n_users), (2, 10), "{:?}", run.model.silhouettes);
+    let latest = body(app.get("/api/profile/clusters", Some(&app.admin_token)).await).await;
+    assert_eq!(latest["run_id"], run.run_id.as_str());
+    assert_eq!(latest["model"]["segments"][0]["size"], 7);
+    assert_eq!(latest["model"]["segments"][1]["size"], 3);
+
+    let cluster = body(app.get("/api/profile/ana/cluster", Some(&app.admin_token)).await).await;
+    assert_eq!(cluster["segment_id"], 0);
+    assert_eq!(cluster["size"], 7);
+    assert_eq!(cluster["in_latest_run"], true);
+    assert!(cluster["position"].is_array());
+    assert!(!cluster["name"].as_str().unwrap().is_empty());
+    let heavy = body(app.get("/api/profile/heavy-0/cluster", Some(&app.admin_token)).await).await;
+    assert_eq!(heavy["segment_id"], 1);
+    assert_ne!(heavy["name"], cluster["name"]);
+
+    // Ana has seen shoes (sku-1, sku-2); her six peers all saw socks and sku-9 as well.
+    let recommended = body(app.get("/api/profile/ana/recommendations?limit=5", Some(&app.admin_token)).await).await;
+    assert_eq!(recommended["peers"], 6);
+    let names: Vec<&str> =
+        recommended["recommendations"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sku-9", "socks"], "{recommended}");
+    assert_eq!(recommended["recommendations"][1]["kind"], "category");
+    assert_eq!(recommended["recommendations"][1]["score"], 1.0);
+    assert_eq!(recommended["recommendations"][1]["peers_engaged"], 6);
+    assert!(recommended["recommendations"][1]["reason"].as_str().unwrap().contains("shoes"));
+
+    // Recommendations stand on preferences: no consent, no recommendations.
+    let withdraw = app
+        .post_query("/api/tracking/consent", Some(&app.admin_token), &[("user_id", "ana"), ("analytics", "true")])
+        .await;
+    assert_eq!(withdraw.status(), StatusCode::OK);
+    let refused = app.get("/api/profile/ana/recommendations", Some(&app.admin_token)).await;
+    assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "CONSENT_REQUIRED");
+    let started = app.post_json("/api/profile/clusters/update", Some(&app.admin_token), &json!({})).await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profiling_system_works_as_a_library() {
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(dir.path());
+    config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant;
+    let system = footprint::profiling::setup_profiling_system(config).await.unwrap();
+    let tracking = &system.tracking_integration;
+    tracking.start_auto_processing(std::time::Duration::from_secs(3600)).await;
+    let result = tracking
+        .track_event("12345", "click", json!({"element_id": "apply_button", "page": "/job/123"}))
+        .await
+        .unwrap();
+    assert_eq!(result.status(), "accepted");
+    // The server's own processing may get there first; after this call, nothing is left.
+    tracking.process_recent_events().await.unwrap();
+    assert_eq!(tracking.process_recent_events().await.unwrap().processed, 0);
+    tracking.stop_auto_processing().await;
+    let features = system.feature_extractor.extract_features("12345").await.unwrap();
+    assert_eq!(features.features.events, 1);
+    assert_eq!(features.features.feature_usage["apply_button"], 1);
+    let router = axum::Router::new().merge(system.api.router());
+    let response = router
+        .oneshot(axum::http::Request::get("/api/profile/health").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    system.app.shutdown().await;
+}

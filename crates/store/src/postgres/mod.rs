@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_erasures.sql")),
     (5, include_str!("migrations/0005_profiles.sql")),
     (6, include_str!("migrations/0006_profile_versions.sql")),
+    (7, include_str!("migrations/0007_clusters.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
@@ -777,6 +778,92 @@ impl Store for PostgresStore {
             .collect())
     }
 
+    async fn save_cluster_run(&self, run: ClusterRun, assignments: Vec<ClusterAssignment>) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM cluster_assignments", &[]).await?;
+        tx.execute(
+            "INSERT INTO cluster_runs (run_id, created_at_us, k, silhouette, n_users, model) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&run.run_id, &run.created_at_us, &run.k, &run.silhouette, &run.n_users, &run.model],
+        )
+        .await?;
+        for chunk in assignments.chunks(10_000) {
+            let keys: Vec<&str> = chunk.iter().map(|a| a.user_key.as_str()).collect();
+            let clusters: Vec<i64> = chunk.iter().map(|a| a.cluster).collect();
+            let distances: Vec<f64> = chunk.iter().map(|a| a.distance).collect();
+            let xs: Vec<f64> = chunk.iter().map(|a| a.x).collect();
+            let ys: Vec<f64> = chunk.iter().map(|a| a.y).collect();
+            tx.execute(
+                "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y)
+                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::float8[], $5::float8[], $6::float8[])",
+                &[&run.run_id, &keys, &clusters, &distances, &xs, &ys],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn cluster_runs(&self, limit: u32) -> StoreResult<Vec<ClusterRun>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT run_id, created_at_us, k, silhouette, n_users, model FROM cluster_runs
+                 ORDER BY created_at_us DESC, run_id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ClusterRun {
+                run_id: row.get(0),
+                created_at_us: row.get(1),
+                k: row.get(2),
+                silhouette: row.get(3),
+                n_users: row.get(4),
+                model: row.get(5),
+            })
+            .collect())
+    }
+
+    async fn cluster_assignment(&self, run_id: &str, user_key: &str) -> StoreResult<Option<ClusterAssignment>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT user_key, cluster, distance, x, y FROM cluster_assignments WHERE run_id = $1 AND user_key = $2",
+                &[&run_id, &user_key],
+            )
+            .await?;
+        Ok(row.map(|row| ClusterAssignment {
+            user_key: row.get(0),
+            cluster: row.get(1),
+            distance: row.get(2),
+            x: row.get(3),
+            y: row.get(4),
+        }))
+    }
+
+    async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_key, cluster, distance, x, y FROM cluster_assignments WHERE run_id = $1 AND cluster = $2
+                 ORDER BY distance, user_key LIMIT $3",
+                &[&run_id, &cluster, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ClusterAssignment {
+                user_key: row.get(0),
+                cluster: row.get(1),
+                distance: row.get(2),
+                x: row.get(3),
+                y: row.get(4),
+            })
+            .collect())
+    }
+
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -986,6 +1073,7 @@ impl Store for PostgresStore {
             tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
         tx.execute(
             "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
              ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
@@ -1044,6 +1132,12 @@ impl Store for PostgresStore {
         derived_rows += tx
             .execute(
                 "UPDATE profile_state SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE cluster_assignments SET user_key = $2 WHERE user_key = $1",
                 &[&change.user_key, &change.new_user_key],
             )
             .await?;

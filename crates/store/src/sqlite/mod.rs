@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/derived_0001_sequences.sql")),
     (2, include_str!("migrations/derived_0002_profiles.sql")),
+    (3, include_str!("migrations/derived_0003_clusters.sql")),
 ];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged
@@ -880,6 +881,83 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn save_cluster_run(&self, run: ClusterRun, assignments: Vec<ClusterAssignment>) -> StoreResult<()> {
+        self.write_derived(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM cluster_assignments", [])?;
+            tx.execute(
+                "INSERT INTO cluster_runs (run_id, created_at_us, k, silhouette, n_users, model) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run.run_id, run.created_at_us, run.k, run.silhouette, run.n_users, run.model],
+            )?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for a in &assignments {
+                    insert.execute(params![run.run_id, a.user_key, a.cluster, a.distance, a.x, a.y])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cluster_runs(&self, limit: u32) -> StoreResult<Vec<ClusterRun>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT run_id, created_at_us, k, silhouette, n_users, model FROM derived.cluster_runs
+                 ORDER BY created_at_us DESC, run_id DESC LIMIT ?1",
+            )?;
+            let runs = stmt
+                .query_map([limit], |row| {
+                    Ok(ClusterRun {
+                        run_id: row.get(0)?,
+                        created_at_us: row.get(1)?,
+                        k: row.get(2)?,
+                        silhouette: row.get(3)?,
+                        n_users: row.get(4)?,
+                        model: row.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(runs)
+        })
+        .await
+    }
+
+    async fn cluster_assignment(&self, run_id: &str, user_key: &str) -> StoreResult<Option<ClusterAssignment>> {
+        let (run_id, user_key) = (run_id.to_owned(), user_key.to_owned());
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT user_key, cluster, distance, x, y FROM derived.cluster_assignments WHERE run_id = ?1 AND user_key = ?2",
+                )?
+                .query_row([run_id, user_key], |row| {
+                    Ok(ClusterAssignment { user_key: row.get(0)?, cluster: row.get(1)?, distance: row.get(2)?, x: row.get(3)?, y: row.get(4)? })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>> {
+        let run_id = run_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_key, cluster, distance, x, y FROM derived.cluster_assignments WHERE run_id = ?1 AND cluster = ?2
+                 ORDER BY distance, user_key LIMIT ?3",
+            )?;
+            let members = stmt
+                .query_map(params![run_id, cluster, limit], |row| {
+                    Ok(ClusterAssignment { user_key: row.get(0)?, cluster: row.get(1)?, distance: row.get(2)?, x: row.get(3)?, y: row.get(4)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(members)
+        })
+        .await
+    }
+
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
         let keys = keys.to_vec();
         self.read(move |conn| {
@@ -1091,6 +1169,7 @@ impl Store for SqliteStore {
                 let mut removed = tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&user_key])?;
+                removed += tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [&user_key])?;
                 tx.commit()?;
                 Ok(removed as u64)
             })
@@ -1150,6 +1229,10 @@ impl Store for SqliteStore {
                 moved += tx.execute("UPDATE sequence_counts SET scope = ?2 WHERE scope = ?1", [&old_key, &new_key])?;
                 moved +=
                     tx.execute("UPDATE profile_state SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
+                moved += tx.execute(
+                    "UPDATE cluster_assignments SET user_key = ?2 WHERE user_key = ?1",
+                    [&old_key, &new_key],
+                )?;
                 tx.commit()?;
                 Ok(moved as u64)
             })
