@@ -12,6 +12,7 @@ mod ingest;
 mod interactions;
 mod kmeans;
 mod load;
+mod profiles;
 mod target;
 
 use clap::Subcommand;
@@ -29,6 +30,8 @@ pub enum BenchCommand {
     Interactions(InteractionsBench),
     /// k-means alone on generated blobs (default 100 000 × 32, k = 8), median of several runs.
     Kmeans(kmeans::KMeansBench),
+    /// Full recompute of profiles, habits and segments from generated events (no store), with peak memory.
+    Profiles(profiles::ProfilesBench),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -36,6 +39,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Ingest(bench) => ingest::run(bench, config).await.map(|_| ()),
         BenchCommand::Interactions(bench) => interactions::run(bench, config).await,
         BenchCommand::Kmeans(bench) => kmeans::run(&bench),
+        BenchCommand::Profiles(bench) => profiles::run(&bench),
     }
 }
 
