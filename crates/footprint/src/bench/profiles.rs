@@ -82,6 +82,16 @@ fn budgets(users: usize, total: usize) -> Vec<usize> {
     weights.iter().map(|w| ((w / sum) * total as f64).round().max(1.0) as usize).collect()
 }
 
+/// What one worker thread computed: the users' trait vectors, the events seen, and CPU seconds
+/// spent generating events, on profiles and on patterns.
+struct WorkerResult {
+    vectors: Vec<Vec<f64>>,
+    events: usize,
+    generate: f64,
+    profile: f64,
+    pattern: f64,
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
@@ -98,8 +108,7 @@ pub fn run(bench: &ProfilesBench) -> anyhow::Result<()> {
     let pattern_config = PatternConfig::default();
     let started = Instant::now();
     let chunk = bench.users.div_ceil(threads);
-    // Per thread: (trait vectors, events, generation s, profile s, pattern s).
-    let results: Vec<(Vec<Vec<f64>>, usize, f64, f64, f64)> = std::thread::scope(|scope| {
+    let results: Vec<WorkerResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = budgets
             .chunks(chunk)
             .enumerate()
@@ -132,17 +141,17 @@ pub fn run(bench: &ProfilesBench) -> anyhow::Result<()> {
                         std::hint::black_box(patterns::detect(&actions, now, pattern_config));
                         pattern += clock.elapsed().as_secs_f64();
                     }
-                    (vectors, events_seen, generate, profile, pattern)
+                    WorkerResult { vectors, events: events_seen, generate, profile, pattern }
                 })
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("bench worker")).collect()
     });
     let per_user = started.elapsed().as_secs_f64();
-    let events: usize = results.iter().map(|r| r.1).sum();
-    let sum = |pick: fn(&(Vec<Vec<f64>>, usize, f64, f64, f64)) -> f64| results.iter().map(pick).sum::<f64>();
-    let (generate, profile, pattern) = (sum(|r| r.2), sum(|r| r.3), sum(|r| r.4));
-    let vectors: Vec<Vec<f64>> = results.into_iter().flat_map(|r| r.0).collect();
+    let events: usize = results.iter().map(|r| r.events).sum();
+    let sum = |pick: fn(&WorkerResult) -> f64| results.iter().map(pick).sum::<f64>();
+    let (generate, profile, pattern) = (sum(|r| r.generate), sum(|r| r.profile), sum(|r| r.pattern));
+    let vectors: Vec<Vec<f64>> = results.into_iter().flat_map(|r| r.vectors).collect();
 
     let clock = Instant::now();
     let segmentation = segmentation::segment(&vectors, &SegmentationConfig::default())
