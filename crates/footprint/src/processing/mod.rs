@@ -30,6 +30,27 @@ pub struct ProcessReport {
     pub watermark: i64,
 }
 
+/// Most users whose states stay in memory between runs (beyond it, all are dropped).
+const WARM_USERS_MAX: usize = 200_000;
+
+/// Users' sequence and profile states as this process last committed them. Valid only while
+/// the stored watermark is the one this process committed last: then no one else has written
+/// them since (batches commit by compare-and-set on the watermark).
+#[derive(Default)]
+struct Warm {
+    watermark: i64,
+    sequences: HashMap<String, UserSequence>,
+    profiles: HashMap<String, ProfileState>,
+}
+
+impl Warm {
+    fn clear(&mut self) {
+        self.watermark = -1;
+        self.sequences.clear();
+        self.profiles.clear();
+    }
+}
+
 pub struct Processor {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -37,8 +58,8 @@ pub struct Processor {
     config: SequenceConfig,
     profiles: ProfileConfig,
     batch_events: u32,
-    /// One run at a time in this process.
-    running: Mutex<()>,
+    /// One run at a time in this process; the lock also guards the states kept warm between runs.
+    running: Mutex<Warm>,
     wake: Notify,
     /// The highest watermark this process has seen applied: a reader with nothing newer to wait
     /// for needs no more than one look at the log's end.
@@ -61,7 +82,7 @@ impl Processor {
             config,
             profiles,
             batch_events: batch_events.max(1),
-            running: Mutex::new(()),
+            running: Mutex::new(Warm::default()),
             wake: Notify::new(),
             known_watermark: AtomicI64::new(0),
         }
@@ -83,15 +104,31 @@ impl Processor {
     /// Runs `work` while no processing run is under way in this process (erasure and
     /// anonymisation: a run holding a user's rows in memory would write them back).
     pub async fn exclusive<T>(&self, work: impl Future<Output = T>) -> T {
-        let _running = self.running.lock().await;
+        let mut warm = self.running.lock().await;
+        // The work changes stored states behind the processor's back.
+        warm.clear();
         work.await
     }
 
     /// Processes the next batch of the log, if any.
     pub async fn process_recent_events(&self) -> Result<ProcessReport, StoreError> {
-        let _running = self.running.lock().await;
+        let mut warm = self.running.lock().await;
+        let result = self.process_batch(&mut warm).await;
+        if result.is_err() {
+            // What was committed is uncertain: read it back next time.
+            warm.clear();
+        }
+        result
+    }
+
+    async fn process_batch(&self, warm: &mut Warm) -> Result<ProcessReport, StoreError> {
         let watermark = self.store.processing_watermark(SEQUENCES).await?;
         self.known_watermark.fetch_max(watermark, Ordering::AcqRel);
+        if warm.watermark != watermark {
+            // Another node (or a rebuild) moved the log on: what we hold may be stale.
+            warm.clear();
+            warm.watermark = watermark;
+        }
         let events = self.store.events_in_arrival_order(watermark, self.batch_events).await?;
         let Some(last) = events.last() else {
             return Ok(ProcessReport { watermark, ..ProcessReport::default() });
@@ -101,32 +138,32 @@ impl Processor {
         let mut user_keys: Vec<String> = events.iter().map(|event| event.user_key.clone()).collect();
         user_keys.sort_unstable();
         user_keys.dedup();
-        let mut states: HashMap<String, UserSequence> = self
-            .store
-            .sequence_states(&user_keys)
-            .await?
-            .into_iter()
-            .map(|record| {
+        let cold: Vec<String> = user_keys.iter().filter(|key| !warm.sequences.contains_key(*key)).cloned().collect();
+        if !cold.is_empty() {
+            for record in self.store.sequence_states(&cold).await? {
                 let state = UserSequence {
                     recent: UserSequence::decode_recent(&record.recent),
                     last_us: record.last_us,
                     previous_us: record.previous_us,
                     n_actions: record.n_actions,
                 };
-                (record.user_key, state)
-            })
-            .collect();
-
-        let mut profiles: HashMap<String, ProfileState> = HashMap::new();
-        for record in self.store.profile_states(&user_keys).await? {
-            match serde_json::from_str(&record.state) {
-                Ok(state) => {
-                    profiles.insert(record.user_key, state);
+                warm.sequences.insert(record.user_key, state);
+            }
+            for record in self.store.profile_states(&cold).await? {
+                match serde_json::from_str(&record.state) {
+                    Ok(state) => {
+                        warm.profiles.insert(record.user_key, state);
+                    }
+                    // Unreadable (written by another version?): rebuilt from here on, and said.
+                    Err(error) => tracing::error!(error = %error, "a stored profile could not be read; it starts over"),
                 }
-                // Unreadable (written by another version?): rebuilt from here on, and said.
-                Err(error) => tracing::error!(error = %error, "a stored profile could not be read; it starts over"),
             }
         }
+        // Work on copies: the warm states change only once the batch is committed.
+        let mut states: HashMap<String, UserSequence> =
+            user_keys.iter().map(|key| (key.clone(), warm.sequences.get(key).cloned().unwrap_or_default())).collect();
+        let mut profiles: HashMap<String, ProfileState> =
+            user_keys.iter().map(|key| (key.clone(), warm.profiles.get(key).cloned().unwrap_or_default())).collect();
 
         let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
         for event in &events {
@@ -146,9 +183,9 @@ impl Processor {
         }
         let now_us = self.clock.now_us();
         let mut profile_records = Vec::with_capacity(profiles.len());
-        for (user_key, state) in profiles {
-            let state = serde_json::to_string(&state).map_err(|error| StoreError::Other(Box::new(error)))?;
-            profile_records.push(ProfileStateRecord { user_key, state, updated_at_us: now_us });
+        for (user_key, state) in &profiles {
+            let state = serde_json::to_string(state).map_err(|error| StoreError::Other(Box::new(error)))?;
+            profile_records.push(ProfileStateRecord { user_key: user_key.clone(), state, updated_at_us: now_us });
         }
         let profiles_updated = states.len();
         let batch = SequenceBatch {
@@ -160,10 +197,10 @@ impl Processor {
                 .map(|((scope, context, next), count)| SequenceCount { scope, context, next, count })
                 .collect(),
             states: states
-                .into_iter()
+                .iter()
                 .map(|(user_key, state)| SequenceStateRecord {
                     recent: state.encode_recent(),
-                    user_key,
+                    user_key: user_key.clone(),
                     last_us: state.last_us,
                     previous_us: state.previous_us,
                     n_actions: state.n_actions,
@@ -174,8 +211,15 @@ impl Processor {
         };
         if !self.store.commit_sequence_batch(batch).await? {
             // Another node processed this stretch first; the next run starts after it.
+            warm.clear();
             return Ok(ProcessReport { watermark, ..ProcessReport::default() });
         }
+        if warm.sequences.len() + states.len() > WARM_USERS_MAX {
+            warm.clear();
+        }
+        warm.watermark = new_watermark;
+        warm.sequences.extend(states);
+        warm.profiles.extend(profiles);
         self.known_watermark.fetch_max(new_watermark, Ordering::AcqRel);
         self.cache.invalidate().await;
         Ok(ProcessReport { processed: events.len(), profiles_updated, watermark: new_watermark })
