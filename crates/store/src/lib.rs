@@ -126,6 +126,25 @@ pub trait Store: Send + Sync + 'static {
     /// and consents, and scrubs the audit log.
     async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange>;
 
+    /// Creates or replaces an attendance event (its creation time is kept); true when created.
+    async fn upsert_attendance_event(&self, event: AttendanceEvent) -> StoreResult<bool>;
+    async fn attendance_event(&self, event_id: &str) -> StoreResult<Option<AttendanceEvent>>;
+    async fn attendance_events(&self, query: AttendanceQuery) -> StoreResult<Vec<AttendanceEvent>>;
+    /// Removes the event and its registrations; false when there was none.
+    async fn delete_attendance_event(&self, event_id: &str) -> StoreResult<bool>;
+    /// Creates or replaces a registration; `NotFound` when the event does not exist. True when created.
+    async fn upsert_registration(&self, registration: Registration) -> StoreResult<bool>;
+    /// Records whether the user came; false when they were not registered.
+    async fn set_attended(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        attended: bool,
+        checked_in_at_us: Option<i64>,
+    ) -> StoreResult<bool>;
+    /// Registrations to the events, in (event, user) order.
+    async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>>;
+
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
     /// The most recent audit entries, newest first.
     async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;

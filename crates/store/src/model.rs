@@ -375,3 +375,42 @@ pub struct ClusterAssignment {
     pub x: f64,
     pub y: f64,
 }
+
+/// An organiser's event (seed 004).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttendanceEvent {
+    pub event_id: String,
+    pub organization_id: Option<String>,
+    pub name: String,
+    pub event_type: String,
+    pub start_us: i64,
+    pub duration_minutes: i64,
+    pub location: Option<String>,
+    pub capacity: Option<i64>,
+    pub price: Option<f64>,
+    pub instructor: Option<String>,
+    /// JSON, when given.
+    pub weather: Option<String>,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+/// A user's registration to an event and whether they came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub event_id: String,
+    pub user_id: String,
+    pub registered_at_us: i64,
+    pub attended: Option<bool>,
+    pub checked_in_at_us: Option<i64>,
+}
+
+/// Events starting in `[from_us, to_us)`, in start order, after `after` (start, id).
+#[derive(Debug, Clone, Default)]
+pub struct AttendanceQuery {
+    pub organization_id: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}

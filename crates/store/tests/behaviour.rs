@@ -97,6 +97,7 @@ behaviour_suite!(
     numbers_model_versions_and_filters_the_registry,
     keeps_every_version_of_a_profile,
     keeps_cluster_runs_and_the_latest_assignments,
+    keeps_attendance_events_and_registrations,
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,
 );
@@ -817,6 +818,77 @@ async fn keeps_cluster_runs_and_the_latest_assignments(db: &TestDb) {
     let runs = db.store.cluster_runs(10).await.unwrap();
     assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["r2", "r1"], "every run's summary stays");
     assert_eq!(runs[1], run("r1", 1));
+}
+
+fn attendance_event(id: &str, start_us: i64) -> AttendanceEvent {
+    AttendanceEvent {
+        event_id: id.to_owned(),
+        organization_id: Some("org-1".to_owned()),
+        name: format!("Yoga {id}"),
+        event_type: "class".to_owned(),
+        start_us,
+        duration_minutes: 60,
+        location: Some("Lyon".to_owned()),
+        capacity: Some(20),
+        price: Some(12.5),
+        instructor: None,
+        weather: Some(r#"{"rain": true}"#.to_owned()),
+        created_at_us: 1,
+        updated_at_us: 1,
+    }
+}
+
+fn registration(event: &str, user: &str, attended: Option<bool>) -> Registration {
+    Registration {
+        event_id: event.to_owned(),
+        user_id: user.to_owned(),
+        registered_at_us: 5,
+        attended,
+        checked_in_at_us: None,
+    }
+}
+
+async fn keeps_attendance_events_and_registrations(db: &TestDb) {
+    assert!(db.store.upsert_attendance_event(attendance_event("e1", 100)).await.unwrap(), "created");
+    assert!(db.store.upsert_attendance_event(attendance_event("e2", 200)).await.unwrap());
+    let renamed = AttendanceEvent {
+        name: "Pilates".to_owned(),
+        created_at_us: 9,
+        updated_at_us: 9,
+        ..attendance_event("e1", 100)
+    };
+    assert!(!db.store.upsert_attendance_event(renamed).await.unwrap(), "replaced");
+    let stored = db.store.attendance_event("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.created_at_us, stored.updated_at_us),
+        ("Pilates", 1, 9),
+        "creation time kept"
+    );
+    assert_eq!(stored.price, Some(12.5));
+
+    let page = |after: Option<(i64, String)>| AttendanceQuery { after, limit: 1, ..AttendanceQuery::default() };
+    let first = db.store.attendance_events(page(None)).await.unwrap();
+    assert_eq!(first[0].event_id, "e1");
+    let second = db.store.attendance_events(page(Some((100, "e1".to_owned())))).await.unwrap();
+    assert_eq!(second[0].event_id, "e2");
+    let window = AttendanceQuery { from_us: Some(150), limit: 10, ..AttendanceQuery::default() };
+    assert_eq!(db.store.attendance_events(window).await.unwrap().len(), 1);
+
+    assert!(db.store.upsert_registration(registration("e1", "ana", None)).await.unwrap());
+    assert!(db.store.upsert_registration(registration("e1", "bob", Some(false))).await.unwrap());
+    assert!(db.store.upsert_registration(registration("e2", "ana", None)).await.unwrap());
+    assert!(matches!(db.store.upsert_registration(registration("nope", "ana", None)).await, Err(StoreError::NotFound)));
+    assert!(db.store.set_attended("e1", "ana", true, Some(150)).await.unwrap());
+    assert!(!db.store.set_attended("e1", "carl", true, None).await.unwrap(), "not registered");
+    let registrations = db.store.registrations(&["e1".into(), "e2".into()]).await.unwrap();
+    assert_eq!(registrations.len(), 3);
+    assert_eq!(
+        registrations[0],
+        Registration { attended: Some(true), checked_in_at_us: Some(150), ..registration("e1", "ana", None) }
+    );
+    assert!(db.store.delete_attendance_event("e1").await.unwrap());
+    assert!(!db.store.delete_attendance_event("e1").await.unwrap());
+    assert_eq!(db.store.registrations(&["e1".into()]).await.unwrap(), Vec::new(), "registrations go with the event");
 }
 
 async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, String)> {

@@ -2,6 +2,7 @@
 //! it in-process. Handlers are thin: parse, call a service, map the result.
 
 mod accounts;
+mod attendance;
 mod consent;
 mod events;
 mod health;
@@ -59,6 +60,7 @@ pub struct ErrorDetail {
         (name = "predictions", description = "Next-action predictions"),
         (name = "matching", description = "Seed 001: match events, their metrics and the match model's feedback loop"),
         (name = "profiles", description = "Seed 000: behavioural profiles, preferences and habits"),
+        (name = "attendance", description = "Seed 004: attendance events, registrations and check-ins"),
         (name = "privacy", description = "Retention, erasure and export"),
         (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -95,6 +97,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(matching::routes())
         .merge(privacy::routes())
         .merge(profiles::routes())
+        .merge(attendance::routes())
 }
 
 /// Seed 000's profile routes alone, ready to be merged into another axum app

@@ -2,6 +2,7 @@
 //! in domain types and `ApiError`s; the store does the I/O.
 
 pub mod accounts;
+pub mod attendance;
 pub mod audit;
 pub mod consent;
 pub mod events;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod attendance;
 mod consent;
 mod durability;
 mod events;

@@ -105,6 +105,14 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/profile/{user_id}/recommendations",
         "GET /api/profile/clusters",
         "POST /api/profile/clusters/update",
+        "POST /api/v1/attendance/events",
+        "GET /api/v1/attendance/events",
+        "GET /api/v1/attendance/events/{id}",
+        "PUT /api/v1/attendance/events/{id}",
+        "DELETE /api/v1/attendance/events/{id}",
+        "POST /api/v1/attendance/events/{id}/registrations",
+        "PUT /api/v1/attendance/events/{id}/registrations/{user_id}",
+        "POST /api/v1/attendance/import",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

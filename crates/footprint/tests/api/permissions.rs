@@ -87,6 +87,43 @@ fn protected_routes() -> Vec<Route> {
         route(Method::GET, "/api/profile/bob/recommendations", None, Needs::SelfOrStaff),
         route(Method::GET, "/api/profile/clusters", None, Needs::Staff),
         route(Method::POST, "/api/profile/clusters/update", None, Needs::Admin),
+        route(
+            Method::POST,
+            "/api/v1/attendance/events",
+            Some(
+                json!({"id": "e1", "name": "Yoga", "type": "class", "start": "2026-03-10T18:00:00Z", "duration_minutes": 60}),
+            ),
+            Needs::Staff,
+        ),
+        route(Method::GET, "/api/v1/attendance/events", None, Needs::Staff),
+        route(Method::GET, "/api/v1/attendance/events/e1", None, Needs::Staff),
+        route(
+            Method::PUT,
+            "/api/v1/attendance/events/e1",
+            Some(json!({"name": "Yoga", "type": "class", "start": "2026-03-10T18:00:00Z", "duration_minutes": 60})),
+            Needs::Staff,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/attendance/events/e1/registrations",
+            Some(json!({"user_id": "bob", "registered_at": "2026-03-01T09:00:00Z"})),
+            Needs::Staff,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/attendance/events/e1/registrations/bob",
+            Some(json!({"attended": true})),
+            Needs::Staff,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/attendance/import",
+            Some(
+                json!({"id": "e2", "name": "Yoga", "type": "class", "start": "2026-03-10T18:00:00Z", "duration_minutes": 60}),
+            ),
+            Needs::Staff,
+        ),
+        route(Method::DELETE, "/api/v1/attendance/events/e1", None, Needs::Staff),
         route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
         route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
         // Last: it erases bob.

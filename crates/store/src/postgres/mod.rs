@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_profiles.sql")),
     (6, include_str!("migrations/0006_profile_versions.sql")),
     (7, include_str!("migrations/0007_clusters.sql")),
+    (8, include_str!("migrations/0008_attendance.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
@@ -494,6 +495,27 @@ async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], 
         changed.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
     }
     Ok(changed.len() as u64)
+}
+
+const ATTENDANCE_COLUMNS: &str = "event_id, organization_id, name, event_type, start_us, duration_minutes, location, \
+                                  capacity, price, instructor, weather, created_at_us, updated_at_us";
+
+fn attendance_event_from_row(row: &tokio_postgres::Row) -> AttendanceEvent {
+    AttendanceEvent {
+        event_id: row.get(0),
+        organization_id: row.get(1),
+        name: row.get(2),
+        event_type: row.get(3),
+        start_us: row.get(4),
+        duration_minutes: row.get(5),
+        location: row.get(6),
+        capacity: row.get(7),
+        price: row.get(8),
+        instructor: row.get(9),
+        weather: row.get(10),
+        created_at_us: row.get(11),
+        updated_at_us: row.get(12),
+    }
 }
 
 #[async_trait]
@@ -1068,6 +1090,7 @@ impl Store for PostgresStore {
         let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
         let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         let mut derived_rows =
             tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
@@ -1117,6 +1140,11 @@ impl Store for PostgresStore {
             .await?;
         let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
         tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute(
+            "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
+            &[&change.user_id, &change.new_user_id],
+        )
+        .await?;
         let mut derived_rows = tx
             .execute(
                 "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
@@ -1144,6 +1172,145 @@ impl Store for PostgresStore {
         let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id).await?;
         tx.commit().await?;
         Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+    }
+
+    async fn upsert_attendance_event(&self, event: AttendanceEvent) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                &format!(
+                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     ON CONFLICT (event_id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,
+                        event_type = EXCLUDED.event_type, start_us = EXCLUDED.start_us,
+                        duration_minutes = EXCLUDED.duration_minutes, location = EXCLUDED.location,
+                        capacity = EXCLUDED.capacity, price = EXCLUDED.price, instructor = EXCLUDED.instructor,
+                        weather = EXCLUDED.weather, updated_at_us = EXCLUDED.updated_at_us
+                     RETURNING (xmax = 0)"
+                ),
+                &[
+                    &event.event_id,
+                    &event.organization_id,
+                    &event.name,
+                    &event.event_type,
+                    &event.start_us,
+                    &event.duration_minutes,
+                    &event.location,
+                    &event.capacity,
+                    &event.price,
+                    &event.instructor,
+                    &event.weather,
+                    &event.created_at_us,
+                    &event.updated_at_us,
+                ],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn attendance_event(&self, event_id: &str) -> StoreResult<Option<AttendanceEvent>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(&format!("SELECT {ATTENDANCE_COLUMNS} FROM attendance_events WHERE event_id = $1"), &[&event_id])
+            .await?;
+        Ok(row.as_ref().map(attendance_event_from_row))
+    }
+
+    async fn attendance_events(&self, query: AttendanceQuery) -> StoreResult<Vec<AttendanceEvent>> {
+        let client = self.pool.get().await?;
+        let (after_start, after_id) = match &query.after {
+            Some((start, id)) => (Some(*start), Some(id.clone())),
+            None => (None, None),
+        };
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {ATTENDANCE_COLUMNS} FROM attendance_events
+                     WHERE ($1::text IS NULL OR organization_id = $1) AND ($2::int8 IS NULL OR start_us >= $2)
+                       AND ($3::int8 IS NULL OR start_us < $3)
+                       AND ($4::int8 IS NULL OR (start_us, event_id) > ($4, $5::text))
+                     ORDER BY start_us, event_id LIMIT $6"
+                ),
+                &[
+                    &query.organization_id,
+                    &query.from_us,
+                    &query.to_us,
+                    &after_start,
+                    &after_id,
+                    &i64::from(query.limit),
+                ],
+            )
+            .await?;
+        Ok(rows.iter().map(attendance_event_from_row).collect())
+    }
+
+    async fn delete_attendance_event(&self, event_id: &str) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        Ok(client.execute("DELETE FROM attendance_events WHERE event_id = $1", &[&event_id]).await? > 0)
+    }
+
+    async fn upsert_registration(&self, registration: Registration) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = EXCLUDED.registered_at_us,
+                    attended = EXCLUDED.attended, checked_in_at_us = EXCLUDED.checked_in_at_us
+                 RETURNING (xmax = 0)",
+                &[
+                    &registration.event_id,
+                    &registration.user_id,
+                    &registration.registered_at_us,
+                    &registration.attended,
+                    &registration.checked_in_at_us,
+                ],
+            )
+            .await
+            .map_err(|error| match error.as_db_error() {
+                Some(db) if db.code() == &tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION => {
+                    StoreError::NotFound
+                }
+                _ => error.into(),
+            })?;
+        Ok(row.get(0))
+    }
+
+    async fn set_attended(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        attended: bool,
+        checked_in_at_us: Option<i64>,
+    ) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE attendance_registrations SET attended = $3, checked_in_at_us = $4 WHERE event_id = $1 AND user_id = $2",
+                &[&event_id, &user_id, &attended, &checked_in_at_us],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us FROM attendance_registrations
+                 WHERE event_id = ANY($1::text[]) ORDER BY event_id, user_id",
+                &[&event_ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Registration {
+                event_id: row.get(0),
+                user_id: row.get(1),
+                registered_at_us: row.get(2),
+                attended: row.get(3),
+                checked_in_at_us: row.get(4),
+            })
+            .collect())
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

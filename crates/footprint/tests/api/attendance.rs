@@ -1,0 +1,141 @@
+//! Seed 004's attendance data over HTTP: events, registrations, check-ins and imports.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, body, error_code};
+
+fn yoga(id: Option<&str>) -> Value {
+    let mut event = json!({"name": "Yoga du mardi", "type": "Class", "start": "2026-03-10T18:00:00Z", "duration_minutes": 60,
+        "location": "Lyon", "capacity": 20, "price": 12.5, "instructor": "Inès", "organization_id": "org-1",
+        "weather": {"condition": "rain", "temperature_c": 9}});
+    if let Some(id) = id {
+        event["id"] = json!(id);
+    }
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_registrations_and_check_ins() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token.clone();
+    let created = app.post_json("/api/v1/attendance/events", Some(&admin), &yoga(Some("yoga-1"))).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created = body(created).await;
+    assert_eq!(created["type"], "class");
+    assert_eq!(created["weather"]["condition"], "rain");
+    let again = app.post_json("/api/v1/attendance/events", Some(&admin), &yoga(Some("yoga-1"))).await;
+    assert_eq!(error_code(again, StatusCode::CONFLICT).await, "CONFLICT");
+    let generated = body(app.post_json("/api/v1/attendance/events", Some(&admin), &yoga(None)).await).await;
+    assert!(!generated["id"].as_str().unwrap().is_empty());
+
+    let register = |user: &str| {
+        let registration = json!({"user_id": user, "registered_at": "2026-03-01T09:00:00Z"});
+        let (app, admin) = (&app, admin.clone());
+        async move { app.post_json("/api/v1/attendance/events/yoga-1/registrations", Some(&admin), &registration).await }
+    };
+    assert_eq!(register("ana").await.status(), StatusCode::CREATED);
+    assert_eq!(register("bob").await.status(), StatusCode::CREATED);
+    assert_eq!(register("ana").await.status(), StatusCode::OK, "registering again replaces");
+    let missing_event = app
+        .post_json(
+            "/api/v1/attendance/events/nope/registrations",
+            Some(&admin),
+            &json!({"user_id": "ana", "registered_at": "2026-03-01T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(error_code(missing_event, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+    let check_in = app
+        .client
+        .put(app.url("/api/v1/attendance/events/yoga-1/registrations/ana"))
+        .bearer_auth(&admin)
+        .json(&json!({"attended": true, "checked_in_at": "2026-03-10T17:58:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check_in.status(), StatusCode::OK);
+    assert_eq!(body(check_in).await["attended"], true);
+    let not_registered = app
+        .client
+        .put(app.url("/api/v1/attendance/events/yoga-1/registrations/carl"))
+        .bearer_auth(&admin)
+        .json(&json!({"attended": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(not_registered, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+
+    let event = body(app.get("/api/v1/attendance/events/yoga-1", Some(&admin)).await).await;
+    let registrations = event["registrations"].as_array().unwrap();
+    assert_eq!(registrations.len(), 2);
+    assert_eq!(registrations[0]["user_id"], "ana");
+    assert_eq!(registrations[0]["checked_in_at"], "2026-03-10T17:58:00Z");
+    assert_eq!(registrations[1]["attended"], Value::Null, "not known yet");
+
+    let mut moved = yoga(None);
+    moved["start"] = json!("2026-03-11T18:00:00Z");
+    let replaced = app
+        .client
+        .put(app.url("/api/v1/attendance/events/yoga-1"))
+        .bearer_auth(&admin)
+        .json(&moved)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(body(replaced).await["start"], "2026-03-11T18:00:00Z");
+    let list = body(app.get("/api/v1/attendance/events?limit=1", Some(&admin)).await).await;
+    assert_eq!(list["events"].as_array().unwrap().len(), 1);
+    let next = list["next_cursor"].as_str().unwrap();
+    let rest = body(app.get(&format!("/api/v1/attendance/events?limit=1&cursor={next}"), Some(&admin)).await).await;
+    assert_ne!(rest["events"][0]["id"], list["events"][0]["id"]);
+
+    for (field, value) in [("duration_minutes", json!(0)), ("start", json!("mardi")), ("price", json!(-1))] {
+        let mut bad = yoga(Some("bad"));
+        bad[field] = value;
+        let response = app.post_json("/api/v1/attendance/events", Some(&admin), &bad).await;
+        assert_eq!(error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await, "VALIDATION_ERROR", "{field}");
+    }
+    let deleted =
+        app.client.delete(app.url("/api/v1/attendance/events/yoga-1")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = app.get("/api/v1/attendance/events/yoga-1", Some(&admin)).await;
+    assert_eq!(error_code(gone, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_keeps_good_lines_and_reports_bad_ones() {
+    let app = TestApp::spawn().await;
+    let lines = [
+        json!({"id": "w1", "name": "Atelier", "type": "workshop", "start": "2026-02-03T10:00:00Z", "duration_minutes": 90,
+               "registrations": [{"user_id": "ana", "registered_at": "2026-01-20T08:00:00Z", "attended": true},
+                                 {"user_id": "bob", "registered_at": "2026-01-21T08:00:00Z", "attended": false}]})
+        .to_string(),
+        "{not json".to_owned(),
+        json!({"id": "w2", "name": "Atelier", "type": "workshop", "start": "hier", "duration_minutes": 90}).to_string(),
+        String::new(),
+        json!({"id": "w3", "name": "Atelier", "type": "workshop", "start": "2026-02-10T10:00:00Z", "duration_minutes": 90,
+               "registrations": [{"user_id": "ana", "registered_at": "2026-02-01T08:00:00Z"}]})
+        .to_string(),
+    ];
+    let response = app
+        .client
+        .post(app.url("/api/v1/attendance/import"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/x-ndjson")
+        .body(lines.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report = body(response).await;
+    assert_eq!(report["lines"], 4);
+    assert_eq!(report["events_imported"], 2);
+    assert_eq!(report["registrations_imported"], 3);
+    let rejected: Vec<u64> =
+        report["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(rejected, [2, 3]);
+    assert!(report["rejected"][1]["reason"].as_str().unwrap().contains("start"));
+    let w1 = body(app.get("/api/v1/attendance/events/w1", Some(&app.admin_token)).await).await;
+    assert_eq!(w1["registrations"][1]["attended"], false);
+}
