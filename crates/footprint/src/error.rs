@@ -47,6 +47,9 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error("{message}")]
     Unavailable { message: String, retry_after_secs: Option<u64> },
+    /// No model with that id (seed 004's `MODEL_NOT_FOUND`).
+    #[error("{0}")]
+    ModelNotFound(String),
     /// Too little data for a computation: how many rows it needs and how many there are.
     #[error("{message}")]
     InsufficientData { message: String, needed: u64, available: u64 },
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
             ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::InsufficientData { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "INSUFFICIENT_DATA"),
+            ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, "MODEL_NOT_FOUND"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }

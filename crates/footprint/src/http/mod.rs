@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod interactions;
 mod matching;
+mod ml;
 mod predictions;
 mod privacy;
 mod profiles;
@@ -98,6 +99,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(privacy::routes())
         .merge(profiles::routes())
         .merge(attendance::routes())
+        .merge(ml::routes())
 }
 
 /// Seed 000's profile routes alone, ready to be merged into another axum app

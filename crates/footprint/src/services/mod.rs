@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod attendance;
+pub mod attendance_model;
 pub mod audit;
 pub mod consent;
 pub mod events;

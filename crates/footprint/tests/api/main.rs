@@ -8,6 +8,7 @@ mod consent;
 mod durability;
 mod events;
 mod helpers;
+mod ml;
 mod operations;
 mod permissions;
 mod privacy;

@@ -113,6 +113,11 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/v1/attendance/events/{id}/registrations",
         "PUT /api/v1/attendance/events/{id}/registrations/{user_id}",
         "POST /api/v1/attendance/import",
+        "GET /api/ml/health",
+        "POST /api/ml/predict-attendance",
+        "GET /api/ml/models",
+        "GET /api/ml/models/{id}",
+        "POST /api/ml/models/train",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

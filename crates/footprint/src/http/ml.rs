@@ -1,0 +1,156 @@
+//! Seed 004's `/api/ml` routes, with its envelope: `{"success": true, "data": …}`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use footprint_store::{ModelFilter, ModelRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::services::attendance_model::{self, PredictRequest, TrainRequest};
+use crate::state::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(predict_attendance))
+        .routes(routes!(list_models))
+        .routes(routes!(get_model))
+        .routes(routes!(train_model))
+}
+
+fn envelope(data: Value) -> Json<Value> {
+    Json(json!({"success": true, "data": data}))
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn model_view(model: &ModelRecord) -> Value {
+    json!({
+        "id": model.model_id,
+        "name": format!("{} v{}", model.name, model.version),
+        "type": model.model_type,
+        "status": model.status,
+        "version": model.version,
+        "hyperparameters": parse_json(&model.hyperparameters),
+        "dataWindow": parse_json(&model.data_window),
+        "metrics": parse_json(&model.metrics),
+        "error": model.error,
+        "training": {
+            "createdAt": rfc3339(model.created_at_us),
+            "lastTrained": model.trained_at_us.map(rfc3339),
+            "dataPoints": model.rows_used,
+        },
+        "usage": {"totalPredictions": model.predictions},
+    })
+}
+
+/// The ML service's state: every model of the registry with its status, version and metrics.
+#[utoipa::path(get, path = "/api/ml/health", tag = "attendance", security(("bearer" = [])),
+    responses((status = 200, description = "`{success, data: {status, models}}`", body = Object), (status = 401, body = super::ErrorBody)))]
+async fn health(State(state): State<AppState>, _principal: Principal) -> Result<Json<Value>, ApiError> {
+    state.store.ping().await?;
+    let models = state.store.models(ModelFilter::default()).await?;
+    let mut latest = serde_json::Map::new();
+    for model in &models {
+        latest.entry(model.name.clone()).or_insert_with(|| {
+            json!({
+                "id": model.model_id,
+                "status": model.status,
+                "version": model.version,
+                "lastTrained": model.trained_at_us.map(rfc3339),
+                "metrics": parse_json(&model.metrics).get("validation").cloned().unwrap_or(Value::Null),
+            })
+        });
+    }
+    Ok(envelope(json!({"status": "operational", "store": state.store.backend(), "models": latest})))
+}
+
+/// Predict who will come to an event: per person (probability, confidence, factors) and
+/// overall (expected attendance with its Poisson-binomial interval, rate, risk level).
+#[utoipa::path(post, path = "/api/ml/predict-attendance", tag = "attendance", request_body = PredictRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 404, description = "MODEL_NOT_FOUND or NOT_FOUND", body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)))]
+async fn predict_attendance(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<PredictRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(envelope(attendance_model::predict(&state, request).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ModelParams {
+    /// `ready`, `training` or `error`.
+    status: Option<String>,
+    /// A model type, e.g. `attendance_predictor`, `logistic_regression`.
+    #[serde(rename = "type")]
+    model_type: Option<String>,
+}
+
+/// The model registry, newest first (admin).
+#[utoipa::path(get, path = "/api/ml/models", tag = "attendance", params(ModelParams), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
+async fn list_models(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ModelParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let filter = ModelFilter { name: None, model_type: params.model_type, status: params.status };
+    let models = state.store.models(filter).await?;
+    Ok(envelope(Value::Array(models.iter().map(model_view).collect())))
+}
+
+/// One model of the registry (admin); 404 `MODEL_NOT_FOUND`.
+#[utoipa::path(get, path = "/api/ml/models/{id}", tag = "attendance", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
+async fn get_model(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let model = state.store.model(&id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {id}")))?;
+    Ok(envelope(model_view(&model)))
+}
+
+/// Train a new version of the attendance predictor in the background (admin): 202 with its id;
+/// its status moves from `training` to `ready` or `error`.
+#[utoipa::path(post, path = "/api/ml/models/train", tag = "attendance", request_body = TrainRequest, security(("bearer" = [])),
+    responses((status = 202, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn train_model(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require_admin()?;
+    // The body is optional: no body trains with the defaults.
+    let request: TrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TrainRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| {
+            ApiError::InvalidParameters(format!("the body does not have the expected shape: {error}"))
+        })?
+    };
+    let model = attendance_model::start_training(&state, request).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        envelope(json!({"modelId": model.model_id, "status": model.status, "version": model.version})),
+    ))
+}

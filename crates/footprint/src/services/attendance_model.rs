@@ -1,0 +1,410 @@
+//! Seed 004's attendance predictor: trained in the background from the attendance records
+//! (users who explicitly refused `improvement` are left out), kept as versions in the model
+//! registry, and used to predict who will come to an event.
+
+use std::collections::{HashMap, HashSet};
+
+use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, RegistrationInfo};
+use footprint_analytics::logistic::LogisticConfig;
+use footprint_store::{AttendanceEvent, AttendanceQuery, ModelFilter, ModelRecord, Registration};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const MODEL_NAME: &str = "attendance_predictor";
+pub const MODEL_TYPE: &str = "attendance_predictor";
+const MIN_EXAMPLES: u64 = 50;
+const PAGE: u32 = 1000;
+
+/// What a training run may be given (all optional), in the seed's words.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainRequest {
+    /// `attendance_predictor` (the only type trained here).
+    pub model_type: Option<String>,
+    /// A label of the client's; versions are numbered by the registry.
+    pub version: Option<String>,
+    pub training_data: Option<TrainingData>,
+    /// `{"l2": 1.0}`: the L2 penalty. Gradient-descent settings (`learningRate`, `epochs`,
+    /// `batchSize`) do not apply to the Newton solver and are reported as ignored.
+    #[schema(value_type = Option<Object>)]
+    pub hyperparameters: Option<serde_json::Map<String, Value>>,
+    /// Share of the latest examples held out (0.05–0.5, default 0.2).
+    pub validation_split: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingData {
+    /// Events starting at or after (RFC 3339).
+    pub start_date: Option<String>,
+    /// Events starting before (RFC 3339).
+    pub end_date: Option<String>,
+    /// Use the events' weather (default true).
+    pub include_weather: Option<bool>,
+    /// No holiday calendar is kept: reported as ignored.
+    pub include_holidays: Option<bool>,
+    /// Fewest examples to train on (default 50).
+    pub min_data_points: Option<u64>,
+}
+
+/// The event's weather as the model reads it: bad weather and temperature.
+fn weather(event: &AttendanceEvent) -> (Option<bool>, Option<f64>) {
+    let Some(value) = event.weather.as_deref().and_then(|w| serde_json::from_str::<Value>(w).ok()) else {
+        return (None, None);
+    };
+    let condition =
+        value.get("condition").or_else(|| value.get("forecast")).and_then(Value::as_str).map(str::to_lowercase);
+    let wet = ["rain", "snow", "storm", "drizzle", "shower", "pluie", "neige", "orage"];
+    let bad = condition.as_deref().map(|c| wet.iter().any(|w| c.contains(w)));
+    let precipitation = value.get("precipitation_mm").and_then(Value::as_f64).map(|mm| mm > 0.5);
+    let rain = value.get("rain").and_then(Value::as_bool);
+    let temperature = value.get("temperature_c").or_else(|| value.get("temperature")).and_then(Value::as_f64);
+    (bad.or(precipitation).or(rain), temperature)
+}
+
+pub fn event_info(event: &AttendanceEvent) -> EventInfo {
+    let (bad_weather, temperature_c) = weather(event);
+    EventInfo {
+        event_id: event.event_id.clone(),
+        event_type: event.event_type.clone(),
+        start_us: event.start_us,
+        duration_minutes: event.duration_minutes,
+        price: event.price,
+        bad_weather,
+        temperature_c,
+    }
+}
+
+fn registration_info(registration: &Registration) -> RegistrationInfo {
+    RegistrationInfo {
+        event_id: registration.event_id.clone(),
+        user_id: registration.user_id.clone(),
+        registered_at_us: registration.registered_at_us,
+        attended: registration.attended,
+    }
+}
+
+/// Every event starting in the window, and their registrations.
+pub async fn records(
+    state: &AppState,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<(Vec<AttendanceEvent>, Vec<Registration>), ApiError> {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .attendance_events(AttendanceQuery { from_us, to_us, after, limit: PAGE, ..Default::default() })
+            .await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|e| (e.start_us, e.event_id.clone()));
+        events.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    let mut registrations = Vec::new();
+    for chunk in ids.chunks(1000) {
+        registrations.extend(state.store.registrations(chunk).await?);
+    }
+    Ok((events, registrations))
+}
+
+/// Users whose latest consent explicitly refuses `improvement`.
+async fn refusing(state: &AppState, users: &HashSet<String>) -> Result<HashSet<String>, ApiError> {
+    let mut refused = HashSet::new();
+    for user in users {
+        if let Some(latest) = state.store.consent_history(user).await?.last()
+            && !latest.consent.improvement
+        {
+            refused.insert(user.clone());
+        }
+    }
+    Ok(refused)
+}
+
+fn window(request: &TrainRequest) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let data = request.training_data.clone().unwrap_or_default();
+    let parse = |name: &str, value: Option<&str>| -> Result<Option<i64>, ApiError> {
+        value
+            .map(|text| {
+                crate::services::attendance::parse_time(&format!("trainingData.{name}"), text)
+                    .map_err(|error| ApiError::InvalidParameters(error.to_string()))
+            })
+            .transpose()
+    };
+    Ok((parse("startDate", data.start_date.as_deref())?, parse("endDate", data.end_date.as_deref())?))
+}
+
+/// Registers a model version in `training`, trains it in the background, and returns its id.
+pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<ModelRecord, ApiError> {
+    if let Some(kind) = request.model_type.as_deref()
+        && kind != MODEL_TYPE
+    {
+        return Err(ApiError::InvalidParameters(format!("modelType: only {MODEL_TYPE} is trained here")));
+    }
+    let mut ignored: Vec<String> = request
+        .hyperparameters
+        .iter()
+        .flat_map(|h| h.keys())
+        .filter(|key| *key != "l2")
+        .map(|key| format!("hyperparameters.{key}"))
+        .collect();
+    let data = request.training_data.clone().unwrap_or_default();
+    if data.include_holidays.is_some() {
+        ignored.push("trainingData.includeHolidays".to_owned());
+    }
+    let include_weather = data.include_weather.unwrap_or(true);
+    let min_examples = data.min_data_points.unwrap_or(MIN_EXAMPLES).max(10);
+    let l2 = match request.hyperparameters.as_ref().and_then(|h| h.get("l2")) {
+        None => 1.0,
+        Some(value) => value
+            .as_f64()
+            .filter(|l2| l2.is_finite() && *l2 >= 0.0)
+            .ok_or_else(|| ApiError::InvalidParameters("hyperparameters.l2: must be a number ≥ 0".to_owned()))?,
+    };
+    let validation = request.validation_split.unwrap_or(0.2);
+    if !(0.05..=0.5).contains(&validation) {
+        return Err(ApiError::InvalidParameters("validationSplit: must be from 0.05 to 0.5".to_owned()));
+    }
+    let (from_us, to_us) = window(&request)?;
+    let now_us = state.clock.now_us();
+    let record = ModelRecord {
+        model_id: format!("model-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        name: MODEL_NAME.to_owned(),
+        model_type: MODEL_TYPE.to_owned(),
+        version: 0,
+        status: "training".to_owned(),
+        hyperparameters: json!({
+            "l2": l2, "validationSplit": validation, "includeWeather": include_weather, "minDataPoints": min_examples,
+            "clientVersion": request.version, "ignored": ignored,
+        })
+        .to_string(),
+        data_window: json!({"from": from_us.map(rfc3339), "to": to_us.map(rfc3339)}).to_string(),
+        metrics: "{}".to_owned(),
+        parameters: "{}".to_owned(),
+        rows_used: 0,
+        error: None,
+        predictions: 0,
+        created_at_us: now_us,
+        trained_at_us: None,
+    };
+    let stored = state.store.create_model(record).await?;
+    let background = state.clone();
+    let mut model = stored.clone();
+    tokio::spawn(async move {
+        match train(&background, from_us, to_us, l2, validation, include_weather, min_examples).await {
+            Ok((parameters, metrics, rows)) => {
+                model.status = "ready".to_owned();
+                model.parameters = parameters;
+                model.metrics = metrics;
+                model.rows_used = rows;
+            }
+            Err(error) => {
+                model.status = "error".to_owned();
+                model.error = Some(error.to_string());
+            }
+        }
+        model.trained_at_us = Some(background.clock.now_us());
+        if let Err(error) = background.store.update_model(model).await {
+            tracing::error!(error = %error, "the trained model could not be stored");
+        }
+    });
+    Ok(stored)
+}
+
+async fn train(
+    state: &AppState,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+    l2: f64,
+    validation: f64,
+    include_weather: bool,
+    min_examples: u64,
+) -> Result<(String, String, i64), ApiError> {
+    let (events, registrations) = records(state, from_us, to_us).await?;
+    let users: HashSet<String> = registrations.iter().map(|r| r.user_id.clone()).collect();
+    let refused = refusing(state, &users).await?;
+    let infos: Vec<EventInfo> = events
+        .iter()
+        .map(|event| {
+            let info = event_info(event);
+            if include_weather { info } else { EventInfo { bad_weather: None, temperature_c: None, ..info } }
+        })
+        .collect();
+    let regs: Vec<RegistrationInfo> =
+        registrations.iter().filter(|r| !refused.contains(&r.user_id)).map(registration_info).collect();
+    let result = tokio::task::spawn_blocking(move || {
+        let (space, examples, _) = attendance::examples(&infos, &regs);
+        let available = examples.len() as u64;
+        if available < min_examples {
+            return Err(ApiError::InsufficientData {
+                message: format!(
+                    "training needs at least {min_examples} registrations with a known outcome; there are {available}"
+                ),
+                needed: min_examples,
+                available,
+            });
+        }
+        let config = LogisticConfig { l2, ..LogisticConfig::default() };
+        attendance::train(&examples, space, &config, validation)
+            .map_err(|error| ApiError::Validation(format!("the model could not be fitted: {error}")))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let importance: Vec<Value> = result
+        .model
+        .space
+        .names
+        .iter()
+        .zip(&result.model.model.standardized_weights)
+        .map(|(name, weight)| json!({"feature": name, "importance": weight.abs(), "weight": weight}))
+        .collect();
+    let metrics = json!({
+        "train": result.train,
+        "validation": result.validation,
+        "trainRows": result.train_rows,
+        "validationRows": result.validation_rows,
+        "featureImportance": importance,
+        "excludedUsers": refused.len(),
+    });
+    let rows = (result.train_rows + result.validation_rows) as i64;
+    Ok((serde_json::to_string(&result.model).map_err(ApiError::internal)?, metrics.to_string(), rows))
+}
+
+/// The newest ready attendance model.
+pub async fn ready_model(state: &AppState) -> Result<(ModelRecord, AttendanceModel), ApiError> {
+    let filter =
+        ModelFilter { name: Some(MODEL_NAME.to_owned()), status: Some("ready".to_owned()), ..ModelFilter::default() };
+    let Some(record) = state.store.models(filter).await?.into_iter().max_by_key(|m| m.version) else {
+        return Err(ApiError::ModelNotFound(
+            "no trained attendance model yet: train one with POST /api/ml/models/train".to_owned(),
+        ));
+    };
+    let model = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
+    Ok((record, model))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    pub user_id: String,
+    /// RFC 3339; defaults to the registration on record, else now.
+    pub registration_date: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictRequest {
+    pub event_id: String,
+    /// `individual` (default) or `aggregate`.
+    pub prediction_type: Option<String>,
+    /// Defaults to the event's registrations.
+    pub participants: Option<Vec<Participant>>,
+}
+
+fn risk_level(rate: f64) -> &'static str {
+    match rate {
+        r if r < 0.5 => "high",
+        r if r < 0.7 => "medium",
+        _ => "low",
+    }
+}
+
+/// Predictions for an event's participants and overall.
+pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value, ApiError> {
+    let (record, model) = ready_model(state).await?;
+    let event = state
+        .store
+        .attendance_event(&request.event_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no attendance event {}", request.event_id)))?;
+    let info = event_info(&event);
+    let on_record = state.store.registrations(std::slice::from_ref(&event.event_id)).await?;
+    let now_us = state.clock.now_us();
+    let participants: Vec<(String, i64)> = match request.participants {
+        Some(list) => list
+            .into_iter()
+            .map(|p| {
+                let registered = match p.registration_date.as_deref() {
+                    Some(text) => crate::services::attendance::parse_time("registrationDate", text)
+                        .map_err(|error| ApiError::InvalidParameters(error.to_string()))?,
+                    None => on_record.iter().find(|r| r.user_id == p.user_id).map_or(now_us, |r| r.registered_at_us),
+                };
+                Ok((p.user_id, registered))
+            })
+            .collect::<Result<_, ApiError>>()?,
+        None => on_record.iter().map(|r| (r.user_id.clone(), r.registered_at_us)).collect(),
+    };
+    if participants.is_empty() {
+        return Err(ApiError::InsufficientData {
+            message: format!("event {} has no registrations and none were given", event.event_id),
+            needed: 1,
+            available: 0,
+        });
+    }
+    // Each participant's history: events that started before this one.
+    let (events, registrations) = records(state, None, Some(event.start_us)).await?;
+    let starts: HashMap<&str, i64> = events.iter().map(|e| (e.event_id.as_str(), e.start_us)).collect();
+    let mut histories: HashMap<&str, History> = HashMap::new();
+    for r in &registrations {
+        if let (Some(attended), Some(_)) = (r.attended, starts.get(r.event_id.as_str())) {
+            let history = histories.entry(r.user_id.as_str()).or_default();
+            history.registrations += 1;
+            history.attended += u64::from(attended);
+        }
+    }
+    let mut probabilities = Vec::with_capacity(participants.len());
+    let mut individual = Vec::with_capacity(participants.len());
+    for (user_id, registered_at_us) in &participants {
+        let history = histories.get(user_id.as_str()).copied().unwrap_or_default();
+        let prediction = model.predict(&info, *registered_at_us, &history);
+        probabilities.push(prediction.probability);
+        let risks: Vec<&str> = prediction
+            .contributions
+            .iter()
+            .filter(|c| c.contribution < -0.1)
+            .map(|c| c.feature.as_str())
+            .take(3)
+            .collect();
+        individual.push(json!({
+            "userId": user_id,
+            "attendanceProbability": prediction.probability,
+            // More history, more certainty; and the further from a coin toss, the surer.
+            "confidence": (0.5 + (prediction.probability - 0.5).abs()) * (history.registrations as f64 + 1.0) / (history.registrations as f64 + 3.0),
+            "historicalRegistrations": history.registrations,
+            "factors": prediction.contributions.iter().take(6).map(|c| json!({"feature": c.feature, "value": c.value, "contribution": c.contribution})).collect::<Vec<_>>(),
+            "riskFactors": risks,
+        }));
+    }
+    let overall = attendance::overall(&probabilities, 0.9);
+    let rate = overall.predicted_rate.unwrap_or(0.0);
+    let validation = serde_json::from_str::<Value>(&record.metrics).ok().and_then(|m| m.get("validation").cloned());
+    let aggregate = request.prediction_type.as_deref() == Some("aggregate");
+    Ok(json!({
+        "eventId": event.event_id,
+        "generatedAt": rfc3339(now_us),
+        "overall": {
+            "expectedAttendance": overall.expected_attendance,
+            "interval": {"low": overall.interval_low, "high": overall.interval_high, "level": overall.confidence_level},
+            "totalRegistered": participants.len(),
+            "predictedRate": rate,
+            "riskLevel": risk_level(rate),
+        },
+        "individual": if aggregate { Value::Null } else { Value::Array(individual) },
+        "model": {
+            "id": record.model_id,
+            "name": format!("{MODEL_NAME}_v{}", record.version),
+            "accuracy": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
+            "rocAuc": validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
+            "trainedAt": record.trained_at_us.map(rfc3339),
+        },
+    }))
+}

@@ -1,0 +1,163 @@
+//! Seed 004's `/api/ml` routes on generated attendance with known effects: Tuesday +15 points,
+//! rain −10 points, one user in five at a much lower rate.
+
+use std::time::Duration;
+
+use footprint_analytics::Role;
+use footprint_analytics::rng::SplitMix64;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, body, error_code};
+
+const DAY_US: i64 = 86_400_000_000;
+/// Monday 2025-01-06 00:00 UTC.
+const MONDAY: i64 = 1_736_121_600_000_000;
+
+fn rfc3339(us: i64) -> String {
+    footprint::clock::rfc3339(us)
+}
+
+/// 40 weeks of classes on Monday, Tuesday and Thursday at 18h, as import lines.
+fn history() -> String {
+    let mut rng = SplitMix64::new(11);
+    let mut lines = Vec::new();
+    for week in 0..40 {
+        for day in [0i64, 1, 3] {
+            let start = MONDAY + (week * 7 + day) * DAY_US + 18 * 3_600_000_000;
+            let rain = rng.next_f64() < 0.3;
+            let mut registrations = Vec::new();
+            for user in 0..60 {
+                if rng.next_f64() < 0.5 {
+                    continue;
+                }
+                let mut p: f64 = if user % 5 == 0 { 0.15 } else { 0.7 };
+                if day == 1 {
+                    p += 0.15;
+                }
+                if rain {
+                    p -= 0.10;
+                }
+                registrations.push(json!({"user_id": format!("u{user}"), "registered_at": rfc3339(start - 3 * DAY_US),
+                    "attended": rng.next_f64() < p}));
+            }
+            lines.push(
+                json!({"id": format!("e{week}-{day}"), "name": "Cours", "type": "class", "start": rfc3339(start),
+                    "duration_minutes": 60, "price": 10.0, "weather": {"condition": if rain { "rain" } else { "clear" }},
+                    "registrations": registrations})
+                .to_string(),
+            );
+        }
+    }
+    lines.join("\n")
+}
+
+async fn wait_ready(app: &TestApp, id: &str) -> Value {
+    for _ in 0..300 {
+        let model = body(app.get(&format!("/api/ml/models/{id}"), Some(&app.admin_token)).await).await;
+        if model["data"]["status"] != "training" {
+            return model["data"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the model is still training after 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attendance_model_trains_predicts_and_reports() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token.clone();
+    let manager = app.user_with_role("manon", Role::Manager).await;
+    let user = app.user_with_role("ulysse", Role::User).await;
+
+    // Before any training: health lists no model, prediction says MODEL_NOT_FOUND.
+    let health = body(app.get("/api/ml/health", Some(&user)).await).await;
+    assert_eq!(health["success"], true);
+    assert_eq!(health["data"]["status"], "operational");
+    let no_model = app.post_json("/api/ml/predict-attendance", Some(&manager), &json!({"eventId": "e0-0"})).await;
+    assert_eq!(error_code(no_model, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
+    let unknown = app.get("/api/ml/models/model-nope", Some(&admin)).await;
+    assert_eq!(error_code(unknown, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
+
+    // Too little data: the run ends in `error` with the reason.
+    let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let failed = wait_ready(&app, body(started).await["data"]["modelId"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "error");
+    assert!(failed["error"].as_str().unwrap().contains("at least 50"), "{failed}");
+
+    let import = app
+        .client
+        .post(app.url("/api/v1/attendance/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/x-ndjson")
+        .body(history())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(import).await["events_imported"], 120);
+
+    // The seed's request, as written.
+    let seed_request = json!({"modelType": "attendance_predictor", "version": "1.4.0",
+        "trainingData": {"startDate": "2023-01-01T00:00:00Z", "endDate": "2026-03-15T23:59:59Z", "includeWeather": true,
+                         "includeHolidays": true, "minDataPoints": 1000},
+        "hyperparameters": {"learningRate": 0.001, "epochs": 100, "batchSize": 32}, "validationSplit": 0.2});
+    let started = app.post_json("/api/ml/models/train", Some(&admin), &seed_request).await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let started = body(started).await;
+    assert_eq!(started["data"]["status"], "training");
+    let model = wait_ready(&app, started["data"]["modelId"].as_str().unwrap()).await;
+    assert_eq!(model["status"], "ready", "{model}");
+    assert_eq!(model["version"], 2);
+    let auc = model["metrics"]["validation"]["roc_auc"].as_f64().unwrap();
+    assert!(auc >= 0.7, "AUC on the latest fifth of the events: {auc}");
+    let ignored = model["hyperparameters"]["ignored"].as_array().unwrap();
+    assert!(
+        ignored.iter().any(|i| i == "hyperparameters.learningRate")
+            && ignored.iter().any(|i| i == "trainingData.includeHolidays")
+    );
+    let importance = model["metrics"]["featureImportance"].as_array().unwrap();
+    let weight = |name: &str| importance.iter().find(|f| f["feature"] == name).unwrap()["weight"].as_f64().unwrap();
+    assert!(weight("day_tuesday") > 0.0 && weight("bad_weather") < 0.0, "{importance:?}");
+
+    // A Tuesday class next week: a regular and a low-rate user registered.
+    let next = MONDAY + (40 * 7 + 1) * DAY_US + 18 * 3_600_000_000;
+    let event = json!({"id": "next-tuesday", "name": "Cours", "type": "class", "start": rfc3339(next), "duration_minutes": 60, "price": 10.0});
+    assert_eq!(app.post_json("/api/v1/attendance/events", Some(&admin), &event).await.status(), StatusCode::CREATED);
+    let predicted = app
+        .post_json(
+            "/api/ml/predict-attendance",
+            Some(&manager),
+            &json!({"eventId": "next-tuesday", "predictionType": "individual",
+                    "participants": [{"userId": "u1", "registrationDate": rfc3339(next - 2 * DAY_US)},
+                                     {"userId": "u5", "registrationDate": rfc3339(next - 2 * DAY_US)},
+                                     {"userId": "u2"}]}),
+        )
+        .await;
+    assert_eq!(predicted.status(), StatusCode::OK);
+    let predicted = body(predicted).await;
+    assert_eq!(predicted["success"], true);
+    let data = &predicted["data"];
+    let individual = data["individual"].as_array().unwrap();
+    let p = |user: &str| {
+        individual.iter().find(|i| i["userId"] == user).unwrap()["attendanceProbability"].as_f64().unwrap()
+    };
+    assert!(p("u1") > p("u5") + 0.3, "a regular against a low-rate user: {data}");
+    let sum: f64 = individual.iter().map(|i| i["attendanceProbability"].as_f64().unwrap()).sum();
+    let overall = &data["overall"];
+    assert!((overall["expectedAttendance"].as_f64().unwrap() - sum).abs() < 1e-9);
+    assert!(
+        overall["interval"]["low"].as_f64().unwrap() <= sum && sum <= overall["interval"]["high"].as_f64().unwrap()
+    );
+    assert_eq!(overall["totalRegistered"], 3);
+    assert_eq!(data["model"]["id"], model["id"]);
+
+    // Roles: predictions for managers, the registry for admins.
+    let refused = app.post_json("/api/ml/predict-attendance", Some(&user), &json!({"eventId": "next-tuesday"})).await;
+    assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+    assert_eq!(error_code(app.get("/api/ml/models", Some(&manager)).await, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+    let models = body(app.get("/api/ml/models?status=ready&type=attendance_predictor", Some(&admin)).await).await;
+    assert_eq!(models["data"].as_array().unwrap().len(), 1);
+    let bad = app.post_json("/api/ml/models/train", Some(&admin), &json!({"validationSplit": 0.9})).await;
+    assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+}
