@@ -272,6 +272,127 @@ pub fn overall(probabilities: &[f64], level: f64) -> Overall {
     }
 }
 
+/// A factor's relation to attendance over the examples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactorEffect {
+    pub factor: String,
+    /// Point-biserial correlation with attending.
+    pub correlation: Option<f64>,
+    pub p_value: Option<f64>,
+    /// Mean attendance where the factor is set (binary factors) and where it is not.
+    pub rate_when_present: Option<f64>,
+    pub rate_when_absent: Option<f64>,
+    pub sample_size: u64,
+}
+
+/// Attendance rate and count for one level of a categorical factor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LevelRate {
+    pub level: String,
+    pub registrations: u64,
+    pub attended: u64,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactorAnalysis {
+    pub examples: usize,
+    pub factors: Vec<FactorEffect>,
+    /// Rates by day of week, time slot, event type and weather.
+    pub levels: BTreeMap<String, Vec<LevelRate>>,
+    /// The linear probability model of attending on every factor.
+    pub r_squared: Option<f64>,
+    pub adjusted_r_squared: Option<f64>,
+    pub f_statistic: Option<f64>,
+    pub f_p_value: Option<f64>,
+}
+
+/// Each factor's correlation with attendance and its p-value, the rates by level, and the
+/// regression's fit (R², adjusted R², F and its p-value).
+pub fn analyze_factors(
+    space: &FeatureSpace,
+    examples: &[Example],
+    events: &[EventInfo],
+    registrations: &[RegistrationInfo],
+) -> FactorAnalysis {
+    let mut factors = Vec::new();
+    for (column, name) in space.names.iter().enumerate() {
+        let mut moments = crate::stats::Moments::default();
+        let (mut present, mut absent) = (crate::stats::Mean::default(), crate::stats::Mean::default());
+        let binary = examples.iter().all(|e| e.features[column] == 0.0 || e.features[column] == 1.0);
+        for example in examples {
+            let y = if example.attended { 1.0 } else { 0.0 };
+            moments.push(example.features[column], y);
+            if binary {
+                if example.features[column] == 1.0 { present.push(y) } else { absent.push(y) }
+            }
+        }
+        let correlation = moments.correlation();
+        factors.push(FactorEffect {
+            factor: name.clone(),
+            correlation: correlation.as_ref().map(|c| c.r),
+            p_value: correlation.as_ref().map(|c| c.p_value),
+            rate_when_present: present.mean(),
+            rate_when_absent: absent.mean(),
+            sample_size: moments.n,
+        });
+    }
+    // Columns that never vary cannot be in the regression.
+    let varying: Vec<usize> =
+        (0..space.names.len()).filter(|&c| examples.iter().any(|e| e.features[c] != examples[0].features[c])).collect();
+    let rows: Vec<Vec<f64>> = examples.iter().map(|e| varying.iter().map(|&c| e.features[c]).collect()).collect();
+    let y: Vec<f64> = examples.iter().map(|e| if e.attended { 1.0 } else { 0.0 }).collect();
+    let fit = if varying.is_empty() { None } else { crate::stats::ols(&rows, &y) };
+
+    let by_id: HashMap<&str, &EventInfo> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
+    let mut tallies: BTreeMap<String, BTreeMap<String, (u64, u64)>> = BTreeMap::new();
+    for registration in registrations {
+        let (Some(attended), Some(event)) = (registration.attended, by_id.get(registration.event_id.as_str())) else {
+            continue;
+        };
+        let weather = match event.bad_weather {
+            Some(true) => "bad",
+            Some(false) => "good",
+            None => "unknown",
+        };
+        for (factor, level) in [
+            ("day_of_week", DAYS[weekday(event.start_us)].to_owned()),
+            ("time_slot", time_slot(event.start_us).to_owned()),
+            ("event_type", event.event_type.clone()),
+            ("weather", weather.to_owned()),
+        ] {
+            let entry = tallies.entry(factor.to_owned()).or_default().entry(level).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(attended);
+        }
+    }
+    let levels = tallies
+        .into_iter()
+        .map(|(factor, counts)| {
+            let mut rates: Vec<LevelRate> = counts
+                .into_iter()
+                .map(|(level, (n, a))| LevelRate {
+                    level,
+                    registrations: n,
+                    attended: a,
+                    rate: a as f64 / n.max(1) as f64,
+                })
+                .collect();
+            rates.sort_by(|a, b| b.rate.total_cmp(&a.rate).then_with(|| a.level.cmp(&b.level)));
+            (factor, rates)
+        })
+        .collect();
+    FactorAnalysis {
+        examples: examples.len(),
+        factors,
+        levels,
+        r_squared: fit.as_ref().map(|f| f.r_squared),
+        adjusted_r_squared: fit.as_ref().map(|f| f.adjusted_r_squared),
+        f_statistic: fit.as_ref().map(|f| f.f_statistic),
+        f_p_value: fit.as_ref().map(|f| f.f_p_value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +500,21 @@ mod tests {
         assert!(overall.interval_low as f64 <= overall.expected_attendance);
         assert!(overall.interval_high as f64 >= overall.expected_attendance);
         assert!(overall.interval_high <= 6);
+    }
+
+    #[test]
+    fn factor_analysis_finds_the_planted_factors() {
+        let (events, registrations) = generated(40, 11);
+        let (space, examples, _) = examples(&events, &registrations);
+        let analysis = analyze_factors(&space, &examples, &events, &registrations);
+        let factor = |name: &str| analysis.factors.iter().find(|f| f.factor == name).unwrap().clone();
+        let tuesday = factor("day_tuesday");
+        assert!(tuesday.correlation.unwrap() > 0.0 && tuesday.p_value.unwrap() < 0.01, "{tuesday:?}");
+        let rain = factor("bad_weather");
+        assert!(rain.correlation.unwrap() < 0.0 && rain.p_value.unwrap() < 0.01, "{rain:?}");
+        assert!(factor("historical_rate").p_value.unwrap() < 0.01);
+        assert_eq!(analysis.levels["day_of_week"][0].level, "tuesday", "the best day first");
+        assert!(analysis.f_p_value.unwrap() < 0.01 && analysis.r_squared.unwrap() > 0.05);
+        assert!(analysis.adjusted_r_squared.unwrap() <= analysis.r_squared.unwrap());
     }
 }

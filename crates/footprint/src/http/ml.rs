@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::services::attendance_model::{self, PredictRequest, TrainRequest};
+use crate::services::attendance_model::{self, FactorRequest, PredictRequest, TrainRequest};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -24,6 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_models))
         .routes(routes!(get_model))
         .routes(routes!(train_model))
+        .routes(routes!(analyze_factors))
 }
 
 fn envelope(data: Value) -> Json<Value> {
@@ -153,4 +154,20 @@ async fn train_model(
         StatusCode::ACCEPTED,
         envelope(json!({"modelId": model.model_id, "status": model.status, "version": model.version})),
     ))
+}
+
+/// Which factors move attendance: each one's correlation with attending and its p-value, rates
+/// by day, time slot, type and weather with their sample sizes, and the regression's R²,
+/// adjusted R², F statistic and p-value.
+#[utoipa::path(post, path = "/api/ml/analyze-factors", tag = "attendance", request_body = FactorRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
+async fn analyze_factors(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<FactorRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(envelope(attendance_model::analyze_factors(&state, request).await?))
 }

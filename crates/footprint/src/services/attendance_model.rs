@@ -408,3 +408,96 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
         },
     }))
 }
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FactorRequest {
+    /// Analyse the history up to this event's start (default: all history).
+    pub event_id: Option<String>,
+    /// Which factors to report (`weather`, `day_of_week`, `time_of_day`, `event_type`, `duration`,
+    /// `price`, `historical_attendance`, …); default all.
+    pub factors: Option<Vec<String>>,
+    /// `correlation` (the only analysis; others are refused).
+    pub analysis_type: Option<String>,
+    /// `{"start": RFC 3339, "end": RFC 3339}`.
+    #[schema(value_type = Option<Object>)]
+    pub time_range: Option<Value>,
+}
+
+/// Which model columns a factor name covers.
+fn factor_columns(factor: &str, column: &str) -> bool {
+    match factor {
+        "weather" => column == "bad_weather" || column == "temperature_c" || column == "weather_known",
+        "day_of_week" => column.starts_with("day_"),
+        "time_of_day" | "time_slot" => column.starts_with("slot_"),
+        "event_type" => column.starts_with("type_"),
+        "duration" => column == "duration_hours",
+        "price" => column == "price",
+        "historical_attendance" => column == "historical_rate" || column == "past_registrations",
+        "lead_time" => column == "lead_time_days",
+        other => column == other,
+    }
+}
+
+/// Each factor's correlation with attendance and its p-value, per-level rates, and the
+/// regression's R², adjusted R², F and p-value, over the attendance on record.
+pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result<Value, ApiError> {
+    if let Some(kind) = request.analysis_type.as_deref()
+        && kind != "correlation"
+    {
+        return Err(ApiError::InvalidParameters(format!("analysisType: only correlation is available, not {kind}")));
+    }
+    let bound = |name: &str| -> Result<Option<i64>, ApiError> {
+        match request.time_range.as_ref().and_then(|r| r.get(name)).and_then(Value::as_str) {
+            Some(text) => crate::services::attendance::parse_time(&format!("timeRange.{name}"), text)
+                .map(Some)
+                .map_err(|error| ApiError::InvalidParameters(error.to_string())),
+            None => Ok(None),
+        }
+    };
+    let mut to_us = bound("end")?;
+    if let Some(event_id) = &request.event_id {
+        let event = state
+            .store
+            .attendance_event(event_id)
+            .await?
+            .ok_or_else(|| ApiError::InvalidParameters(format!("eventId: no event {event_id}")))?;
+        to_us = Some(to_us.map_or(event.start_us, |to| to.min(event.start_us)));
+    }
+    let (events, registrations) = records(state, bound("start")?, to_us).await?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let analysis = tokio::task::spawn_blocking(move || {
+        let (space, examples, _) = attendance::examples(&infos, &regs);
+        (examples.len(), attendance::analyze_factors(&space, &examples, &infos, &regs))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (available, mut analysis) = analysis;
+    if available < 30 {
+        return Err(ApiError::InsufficientData {
+            message: format!(
+                "factor analysis needs at least 30 registrations with a known outcome; there are {available}"
+            ),
+            needed: 30,
+            available: available as u64,
+        });
+    }
+    if let Some(wanted) = &request.factors {
+        analysis.factors.retain(|f| wanted.iter().any(|w| factor_columns(w, &f.factor)));
+    }
+    Ok(json!({
+        "analysisId": format!("factors-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        "generatedAt": rfc3339(state.clock.now_us()),
+        "examples": analysis.examples,
+        "factors": analysis.factors,
+        "levels": analysis.levels,
+        "model": {
+            "type": "linear probability model (OLS of attended on the factors)",
+            "rSquared": analysis.r_squared,
+            "adjustedRSquared": analysis.adjusted_r_squared,
+            "fStatistic": analysis.f_statistic,
+            "fPValue": analysis.f_p_value,
+        },
+    }))
+}

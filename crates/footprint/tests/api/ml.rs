@@ -152,6 +152,20 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert_eq!(overall["totalRegistered"], 3);
     assert_eq!(data["model"]["id"], model["id"]);
 
+    // The planted factors, found with the right sign.
+    let seed_request = json!({"eventId": "next-tuesday", "factors": ["weather", "day_of_week", "time_of_day", "event_type",
+        "duration", "location", "price", "instructor", "historical_attendance"], "analysisType": "correlation"});
+    let factors = body(app.post_json("/api/ml/analyze-factors", Some(&manager), &seed_request).await).await;
+    let data = &factors["data"];
+    let factor = |name: &str| data["factors"].as_array().unwrap().iter().find(|f| f["factor"] == name).unwrap().clone();
+    let (tuesday, rain) = (factor("day_tuesday"), factor("bad_weather"));
+    assert!(tuesday["correlation"].as_f64().unwrap() > 0.0 && tuesday["p_value"].as_f64().unwrap() < 0.01, "{tuesday}");
+    assert!(rain["correlation"].as_f64().unwrap() < 0.0 && rain["p_value"].as_f64().unwrap() < 0.01, "{rain}");
+    assert_eq!(data["levels"]["day_of_week"][0]["level"], "tuesday");
+    assert!(data["model"]["fPValue"].as_f64().unwrap() < 0.01);
+    let wrong_kind = app.post_json("/api/ml/analyze-factors", Some(&manager), &json!({"analysisType": "causal"})).await;
+    assert_eq!(error_code(wrong_kind, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+
     // Roles: predictions for managers, the registry for admins.
     let refused = app.post_json("/api/ml/predict-attendance", Some(&user), &json!({"eventId": "next-tuesday"})).await;
     assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "FORBIDDEN");

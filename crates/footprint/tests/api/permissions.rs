@@ -126,6 +126,7 @@ fn protected_routes() -> Vec<Route> {
         route(Method::DELETE, "/api/v1/attendance/events/e1", None, Needs::Staff),
         route(Method::POST, "/api/ml/predict-attendance", Some(json!({"eventId": "e1"})), Needs::Staff),
         route(Method::GET, "/api/ml/models", None, Needs::Admin),
+        route(Method::POST, "/api/ml/analyze-factors", Some(json!({})), Needs::Staff),
         route(Method::POST, "/api/ml/models/train", Some(json!({})), Needs::Admin),
         route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
         route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
@@ -222,6 +223,7 @@ async fn protected_routes_refuse_the_wrong_role() {
                     "/api/profile/bob/cluster",
                     "/api/profile/bob/recommendations",
                     "/api/profile/clusters",
+                    "/api/ml/analyze-factors",
                 ]
                 .contains(&route.path))
             // No attendance model is trained in this test: MODEL_NOT_FOUND, past the role check.
