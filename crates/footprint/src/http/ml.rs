@@ -25,6 +25,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_model))
         .routes(routes!(train_model))
         .routes(routes!(analyze_factors))
+        .routes(routes!(performance))
 }
 
 fn envelope(data: Value) -> Json<Value> {
@@ -170,4 +171,20 @@ async fn analyze_factors(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
     Ok(envelope(attendance_model::analyze_factors(&state, request).await?))
+}
+
+/// A model's accuracy, precision, recall, F1, ROC AUC, Brier score and confusion matrix on the
+/// latest part of its data, by month and by segment (new and returning users), with feature
+/// importance. Manager or admin.
+#[utoipa::path(get, path = "/api/ml/models/{id}/performance", tag = "attendance", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+async fn performance(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(envelope(attendance_model::performance(&state, &id).await?))
 }

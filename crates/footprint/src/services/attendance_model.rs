@@ -501,3 +501,69 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
         },
     }))
 }
+
+/// A model's performance on the latest part of its data (the validation window it was trained
+/// with): overall metrics, by month of the event and by segment, and feature importance.
+pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiError> {
+    let record =
+        state.store.model(model_id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {model_id}")))?;
+    if record.model_type != MODEL_TYPE {
+        return Err(ApiError::InvalidParameters(format!("model {model_id} is not an attendance model")));
+    }
+    if record.status != "ready" {
+        return Err(ApiError::InvalidParameters(format!("model {model_id} is {}, not ready", record.status)));
+    }
+    let model: AttendanceModel = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
+    let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
+    let validation = hyper.get("validationSplit").and_then(Value::as_f64).unwrap_or(0.2);
+    let window: Value = serde_json::from_str(&record.data_window).unwrap_or(Value::Null);
+    let bound = |name: &str| {
+        window.get(name).and_then(Value::as_str).and_then(|t| crate::services::attendance::parse_time(name, t).ok())
+    };
+    let (events, registrations) = records(state, bound("from"), bound("to")).await?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let result = tokio::task::spawn_blocking(move || {
+        let (_, examples, _) = attendance::examples(&infos, &regs);
+        let split = ((examples.len() as f64) * (1.0 - validation)).round() as usize;
+        let held_out = &examples[split.min(examples.len())..];
+        // Features as the trained model lays them out (its own feature space).
+        let scored: Vec<(String, String, f64, bool)> = held_out
+            .iter()
+            .map(|e| {
+                let month = rfc3339(e.event_start_us)[..7].to_owned();
+                // Users with little history are the hard case: a segment of their own.
+                let segment = if e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p() { "new_users" } else { "returning_users" };
+                (month, segment.to_owned(), model.model.predict_proba(&e.features), e.attended)
+            })
+            .collect();
+        let metrics = |rows: &[&(String, String, f64, bool)]| {
+            let p: Vec<f64> = rows.iter().map(|r| r.2).collect();
+            let y: Vec<bool> = rows.iter().map(|r| r.3).collect();
+            footprint_analytics::logistic::BinaryMetrics::compute(&p, &y)
+        };
+        let all: Vec<&(String, String, f64, bool)> = scored.iter().collect();
+        let mut by_month: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
+        let mut by_segment: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
+        for row in &scored {
+            by_month.entry(row.0.clone()).or_default().push(row);
+            by_segment.entry(row.1.clone()).or_default().push(row);
+        }
+        json!({
+            "overall": metrics(&all),
+            "byMonth": by_month.iter().map(|(m, rows)| (m.clone(), json!(metrics(rows)))).collect::<serde_json::Map<_, _>>(),
+            "bySegment": by_segment.iter().map(|(s, rows)| (s.clone(), json!(metrics(rows)))).collect::<serde_json::Map<_, _>>(),
+            "evaluatedOn": scored.len(),
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let stored: Value = serde_json::from_str(&record.metrics).unwrap_or(Value::Null);
+    Ok(json!({
+        "modelId": record.model_id,
+        "version": record.version,
+        "trainedAt": record.trained_at_us.map(rfc3339),
+        "performance": result,
+        "featureImportance": stored.get("featureImportance").cloned().unwrap_or(Value::Null),
+    }))
+}

@@ -152,6 +152,18 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert_eq!(overall["totalRegistered"], 3);
     assert_eq!(data["model"]["id"], model["id"]);
 
+    let id = model["id"].as_str().unwrap();
+    let performance = body(app.get(&format!("/api/ml/models/{id}/performance"), Some(&manager)).await).await;
+    let performance = &performance["data"]["performance"];
+    assert!(performance["overall"]["roc_auc"].as_f64().unwrap() >= 0.7, "{performance}");
+    assert!(performance["overall"]["confusion"]["tp"].as_u64().unwrap() > 0);
+    assert!(performance["byMonth"].as_object().unwrap().len() >= 2, "the last fifth spans several months");
+    let months_total: u64 =
+        performance["byMonth"].as_object().unwrap().values().map(|m| m["n"].as_u64().unwrap()).sum();
+    assert_eq!(months_total, performance["evaluatedOn"].as_u64().unwrap());
+    let missing = app.get("/api/ml/models/model-nope/performance", Some(&manager)).await;
+    assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
+
     // The planted factors, found with the right sign.
     let seed_request = json!({"eventId": "next-tuesday", "factors": ["weather", "day_of_week", "time_of_day", "event_type",
         "duration", "location", "price", "instructor", "historical_attendance"], "analysisType": "correlation"});

@@ -119,6 +119,7 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/ml/models/{id}",
         "POST /api/ml/models/train",
         "POST /api/ml/analyze-factors",
+        "GET /api/ml/models/{id}/performance",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -127,6 +127,8 @@ fn protected_routes() -> Vec<Route> {
         route(Method::POST, "/api/ml/predict-attendance", Some(json!({"eventId": "e1"})), Needs::Staff),
         route(Method::GET, "/api/ml/models", None, Needs::Admin),
         route(Method::POST, "/api/ml/analyze-factors", Some(json!({})), Needs::Staff),
+        route(Method::GET, "/api/ml/models/model-x/performance", None, Needs::Staff),
+        route(Method::GET, "/api/ml/models/model-x", None, Needs::Admin),
         route(Method::POST, "/api/ml/models/train", Some(json!({})), Needs::Admin),
         route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
         route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
@@ -227,7 +229,9 @@ async fn protected_routes_refuse_the_wrong_role() {
                 ]
                 .contains(&route.path))
             // No attendance model is trained in this test: MODEL_NOT_FOUND, past the role check.
-            || (admin.status() == StatusCode::NOT_FOUND && route.path == "/api/ml/predict-attendance");
+            || (admin.status() == StatusCode::NOT_FOUND
+                && ["/api/ml/predict-attendance", "/api/ml/models/model-x/performance", "/api/ml/models/model-x"]
+                    .contains(&route.path));
         assert!(passed, "{label} as admin: {}", admin.status());
     }
 }
