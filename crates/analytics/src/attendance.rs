@@ -393,6 +393,156 @@ pub fn analyze_factors(
     }
 }
 
+/// How sensitive anomaly detection is: the |z| a deviation must reach.
+pub fn sensitivity_threshold(sensitivity: &str) -> Option<f64> {
+    match sensitivity {
+        "low" => Some(3.0),
+        "medium" => Some(2.5),
+        "high" => Some(2.0),
+        _ => None,
+    }
+}
+
+/// An event whose attendance is far from what its registrants' probabilities predict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventAnomaly {
+    pub event_id: String,
+    pub start_us: i64,
+    /// `attendance_drop` or `attendance_spike` (against expectation), or `outlier_event`
+    /// (against the other events' rates).
+    pub kind: &'static str,
+    pub registrations: usize,
+    pub expected: f64,
+    pub actual: u64,
+    /// (actual − Σp) / sqrt(Σp(1 − p)), or the robust z of the rate for outliers.
+    pub z_score: f64,
+    /// `high` (|z| ≥ threshold + 1.5), `medium` (≥ threshold + 0.75) or `low`.
+    pub severity: &'static str,
+}
+
+/// A user missing several events in a row despite a high attendance rate before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserAnomaly {
+    pub user_id: String,
+    pub missed_in_a_row: u64,
+    pub rate_before: f64,
+    /// The chance of such a run at the user's rate: (1 − rate)^run.
+    pub probability: f64,
+    pub severity: &'static str,
+}
+
+fn severity(z: f64, threshold: f64) -> &'static str {
+    match z.abs() {
+        a if a >= threshold + 1.5 => "high",
+        a if a >= threshold + 0.75 => "medium",
+        _ => "low",
+    }
+}
+
+/// Anomalies among the events starting in `[from_us, to_us)`; each registrant's probability
+/// comes from `probability(event, registration, history)` with the history strictly before.
+pub fn anomalies(
+    events: &[EventInfo],
+    registrations: &[RegistrationInfo],
+    from_us: i64,
+    to_us: i64,
+    threshold: f64,
+    probability: &dyn Fn(&EventInfo, &RegistrationInfo, &History) -> f64,
+) -> (Vec<EventAnomaly>, Vec<UserAnomaly>) {
+    let mut by_event: HashMap<&str, Vec<&RegistrationInfo>> = HashMap::new();
+    for registration in registrations.iter().filter(|r| r.attended.is_some()) {
+        by_event.entry(registration.event_id.as_str()).or_default().push(registration);
+    }
+    let mut ordered: Vec<&EventInfo> = events.iter().filter(|e| by_event.contains_key(e.event_id.as_str())).collect();
+    ordered.sort_by(|a, b| (a.start_us, &a.event_id).cmp(&(b.start_us, &b.event_id)));
+    let mut histories: HashMap<&str, History> = HashMap::new();
+    let mut runs: HashMap<&str, (u64, f64)> = HashMap::new();
+    let mut user_anomalies: BTreeMap<String, UserAnomaly> = BTreeMap::new();
+    let mut event_anomalies = Vec::new();
+    let mut rates: Vec<(usize, f64)> = Vec::new();
+    let mut in_window: Vec<(&EventInfo, f64, u64, usize)> = Vec::new();
+    for event in ordered {
+        let group = &by_event[event.event_id.as_str()];
+        let in_range = event.start_us >= from_us && event.start_us < to_us;
+        if in_range {
+            let probabilities: Vec<f64> = group
+                .iter()
+                .map(|r| probability(event, r, &histories.get(r.user_id.as_str()).copied().unwrap_or_default()))
+                .collect();
+            let actual = group.iter().filter(|r| r.attended == Some(true)).count() as u64;
+            let expected: f64 = probabilities.iter().sum();
+            if let Some(z) = crate::stats::binomial_z(actual as f64, &probabilities)
+                && z.abs() >= threshold
+            {
+                event_anomalies.push(EventAnomaly {
+                    event_id: event.event_id.clone(),
+                    start_us: event.start_us,
+                    kind: if z < 0.0 { "attendance_drop" } else { "attendance_spike" },
+                    registrations: group.len(),
+                    expected,
+                    actual,
+                    z_score: z,
+                    severity: severity(z, threshold),
+                });
+            }
+            rates.push((in_window.len(), actual as f64 / group.len() as f64));
+            in_window.push((event, expected, actual, group.len()));
+        }
+        for registration in group {
+            let history = histories.entry(registration.user_id.as_str()).or_default();
+            let rate_before = history.smoothed_rate(0.5);
+            let attended = registration.attended == Some(true);
+            let run = runs.entry(registration.user_id.as_str()).or_insert((0, rate_before));
+            if attended {
+                *run = (0, rate_before);
+            } else {
+                if run.0 == 0 {
+                    run.1 = rate_before;
+                }
+                run.0 += 1;
+                let probability = (1.0 - run.1).powi(run.0 as i32);
+                let null_rate = crate::stats::two_sided_normal_p(threshold);
+                if in_range && run.1 >= 0.7 && history.registrations >= 5 && probability < null_rate {
+                    let z = crate::stats::normal_quantile(probability).unwrap_or(-threshold).abs();
+                    user_anomalies.insert(
+                        registration.user_id.clone(),
+                        UserAnomaly {
+                            user_id: registration.user_id.clone(),
+                            missed_in_a_row: run.0,
+                            rate_before: run.1,
+                            probability,
+                            severity: severity(z, threshold),
+                        },
+                    );
+                }
+            }
+            history.registrations += 1;
+            history.attended += u64::from(attended);
+        }
+    }
+    // Events whose rate stands out from the others' (robust z), not already flagged.
+    let values: Vec<f64> = rates.iter().map(|(_, rate)| *rate).collect();
+    for ((index, _), z) in rates.iter().zip(crate::stats::robust_z(&values)) {
+        let Some(z) = z else { continue };
+        let (event, expected, actual, registrations) = in_window[*index];
+        if z.abs() >= threshold + 0.5 && !event_anomalies.iter().any(|a| a.event_id == event.event_id) {
+            event_anomalies.push(EventAnomaly {
+                event_id: event.event_id.clone(),
+                start_us: event.start_us,
+                kind: "outlier_event",
+                registrations,
+                expected,
+                actual,
+                z_score: z,
+                severity: severity(z, threshold + 0.5),
+            });
+        }
+    }
+    event_anomalies
+        .sort_by(|a, b| b.z_score.abs().total_cmp(&a.z_score.abs()).then_with(|| a.event_id.cmp(&b.event_id)));
+    (event_anomalies, user_anomalies.into_values().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,5 +666,26 @@ mod tests {
         assert_eq!(analysis.levels["day_of_week"][0].level, "tuesday", "the best day first");
         assert!(analysis.f_p_value.unwrap() < 0.01 && analysis.r_squared.unwrap() > 0.05);
         assert!(analysis.adjusted_r_squared.unwrap() <= analysis.r_squared.unwrap());
+    }
+
+    #[test]
+    fn a_planted_drop_is_flagged_and_normal_events_are_not() {
+        let (events, mut registrations) = generated(40, 11);
+        // Nobody came to the Tuesday class of week 35.
+        for registration in registrations.iter_mut().filter(|r| r.event_id == "e35-1") {
+            registration.attended = Some(false);
+        }
+        let (space, examples, _) = examples(&events, &registrations);
+        let model = train(&examples, space, &LogisticConfig::default(), 0.2).unwrap().model;
+        let from = MONDAY + 30 * 7 * DAY_US;
+        let predict = |event: &EventInfo, registration: &RegistrationInfo, history: &History| {
+            model.predict(event, registration.registered_at_us, history).probability
+        };
+        let (flagged, _) = anomalies(&events, &registrations, from, i64::MAX, 2.5, &predict);
+        let drop = flagged.iter().find(|a| a.event_id == "e35-1").expect("the planted drop");
+        assert_eq!((drop.kind, drop.severity, drop.actual), ("attendance_drop", "high", 0));
+        // Under the null, about 1.2 % of the 30 events might cross |z| ≥ 2.5 by chance.
+        assert!(flagged.len() <= 3, "{flagged:?}");
+        assert_eq!(sensitivity_threshold("medium"), Some(2.5));
     }
 }

@@ -14,7 +14,9 @@ use crate::auth::Principal;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::services::attendance_model::{self, FactorRequest, PredictRequest, TrainRequest};
+use crate::services::attendance_model::{
+    self, AnomalyRequest, FactorRequest, PredictRequest, RecommendationRequest, TrainRequest,
+};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -26,6 +28,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(train_model))
         .routes(routes!(analyze_factors))
         .routes(routes!(performance))
+        .routes(routes!(anomalies))
+        .routes(routes!(recommendations))
 }
 
 fn envelope(data: Value) -> Json<Value> {
@@ -187,4 +191,34 @@ async fn performance(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
     Ok(envelope(attendance_model::performance(&state, &id).await?))
+}
+
+/// Attendance far from expectation, users missing many in a row, outlier events; `sensitivity`
+/// sets the |z| threshold and the answer gives its false-positive rate under the null.
+#[utoipa::path(post, path = "/api/ml/anomalies", tag = "attendance", request_body = AnomalyRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn anomalies(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<AnomalyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(envelope(attendance_model::anomalies(&state, request).await?))
+}
+
+/// Scheduling, engagement and capacity advice from measured rates and predictions, each with
+/// its impact, confidence and evidence.
+#[utoipa::path(post, path = "/api/ml/recommendations", tag = "attendance", request_body = RecommendationRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)))]
+async fn recommendations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<RecommendationRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(envelope(attendance_model::recommendations(&state, request).await?))
 }

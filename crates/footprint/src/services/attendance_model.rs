@@ -567,3 +567,234 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiE
         "featureImportance": stored.get("featureImportance").cloned().unwrap_or(Value::Null),
     }))
 }
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyRequest {
+    /// `organization` (default) or `event`.
+    pub scope: Option<String>,
+    /// `{"start": RFC 3339, "end": RFC 3339}` (default: the last 30 days).
+    #[schema(value_type = Option<Object>)]
+    pub timeframe: Option<Value>,
+    /// `low`, `medium` (default) or `high`.
+    pub sensitivity: Option<String>,
+    /// `attendance_drops`, `unusual_patterns`, `outlier_events`, `user_behavior` (default all).
+    pub categories: Option<Vec<String>>,
+}
+
+fn timeframe(value: Option<&Value>, now_us: i64) -> Result<(i64, i64), ApiError> {
+    let bound = |name: &str| -> Result<Option<i64>, ApiError> {
+        match value.and_then(|v| v.get(name)).and_then(Value::as_str) {
+            Some(text) => crate::services::attendance::parse_time(&format!("timeframe.{name}"), text)
+                .map(Some)
+                .map_err(|error| ApiError::InvalidParameters(error.to_string())),
+            None => Ok(None),
+        }
+    };
+    let end = bound("end")?.unwrap_or(now_us);
+    let start = bound("start")?.unwrap_or(end - 30 * 86_400_000_000);
+    if start >= end {
+        return Err(ApiError::InvalidParameters("timeframe: start must be before end".to_owned()));
+    }
+    Ok((start, end))
+}
+
+/// Attendance far from expectation (z against the binomial spread of the registrants'
+/// probabilities), users missing many in a row against a high rate, and outlier events.
+pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Value, ApiError> {
+    let sensitivity = request.sensitivity.as_deref().unwrap_or("medium");
+    let threshold = attendance::sensitivity_threshold(sensitivity)
+        .ok_or_else(|| ApiError::InvalidParameters("sensitivity: must be low, medium or high".to_owned()))?;
+    let now_us = state.clock.now_us();
+    let (start, end) = timeframe(request.timeframe.as_ref(), now_us)?;
+    let model = ready_model(state).await.ok().map(|(_, model)| model);
+    let (events, registrations) = records(state, None, Some(end)).await?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let base = {
+        let known: Vec<bool> = regs.iter().filter_map(|r| r.attended).collect();
+        if known.is_empty() { 0.5 } else { known.iter().filter(|a| **a).count() as f64 / known.len() as f64 }
+    };
+    let uses_model = model.is_some();
+    let (event_anomalies, user_anomalies) = tokio::task::spawn_blocking(move || {
+        let probability = |event: &EventInfo, registration: &RegistrationInfo, history: &History| match &model {
+            Some(model) => model.predict(event, registration.registered_at_us, history).probability,
+            None => history.smoothed_rate(base),
+        };
+        attendance::anomalies(&infos, &regs, start, end, threshold, &probability)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let wanted = |category: &str| request.categories.as_ref().is_none_or(|list| list.iter().any(|c| c == category));
+    let names: HashMap<&str, &str> = events.iter().map(|e| (e.event_id.as_str(), e.name.as_str())).collect();
+    let mut anomalies: Vec<Value> = Vec::new();
+    for anomaly in &event_anomalies {
+        let category = if anomaly.kind == "outlier_event" {
+            "outlier_events"
+        } else if anomaly.kind == "attendance_drop" {
+            "attendance_drops"
+        } else {
+            "unusual_patterns"
+        };
+        if !wanted(category) {
+            continue;
+        }
+        anomalies.push(json!({
+            "type": anomaly.kind,
+            "severity": anomaly.severity,
+            "event": {"id": anomaly.event_id, "name": names.get(anomaly.event_id.as_str()), "date": rfc3339(anomaly.start_us)},
+            "description": format!("{} of {} registrants came; {:.1} were expected", anomaly.actual, anomaly.registrations, anomaly.expected),
+            "metrics": {
+                "expected": anomaly.expected / anomaly.registrations as f64,
+                "actual": anomaly.actual as f64 / anomaly.registrations as f64,
+                "deviation": (anomaly.actual as f64 - anomaly.expected) / anomaly.registrations as f64,
+                "zScore": anomaly.z_score,
+            },
+        }));
+    }
+    if wanted("user_behavior") {
+        for user in &user_anomalies {
+            anomalies.push(json!({
+                "type": "missed_streak",
+                "severity": user.severity,
+                "userId": user.user_id,
+                "description": format!("missed {} events in a row after attending {:.0} % before", user.missed_in_a_row, user.rate_before * 100.0),
+                "metrics": {"missedInARow": user.missed_in_a_row, "rateBefore": user.rate_before, "probability": user.probability},
+            }));
+        }
+    }
+    let count = |level: &str| anomalies.iter().filter(|a| a["severity"] == level).count();
+    Ok(json!({
+        "analysisId": format!("anom-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        "generatedAt": rfc3339(now_us),
+        "timeframe": {"start": rfc3339(start), "end": rfc3339(end)},
+        "sensitivity": sensitivity,
+        "expectation": if uses_model { "the attendance model" } else { "each registrant's smoothed history rate" },
+        "summary": {
+            "totalAnomalies": anomalies.len(),
+            "highSeverity": count("high"),
+            "mediumSeverity": count("medium"),
+            "lowSeverity": count("low"),
+            // Per event tested: the chance of |z| ≥ threshold under the null.
+            "falsePositiveRate": footprint_analytics::stats::two_sided_normal_p(threshold),
+        },
+        "anomalies": anomalies,
+    }))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendationRequest {
+    /// e.g. `event_optimization`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `{"eventId", "organizationId", "timeframe"}`.
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
+    /// `attendance_optimization`, `scheduling`, `engagement`, `resource_allocation` (default all).
+    pub focus: Option<Vec<String>>,
+}
+
+/// Two-proportion z-test p-value of rate a (of n_a) against rate b (of n_b).
+fn two_proportion_p(a: f64, n_a: f64, b: f64, n_b: f64) -> Option<f64> {
+    let pooled = (a * n_a + b * n_b) / (n_a + n_b);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)).sqrt();
+    (se > 0.0).then(|| footprint_analytics::stats::two_sided_normal_p((a - b) / se))
+}
+
+/// Scheduling, engagement and capacity advice computed from measured rates and predictions.
+pub async fn recommendations(state: &AppState, request: RecommendationRequest) -> Result<Value, ApiError> {
+    let now_us = state.clock.now_us();
+    let (events, registrations) = records(state, None, Some(now_us)).await?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let (analysis, histories, known) = {
+        let (infos, regs) = (infos.clone(), regs.clone());
+        tokio::task::spawn_blocking(move || {
+            let (space, examples, histories) = attendance::examples(&infos, &regs);
+            (attendance::analyze_factors(&space, &examples, &infos, &regs), histories, examples.len())
+        })
+        .await
+        .map_err(ApiError::internal)?
+    };
+    if known < 30 {
+        return Err(ApiError::InsufficientData {
+            message: format!("recommendations need at least 30 registrations with a known outcome; there are {known}"),
+            needed: 30,
+            available: known as u64,
+        });
+    }
+    let wanted = |focus: &str| request.focus.as_ref().is_none_or(|list| list.iter().any(|f| f == focus));
+    let attended: u64 = analysis.levels.get("day_of_week").map_or(0, |l| l.iter().map(|r| r.attended).sum());
+    let total: u64 = analysis.levels.get("day_of_week").map_or(0, |l| l.iter().map(|r| r.registrations).sum());
+    let overall = attended as f64 / total.max(1) as f64;
+    let mut recommendations = Vec::new();
+    if wanted("scheduling") || wanted("attendance_optimization") {
+        for (factor, label) in [("day_of_week", "day"), ("time_slot", "time slot")] {
+            let Some(best) = analysis.levels.get(factor).and_then(|levels| levels.first()) else { continue };
+            let others_n = (total - best.registrations) as f64;
+            let others_rate = if others_n > 0.0 { (attended - best.attended) as f64 / others_n } else { overall };
+            let p = two_proportion_p(best.rate, best.registrations as f64, others_rate, others_n);
+            if best.rate > others_rate && p.is_some_and(|p| p < 0.05) {
+                recommendations.push(json!({
+                    "category": "scheduling",
+                    "priority": if best.rate - others_rate >= 0.1 { "high" } else { "medium" },
+                    "title": format!("Best {label}: {}", best.level),
+                    "description": format!("{} events have {:.0} % attendance against {:.0} % on other {label}s", best.level, best.rate * 100.0, others_rate * 100.0),
+                    "impact": {"metric": "attendance_rate", "expected": best.rate, "baseline": others_rate, "difference": best.rate - others_rate},
+                    "confidence": 1.0 - p.unwrap_or(1.0),
+                    "evidence": {"registrations": best.registrations, "attended": best.attended, "pValue": p},
+                }));
+            }
+        }
+    }
+    if wanted("engagement") {
+        let low: Vec<&History> =
+            histories.values().filter(|h| h.registrations >= 5 && h.smoothed_rate(overall) < 0.4).collect();
+        if !low.is_empty() {
+            let rate = low.iter().map(|h| h.attended).sum::<u64>() as f64
+                / low.iter().map(|h| h.registrations).sum::<u64>().max(1) as f64;
+            recommendations.push(json!({
+                "category": "engagement",
+                "priority": if low.len() * 10 >= histories.len() { "high" } else { "medium" },
+                "title": "Remind the users who often miss",
+                "description": format!("{} of {} users came to {:.0} % of their registrations (overall {:.0} %): remind them before events", low.len(), histories.len(), rate * 100.0, overall * 100.0),
+                "impact": {"metric": "attendance_rate", "usersConcerned": low.len(), "theirRate": rate, "overallRate": overall},
+                "confidence": 1.0 - 1.0 / (low.len() as f64 + 1.0),
+                "evidence": {"users": low.len(), "registrations": low.iter().map(|h| h.registrations).sum::<u64>()},
+            }));
+        }
+    }
+    let event_id = request.context.as_ref().and_then(|c| c.get("eventId")).and_then(Value::as_str);
+    if let (Some(event_id), true) = (event_id, wanted("resource_allocation") || wanted("attendance_optimization"))
+        && let Ok(prediction) = predict(
+            state,
+            PredictRequest {
+                event_id: event_id.to_owned(),
+                prediction_type: Some("aggregate".to_owned()),
+                participants: None,
+            },
+        )
+        .await
+        && let Some(event) = state.store.attendance_event(event_id).await?
+    {
+        let expected = prediction["overall"]["expectedAttendance"].as_f64().unwrap_or(0.0);
+        let high = prediction["overall"]["interval"]["high"].as_u64().unwrap_or(0);
+        recommendations.push(json!({
+            "category": "resource_allocation",
+            "priority": "medium",
+            "title": "Size the room for the expected attendance",
+            "description": format!("{expected:.1} of the registrants are expected (90 % interval up to {high}); capacity {}", event.capacity.map_or("unset".to_owned(), |c| c.to_string())),
+            "impact": {"expectedAttendance": expected, "upperBound": high, "capacity": event.capacity},
+            "confidence": 0.9,
+            "evidence": {"registrations": prediction["overall"]["totalRegistered"]},
+        }));
+    }
+    Ok(json!({
+        "recommendationId": format!("rec-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        "generatedAt": rfc3339(now_us),
+        "type": request.kind.unwrap_or_else(|| "event_optimization".to_owned()),
+        "basedOn": {"registrations": total, "overallRate": overall},
+        "recommendations": recommendations,
+    }))
+}

@@ -38,8 +38,10 @@ fn history() -> String {
                 if rain {
                     p -= 0.10;
                 }
+                // A planted drop: nobody came to the Tuesday class of week 15.
+                let attended = rng.next_f64() < p && !(week == 15 && day == 1);
                 registrations.push(json!({"user_id": format!("u{user}"), "registered_at": rfc3339(start - 3 * DAY_US),
-                    "attended": rng.next_f64() < p}));
+                    "attended": attended}));
             }
             lines.push(
                 json!({"id": format!("e{week}-{day}"), "name": "Cours", "type": "class", "start": rfc3339(start),
@@ -177,6 +179,53 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert!(data["model"]["fPValue"].as_f64().unwrap() < 0.01);
     let wrong_kind = app.post_json("/api/ml/analyze-factors", Some(&manager), &json!({"analysisType": "causal"})).await;
     assert_eq!(error_code(wrong_kind, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+
+    // The planted drop, flagged with high severity; the normal weeks around it are not.
+    let timeframe = json!({"start": rfc3339(MONDAY + 10 * 7 * DAY_US), "end": rfc3339(MONDAY + 20 * 7 * DAY_US)});
+    let found = body(
+        app.post_json(
+            "/api/ml/anomalies",
+            Some(&manager),
+            &json!({"scope": "organization", "timeframe": timeframe, "sensitivity": "medium",
+                    "categories": ["attendance_drops", "unusual_patterns", "outlier_events", "user_behavior"]}),
+        )
+        .await,
+    )
+    .await;
+    let data = &found["data"];
+    let events: Vec<&Value> =
+        data["anomalies"].as_array().unwrap().iter().filter(|a| a.get("event").is_some()).collect();
+    let drop = events.iter().find(|a| a["event"]["id"] == "e15-1").expect("the planted drop");
+    assert_eq!((drop["type"].as_str(), drop["severity"].as_str()), (Some("attendance_drop"), Some("high")), "{drop}");
+    assert!(drop["metrics"]["zScore"].as_f64().unwrap() < -4.0);
+    assert!(events.len() <= 3, "normal events stay unflagged: {events:?}");
+    assert!((data["summary"]["falsePositiveRate"].as_f64().unwrap() - 0.0124).abs() < 1e-3);
+    let bad = app.post_json("/api/ml/anomalies", Some(&manager), &json!({"sensitivity": "extreme"})).await;
+    assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+
+    // The planted best day; and room sizing for next Tuesday's registrants.
+    for user in ["u1", "u2", "u3", "u5"] {
+        let registration = json!({"user_id": user, "registered_at": rfc3339(next - 2 * DAY_US)});
+        let response = app.post_json("/api/v1/attendance/events/next-tuesday/registrations", Some(&admin), &registration).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let advice = body(
+        app.post_json(
+            "/api/ml/recommendations",
+            Some(&manager),
+            &json!({"type": "event_optimization", "context": {"eventId": "next-tuesday", "organizationId": "org-456",
+                    "timeframe": "next_month"}, "focus": ["attendance_optimization", "scheduling", "engagement", "resource_allocation"]}),
+        )
+        .await,
+    )
+    .await;
+    let list = advice["data"]["recommendations"].as_array().unwrap();
+    let day =
+        list.iter().find(|r| r["category"] == "scheduling" && r["title"].as_str().unwrap().contains("day")).unwrap();
+    assert!(day["title"].as_str().unwrap().ends_with("tuesday"), "{day}");
+    assert!(day["confidence"].as_f64().unwrap() > 0.99);
+    assert!(list.iter().any(|r| r["category"] == "engagement"), "the low-rate group: {list:?}");
+    assert!(list.iter().any(|r| r["category"] == "resource_allocation"));
 
     // Roles: predictions for managers, the registry for admins.
     let refused = app.post_json("/api/ml/predict-attendance", Some(&user), &json!({"eventId": "next-tuesday"})).await;

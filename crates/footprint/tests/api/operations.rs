@@ -120,6 +120,8 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/ml/models/train",
         "POST /api/ml/analyze-factors",
         "GET /api/ml/models/{id}/performance",
+        "POST /api/ml/anomalies",
+        "POST /api/ml/recommendations",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -127,6 +127,8 @@ fn protected_routes() -> Vec<Route> {
         route(Method::POST, "/api/ml/predict-attendance", Some(json!({"eventId": "e1"})), Needs::Staff),
         route(Method::GET, "/api/ml/models", None, Needs::Admin),
         route(Method::POST, "/api/ml/analyze-factors", Some(json!({})), Needs::Staff),
+        route(Method::POST, "/api/ml/anomalies", Some(json!({})), Needs::Staff),
+        route(Method::POST, "/api/ml/recommendations", Some(json!({})), Needs::Staff),
         route(Method::GET, "/api/ml/models/model-x/performance", None, Needs::Staff),
         route(Method::GET, "/api/ml/models/model-x", None, Needs::Admin),
         route(Method::POST, "/api/ml/models/train", Some(json!({})), Needs::Admin),
@@ -226,6 +228,7 @@ async fn protected_routes_refuse_the_wrong_role() {
                     "/api/profile/bob/recommendations",
                     "/api/profile/clusters",
                     "/api/ml/analyze-factors",
+                    "/api/ml/recommendations",
                 ]
                 .contains(&route.path))
             // No attendance model is trained in this test: MODEL_NOT_FOUND, past the role check.
