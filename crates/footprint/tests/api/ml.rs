@@ -206,7 +206,8 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     // The planted best day; and room sizing for next Tuesday's registrants.
     for user in ["u1", "u2", "u3", "u5"] {
         let registration = json!({"user_id": user, "registered_at": rfc3339(next - 2 * DAY_US)});
-        let response = app.post_json("/api/v1/attendance/events/next-tuesday/registrations", Some(&admin), &registration).await;
+        let response =
+            app.post_json("/api/v1/attendance/events/next-tuesday/registrations", Some(&admin), &registration).await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
     let advice = body(
