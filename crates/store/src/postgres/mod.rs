@@ -3,7 +3,12 @@
 //! batches commit one at a time (a transaction-scoped advisory lock), so sessions and
 //! idempotency are judged on a consistent view and `seq` follows commit order.
 
+mod attendance;
+mod privacy;
+mod registry;
 mod rows;
+mod segments;
+mod sequences;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -350,73 +355,6 @@ async fn commit_events(
     Ok(plan.outcomes)
 }
 
-async fn commit_sequence_batch(client: &mut deadpool_postgres::Client, batch: &SequenceBatch) -> StoreResult<bool> {
-    let tx = client.transaction().await?;
-    // First, so that concurrent processors queue on this row and all but one find it moved.
-    let claimed = tx
-        .execute(
-            "INSERT INTO processor_state (name, watermark, updated_at_us) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at_us = EXCLUDED.updated_at_us
-             WHERE processor_state.watermark = $4",
-            &[&batch.processor, &batch.new_watermark, &batch.now_us, &batch.expected_watermark],
-        )
-        .await?;
-    if claimed == 0 {
-        return Ok(false);
-    }
-    if !batch.deltas.is_empty() {
-        let scopes: Vec<&str> = batch.deltas.iter().map(|d| d.scope.as_str()).collect();
-        let contexts: Vec<&str> = batch.deltas.iter().map(|d| d.context.as_str()).collect();
-        let nexts: Vec<&str> = batch.deltas.iter().map(|d| d.next.as_str()).collect();
-        let counts: Vec<i64> = batch.deltas.iter().map(|d| d.count).collect();
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO sequence_counts (scope, context, next, count)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
-                 ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + EXCLUDED.count",
-            )
-            .await?,
-            &[&scopes, &contexts, &nexts, &counts],
-        )
-        .await?;
-    }
-    if !batch.states.is_empty() {
-        let keys: Vec<&str> = batch.states.iter().map(|s| s.user_key.as_str()).collect();
-        let recent: Vec<&str> = batch.states.iter().map(|s| s.recent.as_str()).collect();
-        let last: Vec<Option<i64>> = batch.states.iter().map(|s| s.last_us).collect();
-        let previous: Vec<Option<i64>> = batch.states.iter().map(|s| s.previous_us).collect();
-        let totals: Vec<i64> = batch.states.iter().map(|s| s.n_actions).collect();
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
-                 ON CONFLICT (user_key) DO UPDATE SET recent = EXCLUDED.recent, last_us = EXCLUDED.last_us,
-                    previous_us = EXCLUDED.previous_us, n_actions = EXCLUDED.n_actions",
-            )
-            .await?,
-            &[&keys, &recent, &last, &previous, &totals],
-        )
-        .await?;
-    }
-    if !batch.profiles.is_empty() {
-        let keys: Vec<&str> = batch.profiles.iter().map(|p| p.user_key.as_str()).collect();
-        let states: Vec<&str> = batch.profiles.iter().map(|p| p.state.as_str()).collect();
-        let times: Vec<i64> = batch.profiles.iter().map(|p| p.updated_at_us).collect();
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO profile_state (user_key, state, updated_at_us)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-                 ON CONFLICT (user_key) DO UPDATE SET state = EXCLUDED.state, updated_at_us = EXCLUDED.updated_at_us",
-            )
-            .await?,
-            &[&keys, &states, &times],
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
 async fn query_events(client: &impl GenericClient, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
     let mut sql = String::from(
         "SELECT e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type,
@@ -450,72 +388,6 @@ async fn query_events(client: &impl GenericClient, query: &EventQuery) -> StoreR
     sql.push_str(&format!(" ORDER BY e.ts_us, e.seq LIMIT ${}", params.len()));
     let rows = client.query(&sql, &params).await?;
     Ok(rows.iter().map(event_from_row).collect())
-}
-
-const MODEL_COLUMNS: &str = "model_id, name, model_type, version, status, hyperparameters, data_window, metrics, \
-                             parameters, rows_used, error, predictions, created_at_us, trained_at_us";
-
-fn model_from_row(row: &tokio_postgres::Row) -> ModelRecord {
-    ModelRecord {
-        model_id: row.get(0),
-        name: row.get(1),
-        model_type: row.get(2),
-        version: row.get(3),
-        status: row.get(4),
-        hyperparameters: row.get(5),
-        data_window: row.get(6),
-        metrics: row.get(7),
-        parameters: row.get(8),
-        rows_used: row.get(9),
-        error: row.get(10),
-        predictions: row.get(11),
-        created_at_us: row.get(12),
-        trained_at_us: row.get(13),
-    }
-}
-
-/// Replaces each of `scrub` (longest first, so a username holding the id goes whole) by
-/// `replacement` in the audit log's actor, subject and detail; returns the entries changed.
-async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], replacement: &str) -> StoreResult<u64> {
-    let mut values: Vec<&String> = scrub.iter().filter(|value| !value.is_empty()).collect();
-    values.sort_by_key(|value| std::cmp::Reverse(value.len()));
-    let mut changed = HashSet::new();
-    for value in values {
-        let rows = tx
-            .query(
-                "UPDATE audit_log SET
-                     actor = CASE WHEN actor = $1 THEN $2 ELSE actor END,
-                     subject = CASE WHEN subject = $1 THEN $2 ELSE subject END,
-                     detail = replace(detail, $1, $2)
-                 WHERE actor = $1 OR subject = $1 OR strpos(detail, $1) > 0
-                 RETURNING id",
-                &[value, &replacement],
-            )
-            .await?;
-        changed.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
-    }
-    Ok(changed.len() as u64)
-}
-
-const ATTENDANCE_COLUMNS: &str = "event_id, organization_id, name, event_type, start_us, duration_minutes, location, \
-                                  capacity, price, instructor, weather, created_at_us, updated_at_us";
-
-fn attendance_event_from_row(row: &tokio_postgres::Row) -> AttendanceEvent {
-    AttendanceEvent {
-        event_id: row.get(0),
-        organization_id: row.get(1),
-        name: row.get(2),
-        event_type: row.get(3),
-        start_us: row.get(4),
-        duration_minutes: row.get(5),
-        location: row.get(6),
-        capacity: row.get(7),
-        price: row.get(8),
-        instructor: row.get(9),
-        weather: row.get(10),
-        created_at_us: row.get(11),
-        updated_at_us: row.get(12),
-    }
 }
 
 #[async_trait]
@@ -738,212 +610,51 @@ impl Store for PostgresStore {
     }
 
     async fn processing_watermark(&self, processor: &str) -> StoreResult<i64> {
-        let client = self.pool.get().await?;
-        let row = client.query_opt("SELECT watermark FROM processor_state WHERE name = $1", &[&processor]).await?;
-        Ok(row.map_or(0, |row| row.get(0)))
+        sequences::processing_watermark(self, processor).await
     }
 
     async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ANY($1)",
-                    )
-                    .await?,
-                &[&user_keys],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SequenceStateRecord {
-                user_key: row.get(0),
-                recent: row.get(1),
-                last_us: row.get(2),
-                previous_us: row.get(3),
-                n_actions: row.get(4),
-            })
-            .collect())
+        sequences::sequence_states(self, user_keys).await
     }
 
     async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
-        let mut client = self.pool.get().await?;
-        commit_sequence_batch(&mut client, &batch).await
+        sequences::commit_sequence_batch(self, batch).await
     }
 
     async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT user_key, state, updated_at_us FROM profile_state WHERE user_key = ANY($1::text[])",
-                &[&user_keys],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ProfileStateRecord { user_key: row.get(0), state: row.get(1), updated_at_us: row.get(2) })
-            .collect())
+        segments::profile_states(self, user_keys).await
     }
 
     async fn all_profile_states(&self, after_key: &str, limit: u32) -> StoreResult<Vec<ProfileStateRecord>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT user_key, state, updated_at_us FROM profile_state WHERE user_key > $1 ORDER BY user_key LIMIT $2",
-                &[&after_key, &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ProfileStateRecord { user_key: row.get(0), state: row.get(1), updated_at_us: row.get(2) })
-            .collect())
+        segments::all_profile_states(self, after_key, limit).await
     }
 
     async fn save_cluster_run(&self, run: ClusterRun, assignments: Vec<ClusterAssignment>) -> StoreResult<()> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute("DELETE FROM cluster_assignments", &[]).await?;
-        tx.execute(
-            "INSERT INTO cluster_runs (run_id, created_at_us, k, silhouette, n_users, model) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&run.run_id, &run.created_at_us, &run.k, &run.silhouette, &run.n_users, &run.model],
-        )
-        .await?;
-        for chunk in assignments.chunks(10_000) {
-            let keys: Vec<&str> = chunk.iter().map(|a| a.user_key.as_str()).collect();
-            let clusters: Vec<i64> = chunk.iter().map(|a| a.cluster).collect();
-            let distances: Vec<f64> = chunk.iter().map(|a| a.distance).collect();
-            let xs: Vec<f64> = chunk.iter().map(|a| a.x).collect();
-            let ys: Vec<f64> = chunk.iter().map(|a| a.y).collect();
-            tx.execute(
-                "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y)
-                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::float8[], $5::float8[], $6::float8[])",
-                &[&run.run_id, &keys, &clusters, &distances, &xs, &ys],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        segments::save_cluster_run(self, run, assignments).await
     }
 
     async fn cluster_runs(&self, limit: u32) -> StoreResult<Vec<ClusterRun>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT run_id, created_at_us, k, silhouette, n_users, model FROM cluster_runs
-                 ORDER BY created_at_us DESC, run_id DESC LIMIT $1",
-                &[&i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ClusterRun {
-                run_id: row.get(0),
-                created_at_us: row.get(1),
-                k: row.get(2),
-                silhouette: row.get(3),
-                n_users: row.get(4),
-                model: row.get(5),
-            })
-            .collect())
+        segments::cluster_runs(self, limit).await
     }
 
     async fn cluster_assignment(&self, run_id: &str, user_key: &str) -> StoreResult<Option<ClusterAssignment>> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT user_key, cluster, distance, x, y FROM cluster_assignments WHERE run_id = $1 AND user_key = $2",
-                &[&run_id, &user_key],
-            )
-            .await?;
-        Ok(row.map(|row| ClusterAssignment {
-            user_key: row.get(0),
-            cluster: row.get(1),
-            distance: row.get(2),
-            x: row.get(3),
-            y: row.get(4),
-        }))
+        segments::cluster_assignment(self, run_id, user_key).await
     }
 
     async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT user_key, cluster, distance, x, y FROM cluster_assignments WHERE run_id = $1 AND cluster = $2
-                 ORDER BY distance, user_key LIMIT $3",
-                &[&run_id, &cluster, &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ClusterAssignment {
-                user_key: row.get(0),
-                cluster: row.get(1),
-                distance: row.get(2),
-                x: row.get(3),
-                y: row.get(4),
-            })
-            .collect())
+        segments::cluster_members(self, run_id, cluster, limit).await
     }
 
     async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let client = self.pool.get().await?;
-        let scopes: Vec<&str> = keys.iter().map(|(scope, _)| scope.as_str()).collect();
-        let contexts: Vec<&str> = keys.iter().map(|(_, context)| context.as_str()).collect();
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT c.scope, c.context, c.next, c.count FROM unnest($1::text[], $2::text[]) AS k(scope, context)
-                         JOIN sequence_counts c ON c.scope = k.scope AND c.context = k.context",
-                    )
-                    .await?,
-                &[&scopes, &contexts],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SequenceCount { scope: row.get(0), context: row.get(1), next: row.get(2), count: row.get(3) })
-            .collect())
+        sequences::sequence_counts(self, keys).await
     }
 
     async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT c.scope, c.next, c.count FROM sequence_state s
-                 JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
-                 ORDER BY c.scope, c.next",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SequenceCount { scope: row.get(0), context: String::new(), next: row.get(1), count: row.get(2) })
-            .collect())
+        sequences::user_action_counts(self).await
     }
 
     async fn user_totals(&self) -> StoreResult<Vec<UserTotal>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
-                 ORDER BY s.n_actions DESC, u.user_id",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| UserTotal {
-                user_id: row.get(0),
-                user_key: row.get(1),
-                username: row.get(2),
-                n_actions: row.get(3),
-            })
-            .collect())
+        sequences::user_totals(self).await
     }
 
     async fn count_users(&self) -> StoreResult<UserCounts> {
@@ -953,326 +664,63 @@ impl Store for PostgresStore {
     }
 
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let (names, negation) = match &expiry.types {
-            TypeSelector::Only(names) => (names.clone(), ""),
-            TypeSelector::AllExcept(names) => (names.clone(), "NOT "),
-        };
-        let sql = format!("DELETE FROM events WHERE ts_us < $1 AND seq <= $2 AND {negation}(type = ANY($3::text[]))");
-        let deleted = tx.execute(&sql, &[&expiry.before_us, &expiry.up_to_seq, &names]).await?;
-        for aggregate in &expiry.aggregates {
-            tx.execute(
-                "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES ($1, $2, $3, $4)",
-                &[&aggregate.kind, &aggregate.day_us, &aggregate.stats, &aggregate.created_at_us],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(deleted)
+        registry::expire_events(self, expiry).await
     }
 
     async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT kind, day_us, stats, created_at_us FROM metric_aggregates WHERE kind = $1 AND day_us >= $2
-                 ORDER BY day_us, id",
-                &[&kind, &from_day_us],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| MetricAggregate {
-                kind: row.get(0),
-                day_us: row.get(1),
-                stats: row.get(2),
-                created_at_us: row.get(3),
-            })
-            .collect())
+        registry::metric_aggregates(self, kind, from_day_us).await
     }
 
     async fn create_model(&self, model: ModelRecord) -> StoreResult<ModelRecord> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        // Versions of one name are numbered one at a time, across nodes.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext('models:' || $1))", &[&model.name]).await?;
-        let version: i64 = tx
-            .query_one("SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = $1", &[&model.name])
-            .await?
-            .get(0);
-        let model = ModelRecord { version, ..model };
-        tx.execute(
-            &format!(
-                "INSERT INTO models ({MODEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-            ),
-            &[
-                &model.model_id,
-                &model.name,
-                &model.model_type,
-                &model.version,
-                &model.status,
-                &model.hyperparameters,
-                &model.data_window,
-                &model.metrics,
-                &model.parameters,
-                &model.rows_used,
-                &model.error,
-                &model.predictions,
-                &model.created_at_us,
-                &model.trained_at_us,
-            ],
-        )
-        .await
-        .map_err(|error| match error.as_db_error() {
-            Some(db) if db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                StoreError::Conflict("model id".to_owned())
-            }
-            _ => error.into(),
-        })?;
-        tx.commit().await?;
-        Ok(model)
+        registry::create_model(self, model).await
     }
 
     async fn update_model(&self, model: ModelRecord) -> StoreResult<()> {
-        let client = self.pool.get().await?;
-        let updated = client
-            .execute(
-                "UPDATE models SET status = $2, metrics = $3, parameters = $4, rows_used = $5, error = $6, trained_at_us = $7,
-                        data_window = $8
-                 WHERE model_id = $1",
-                &[
-                    &model.model_id,
-                    &model.status,
-                    &model.metrics,
-                    &model.parameters,
-                    &model.rows_used,
-                    &model.error,
-                    &model.trained_at_us,
-                    &model.data_window,
-                ],
-            )
-            .await?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        registry::update_model(self, model).await
     }
 
     async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>> {
-        let client = self.pool.get().await?;
-        let row =
-            client.query_opt(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE model_id = $1"), &[&model_id]).await?;
-        Ok(row.as_ref().map(model_from_row))
+        registry::model(self, model_id).await
     }
 
     async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {MODEL_COLUMNS} FROM models
-                     WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR model_type = $2)
-                       AND ($3::text IS NULL OR status = $3)
-                     ORDER BY created_at_us DESC, version DESC"
-                ),
-                &[&filter.name, &filter.model_type, &filter.status],
-            )
-            .await?;
-        Ok(rows.iter().map(model_from_row).collect())
+        registry::models(self, filter).await
     }
 
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        // Serialised with ingestion, so no commit for this user lands halfway through.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
-        let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
-        let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
-        tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
-        tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
-        let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
-        let mut derived_rows =
-            tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
-        tx.execute(
-            "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
-             ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
-            &[&erasure.tombstone, &erasure.now_us],
-        )
-        .await?;
-        let audit_entries = scrub_audit(&tx, &erasure.scrub, &erasure.replacement).await?;
-        tx.commit().await?;
-        Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+        privacy::erase_user(self, erasure).await
     }
 
     async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>> {
-        let client = self.pool.get().await?;
-        let rows =
-            client.query("SELECT tombstone FROM erasures WHERE tombstone = ANY($1::text[])", &[&tombstones]).await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        privacy::erased_among(self, tombstones).await
     }
 
     async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()> {
-        let client = self.pool.get().await?;
-        client.execute("DELETE FROM erasures WHERE tombstone = $1", &[&tombstone]).await?;
-        Ok(())
+        privacy::clear_tombstone(self, tombstone).await
     }
 
     async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
-        let first_seen: Option<i64> = tx
-            .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
-            .await?
-            .and_then(|row| row.get(0));
-        let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
-        tx.execute(
-            "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
-            &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],
-        )
-        .await?;
-        let events = tx
-            .execute("UPDATE events SET user_key = $2 WHERE user_key = $1", &[&change.user_key, &change.new_user_key])
-            .await?;
-        let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
-        tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
-        tx.execute(
-            "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
-            &[&change.user_id, &change.new_user_id],
-        )
-        .await?;
-        let mut derived_rows = tx
-            .execute(
-                "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
-                &[&change.user_key, &change.new_user_key],
-            )
-            .await?;
-        derived_rows += tx
-            .execute(
-                "UPDATE sequence_counts SET scope = $2 WHERE scope = $1",
-                &[&change.user_key, &change.new_user_key],
-            )
-            .await?;
-        derived_rows += tx
-            .execute(
-                "UPDATE profile_state SET user_key = $2 WHERE user_key = $1",
-                &[&change.user_key, &change.new_user_key],
-            )
-            .await?;
-        derived_rows += tx
-            .execute(
-                "UPDATE cluster_assignments SET user_key = $2 WHERE user_key = $1",
-                &[&change.user_key, &change.new_user_key],
-            )
-            .await?;
-        let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id).await?;
-        tx.commit().await?;
-        Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+        privacy::anonymize_user(self, change).await
     }
 
     async fn upsert_attendance_event(&self, event: AttendanceEvent) -> StoreResult<bool> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_one(
-                &format!(
-                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                     ON CONFLICT (event_id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,
-                        event_type = EXCLUDED.event_type, start_us = EXCLUDED.start_us,
-                        duration_minutes = EXCLUDED.duration_minutes, location = EXCLUDED.location,
-                        capacity = EXCLUDED.capacity, price = EXCLUDED.price, instructor = EXCLUDED.instructor,
-                        weather = EXCLUDED.weather, updated_at_us = EXCLUDED.updated_at_us
-                     RETURNING (xmax = 0)"
-                ),
-                &[
-                    &event.event_id,
-                    &event.organization_id,
-                    &event.name,
-                    &event.event_type,
-                    &event.start_us,
-                    &event.duration_minutes,
-                    &event.location,
-                    &event.capacity,
-                    &event.price,
-                    &event.instructor,
-                    &event.weather,
-                    &event.created_at_us,
-                    &event.updated_at_us,
-                ],
-            )
-            .await?;
-        Ok(row.get(0))
+        attendance::upsert_attendance_event(self, event).await
     }
 
     async fn attendance_event(&self, event_id: &str) -> StoreResult<Option<AttendanceEvent>> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(&format!("SELECT {ATTENDANCE_COLUMNS} FROM attendance_events WHERE event_id = $1"), &[&event_id])
-            .await?;
-        Ok(row.as_ref().map(attendance_event_from_row))
+        attendance::attendance_event(self, event_id).await
     }
 
     async fn attendance_events(&self, query: AttendanceQuery) -> StoreResult<Vec<AttendanceEvent>> {
-        let client = self.pool.get().await?;
-        let (after_start, after_id) = match &query.after {
-            Some((start, id)) => (Some(*start), Some(id.clone())),
-            None => (None, None),
-        };
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {ATTENDANCE_COLUMNS} FROM attendance_events
-                     WHERE ($1::text IS NULL OR organization_id = $1) AND ($2::int8 IS NULL OR start_us >= $2)
-                       AND ($3::int8 IS NULL OR start_us < $3)
-                       AND ($4::int8 IS NULL OR (start_us, event_id) > ($4, $5::text))
-                     ORDER BY start_us, event_id LIMIT $6"
-                ),
-                &[
-                    &query.organization_id,
-                    &query.from_us,
-                    &query.to_us,
-                    &after_start,
-                    &after_id,
-                    &i64::from(query.limit),
-                ],
-            )
-            .await?;
-        Ok(rows.iter().map(attendance_event_from_row).collect())
+        attendance::attendance_events(self, query).await
     }
 
     async fn delete_attendance_event(&self, event_id: &str) -> StoreResult<bool> {
-        let client = self.pool.get().await?;
-        Ok(client.execute("DELETE FROM attendance_events WHERE event_id = $1", &[&event_id]).await? > 0)
+        attendance::delete_attendance_event(self, event_id).await
     }
 
     async fn upsert_registration(&self, registration: Registration) -> StoreResult<bool> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = EXCLUDED.registered_at_us,
-                    attended = EXCLUDED.attended, checked_in_at_us = EXCLUDED.checked_in_at_us
-                 RETURNING (xmax = 0)",
-                &[
-                    &registration.event_id,
-                    &registration.user_id,
-                    &registration.registered_at_us,
-                    &registration.attended,
-                    &registration.checked_in_at_us,
-                ],
-            )
-            .await
-            .map_err(|error| match error.as_db_error() {
-                Some(db) if db.code() == &tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION => {
-                    StoreError::NotFound
-                }
-                _ => error.into(),
-            })?;
-        Ok(row.get(0))
+        attendance::upsert_registration(self, registration).await
     }
 
     async fn set_attended(
@@ -1282,35 +730,11 @@ impl Store for PostgresStore {
         attended: bool,
         checked_in_at_us: Option<i64>,
     ) -> StoreResult<bool> {
-        let client = self.pool.get().await?;
-        Ok(client
-            .execute(
-                "UPDATE attendance_registrations SET attended = $3, checked_in_at_us = $4 WHERE event_id = $1 AND user_id = $2",
-                &[&event_id, &user_id, &attended, &checked_in_at_us],
-            )
-            .await?
-            > 0)
+        attendance::set_attended(self, event_id, user_id, attended, checked_in_at_us).await
     }
 
     async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us FROM attendance_registrations
-                 WHERE event_id = ANY($1::text[]) ORDER BY event_id, user_id",
-                &[&event_ids],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| Registration {
-                event_id: row.get(0),
-                user_id: row.get(1),
-                registered_at_us: row.get(2),
-                attended: row.get(3),
-                checked_in_at_us: row.get(4),
-            })
-            .collect())
+        attendance::registrations(self, event_ids).await
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

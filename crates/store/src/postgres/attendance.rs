@@ -1,0 +1,159 @@
+//! Attendance records (seed 004): organisers' events and registrations.
+
+use super::PostgresStore;
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+
+const ATTENDANCE_COLUMNS: &str = "event_id, organization_id, name, event_type, start_us, duration_minutes, location, \
+                                  capacity, price, instructor, weather, created_at_us, updated_at_us";
+
+fn attendance_event_from_row(row: &tokio_postgres::Row) -> AttendanceEvent {
+    AttendanceEvent {
+        event_id: row.get(0),
+        organization_id: row.get(1),
+        name: row.get(2),
+        event_type: row.get(3),
+        start_us: row.get(4),
+        duration_minutes: row.get(5),
+        location: row.get(6),
+        capacity: row.get(7),
+        price: row.get(8),
+        instructor: row.get(9),
+        weather: row.get(10),
+        created_at_us: row.get(11),
+        updated_at_us: row.get(12),
+    }
+}
+
+pub(super) async fn upsert_attendance_event(store: &PostgresStore, event: AttendanceEvent) -> StoreResult<bool> {
+    let client = store.pool.get().await?;
+    let row = client
+        .query_one(
+            &format!(
+                "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (event_id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,
+                    event_type = EXCLUDED.event_type, start_us = EXCLUDED.start_us,
+                    duration_minutes = EXCLUDED.duration_minutes, location = EXCLUDED.location,
+                    capacity = EXCLUDED.capacity, price = EXCLUDED.price, instructor = EXCLUDED.instructor,
+                    weather = EXCLUDED.weather, updated_at_us = EXCLUDED.updated_at_us
+                 RETURNING (xmax = 0)"
+            ),
+            &[
+                &event.event_id,
+                &event.organization_id,
+                &event.name,
+                &event.event_type,
+                &event.start_us,
+                &event.duration_minutes,
+                &event.location,
+                &event.capacity,
+                &event.price,
+                &event.instructor,
+                &event.weather,
+                &event.created_at_us,
+                &event.updated_at_us,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+pub(super) async fn attendance_event(store: &PostgresStore, event_id: &str) -> StoreResult<Option<AttendanceEvent>> {
+    let client = store.pool.get().await?;
+    let row = client
+        .query_opt(&format!("SELECT {ATTENDANCE_COLUMNS} FROM attendance_events WHERE event_id = $1"), &[&event_id])
+        .await?;
+    Ok(row.as_ref().map(attendance_event_from_row))
+}
+
+pub(super) async fn attendance_events(
+    store: &PostgresStore,
+    query: AttendanceQuery,
+) -> StoreResult<Vec<AttendanceEvent>> {
+    let client = store.pool.get().await?;
+    let (after_start, after_id) = match &query.after {
+        Some((start, id)) => (Some(*start), Some(id.clone())),
+        None => (None, None),
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ATTENDANCE_COLUMNS} FROM attendance_events
+                 WHERE ($1::text IS NULL OR organization_id = $1) AND ($2::int8 IS NULL OR start_us >= $2)
+                   AND ($3::int8 IS NULL OR start_us < $3)
+                   AND ($4::int8 IS NULL OR (start_us, event_id) > ($4, $5::text))
+                 ORDER BY start_us, event_id LIMIT $6"
+            ),
+            &[&query.organization_id, &query.from_us, &query.to_us, &after_start, &after_id, &i64::from(query.limit)],
+        )
+        .await?;
+    Ok(rows.iter().map(attendance_event_from_row).collect())
+}
+
+pub(super) async fn delete_attendance_event(store: &PostgresStore, event_id: &str) -> StoreResult<bool> {
+    let client = store.pool.get().await?;
+    Ok(client.execute("DELETE FROM attendance_events WHERE event_id = $1", &[&event_id]).await? > 0)
+}
+
+pub(super) async fn upsert_registration(store: &PostgresStore, registration: Registration) -> StoreResult<bool> {
+    let client = store.pool.get().await?;
+    let row = client
+        .query_one(
+            "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = EXCLUDED.registered_at_us,
+                attended = EXCLUDED.attended, checked_in_at_us = EXCLUDED.checked_in_at_us
+             RETURNING (xmax = 0)",
+            &[
+                &registration.event_id,
+                &registration.user_id,
+                &registration.registered_at_us,
+                &registration.attended,
+                &registration.checked_in_at_us,
+            ],
+        )
+        .await
+        .map_err(|error| match error.as_db_error() {
+            Some(db) if db.code() == &tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound,
+            _ => error.into(),
+        })?;
+    Ok(row.get(0))
+}
+
+pub(super) async fn set_attended(
+    store: &PostgresStore,
+    event_id: &str,
+    user_id: &str,
+    attended: bool,
+    checked_in_at_us: Option<i64>,
+) -> StoreResult<bool> {
+    let client = store.pool.get().await?;
+    Ok(client
+        .execute(
+            "UPDATE attendance_registrations SET attended = $3, checked_in_at_us = $4 WHERE event_id = $1 AND user_id = $2",
+            &[&event_id, &user_id, &attended, &checked_in_at_us],
+        )
+        .await?
+        > 0)
+}
+
+pub(super) async fn registrations(store: &PostgresStore, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us FROM attendance_registrations
+             WHERE event_id = ANY($1::text[]) ORDER BY event_id, user_id",
+            &[&event_ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| Registration {
+            event_id: row.get(0),
+            user_id: row.get(1),
+            registered_at_us: row.get(2),
+            attended: row.get(3),
+            checked_in_at_us: row.get(4),
+        })
+        .collect())
+}

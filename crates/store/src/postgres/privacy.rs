@@ -1,0 +1,117 @@
+//! Erasure and anonymisation: every table that names a user or their pseudonym.
+
+use std::collections::HashSet;
+
+use super::{INGEST_LOCK, PostgresStore};
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Replaces each of `scrub` (longest first, so a username holding the id goes whole) by
+/// `replacement` in the audit log's actor, subject and detail; returns the entries changed.
+async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], replacement: &str) -> StoreResult<u64> {
+    let mut values: Vec<&String> = scrub.iter().filter(|value| !value.is_empty()).collect();
+    values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    let mut changed = HashSet::new();
+    for value in values {
+        let rows = tx
+            .query(
+                "UPDATE audit_log SET
+                     actor = CASE WHEN actor = $1 THEN $2 ELSE actor END,
+                     subject = CASE WHEN subject = $1 THEN $2 ELSE subject END,
+                     detail = replace(detail, $1, $2)
+                 WHERE actor = $1 OR subject = $1 OR strpos(detail, $1) > 0
+                 RETURNING id",
+                &[value, &replacement],
+            )
+            .await?;
+        changed.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
+    }
+    Ok(changed.len() as u64)
+}
+
+pub(super) async fn erase_user(store: &PostgresStore, erasure: Erasure) -> StoreResult<IdentityChange> {
+    let mut client = store.pool.get().await?;
+    let tx = client.transaction().await?;
+    // Serialised with ingestion, so no commit for this user lands halfway through.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+    let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
+    let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
+    tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
+    tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
+    let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
+    let mut derived_rows = tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+    derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
+    derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+    derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
+    tx.execute(
+        "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
+         ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
+        &[&erasure.tombstone, &erasure.now_us],
+    )
+    .await?;
+    let audit_entries = scrub_audit(&tx, &erasure.scrub, &erasure.replacement).await?;
+    tx.commit().await?;
+    Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+}
+
+pub(super) async fn erased_among(store: &PostgresStore, tombstones: &[String]) -> StoreResult<Vec<String>> {
+    let client = store.pool.get().await?;
+    let rows = client.query("SELECT tombstone FROM erasures WHERE tombstone = ANY($1::text[])", &[&tombstones]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+pub(super) async fn clear_tombstone(store: &PostgresStore, tombstone: &str) -> StoreResult<()> {
+    let client = store.pool.get().await?;
+    client.execute("DELETE FROM erasures WHERE tombstone = $1", &[&tombstone]).await?;
+    Ok(())
+}
+
+pub(super) async fn anonymize_user(store: &PostgresStore, change: Anonymization) -> StoreResult<IdentityChange> {
+    let mut client = store.pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+    let first_seen: Option<i64> = tx
+        .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
+        .await?
+        .and_then(|row| row.get(0));
+    let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
+    tx.execute(
+        "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
+        &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],
+    )
+    .await?;
+    let events = tx
+        .execute("UPDATE events SET user_key = $2 WHERE user_key = $1", &[&change.user_key, &change.new_user_key])
+        .await?;
+    let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
+    tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
+    tx.execute(
+        "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
+        &[&change.user_id, &change.new_user_id],
+    )
+    .await?;
+    let mut derived_rows = tx
+        .execute(
+            "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
+            &[&change.user_key, &change.new_user_key],
+        )
+        .await?;
+    derived_rows += tx
+        .execute("UPDATE sequence_counts SET scope = $2 WHERE scope = $1", &[&change.user_key, &change.new_user_key])
+        .await?;
+    derived_rows += tx
+        .execute(
+            "UPDATE profile_state SET user_key = $2 WHERE user_key = $1",
+            &[&change.user_key, &change.new_user_key],
+        )
+        .await?;
+    derived_rows += tx
+        .execute(
+            "UPDATE cluster_assignments SET user_key = $2 WHERE user_key = $1",
+            &[&change.user_key, &change.new_user_key],
+        )
+        .await?;
+    let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id).await?;
+    tx.commit().await?;
+    Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+}

@@ -1,0 +1,168 @@
+//! Incremental processing's state: the watermark, sequence counts and users' recent actions.
+
+use super::PostgresStore;
+use crate::error::StoreResult;
+use crate::model::*;
+
+async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &SequenceBatch) -> StoreResult<bool> {
+    let tx = client.transaction().await?;
+    // First, so that concurrent processors queue on this row and all but one find it moved.
+    let claimed = tx
+        .execute(
+            "INSERT INTO processor_state (name, watermark, updated_at_us) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at_us = EXCLUDED.updated_at_us
+             WHERE processor_state.watermark = $4",
+            &[&batch.processor, &batch.new_watermark, &batch.now_us, &batch.expected_watermark],
+        )
+        .await?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    if !batch.deltas.is_empty() {
+        let scopes: Vec<&str> = batch.deltas.iter().map(|d| d.scope.as_str()).collect();
+        let contexts: Vec<&str> = batch.deltas.iter().map(|d| d.context.as_str()).collect();
+        let nexts: Vec<&str> = batch.deltas.iter().map(|d| d.next.as_str()).collect();
+        let counts: Vec<i64> = batch.deltas.iter().map(|d| d.count).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO sequence_counts (scope, context, next, count)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+                 ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + EXCLUDED.count",
+            )
+            .await?,
+            &[&scopes, &contexts, &nexts, &counts],
+        )
+        .await?;
+    }
+    if !batch.states.is_empty() {
+        let keys: Vec<&str> = batch.states.iter().map(|s| s.user_key.as_str()).collect();
+        let recent: Vec<&str> = batch.states.iter().map(|s| s.recent.as_str()).collect();
+        let last: Vec<Option<i64>> = batch.states.iter().map(|s| s.last_us).collect();
+        let previous: Vec<Option<i64>> = batch.states.iter().map(|s| s.previous_us).collect();
+        let totals: Vec<i64> = batch.states.iter().map(|s| s.n_actions).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+                 ON CONFLICT (user_key) DO UPDATE SET recent = EXCLUDED.recent, last_us = EXCLUDED.last_us,
+                    previous_us = EXCLUDED.previous_us, n_actions = EXCLUDED.n_actions",
+            )
+            .await?,
+            &[&keys, &recent, &last, &previous, &totals],
+        )
+        .await?;
+    }
+    if !batch.profiles.is_empty() {
+        let keys: Vec<&str> = batch.profiles.iter().map(|p| p.user_key.as_str()).collect();
+        let states: Vec<&str> = batch.profiles.iter().map(|p| p.state.as_str()).collect();
+        let times: Vec<i64> = batch.profiles.iter().map(|p| p.updated_at_us).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO profile_state (user_key, state, updated_at_us)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+                 ON CONFLICT (user_key) DO UPDATE SET state = EXCLUDED.state, updated_at_us = EXCLUDED.updated_at_us",
+            )
+            .await?,
+            &[&keys, &states, &times],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(super) async fn processing_watermark(store: &PostgresStore, processor: &str) -> StoreResult<i64> {
+    let client = store.pool.get().await?;
+    let row = client.query_opt("SELECT watermark FROM processor_state WHERE name = $1", &[&processor]).await?;
+    Ok(row.map_or(0, |row| row.get(0)))
+}
+
+pub(super) async fn sequence_states(
+    store: &PostgresStore,
+    user_keys: &[String],
+) -> StoreResult<Vec<SequenceStateRecord>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ANY($1)",
+                )
+                .await?,
+            &[&user_keys],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| SequenceStateRecord {
+            user_key: row.get(0),
+            recent: row.get(1),
+            last_us: row.get(2),
+            previous_us: row.get(3),
+            n_actions: row.get(4),
+        })
+        .collect())
+}
+
+pub(super) async fn commit_sequence_batch(store: &PostgresStore, batch: SequenceBatch) -> StoreResult<bool> {
+    let mut client = store.pool.get().await?;
+    apply_sequence_batch(&mut client, &batch).await
+}
+
+pub(super) async fn sequence_counts(
+    store: &PostgresStore,
+    keys: &[(String, String)],
+) -> StoreResult<Vec<SequenceCount>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = store.pool.get().await?;
+    let scopes: Vec<&str> = keys.iter().map(|(scope, _)| scope.as_str()).collect();
+    let contexts: Vec<&str> = keys.iter().map(|(_, context)| context.as_str()).collect();
+    let rows = client
+        .query(
+            &client
+                .prepare_cached(
+                    "SELECT c.scope, c.context, c.next, c.count FROM unnest($1::text[], $2::text[]) AS k(scope, context)
+                     JOIN sequence_counts c ON c.scope = k.scope AND c.context = k.context",
+                )
+                .await?,
+            &[&scopes, &contexts],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| SequenceCount { scope: row.get(0), context: row.get(1), next: row.get(2), count: row.get(3) })
+        .collect())
+}
+
+pub(super) async fn user_action_counts(store: &PostgresStore) -> StoreResult<Vec<SequenceCount>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT c.scope, c.next, c.count FROM sequence_state s
+             JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
+             ORDER BY c.scope, c.next",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| SequenceCount { scope: row.get(0), context: String::new(), next: row.get(1), count: row.get(2) })
+        .collect())
+}
+
+pub(super) async fn user_totals(store: &PostgresStore) -> StoreResult<Vec<UserTotal>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
+             ORDER BY s.n_actions DESC, u.user_id",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| UserTotal { user_id: row.get(0), user_key: row.get(1), username: row.get(2), n_actions: row.get(3) })
+        .collect())
+}

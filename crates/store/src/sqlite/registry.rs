@@ -1,0 +1,186 @@
+//! Retention (expired events and the aggregates folded from them) and the model registry.
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::SqliteStore;
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+
+const MODEL_COLUMNS: &str = "model_id, name, model_type, version, status, hyperparameters, data_window, metrics, \
+                             parameters, rows_used, error, predictions, created_at_us, trained_at_us";
+
+fn model_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
+    Ok(ModelRecord {
+        model_id: row.get(0)?,
+        name: row.get(1)?,
+        model_type: row.get(2)?,
+        version: row.get(3)?,
+        status: row.get(4)?,
+        hyperparameters: row.get(5)?,
+        data_window: row.get(6)?,
+        metrics: row.get(7)?,
+        parameters: row.get(8)?,
+        rows_used: row.get(9)?,
+        error: row.get(10)?,
+        predictions: row.get(11)?,
+        created_at_us: row.get(12)?,
+        trained_at_us: row.get(13)?,
+    })
+}
+
+/// `type IN (…)` or `type NOT IN (…)` with numbered placeholders starting after `values`.
+fn type_condition(types: &TypeSelector, values: &mut Vec<Value>) -> String {
+    let (names, negation) = match types {
+        TypeSelector::Only(names) => (names, ""),
+        TypeSelector::AllExcept(names) => (names, "NOT "),
+    };
+    if names.is_empty() {
+        return if negation.is_empty() { "0 = 1".to_owned() } else { "1 = 1".to_owned() };
+    }
+    let placeholders: Vec<String> = names
+        .iter()
+        .map(|name| {
+            values.push(Value::Text(name.clone()));
+            format!("?{}", values.len())
+        })
+        .collect();
+    format!("type {negation}IN ({})", placeholders.join(", "))
+}
+
+pub(super) async fn expire_events(store: &SqliteStore, expiry: EventExpiry) -> StoreResult<u64> {
+    store
+        .write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut values = vec![Value::Integer(expiry.before_us), Value::Integer(expiry.up_to_seq)];
+            let condition = type_condition(&expiry.types, &mut values);
+            let deleted = tx.execute(
+                &format!("DELETE FROM events WHERE ts_us < ?1 AND seq <= ?2 AND {condition}"),
+                rusqlite::params_from_iter(values),
+            )?;
+            for aggregate in &expiry.aggregates {
+                tx.execute(
+                    "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES (?1, ?2, ?3, ?4)",
+                    params![aggregate.kind, aggregate.day_us, aggregate.stats, aggregate.created_at_us],
+                )?;
+            }
+            tx.commit()?;
+            Ok(deleted as u64)
+        })
+        .await
+}
+
+pub(super) async fn metric_aggregates(
+    store: &SqliteStore,
+    kind: &str,
+    from_day_us: i64,
+) -> StoreResult<Vec<MetricAggregate>> {
+    let kind = kind.to_owned();
+    store.read(move |conn| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, day_us, stats, created_at_us FROM metric_aggregates WHERE kind = ?1 AND day_us >= ?2 ORDER BY day_us, id",
+        )?;
+        let aggregates = stmt
+            .query_map(params![kind, from_day_us], |row| {
+                Ok(MetricAggregate { kind: row.get(0)?, day_us: row.get(1)?, stats: row.get(2)?, created_at_us: row.get(3)? })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(aggregates)
+    })
+    .await
+}
+
+pub(super) async fn create_model(store: &SqliteStore, model: ModelRecord) -> StoreResult<ModelRecord> {
+    store.write(move |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?1",
+            [&model.name],
+            |row| row.get(0),
+        )?;
+        let model = ModelRecord { version, ..model };
+        tx.execute(
+            &format!("INSERT INTO models ({MODEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            params![
+                model.model_id,
+                model.name,
+                model.model_type,
+                model.version,
+                model.status,
+                model.hyperparameters,
+                model.data_window,
+                model.metrics,
+                model.parameters,
+                model.rows_used,
+                model.error,
+                model.predictions,
+                model.created_at_us,
+                model.trained_at_us
+            ],
+        )
+        .map_err(|error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("model id".to_owned()),
+            _ => error.into(),
+        })?;
+        tx.commit()?;
+        Ok(model)
+    })
+    .await
+}
+
+pub(super) async fn update_model(store: &SqliteStore, model: ModelRecord) -> StoreResult<()> {
+    store.write(move |conn| {
+        let updated = conn.execute(
+            "UPDATE models SET status = ?2, metrics = ?3, parameters = ?4, rows_used = ?5, error = ?6, trained_at_us = ?7,
+                    data_window = ?8
+             WHERE model_id = ?1",
+            params![
+                model.model_id,
+                model.status,
+                model.metrics,
+                model.parameters,
+                model.rows_used,
+                model.error,
+                model.trained_at_us,
+                model.data_window
+            ],
+        )?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub(super) async fn model(store: &SqliteStore, model_id: &str) -> StoreResult<Option<ModelRecord>> {
+    let model_id = model_id.to_owned();
+    store
+        .read(move |conn| {
+            let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE model_id = ?1");
+            Ok(conn.prepare_cached(&sql)?.query_row([model_id], model_from_row).optional()?)
+        })
+        .await
+}
+
+pub(super) async fn models(store: &SqliteStore, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
+    store
+        .read(move |conn| {
+            let mut sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE 1 = 1");
+            let mut values: Vec<Value> = Vec::new();
+            for (column, value) in [("name", filter.name), ("model_type", filter.model_type), ("status", filter.status)]
+            {
+                if let Some(value) = value {
+                    values.push(Value::Text(value));
+                    sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+                }
+            }
+            sql.push_str(" ORDER BY created_at_us DESC, version DESC");
+            let models = conn
+                .prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(values), model_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(models)
+        })
+        .await
+}

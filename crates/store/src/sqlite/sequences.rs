@@ -1,0 +1,163 @@
+//! Incremental processing's state in the derived file: the watermark, sequence counts and users' recent actions.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::SqliteStore;
+use crate::error::StoreResult;
+use crate::model::*;
+
+fn apply_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreResult<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claimed = tx.execute(
+        "INSERT INTO processor_state (name, watermark, updated_at_us) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET watermark = excluded.watermark, updated_at_us = excluded.updated_at_us
+         WHERE processor_state.watermark = ?4",
+        params![batch.processor, batch.new_watermark, batch.now_us, batch.expected_watermark],
+    )?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO sequence_counts (scope, context, next, count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + excluded.count",
+        )?;
+        for delta in &batch.deltas {
+            add.execute(params![delta.scope, delta.context, delta.next, delta.count])?;
+        }
+        let mut state = tx.prepare_cached(
+            "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_key) DO UPDATE SET recent = excluded.recent, last_us = excluded.last_us,
+                previous_us = excluded.previous_us, n_actions = excluded.n_actions",
+        )?;
+        for record in &batch.states {
+            state.execute(params![
+                record.user_key,
+                record.recent,
+                record.last_us,
+                record.previous_us,
+                record.n_actions
+            ])?;
+        }
+        let mut profile = tx.prepare_cached(
+            "INSERT INTO profile_state (user_key, state, updated_at_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_key) DO UPDATE SET state = excluded.state, updated_at_us = excluded.updated_at_us",
+        )?;
+        for record in &batch.profiles {
+            profile.execute(params![record.user_key, record.state, record.updated_at_us])?;
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+fn current_watermark(conn: &Connection, processor: &str) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT watermark FROM derived.processor_state WHERE name = ?1")?
+        .query_row([processor], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub(super) async fn processing_watermark(store: &SqliteStore, processor: &str) -> StoreResult<i64> {
+    let processor = processor.to_owned();
+    store.read(move |conn| current_watermark(conn, &processor)).await
+}
+
+pub(super) async fn sequence_states(
+    store: &SqliteStore,
+    user_keys: &[String],
+) -> StoreResult<Vec<SequenceStateRecord>> {
+    let user_keys = user_keys.to_vec();
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+            "SELECT user_key, recent, last_us, previous_us, n_actions FROM derived.sequence_state WHERE user_key = ?1",
+        )?;
+            let mut states = Vec::new();
+            for user_key in &user_keys {
+                let found = stmt
+                    .query_row([user_key], |row| {
+                        Ok(SequenceStateRecord {
+                            user_key: row.get(0)?,
+                            recent: row.get(1)?,
+                            last_us: row.get(2)?,
+                            previous_us: row.get(3)?,
+                            n_actions: row.get(4)?,
+                        })
+                    })
+                    .optional()?;
+                states.extend(found);
+            }
+            Ok(states)
+        })
+        .await
+}
+
+pub(super) async fn commit_sequence_batch(store: &SqliteStore, batch: SequenceBatch) -> StoreResult<bool> {
+    store.write_derived(move |conn| apply_sequence_batch(conn, &batch)).await
+}
+
+pub(super) async fn sequence_counts(store: &SqliteStore, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
+    let keys = keys.to_vec();
+    store
+        .read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT next, count FROM derived.sequence_counts WHERE scope = ?1 AND context = ?2")?;
+            let mut counts = Vec::new();
+            for (scope, context) in &keys {
+                let rows = stmt.query_map(params![scope, context], |row| {
+                    Ok(SequenceCount {
+                        scope: scope.clone(),
+                        context: context.clone(),
+                        next: row.get(0)?,
+                        count: row.get(1)?,
+                    })
+                })?;
+                for row in rows {
+                    counts.push(row?);
+                }
+            }
+            Ok(counts)
+        })
+        .await
+}
+
+pub(super) async fn user_action_counts(store: &SqliteStore) -> StoreResult<Vec<SequenceCount>> {
+    store
+        .read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.scope, c.next, c.count FROM derived.sequence_state s
+             JOIN derived.sequence_counts c ON c.scope = s.user_key AND c.context = ''
+             ORDER BY c.scope, c.next",
+            )?;
+            let counts = stmt
+                .query_map([], |row| {
+                    Ok(SequenceCount {
+                        scope: row.get(0)?,
+                        context: String::new(),
+                        next: row.get(1)?,
+                        count: row.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(counts)
+        })
+        .await
+}
+
+pub(super) async fn user_totals(store: &SqliteStore) -> StoreResult<Vec<UserTotal>> {
+    store.read(|conn| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM derived.sequence_state s JOIN users u ON u.user_key = s.user_key
+             ORDER BY s.n_actions DESC, u.user_id",
+        )?;
+        let totals = stmt
+            .query_map([], |row| {
+                Ok(UserTotal { user_id: row.get(0)?, user_key: row.get(1)?, username: row.get(2)?, n_actions: row.get(3)? })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(totals)
+    })
+    .await
+}
