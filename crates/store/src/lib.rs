@@ -1,6 +1,6 @@
 //! Footprint's storage: one small [`Store`] trait and its two backends, SQLite (embedded,
 //! the default) and PostgreSQL, each with its own migrations. Both pass the same behaviour
-//! suite (`tests/behaviour.rs`).
+//! suite (`tests/behaviour/`).
 
 mod error;
 mod inspect;

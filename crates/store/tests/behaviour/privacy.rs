@@ -1,0 +1,134 @@
+//! Erasure and anonymisation: nothing that names the user or their pseudonym is left.
+
+use super::records::{assignment, run};
+use super::*;
+
+pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
+    db.store
+        .create_account(account(user, Some(&format!("{user}-name")), Some(&format!("{user}@mail")), Role::User))
+        .await
+        .unwrap();
+    for who in [user, other] {
+        db.store
+            .append_consent(ConsentRecord {
+                user_id: who.to_owned(),
+                consent: Consent::GRANT_ALL,
+                source: "test".to_owned(),
+                recorded_at_us: 1,
+            })
+            .await
+            .unwrap();
+    }
+    db.store.update_profile(user, &format!("enc-profile-of-{user}"), user, 3).await.unwrap();
+    let mut batch = vec![event(1, user, 0), event(2, user, 1), event(3, other, 2)];
+    batch[0].message_id = Some("msg-1".to_owned());
+    db.store.commit_events(batch.into(), granting()).await.unwrap();
+    let state = |key: &str| SequenceStateRecord {
+        user_key: key.to_owned(),
+        recent: "a".to_owned(),
+        last_us: Some(1),
+        previous_us: None,
+        n_actions: 2,
+    };
+    let key = format!("key-{user}");
+    let batch = SequenceBatch {
+        processor: "sequences".to_owned(),
+        expected_watermark: 0,
+        new_watermark: 3,
+        deltas: vec![delta("", "a", "b", 2), delta(&key, "a", "b", 2), delta(&format!("key-{other}"), "a", "c", 1)],
+        states: vec![state(&key), state(&format!("key-{other}"))],
+        profiles: vec![ProfileStateRecord {
+            user_key: key.clone(),
+            state: "{\"events\": 2}".to_owned(),
+            updated_at_us: 5,
+        }],
+        now_us: 5,
+    };
+    assert!(db.store.commit_sequence_batch(batch).await.unwrap());
+    db.store
+        .save_cluster_run(run("r1", 4), vec![assignment(&key, 0, 0.1), assignment(&format!("key-{other}"), 1, 0.2)])
+        .await
+        .unwrap();
+    for (actor, subject) in [(Some(user), Some(user)), (Some("admin"), Some(user)), (Some(other), None)] {
+        db.store
+            .record_audit(AuditEntry {
+                at_us: 7,
+                action: "consent.change".to_owned(),
+                actor: actor.map(str::to_owned),
+                subject: subject.map(str::to_owned),
+                outcome: "success".to_owned(),
+                detail: format!(r#"{{"username": "{user}-name"}}"#),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+pub(super) async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, String)> {
+    every_row(&db.location).await.unwrap().into_iter().filter(|(_, row)| row.contains(needle)).collect()
+}
+
+pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
+    footprint_of(db, "erase-me-4242", "keep-me-1717").await;
+    assert!(!rows_mentioning(db, "erase-me-4242").await.is_empty(), "the fixture is found before");
+    let change = db
+        .store
+        .erase_user(Erasure {
+            user_id: "erase-me-4242".to_owned(),
+            user_key: "key-erase-me-4242".to_owned(),
+            tombstone: "tomb-1".to_owned(),
+            scrub: vec!["erase-me-4242".to_owned(), "erase-me-4242-name".to_owned()],
+            replacement: "erased-user".to_owned(),
+            now_us: 99,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        change,
+        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 4, audit_entries: 3 },
+        "the state, the user's own counts, the profile and the cluster assignment; three audit entries name the user"
+    );
+    let left = rows_mentioning(db, "erase-me-4242").await;
+    assert!(left.is_empty(), "found after erasure: {left:?}");
+    assert!(db.store.user("erase-me-4242").await.unwrap().is_none());
+    assert!(db.store.consent_history("erase-me-4242").await.unwrap().is_empty());
+    // The other user and the shared counts are untouched.
+    assert_eq!(db.store.events(all_events(Some("key-keep-me-1717"))).await.unwrap().len(), 1);
+    assert_eq!(db.store.consent_history("keep-me-1717").await.unwrap().len(), 1);
+    assert_eq!(db.store.sequence_counts(&[(String::new(), "a".into())]).await.unwrap(), vec![delta("", "a", "b", 2)]);
+    assert_eq!(db.store.sequence_states(&["key-keep-me-1717".into()]).await.unwrap().len(), 1);
+    assert_eq!(
+        db.store.audit_log(10).await.unwrap().iter().filter(|e| e.actor.as_deref() == Some("keep-me-1717")).count(),
+        1
+    );
+
+    assert_eq!(db.store.erased_among(&["tomb-1".into(), "tomb-2".into()]).await.unwrap(), ["tomb-1"]);
+    db.store.clear_tombstone("tomb-1").await.unwrap();
+    assert!(db.store.erased_among(&["tomb-1".into()]).await.unwrap().is_empty());
+}
+
+pub(super) async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
+    footprint_of(db, "hide-me-5151", "keep-me-1717").await;
+    let change = db
+        .store
+        .anonymize_user(Anonymization {
+            user_id: "hide-me-5151".to_owned(),
+            user_key: "key-hide-me-5151".to_owned(),
+            new_user_id: "anonymous-x1".to_owned(),
+            new_user_key: "key-anonymous-x1".to_owned(),
+            scrub: vec!["hide-me-5151".to_owned(), "hide-me-5151-name".to_owned()],
+            now_us: 99,
+        })
+        .await
+        .unwrap();
+    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 4));
+    assert_eq!(db.store.profile_states(&["key-anonymous-x1".into()]).await.unwrap().len(), 1);
+    let left = rows_mentioning(db, "hide-me-5151").await;
+    assert!(left.is_empty(), "found after anonymisation: {left:?}");
+    let moved = db.store.events(all_events(Some("key-anonymous-x1"))).await.unwrap();
+    assert_eq!(moved.len(), 2);
+    assert!(moved.iter().all(|event| event.user_id == "anonymous-x1"));
+    let counts = db.store.sequence_counts(&[("key-anonymous-x1".into(), "a".into())]).await.unwrap();
+    assert_eq!(counts, vec![delta("key-anonymous-x1", "a", "b", 2)]);
+    assert_eq!(db.store.count_users().await.unwrap().users, 2, "the anonymous user still counts");
+}
