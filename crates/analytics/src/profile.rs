@@ -82,6 +82,13 @@ pub struct ProfileEvent {
 }
 
 impl ProfileEvent {
+    /// The same, from the properties as stored (a JSON object; anything else reads as empty).
+    pub fn from_json_properties(event_type: &str, timestamp_us: i64, properties: &str, config: &ProfileConfig) -> Self {
+        let properties: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(properties).unwrap_or_default();
+        Self::from_properties(event_type, timestamp_us, &properties, config)
+    }
+
     /// Reads category, feature and item from an event's properties as `config` names them.
     pub fn from_properties(
         event_type: &str,

@@ -175,10 +175,12 @@ impl Processor {
             for context in observation.user {
                 *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;
             }
-            let properties: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&event.properties).unwrap_or_default();
-            let profile_event =
-                ProfileEvent::from_properties(&event.event_type, event.timestamp_us, &properties, &self.profiles);
+            let profile_event = ProfileEvent::from_json_properties(
+                &event.event_type,
+                event.timestamp_us,
+                &event.properties,
+                &self.profiles,
+            );
             profiles.entry(event.user_key.clone()).or_default().observe(&profile_event, &self.profiles);
         }
         let now_us = self.clock.now_us();

@@ -311,25 +311,17 @@ pub async fn check_in(
         .ok_or_else(|| ApiError::NotFound(format!("{user_id} is not registered to event {event_id}")))
 }
 
-/// One imported line: an event with its registrations embedded.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportEvent {
-    #[serde(alias = "event_id")]
-    id: Option<String>,
-    name: String,
-    #[serde(rename = "type", alias = "event_type")]
-    event_type: String,
-    start: String,
-    duration_minutes: i64,
-    location: Option<String>,
-    capacity: Option<i64>,
-    price: Option<f64>,
-    instructor: Option<String>,
-    organization_id: Option<String>,
-    weather: Option<Map<String, Value>>,
-    #[serde(default)]
-    registrations: Vec<RegistrationInput>,
+/// One imported line: an event (as `EventInput`, unknown fields refused) with its
+/// `registrations` embedded.
+fn import_line(line: &str) -> Result<(EventInput, Vec<RegistrationInput>), String> {
+    let mut object: Map<String, Value> =
+        serde_json::from_str(line).map_err(|error| format!("not an event: {error}"))?;
+    let registrations = match object.remove("registrations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => serde_json::from_value(list).map_err(|error| format!("registrations: {error}"))?,
+    };
+    let event = serde_json::from_value(Value::Object(object)).map_err(|error| format!("not an event: {error}"))?;
+    Ok((event, registrations))
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -358,25 +350,12 @@ pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportR
         }
         report.lines += 1;
         let reject = |reason: String| Rejected { line: index + 1, reason };
-        let line_event: ImportEvent = match serde_json::from_str(line) {
+        let (input, registrations) = match import_line(line) {
             Ok(parsed) => parsed,
-            Err(error) => {
-                report.rejected.push(reject(format!("not an event: {error}")));
+            Err(reason) => {
+                report.rejected.push(reject(reason));
                 continue;
             }
-        };
-        let input = EventInput {
-            id: line_event.id,
-            name: line_event.name,
-            event_type: line_event.event_type,
-            start: line_event.start,
-            duration_minutes: line_event.duration_minutes,
-            location: line_event.location,
-            capacity: line_event.capacity,
-            price: line_event.price,
-            instructor: line_event.instructor,
-            organization_id: line_event.organization_id,
-            weather: line_event.weather,
         };
         let event = match event_from_input(input, None, now_us) {
             Ok(event) => event,
@@ -385,8 +364,7 @@ pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportR
                 continue;
             }
         };
-        let registrations: Result<Vec<Registration>, ApiError> = line_event
-            .registrations
+        let registrations: Result<Vec<Registration>, ApiError> = registrations
             .into_iter()
             .map(|registration| registration_from_input(&event.event_id, registration))
             .collect();

@@ -754,13 +754,21 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
         if !low.is_empty() {
             let rate = low.iter().map(|h| h.attended).sum::<u64>() as f64
                 / low.iter().map(|h| h.registrations).sum::<u64>().max(1) as f64;
+            // How sure it is that their rate really is below the overall one (one-sided z).
+            let n = low.iter().map(|h| h.registrations).sum::<u64>() as f64;
+            let se = (overall * (1.0 - overall) / n.max(1.0)).sqrt();
+            let below = if se > 0.0 {
+                1.0 - footprint_analytics::stats::two_sided_normal_p((overall - rate) / se) / 2.0
+            } else {
+                0.0
+            };
             recommendations.push(json!({
                 "category": "engagement",
                 "priority": if low.len() * 10 >= histories.len() { "high" } else { "medium" },
                 "title": "Remind the users who often miss",
                 "description": format!("{} of {} users came to {:.0} % of their registrations (overall {:.0} %): remind them before events", low.len(), histories.len(), rate * 100.0, overall * 100.0),
                 "impact": {"metric": "attendance_rate", "usersConcerned": low.len(), "theirRate": rate, "overallRate": overall},
-                "confidence": 1.0 - 1.0 / (low.len() as f64 + 1.0),
+                "confidence": below,
                 "evidence": {"users": low.len(), "registrations": low.iter().map(|h| h.registrations).sum::<u64>()},
             }));
         }
@@ -786,7 +794,8 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
             "title": "Size the room for the expected attendance",
             "description": format!("{expected:.1} of the registrants are expected (90 % interval up to {high}); capacity {}", event.capacity.map_or("unset".to_owned(), |c| c.to_string())),
             "impact": {"expectedAttendance": expected, "upperBound": high, "capacity": event.capacity},
-            "confidence": 0.9,
+            // The coverage of the prediction interval the advice rests on.
+            "confidence": prediction["overall"]["interval"]["level"],
             "evidence": {"registrations": prediction["overall"]["totalRegistered"]},
         }));
     }

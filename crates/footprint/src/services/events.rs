@@ -73,6 +73,23 @@ pub fn view(event: StoredEvent) -> Result<EventView, ApiError> {
     })
 }
 
+/// Every event `query` selects, in time order, read a page at a time (`after` and `limit` are
+/// set here).
+pub async fn read_all(state: &AppState, query: EventQuery) -> Result<Vec<StoredEvent>, ApiError> {
+    const PAGE: u32 = 10_000;
+    let mut events = Vec::new();
+    let mut after: Option<EventPosition> = None;
+    loop {
+        let page = state.store.events(EventQuery { after, limit: PAGE, ..query.clone() }).await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
+}
+
 pub async fn list(state: &AppState, filter: EventFilter) -> Result<EventPage, ApiError> {
     let bad = |message: String| ApiError::InvalidParameters(message);
     let time = |name: &str, text: &Option<String>| -> Result<Option<i64>, ApiError> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use footprint_analytics::matching::{Decision, Feedback, MatchStats, Proposal};
 use footprint_analytics::{EventType, UserId};
-use footprint_store::{EventPosition, EventQuery, StoredEvent};
+use footprint_store::{EventQuery, StoredEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -24,7 +24,6 @@ pub const MATCH_FEEDBACK: &str = "match_feedback";
 pub const AGGREGATE_KIND: &str = "match";
 
 pub const DAY_US: i64 = 86_400_000_000;
-const PAGE: u32 = 10_000;
 const MAX_ID_CHARS: usize = 200;
 pub const MAX_TEXT_CHARS: usize = 5_000;
 const MAX_ENTRIES: usize = 100;
@@ -177,32 +176,15 @@ fn feedback_of(event: &StoredEvent) -> Option<Feedback> {
     Some(Feedback { rating: stored.rating, aspects: stored.specific_aspects })
 }
 
-/// Every event of `event_type` with `from_us <= time < to_us`, in time order, page by page.
+/// Every event of `event_type` with `from_us <= time < to_us`, in time order.
 pub async fn read_events(
     state: &AppState,
     event_type: &str,
     from_us: Option<i64>,
     to_us: Option<i64>,
 ) -> Result<Vec<StoredEvent>, ApiError> {
-    let mut events = Vec::new();
-    let mut after: Option<EventPosition> = None;
-    loop {
-        let query = EventQuery {
-            event_type: Some(event_type.to_owned()),
-            from_us,
-            to_us,
-            after,
-            limit: PAGE,
-            ..EventQuery::default()
-        };
-        let page = state.store.events(query).await?;
-        let full = page.len() == PAGE as usize;
-        after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
-        events.extend(page);
-        if !full {
-            return Ok(events);
-        }
-    }
+    let query = EventQuery { event_type: Some(event_type.to_owned()), from_us, to_us, ..EventQuery::default() };
+    crate::services::events::read_all(state, query).await
 }
 
 /// The latest decision on each (user, match) among decisions at or after `from_us`.

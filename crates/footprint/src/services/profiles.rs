@@ -7,20 +7,19 @@ use std::collections::BTreeMap;
 
 use footprint_analytics::Consent;
 use footprint_analytics::patterns::{self, Patterns};
-use footprint_analytics::profile::{Features, Preference, ProfileState};
-use footprint_store::{EventPosition, EventQuery, UserRecord};
+use footprint_analytics::profile::{Features, Preference, ProfileEvent, ProfileState};
+use footprint_store::{EventQuery, UserRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::services::{accounts, audit, consent};
+use crate::services::{accounts, audit, consent, events};
 use crate::state::AppState;
 
 /// Most events a pattern search reads (the most recent ones win beyond that).
 const PATTERN_EVENTS_MAX: usize = 100_000;
-const PAGE: u32 = 10_000;
 
 /// The user named in a profile route, or 404.
 pub async fn user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
@@ -178,19 +177,12 @@ impl PatternDetector {
     /// Habits in the user's events (at most the last 100 000).
     pub async fn detect_patterns(&self, user_id: &str) -> Result<PatternsView, ApiError> {
         let user = user(&self.state, user_id).await?;
-        let mut events: Vec<(String, i64)> = Vec::new();
-        let mut after: Option<EventPosition> = None;
-        loop {
-            let query =
-                EventQuery { user_key: Some(user.user_key.clone()), after, limit: PAGE, ..EventQuery::default() };
-            let page = self.state.store.events(query).await?;
-            let full = page.len() == PAGE as usize;
-            after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
-            events.extend(page.into_iter().map(|event| (event.event_type, event.timestamp_us)));
-            if !full {
-                break;
-            }
-        }
+        let query = EventQuery { user_key: Some(user.user_key.clone()), ..EventQuery::default() };
+        let mut events: Vec<(String, i64)> = events::read_all(&self.state, query)
+            .await?
+            .into_iter()
+            .map(|event| (event.event_type, event.timestamp_us))
+            .collect();
         if events.len() > PATTERN_EVENTS_MAX {
             events.drain(..events.len() - PATTERN_EVENTS_MAX);
         }
@@ -353,27 +345,16 @@ pub async fn recalculate(state: &AppState, user_id: &str) -> Result<Recalculated
             let kept = state.store.profile_states(std::slice::from_ref(&user.user_key)).await?.into_iter().next();
             let mut rebuilt = ProfileState::default();
             let mut events = 0u64;
-            let mut after: Option<EventPosition> = None;
-            loop {
-                let query =
-                    EventQuery { user_key: Some(user.user_key.clone()), after, limit: PAGE, ..EventQuery::default() };
-                let page = state.store.events(query).await?;
-                let full = page.len() == PAGE as usize;
-                after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
-                for event in page.into_iter().filter(|event| event.seq <= watermark) {
-                    let properties: Map<String, Value> = serde_json::from_str(&event.properties).unwrap_or_default();
-                    let profile_event = footprint_analytics::profile::ProfileEvent::from_properties(
-                        &event.event_type,
-                        event.timestamp_us,
-                        &properties,
-                        &config,
-                    );
-                    rebuilt.observe(&profile_event, &config);
-                    events += 1;
-                }
-                if !full {
-                    break;
-                }
+            let query = EventQuery { user_key: Some(user.user_key.clone()), ..EventQuery::default() };
+            for event in events::read_all(state, query).await?.into_iter().filter(|event| event.seq <= watermark) {
+                let profile_event = ProfileEvent::from_json_properties(
+                    &event.event_type,
+                    event.timestamp_us,
+                    &event.properties,
+                    &config,
+                );
+                rebuilt.observe(&profile_event, &config);
+                events += 1;
             }
             let kept: ProfileState = match kept {
                 Some(record) => serde_json::from_str(&record.state).map_err(ApiError::internal)?,

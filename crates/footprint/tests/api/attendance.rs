@@ -112,6 +112,9 @@ async fn an_import_keeps_good_lines_and_reports_bad_ones() {
                                  {"user_id": "bob", "registered_at": "2026-01-21T08:00:00Z", "attended": false}]})
         .to_string(),
         "{not json".to_owned(),
+        // A misspelt field is refused, not ignored.
+        json!({"id": "w9", "name": "Atelier", "type": "workshop", "start": "2026-02-03T10:00:00Z", "duration_minutes": 90, "capacty": 3})
+            .to_string(),
         json!({"id": "w2", "name": "Atelier", "type": "workshop", "start": "hier", "duration_minutes": 90}).to_string(),
         String::new(),
         json!({"id": "w3", "name": "Atelier", "type": "workshop", "start": "2026-02-10T10:00:00Z", "duration_minutes": 90,
@@ -129,13 +132,14 @@ async fn an_import_keeps_good_lines_and_reports_bad_ones() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let report = body(response).await;
-    assert_eq!(report["lines"], 4);
+    assert_eq!(report["lines"], 5);
     assert_eq!(report["events_imported"], 2);
     assert_eq!(report["registrations_imported"], 3);
     let rejected: Vec<u64> =
         report["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
-    assert_eq!(rejected, [2, 3]);
-    assert!(report["rejected"][1]["reason"].as_str().unwrap().contains("start"));
+    assert_eq!(rejected, [2, 3, 4]);
+    assert!(report["rejected"][1]["reason"].as_str().unwrap().contains("capacty"), "{report}");
+    assert!(report["rejected"][2]["reason"].as_str().unwrap().contains("start"));
     let w1 = body(app.get("/api/v1/attendance/events/w1", Some(&app.admin_token)).await).await;
     assert_eq!(w1["registrations"][1]["attended"], false);
 }
