@@ -123,12 +123,11 @@ pub struct Example {
     pub attended: bool,
 }
 
-/// Examples for every registration with a known outcome, each with history features taken
-/// strictly from events that started before its event. Also the final history of every user.
-pub fn examples(
-    events: &[EventInfo],
-    registrations: &[RegistrationInfo],
-) -> (FeatureSpace, Vec<Example>, HashMap<String, History>) {
+/// Registrations with a known outcome of a known event, in time order.
+fn known<'a>(
+    events: &'a [EventInfo],
+    registrations: &'a [RegistrationInfo],
+) -> Vec<(&'a EventInfo, &'a RegistrationInfo)> {
     let by_id: HashMap<&str, &EventInfo> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
     let mut known: Vec<(&EventInfo, &RegistrationInfo)> = registrations
         .iter()
@@ -136,6 +135,16 @@ pub fn examples(
         .filter_map(|r| by_id.get(r.event_id.as_str()).map(|e| (*e, r)))
         .collect();
     known.sort_by(|a, b| (a.0.start_us, &a.0.event_id, &a.1.user_id).cmp(&(b.0.start_us, &b.0.event_id, &b.1.user_id)));
+    known
+}
+
+/// Examples for every registration with a known outcome, each with history features taken
+/// strictly from events that started before its event. Also the final history of every user.
+pub fn examples(
+    events: &[EventInfo],
+    registrations: &[RegistrationInfo],
+) -> (FeatureSpace, Vec<Example>, HashMap<String, History>) {
+    let known = known(events, registrations);
     let attended = known.iter().filter(|(_, r)| r.attended == Some(true)).count();
     let base_rate = if known.is_empty() { 0.5 } else { attended as f64 / known.len() as f64 };
     let mut type_counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -145,6 +154,24 @@ pub fn examples(
     // Types with at least 5 examples get their own column.
     let types: Vec<String> = type_counts.iter().filter(|(_, n)| **n >= 5).map(|(t, _)| (*t).to_owned()).collect();
     let space = FeatureSpace::new(base_rate, types);
+    let (examples, histories) = examples_of(&space, &known);
+    (space, examples, histories)
+}
+
+/// The same examples laid out in a given feature space (a trained model's), so that data that
+/// arrived after training is scored with the columns the model knows.
+pub fn examples_in(
+    space: &FeatureSpace,
+    events: &[EventInfo],
+    registrations: &[RegistrationInfo],
+) -> (Vec<Example>, HashMap<String, History>) {
+    examples_of(space, &known(events, registrations))
+}
+
+fn examples_of(
+    space: &FeatureSpace,
+    known: &[(&EventInfo, &RegistrationInfo)],
+) -> (Vec<Example>, HashMap<String, History>) {
     let mut histories: HashMap<String, History> = HashMap::new();
     let mut examples = Vec::with_capacity(known.len());
     // Events starting at the same time see each other's outcomes only after all of them.
@@ -168,7 +195,7 @@ pub fn examples(
         }
         index = group_end;
     }
-    (space, examples, histories)
+    (examples, histories)
 }
 
 /// A trained attendance model, serialisable into the registry.
@@ -231,7 +258,11 @@ pub struct PersonPrediction {
 
 impl AttendanceModel {
     pub fn predict(&self, event: &EventInfo, registered_at_us: i64, history: &History) -> PersonPrediction {
-        let features = self.space.features(event, registered_at_us, history);
+        self.explain(self.space.features(event, registered_at_us, history))
+    }
+
+    /// The prediction for a feature vector laid out in this model's space.
+    pub fn explain(&self, features: Vec<f64>) -> PersonPrediction {
         let probability = self.model.predict_proba(&features);
         let mut contributions: Vec<Contribution> = features
             .iter()
@@ -249,7 +280,11 @@ impl AttendanceModel {
     }
 }
 
-/// The whole event: expected attendance Σp and its central interval from the
+/// Above this many people the interval comes from the normal approximation (mean ± z·sd,
+/// rounded outwards): the exact distribution costs O(n²).
+pub const EXACT_INTERVAL_MAX: usize = 5_000;
+
+/// The whole event (or batch): expected attendance Σp and its central interval from the
 /// Poisson-binomial distribution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overall {
@@ -258,17 +293,28 @@ pub struct Overall {
     pub interval_high: u64,
     pub confidence_level: f64,
     pub predicted_rate: Option<f64>,
+    /// `exact` (Poisson binomial) or `normal` (its normal approximation, for large counts).
+    pub interval_method: &'static str,
 }
 
 pub fn overall(probabilities: &[f64], level: f64) -> Overall {
-    let (low, high) = poisson_binomial_interval(probabilities, level);
+    let mean = poisson_binomial_mean(probabilities);
+    let (low, high, method) = if probabilities.len() <= EXACT_INTERVAL_MAX {
+        let (low, high) = poisson_binomial_interval(probabilities, level);
+        (low, high, "exact")
+    } else {
+        let z = crate::stats::normal_quantile(0.5 + level / 2.0).unwrap_or(1.96);
+        let sd = crate::stats::poisson_binomial_variance(probabilities).sqrt();
+        let n = probabilities.len() as f64;
+        ((mean - z * sd).floor().clamp(0.0, n) as u64, (mean + z * sd).ceil().clamp(0.0, n) as u64, "normal")
+    };
     Overall {
-        expected_attendance: poisson_binomial_mean(probabilities),
+        expected_attendance: mean,
         interval_low: low,
         interval_high: high,
         confidence_level: level,
-        predicted_rate: (!probabilities.is_empty())
-            .then(|| poisson_binomial_mean(probabilities) / probabilities.len() as f64),
+        predicted_rate: (!probabilities.is_empty()).then(|| mean / probabilities.len() as f64),
+        interval_method: method,
     }
 }
 
@@ -543,17 +589,17 @@ pub fn anomalies(
     (event_anomalies, user_anomalies.into_values().collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A generated attendance history with known effects, for tests, evaluations and benchmarks.
+pub mod synthetic {
+    use super::{DAY_US, EventInfo, RegistrationInfo};
     use crate::rng::SplitMix64;
 
     /// Monday 2024-01-01 00:00 UTC.
-    const MONDAY: i64 = 1_704_067_200_000_000;
+    pub const MONDAY: i64 = 1_704_067_200_000_000;
 
     /// 40 weeks of classes on Monday, Tuesday and Thursday at 18h; Tuesday +15 points, rain
     /// −10 points, and a group of users (every fifth) at a much lower rate.
-    pub(crate) fn generated(weeks: i64, seed: u64) -> (Vec<EventInfo>, Vec<RegistrationInfo>) {
+    pub fn weekly_classes(weeks: i64, seed: u64) -> (Vec<EventInfo>, Vec<RegistrationInfo>) {
         let mut rng = SplitMix64::new(seed);
         let mut events = Vec::new();
         let mut registrations = Vec::new();
@@ -593,6 +639,12 @@ mod tests {
         }
         (events, registrations)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synthetic::MONDAY;
+    use super::*;
 
     #[test]
     fn history_features_come_only_from_earlier_events() {
@@ -627,7 +679,7 @@ mod tests {
 
     #[test]
     fn the_model_learns_the_planted_effects_and_ranks_a_later_window() {
-        let (events, registrations) = generated(40, 11);
+        let (events, registrations) = synthetic::weekly_classes(40, 11);
         let (space, examples, _) = examples(&events, &registrations);
         let training = train(&examples, space, &LogisticConfig::default(), 0.25).unwrap();
         let validation = training.validation.unwrap();
@@ -654,7 +706,7 @@ mod tests {
 
     #[test]
     fn factor_analysis_finds_the_planted_factors() {
-        let (events, registrations) = generated(40, 11);
+        let (events, registrations) = synthetic::weekly_classes(40, 11);
         let (space, examples, _) = examples(&events, &registrations);
         let analysis = analyze_factors(&space, &examples, &events, &registrations);
         let factor = |name: &str| analysis.factors.iter().find(|f| f.factor == name).unwrap().clone();
@@ -670,7 +722,7 @@ mod tests {
 
     #[test]
     fn a_planted_drop_is_flagged_and_normal_events_are_not() {
-        let (events, mut registrations) = generated(40, 11);
+        let (events, mut registrations) = synthetic::weekly_classes(40, 11);
         // Nobody came to the Tuesday class of week 35.
         for registration in registrations.iter_mut().filter(|r| r.event_id == "e35-1") {
             registration.attended = Some(false);
@@ -687,5 +739,16 @@ mod tests {
         // Under the null, about 1.2 % of the 30 events might cross |z| ≥ 2.5 by chance.
         assert!(flagged.len() <= 3, "{flagged:?}");
         assert_eq!(sensitivity_threshold("medium"), Some(2.5));
+    }
+
+    #[test]
+    fn large_counts_take_the_normal_interval_close_to_the_exact_one() {
+        let probabilities: Vec<f64> = (0..EXACT_INTERVAL_MAX + 1).map(|i| 0.2 + 0.6 * (i % 7) as f64 / 6.0).collect();
+        let approximate = overall(&probabilities, 0.9);
+        assert_eq!(approximate.interval_method, "normal");
+        let (low, high) = poisson_binomial_interval(&probabilities, 0.9);
+        assert!(approximate.interval_low.abs_diff(low) <= 1, "{approximate:?} vs {low}..{high}");
+        assert!(approximate.interval_high.abs_diff(high) <= 1, "{approximate:?} vs {low}..{high}");
+        assert_eq!(overall(&probabilities[..10], 0.9).interval_method, "exact");
     }
 }

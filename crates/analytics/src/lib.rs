@@ -7,6 +7,7 @@
 pub mod attendance;
 pub mod cluster;
 pub mod domain;
+pub mod engagement;
 pub mod evaluation;
 pub mod logistic;
 pub mod matching;

@@ -533,3 +533,60 @@ mod tests {
         }
     }
 }
+
+/// One bin of a calibration table: predictions in [low, high).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    pub low: f64,
+    pub high: f64,
+    pub count: usize,
+    pub mean_predicted: Option<f64>,
+    pub observed_rate: Option<f64>,
+}
+
+/// Predictions grouped into `bins` equal-width bins of probability (the last one includes 1),
+/// with the mean prediction and the observed rate of each: a calibrated model has them equal.
+pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Vec<CalibrationBin> {
+    let bins = bins.max(1);
+    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
+    for (p, y) in probabilities.iter().zip(labels) {
+        if !(0.0..=1.0).contains(p) {
+            continue;
+        }
+        let bin = ((p * bins as f64) as usize).min(bins - 1);
+        sums[bin].0 += 1;
+        sums[bin].1 += p;
+        sums[bin].2 += usize::from(*y);
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(i, (count, total, positives))| CalibrationBin {
+            low: i as f64 / bins as f64,
+            high: (i + 1) as f64 / bins as f64,
+            count: *count,
+            mean_predicted: (*count > 0).then(|| total / *count as f64),
+            observed_rate: (*count > 0).then(|| *positives as f64 / *count as f64),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod calibration_tests {
+    use super::*;
+
+    #[test]
+    fn calibration_bins_hand_computed_predictions() {
+        let probabilities = [0.05, 0.15, 0.12, 0.5, 1.0, 0.95];
+        let labels = [false, true, false, true, true, false];
+        let table = calibration(&probabilities, &labels, 10);
+        assert_eq!(table.len(), 10);
+        assert_eq!((table[0].count, table[0].observed_rate), (1, Some(0.0)));
+        assert_eq!(table[1].count, 2);
+        assert!((table[1].mean_predicted.unwrap() - 0.135).abs() < 1e-12);
+        assert_eq!(table[1].observed_rate, Some(0.5));
+        assert_eq!((table[5].count, table[5].observed_rate), (1, Some(1.0)));
+        assert_eq!(table[9].count, 2, "1.0 falls in the last bin");
+        assert!((table[9].mean_predicted.unwrap() - 0.975).abs() < 1e-12);
+        assert_eq!((table[3].count, table[3].mean_predicted), (0, None));
+    }
+}

@@ -81,7 +81,26 @@ pub struct Config {
     pub cache: CacheConfig,
     pub retention: RetentionConfig,
     pub match_model: MatchModelConfig,
+    pub ml: MlConfig,
     pub log: LogConfig,
+}
+
+/// Seed 004's `/api/ml` service.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlConfig {
+    /// Longest an analysis (insights, factors, anomalies, recommendations, batch predictions)
+    /// may run before it answers `ANALYSIS_TIMEOUT`; a request may ask for less with `timeoutMs`.
+    #[serde(with = "seconds")]
+    pub analysis_timeout_secs: Duration,
+    /// Days the log of ML calls behind `GET /api/ml/analytics` is kept.
+    pub call_log_days: u32,
+}
+
+impl Default for MlConfig {
+    fn default() -> Self {
+        Self { analysis_timeout_secs: Duration::from_secs(30), call_log_days: 90 }
+    }
 }
 
 /// How long raw events are kept. Metrics survive: match events are folded into daily
@@ -453,6 +472,12 @@ impl Config {
         }
         if self.retention.events_days == 0 || self.retention.per_type_days.values().any(|days| *days == 0) {
             return invalid("retention", "events_days and per_type_days must be at least 1 day".to_owned());
+        }
+        if self.ml.analysis_timeout_secs.is_zero() || self.ml.analysis_timeout_secs.as_secs() > 3600 {
+            return invalid("ml.analysis_timeout_secs", "must be from 1 to 3600 seconds".to_owned());
+        }
+        if self.ml.call_log_days == 0 {
+            return invalid("ml.call_log_days", "must be at least 1 day".to_owned());
         }
         let matching = &self.match_model;
         if !(matching.l2 >= 0.0 && matching.l2.is_finite()) {

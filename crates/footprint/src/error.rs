@@ -53,6 +53,15 @@ pub enum ApiError {
     /// Too little data for a computation: how many rows it needs and how many there are.
     #[error("{message}")]
     InsufficientData { message: String, needed: u64, available: u64 },
+    /// No prediction could be made; `details` says why for each item asked for.
+    #[error("{message}")]
+    PredictionFailed { message: String, details: Vec<serde_json::Value> },
+    /// The model asked for exists but its training failed (seed 004's `MODEL_TRAINING_ERROR`).
+    #[error("{0}")]
+    ModelTrainingError(String),
+    /// An analysis ran past its time budget (seed 004's `ANALYSIS_TIMEOUT`).
+    #[error("{0}")]
+    AnalysisTimeout(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -83,6 +92,9 @@ impl ApiError {
             ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::InsufficientData { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "INSUFFICIENT_DATA"),
             ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, "MODEL_NOT_FOUND"),
+            ApiError::PredictionFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "PREDICTION_FAILED"),
+            ApiError::ModelTrainingError(_) => (StatusCode::CONFLICT, "MODEL_TRAINING_ERROR"),
+            ApiError::AnalysisTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "ANALYSIS_TIMEOUT"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
@@ -115,6 +127,9 @@ impl IntoResponse for ApiError {
         if let ApiError::InsufficientData { needed, available, .. } = &self {
             body["error"]["needed"] = json!(needed);
             body["error"]["available"] = json!(available);
+        }
+        if let ApiError::PredictionFailed { details, .. } = &self {
+            body["error"]["details"] = json!(details);
         }
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_secs() {

@@ -115,6 +115,13 @@ pub trait Store: Send + Sync + 'static {
     async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>>;
     /// Newest first.
     async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>>;
+    /// Logs a call to an ML operation and adds its predictions to the model's usage counter,
+    /// in one transaction.
+    async fn record_ml_call(&self, call: MlCall) -> StoreResult<()>;
+    /// The calls since `from_us`, summed by hour, operation, model and outcome (oldest first).
+    async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>>;
+    /// Deletes the call log before `before_us`; returns how many calls were deleted.
+    async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64>;
 
     /// Removes the user's account, consents, events and derived rows, scrubs the audit log,
     /// and keeps the tombstone.

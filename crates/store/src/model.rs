@@ -414,3 +414,31 @@ pub struct AttendanceQuery {
     pub after: Option<(i64, String)>,
     pub limit: u32,
 }
+
+/// One call to an `/api/ml` operation, for the service's own analytics. Holds no user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MlCall {
+    pub at_us: i64,
+    /// The route's last segment, e.g. `predict-attendance`.
+    pub operation: String,
+    /// The model that answered, when one did.
+    pub model_id: Option<String>,
+    /// How many predictions the answer held (added to the model's usage counter).
+    pub predictions: i64,
+    pub duration_us: i64,
+    /// `ok` or the error code answered.
+    pub outcome: String,
+}
+
+/// Calls of one hour, operation, model and outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MlCallBucket {
+    pub hour_us: i64,
+    pub operation: String,
+    pub model_id: Option<String>,
+    pub outcome: String,
+    pub calls: i64,
+    pub predictions: i64,
+    pub total_duration_us: i64,
+    pub max_duration_us: i64,
+}

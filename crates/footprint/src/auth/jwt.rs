@@ -39,6 +39,9 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
+/// Clock skew tolerated on expiry, in seconds.
+const LEEWAY_SECS: u64 = 5;
+
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
@@ -58,7 +61,9 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
+        // Expiry is checked against the server's clock (the one that issued), not the OS's.
+        validation.validate_exp = false;
         Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
     }
 
@@ -77,15 +82,20 @@ impl JwtKeys {
         IssuedToken { access_token, expires_in: self.ttl.as_secs() }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|error| {
-            match error.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".to_owned()),
-                ErrorKind::InvalidIssuer => TokenError::Invalid("not issued by this Footprint".to_owned()),
-                _ => TokenError::Invalid("malformed token".to_owned()),
-            }
-        })
+    /// The claims of a token signed here and not expired at `now` (the server's clock).
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
+        let claims =
+            decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::InvalidSignature => TokenError::Invalid("bad signature".to_owned()),
+                    ErrorKind::InvalidIssuer => TokenError::Invalid("not issued by this Footprint".to_owned()),
+                    _ => TokenError::Invalid("malformed token".to_owned()),
+                }
+            })?;
+        if claims.exp.saturating_add(i64::try_from(LEEWAY_SECS).unwrap_or(0)) < now.unix_timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
     }
 }
 
@@ -102,7 +112,7 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let issued = keys().issue("alice", Role::Manager, Some("alice"), now);
         assert_eq!(issued.expires_in, 3600);
-        let claims = keys().verify(&issued.access_token).unwrap();
+        let claims = keys().verify(&issued.access_token, now).unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.role, claims.username.as_deref()),
             ("alice", Role::Manager, Some("alice"))
@@ -114,10 +124,12 @@ mod tests {
     fn expired_forged_and_garbage_tokens_are_refused() {
         let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(2);
         let expired = keys().issue("alice", Role::User, None, long_ago);
-        assert_eq!(keys().verify(&expired.access_token), Err(TokenError::Expired));
+        assert_eq!(keys().verify(&expired.access_token, OffsetDateTime::now_utc()), Err(TokenError::Expired));
+        // Expiry is read on the clock given (the server's), not the OS's.
+        assert!(keys().verify(&expired.access_token, long_ago).is_ok());
         let other = JwtKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
         let forged = other.issue("alice", Role::Admin, None, OffsetDateTime::now_utc());
-        assert!(matches!(keys().verify(&forged.access_token), Err(TokenError::Invalid(_))));
-        assert!(matches!(keys().verify("not-a-jwt"), Err(TokenError::Invalid(_))));
+        assert!(matches!(keys().verify(&forged.access_token, OffsetDateTime::now_utc()), Err(TokenError::Invalid(_))));
+        assert!(matches!(keys().verify("not-a-jwt", OffsetDateTime::now_utc()), Err(TokenError::Invalid(_))));
     }
 }

@@ -117,11 +117,12 @@ impl Authenticator {
         &self.jwt
     }
 
-    pub async fn authenticate(&self, credential: &str) -> Result<Principal, ApiError> {
+    /// The principal behind a credential; a token's expiry is read against `now`, the server's clock.
+    pub async fn authenticate(&self, credential: &str, now: time::OffsetDateTime) -> Result<Principal, ApiError> {
         if api_key::looks_like_api_key(credential) {
             return self.authenticate_api_key(credential).await;
         }
-        match self.jwt.verify(credential) {
+        match self.jwt.verify(credential, now) {
             Ok(claims) => Ok(Principal::User { user_id: claims.sub, role: claims.role, username: claims.username }),
             Err(TokenError::Expired) => Err(ApiError::TokenExpired),
             Err(TokenError::Invalid(why)) => {
@@ -184,7 +185,7 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match credential(parts)? {
-            Some(credential) => state.auth.authenticate(&credential).await,
+            Some(credential) => state.auth.authenticate(&credential, state.clock.now()).await,
             None => Err(ApiError::MissingCredentials(
                 "this route needs credentials: send Authorization: Bearer <access token or API key>".to_owned(),
             )),
@@ -198,7 +199,7 @@ impl OptionalFromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         match credential(parts)? {
-            Some(credential) => state.auth.authenticate(&credential).await.map(Some),
+            Some(credential) => state.auth.authenticate(&credential, state.clock.now()).await.map(Some),
             None => Ok(None),
         }
     }

@@ -1,5 +1,6 @@
 //! `footprint eval`: offline evaluations on public datasets, printed as tables (or JSON).
 
+mod attendance;
 mod clustering;
 mod sequences;
 
@@ -15,6 +16,9 @@ pub enum EvalCommand {
     NextAction(NextActionEval),
     /// k-means on a CSV's numeric columns, k chosen by silhouette, scored against a label column (adjusted Rand index).
     Clustering(clustering::ClusteringEval),
+    /// Attendance prediction on a time-ordered split: ROC AUC, Brier score and calibration of
+    /// Footprint's model against a plain logistic regression on the static features.
+    Attendance(attendance::AttendanceEval),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +82,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::NextAction(eval) => next_action(&eval),
         EvalCommand::Clustering(eval) => clustering::run(&eval),
+        EvalCommand::Attendance(eval) => attendance::run(&eval),
     }
 }
 

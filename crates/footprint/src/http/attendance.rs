@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -17,13 +18,15 @@ use crate::services::attendance::{
 };
 use crate::state::AppState;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
+pub(super) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    // A history import is a bulk upload: it takes the batch limit, not the general one.
+    let import_limit = DefaultBodyLimit::max(state.config.ingest.batch_max_bytes);
     OpenApiRouter::new()
         .routes(routes!(create_event, list_events))
         .routes(routes!(get_event, put_event, delete_event))
         .routes(routes!(register))
         .routes(routes!(check_in))
-        .routes(routes!(import))
+        .merge(OpenApiRouter::new().routes(routes!(import)).layer(import_limit))
 }
 
 /// Create an attendance event (its `id` may be given); 409 when the id is taken.
@@ -154,7 +157,8 @@ async fn check_in(
 }
 
 /// Import JSON lines: one event per line, with `registrations: [{user_id, registered_at, attended?}]`.
-/// Bad lines are reported with their reason; the others are kept.
+/// Bad lines are reported with their reason; the others are kept. Bodies up to
+/// `ingest.batch_max_bytes` (10 MiB by default).
 #[utoipa::path(post, path = "/api/v1/attendance/import", tag = "attendance",
     request_body(content = String, content_type = "application/x-ndjson"), security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),

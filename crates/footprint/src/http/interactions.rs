@@ -120,7 +120,7 @@ pub struct TokenValidity {
 #[utoipa::path(post, path = "/check-token", tag = "seed 002", request_body = TokenCheck,
     responses((status = 200, body = TokenValidity), (status = 422, body = super::ErrorBody)))]
 async fn check_token(State(state): State<AppState>, ApiJson(check): ApiJson<TokenCheck>) -> Json<TokenValidity> {
-    let claims = state.auth.jwt().verify(check.access_token.trim()).ok();
+    let claims = state.auth.jwt().verify(check.access_token.trim(), state.clock.now()).ok();
     Json(TokenValidity {
         valid: claims.is_some(),
         username: claims.map(|claims| claims.username.unwrap_or(claims.sub)),

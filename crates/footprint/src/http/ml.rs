@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::time::Instant;
+
 use axum::http::StatusCode;
 use footprint_store::{ModelFilter, ModelRecord};
 use serde::Deserialize;
@@ -17,6 +19,8 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::attendance_model::{
     self, AnomalyRequest, FactorRequest, PredictRequest, RecommendationRequest, TrainRequest,
 };
+use crate::services::ml_insights::{self, BatchRequest, InsightsRequest, TestPredictionRequest};
+use crate::services::ml_usage::{self, AnalyticsParams, Usage};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -30,6 +34,10 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(performance))
         .routes(routes!(anomalies))
         .routes(routes!(recommendations))
+        .routes(routes!(batch_predict))
+        .routes(routes!(insights))
+        .routes(routes!(test_prediction))
+        .routes(routes!(analytics))
 }
 
 fn envelope(data: Value) -> Json<Value> {
@@ -94,7 +102,13 @@ async fn predict_attendance(
     ApiJson(request): ApiJson<PredictRequest>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
-    Ok(envelope(attendance_model::predict(&state, request).await?))
+    let started = Instant::now();
+    let result = attendance_model::predict(&state, request).await;
+    ml_usage::record(&state, "predict-attendance", started, &result, |data| {
+        Usage::of(data, data["overall"]["totalRegistered"].as_u64().unwrap_or(0) as usize)
+    })
+    .await;
+    Ok(envelope(result?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -174,7 +188,10 @@ async fn analyze_factors(
     ApiJson(request): ApiJson<FactorRequest>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
-    Ok(envelope(attendance_model::analyze_factors(&state, request).await?))
+    let started = Instant::now();
+    let result = attendance_model::analyze_factors(&state, request).await;
+    ml_usage::record(&state, "analyze-factors", started, &result, |_| Usage::none()).await;
+    Ok(envelope(result?))
 }
 
 /// A model's accuracy, precision, recall, F1, ROC AUC, Brier score and confusion matrix on the
@@ -205,7 +222,10 @@ async fn anomalies(
     ApiJson(request): ApiJson<AnomalyRequest>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
-    Ok(envelope(attendance_model::anomalies(&state, request).await?))
+    let started = Instant::now();
+    let result = attendance_model::anomalies(&state, request).await;
+    ml_usage::record(&state, "anomalies", started, &result, |_| Usage::none()).await;
+    Ok(envelope(result?))
 }
 
 /// Scheduling, engagement and capacity advice from measured rates and predictions, each with
@@ -220,5 +240,86 @@ async fn recommendations(
     ApiJson(request): ApiJson<RecommendationRequest>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
-    Ok(envelope(attendance_model::recommendations(&state, request).await?))
+    let started = Instant::now();
+    let result = attendance_model::recommendations(&state, request).await;
+    ml_usage::record(&state, "recommendations", started, &result, |_| Usage::none()).await;
+    Ok(envelope(result?))
+}
+
+/// Predictions for many events at once (manager or admin): `eventIds`, or the events starting
+/// within `timeHorizon`; the summary sums them all (one Poisson-binomial interval over everyone).
+/// Events that cannot be predicted are listed under `failed`; when none can, 422
+/// `PREDICTION_FAILED` with the reasons.
+#[utoipa::path(post, path = "/api/ml/batch-predict", tag = "attendance", request_body = BatchRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, description = "MODEL_NOT_FOUND", body = super::ErrorBody),
+        (status = 422, description = "PREDICTION_FAILED", body = super::ErrorBody),
+        (status = 504, description = "ANALYSIS_TIMEOUT", body = super::ErrorBody)))]
+async fn batch_predict(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<BatchRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    let started = Instant::now();
+    let result = ml_insights::batch_predict(&state, request).await;
+    ml_usage::record(&state, "batch-predict", started, &result, |(data, predictions)| Usage::of(data, *predictions))
+        .await;
+    Ok(envelope(result?.0))
+}
+
+/// Insights (manager or admin): rates by day of week and time slot with their sample sizes, the
+/// trend and its significance, engagement segments from clustering users' attendance, event
+/// performance and operational figures, with recommendations and action items.
+#[utoipa::path(post, path = "/api/ml/insights", tag = "attendance", request_body = InsightsRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
+        (status = 504, description = "ANALYSIS_TIMEOUT", body = super::ErrorBody)))]
+async fn insights(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<InsightsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    let started = Instant::now();
+    let result = ml_insights::insights(&state, request).await;
+    ml_usage::record(&state, "insights", started, &result, |_| Usage::none()).await;
+    Ok(envelope(result?))
+}
+
+/// A prediction on inputs given by hand (admin), with each feature's contribution; the user's
+/// recorded outcome is shown beside it when there is one. 409 `MODEL_TRAINING_ERROR` for a model
+/// whose training failed.
+#[utoipa::path(post, path = "/api/ml/test-prediction", tag = "attendance", request_body = TestPredictionRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
+        (status = 409, description = "MODEL_TRAINING_ERROR or still training", body = super::ErrorBody)))]
+async fn test_prediction(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<TestPredictionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let started = Instant::now();
+    let result = ml_insights::test_prediction(&state, request).await;
+    ml_usage::record(&state, "test-prediction", started, &result, |data| Usage::of(data, 1)).await;
+    Ok(envelope(result?))
+}
+
+/// The ML service's own analytics (manager or admin): predictions by model and operation, the
+/// peak hour, response times, success and error rates by code, and the current model's accuracy
+/// on the last week's and month's events.
+#[utoipa::path(get, path = "/api/ml/analytics", tag = "attendance", params(AnalyticsParams), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
+async fn analytics(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<AnalyticsParams>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_staff()?;
+    Ok(envelope(ml_usage::analytics(&state, params).await?))
 }

@@ -98,7 +98,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(matching::routes())
         .merge(privacy::routes())
         .merge(profiles::routes())
-        .merge(attendance::routes())
+        .merge(attendance::routes(state))
         .merge(ml::routes())
 }
 

@@ -3,8 +3,9 @@
 //! registry, and used to predict who will come to an event.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, RegistrationInfo};
+use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, PersonPrediction, RegistrationInfo};
 use footprint_analytics::logistic::LogisticConfig;
 use footprint_store::{AttendanceEvent, AttendanceQuery, ModelFilter, ModelRecord, Registration};
 use serde::Deserialize;
@@ -80,12 +81,67 @@ pub fn event_info(event: &AttendanceEvent) -> EventInfo {
     }
 }
 
-fn registration_info(registration: &Registration) -> RegistrationInfo {
+pub fn registration_info(registration: &Registration) -> RegistrationInfo {
     RegistrationInfo {
         event_id: registration.event_id.clone(),
         user_id: registration.user_id.clone(),
         registered_at_us: registration.registered_at_us,
         attended: registration.attended,
+    }
+}
+
+/// How long an analysis may still run: `ml.analysis_timeout_secs`, or less if the request asks.
+/// Checked between stages; the computation itself is also cut off at the deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    started: Instant,
+    limit: Duration,
+}
+
+impl Budget {
+    pub fn new(state: &AppState, requested_ms: Option<u64>) -> Result<Self, ApiError> {
+        let configured = state.config.ml.analysis_timeout_secs;
+        let limit = match requested_ms {
+            Some(ms) if Duration::from_millis(ms) > configured => {
+                return Err(ApiError::InvalidParameters(format!(
+                    "timeoutMs: at most {} (ml.analysis_timeout_secs)",
+                    configured.as_millis()
+                )));
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => configured,
+        };
+        Ok(Self { started: Instant::now(), limit })
+    }
+
+    /// `ANALYSIS_TIMEOUT` once the budget is spent.
+    pub fn check(&self, stage: &str) -> Result<(), ApiError> {
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.limit {
+            return Err(self.timeout(stage));
+        }
+        Ok(())
+    }
+
+    fn timeout(&self, stage: &str) -> ApiError {
+        ApiError::AnalysisTimeout(format!(
+            "the analysis ran past its {} ms budget while {stage}; narrow the timeframe or raise timeoutMs / ml.analysis_timeout_secs",
+            self.limit.as_millis()
+        ))
+    }
+
+    /// Runs a computation off the request thread, cut off at the deadline.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        stage: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.check(stage)?;
+        let remaining = self.limit.saturating_sub(self.started.elapsed());
+        match tokio::time::timeout(remaining, tokio::task::spawn_blocking(work)).await {
+            Ok(joined) => joined.map_err(ApiError::internal),
+            Err(_) => Err(self.timeout(stage)),
+        }
     }
 }
 
@@ -318,30 +374,67 @@ fn risk_level(rate: f64) -> &'static str {
     }
 }
 
-/// Predictions for an event's participants and overall.
-pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value, ApiError> {
-    let (record, model) = ready_model(state).await?;
-    let event = state
-        .store
-        .attendance_event(&request.event_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no attendance event {}", request.event_id)))?;
-    let info = event_info(&event);
-    let on_record = state.store.registrations(std::slice::from_ref(&event.event_id)).await?;
-    let now_us = state.clock.now_us();
-    let participants: Vec<(String, i64)> = match request.participants {
+/// Each user's attendance history over the events that started before `before_us`.
+pub fn histories_before(
+    events: &[AttendanceEvent],
+    registrations: &[Registration],
+    before_us: i64,
+) -> HashMap<String, History> {
+    let earlier: HashSet<&str> =
+        events.iter().filter(|e| e.start_us < before_us).map(|e| e.event_id.as_str()).collect();
+    let mut histories: HashMap<String, History> = HashMap::new();
+    for r in registrations {
+        if let (Some(attended), true) = (r.attended, earlier.contains(r.event_id.as_str())) {
+            let history = histories.entry(r.user_id.clone()).or_default();
+            history.registrations += 1;
+            history.attended += u64::from(attended);
+        }
+    }
+    histories
+}
+
+/// One person's prediction as answered: probability, confidence, factors and risk factors.
+pub fn person_view(user_id: &str, prediction: &PersonPrediction, history: &History) -> Value {
+    let risks: Vec<&str> =
+        prediction.contributions.iter().filter(|c| c.contribution < -0.1).map(|c| c.feature.as_str()).take(3).collect();
+    json!({
+        "userId": user_id,
+        "attendanceProbability": prediction.probability,
+        // More history, more certainty; and the further from a coin toss, the surer.
+        "confidence": (0.5 + (prediction.probability - 0.5).abs()) * (history.registrations as f64 + 1.0) / (history.registrations as f64 + 3.0),
+        "historicalRegistrations": history.registrations,
+        "factors": prediction.contributions.iter().take(6).map(|c| json!({"feature": c.feature, "value": c.value, "contribution": c.contribution})).collect::<Vec<_>>(),
+        "riskFactors": risks,
+    })
+}
+
+/// Who is predicted for an event: the participants given, else its registrations.
+fn participants_of(
+    event: &AttendanceEvent,
+    given: Option<Vec<Participant>>,
+    on_record: &[Registration],
+    now_us: i64,
+) -> Result<Vec<(String, i64)>, ApiError> {
+    let participants: Vec<(String, i64)> = match given {
         Some(list) => list
             .into_iter()
             .map(|p| {
                 let registered = match p.registration_date.as_deref() {
                     Some(text) => crate::services::attendance::parse_time("registrationDate", text)
                         .map_err(|error| ApiError::InvalidParameters(error.to_string()))?,
-                    None => on_record.iter().find(|r| r.user_id == p.user_id).map_or(now_us, |r| r.registered_at_us),
+                    None => on_record
+                        .iter()
+                        .find(|r| r.user_id == p.user_id && r.event_id == event.event_id)
+                        .map_or(now_us, |r| r.registered_at_us),
                 };
                 Ok((p.user_id, registered))
             })
             .collect::<Result<_, ApiError>>()?,
-        None => on_record.iter().map(|r| (r.user_id.clone(), r.registered_at_us)).collect(),
+        None => on_record
+            .iter()
+            .filter(|r| r.event_id == event.event_id)
+            .map(|r| (r.user_id.clone(), r.registered_at_us))
+            .collect(),
     };
     if participants.is_empty() {
         return Err(ApiError::InsufficientData {
@@ -350,62 +443,80 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
             available: 0,
         });
     }
-    // Each participant's history: events that started before this one.
-    let (events, registrations) = records(state, None, Some(event.start_us)).await?;
-    let starts: HashMap<&str, i64> = events.iter().map(|e| (e.event_id.as_str(), e.start_us)).collect();
-    let mut histories: HashMap<&str, History> = HashMap::new();
-    for r in &registrations {
-        if let (Some(attended), Some(_)) = (r.attended, starts.get(r.event_id.as_str())) {
-            let history = histories.entry(r.user_id.as_str()).or_default();
-            history.registrations += 1;
-            history.attended += u64::from(attended);
-        }
-    }
+    Ok(participants)
+}
+
+/// An event's predictions: each participant's probability and view.
+pub struct EventPrediction {
+    pub probabilities: Vec<f64>,
+    pub individual: Vec<Value>,
+}
+
+pub fn predict_event(
+    model: &AttendanceModel,
+    event: &AttendanceEvent,
+    participants: &[(String, i64)],
+    histories: &HashMap<String, History>,
+) -> EventPrediction {
+    let info = event_info(event);
     let mut probabilities = Vec::with_capacity(participants.len());
     let mut individual = Vec::with_capacity(participants.len());
-    for (user_id, registered_at_us) in &participants {
-        let history = histories.get(user_id.as_str()).copied().unwrap_or_default();
+    for (user_id, registered_at_us) in participants {
+        let history = histories.get(user_id).copied().unwrap_or_default();
         let prediction = model.predict(&info, *registered_at_us, &history);
         probabilities.push(prediction.probability);
-        let risks: Vec<&str> = prediction
-            .contributions
-            .iter()
-            .filter(|c| c.contribution < -0.1)
-            .map(|c| c.feature.as_str())
-            .take(3)
-            .collect();
-        individual.push(json!({
-            "userId": user_id,
-            "attendanceProbability": prediction.probability,
-            // More history, more certainty; and the further from a coin toss, the surer.
-            "confidence": (0.5 + (prediction.probability - 0.5).abs()) * (history.registrations as f64 + 1.0) / (history.registrations as f64 + 3.0),
-            "historicalRegistrations": history.registrations,
-            "factors": prediction.contributions.iter().take(6).map(|c| json!({"feature": c.feature, "value": c.value, "contribution": c.contribution})).collect::<Vec<_>>(),
-            "riskFactors": risks,
-        }));
+        individual.push(person_view(user_id, &prediction, &history));
     }
-    let overall = attendance::overall(&probabilities, 0.9);
+    EventPrediction { probabilities, individual }
+}
+
+/// The `overall` block of a prediction.
+pub fn overall_view(probabilities: &[f64]) -> Value {
+    let overall = attendance::overall(probabilities, 0.9);
     let rate = overall.predicted_rate.unwrap_or(0.0);
+    json!({
+        "expectedAttendance": overall.expected_attendance,
+        "interval": {"low": overall.interval_low, "high": overall.interval_high, "level": overall.confidence_level, "method": overall.interval_method},
+        "totalRegistered": probabilities.len(),
+        "predictedRate": rate,
+        "riskLevel": risk_level(rate),
+    })
+}
+
+/// The `model` block of a prediction.
+pub fn model_summary(record: &ModelRecord) -> Value {
     let validation = serde_json::from_str::<Value>(&record.metrics).ok().and_then(|m| m.get("validation").cloned());
+    json!({
+        "id": record.model_id,
+        "name": format!("{MODEL_NAME}_v{}", record.version),
+        "accuracy": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
+        "rocAuc": validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
+        "trainedAt": record.trained_at_us.map(rfc3339),
+    })
+}
+
+/// Predictions for an event's participants and overall.
+pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value, ApiError> {
+    let (record, model) = ready_model(state).await?;
+    let event = state
+        .store
+        .attendance_event(&request.event_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no attendance event {}", request.event_id)))?;
+    let on_record = state.store.registrations(std::slice::from_ref(&event.event_id)).await?;
+    let now_us = state.clock.now_us();
+    let participants = participants_of(&event, request.participants, &on_record, now_us)?;
+    // Each participant's history: events that started before this one.
+    let (events, registrations) = records(state, None, Some(event.start_us)).await?;
+    let histories = histories_before(&events, &registrations, event.start_us);
+    let prediction = predict_event(&model, &event, &participants, &histories);
     let aggregate = request.prediction_type.as_deref() == Some("aggregate");
     Ok(json!({
         "eventId": event.event_id,
         "generatedAt": rfc3339(now_us),
-        "overall": {
-            "expectedAttendance": overall.expected_attendance,
-            "interval": {"low": overall.interval_low, "high": overall.interval_high, "level": overall.confidence_level},
-            "totalRegistered": participants.len(),
-            "predictedRate": rate,
-            "riskLevel": risk_level(rate),
-        },
-        "individual": if aggregate { Value::Null } else { Value::Array(individual) },
-        "model": {
-            "id": record.model_id,
-            "name": format!("{MODEL_NAME}_v{}", record.version),
-            "accuracy": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
-            "rocAuc": validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
-            "trainedAt": record.trained_at_us.map(rfc3339),
-        },
+        "overall": overall_view(&prediction.probabilities),
+        "individual": if aggregate { Value::Null } else { Value::Array(prediction.individual) },
+        "model": model_summary(&record),
     }))
 }
 
@@ -422,6 +533,8 @@ pub struct FactorRequest {
     /// `{"start": RFC 3339, "end": RFC 3339}`.
     #[schema(value_type = Option<Object>)]
     pub time_range: Option<Value>,
+    /// A time budget below `ml.analysis_timeout_secs`.
+    pub timeout_ms: Option<u64>,
 }
 
 /// Which model columns a factor name covers.
@@ -442,6 +555,7 @@ fn factor_columns(factor: &str, column: &str) -> bool {
 /// Each factor's correlation with attendance and its p-value, per-level rates, and the
 /// regression's R², adjusted R², F and p-value, over the attendance on record.
 pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result<Value, ApiError> {
+    let budget = Budget::new(state, request.timeout_ms)?;
     if let Some(kind) = request.analysis_type.as_deref()
         && kind != "correlation"
     {
@@ -467,12 +581,12 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
     let (events, registrations) = records(state, bound("start")?, to_us).await?;
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
-    let analysis = tokio::task::spawn_blocking(move || {
-        let (space, examples, _) = attendance::examples(&infos, &regs);
-        (examples.len(), attendance::analyze_factors(&space, &examples, &infos, &regs))
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let analysis = budget
+        .run("analysing the factors", move || {
+            let (space, examples, _) = attendance::examples(&infos, &regs);
+            (examples.len(), attendance::analyze_factors(&space, &examples, &infos, &regs))
+        })
+        .await?;
     let (available, mut analysis) = analysis;
     if available < 30 {
         return Err(ApiError::InsufficientData {
@@ -510,8 +624,15 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiE
     if record.model_type != MODEL_TYPE {
         return Err(ApiError::InvalidParameters(format!("model {model_id} is not an attendance model")));
     }
-    if record.status != "ready" {
-        return Err(ApiError::InvalidParameters(format!("model {model_id} is {}, not ready", record.status)));
+    match record.status.as_str() {
+        "ready" => {}
+        "error" => {
+            return Err(ApiError::ModelTrainingError(format!(
+                "model {model_id} failed to train: {}",
+                record.error.as_deref().unwrap_or("no reason recorded")
+            )));
+        }
+        other => return Err(ApiError::Conflict(format!("model {model_id} is {other}; retry once it is ready"))),
     }
     let model: AttendanceModel = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
     let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
@@ -524,7 +645,7 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiE
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
     let result = tokio::task::spawn_blocking(move || {
-        let (_, examples, _) = attendance::examples(&infos, &regs);
+        let (examples, _) = attendance::examples_in(&model.space, &infos, &regs);
         let split = ((examples.len() as f64) * (1.0 - validation)).round() as usize;
         let held_out = &examples[split.min(examples.len())..];
         // Features as the trained model lays them out (its own feature space).
@@ -580,6 +701,8 @@ pub struct AnomalyRequest {
     pub sensitivity: Option<String>,
     /// `attendance_drops`, `unusual_patterns`, `outlier_events`, `user_behavior` (default all).
     pub categories: Option<Vec<String>>,
+    /// A time budget below `ml.analysis_timeout_secs`.
+    pub timeout_ms: Option<u64>,
 }
 
 fn timeframe(value: Option<&Value>, now_us: i64) -> Result<(i64, i64), ApiError> {
@@ -602,6 +725,7 @@ fn timeframe(value: Option<&Value>, now_us: i64) -> Result<(i64, i64), ApiError>
 /// Attendance far from expectation (z against the binomial spread of the registrants'
 /// probabilities), users missing many in a row against a high rate, and outlier events.
 pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Value, ApiError> {
+    let budget = Budget::new(state, request.timeout_ms)?;
     let sensitivity = request.sensitivity.as_deref().unwrap_or("medium");
     let threshold = attendance::sensitivity_threshold(sensitivity)
         .ok_or_else(|| ApiError::InvalidParameters("sensitivity: must be low, medium or high".to_owned()))?;
@@ -616,15 +740,15 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
         if known.is_empty() { 0.5 } else { known.iter().filter(|a| **a).count() as f64 / known.len() as f64 }
     };
     let uses_model = model.is_some();
-    let (event_anomalies, user_anomalies) = tokio::task::spawn_blocking(move || {
-        let probability = |event: &EventInfo, registration: &RegistrationInfo, history: &History| match &model {
-            Some(model) => model.predict(event, registration.registered_at_us, history).probability,
-            None => history.smoothed_rate(base),
-        };
-        attendance::anomalies(&infos, &regs, start, end, threshold, &probability)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let (event_anomalies, user_anomalies) = budget
+        .run("looking for anomalies", move || {
+            let probability = |event: &EventInfo, registration: &RegistrationInfo, history: &History| match &model {
+                Some(model) => model.predict(event, registration.registered_at_us, history).probability,
+                None => history.smoothed_rate(base),
+            };
+            attendance::anomalies(&infos, &regs, start, end, threshold, &probability)
+        })
+        .await?;
     let wanted = |category: &str| request.categories.as_ref().is_none_or(|list| list.iter().any(|c| c == category));
     let names: HashMap<&str, &str> = events.iter().map(|e| (e.event_id.as_str(), e.name.as_str())).collect();
     let mut anomalies: Vec<Value> = Vec::new();
@@ -693,10 +817,12 @@ pub struct RecommendationRequest {
     pub context: Option<Value>,
     /// `attendance_optimization`, `scheduling`, `engagement`, `resource_allocation` (default all).
     pub focus: Option<Vec<String>>,
+    /// A time budget below `ml.analysis_timeout_secs`.
+    pub timeout_ms: Option<u64>,
 }
 
 /// Two-proportion z-test p-value of rate a (of n_a) against rate b (of n_b).
-fn two_proportion_p(a: f64, n_a: f64, b: f64, n_b: f64) -> Option<f64> {
+pub fn two_proportion_p(a: f64, n_a: f64, b: f64, n_b: f64) -> Option<f64> {
     let pooled = (a * n_a + b * n_b) / (n_a + n_b);
     let se = (pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)).sqrt();
     (se > 0.0).then(|| footprint_analytics::stats::two_sided_normal_p((a - b) / se))
@@ -704,18 +830,19 @@ fn two_proportion_p(a: f64, n_a: f64, b: f64, n_b: f64) -> Option<f64> {
 
 /// Scheduling, engagement and capacity advice computed from measured rates and predictions.
 pub async fn recommendations(state: &AppState, request: RecommendationRequest) -> Result<Value, ApiError> {
+    let budget = Budget::new(state, request.timeout_ms)?;
     let now_us = state.clock.now_us();
     let (events, registrations) = records(state, None, Some(now_us)).await?;
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
     let (analysis, histories, known) = {
         let (infos, regs) = (infos.clone(), regs.clone());
-        tokio::task::spawn_blocking(move || {
-            let (space, examples, histories) = attendance::examples(&infos, &regs);
-            (attendance::analyze_factors(&space, &examples, &infos, &regs), histories, examples.len())
-        })
-        .await
-        .map_err(ApiError::internal)?
+        budget
+            .run("measuring the rates", move || {
+                let (space, examples, histories) = attendance::examples(&infos, &regs);
+                (attendance::analyze_factors(&space, &examples, &infos, &regs), histories, examples.len())
+            })
+            .await?
     };
     if known < 30 {
         return Err(ApiError::InsufficientData {

@@ -10,6 +10,8 @@ pub mod events;
 pub mod interactions;
 pub mod match_model;
 pub mod matching;
+pub mod ml_insights;
+pub mod ml_usage;
 pub mod predictions;
 pub mod privacy;
 pub mod profiles;

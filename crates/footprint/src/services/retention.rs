@@ -34,6 +34,8 @@ pub struct CleanupReport {
     /// Matches and feedback folded into daily aggregates before their events were removed.
     pub aggregated_matches: u64,
     pub aggregated_feedback: u64,
+    /// Entries of the ML call log older than `ml.call_log_days`.
+    pub removed_ml_calls: u64,
     pub rules: Vec<RuleOutcome>,
     pub ran_at: String,
 }
@@ -90,6 +92,7 @@ pub async fn cleanup(state: &AppState, actor: &str) -> Result<CleanupReport, Api
         removed_events: 0,
         aggregated_matches: 0,
         aggregated_feedback: 0,
+        removed_ml_calls: 0,
         rules: Vec::new(),
         ran_at: rfc3339(now_us),
     };
@@ -115,6 +118,8 @@ pub async fn cleanup(state: &AppState, actor: &str) -> Result<CleanupReport, Api
             removed,
         });
     }
+    report.removed_ml_calls =
+        state.store.expire_ml_calls(now_us - i64::from(state.config.ml.call_log_days) * DAY_US).await?;
     if report.removed_events > 0 {
         state.cache.invalidate().await;
     }
@@ -122,6 +127,7 @@ pub async fn cleanup(state: &AppState, actor: &str) -> Result<CleanupReport, Api
         "removed_events": report.removed_events,
         "aggregated_matches": report.aggregated_matches,
         "aggregated_feedback": report.aggregated_feedback,
+        "removed_ml_calls": report.removed_ml_calls,
     });
     audit::record(state, "privacy.cleanup", Some(actor), None, "success", detail).await;
     Ok(report)

@@ -142,4 +142,33 @@ async fn an_import_keeps_good_lines_and_reports_bad_ones() {
     assert!(report["rejected"][2]["reason"].as_str().unwrap().contains("start"));
     let w1 = body(app.get("/api/v1/attendance/events/w1", Some(&app.admin_token)).await).await;
     assert_eq!(w1["registrations"][1]["attended"], false);
+
+    // A history bigger than the general 1 MiB body limit: 400 events of 40 registrations.
+    let big: Vec<String> = (0..400)
+        .map(|i| {
+            let registrations: Vec<Value> = (0..40)
+                .map(|u| json!({"user_id": format!("member-{u:04}"), "registered_at": "2026-01-01T08:00:00Z", "attended": (i + u) % 3 != 0}))
+                .collect();
+            json!({"id": format!("big-{i}"), "name": "Séance", "type": "class", "start": "2026-03-01T18:00:00Z",
+                   "duration_minutes": 60, "registrations": registrations})
+            .to_string()
+        })
+        .collect();
+    let text = big.join("\n");
+    assert!(text.len() > 1024 * 1024, "{} bytes", text.len());
+    let response = app
+        .client
+        .post(app.url("/api/v1/attendance/import"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/x-ndjson")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report = body(response).await;
+    assert_eq!(
+        (report["events_imported"].as_u64(), report["registrations_imported"].as_u64()),
+        (Some(400), Some(16_000))
+    );
 }

@@ -9,6 +9,7 @@ mod durability;
 mod events;
 mod helpers;
 mod ml;
+mod ml_insights;
 mod operations;
 mod permissions;
 mod privacy;

@@ -67,7 +67,10 @@ async fn wait_ready(app: &TestApp, id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_attendance_model_trains_predicts_and_reports() {
-    let app = TestApp::spawn().await;
+    // The clock stands on the Monday after the 40 weeks of history.
+    let clock =
+        std::sync::Arc::new(footprint::clock::OffsetClock::starting_at(MONDAY + 40 * 7 * DAY_US + 3_600_000_000));
+    let app = TestApp::spawn_with_clock(false, clock).await;
     let admin = app.admin_token.clone();
     let manager = app.user_with_role("manon", Role::Manager).await;
     let user = app.user_with_role("ulysse", Role::User).await;
@@ -85,6 +88,7 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
     let failed = wait_ready(&app, body(started).await["data"]["modelId"].as_str().unwrap()).await;
+    let failed_id = failed["id"].as_str().unwrap().to_owned();
     assert_eq!(failed["status"], "error");
     assert!(failed["error"].as_str().unwrap().contains("at least 50"), "{failed}");
 
@@ -236,4 +240,7 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert_eq!(models["data"].as_array().unwrap().len(), 1);
     let bad = app.post_json("/api/ml/models/train", Some(&admin), &json!({"validationSplit": 0.9})).await;
     assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+
+    let tokens = crate::ml_insights::Tokens { admin: &admin, manager: &manager, user: &user };
+    crate::ml_insights::check(&app, tokens, id, &failed_id, 3).await;
 }

@@ -122,6 +122,10 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/ml/models/{id}/performance",
         "POST /api/ml/anomalies",
         "POST /api/ml/recommendations",
+        "POST /api/ml/batch-predict",
+        "POST /api/ml/insights",
+        "POST /api/ml/test-prediction",
+        "GET /api/ml/analytics",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -132,6 +132,10 @@ fn protected_routes() -> Vec<Route> {
         route(Method::GET, "/api/ml/models/model-x/performance", None, Needs::Staff),
         route(Method::GET, "/api/ml/models/model-x", None, Needs::Admin),
         route(Method::POST, "/api/ml/models/train", Some(json!({})), Needs::Admin),
+        route(Method::POST, "/api/ml/batch-predict", Some(json!({"eventIds": ["e1"]})), Needs::Staff),
+        route(Method::POST, "/api/ml/insights", Some(json!({})), Needs::Staff),
+        route(Method::POST, "/api/ml/test-prediction", Some(json!({"testData": {"eventId": "e1"}})), Needs::Admin),
+        route(Method::GET, "/api/ml/analytics", None, Needs::Staff),
         route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
         route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
         // Last: it erases bob.
@@ -229,12 +233,19 @@ async fn protected_routes_refuse_the_wrong_role() {
                     "/api/profile/clusters",
                     "/api/ml/analyze-factors",
                     "/api/ml/recommendations",
+                    "/api/ml/insights",
                 ]
                 .contains(&route.path))
             // No attendance model is trained in this test: MODEL_NOT_FOUND, past the role check.
             || (admin.status() == StatusCode::NOT_FOUND
-                && ["/api/ml/predict-attendance", "/api/ml/models/model-x/performance", "/api/ml/models/model-x"]
-                    .contains(&route.path));
+                && [
+                    "/api/ml/predict-attendance",
+                    "/api/ml/models/model-x/performance",
+                    "/api/ml/models/model-x",
+                    "/api/ml/batch-predict",
+                    "/api/ml/test-prediction",
+                ]
+                .contains(&route.path));
         assert!(passed, "{label} as admin: {}", admin.status());
     }
 }

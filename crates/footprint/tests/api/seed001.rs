@@ -346,7 +346,7 @@ async fn the_model_update_learns_which_constraint_drives_acceptance() {
 
 async fn cleanup_keeps_fresh_rows_and_metrics(postgres: bool) {
     let clock = Arc::new(OffsetClock::default());
-    let app = TestApp::spawn_with_clock(postgres, clock.clone()).await;
+    let mut app = TestApp::spawn_with_clock(postgres, clock.clone()).await;
     app.grant_consent("ana").await;
     // 100 days ago (the clock moves forward below): one accepted match, its feedback, a click.
     propose(&app, "ana", "old", 0.9, json!({"skills": 0.9})).await;
@@ -355,6 +355,8 @@ async fn cleanup_keeps_fresh_rows_and_metrics(postgres: bool) {
     let click = app.track(&app.admin_token, &json!({"user_id": "ana", "type": "click"})).await;
     assert!(click.status().is_success());
     clock.advance(100 * DAY);
+    // Tokens expire on the server's clock: the admin logs in again.
+    app.admin_token = app.login_ok(crate::helpers::ADMIN, crate::helpers::ADMIN_PASSWORD).await;
     // Today: a rejected match and a page view.
     propose(&app, "ana", "new", 0.3, json!({"skills": 0.2})).await;
     decide(&app, "ana", "new", false, 8.0).await;

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_profile_versions.sql")),
     (7, include_str!("migrations/0007_clusters.sql")),
     (8, include_str!("migrations/0008_attendance.sql")),
+    (9, include_str!("migrations/0009_ml_calls.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
@@ -685,6 +686,18 @@ impl Store for PostgresStore {
 
     async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
         registry::models(self, filter).await
+    }
+
+    async fn record_ml_call(&self, call: MlCall) -> StoreResult<()> {
+        registry::record_ml_call(self, call).await
+    }
+
+    async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
+        registry::ml_call_buckets(self, from_us).await
+    }
+
+    async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64> {
+        registry::expire_ml_calls(self, before_us).await
     }
 
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {

@@ -157,3 +157,57 @@ pub(super) async fn models(store: &PostgresStore, filter: ModelFilter) -> StoreR
         .await?;
     Ok(rows.iter().map(model_from_row).collect())
 }
+
+pub(super) async fn record_ml_call(store: &PostgresStore, call: MlCall) -> StoreResult<()> {
+    let mut client = store.pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO ml_calls (at_us, operation, model_id, predictions, duration_us, outcome)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&call.at_us, &call.operation, &call.model_id, &call.predictions, &call.duration_us, &call.outcome],
+    )
+    .await?;
+    if let Some(model_id) = &call.model_id
+        && call.predictions > 0
+    {
+        tx.execute(
+            "UPDATE models SET predictions = predictions + $2 WHERE model_id = $1",
+            &[model_id, &call.predictions],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn ml_call_buckets(store: &PostgresStore, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT at_us - (at_us % 3600000000) AS hour_us, operation, model_id, outcome, count(*),
+                    sum(predictions)::bigint, sum(duration_us)::bigint, max(duration_us)
+             FROM ml_calls WHERE at_us >= $1
+             GROUP BY 1, operation, model_id, outcome
+             ORDER BY 1, operation, model_id, outcome",
+            &[&from_us],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| MlCallBucket {
+            hour_us: row.get(0),
+            operation: row.get(1),
+            model_id: row.get(2),
+            outcome: row.get(3),
+            calls: row.get(4),
+            predictions: row.get(5),
+            total_duration_us: row.get(6),
+            max_duration_us: row.get(7),
+        })
+        .collect())
+}
+
+pub(super) async fn expire_ml_calls(store: &PostgresStore, before_us: i64) -> StoreResult<u64> {
+    let client = store.pool.get().await?;
+    Ok(client.execute("DELETE FROM ml_calls WHERE at_us < $1", &[&before_us]).await?)
+}

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_erasures.sql")),
     (4, include_str!("migrations/0004_profile_versions.sql")),
     (5, include_str!("migrations/0005_attendance.sql")),
+    (6, include_str!("migrations/0006_ml_calls.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
@@ -684,6 +685,18 @@ impl Store for SqliteStore {
 
     async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
         registry::models(self, filter).await
+    }
+
+    async fn record_ml_call(&self, call: MlCall) -> StoreResult<()> {
+        registry::record_ml_call(self, call).await
+    }
+
+    async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
+        registry::ml_call_buckets(self, from_us).await
+    }
+
+    async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64> {
+        registry::expire_ml_calls(self, before_us).await
     }
 
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {

@@ -184,3 +184,59 @@ pub(super) async fn models(store: &SqliteStore, filter: ModelFilter) -> StoreRes
         })
         .await
 }
+
+pub(super) async fn record_ml_call(store: &SqliteStore, call: MlCall) -> StoreResult<()> {
+    store
+        .write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO ml_calls (at_us, operation, model_id, predictions, duration_us, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![call.at_us, call.operation, call.model_id, call.predictions, call.duration_us, call.outcome],
+            )?;
+            if let Some(model_id) = &call.model_id
+                && call.predictions > 0
+            {
+                tx.execute(
+                    "UPDATE models SET predictions = predictions + ?2 WHERE model_id = ?1",
+                    params![model_id, call.predictions],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+}
+
+pub(super) async fn ml_call_buckets(store: &SqliteStore, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at_us - (at_us % 3600000000) AS hour_us, operation, model_id, outcome, count(*),
+                        sum(predictions), sum(duration_us), max(duration_us)
+                 FROM ml_calls WHERE at_us >= ?1
+                 GROUP BY 1, operation, model_id, outcome
+                 ORDER BY 1, operation, model_id, outcome",
+            )?;
+            let buckets = stmt
+                .query_map([from_us], |row| {
+                    Ok(MlCallBucket {
+                        hour_us: row.get(0)?,
+                        operation: row.get(1)?,
+                        model_id: row.get(2)?,
+                        outcome: row.get(3)?,
+                        calls: row.get(4)?,
+                        predictions: row.get(5)?,
+                        total_duration_us: row.get(6)?,
+                        max_duration_us: row.get(7)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(buckets)
+        })
+        .await
+}
+
+pub(super) async fn expire_ml_calls(store: &SqliteStore, before_us: i64) -> StoreResult<u64> {
+    store.write(move |conn| Ok(conn.execute("DELETE FROM ml_calls WHERE at_us < ?1", [before_us])? as u64)).await
+}

@@ -101,6 +101,7 @@ behaviour_suite!(
     answers_counts_totals_and_user_numbers,
     expires_exactly_the_selected_events_and_keeps_their_aggregates,
     numbers_model_versions_and_filters_the_registry,
+    logs_ml_calls_and_counts_a_models_predictions,
     keeps_every_version_of_a_profile,
     keeps_cluster_runs_and_the_latest_assignments,
     keeps_attendance_events_and_registrations,

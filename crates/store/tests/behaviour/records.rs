@@ -112,6 +112,62 @@ pub(super) async fn numbers_model_versions_and_filters_the_registry(db: &TestDb)
     assert_eq!(ids(db.store.models(ready).await.unwrap()), ["m3", "m2", "m1"]);
 }
 
+pub(super) async fn logs_ml_calls_and_counts_a_models_predictions(db: &TestDb) {
+    db.store.create_model(model("m1", "attendance_predictor", "ready", 1)).await.unwrap();
+    let hour = 3_600_000_000;
+    let call =
+        |at_us: i64, operation: &str, model_id: Option<&str>, predictions: i64, duration_us: i64, outcome: &str| {
+            MlCall {
+                at_us,
+                operation: operation.to_owned(),
+                model_id: model_id.map(str::to_owned),
+                predictions,
+                duration_us,
+                outcome: outcome.to_owned(),
+            }
+        };
+    for c in [
+        call(10 * hour + 5, "predict-attendance", Some("m1"), 12, 300, "ok"),
+        call(10 * hour + 9, "predict-attendance", Some("m1"), 8, 500, "ok"),
+        call(10 * hour + 20, "predict-attendance", None, 0, 40, "MODEL_NOT_FOUND"),
+        call(11 * hour, "batch-predict", Some("m1"), 30, 900, "ok"),
+        call(2 * hour, "insights", None, 0, 70, "ok"),
+    ] {
+        db.store.record_ml_call(c).await.unwrap();
+    }
+    assert_eq!(db.store.model("m1").await.unwrap().unwrap().predictions, 50);
+    let buckets = db.store.ml_call_buckets(10 * hour).await.unwrap();
+    let bucket = |hour_us: i64,
+                  operation: &str,
+                  model_id: Option<&str>,
+                  outcome: &str,
+                  calls: i64,
+                  predictions: i64,
+                  total: i64,
+                  max: i64| MlCallBucket {
+        hour_us,
+        operation: operation.to_owned(),
+        model_id: model_id.map(str::to_owned),
+        outcome: outcome.to_owned(),
+        calls,
+        predictions,
+        total_duration_us: total,
+        max_duration_us: max,
+    };
+    let mut expected = vec![
+        bucket(10 * hour, "predict-attendance", None, "MODEL_NOT_FOUND", 1, 0, 40, 40),
+        bucket(10 * hour, "predict-attendance", Some("m1"), "ok", 2, 20, 800, 500),
+        bucket(11 * hour, "batch-predict", Some("m1"), "ok", 1, 30, 900, 900),
+    ];
+    let key = |b: &MlCallBucket| (b.hour_us, b.operation.clone(), b.model_id.clone(), b.outcome.clone());
+    expected.sort_by_key(key);
+    let mut buckets = buckets;
+    buckets.sort_by_key(key);
+    assert_eq!(buckets, expected);
+    assert_eq!(db.store.expire_ml_calls(10 * hour + 9).await.unwrap(), 2);
+    assert_eq!(db.store.ml_call_buckets(0).await.unwrap().iter().map(|b| b.calls).sum::<i64>(), 3);
+}
+
 /// A user with an account, consents, events, derived rows and audit entries, beside `other`.
 pub(super) async fn keeps_every_version_of_a_profile(db: &TestDb) {
     db.store.create_account(account("ana", Some("ana"), None, Role::User)).await.unwrap();
