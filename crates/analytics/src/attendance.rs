@@ -252,6 +252,8 @@ pub struct Contribution {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonPrediction {
     pub probability: f64,
+    /// The 95 % interval of the probability from the model's coefficient uncertainty.
+    pub interval: Option<(f64, f64)>,
     /// Largest pushes first.
     pub contributions: Vec<Contribution>,
 }
@@ -264,6 +266,7 @@ impl AttendanceModel {
     /// The prediction for a feature vector laid out in this model's space.
     pub fn explain(&self, features: Vec<f64>) -> PersonPrediction {
         let probability = self.model.predict_proba(&features);
+        let interval = self.model.probability_interval(&features, 0.95);
         let mut contributions: Vec<Contribution> = features
             .iter()
             .enumerate()
@@ -276,7 +279,7 @@ impl AttendanceModel {
         contributions.sort_by(|a, b| {
             b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.feature.cmp(&b.feature))
         });
-        PersonPrediction { probability, contributions }
+        PersonPrediction { probability, interval, contributions }
     }
 }
 
@@ -295,18 +298,23 @@ pub struct Overall {
     pub predicted_rate: Option<f64>,
     /// `exact` (Poisson binomial) or `normal` (its normal approximation, for large counts).
     pub interval_method: &'static str,
+    /// The probability, under the model, that attendance falls in the interval (at least the
+    /// level asked for: the interval is made of whole counts).
+    pub coverage: f64,
 }
 
 pub fn overall(probabilities: &[f64], level: f64) -> Overall {
     let mean = poisson_binomial_mean(probabilities);
-    let (low, high, method) = if probabilities.len() <= EXACT_INTERVAL_MAX {
+    let (low, high, method, coverage) = if probabilities.len() <= EXACT_INTERVAL_MAX {
         let (low, high) = poisson_binomial_interval(probabilities, level);
-        (low, high, "exact")
+        let pmf = crate::stats::poisson_binomial(probabilities);
+        let coverage = pmf.get(low as usize..=high as usize).map_or(0.0, |inside| inside.iter().sum());
+        (low, high, "exact", coverage)
     } else {
         let z = crate::stats::normal_quantile(0.5 + level / 2.0).unwrap_or(1.96);
         let sd = crate::stats::poisson_binomial_variance(probabilities).sqrt();
         let n = probabilities.len() as f64;
-        ((mean - z * sd).floor().clamp(0.0, n) as u64, (mean + z * sd).ceil().clamp(0.0, n) as u64, "normal")
+        ((mean - z * sd).floor().clamp(0.0, n) as u64, (mean + z * sd).ceil().clamp(0.0, n) as u64, "normal", level)
     };
     Overall {
         expected_attendance: mean,
@@ -315,6 +323,7 @@ pub fn overall(probabilities: &[f64], level: f64) -> Overall {
         confidence_level: level,
         predicted_rate: (!probabilities.is_empty()).then(|| mean / probabilities.len() as f64),
         interval_method: method,
+        coverage: coverage.min(1.0),
     }
 }
 
@@ -750,5 +759,15 @@ mod tests {
         assert!(approximate.interval_low.abs_diff(low) <= 1, "{approximate:?} vs {low}..{high}");
         assert!(approximate.interval_high.abs_diff(high) <= 1, "{approximate:?} vs {low}..{high}");
         assert_eq!(overall(&probabilities[..10], 0.9).interval_method, "exact");
+    }
+
+    #[test]
+    fn the_overall_interval_reports_the_mass_it_holds() {
+        // Two people at 0.5: P(0) = 0.25, P(1) = 0.5, P(2) = 0.25.
+        let overall = overall(&[0.5, 0.5], 0.5);
+        let inside: f64 =
+            [0.25, 0.5, 0.25][overall.interval_low as usize..=overall.interval_high as usize].iter().sum();
+        assert!((overall.coverage - inside).abs() < 1e-12);
+        assert!(overall.coverage >= 0.5);
     }
 }

@@ -63,9 +63,37 @@ pub struct LogisticModel {
     pub scales: Vec<f64>,
     /// Newton steps taken.
     pub iterations: usize,
+    /// The inverse of the penalised log loss's Hessian at the fit, on the standardised scale,
+    /// intercept first, row-major ((k + 1)²): the coefficients' approximate covariance. Empty
+    /// when the Hessian could not be inverted (or for a model stored before it was kept).
+    #[serde(default)]
+    pub covariance: Vec<f64>,
 }
 
 impl LogisticModel {
+    /// The central interval, at `level`, of the probability for `features`, from the
+    /// coefficients' covariance (a normal interval on the log-odds, mapped through σ).
+    /// `None` without a covariance or for features of the wrong length.
+    pub fn probability_interval(&self, features: &[f64], level: f64) -> Option<(f64, f64)> {
+        let dim = self.weights.len() + 1;
+        if features.len() != self.weights.len() || self.covariance.len() != dim * dim {
+            return None;
+        }
+        let mut extended = Vec::with_capacity(dim);
+        extended.push(1.0);
+        extended.extend(features.iter().zip(&self.means).zip(&self.scales).map(|((x, m), s)| (x - m) / s));
+        let mut variance = 0.0;
+        for (i, xi) in extended.iter().enumerate() {
+            for (j, xj) in extended.iter().enumerate() {
+                variance += xi * self.covariance[i * dim + j] * xj;
+            }
+        }
+        let quantile = crate::stats::normal_quantile(0.5 + level / 2.0)?;
+        let logit = self.intercept + features.iter().zip(&self.weights).map(|(x, w)| x * w).sum::<f64>();
+        let half = quantile * variance.max(0.0).sqrt();
+        Some((sigmoid(logit - half), sigmoid(logit + half)))
+    }
+
     /// The probability of the positive class; NaN when `features` does not have one value per weight.
     pub fn predict_proba(&self, features: &[f64]) -> f64 {
         if features.len() != self.weights.len() {
@@ -232,7 +260,8 @@ pub fn fit(rows: &[Vec<f64>], labels: &[bool], config: &LogisticConfig) -> Resul
         coefficients = candidate;
         objective = candidate_objective;
         if largest_move <= config.tolerance {
-            return model(&coefficients, means, scales, iteration);
+            let (_, hessian) = design.gradient_and_hessian(&coefficients, config.l2);
+            return model(&coefficients, means, scales, iteration, invert(&hessian, k + 1));
         }
     }
     Err(FitError::DidNotConverge { iterations: config.max_iterations })
@@ -245,6 +274,7 @@ fn model(
     means: Vec<f64>,
     scales: Vec<f64>,
     iterations: usize,
+    covariance: Vec<f64>,
 ) -> Result<LogisticModel, FitError> {
     let standardized_intercept = coefficients[0];
     let standardized_weights = coefficients[1..].to_vec();
@@ -253,7 +283,32 @@ fn model(
     if !intercept.is_finite() || weights.iter().any(|w| !w.is_finite()) {
         return Err(FitError::DidNotConverge { iterations });
     }
-    Ok(LogisticModel { intercept, weights, standardized_intercept, standardized_weights, means, scales, iterations })
+    Ok(LogisticModel {
+        intercept,
+        weights,
+        standardized_intercept,
+        standardized_weights,
+        means,
+        scales,
+        iterations,
+        covariance,
+    })
+}
+
+/// The inverse of a dim × dim matrix (row-major), column by column; empty when singular.
+fn invert(matrix: &[f64], dim: usize) -> Vec<f64> {
+    let mut inverse = vec![0.0; dim * dim];
+    for column in 0..dim {
+        let mut unit = vec![0.0; dim];
+        unit[column] = 1.0;
+        let Some(solved) = solve_linear_system(matrix.to_vec(), unit, 1e-14) else {
+            return Vec::new();
+        };
+        for (row, value) in solved.into_iter().enumerate() {
+            inverse[row * dim + column] = value;
+        }
+    }
+    inverse
 }
 
 /// Counts at the threshold 0.5 (a probability of exactly 0.5 predicts positive).
@@ -573,6 +628,28 @@ pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Vec<C
 #[cfg(test)]
 mod calibration_tests {
     use super::*;
+
+    #[test]
+    fn the_probability_interval_matches_the_textbook_standard_error() {
+        // One binary feature, no penalty: group 0 has 10 positives in 40, so the log-odds of
+        // group 0 has standard error √(1/(40·0.25·0.75)) = 0.365 15 and the 95 % interval of
+        // its probability is σ(−1.098 61 ± 1.959 96·0.365 15) = (0.140 13, 0.405 44).
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..40 {
+            rows.push(vec![0.0]);
+            labels.push(i < 10);
+            rows.push(vec![1.0]);
+            labels.push(i < 30);
+        }
+        let config = LogisticConfig { l2: 0.0, ..LogisticConfig::default() };
+        let model = fit(&rows, &labels, &config).unwrap();
+        assert!((model.predict_proba(&[0.0]) - 0.25).abs() < 1e-9);
+        let (low, high) = model.probability_interval(&[0.0], 0.95).unwrap();
+        assert!((low - 0.140_13).abs() < 1e-4, "{low}");
+        assert!((high - 0.405_44).abs() < 1e-4, "{high}");
+        assert_eq!(model.probability_interval(&[0.0, 1.0], 0.95), None);
+    }
 
     #[test]
     fn calibration_bins_hand_computed_predictions() {

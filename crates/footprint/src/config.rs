@@ -95,11 +95,22 @@ pub struct MlConfig {
     pub analysis_timeout_secs: Duration,
     /// Days the log of ML calls behind `GET /api/ml/analytics` is kept.
     pub call_log_days: u32,
+    /// Analyses computed at once on a node; one more waits up to a second, then gets 503
+    /// `SERVICE_UNAVAILABLE` with `Retry-After`.
+    pub max_concurrent_analyses: usize,
+    /// Training runs started per hour across the cluster (counted in the model registry); one
+    /// more gets 429 `RATE_LIMIT_EXCEEDED` with `Retry-After`.
+    pub max_trainings_per_hour: u32,
 }
 
 impl Default for MlConfig {
     fn default() -> Self {
-        Self { analysis_timeout_secs: Duration::from_secs(30), call_log_days: 90 }
+        Self {
+            analysis_timeout_secs: Duration::from_secs(30),
+            call_log_days: 90,
+            max_concurrent_analyses: 2,
+            max_trainings_per_hour: 12,
+        }
     }
 }
 
@@ -475,6 +486,12 @@ impl Config {
         }
         if self.ml.analysis_timeout_secs.is_zero() || self.ml.analysis_timeout_secs.as_secs() > 3600 {
             return invalid("ml.analysis_timeout_secs", "must be from 1 to 3600 seconds".to_owned());
+        }
+        if self.ml.max_concurrent_analyses == 0 || self.ml.max_concurrent_analyses > 1024 {
+            return invalid("ml.max_concurrent_analyses", "must be from 1 to 1024".to_owned());
+        }
+        if self.ml.max_trainings_per_hour == 0 {
+            return invalid("ml.max_trainings_per_hour", "must be at least 1".to_owned());
         }
         if self.ml.call_log_days == 0 {
             return invalid("ml.call_log_days", "must be at least 1 day".to_owned());

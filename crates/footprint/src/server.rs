@@ -74,6 +74,7 @@ impl App {
         let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let passwords = Passwords::new(cpus);
+        let analyses = Arc::new(tokio::sync::Semaphore::new(config.ml.max_concurrent_analyses));
         let state = AppState {
             config,
             store,
@@ -83,6 +84,7 @@ impl App {
             passwords,
             ingest: ingestor,
             batch_parsing: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),
+            analyses,
             processor,
             cache,
             metrics,

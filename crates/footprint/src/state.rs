@@ -33,6 +33,8 @@ pub struct AppState {
     pub ingest: Ingestor,
     /// Batches parsed and validated at the same time (each may be 10 MB).
     pub batch_parsing: Arc<tokio::sync::Semaphore>,
+    /// `/api/ml` analyses running at the same time (`ml.max_concurrent_analyses`).
+    pub analyses: Arc<tokio::sync::Semaphore>,
     pub processor: Arc<Processor>,
     pub cache: Arc<dyn Cache>,
     pub metrics: Arc<Metrics>,

@@ -2,7 +2,8 @@
 //! (users who explicitly refused `improvement` are left out), kept as versions in the model
 //! registry, and used to predict who will come to an event.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, PersonPrediction, RegistrationInfo};
@@ -90,6 +91,9 @@ pub fn registration_info(registration: &Registration) -> RegistrationInfo {
     }
 }
 
+/// How long an analysis waits for a free slot before `SERVICE_UNAVAILABLE`.
+const ANALYSIS_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
 /// How long an analysis may still run: `ml.analysis_timeout_secs`, or less if the request asks.
 /// Checked between stages; the computation itself is also cut off at the deadline.
 #[derive(Debug, Clone, Copy)]
@@ -130,14 +134,34 @@ impl Budget {
         ))
     }
 
-    /// Runs a computation off the request thread, cut off at the deadline.
+    /// Runs a computation off the request thread, cut off at the deadline, once one of the
+    /// node's analysis slots is free (waiting up to a second, else `SERVICE_UNAVAILABLE`).
     pub async fn run<T: Send + 'static>(
         &self,
+        state: &AppState,
         stage: &str,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         self.check(stage)?;
+        let wait = ANALYSIS_QUEUE_WAIT.min(self.limit.saturating_sub(self.started.elapsed()));
+        let permit = match tokio::time::timeout(wait, Arc::clone(&state.analyses).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => {
+                return Err(ApiError::Unavailable {
+                    message: format!(
+                        "the ML service is busy with {} analyses (ml.max_concurrent_analyses); retry shortly",
+                        state.config.ml.max_concurrent_analyses
+                    ),
+                    retry_after_secs: Some(1),
+                });
+            }
+        };
+        self.check(stage)?;
         let remaining = self.limit.saturating_sub(self.started.elapsed());
+        let work = move || {
+            let _permit = permit;
+            work()
+        };
         match tokio::time::timeout(remaining, tokio::task::spawn_blocking(work)).await {
             Ok(joined) => joined.map_err(ApiError::internal),
             Err(_) => Err(self.timeout(stage)),
@@ -199,6 +223,30 @@ fn window(request: &TrainRequest) -> Result<(Option<i64>, Option<i64>), ApiError
     Ok((parse("startDate", data.start_date.as_deref())?, parse("endDate", data.end_date.as_deref())?))
 }
 
+/// At most `ml.max_trainings_per_hour` runs started in the last hour, counted in the registry
+/// (so across every node); else 429 with the wait until the oldest of them is an hour old.
+async fn check_training_rate(state: &AppState, now_us: i64) -> Result<(), ApiError> {
+    const HOUR_US: i64 = 3_600_000_000;
+    let filter = ModelFilter { name: Some(MODEL_NAME.to_owned()), ..ModelFilter::default() };
+    let mut recent: Vec<i64> =
+        state.store.models(filter).await?.iter().map(|m| m.created_at_us).filter(|at| *at > now_us - HOUR_US).collect();
+    let limit = state.config.ml.max_trainings_per_hour as usize;
+    if recent.len() < limit {
+        return Ok(());
+    }
+    recent.sort_unstable();
+    // The run that must age out before one more may start.
+    let frees_at = recent[recent.len() - limit] + HOUR_US;
+    let retry_after_secs = u64::try_from((frees_at - now_us) / 1_000_000).unwrap_or(0) + 1;
+    Err(ApiError::TooManyRequests {
+        message: format!(
+            "{} training runs started in the last hour (ml.max_trainings_per_hour = {limit}); retry in {retry_after_secs} s",
+            recent.len()
+        ),
+        retry_after_secs,
+    })
+}
+
 /// Registers a model version in `training`, trains it in the background, and returns its id.
 pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<ModelRecord, ApiError> {
     if let Some(kind) = request.model_type.as_deref()
@@ -232,6 +280,7 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
     }
     let (from_us, to_us) = window(&request)?;
     let now_us = state.clock.now_us();
+    check_training_rate(state, now_us).await?;
     let record = ModelRecord {
         model_id: format!("model-{}", ulid::Ulid::new().to_string().to_lowercase()),
         name: MODEL_NAME.to_owned(),
@@ -354,6 +403,16 @@ pub struct Participant {
     pub user_id: String,
     /// RFC 3339; defaults to the registration on record, else now.
     pub registration_date: Option<String>,
+    /// The user's past attendance rate (0–1), replacing the one computed from the records.
+    pub previous_attendance: Option<f64>,
+}
+
+/// Someone to predict for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Person {
+    pub user_id: String,
+    pub registered_at_us: i64,
+    pub previous_attendance: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -400,8 +459,10 @@ pub fn person_view(user_id: &str, prediction: &PersonPrediction, history: &Histo
     json!({
         "userId": user_id,
         "attendanceProbability": prediction.probability,
-        // More history, more certainty; and the further from a coin toss, the surer.
-        "confidence": (0.5 + (prediction.probability - 0.5).abs()) * (history.registrations as f64 + 1.0) / (history.registrations as f64 + 3.0),
+        // The model's probability that its call (comes / does not come) is right.
+        "confidence": prediction.probability.max(1.0 - prediction.probability),
+        // How well the model's coefficients pin this probability down.
+        "probabilityInterval": prediction.interval.map(|(low, high)| json!({"low": low, "high": high, "level": 0.95})),
         "historicalRegistrations": history.registrations,
         "factors": prediction.contributions.iter().take(6).map(|c| json!({"feature": c.feature, "value": c.value, "contribution": c.contribution})).collect::<Vec<_>>(),
         "riskFactors": risks,
@@ -414,12 +475,12 @@ fn participants_of(
     given: Option<Vec<Participant>>,
     on_record: &[Registration],
     now_us: i64,
-) -> Result<Vec<(String, i64)>, ApiError> {
-    let participants: Vec<(String, i64)> = match given {
+) -> Result<Vec<Person>, ApiError> {
+    let participants: Vec<Person> = match given {
         Some(list) => list
             .into_iter()
             .map(|p| {
-                let registered = match p.registration_date.as_deref() {
+                let registered_at_us = match p.registration_date.as_deref() {
                     Some(text) => crate::services::attendance::parse_time("registrationDate", text)
                         .map_err(|error| ApiError::InvalidParameters(error.to_string()))?,
                     None => on_record
@@ -427,14 +488,16 @@ fn participants_of(
                         .find(|r| r.user_id == p.user_id && r.event_id == event.event_id)
                         .map_or(now_us, |r| r.registered_at_us),
                 };
-                Ok((p.user_id, registered))
+                if p.previous_attendance.is_some_and(|rate| !(0.0..=1.0).contains(&rate)) {
+                    return Err(ApiError::InvalidParameters(format!(
+                        "participants.previousAttendance of {}: must be from 0 to 1",
+                        p.user_id
+                    )));
+                }
+                Ok(Person { user_id: p.user_id, registered_at_us, previous_attendance: p.previous_attendance })
             })
             .collect::<Result<_, ApiError>>()?,
-        None => on_record
-            .iter()
-            .filter(|r| r.event_id == event.event_id)
-            .map(|r| (r.user_id.clone(), r.registered_at_us))
-            .collect(),
+        None => registered(event, on_record),
     };
     if participants.is_empty() {
         return Err(ApiError::InsufficientData {
@@ -446,28 +509,103 @@ fn participants_of(
     Ok(participants)
 }
 
-/// An event's predictions: each participant's probability and view.
+/// The event's registrants as people to predict for.
+pub fn registered(event: &AttendanceEvent, on_record: &[Registration]) -> Vec<Person> {
+    on_record
+        .iter()
+        .filter(|r| r.event_id == event.event_id)
+        .map(|r| Person { user_id: r.user_id.clone(), registered_at_us: r.registered_at_us, previous_attendance: None })
+        .collect()
+}
+
+/// An event's predictions: each participant's probability and view, and the factors that move
+/// the event's expected rate most.
 pub struct EventPrediction {
     pub probabilities: Vec<f64>,
     pub individual: Vec<Value>,
+    pub key_factors: Vec<Value>,
+    /// Each person's advice, with how many people it concerns, most common first.
+    pub recommendations: Vec<(String, usize)>,
+}
+
+/// Advice for one person from what pulls their probability down (its risk factors).
+fn person_advice(prediction: &PersonPrediction) -> Vec<String> {
+    let mut advice = Vec::new();
+    for risk in prediction.contributions.iter().filter(|c| c.contribution < -0.1).take(3) {
+        let line = match risk.feature.as_str() {
+            "historical_rate" => "Send a reminder 24 h before the event: they often miss",
+            "past_registrations" => "Send a welcome note with the practical details: they are new",
+            "lead_time_days" => "Ask them to confirm the day before: they registered long before",
+            "bad_weather" | "temperature_c" | "weather_known" => "Send a weather-related reminder",
+            "price" => "Remind them of what their place includes",
+            "duration_hours" => "Share the agenda so they can plan for the length",
+            feature if feature.starts_with("day_") || feature.starts_with("slot_") => {
+                "Remind them of the date and time: this slot draws fewer people"
+            }
+            _ => continue,
+        };
+        if !advice.iter().any(|a: &String| a == line) {
+            advice.push(line.to_owned());
+        }
+    }
+    advice
 }
 
 pub fn predict_event(
     model: &AttendanceModel,
     event: &AttendanceEvent,
-    participants: &[(String, i64)],
+    participants: &[Person],
     histories: &HashMap<String, History>,
 ) -> EventPrediction {
     let info = event_info(event);
+    let dims = model.space.names.len();
     let mut probabilities = Vec::with_capacity(participants.len());
     let mut individual = Vec::with_capacity(participants.len());
-    for (user_id, registered_at_us) in participants {
-        let history = histories.get(user_id).copied().unwrap_or_default();
-        let prediction = model.predict(&info, *registered_at_us, &history);
+    // Σ over people of p − p without the feature's push (at its training mean).
+    let mut effects = vec![0.0; dims];
+    let mut advice: BTreeMap<String, usize> = BTreeMap::new();
+    for person in participants {
+        let history = histories.get(&person.user_id).copied().unwrap_or_default();
+        let mut features = model.space.features(&info, person.registered_at_us, &history);
+        if let Some(rate) = person.previous_attendance {
+            features[0] = rate;
+        }
+        let logit = |p: f64| (p / (1.0 - p)).ln();
+        let prediction = model.explain(features);
+        let z = logit(prediction.probability.clamp(1e-12, 1.0 - 1e-12));
+        for contribution in &prediction.contributions {
+            if let Some(index) = model.space.names.iter().position(|n| *n == contribution.feature) {
+                effects[index] += prediction.probability - 1.0 / (1.0 + (contribution.contribution - z).exp());
+            }
+        }
+        let lines = person_advice(&prediction);
+        for line in &lines {
+            *advice.entry(line.clone()).or_default() += 1;
+        }
         probabilities.push(prediction.probability);
-        individual.push(person_view(user_id, &prediction, &history));
+        let mut view = person_view(&person.user_id, &prediction, &history);
+        view["recommendations"] = json!(lines);
+        individual.push(view);
     }
-    EventPrediction { probabilities, individual }
+    let people = participants.len().max(1) as f64;
+    let mut ranked: Vec<(usize, f64)> = effects.iter().map(|sum| sum / people).enumerate().collect();
+    ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let key_factors = ranked
+        .iter()
+        .filter(|(_, effect)| effect.abs() >= 0.005)
+        .take(4)
+        .map(|(index, effect)| {
+            let name = &model.space.names[*index];
+            json!({
+                "factor": name,
+                "impact": effect,
+                "description": format!("{name} {} the expected rate by {:.0} points", if *effect >= 0.0 { "raises" } else { "lowers" }, effect.abs() * 100.0),
+            })
+        })
+        .collect();
+    let mut recommendations: Vec<(String, usize)> = advice.into_iter().collect();
+    recommendations.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    EventPrediction { probabilities, individual, key_factors, recommendations }
 }
 
 /// The `overall` block of a prediction.
@@ -477,6 +615,8 @@ pub fn overall_view(probabilities: &[f64]) -> Value {
     json!({
         "expectedAttendance": overall.expected_attendance,
         "interval": {"low": overall.interval_low, "high": overall.interval_high, "level": overall.confidence_level, "method": overall.interval_method},
+        // The probability, under the model, that attendance falls in the interval.
+        "confidence": overall.coverage,
         "totalRegistered": probabilities.len(),
         "predictedRate": rate,
         "riskLevel": risk_level(rate),
@@ -492,6 +632,7 @@ pub fn model_summary(record: &ModelRecord) -> Value {
         "accuracy": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
         "rocAuc": validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
         "trainedAt": record.trained_at_us.map(rfc3339),
+        "lastTrained": record.trained_at_us.map(rfc3339),
     })
 }
 
@@ -511,11 +652,28 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
     let histories = histories_before(&events, &registrations, event.start_us);
     let prediction = predict_event(&model, &event, &participants, &histories);
     let aggregate = request.prediction_type.as_deref() == Some("aggregate");
+    let overall = overall_view(&prediction.probabilities);
+    let mut recommendations: Vec<String> = prediction
+        .recommendations
+        .iter()
+        .map(|(line, people)| format!("{line} ({people} of {} registrants)", participants.len()))
+        .collect();
+    if let (Some(low), Some(high)) = (overall["interval"]["low"].as_u64(), overall["interval"]["high"].as_u64()) {
+        let total = participants.len() as u64;
+        recommendations.push(format!(
+            "Prepare for {}–{} no-shows ({:.0} % interval)",
+            total.saturating_sub(high),
+            total.saturating_sub(low),
+            overall["interval"]["level"].as_f64().unwrap_or(0.9) * 100.0
+        ));
+    }
     Ok(json!({
         "eventId": event.event_id,
+        "predictionId": format!("pred-{}", ulid::Ulid::new().to_string().to_lowercase()),
         "generatedAt": rfc3339(now_us),
-        "overall": overall_view(&prediction.probabilities),
+        "overall": overall,
         "individual": if aggregate { Value::Null } else { Value::Array(prediction.individual) },
+        "insights": {"keyFactors": prediction.key_factors, "recommendations": recommendations},
         "model": model_summary(&record),
     }))
 }
@@ -582,7 +740,7 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
     let analysis = budget
-        .run("analysing the factors", move || {
+        .run(state, "analysing the factors", move || {
             let (space, examples, _) = attendance::examples(&infos, &regs);
             (examples.len(), attendance::analyze_factors(&space, &examples, &infos, &regs))
         })
@@ -741,7 +899,7 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
     };
     let uses_model = model.is_some();
     let (event_anomalies, user_anomalies) = budget
-        .run("looking for anomalies", move || {
+        .run(state, "looking for anomalies", move || {
             let probability = |event: &EventInfo, registration: &RegistrationInfo, history: &History| match &model {
                 Some(model) => model.predict(event, registration.registered_at_us, history).probability,
                 None => history.smoothed_rate(base),
@@ -838,7 +996,7 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
     let (analysis, histories, known) = {
         let (infos, regs) = (infos.clone(), regs.clone());
         budget
-            .run("measuring the rates", move || {
+            .run(state, "measuring the rates", move || {
                 let (space, examples, histories) = attendance::examples(&infos, &regs);
                 (attendance::analyze_factors(&space, &examples, &infos, &regs), histories, examples.len())
             })
@@ -868,7 +1026,8 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
                     "priority": if best.rate - others_rate >= 0.1 { "high" } else { "medium" },
                     "title": format!("Best {label}: {}", best.level),
                     "description": format!("{} events have {:.0} % attendance against {:.0} % on other {label}s", best.level, best.rate * 100.0, others_rate * 100.0),
-                    "impact": {"metric": "attendance_rate", "expected": best.rate, "baseline": others_rate, "difference": best.rate - others_rate},
+                    "impact": {"metric": "attendance_rate", "expected": best.rate, "baseline": others_rate, "difference": best.rate - others_rate,
+                               "expectedImprovement": best.rate - others_rate},
                     "confidence": 1.0 - p.unwrap_or(1.0),
                     "evidence": {"registrations": best.registrations, "attended": best.attended, "pValue": p},
                 }));
@@ -894,7 +1053,9 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
                 "priority": if low.len() * 10 >= histories.len() { "high" } else { "medium" },
                 "title": "Remind the users who often miss",
                 "description": format!("{} of {} users came to {:.0} % of their registrations (overall {:.0} %): remind them before events", low.len(), histories.len(), rate * 100.0, overall * 100.0),
-                "impact": {"metric": "attendance_rate", "usersConcerned": low.len(), "theirRate": rate, "overallRate": overall},
+                // For these users, if they came as often as everyone does.
+                "impact": {"metric": "attendance_rate", "usersConcerned": low.len(), "theirRate": rate, "overallRate": overall,
+                           "expectedImprovement": (overall - rate).max(0.0)},
                 "confidence": below,
                 "evidence": {"users": low.len(), "registrations": low.iter().map(|h| h.registrations).sum::<u64>()},
             }));
@@ -920,7 +1081,9 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
             "priority": "medium",
             "title": "Size the room for the expected attendance",
             "description": format!("{expected:.1} of the registrants are expected (90 % interval up to {high}); capacity {}", event.capacity.map_or("unset".to_owned(), |c| c.to_string())),
-            "impact": {"expectedAttendance": expected, "upperBound": high, "capacity": event.capacity},
+            // The share of the capacity that the interval's upper bound leaves free.
+            "impact": {"expectedAttendance": expected, "upperBound": high, "capacity": event.capacity,
+                       "expectedImprovement": event.capacity.filter(|c| *c > 0).map(|c| (c as f64 - high as f64).max(0.0) / c as f64)},
             // The coverage of the prediction interval the advice rests on.
             "confidence": prediction["overall"]["interval"]["level"],
             "evidence": {"registrations": prediction["overall"]["totalRegistered"]},

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::services::attendance::parse_time;
 use crate::services::attendance_model::{
     self, Budget, event_info, histories_before, model_summary, overall_view, predict_event, ready_model, records,
-    registration_info,
+    registered, registration_info,
 };
 use crate::state::AppState;
 
@@ -158,7 +158,7 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
     let registrations_total = registrations.len();
     let seed = state.config.segmentation.seed;
     let computed = budget
-        .run("computing the insights", move || {
+        .run(state, "computing the insights", move || {
             let (space, examples, _) = attendance::examples(&infos, &regs);
             let analysis = attendance::analyze_factors(&space, &examples, &infos, &regs);
             let origin = examples.first().map_or(0, |e| e.event_start_us);
@@ -510,7 +510,7 @@ pub async fn batch_predict(state: &AppState, request: BatchRequest) -> Result<(V
     budget.check("reading the attendance records")?;
     let count = targets.len();
     let computed = budget
-        .run("predicting", move || {
+        .run(state, "predicting", move || {
             let mut predicted = Vec::new();
             let mut failures = Vec::new();
             let mut all = Vec::new();
@@ -519,11 +519,7 @@ pub async fn batch_predict(state: &AppState, request: BatchRequest) -> Result<(V
                     failures.push(json!({"eventId": id, "code": "NOT_FOUND", "message": format!("no attendance event {id}")}));
                     continue;
                 };
-                let participants: Vec<(String, i64)> = on_record
-                    .iter()
-                    .filter(|r| r.event_id == event.event_id)
-                    .map(|r| (r.user_id.clone(), r.registered_at_us))
-                    .collect();
+                let participants = registered(event, &on_record);
                 if participants.is_empty() {
                     failures.push(json!({"eventId": id, "code": "INSUFFICIENT_DATA", "message": format!("event {id} has no registrations")}));
                     continue;

@@ -149,6 +149,12 @@ async fn the_attendance_model_trains_predicts_and_reports() {
         individual.iter().find(|i| i["userId"] == user).unwrap()["attendanceProbability"].as_f64().unwrap()
     };
     assert!(p("u1") > p("u5") + 0.3, "a regular against a low-rate user: {data}");
+    for person in individual {
+        let probability = person["attendanceProbability"].as_f64().unwrap();
+        assert_eq!(person["confidence"].as_f64().unwrap(), probability.max(1.0 - probability));
+        let interval = &person["probabilityInterval"];
+        assert!(interval["low"].as_f64().unwrap() < probability && probability < interval["high"].as_f64().unwrap());
+    }
     let sum: f64 = individual.iter().map(|i| i["attendanceProbability"].as_f64().unwrap()).sum();
     let overall = &data["overall"];
     assert!((overall["expectedAttendance"].as_f64().unwrap() - sum).abs() < 1e-9);
@@ -156,6 +162,31 @@ async fn the_attendance_model_trains_predicts_and_reports() {
         overall["interval"]["low"].as_f64().unwrap() <= sum && sum <= overall["interval"]["high"].as_f64().unwrap()
     );
     assert_eq!(overall["totalRegistered"], 3);
+    let key_factors = data["insights"]["keyFactors"].as_array().unwrap();
+    let tuesday = key_factors.iter().find(|f| f["factor"] == "day_tuesday").expect("Tuesday is a key factor");
+    assert!(tuesday["impact"].as_f64().unwrap() > 0.0, "{key_factors:?}");
+    let low_user = individual.iter().find(|i| i["userId"] == "u5").unwrap();
+    assert!(low_user["riskFactors"].as_array().unwrap().iter().any(|r| r == "historical_rate"), "{low_user}");
+    assert!(low_user["recommendations"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("reminder")));
+    assert!(
+        data["insights"]["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("no-shows"))
+    );
+    assert!(data["predictionId"].as_str().unwrap().starts_with("pred-"));
+    // A participant's given past rate (the seed's `previousAttendance`) replaces the recorded one.
+    let given =
+        |rate: f64| json!({"eventId": "next-tuesday", "participants": [{"userId": "u5", "previousAttendance": rate}]});
+    let high = body(app.post_json("/api/ml/predict-attendance", Some(&manager), &given(0.95)).await).await;
+    let low = body(app.post_json("/api/ml/predict-attendance", Some(&manager), &given(0.05)).await).await;
+    let first = |v: &Value| v["data"]["individual"][0]["attendanceProbability"].as_f64().unwrap();
+    assert!(first(&high) > first(&low) + 0.2, "{high} {low}");
+    let out_of_range = app.post_json("/api/ml/predict-attendance", Some(&manager), &given(1.5)).await;
+    assert_eq!(error_code(out_of_range, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+    // The seed's example reads `overall.confidence`: the mass of the interval, at least its level.
+    assert!(overall["confidence"].as_f64().unwrap() >= overall["interval"]["level"].as_f64().unwrap() - 1e-12);
     assert_eq!(data["model"]["id"], model["id"]);
 
     let id = model["id"].as_str().unwrap();
@@ -229,6 +260,9 @@ async fn the_attendance_model_trains_predicts_and_reports() {
         list.iter().find(|r| r["category"] == "scheduling" && r["title"].as_str().unwrap().contains("day")).unwrap();
     assert!(day["title"].as_str().unwrap().ends_with("tuesday"), "{day}");
     assert!(day["confidence"].as_f64().unwrap() > 0.99);
+    // The seed's example prints `impact.expectedImprovement`: Tuesday's lead over the other days.
+    let lead = day["impact"]["expectedImprovement"].as_f64().unwrap();
+    assert!((lead - day["impact"]["difference"].as_f64().unwrap()).abs() < 1e-12 && lead > 0.05, "{day}");
     assert!(list.iter().any(|r| r["category"] == "engagement"), "the low-rate group: {list:?}");
     assert!(list.iter().any(|r| r["category"] == "resource_allocation"));
 
@@ -242,5 +276,5 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
 
     let tokens = crate::ml_insights::Tokens { admin: &admin, manager: &manager, user: &user };
-    crate::ml_insights::check(&app, tokens, id, &failed_id, 3).await;
+    crate::ml_insights::check(&app, tokens, id, &failed_id, 5).await;
 }

@@ -172,3 +172,28 @@ pub(crate) async fn check(app: &TestApp, tokens: Tokens<'_>, model: &str, failed
     assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
     assert_eq!(error_code(app.get("/api/ml/analytics", Some(user)).await, StatusCode::FORBIDDEN).await, "FORBIDDEN");
 }
+
+/// Training runs are limited per hour across the cluster (429), and analyses per node (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_runs_and_analyses_are_limited() {
+    let app = TestApp::spawn_with(|config| config.ml.max_trainings_per_hour = 2).await;
+    let admin = app.admin_token.clone();
+    for _ in 0..2 {
+        let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
+        assert_eq!(started.status(), StatusCode::ACCEPTED);
+    }
+    let third = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
+    let retry_after: u64 = third.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((3500..=3601).contains(&retry_after), "the first run ages out in about an hour: {retry_after}");
+    assert_eq!(error_code(third, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMIT_EXCEEDED");
+
+    // Every analysis slot taken: the next analysis waits a second, then is turned away.
+    let slots = app.state.config.ml.max_concurrent_analyses as u32;
+    let held = app.state.analyses.clone().acquire_many_owned(slots).await.unwrap();
+    let busy = app.post_json("/api/ml/anomalies", Some(&admin), &json!({"sensitivity": "low"})).await;
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_eq!(error_code(busy, StatusCode::SERVICE_UNAVAILABLE).await, "SERVICE_UNAVAILABLE");
+    drop(held);
+    let free = app.post_json("/api/ml/anomalies", Some(&admin), &json!({"sensitivity": "low"})).await;
+    assert_eq!(free.status(), StatusCode::OK);
+}
