@@ -384,6 +384,28 @@ async fn train(
     Ok((serde_json::to_string(&result.model).map_err(ApiError::internal)?, metrics.to_string(), rows))
 }
 
+/// A given attendance model, if it is ready: 404 `MODEL_NOT_FOUND`, 409 `MODEL_TRAINING_ERROR`
+/// when its training failed, 409 `CONFLICT` while it trains.
+pub async fn usable_model(state: &AppState, model_id: &str) -> Result<(ModelRecord, AttendanceModel), ApiError> {
+    let record =
+        state.store.model(model_id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {model_id}")))?;
+    if record.model_type != MODEL_TYPE {
+        return Err(ApiError::InvalidParameters(format!("model {model_id} is not an attendance model")));
+    }
+    match record.status.as_str() {
+        "ready" => {}
+        "error" => {
+            return Err(ApiError::ModelTrainingError(format!(
+                "model {model_id} failed to train: {}",
+                record.error.as_deref().unwrap_or("no reason recorded")
+            )));
+        }
+        other => return Err(ApiError::Conflict(format!("model {model_id} is {other}; retry once it is ready"))),
+    }
+    let model = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
+    Ok((record, model))
+}
+
 /// The newest ready attendance model.
 pub async fn ready_model(state: &AppState) -> Result<(ModelRecord, AttendanceModel), ApiError> {
     let filter =
@@ -777,22 +799,7 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
 /// A model's performance on the latest part of its data (the validation window it was trained
 /// with): overall metrics, by month of the event and by segment, and feature importance.
 pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiError> {
-    let record =
-        state.store.model(model_id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {model_id}")))?;
-    if record.model_type != MODEL_TYPE {
-        return Err(ApiError::InvalidParameters(format!("model {model_id} is not an attendance model")));
-    }
-    match record.status.as_str() {
-        "ready" => {}
-        "error" => {
-            return Err(ApiError::ModelTrainingError(format!(
-                "model {model_id} failed to train: {}",
-                record.error.as_deref().unwrap_or("no reason recorded")
-            )));
-        }
-        other => return Err(ApiError::Conflict(format!("model {model_id} is {other}; retry once it is ready"))),
-    }
-    let model: AttendanceModel = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
+    let (record, model) = usable_model(state, model_id).await?;
     let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
     let validation = hyper.get("validationSplit").and_then(Value::as_f64).unwrap_or(0.2);
     let window: Value = serde_json::from_str(&record.data_window).unwrap_or(Value::Null);

@@ -608,25 +608,7 @@ const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday",
 pub async fn test_prediction(state: &AppState, request: TestPredictionRequest) -> Result<Value, ApiError> {
     let (record, model) = match &request.model_id {
         None => ready_model(state).await?,
-        Some(id) => {
-            let record =
-                state.store.model(id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {id}")))?;
-            if record.model_type != attendance_model::MODEL_TYPE {
-                return Err(invalid(format!("modelId: {id} is not an attendance model")));
-            }
-            match record.status.as_str() {
-                "ready" => {}
-                "error" => {
-                    return Err(ApiError::ModelTrainingError(format!(
-                        "model {id} failed to train: {}",
-                        record.error.as_deref().unwrap_or("no reason recorded")
-                    )));
-                }
-                other => return Err(ApiError::Conflict(format!("model {id} is {other}; retry once it is ready"))),
-            }
-            let model = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
-            (record, model)
-        }
+        Some(id) => attendance_model::usable_model(state, id).await?,
     };
     let data = request.test_data;
     let stored = match &data.event_id {

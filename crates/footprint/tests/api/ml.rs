@@ -233,7 +233,9 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     let drop = events.iter().find(|a| a["event"]["id"] == "e15-1").expect("the planted drop");
     assert_eq!((drop["type"].as_str(), drop["severity"].as_str()), (Some("attendance_drop"), Some("high")), "{drop}");
     assert!(drop["metrics"]["zScore"].as_f64().unwrap() < -4.0);
-    assert!(events.len() <= 3, "normal events stay unflagged: {events:?}");
+    // At medium sensitivity (|z| ≥ 2.5) about 30 × 1.24 % = 0.4 of the 30 normal events would be
+    // flagged by chance; on this seeded history none is.
+    assert_eq!(events.len(), 1, "normal events stay unflagged: {events:?}");
     assert!((data["summary"]["falsePositiveRate"].as_f64().unwrap() - 0.0124).abs() < 1e-3);
     let bad = app.post_json("/api/ml/anomalies", Some(&manager), &json!({"sensitivity": "extreme"})).await;
     assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
