@@ -609,6 +609,11 @@ pub mod synthetic {
     /// 40 weeks of classes on Monday, Tuesday and Thursday at 18h; Tuesday +15 points, rain
     /// −10 points, and a group of users (every fifth) at a much lower rate.
     pub fn weekly_classes(weeks: i64, seed: u64) -> (Vec<EventInfo>, Vec<RegistrationInfo>) {
+        weekly_classes_of(weeks, 60, seed)
+    }
+
+    /// The same with `members` users (each registers to a class with probability ½).
+    pub fn weekly_classes_of(weeks: i64, members: usize, seed: u64) -> (Vec<EventInfo>, Vec<RegistrationInfo>) {
         let mut rng = SplitMix64::new(seed);
         let mut events = Vec::new();
         let mut registrations = Vec::new();
@@ -626,7 +631,7 @@ pub mod synthetic {
                     bad_weather: Some(rain),
                     temperature_c: None,
                 });
-                for user in 0..60 {
+                for user in 0..members {
                     if rng.next_f64() < 0.5 {
                         continue;
                     }

@@ -151,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Registrations to the events, in (event, user) order.
     async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>>;
+    /// Each of `user_ids`' outcomes over the events that started before `before_us` (users with
+    /// none are left out).
+    async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>>;
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
     /// The most recent audit entries, newest first.

@@ -395,6 +395,15 @@ pub struct AttendanceEvent {
     pub updated_at_us: i64,
 }
 
+/// A user's attendance before some time: registrations with a known outcome, and how many
+/// they came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttendanceHistory {
+    pub user_id: String,
+    pub registrations: i64,
+    pub attended: i64,
+}
+
 /// A user's registration to an event and whether they came.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {

@@ -6,7 +6,9 @@
 //!   (parse JSON, answer 202, store nothing) so the ratio to the HTTP ceiling is measured.
 //! - `interactions`: seed 002's submit route, and both next-action routes for users with long
 //!   histories.
+//! - `attendance`: seed 004's `/api/ml` routes on a generated attendance history.
 
+mod attendance;
 mod baseline;
 mod ingest;
 mod interactions;
@@ -32,6 +34,8 @@ pub enum BenchCommand {
     Kmeans(kmeans::KMeansBench),
     /// Full recompute of profiles, habits and segments from generated events (no store), with peak memory.
     Profiles(profiles::ProfilesBench),
+    /// Seed 004's /api/ml routes on a generated attendance history: import, training, predictions, analyses.
+    Attendance(attendance::AttendanceBench),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -40,6 +44,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Interactions(bench) => interactions::run(bench, config).await,
         BenchCommand::Kmeans(bench) => kmeans::run(&bench),
         BenchCommand::Profiles(bench) => profiles::run(&bench),
+        BenchCommand::Attendance(bench) => attendance::run(bench, config).await,
     }
 }
 

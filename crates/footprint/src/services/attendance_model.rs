@@ -455,23 +455,24 @@ fn risk_level(rate: f64) -> &'static str {
     }
 }
 
-/// Each user's attendance history over the events that started before `before_us`.
-pub fn histories_before(
-    events: &[AttendanceEvent],
-    registrations: &[Registration],
+/// The users' attendance histories over the events that started before `before_us`, counted
+/// by the store (a new user has none).
+pub async fn histories_before(
+    state: &AppState,
+    users: &[String],
     before_us: i64,
-) -> HashMap<String, History> {
-    let earlier: HashSet<&str> =
-        events.iter().filter(|e| e.start_us < before_us).map(|e| e.event_id.as_str()).collect();
-    let mut histories: HashMap<String, History> = HashMap::new();
-    for r in registrations {
-        if let (Some(attended), true) = (r.attended, earlier.contains(r.event_id.as_str())) {
-            let history = histories.entry(r.user_id.clone()).or_default();
-            history.registrations += 1;
-            history.attended += u64::from(attended);
+) -> Result<HashMap<String, History>, ApiError> {
+    let mut histories = HashMap::with_capacity(users.len());
+    for chunk in users.chunks(1000) {
+        for found in state.store.attendance_histories(chunk, before_us).await? {
+            let history = History {
+                registrations: u64::try_from(found.registrations).unwrap_or(0),
+                attended: u64::try_from(found.attended).unwrap_or(0),
+            };
+            histories.insert(found.user_id, history);
         }
     }
-    histories
+    Ok(histories)
 }
 
 /// One person's prediction as answered: probability, confidence, factors and risk factors.
@@ -670,8 +671,8 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
     let now_us = state.clock.now_us();
     let participants = participants_of(&event, request.participants, &on_record, now_us)?;
     // Each participant's history: events that started before this one.
-    let (events, registrations) = records(state, None, Some(event.start_us)).await?;
-    let histories = histories_before(&events, &registrations, event.start_us);
+    let users: Vec<String> = participants.iter().map(|p| p.user_id.clone()).collect();
+    let histories = histories_before(state, &users, event.start_us).await?;
     let prediction = predict_event(&model, &event, &participants, &histories);
     let aggregate = request.prediction_type.as_deref() == Some("aggregate");
     let overall = overall_view(&prediction.probabilities);

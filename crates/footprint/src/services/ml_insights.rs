@@ -15,8 +15,8 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::services::attendance::parse_time;
 use crate::services::attendance_model::{
-    self, Budget, event_info, histories_before, model_summary, overall_view, predict_event, ready_model, records,
-    registered, registration_info,
+    self, Budget, Person, event_info, histories_before, model_summary, overall_view, predict_event, ready_model,
+    records, registered, registration_info,
 };
 use crate::state::AppState;
 
@@ -500,32 +500,38 @@ pub async fn batch_predict(state: &AppState, request: BatchRequest) -> Result<(V
             .map(|e| (e.event_id.clone(), Some(e)))
             .collect(),
     };
-    let latest = targets.iter().filter_map(|(_, e)| e.as_ref().map(|e| e.start_us)).max();
-    let (events, registrations) = match latest {
-        Some(latest) => records(state, None, Some(latest.saturating_add(1))).await?,
-        None => (Vec::new(), Vec::new()),
-    };
     let target_ids: Vec<String> = targets.iter().filter(|(_, e)| e.is_some()).map(|(id, _)| id.clone()).collect();
     let on_record = if target_ids.is_empty() { Vec::new() } else { state.store.registrations(&target_ids).await? };
-    budget.check("reading the attendance records")?;
-    let count = targets.len();
+    // Each event's registrants and their histories before it.
+    type Input = (footprint_store::AttendanceEvent, Vec<Person>, HashMap<String, History>);
+    let mut inputs: Vec<(String, Option<Input>)> = Vec::new();
+    for (id, event) in targets {
+        let Some(event) = event else {
+            inputs.push((id, None));
+            continue;
+        };
+        let participants = registered(&event, &on_record);
+        let users: Vec<String> = participants.iter().map(|p| p.user_id.clone()).collect();
+        let histories = histories_before(state, &users, event.start_us).await?;
+        inputs.push((id, Some((event, participants, histories))));
+        budget.check("reading the registrants' histories")?;
+    }
+    let count = inputs.len();
     let computed = budget
         .run(state, "predicting", move || {
             let mut predicted = Vec::new();
             let mut failures = Vec::new();
             let mut all = Vec::new();
-            for (id, event) in &targets {
-                let Some(event) = event else {
+            for (id, input) in &inputs {
+                let Some((event, participants, histories)) = input else {
                     failures.push(json!({"eventId": id, "code": "NOT_FOUND", "message": format!("no attendance event {id}")}));
                     continue;
                 };
-                let participants = registered(event, &on_record);
                 if participants.is_empty() {
                     failures.push(json!({"eventId": id, "code": "INSUFFICIENT_DATA", "message": format!("event {id} has no registrations")}));
                     continue;
                 }
-                let histories: HashMap<String, History> = histories_before(&events, &registrations, event.start_us);
-                let prediction = predict_event(&model, event, &participants, &histories);
+                let prediction = predict_event(&model, event, participants, histories);
                 all.extend_from_slice(&prediction.probabilities);
                 predicted.push(json!({
                     "eventId": event.event_id,
@@ -681,8 +687,8 @@ pub async fn test_prediction(state: &AppState, request: TestPredictionRequest) -
     let mut history = History::default();
     let mut actual = None;
     if let Some(user) = &data.user_id {
-        let (events, registrations) = records(state, None, Some(start_us)).await?;
-        history = histories_before(&events, &registrations, start_us).get(user).copied().unwrap_or_default();
+        history =
+            histories_before(state, std::slice::from_ref(user), start_us).await?.get(user).copied().unwrap_or_default();
         if let Some(event) = &stored {
             actual = state
                 .store

@@ -157,3 +157,24 @@ pub(super) async fn registrations(store: &PostgresStore, event_ids: &[String]) -
         })
         .collect())
 }
+
+pub(super) async fn attendance_histories(
+    store: &PostgresStore,
+    user_ids: &[String],
+    before_us: i64,
+) -> StoreResult<Vec<AttendanceHistory>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT r.user_id, count(*), coalesce(sum(CASE WHEN r.attended THEN 1 ELSE 0 END), 0)::bigint
+             FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
+             WHERE r.user_id = ANY($1::text[]) AND r.attended IS NOT NULL AND e.start_us < $2
+             GROUP BY r.user_id ORDER BY r.user_id",
+            &[&user_ids, &before_us],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| AttendanceHistory { user_id: row.get(0), registrations: row.get(1), attended: row.get(2) })
+        .collect())
+}

@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_clusters.sql")),
     (8, include_str!("migrations/0008_attendance.sql")),
     (9, include_str!("migrations/0009_ml_calls.sql")),
+    (10, include_str!("migrations/0010_attendance_history_index.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";
@@ -748,6 +749,10 @@ impl Store for PostgresStore {
 
     async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
         attendance::registrations(self, event_ids).await
+    }
+
+    async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>> {
+        attendance::attendance_histories(self, user_ids, before_us).await
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

@@ -202,3 +202,29 @@ pub(super) async fn registrations(store: &SqliteStore, event_ids: &[String]) -> 
         })
         .await
 }
+
+pub(super) async fn attendance_histories(
+    store: &SqliteStore,
+    user_ids: &[String],
+    before_us: i64,
+) -> StoreResult<Vec<AttendanceHistory>> {
+    // One query for every user: the ids travel as a JSON array.
+    let ids = serde_json::to_string(user_ids).map_err(|error| StoreError::Other(Box::new(error)))?;
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.user_id, count(*), coalesce(sum(r.attended), 0) FROM attendance_registrations r
+                 JOIN attendance_events e ON e.event_id = r.event_id
+                 WHERE r.user_id IN (SELECT DISTINCT value FROM json_each(?1))
+                   AND r.attended IS NOT NULL AND e.start_us < ?2
+                 GROUP BY r.user_id ORDER BY r.user_id",
+            )?;
+            let histories = stmt
+                .query_map(params![ids, before_us], |row| {
+                    Ok(AttendanceHistory { user_id: row.get(0)?, registrations: row.get(1)?, attended: row.get(2)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(histories)
+        })
+        .await
+}

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_profile_versions.sql")),
     (5, include_str!("migrations/0005_attendance.sql")),
     (6, include_str!("migrations/0006_ml_calls.sql")),
+    (7, include_str!("migrations/0007_attendance_history_index.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
@@ -747,6 +748,10 @@ impl Store for SqliteStore {
 
     async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
         attendance::registrations(self, event_ids).await
+    }
+
+    async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>> {
+        attendance::attendance_histories(self, user_ids, before_us).await
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

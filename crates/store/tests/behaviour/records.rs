@@ -277,6 +277,17 @@ pub(super) async fn keeps_attendance_events_and_registrations(db: &TestDb) {
         registrations[0],
         Registration { attended: Some(true), checked_in_at_us: Some(150), ..registration("e1", "ana", None) }
     );
+    // Histories count known outcomes of events that started before the time asked.
+    assert!(db.store.set_attended("e2", "ana", false, None).await.unwrap());
+    let history = |user: &str, registrations: i64, attended: i64| AttendanceHistory {
+        user_id: user.to_owned(),
+        registrations,
+        attended,
+    };
+    let users = ["bob".to_owned(), "ana".to_owned(), "zoe".to_owned(), "ana".to_owned()];
+    assert_eq!(db.store.attendance_histories(&users, 150).await.unwrap(), [history("ana", 1, 1), history("bob", 1, 0)]);
+    assert_eq!(db.store.attendance_histories(&users, 201).await.unwrap(), [history("ana", 2, 1), history("bob", 1, 0)]);
+    assert_eq!(db.store.attendance_histories(&users, 100).await.unwrap(), [], "e1 starts at 100: not before");
     assert!(db.store.delete_attendance_event("e1").await.unwrap());
     assert!(!db.store.delete_attendance_event("e1").await.unwrap());
     assert_eq!(db.store.registrations(&["e1".into()]).await.unwrap(), Vec::new(), "registrations go with the event");
