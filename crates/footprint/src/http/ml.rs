@@ -48,23 +48,67 @@ fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-fn model_view(model: &ModelRecord) -> Value {
+/// The seed's model families (`predictor`, `classifier`, `detector`) and our model types.
+fn family(model_type: &str) -> &'static str {
+    match model_type {
+        attendance_model::MODEL_TYPE => "predictor",
+        crate::services::match_model::MODEL_TYPE => "classifier",
+        _ => "other",
+    }
+}
+
+fn description(model_type: &str) -> &'static str {
+    match model_type {
+        attendance_model::MODEL_TYPE => "Predicts the probability that a registrant attends an event",
+        crate::services::match_model::MODEL_TYPE => "Predicts whether a proposed match is accepted (seed 001)",
+        _ => "",
+    }
+}
+
+fn model_view(model: &ModelRecord, now_us: i64) -> Value {
+    let mut metrics = parse_json(&model.metrics);
+    // The seed reads the validation figures at the top of `metrics`.
+    if let Some(validation) = metrics.get("validation").cloned()
+        && let Some(object) = metrics.as_object_mut()
+    {
+        for (ours, seeds) in [
+            ("accuracy", "accuracy"),
+            ("precision", "precision"),
+            ("recall", "recall"),
+            ("f1", "f1Score"),
+            ("roc_auc", "auc"),
+        ] {
+            object.insert(seeds.to_owned(), validation.get(ours).cloned().unwrap_or(Value::Null));
+        }
+    }
+    let features = serde_json::from_str::<Value>(&model.parameters)
+        .ok()
+        .and_then(|p| p.pointer("/space/names").and_then(Value::as_array).map(Vec::len));
+    let days_in_use = model.trained_at_us.map(|at| ((now_us - at) as f64 / 86_400_000_000.0).max(1.0));
     json!({
         "id": model.model_id,
         "name": format!("{} v{}", model.name, model.version),
         "type": model.model_type,
+        "family": family(&model.model_type),
+        "description": description(&model.model_type),
         "status": model.status,
         "version": model.version,
         "hyperparameters": parse_json(&model.hyperparameters),
         "dataWindow": parse_json(&model.data_window),
-        "metrics": parse_json(&model.metrics),
+        "metrics": metrics,
         "error": model.error,
         "training": {
             "createdAt": rfc3339(model.created_at_us),
             "lastTrained": model.trained_at_us.map(rfc3339),
+            "trainingDuration": model.trained_at_us.map(|at| format!("{:.2}s", (at - model.created_at_us) as f64 / 1e6)),
             "dataPoints": model.rows_used,
+            "features": features,
         },
-        "usage": {"totalPredictions": model.predictions},
+        "usage": {
+            "totalPredictions": model.predictions,
+            // Per day since it was trained (a day at least).
+            "dailyAverage": days_in_use.map(|days| model.predictions as f64 / days),
+        },
     })
 }
 
@@ -116,7 +160,8 @@ async fn predict_attendance(
 pub struct ModelParams {
     /// `ready`, `training` or `error`.
     status: Option<String>,
-    /// A model type, e.g. `attendance_predictor`, `logistic_regression`.
+    /// A model type (`attendance_predictor`, `logistic_regression`) or a family (`predictor`,
+    /// `classifier`, `detector`).
     #[serde(rename = "type")]
     model_type: Option<String>,
 }
@@ -130,9 +175,19 @@ async fn list_models(
     ApiQuery(params): ApiQuery<ModelParams>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_admin()?;
-    let filter = ModelFilter { name: None, model_type: params.model_type, status: params.status };
+    // `type` is a model type, or one of the seed's families (`predictor`, `classifier`, `detector`).
+    let by_family = params.model_type.as_deref().filter(|t| ["predictor", "classifier", "detector"].contains(t));
+    let exact = if by_family.is_some() { None } else { params.model_type.clone() };
+    let filter = ModelFilter { name: None, model_type: exact, status: params.status };
     let models = state.store.models(filter).await?;
-    Ok(envelope(Value::Array(models.iter().map(model_view).collect())))
+    let now_us = state.clock.now_us();
+    Ok(envelope(Value::Array(
+        models
+            .iter()
+            .filter(|m| by_family.is_none_or(|f| family(&m.model_type) == f))
+            .map(|m| model_view(m, now_us))
+            .collect(),
+    )))
 }
 
 /// One model of the registry (admin); 404 `MODEL_NOT_FOUND`.
@@ -146,7 +201,7 @@ async fn get_model(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_admin()?;
     let model = state.store.model(&id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {id}")))?;
-    Ok(envelope(model_view(&model)))
+    Ok(envelope(model_view(&model, state.clock.now_us())))
 }
 
 /// Train a new version of the attendance predictor in the background (admin): 202 with its id;

@@ -797,6 +797,18 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
     }))
 }
 
+/// Binary metrics with the seed's names beside ours (`f1Score` = `f1`, `auc` = `roc_auc`).
+pub fn metrics_view(metrics: Option<&footprint_analytics::logistic::BinaryMetrics>) -> Value {
+    let mut view = json!(metrics);
+    if let Some(object) = view.as_object_mut() {
+        let f1 = object.get("f1").cloned().unwrap_or(Value::Null);
+        let auc = object.get("roc_auc").cloned().unwrap_or(Value::Null);
+        object.insert("f1Score".to_owned(), f1);
+        object.insert("auc".to_owned(), auc);
+    }
+    view
+}
+
 /// A model's performance on the latest part of its data (the validation window it was trained
 /// with): overall metrics, by month of the event and by segment, and feature importance.
 pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiError> {
@@ -827,7 +839,7 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiE
         let metrics = |rows: &[&(String, String, f64, bool)]| {
             let p: Vec<f64> = rows.iter().map(|r| r.2).collect();
             let y: Vec<bool> = rows.iter().map(|r| r.3).collect();
-            footprint_analytics::logistic::BinaryMetrics::compute(&p, &y)
+            metrics_view(footprint_analytics::logistic::BinaryMetrics::compute(&p, &y).as_ref())
         };
         let all: Vec<&(String, String, f64, bool)> = scored.iter().collect();
         let mut by_month: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
@@ -836,22 +848,32 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiE
             by_month.entry(row.0.clone()).or_default().push(row);
             by_segment.entry(row.1.clone()).or_default().push(row);
         }
+        let overall = metrics(&all);
+        let confusion = &overall["confusion"];
         json!({
-            "overall": metrics(&all),
-            "byMonth": by_month.iter().map(|(m, rows)| (m.clone(), json!(metrics(rows)))).collect::<serde_json::Map<_, _>>(),
-            "bySegment": by_segment.iter().map(|(s, rows)| (s.clone(), json!(metrics(rows)))).collect::<serde_json::Map<_, _>>(),
+            // The seed's layout: [[true negatives, false positives], [false negatives, true positives]].
+            "confusionMatrix": [[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]],
+            "overall": overall,
+            "byMonth": by_month.iter().map(|(m, rows)| (m.clone(), metrics(rows))).collect::<serde_json::Map<_, _>>(),
+            "bySegment": by_segment.iter().map(|(s, rows)| (s.clone(), metrics(rows))).collect::<serde_json::Map<_, _>>(),
+            "accuracyOverTime": by_month.iter().map(|(m, rows)| json!({"date": format!("{m}-01"), "accuracy": metrics(rows)["accuracy"], "n": rows.len()})).collect::<Vec<_>>(),
             "evaluatedOn": scored.len(),
         })
     })
     .await
     .map_err(ApiError::internal)?;
     let stored: Value = serde_json::from_str(&record.metrics).unwrap_or(Value::Null);
+    let mut result = result;
+    let importance = stored.get("featureImportance").cloned().unwrap_or(Value::Null);
+    result["featureImportance"] = importance.clone();
+    let over_time = result.as_object_mut().and_then(|r| r.remove("accuracyOverTime")).unwrap_or(Value::Null);
     Ok(json!({
         "modelId": record.model_id,
         "version": record.version,
         "trainedAt": record.trained_at_us.map(rfc3339),
         "performance": result,
-        "featureImportance": stored.get("featureImportance").cloned().unwrap_or(Value::Null),
+        "trends": {"accuracyOverTime": over_time},
+        "featureImportance": importance,
     }))
 }
 

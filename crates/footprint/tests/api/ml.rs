@@ -198,6 +198,18 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     let months_total: u64 =
         performance["byMonth"].as_object().unwrap().values().map(|m| m["n"].as_u64().unwrap()).sum();
     assert_eq!(months_total, performance["evaluatedOn"].as_u64().unwrap());
+    // The seed's names beside ours.
+    assert_eq!(performance["overall"]["auc"], performance["overall"]["roc_auc"]);
+    assert_eq!(performance["overall"]["f1Score"], performance["overall"]["f1"]);
+    let matrix: u64 = performance["confusionMatrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+        .sum();
+    assert_eq!(matrix, performance["evaluatedOn"].as_u64().unwrap());
+    assert_eq!(performance["confusionMatrix"][1][1], performance["overall"]["confusion"]["tp"]);
+    assert!(!performance["featureImportance"].as_array().unwrap().is_empty());
     let missing = app.get("/api/ml/models/model-nope/performance", Some(&manager)).await;
     assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
 
@@ -274,6 +286,13 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert_eq!(error_code(app.get("/api/ml/models", Some(&manager)).await, StatusCode::FORBIDDEN).await, "FORBIDDEN");
     let models = body(app.get("/api/ml/models?status=ready&type=attendance_predictor", Some(&admin)).await).await;
     assert_eq!(models["data"].as_array().unwrap().len(), 1);
+    let predictors = body(app.get("/api/ml/models?status=ready&type=predictor", Some(&admin)).await).await;
+    let listed = &predictors["data"][0];
+    assert_eq!(predictors["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["metrics"]["accuracy"], listed["metrics"]["validation"]["accuracy"]);
+    assert!(listed["training"]["features"].as_u64().unwrap() >= 15);
+    let detectors = body(app.get("/api/ml/models?type=detector", Some(&admin)).await).await;
+    assert_eq!(detectors["data"].as_array().unwrap().len(), 0);
     let bad = app.post_json("/api/ml/models/train", Some(&admin), &json!({"validationSplit": 0.9})).await;
     assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
 
