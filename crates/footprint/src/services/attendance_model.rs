@@ -939,6 +939,8 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
         .await?;
     let wanted = |category: &str| request.categories.as_ref().is_none_or(|list| list.iter().any(|c| c == category));
     let names: HashMap<&str, &str> = events.iter().map(|e| (e.event_id.as_str(), e.name.as_str())).collect();
+    let by_id: HashMap<&str, &AttendanceEvent> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
+    let detected_at = rfc3339(now_us);
     let mut anomalies: Vec<Value> = Vec::new();
     for anomaly in &event_anomalies {
         let category = if anomaly.kind == "outlier_event" {
@@ -951,9 +953,27 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
         if !wanted(category) {
             continue;
         }
+        // What the records say about the event (facts, not guesses).
+        let mut causes = Vec::new();
+        if let Some(event) = by_id.get(anomaly.event_id.as_str()) {
+            let info = event_info(event);
+            if info.bad_weather == Some(true) && anomaly.z_score < 0.0 {
+                causes.push("bad weather was recorded for the event".to_owned());
+            }
+            if event.capacity.is_some_and(|c| c > 0 && anomaly.registrations as i64 > c) {
+                causes.push(format!("more registrations ({}) than capacity", anomaly.registrations));
+            }
+        }
+        let missing = (anomaly.expected - anomaly.actual as f64).round().max(0.0) as u64;
         anomalies.push(json!({
+            "id": format!("{}-{}", anomaly.kind, anomaly.event_id),
             "type": anomaly.kind,
             "severity": anomaly.severity,
+            // One minus the two-sided p-value of the z-score.
+            "confidence": 1.0 - footprint_analytics::stats::two_sided_normal_p(anomaly.z_score),
+            "detectedAt": detected_at,
+            "possibleCauses": causes,
+            "impact": {"severity": anomaly.severity, "affectedUsers": if anomaly.z_score < 0.0 { missing } else { 0 }},
             "event": {"id": anomaly.event_id, "name": names.get(anomaly.event_id.as_str()), "date": rfc3339(anomaly.start_us)},
             "description": format!("{} of {} registrants came; {:.1} were expected", anomaly.actual, anomaly.registrations, anomaly.expected),
             "metrics": {
@@ -961,15 +981,24 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
                 "actual": anomaly.actual as f64 / anomaly.registrations as f64,
                 "deviation": (anomaly.actual as f64 - anomaly.expected) / anomaly.registrations as f64,
                 "zScore": anomaly.z_score,
+                "registrations": anomaly.registrations,
+                "expectedAttendees": anomaly.expected,
+                "attendees": anomaly.actual,
             },
         }));
     }
     if wanted("user_behavior") {
         for user in &user_anomalies {
             anomalies.push(json!({
+                "id": format!("missed_streak-{}", user.user_id),
                 "type": "missed_streak",
                 "severity": user.severity,
+                // The chance of such a run at the user's earlier rate is `probability`.
+                "confidence": 1.0 - user.probability,
+                "detectedAt": detected_at,
                 "userId": user.user_id,
+                "user": {"id": user.user_id, "previousAttendanceRate": user.rate_before},
+                "pattern": {"consecutiveMisses": user.missed_in_a_row},
                 "description": format!("missed {} events in a row after attending {:.0} % before", user.missed_in_a_row, user.rate_before * 100.0),
                 "metrics": {"missedInARow": user.missed_in_a_row, "rateBefore": user.rate_before, "probability": user.probability},
             }));
@@ -1119,11 +1148,23 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
             "evidence": {"registrations": prediction["overall"]["totalRegistered"]},
         }));
     }
+    // The seed also reads the confidence inside `impact` and the sample as `evidence.dataPoints`.
+    for recommendation in &mut recommendations {
+        recommendation["impact"]["confidence"] = recommendation["confidence"].clone();
+        let points = recommendation["evidence"]["registrations"].clone();
+        recommendation["evidence"]["dataPoints"] = points;
+    }
     Ok(json!({
         "recommendationId": format!("rec-{}", ulid::Ulid::new().to_string().to_lowercase()),
         "generatedAt": rfc3339(now_us),
         "type": request.kind.unwrap_or_else(|| "event_optimization".to_owned()),
         "basedOn": {"registrations": total, "overallRate": overall},
+        "summary": {
+            "totalRecommendations": recommendations.len(),
+            "highPriority": recommendations.iter().filter(|r| r["priority"] == "high").count(),
+            "mediumPriority": recommendations.iter().filter(|r| r["priority"] == "medium").count(),
+            "lowPriority": recommendations.iter().filter(|r| r["priority"] == "low").count(),
+        },
         "recommendations": recommendations,
     }))
 }

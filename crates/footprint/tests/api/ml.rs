@@ -245,6 +245,11 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     let drop = events.iter().find(|a| a["event"]["id"] == "e15-1").expect("the planted drop");
     assert_eq!((drop["type"].as_str(), drop["severity"].as_str()), (Some("attendance_drop"), Some("high")), "{drop}");
     assert!(drop["metrics"]["zScore"].as_f64().unwrap() < -4.0);
+    assert!(drop["confidence"].as_f64().unwrap() > 0.9999);
+    // Nobody came: every expected attendee is missing.
+    assert_eq!(drop["metrics"]["attendees"], 0);
+    let expected = drop["metrics"]["expectedAttendees"].as_f64().unwrap();
+    assert_eq!(drop["impact"]["affectedUsers"].as_f64().unwrap(), expected.round());
     // At medium sensitivity (|z| ≥ 2.5) about 30 × 1.24 % = 0.4 of the 30 normal events would be
     // flagged by chance; on this seeded history none is.
     assert_eq!(events.len(), 1, "normal events stay unflagged: {events:?}");
@@ -279,6 +284,13 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     assert!((lead - day["impact"]["difference"].as_f64().unwrap()).abs() < 1e-12 && lead > 0.05, "{day}");
     assert!(list.iter().any(|r| r["category"] == "engagement"), "the low-rate group: {list:?}");
     assert!(list.iter().any(|r| r["category"] == "resource_allocation"));
+    let summary = &advice["data"]["summary"];
+    assert_eq!(summary["totalRecommendations"].as_u64().unwrap(), list.len() as u64);
+    let by_priority: u64 =
+        ["highPriority", "mediumPriority", "lowPriority"].iter().map(|k| summary[*k].as_u64().unwrap()).sum();
+    assert_eq!(by_priority, list.len() as u64);
+    assert_eq!(day["impact"]["confidence"], day["confidence"]);
+    assert_eq!(day["evidence"]["dataPoints"], day["evidence"]["registrations"]);
 
     // Roles: predictions for managers, the registry for admins.
     let refused = app.post_json("/api/ml/predict-attendance", Some(&user), &json!({"eventId": "next-tuesday"})).await;
