@@ -455,7 +455,9 @@ pub struct BatchRequest {
 }
 
 fn horizon_us(text: &str) -> Result<i64, ApiError> {
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    // The last character is the unit (any character: the split stays on a char boundary).
+    let unit_len = text.chars().last().map_or(0, char::len_utf8);
+    let (number, unit) = text.split_at(text.len() - unit_len);
     let value: i64 = number
         .parse()
         .ok()

@@ -108,8 +108,10 @@ pub(crate) async fn check(app: &TestApp, tokens: Tokens<'_>, model: &str, failed
     assert_eq!(upcoming_events.len(), 1, "{upcoming}");
     assert_eq!(upcoming_events[0]["eventId"], "next-tuesday");
     let people = upcoming_events[0]["individual"].as_array().unwrap().len() as u64;
-    let bad = app.post_json("/api/ml/batch-predict", Some(manager), &json!({"timeHorizon": "soon"})).await;
-    assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+    for horizon in ["soon", "30é", "", "0d", "-3d"] {
+        let bad = app.post_json("/api/ml/batch-predict", Some(manager), &json!({"timeHorizon": horizon})).await;
+        assert_eq!(error_code(bad, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS", "{horizon:?}");
+    }
 
     // Test predictions (admin): the seed's request names a model that does not exist here.
     let seed_test = json!({"modelId": "model-attendance-pred-v1", "testData": {"userId": "user-123",
