@@ -118,19 +118,48 @@ fn model_view(model: &ModelRecord, now_us: i64) -> Value {
 async fn health(State(state): State<AppState>, _principal: Principal) -> Result<Json<Value>, ApiError> {
     state.store.ping().await?;
     let models = state.store.models(ModelFilter::default()).await?;
+    // Per model name: the version that serves (the newest ready one), and the newest run if it
+    // is a later one still training or failed.
     let mut latest = serde_json::Map::new();
-    for model in &models {
-        latest.entry(model.name.clone()).or_insert_with(|| {
-            json!({
-                "id": model.model_id,
-                "status": model.status,
-                "version": model.version,
-                "lastTrained": model.trained_at_us.map(rfc3339),
-                "metrics": parse_json(&model.metrics).get("validation").cloned().unwrap_or(Value::Null),
-            })
+    let mut names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let runs: Vec<&ModelRecord> = models.iter().filter(|m| m.name == name).collect();
+        let serving = runs.iter().find(|m| m.status == "ready").copied();
+        let newest = runs[0];
+        let shown = serving.unwrap_or(newest);
+        let validation = parse_json(&shown.metrics).get("validation").cloned().unwrap_or(Value::Null);
+        let mut entry = json!({
+            "id": shown.model_id,
+            "status": shown.status,
+            "version": shown.version,
+            "lastTrained": shown.trained_at_us.map(rfc3339),
+            "accuracy": validation.get("accuracy"),
+            "metrics": validation,
         });
+        if newest.model_id != shown.model_id {
+            entry["latestRun"] = json!({"id": newest.model_id, "status": newest.status, "version": newest.version, "error": newest.error});
+        }
+        latest.insert(name.to_owned(), entry);
     }
-    Ok(envelope(json!({"status": "operational", "store": state.store.backend(), "models": latest})))
+    let predicting = latest.get(attendance_model::MODEL_NAME).is_some_and(|m| m["status"] == "ready");
+    let free = state.analyses.available_permits();
+    let analyses = if free > 0 { "operational" } else { "busy" };
+    Ok(envelope(json!({
+        "status": "operational",
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": state.store.backend(),
+        "models": latest,
+        "services": {
+            // Predictions need a trained attendance model (POST /api/ml/models/train).
+            "prediction": if predicting { "operational" } else { "no_model" },
+            "recommendations": analyses,
+            "insights": analyses,
+            "anomalies": analyses,
+        },
+        "analysisSlots": {"free": free, "total": state.config.ml.max_concurrent_analyses},
+    })))
 }
 
 /// Predict who will come to an event: per person (probability, confidence, factors) and

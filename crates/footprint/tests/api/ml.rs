@@ -90,6 +90,9 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     let failed = wait_ready(&app, body(started).await["data"]["modelId"].as_str().unwrap()).await;
     let failed_id = failed["id"].as_str().unwrap().to_owned();
     assert_eq!(failed["status"], "error");
+    let health = body(app.get("/api/ml/health", Some(&user)).await).await;
+    assert_eq!(health["data"]["models"]["attendance_predictor"]["status"], "error");
+    assert_eq!(health["data"]["services"]["prediction"], "no_model");
     assert!(failed["error"].as_str().unwrap().contains("at least 50"), "{failed}");
 
     let import = app
@@ -115,6 +118,12 @@ async fn the_attendance_model_trains_predicts_and_reports() {
     let model = wait_ready(&app, started["data"]["modelId"].as_str().unwrap()).await;
     assert_eq!(model["status"], "ready", "{model}");
     assert_eq!(model["version"], 2);
+    // Health shows the version that serves, with its accuracy; predictions are operational.
+    let health = body(app.get("/api/ml/health", Some(&user)).await).await;
+    let predictor = &health["data"]["models"]["attendance_predictor"];
+    assert_eq!((predictor["status"].as_str(), predictor["version"].as_i64()), (Some("ready"), Some(2)), "{health}");
+    assert_eq!(predictor["accuracy"], model["metrics"]["validation"]["accuracy"]);
+    assert_eq!(health["data"]["services"]["prediction"], "operational");
     let auc = model["metrics"]["validation"]["roc_auc"].as_f64().unwrap();
     assert!(auc >= 0.7, "AUC on the latest fifth of the events: {auc}");
     let ignored = model["hyperparameters"]["ignored"].as_array().unwrap();
