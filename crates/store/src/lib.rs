@@ -118,7 +118,8 @@ pub trait Store: Send + Sync + 'static {
     /// Logs a call to an ML operation and adds its predictions to the model's usage counter,
     /// in one transaction.
     async fn record_ml_call(&self, call: MlCall) -> StoreResult<()>;
-    /// The calls since `from_us`, summed by hour, operation, model and outcome (oldest first).
+    /// The calls since `from_us`, summed by hour, operation, model and outcome; ordered by hour,
+    /// operation, model (calls without a model first) and outcome.
     async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>>;
     /// Deletes the call log before `before_us`; returns how many calls were deleted.
     async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64>;

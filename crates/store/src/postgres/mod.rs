@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_attendance.sql")),
     (9, include_str!("migrations/0009_ml_calls.sql")),
     (10, include_str!("migrations/0010_attendance_history_index.sql")),
+    (11, include_str!("migrations/0011_lookup_indexes.sql")),
 ];
 const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
      e.properties::text, e.context::text, e.ts_us, e.received_us";

@@ -7,21 +7,24 @@ use crate::error::StoreResult;
 use crate::model::*;
 
 /// Replaces each of `scrub` (longest first, so a username holding the id goes whole) by
-/// `replacement` in the audit log's actor, subject and detail; returns the entries changed.
+/// `replacement` in the audit log's actor and subject, and wherever it is a whole JSON string in
+/// the detail (`"u1"`, never the `u1` inside `"u10"`); returns the entries changed.
 async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], replacement: &str) -> StoreResult<u64> {
     let mut values: Vec<&String> = scrub.iter().filter(|value| !value.is_empty()).collect();
     values.sort_by_key(|value| std::cmp::Reverse(value.len()));
     let mut changed = HashSet::new();
     for value in values {
+        let quoted = serde_json::Value::String(value.clone()).to_string();
+        let quoted_replacement = serde_json::Value::String(replacement.to_owned()).to_string();
         let rows = tx
             .query(
                 "UPDATE audit_log SET
                      actor = CASE WHEN actor = $1 THEN $2 ELSE actor END,
                      subject = CASE WHEN subject = $1 THEN $2 ELSE subject END,
-                     detail = replace(detail, $1, $2)
-                 WHERE actor = $1 OR subject = $1 OR strpos(detail, $1) > 0
+                     detail = replace(detail, $3, $4)
+                 WHERE actor = $1 OR subject = $1 OR strpos(detail, $3) > 0
                  RETURNING id",
-                &[value, &replacement],
+                &[value, &replacement, &quoted, &quoted_replacement],
             )
             .await?;
         changed.extend(rows.iter().map(|row| row.get::<_, i64>(0)));
@@ -37,6 +40,12 @@ pub(super) async fn erase_user(store: &PostgresStore, erasure: Erasure) -> Store
     let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
     let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
     tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
+    // Versions of other users' profiles that this user changed.
+    tx.execute(
+        "UPDATE profile_versions SET changed_by = $2 WHERE changed_by = $1",
+        &[&erasure.user_id, &erasure.replacement],
+    )
+    .await?;
     tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
     let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
     let mut derived_rows = tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
@@ -85,6 +94,11 @@ pub(super) async fn anonymize_user(store: &PostgresStore, change: Anonymization)
         .await?;
     let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
     tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
+    tx.execute(
+        "UPDATE profile_versions SET changed_by = $2 WHERE changed_by = $1",
+        &[&change.user_id, &change.new_user_id],
+    )
+    .await?;
     tx.execute(
         "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
         &[&change.user_id, &change.new_user_id],

@@ -188,7 +188,7 @@ pub(super) async fn ml_call_buckets(store: &PostgresStore, from_us: i64) -> Stor
                     sum(predictions)::bigint, sum(duration_us)::bigint, max(duration_us)
              FROM ml_calls WHERE at_us >= $1
              GROUP BY 1, operation, model_id, outcome
-             ORDER BY 1, operation, model_id, outcome",
+             ORDER BY 1, operation COLLATE \"C\", model_id IS NOT NULL, model_id COLLATE \"C\", outcome COLLATE \"C\"",
             &[&from_us],
         )
         .await?;

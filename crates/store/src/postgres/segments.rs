@@ -46,6 +46,8 @@ pub(super) async fn save_cluster_run(
 ) -> StoreResult<()> {
     let mut client = store.pool.get().await?;
     let tx = client.transaction().await?;
+    // One run at a time across nodes: a concurrent run's assignments would otherwise survive.
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('cluster_runs'))", &[]).await?;
     tx.execute("DELETE FROM cluster_assignments", &[]).await?;
     tx.execute(
         "INSERT INTO cluster_runs (run_id, created_at_us, k, silhouette, n_users, model) VALUES ($1, $2, $3, $4, $5, $6)",

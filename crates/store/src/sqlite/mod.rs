@@ -40,12 +40,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_attendance.sql")),
     (6, include_str!("migrations/0006_ml_calls.sql")),
     (7, include_str!("migrations/0007_attendance_history_index.sql")),
+    (8, include_str!("migrations/0008_repair_version_2.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/derived_0001_sequences.sql")),
     (2, include_str!("migrations/derived_0002_profiles.sql")),
     (3, include_str!("migrations/derived_0003_clusters.sql")),
+    (4, include_str!("migrations/derived_0004_cluster_user.sql")),
 ];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged

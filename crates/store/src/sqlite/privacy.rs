@@ -7,25 +7,26 @@ use crate::error::StoreResult;
 use crate::model::*;
 
 /// Replaces each of `scrub` (longest first, so a username holding the id goes whole) by
-/// `replacement` in the audit log's actor, subject and detail; returns the entries changed.
+/// `replacement` in the audit log's actor and subject, and wherever it is a whole JSON string in
+/// the detail (`"u1"`, never the `u1` inside `"u10"`); returns the entries changed.
 fn scrub_audit(tx: &Transaction<'_>, scrub: &[String], replacement: &str) -> StoreResult<u64> {
     let mut values: Vec<&String> = scrub.iter().filter(|value| !value.is_empty()).collect();
     values.sort_by_key(|value| std::cmp::Reverse(value.len()));
     let mut changed = std::collections::HashSet::new();
     for value in values {
-        let mut stmt =
-            tx.prepare_cached("SELECT id FROM audit_log WHERE actor = ?1 OR subject = ?1 OR instr(detail, ?1) > 0")?;
-        for id in stmt.query_map([value], |row| row.get::<_, i64>(0))? {
-            changed.insert(id?);
-        }
-        tx.execute(
+        let quoted = serde_json::Value::String(value.clone()).to_string();
+        let quoted_replacement = serde_json::Value::String(replacement.to_owned()).to_string();
+        let mut stmt = tx.prepare_cached(
             "UPDATE audit_log SET
                  actor = CASE WHEN actor = ?1 THEN ?2 ELSE actor END,
                  subject = CASE WHEN subject = ?1 THEN ?2 ELSE subject END,
-                 detail = replace(detail, ?1, ?2)
-             WHERE actor = ?1 OR subject = ?1 OR instr(detail, ?1) > 0",
-            params![value, replacement],
+                 detail = replace(detail, ?3, ?4)
+             WHERE actor = ?1 OR subject = ?1 OR instr(detail, ?3) > 0
+             RETURNING id",
         )?;
+        for id in stmt.query_map(params![value, replacement, quoted, quoted_replacement], |row| row.get::<_, i64>(0))? {
+            changed.insert(id?);
+        }
     }
     Ok(changed.len() as u64)
 }
@@ -51,6 +52,11 @@ pub(super) async fn erase_user(store: &SqliteStore, erasure: Erasure) -> StoreRe
             let events = tx.execute("DELETE FROM events WHERE user_key = ?1", [&erasure.user_key])? as u64;
             let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&erasure.user_id])? as u64;
             tx.execute("DELETE FROM profile_versions WHERE user_id = ?1", [&erasure.user_id])?;
+            // Versions of other users' profiles that this user changed.
+            tx.execute(
+                "UPDATE profile_versions SET changed_by = ?2 WHERE changed_by = ?1",
+                [&erasure.user_id, &erasure.replacement],
+            )?;
             tx.execute("DELETE FROM attendance_registrations WHERE user_id = ?1", [&erasure.user_id])?;
             let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
             tx.execute(
@@ -124,6 +130,10 @@ pub(super) async fn anonymize_user(store: &SqliteStore, change: Anonymization) -
                     as u64;
             let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&change.user_id])? as u64;
             tx.execute("DELETE FROM profile_versions WHERE user_id = ?1", [&change.user_id])?;
+            tx.execute(
+                "UPDATE profile_versions SET changed_by = ?2 WHERE changed_by = ?1",
+                [&change.user_id, &change.new_user_id],
+            )?;
             tx.execute(
                 "UPDATE attendance_registrations SET user_id = ?2 WHERE user_id = ?1",
                 [&change.user_id, &change.new_user_id],

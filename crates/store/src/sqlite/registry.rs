@@ -118,8 +118,14 @@ pub(super) async fn create_model(store: &SqliteStore, model: ModelRecord) -> Sto
                 model.trained_at_us
             ],
         )
-        .map_err(|error| match error.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("model id".to_owned()),
+        .map_err(|error| match &error {
+            // Only a taken id (or name and version) is a conflict; other constraints are errors.
+            rusqlite::Error::SqliteFailure(failure, _)
+                if [rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE]
+                    .contains(&failure.extended_code) =>
+            {
+                StoreError::Conflict("model id".to_owned())
+            }
             _ => error.into(),
         })?;
         tx.commit()?;
@@ -216,7 +222,7 @@ pub(super) async fn ml_call_buckets(store: &SqliteStore, from_us: i64) -> StoreR
                         sum(predictions), sum(duration_us), max(duration_us)
                  FROM ml_calls WHERE at_us >= ?1
                  GROUP BY 1, operation, model_id, outcome
-                 ORDER BY 1, operation, model_id, outcome",
+                 ORDER BY 1, operation, model_id IS NOT NULL, model_id, outcome",
             )?;
             let buckets = stmt
                 .query_map([from_us], |row| {

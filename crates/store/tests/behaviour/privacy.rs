@@ -1,6 +1,6 @@
 //! Erasure and anonymisation: nothing that names the user or their pseudonym is left.
 
-use super::records::{assignment, run};
+use super::records::{assignment, attendance_event, registration, run};
 use super::*;
 
 pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
@@ -20,9 +20,13 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .unwrap();
     }
     db.store.update_profile(user, &format!("enc-profile-of-{user}"), user, 3).await.unwrap();
+    db.store.upsert_attendance_event(attendance_event("class-1", 10)).await.unwrap();
+    db.store.upsert_registration(registration("class-1", user, Some(true))).await.unwrap();
     let mut batch = vec![event(1, user, 0), event(2, user, 1), event(3, other, 2)];
     batch[0].message_id = Some("msg-1".to_owned());
     db.store.commit_events(batch.into(), granting()).await.unwrap();
+    // The user (say, an admin) changed another user's declared profile.
+    db.store.update_profile(other, "enc-profile-of-other", user, 4).await.unwrap();
     let state = |key: &str| SequenceStateRecord {
         user_key: key.to_owned(),
         recent: "a".to_owned(),
@@ -62,6 +66,29 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .await
             .unwrap();
     }
+    // Another user whose id merely starts with this one's: scrubbing must leave it whole.
+    db.store
+        .record_audit(AuditEntry {
+            at_us: 8,
+            action: "login".to_owned(),
+            actor: Some(other.to_owned()),
+            subject: None,
+            outcome: "success".to_owned(),
+            detail: format!(r#"{{"peer": "{user}0"}}"#),
+        })
+        .await
+        .unwrap();
+}
+
+/// Rows naming the user, leaving out the audit entry about the user whose id extends theirs.
+async fn rows_naming(db: &TestDb, user: &str) -> Vec<(String, String)> {
+    let longer = format!("{user}0");
+    rows_mentioning(db, user).await.into_iter().filter(|(_, row)| !row.contains(&longer)).collect()
+}
+
+/// The detail of that audit entry, which must come out of erasure unchanged.
+async fn peer_detail(db: &TestDb) -> Option<String> {
+    db.store.audit_log(20).await.unwrap().into_iter().find(|e| e.action == "login").map(|e| e.detail)
 }
 
 pub(super) async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, String)> {
@@ -70,7 +97,7 @@ pub(super) async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, S
 
 pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
     footprint_of(db, "erase-me-4242", "keep-me-1717").await;
-    assert!(!rows_mentioning(db, "erase-me-4242").await.is_empty(), "the fixture is found before");
+    assert!(!rows_naming(db, "erase-me-4242").await.is_empty(), "the fixture is found before");
     let change = db
         .store
         .erase_user(Erasure {
@@ -88,8 +115,12 @@ pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
         IdentityChange { account: true, events: 2, consents: 1, derived_rows: 4, audit_entries: 3 },
         "the state, the user's own counts, the profile and the cluster assignment; three audit entries name the user"
     );
-    let left = rows_mentioning(db, "erase-me-4242").await;
+    let left = rows_naming(db, "erase-me-4242").await;
     assert!(left.is_empty(), "found after erasure: {left:?}");
+    assert_eq!(peer_detail(db).await.as_deref(), Some(r#"{"peer": "erase-me-42420"}"#));
+    let versions = db.store.profile_versions("keep-me-1717").await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.changed_by.as_str()).collect::<Vec<_>>(), ["erased-user"]);
+    assert!(db.store.registrations(&["class-1".into()]).await.unwrap().is_empty());
     assert!(db.store.user("erase-me-4242").await.unwrap().is_none());
     assert!(db.store.consent_history("erase-me-4242").await.unwrap().is_empty());
     // The other user and the shared counts are untouched.
@@ -99,7 +130,8 @@ pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
     assert_eq!(db.store.sequence_states(&["key-keep-me-1717".into()]).await.unwrap().len(), 1);
     assert_eq!(
         db.store.audit_log(10).await.unwrap().iter().filter(|e| e.actor.as_deref() == Some("keep-me-1717")).count(),
-        1
+        2,
+        "the other user's two entries keep their actor"
     );
 
     assert_eq!(db.store.erased_among(&["tomb-1".into(), "tomb-2".into()]).await.unwrap(), ["tomb-1"]);
@@ -123,8 +155,13 @@ pub(super) async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
         .unwrap();
     assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 4));
     assert_eq!(db.store.profile_states(&["key-anonymous-x1".into()]).await.unwrap().len(), 1);
-    let left = rows_mentioning(db, "hide-me-5151").await;
+    let left = rows_naming(db, "hide-me-5151").await;
     assert!(left.is_empty(), "found after anonymisation: {left:?}");
+    assert_eq!(peer_detail(db).await.as_deref(), Some(r#"{"peer": "hide-me-51510"}"#));
+    let versions = db.store.profile_versions("keep-me-1717").await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.changed_by.as_str()).collect::<Vec<_>>(), ["anonymous-x1"]);
+    let registrations = db.store.registrations(&["class-1".into()]).await.unwrap();
+    assert_eq!(registrations.iter().map(|r| r.user_id.as_str()).collect::<Vec<_>>(), ["anonymous-x1"]);
     let moved = db.store.events(all_events(Some("key-anonymous-x1"))).await.unwrap();
     assert_eq!(moved.len(), 2);
     assert!(moved.iter().all(|event| event.user_id == "anonymous-x1"));

@@ -154,16 +154,12 @@ pub(super) async fn logs_ml_calls_and_counts_a_models_predictions(db: &TestDb) {
         total_duration_us: total,
         max_duration_us: max,
     };
-    let mut expected = vec![
+    let expected = vec![
         bucket(10 * hour, "predict-attendance", None, "MODEL_NOT_FOUND", 1, 0, 40, 40),
         bucket(10 * hour, "predict-attendance", Some("m1"), "ok", 2, 20, 800, 500),
         bucket(11 * hour, "batch-predict", Some("m1"), "ok", 1, 30, 900, 900),
     ];
-    let key = |b: &MlCallBucket| (b.hour_us, b.operation.clone(), b.model_id.clone(), b.outcome.clone());
-    expected.sort_by_key(key);
-    let mut buckets = buckets;
-    buckets.sort_by_key(key);
-    assert_eq!(buckets, expected);
+    assert_eq!(buckets, expected, "in the documented order on both backends");
     assert_eq!(db.store.expire_ml_calls(10 * hour + 9).await.unwrap(), 2);
     assert_eq!(db.store.ml_call_buckets(0).await.unwrap().iter().map(|b| b.calls).sum::<i64>(), 3);
 }
