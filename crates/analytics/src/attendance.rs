@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::logistic::{self, BinaryMetrics, FitError, LogisticConfig, LogisticModel};
-use crate::stats::{poisson_binomial_interval, poisson_binomial_mean};
+use statrs::distribution::{ContinuousCDF, Normal};
+use statrs::statistics::Distribution;
+
+use crate::stats::poisson_binomial_mean;
 
 const DAY_US: i64 = 86_400_000_000;
 const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
@@ -124,7 +127,7 @@ pub struct Example {
 }
 
 /// Registrations with a known outcome of a known event, in time order.
-fn known<'a>(
+pub(crate) fn known<'a>(
     events: &'a [EventInfo],
     registrations: &'a [RegistrationInfo],
 ) -> Vec<(&'a EventInfo, &'a RegistrationInfo)> {
@@ -305,16 +308,22 @@ pub struct Overall {
 
 pub fn overall(probabilities: &[f64], level: f64) -> Overall {
     let mean = poisson_binomial_mean(probabilities);
+    let level = level.clamp(0.0, 1.0);
     let (low, high, method, coverage) = if probabilities.len() <= EXACT_INTERVAL_MAX {
-        let (low, high) = poisson_binomial_interval(probabilities, level);
         let pmf = crate::stats::poisson_binomial(probabilities);
+        let (low, high) = crate::stats::central_interval(&pmf, level);
         let coverage = pmf.get(low as usize..=high as usize).map_or(0.0, |inside| inside.iter().sum());
         (low, high, "exact", coverage)
     } else {
-        let z = crate::stats::normal_quantile(0.5 + level / 2.0).unwrap_or(1.96);
-        let sd = crate::stats::poisson_binomial_variance(probabilities).sqrt();
+        let normal = Normal::new(mean, crate::stats::poisson_binomial_variance(probabilities).sqrt().max(1e-12))
+            .unwrap_or_else(|_| Normal::standard());
+        let z = crate::stats::normal_quantile(0.5 + level / 2.0).unwrap_or(0.0);
         let n = probabilities.len() as f64;
-        ((mean - z * sd).floor().clamp(0.0, n) as u64, (mean + z * sd).ceil().clamp(0.0, n) as u64, "normal", level)
+        let low = (mean - z * normal.std_dev().unwrap_or(0.0)).floor().clamp(0.0, n);
+        let high = (mean + z * normal.std_dev().unwrap_or(0.0)).ceil().clamp(0.0, n);
+        // The mass the interval holds under the same approximation, with continuity correction.
+        let coverage = normal.cdf(high + 0.5) - normal.cdf(low - 0.5);
+        (low as u64, high as u64, "normal", coverage)
     };
     Overall {
         expected_attendance: mean,
@@ -323,7 +332,7 @@ pub fn overall(probabilities: &[f64], level: f64) -> Overall {
         confidence_level: level,
         predicted_rate: (!probabilities.is_empty()).then(|| mean / probabilities.len() as f64),
         interval_method: method,
-        coverage: coverage.min(1.0),
+        coverage: coverage.clamp(0.0, 1.0),
     }
 }
 
@@ -347,6 +356,32 @@ pub struct LevelRate {
     pub registrations: u64,
     pub attended: u64,
     pub rate: f64,
+}
+
+/// The level of a factor with the highest rate, against all the other levels together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BestLevel {
+    pub level: LevelRate,
+    pub rest_rate: f64,
+    pub rest_registrations: u64,
+    /// The two-proportion test's p-value times the number of levels (Bonferroni): the best level
+    /// was picked among them, so its own test alone would overstate the evidence.
+    pub p_value: Option<f64>,
+}
+
+/// The best of `levels` (sorted best first, as [`analyze_factors`] gives them) against the rest.
+pub fn best_level(levels: &[LevelRate]) -> Option<BestLevel> {
+    let best = levels.first()?;
+    let attended: u64 = levels.iter().map(|l| l.attended).sum::<u64>() - best.attended;
+    let rest_registrations: u64 = levels.iter().map(|l| l.registrations).sum::<u64>() - best.registrations;
+    let rest_rate = attended as f64 / rest_registrations.max(1) as f64;
+    let p = crate::stats::two_proportion_p(best.rate, best.registrations as f64, rest_rate, rest_registrations as f64);
+    Some(BestLevel {
+        level: best.clone(),
+        rest_rate,
+        rest_registrations,
+        p_value: p.map(|p| (p * levels.len() as f64).min(1.0)),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -556,9 +591,11 @@ pub fn anomalies(
                 }
                 run.0 += 1;
                 let probability = (1.0 - run.1).powi(run.0 as i32);
-                let null_rate = crate::stats::two_sided_normal_p(threshold);
-                if in_range && run.1 >= 0.7 && history.registrations >= 5 && probability < null_rate {
-                    let z = crate::stats::normal_quantile(probability).unwrap_or(-threshold).abs();
+                // A run of misses is one-sided evidence: its chance is compared with one tail.
+                let one_tail = crate::stats::two_sided_normal_p(threshold) / 2.0;
+                if in_range && run.1 >= 0.7 && history.registrations >= 5 && probability < one_tail {
+                    // A chance too small to represent is as extreme as it gets.
+                    let z = crate::stats::normal_quantile(probability).map_or(f64::INFINITY, f64::abs);
                     user_anomalies.insert(
                         registration.user_id.clone(),
                         UserAnomaly {
@@ -760,10 +797,15 @@ mod tests {
         let probabilities: Vec<f64> = (0..EXACT_INTERVAL_MAX + 1).map(|i| 0.2 + 0.6 * (i % 7) as f64 / 6.0).collect();
         let approximate = overall(&probabilities, 0.9);
         assert_eq!(approximate.interval_method, "normal");
-        let (low, high) = poisson_binomial_interval(&probabilities, 0.9);
+        let (low, high) = crate::stats::poisson_binomial_interval(&probabilities, 0.9);
         assert!(approximate.interval_low.abs_diff(low) <= 1, "{approximate:?} vs {low}..{high}");
         assert!(approximate.interval_high.abs_diff(high) <= 1, "{approximate:?} vs {low}..{high}");
         assert_eq!(overall(&probabilities[..10], 0.9).interval_method, "exact");
+        // The mass it reports is measured, not the level asked for: close to the exact mass.
+        let pmf = crate::stats::poisson_binomial(&probabilities);
+        let exact: f64 = pmf[approximate.interval_low as usize..=approximate.interval_high as usize].iter().sum();
+        assert!((approximate.coverage - exact).abs() < 0.01, "{} vs {exact}", approximate.coverage);
+        assert!(approximate.coverage > 0.9 && approximate.coverage != 0.9);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::attendance::{EventInfo, RegistrationInfo};
+use crate::cluster::adjusted_rand_index;
 use crate::cluster::{KMeansOptions, Points, Standardizer, choose_k, kmeans, labels_by_size};
-use crate::stats::{ChiSquare, chi_square_independence, two_sided_normal_p};
 
 const DAY_US: f64 = 86_400_000_000.0;
 /// Fewest known outcomes for a user to be placed in a segment: below it a rate says little.
@@ -48,17 +48,13 @@ impl UserEngagement {
 
 /// Every user's engagement over the registrations with a known outcome, by user id.
 pub fn user_engagement(events: &[EventInfo], registrations: &[RegistrationInfo]) -> Vec<UserEngagement> {
-    let starts: HashMap<&str, i64> = events.iter().map(|e| (e.event_id.as_str(), e.start_us)).collect();
     // user → (registrations, attended, Σ lead days, last-minute count)
     let mut sums: BTreeMap<&str, (u64, u64, f64, u64)> = BTreeMap::new();
-    for registration in registrations {
-        let (Some(attended), Some(start)) = (registration.attended, starts.get(registration.event_id.as_str())) else {
-            continue;
-        };
-        let lead = ((start - registration.registered_at_us).max(0)) as f64 / DAY_US;
+    for (event, registration) in crate::attendance::known(events, registrations) {
+        let lead = ((event.start_us - registration.registered_at_us).max(0)) as f64 / DAY_US;
         let entry = sums.entry(registration.user_id.as_str()).or_default();
         entry.0 += 1;
-        entry.1 += u64::from(attended);
+        entry.1 += u64::from(registration.attended == Some(true));
         entry.2 += lead;
         entry.3 += u64::from(lead < 1.0);
     }
@@ -84,9 +80,10 @@ pub struct EngagementSegment {
     pub registrations: u64,
     pub attended: u64,
     pub attendance_rate: f64,
-    /// z of the segment's rate against everyone's (binomial spread at everyone's rate).
+    /// How far the segment's rate lies from everyone's, in binomial standard deviations at
+    /// everyone's rate. Descriptive only: the segments were formed on the rate, so no test of
+    /// the difference would be valid on the same data (see [`stability`] instead).
     pub z_score: f64,
-    pub p_value: f64,
     pub mean_registrations: f64,
     pub mean_lead_days: f64,
     pub last_minute_share: f64,
@@ -106,8 +103,6 @@ pub struct EngagementSegmentation {
     /// Users left out for having fewer than [`MIN_REGISTRATIONS`] known outcomes.
     pub users_left_out: usize,
     pub overall_rate: f64,
-    /// Whether attendance differs between segments (χ² on attended/missed by segment).
-    pub rate_difference: Option<ChiSquare>,
     pub segments: Vec<EngagementSegment>,
     /// Each segmented user's segment id.
     pub assignments: Vec<(String, usize)>,
@@ -136,13 +131,11 @@ pub fn segment(users: &[UserEngagement], k_max: usize, seed: u64) -> Option<Enga
     let total_registrations: u64 = kept.iter().map(|u| u.registrations).sum();
     let overall_rate = kept.iter().map(|u| u.attended).sum::<u64>() as f64 / total_registrations as f64;
     let mut segments = Vec::with_capacity(chosen.k);
-    let mut table = Vec::with_capacity(chosen.k);
     for (id, &size) in sizes.iter().enumerate() {
         let members: Vec<&UserEngagement> =
             kept.iter().zip(&labels).filter(|(_, label)| **label == id).map(|(u, _)| *u).collect();
         let registrations: u64 = members.iter().map(|u| u.registrations).sum();
         let attended: u64 = members.iter().map(|u| u.attended).sum();
-        table.push(vec![attended, registrations - attended]);
         let rate = attended as f64 / registrations.max(1) as f64;
         let spread = (overall_rate * (1.0 - overall_rate) / registrations.max(1) as f64).sqrt();
         let z_score = if spread > 0.0 { (rate - overall_rate) / spread } else { 0.0 };
@@ -160,7 +153,6 @@ pub fn segment(users: &[UserEngagement], k_max: usize, seed: u64) -> Option<Enga
             attended,
             attendance_rate: rate,
             z_score,
-            p_value: two_sided_normal_p(z_score),
             mean_registrations: registrations as f64 / count,
             mean_lead_days: mean(&|u: &UserEngagement| u.mean_lead_days),
             last_minute_share: mean(&|u: &UserEngagement| u.last_minute_share),
@@ -176,7 +168,6 @@ pub fn segment(users: &[UserEngagement], k_max: usize, seed: u64) -> Option<Enga
         users_segmented: kept.len(),
         users_left_out: users.len() - kept.len(),
         overall_rate,
-        rate_difference: chi_square_independence(&table),
         segments,
         assignments: kept.iter().zip(&labels).map(|(u, label)| (u.user_id.clone(), *label)).collect(),
     })
@@ -204,13 +195,13 @@ fn characteristics(centroid: &[f64], scaler: &Standardizer) -> Vec<String> {
     found.into_iter().map(|(_, phrase)| phrase.to_owned()).collect()
 }
 
-/// Named by whether the segment's rate is significantly (p < 0.05) above or below everyone's;
-/// segments sharing a name are told apart by how often they register.
+/// Named by how far the segment's rate lies from everyone's (two binomial standard deviations or
+/// more above or below); segments sharing a name are told apart by how often they register.
 fn name_segments(segments: &mut [EngagementSegment]) {
     for segment in segments.iter_mut() {
-        segment.name = if segment.p_value < 0.05 && segment.z_score > 0.0 {
+        segment.name = if segment.z_score >= 2.0 {
             "High engagers"
-        } else if segment.p_value < 0.05 {
+        } else if segment.z_score <= -2.0 {
             "Occasional attendees"
         } else {
             "Selective participants"
@@ -228,6 +219,45 @@ fn name_segments(segments: &mut [EngagementSegment]) {
             segment.name = format!("{} ({volume}, {:.0} %)", segment.name, segment.attendance_rate * 100.0);
         }
     }
+}
+
+/// Whether the segments are a lasting trait rather than noise: each user's known registrations
+/// are dealt alternately (in time order) into two halves, users are segmented into `k` groups on
+/// each half separately, and the two partitions of the users present in both are compared by
+/// the adjusted Rand index (1: the same segments; about 0: unrelated). `None` with too few users.
+pub fn stability(events: &[EventInfo], registrations: &[RegistrationInfo], k: usize, seed: u64) -> Option<f64> {
+    let known = crate::attendance::known(events, registrations);
+    let mut turn: HashMap<&str, usize> = HashMap::new();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for (_, registration) in known {
+        let count = turn.entry(registration.user_id.as_str()).or_default();
+        if count.is_multiple_of(2) {
+            first.push(registration.clone())
+        } else {
+            second.push(registration.clone())
+        }
+        *count += 1;
+    }
+    let options = KMeansOptions { seed, ..KMeansOptions::default() };
+    let partition = |half: &[RegistrationInfo]| -> HashMap<String, usize> {
+        let users: Vec<UserEngagement> =
+            user_engagement(events, half).into_iter().filter(|u| u.registrations >= MIN_REGISTRATIONS).collect();
+        if users.len() < MIN_USERS {
+            return HashMap::new();
+        }
+        let points = Points::new(users.iter().flat_map(|u| u.features()).collect(), FEATURES.len());
+        let scaled = Standardizer::fit(&points).transform(&points);
+        let model = kmeans(&scaled, k.clamp(1, users.len()), &options);
+        users.into_iter().map(|u| u.user_id).zip(model.labels).collect()
+    };
+    let (a, b) = (partition(&first), partition(&second));
+    let common: Vec<&String> = a.keys().filter(|user| b.contains_key(*user)).collect();
+    if common.len() < MIN_USERS {
+        return None;
+    }
+    let left: Vec<usize> = common.iter().map(|u| a[*u]).collect();
+    let right: Vec<usize> = common.iter().map(|u| b[*u]).collect();
+    adjusted_rand_index(&left, &right)
 }
 
 #[cfg(test)]
@@ -287,7 +317,22 @@ mod tests {
             .map(|(user, _)| user.as_str())
             .collect();
         assert!(members.iter().all(|u| u[1..].parse::<u32>().unwrap() % 5 == 0), "{members:?}");
-        assert!(segmentation.rate_difference.unwrap().p_value < 1e-6);
+        assert!(low.z_score < -2.0, "{}", low.z_score);
+        // The planted group is a lasting trait: found again on alternate registrations.
+        let stable = stability(&events, &registrations, segmentation.k, 42).unwrap();
+        assert!(stable > 0.8, "{stable}");
         assert!(segment(&users[..5], 5, 42).is_none(), "too few users");
+    }
+
+    #[test]
+    fn segments_of_alike_users_are_not_stable() {
+        // Everyone attends at the same rate: whatever the clustering finds is noise.
+        let (events, mut registrations) = synthetic::weekly_classes(40, 3);
+        let mut rng = crate::rng::SplitMix64::new(5);
+        for registration in &mut registrations {
+            registration.attended = Some(rng.next_f64() < 0.6);
+        }
+        let stable = stability(&events, &registrations, 2, 42).unwrap();
+        assert!(stable.abs() < 0.2, "{stable}");
     }
 }

@@ -63,7 +63,9 @@ pub struct LogisticModel {
     pub scales: Vec<f64>,
     /// Newton steps taken.
     pub iterations: usize,
-    /// The inverse of the penalised log loss's Hessian at the fit, on the standardised scale,
+    /// The inverse of the penalised log loss's Hessian at the fit, on the standardised scale
+    /// (a Laplace approximation: with the L2 penalty it is narrower than the unpenalised
+    /// maximum-likelihood covariance),
     /// intercept first, row-major ((k + 1)²): the coefficients' approximate covariance. Empty
     /// when the Hessian could not be inverted (or for a model stored before it was kept).
     #[serde(default)]
@@ -601,7 +603,11 @@ pub struct CalibrationBin {
 
 /// Predictions grouped into `bins` equal-width bins of probability (the last one includes 1),
 /// with the mean prediction and the observed rate of each: a calibrated model has them equal.
+/// Empty when the lengths differ.
 pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Vec<CalibrationBin> {
+    if probabilities.len() != labels.len() {
+        return Vec::new();
+    }
     let bins = bins.max(1);
     let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
     for (p, y) in probabilities.iter().zip(labels) {

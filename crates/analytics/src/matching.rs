@@ -129,8 +129,9 @@ impl MatchStats {
             proposed: self.proposed,
             decided: self.decided,
             accepted: self.accepted,
-            rejected: self.decided - self.accepted,
-            pending: self.proposed - self.decided,
+            // Read back from stored aggregates: counts that do not add up must not panic.
+            rejected: self.decided.saturating_sub(self.accepted),
+            pending: self.proposed.saturating_sub(self.decided),
             acceptance_rate: rate,
             confidence_interval: wilson_interval(self.accepted, self.decided, confidence).map(|(low, high)| Interval {
                 level: confidence,

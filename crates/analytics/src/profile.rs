@@ -1,6 +1,8 @@
 //! A user's behavioural profile, kept incrementally: [`ProfileState`] takes one event at a time
-//! in any order (late events included) and always equals the state built from all the events
-//! at once. [`ProfileState::features`] reads the features of SPEC §4 out of it at a given time,
+//! in any order (late events included) and equals the state built from all the events at once,
+//! exactly while a user has at most `max_distinct` distinct categories, features and items
+//! (200 by default). Past that bound the rarest are dropped as events come, and which ones
+//! survives depends on the order: a memory bound, not an exact count. [`ProfileState::features`] reads the features of SPEC §4 out of it at a given time,
 //! and [`ProfileState::preferences`] the decayed preference scores.
 //!
 //! Definitions (times in UTC):
@@ -176,7 +178,8 @@ fn min_action(a: (i64, &str), b: (i64, &str)) -> bool {
 }
 
 impl ProfileState {
-    /// Folds one event in; the result does not depend on the order events come in.
+    /// Folds one event in; the result does not depend on the order events come in while the
+    /// distinct values stay within `max_distinct` (see the module documentation).
     pub fn observe(&mut self, event: &ProfileEvent, config: &ProfileConfig) {
         let at = event.timestamp_us;
         self.events += 1;

@@ -84,6 +84,18 @@ pub fn proportion_trend(times: &[f64], outcomes: &[bool]) -> Option<ProportionTr
     Some(ProportionTrend { slope: statistic / spread, z, p_value: two_sided_normal_p(z), observations: n })
 }
 
+/// The two-sided p-value of the two-proportion z-test of rate `a` (of `n_a`) against rate `b`
+/// (of `n_b`), with the pooled rate's standard error. `None` when either side is empty or the
+/// pooled rate is 0 or 1.
+pub fn two_proportion_p(a: f64, n_a: f64, b: f64, n_b: f64) -> Option<f64> {
+    if !(n_a > 0.0 && n_b > 0.0) {
+        return None;
+    }
+    let pooled = (a * n_a + b * n_b) / (n_a + n_b);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)).sqrt();
+    (se > 0.0).then(|| two_sided_normal_p((a - b) / se))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +140,13 @@ mod tests {
         assert!((trend.p_value - 0.248_18).abs() < 1e-4, "{trend:?}");
         assert_eq!(proportion_trend(&[1.0, 1.0, 1.0], &[true, false, true]), None);
         assert_eq!(proportion_trend(&[0.0, 1.0, 2.0], &[true, true, true]), None);
+    }
+
+    #[test]
+    fn two_proportion_test_by_hand() {
+        // 30/50 against 20/50: pooled 0.5, se = √(0.25·0.04) = 0.1, z = 2, p = 0.0455.
+        assert!((two_proportion_p(0.6, 50.0, 0.4, 50.0).unwrap() - 0.045_500).abs() < 1e-5);
+        assert_eq!(two_proportion_p(0.6, 0.0, 0.4, 50.0), None);
+        assert_eq!(two_proportion_p(1.0, 10.0, 1.0, 10.0), None);
     }
 }

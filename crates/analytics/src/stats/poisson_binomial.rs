@@ -28,8 +28,13 @@ pub fn poisson_binomial(probabilities: &[f64]) -> Vec<f64> {
 /// P(X ≤ lower) ≥ (1 − confidence)/2 and the largest `upper` with P(X ≥ upper) ≥ (1 − confidence)/2.
 /// A confidence outside [0, 1] is clamped; a NaN confidence gives the whole range (0, n).
 pub fn poisson_binomial_interval(probabilities: &[f64], confidence: f64) -> (u64, u64) {
-    let pmf = poisson_binomial(probabilities);
-    let max_successes = probabilities.len() as u64;
+    central_interval(&poisson_binomial(probabilities), confidence)
+}
+
+/// The central interval of a distribution over 0..=n given by its probabilities (the rule of
+/// [`poisson_binomial_interval`]), for a caller that already has them.
+pub fn central_interval(pmf: &[f64], confidence: f64) -> (u64, u64) {
+    let max_successes = pmf.len().saturating_sub(1) as u64;
     let tail = (1.0 - clamp_probability(confidence)) / 2.0;
     let mut lower = 0;
     let mut cumulative = 0.0;
@@ -101,7 +106,7 @@ mod tests {
 
     #[test]
     fn poisson_binomial_central_interval() {
-        // Binomial(4, ½) = [1, 4, 6, 4, 1]/16: the 2.5% tails end at 1 and 3 (P(X ≤ 0) = 1/16 ≥ 2.5%).
+        // Binomial(4, ½) = [1, 4, 6, 4, 1]/16: P(X ≤ 0) = 1/16 ≥ 2.5 %, so the 95 % interval is the whole 0..4.
         assert_eq!(poisson_binomial_interval(&[0.5; 4], 0.95), (0, 4));
         // With an 80% interval the tails are 10%: P(X ≤ 0) = 6.25% < 10% ≤ P(X ≤ 1) = 31.25%.
         assert_eq!(poisson_binomial_interval(&[0.5; 4], 0.8), (1, 3));

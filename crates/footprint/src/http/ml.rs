@@ -115,7 +115,7 @@ fn model_view(model: &ModelRecord, now_us: i64) -> Value {
 /// The ML service's state: every model of the registry with its status, version and metrics.
 #[utoipa::path(get, path = "/api/ml/health", tag = "attendance", security(("bearer" = [])),
     responses((status = 200, description = "`{success, data: {status, models}}`", body = Object), (status = 401, body = super::ErrorBody)))]
-async fn health(State(state): State<AppState>, _principal: Principal) -> Result<Json<Value>, ApiError> {
+async fn health(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     state.store.ping().await?;
     let models = state.store.models(ModelFilter::default()).await?;
     // Per model name: the version that serves (the newest ready one), and the newest run if it
@@ -140,6 +140,13 @@ async fn health(State(state): State<AppState>, _principal: Principal) -> Result<
         });
         if newest.model_id != shown.model_id {
             entry["latestRun"] = json!({"id": newest.model_id, "status": newest.status, "version": newest.version, "error": newest.error});
+        }
+        // Anyone signed in sees the status; the figures and failure reasons are for staff.
+        if !principal.is_staff()
+            && let Some(object) = entry.as_object_mut()
+        {
+            object.remove("metrics");
+            object.remove("latestRun");
         }
         latest.insert(name.to_owned(), entry);
     }

@@ -21,6 +21,8 @@ pub const MODEL_NAME: &str = "attendance_predictor";
 pub const MODEL_TYPE: &str = "attendance_predictor";
 const MIN_EXAMPLES: u64 = 50;
 const PAGE: u32 = 1000;
+/// Most participants one prediction request may list.
+const MAX_PARTICIPANTS: usize = 10_000;
 
 /// What a training run may be given (all optional), in the seed's words.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -95,7 +97,8 @@ pub fn registration_info(registration: &Registration) -> RegistrationInfo {
 const ANALYSIS_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// How long an analysis may still run: `ml.analysis_timeout_secs`, or less if the request asks.
-/// Checked between stages; the computation itself is also cut off at the deadline.
+/// Checked between stages, and the answer stops waiting for the computation at the deadline
+/// (a blocking computation cannot be cancelled: it finishes in the background, holding its slot).
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     started: Instant,
@@ -175,12 +178,28 @@ pub async fn records(
     from_us: Option<i64>,
     to_us: Option<i64>,
 ) -> Result<(Vec<AttendanceEvent>, Vec<Registration>), ApiError> {
+    records_of(state, None, from_us, to_us).await
+}
+
+/// The same, for one organisation's events only (all when `None`).
+pub async fn records_of(
+    state: &AppState,
+    organization_id: Option<String>,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<(Vec<AttendanceEvent>, Vec<Registration>), ApiError> {
     let mut events = Vec::new();
     let mut after = None;
     loop {
         let page = state
             .store
-            .attendance_events(AttendanceQuery { from_us, to_us, after, limit: PAGE, ..Default::default() })
+            .attendance_events(AttendanceQuery {
+                organization_id: organization_id.clone(),
+                from_us,
+                to_us,
+                after,
+                limit: PAGE,
+            })
             .await?;
         let full = page.len() == PAGE as usize;
         after = page.last().map(|e| (e.start_us, e.event_id.clone()));
@@ -499,6 +518,14 @@ fn participants_of(
     on_record: &[Registration],
     now_us: i64,
 ) -> Result<Vec<Person>, ApiError> {
+    let registered_at: HashMap<&str, i64> = on_record
+        .iter()
+        .filter(|r| r.event_id == event.event_id)
+        .map(|r| (r.user_id.as_str(), r.registered_at_us))
+        .collect();
+    if given.as_ref().is_some_and(|list| list.len() > MAX_PARTICIPANTS) {
+        return Err(ApiError::InvalidParameters(format!("participants: at most {MAX_PARTICIPANTS}")));
+    }
     let participants: Vec<Person> = match given {
         Some(list) => list
             .into_iter()
@@ -506,10 +533,7 @@ fn participants_of(
                 let registered_at_us = match p.registration_date.as_deref() {
                     Some(text) => crate::services::attendance::parse_time("registrationDate", text)
                         .map_err(|error| ApiError::InvalidParameters(error.to_string()))?,
-                    None => on_record
-                        .iter()
-                        .find(|r| r.user_id == p.user_id && r.event_id == event.event_id)
-                        .map_or(now_us, |r| r.registered_at_us),
+                    None => registered_at.get(p.user_id.as_str()).copied().unwrap_or(now_us),
                 };
                 if p.previous_attendance.is_some_and(|rate| !(0.0..=1.0).contains(&rate)) {
                     return Err(ApiError::InvalidParameters(format!(
@@ -673,9 +697,24 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
     // Each participant's history: events that started before this one.
     let users: Vec<String> = participants.iter().map(|p| p.user_id.clone()).collect();
     let histories = histories_before(state, &users, event.start_us).await?;
-    let prediction = predict_event(&model, &event, &participants, &histories);
-    let aggregate = request.prediction_type.as_deref() == Some("aggregate");
-    let overall = overall_view(&prediction.probabilities);
+    let aggregate = match request.prediction_type.as_deref() {
+        None | Some("individual") => false,
+        Some("aggregate") => true,
+        Some(other) => {
+            return Err(ApiError::InvalidParameters(format!("predictionType: individual or aggregate, not {other}")));
+        }
+    };
+    // Scoring everyone and the exact interval (O(n²)) are CPU work: off the request thread.
+    let (prediction, overall, participants) = {
+        let event = event.clone();
+        tokio::task::spawn_blocking(move || {
+            let prediction = predict_event(&model, &event, &participants, &histories);
+            let overall = overall_view(&prediction.probabilities);
+            (prediction, overall, participants)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    };
     let mut recommendations: Vec<String> = prediction
         .recommendations
         .iter()
@@ -1038,13 +1077,6 @@ pub struct RecommendationRequest {
     pub timeout_ms: Option<u64>,
 }
 
-/// Two-proportion z-test p-value of rate a (of n_a) against rate b (of n_b).
-pub fn two_proportion_p(a: f64, n_a: f64, b: f64, n_b: f64) -> Option<f64> {
-    let pooled = (a * n_a + b * n_b) / (n_a + n_b);
-    let se = (pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)).sqrt();
-    (se > 0.0).then(|| footprint_analytics::stats::two_sided_normal_p((a - b) / se))
-}
-
 /// Scheduling, engagement and capacity advice computed from measured rates and predictions.
 pub async fn recommendations(state: &AppState, request: RecommendationRequest) -> Result<Value, ApiError> {
     let budget = Budget::new(state, request.timeout_ms)?;
@@ -1075,10 +1107,10 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
     let mut recommendations = Vec::new();
     if wanted("scheduling") || wanted("attendance_optimization") {
         for (factor, label) in [("day_of_week", "day"), ("time_slot", "time slot")] {
-            let Some(best) = analysis.levels.get(factor).and_then(|levels| levels.first()) else { continue };
-            let others_n = (total - best.registrations) as f64;
-            let others_rate = if others_n > 0.0 { (attended - best.attended) as f64 / others_n } else { overall };
-            let p = two_proportion_p(best.rate, best.registrations as f64, others_rate, others_n);
+            let Some(found) = analysis.levels.get(factor).and_then(|levels| attendance::best_level(levels)) else {
+                continue;
+            };
+            let (best, others_rate, p) = (&found.level, found.rest_rate, found.p_value);
             if best.rate > others_rate && p.is_some_and(|p| p < 0.05) {
                 recommendations.push(json!({
                     "category": "scheduling",
@@ -1099,14 +1131,6 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
         if !low.is_empty() {
             let rate = low.iter().map(|h| h.attended).sum::<u64>() as f64
                 / low.iter().map(|h| h.registrations).sum::<u64>().max(1) as f64;
-            // How sure it is that their rate really is below the overall one (one-sided z).
-            let n = low.iter().map(|h| h.registrations).sum::<u64>() as f64;
-            let se = (overall * (1.0 - overall) / n.max(1.0)).sqrt();
-            let below = if se > 0.0 {
-                1.0 - footprint_analytics::stats::two_sided_normal_p((overall - rate) / se) / 2.0
-            } else {
-                0.0
-            };
             recommendations.push(json!({
                 "category": "engagement",
                 "priority": if low.len() * 10 >= histories.len() { "high" } else { "medium" },
@@ -1115,7 +1139,9 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
                 // For these users, if they came as often as everyone does.
                 "impact": {"metric": "attendance_rate", "usersConcerned": low.len(), "theirRate": rate, "overallRate": overall,
                            "expectedImprovement": (overall - rate).max(0.0)},
-                "confidence": below,
+                // These users were picked for their low rate: a test of that rate on the same
+                // records would be circular, so none is claimed.
+                "confidence": null,
                 "evidence": {"users": low.len(), "registrations": low.iter().map(|h| h.registrations).sum::<u64>()},
             }));
         }
@@ -1144,7 +1170,8 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
             "impact": {"expectedAttendance": expected, "upperBound": high, "capacity": event.capacity,
                        "expectedImprovement": event.capacity.filter(|c| *c > 0).map(|c| (c as f64 - high as f64).max(0.0) / c as f64)},
             // The coverage of the prediction interval the advice rests on.
-            "confidence": prediction["overall"]["interval"]["level"],
+            // The probability, under the model, that attendance falls in the interval.
+            "confidence": prediction["overall"]["confidence"],
             "evidence": {"registrations": prediction["overall"]["totalRegistered"]},
         }));
     }

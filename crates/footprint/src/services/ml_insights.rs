@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::services::attendance::parse_time;
 use crate::services::attendance_model::{
     self, Budget, Person, event_info, histories_before, model_summary, overall_view, predict_event, ready_model,
-    records, registered, registration_info,
+    records, records_of, registered, registration_info,
 };
 use crate::state::AppState;
 
@@ -94,15 +94,6 @@ fn day_name(level: &str) -> String {
     chars.next().map_or_else(String::new, |first| first.to_uppercase().collect::<String>() + chars.as_str())
 }
 
-/// A level's rate against the rest, with the two-proportion p-value.
-fn against_rest(level: &LevelRate, all: &[LevelRate]) -> (f64, Option<f64>) {
-    let attended: u64 = all.iter().map(|l| l.attended).sum::<u64>() - level.attended;
-    let registrations: u64 = all.iter().map(|l| l.registrations).sum::<u64>() - level.registrations;
-    let rest = attended as f64 / registrations.max(1) as f64;
-    let p = attendance_model::two_proportion_p(level.rate, level.registrations as f64, rest, registrations as f64);
-    (rest, p)
-}
-
 /// Whether rates differ between the levels at all (χ² on attended/missed by level).
 fn levels_differ(levels: &[LevelRate]) -> Option<f64> {
     let table: Vec<Vec<u64>> = levels.iter().map(|l| vec![l.attended, l.registrations - l.attended]).collect();
@@ -138,10 +129,8 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
     let with_recommendations = request.include_recommendations.unwrap_or(true);
     let now_us = state.clock.now_us();
     let (start, end, label) = timeframe(request.timeframe.as_ref(), now_us)?;
-    let (mut events, registrations) = records(state, start, Some(end)).await?;
-    if let Some(organization) = &request.organization_id {
-        events.retain(|e| e.organization_id.as_deref() == Some(organization.as_str()));
-    }
+    // Registrations follow the events: another organisation's never enter the counts.
+    let (events, registrations) = records_of(state, request.organization_id.clone(), start, Some(end)).await?;
     budget.check("reading the attendance records")?;
     let known = registrations.iter().filter(|r| r.attended.is_some()).count();
     if known < 30 {
@@ -176,10 +165,11 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
             }
             let users = engagement::user_engagement(&infos, &regs);
             let segmentation = engagement::segment(&users, 5, seed);
-            (analysis, trend, weekly, users.len(), segmentation, infos, regs)
+            let stability = segmentation.as_ref().and_then(|found| engagement::stability(&infos, &regs, found.k, seed));
+            (analysis, trend, weekly, users.len(), segmentation, stability, infos, regs)
         })
         .await?;
-    let (analysis, trend, weekly, users_seen, segmentation, infos, regs) = computed;
+    let (analysis, trend, weekly, users_seen, segmentation, stability, infos, regs) = computed;
     let overall_rate = {
         let levels = analysis.levels.get("day_of_week").map(Vec::as_slice).unwrap_or_default();
         levels.iter().map(|l| l.attended).sum::<u64>() as f64
@@ -192,8 +182,9 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
     if wanted("attendance_trends") {
         let days = analysis.levels.get("day_of_week").cloned().unwrap_or_default();
         let slots = analysis.levels.get("time_slot").cloned().unwrap_or_default();
-        let best = days.first();
-        let (rest, p) = best.map_or((overall_rate, None), |b| against_rest(b, &days));
+        let best_day = attendance::best_level(&days);
+        let best = best_day.as_ref().map(|f| &f.level);
+        let (rest, p) = best_day.as_ref().map_or((overall_rate, None), |f| (f.rest_rate, f.p_value));
         let difference = best.map_or(0.0, |b| b.rate - rest);
         let mut recommendations = Vec::new();
         if let (Some(best), Some(p)) = (best, p)
@@ -267,7 +258,6 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
     if wanted("user_engagement") {
         match &segmentation {
             Some(segmentation) => {
-                let p = segmentation.rate_difference.map(|t| t.p_value);
                 let occasional = segmentation.segments.iter().find(|s| s.name.starts_with("Occasional"));
                 let mut recommendations = Vec::new();
                 if let Some(low) = occasional {
@@ -292,8 +282,14 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
                     "category": "user_engagement",
                     "title": format!("{} engagement segments", segmentation.k),
                     "description": format!("{} users with at least {} known outcomes fall into {} groups (silhouette {:.2})", segmentation.users_segmented, engagement::MIN_REGISTRATIONS, segmentation.k, segmentation.silhouette),
-                    "confidence": p.map(|p| 1.0 - p),
-                    "impact": impact(p, segmentation.segments.iter().map(|s| s.attendance_rate).fold(0.0, f64::max) - segmentation.segments.iter().map(|s| s.attendance_rate).fold(1.0, f64::min)),
+                    // How far the same segments are found again on alternate registrations
+                    // (adjusted Rand index), not a test on the rates the clustering used.
+                    "confidence": stability.map(|ari| ari.clamp(0.0, 1.0)),
+                    "impact": match stability {
+                        Some(ari) if ari >= 0.5 => "high",
+                        Some(ari) if ari >= 0.2 => "medium",
+                        _ => "low",
+                    },
                     "segments": segmentation.segments.iter().map(|s| json!({
                         "name": s.name,
                         "size": s.share,
@@ -313,7 +309,7 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
                         "features": engagement::FEATURES,
                         "silhouette": segmentation.silhouette,
                         "silhouetteByK": segmentation.scores,
-                        "rateDifferencePValue": p,
+                        "stability": stability,
                     },
                     "recommendations": recommendations,
                 }));
@@ -410,7 +406,6 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
         }));
     }
 
-    let confidences: Vec<f64> = found.iter().filter_map(|i| i["confidence"].as_f64()).collect();
     let key_findings = found.iter().filter(|i| i["confidence"].as_f64().is_some_and(|c| c >= 0.95)).count();
     let share_known = known as f64 / registrations_total.max(1) as f64;
     if !with_recommendations {
@@ -428,7 +423,6 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Valu
         "summary": {
             "keyFindings": key_findings,
             "actionableInsights": actionable,
-            "confidenceScore": (!confidences.is_empty()).then(|| confidences.iter().sum::<f64>() / confidences.len() as f64),
             // The share of registrations whose outcome (came or not) is recorded.
             "dataQuality": if share_known >= 0.9 { "high" } else if share_known >= 0.6 { "medium" } else { "low" },
             "knownOutcomeShare": share_known,
@@ -702,7 +696,13 @@ pub async fn test_prediction(state: &AppState, request: TestPredictionRequest) -
         }
     }
     if let Some(count) = data.past_registrations {
-        history.registrations = count;
+        // The same rate over the number of registrations given (attended never exceeds it).
+        let rate = if history.registrations > 0 {
+            history.attended as f64 / history.registrations as f64
+        } else {
+            model.space.base_rate
+        };
+        history = History { registrations: count, attended: (rate * count as f64).round() as u64 };
     }
     let info = event_info(&event);
     let mut features = model.space.features(&info, registered_at_us, &history);

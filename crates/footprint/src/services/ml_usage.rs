@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::services::attendance_model::{self, event_info, ready_model, records, registration_info};
+use crate::services::attendance_model::{event_info, ready_model, records, registration_info};
 use crate::state::AppState;
 
 const DAY_US: i64 = 86_400_000_000;
@@ -198,7 +198,7 @@ async fn accuracy(state: &AppState, now_us: i64) -> Result<Value, ApiError> {
     let before_week = window(now_us - 30 * DAY_US, week_start);
     let trend = match (&last_week, &before_week) {
         (Some(a), Some(b)) => {
-            let p = attendance_model::two_proportion_p(a.accuracy, a.n as f64, b.accuracy, b.n as f64);
+            let p = footprint_analytics::stats::two_proportion_p(a.accuracy, a.n as f64, b.accuracy, b.n as f64);
             json!({
                 "direction": match p {
                     Some(p) if p < 0.05 && a.accuracy > b.accuracy => "improving",

@@ -46,7 +46,10 @@ pub(crate) async fn check(app: &TestApp, tokens: Tokens<'_>, model: &str, failed
     assert_eq!(occasional.len(), 1, "{segments:?}");
     assert_eq!(occasional[0]["users"], 12, "the planted group: every fifth of 60 users");
     assert!(occasional[0]["attendanceRate"].as_f64().unwrap() < 0.3);
-    assert!(engagement["confidence"].as_f64().unwrap() > 0.99);
+    // The segments are found again on alternate registrations (adjusted Rand index).
+    // About 10 registrations per user in each half: well above the ~0 of segments of noise.
+    assert!(engagement["confidence"].as_f64().unwrap() > 0.5, "{engagement}");
+    assert_eq!(engagement["confidence"], engagement["data"]["stability"]);
     let operations = insight("operational_efficiency");
     let no_show = operations["data"]["noShowRate"].as_f64().unwrap();
     assert!((no_show - (1.0 - trends["data"]["averageRate"].as_f64().unwrap())).abs() < 1e-12);
