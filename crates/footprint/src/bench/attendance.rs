@@ -55,21 +55,7 @@ pub async fn run(bench: AttendanceBench, base_config: &Config) -> anyhow::Result
     // The history ends last week; one class of the coming week has the members' registrations.
     let (events, registrations) = synthetic::weekly_classes_of(bench.weeks, bench.members, 42);
     let shift = state.clock.now_us() - (synthetic::MONDAY + bench.weeks * 7 * DAY_US);
-    let mut lines = Vec::with_capacity(events.len() + 1);
-    for event in &events {
-        let registrations: Vec<_> = registrations
-            .iter()
-            .filter(|r| r.event_id == event.event_id)
-            .map(|r| json!({"user_id": r.user_id, "registered_at": rfc3339(r.registered_at_us + shift), "attended": r.attended}))
-            .collect();
-        lines.push(
-            json!({"id": event.event_id, "name": "Class", "type": event.event_type, "start": rfc3339(event.start_us + shift),
-                   "duration_minutes": event.duration_minutes, "price": event.price,
-                   "weather": {"condition": if event.bad_weather == Some(true) { "rain" } else { "clear" }},
-                   "registrations": registrations})
-            .to_string(),
-        );
-    }
+    let mut lines = attendance::import_lines(&events, &registrations, "Class", shift);
     let next = state.clock.now_us() + 2 * DAY_US;
     let upcoming: Vec<_> = (0..bench.members)
         .step_by(2)
@@ -100,7 +86,9 @@ pub async fn run(bench: AttendanceBench, base_config: &Config) -> anyhow::Result
     let model = attendance_model::start_training(&state, attendance_model::TrainRequest::default())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(600);
     let trained = loop {
+        anyhow::ensure!(Instant::now() < deadline, "training did not finish in 10 minutes");
         tokio::time::sleep(Duration::from_millis(50)).await;
         let record = state.store.model(&model.model_id).await?.ok_or_else(|| anyhow::anyhow!("the model vanished"))?;
         if record.status != "training" {
@@ -128,10 +116,11 @@ pub async fn run(bench: AttendanceBench, base_config: &Config) -> anyhow::Result
     let last_weeks: Vec<String> =
         (bench.weeks.saturating_sub(4)..bench.weeks).flat_map(|w| [0, 1, 3].map(|d| format!("e{w}-{d}"))).collect();
     let registrants = bench.members.div_ceil(2);
+    let batch_label = format!("POST /api/ml/batch-predict ({} events)", last_weeks.len());
     let routes = [
         ("POST /api/ml/predict-attendance", "/api/ml/predict-attendance", json!({"eventId": "next"}), registrants),
         (
-            "POST /api/ml/batch-predict (12 events)",
+            batch_label.as_str(),
             "/api/ml/batch-predict",
             json!({"eventIds": last_weeks, "predictionType": "aggregate"}),
             0,

@@ -60,6 +60,8 @@ struct Dataset {
     /// Per-user static covariates (Wooldridge: prior GPA, ACT, freshman, sophomore).
     covariates: HashMap<String, Vec<f64>>,
     covariate_names: Vec<String>,
+    /// Made by `attendance::synthetic`, whose true probabilities are known.
+    generated: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +99,7 @@ pub fn run(eval: &AttendanceEval) -> anyhow::Result<()> {
                 registrations,
                 covariates: HashMap::new(),
                 covariate_names: Vec::new(),
+                generated: true,
             }
         }
         _ => bail!("give --csv FILE or --generated"),
@@ -139,16 +142,18 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
 
     // The plain logistic baseline: the same regression on the event features and the users'
     // static covariates when the data has them, without the user's history.
-    let history_columns = 2;
+    let history = ["historical_rate", "past_registrations"];
+    let static_columns: Vec<usize> =
+        (0..train_space.names.len()).filter(|&i| !history.contains(&train_space.names[i].as_str())).collect();
     let static_row = |e: &Example| {
-        let mut row = e.features[history_columns..].to_vec();
+        let mut row: Vec<f64> = static_columns.iter().map(|&i| e.features[i]).collect();
         row.extend(data.covariates.get(&e.user_id).cloned().unwrap_or_else(|| vec![0.0; data.covariate_names.len()]));
         row
     };
     let rows: Vec<Vec<f64>> = train_examples.iter().map(static_row).collect();
     let train_labels: Vec<bool> = train_examples.iter().map(|e| e.attended).collect();
     let plain = logistic::fit(&rows, &train_labels, &config).context("the baseline did not fit")?;
-    let mut plain_features: Vec<String> = train_space.names[history_columns..].to_vec();
+    let mut plain_features: Vec<String> = static_columns.iter().map(|&i| train_space.names[i].clone()).collect();
     plain_features.extend(data.covariate_names.iter().cloned());
     models.push(score(
         "plain logistic (no history)".to_owned(),
@@ -164,12 +169,25 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
         train_space.names.clone(),
         test_examples.iter().map(|e| trained.model.model.predict_proba(&e.features)).collect(),
     )?);
+    // On generated data, the probabilities the generator used: the best any model can do.
+    if data.generated {
+        let starts: std::collections::HashMap<i64, &EventInfo> = data.events.iter().map(|e| (e.start_us, e)).collect();
+        let truth: Vec<f64> = test_examples
+            .iter()
+            .map(|e| {
+                starts
+                    .get(&e.event_start_us)
+                    .map_or(f64::NAN, |event| attendance::synthetic::true_probability(event, &e.user_id))
+            })
+            .collect();
+        models.push(score("true probabilities (generator)".to_owned(), Vec::new(), truth)?);
+    }
     let users: std::collections::HashSet<&str> = data.registrations.iter().map(|r| r.user_id.as_str()).collect();
     Ok(Report {
         data: data.name.clone(),
         events: data.events.len(),
         users: users.len(),
-        train_examples: train.len(),
+        train_examples: train_examples.len(),
         test_examples: test_examples.len(),
         test_from: crate::clock::rfc3339(cut),
         base_rate_train: base_rate,
@@ -215,9 +233,7 @@ fn print(report: &Report) {
 }
 
 fn parse_time(text: &str) -> anyhow::Result<i64> {
-    let time = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("{text:?} is not RFC 3339"))?;
-    Ok(crate::clock::to_us(time))
+    crate::clock::parse_rfc3339(text).map(crate::clock::to_us).with_context(|| format!("{text:?} is not RFC 3339"))
 }
 
 fn parse_bool(text: &str) -> anyhow::Result<bool> {
@@ -255,16 +271,17 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
         let event_id = record.get(event_at).unwrap_or_default().to_owned();
         let start =
             parse_time(record.get(start_at).unwrap_or_default()).map_err(|e| anyhow::anyhow!(at(e.to_string())))?;
-        let weather = optional(record, "weather").map(|w| w.to_lowercase());
+        // The same rule as the API's: the column is a condition such as "rain".
+        let (bad_weather, temperature_c) = optional(record, "weather")
+            .map_or((None, None), |w| attendance::weather_from_json(&serde_json::json!({"condition": w})));
         events.entry(event_id.clone()).or_insert_with(|| EventInfo {
             event_id: event_id.clone(),
             event_type: optional(record, "event_type").unwrap_or_else(|| "event".to_owned()),
             start_us: start,
             duration_minutes: optional(record, "duration_minutes").and_then(|d| d.parse().ok()).unwrap_or(60),
             price: optional(record, "price").and_then(|p| p.parse().ok()),
-            bad_weather: weather
-                .map(|w| ["rain", "snow", "storm", "drizzle", "shower"].iter().any(|bad| w.contains(bad))),
-            temperature_c: None,
+            bad_weather,
+            temperature_c,
         });
         let registered_at = match optional(record, "registered_at") {
             Some(text) => parse_time(&text).map_err(|e| anyhow::anyhow!(at(e.to_string())))?,
@@ -286,6 +303,7 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
         registrations,
         covariates: HashMap::new(),
         covariate_names: Vec::new(),
+        generated: false,
     })
 }
 
@@ -350,6 +368,7 @@ fn wooldridge(
         registrations,
         covariates,
         covariate_names: ["priGPA", "ACT", "frosh", "soph"].map(str::to_owned).to_vec(),
+        generated: false,
     })
 }
 
@@ -379,14 +398,25 @@ mod tests {
             registrations,
             covariates: HashMap::new(),
             covariate_names: Vec::new(),
+            generated: true,
         };
         let report = evaluate(&data, &eval()).unwrap();
         let auc = |i: usize| report.models[i].metrics.roc_auc.unwrap();
         assert!(auc(2) > auc(1) + 0.1, "history matters: {} vs {}", auc(2), auc(1));
         assert!(auc(2) >= 0.7);
         assert!(report.models[2].metrics.brier < report.models[0].metrics.brier);
-        // The split is on event time: the test part starts with an event.
+        // The split is on event time: no event has registrations on both sides.
         assert!(report.test_examples > 0 && report.train_examples > report.test_examples);
+        let cut = crate::clock::parse_rfc3339(&report.test_from).map(crate::clock::to_us).unwrap();
+        assert!(data.events.iter().any(|e| e.start_us == cut), "the test part starts at an event");
+        assert_eq!(
+            report.train_examples + report.test_examples,
+            data.registrations.iter().filter(|r| r.attended.is_some()).count(),
+            "every registration on exactly one side"
+        );
+        // The generator's own probabilities score at least as well as any model, by Brier.
+        let truth = report.models.iter().find(|m| m.model.starts_with("true")).unwrap();
+        assert!(truth.metrics.brier <= report.models[2].metrics.brier);
         let binned: usize = report.models[2].calibration.iter().map(|b| b.count).sum();
         assert_eq!(binned, report.test_examples);
     }

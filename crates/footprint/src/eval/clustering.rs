@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use footprint_analytics::cluster::{
-    KMeansOptions, Points, Standardizer, adjusted_rand_index, choose_k, kmeans, silhouette,
+    KMeansOptions, Points, Standardizer, adjusted_rand_index, choose_k, kmeans, labels_by_size, silhouette,
 };
 use serde::Serialize;
 
@@ -73,6 +73,7 @@ struct Report {
 }
 
 pub fn run(eval: &ClusteringEval) -> anyhow::Result<()> {
+    anyhow::ensure!(eval.k.is_none_or(|k| k >= 1), "--k must be at least 1");
     let report = evaluate(eval)?;
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -106,10 +107,10 @@ fn evaluate(eval: &ClusteringEval) -> anyhow::Result<Report> {
             })
             .collect::<Vec<usize>>()
     };
+    // k as fitted (k-means clamps it to the number of rows), sizes largest first.
     let score = |k: usize, model_labels: &[usize]| -> Scored {
-        let mut sizes = vec![0; k];
-        model_labels.iter().for_each(|&label| sizes[label] += 1);
-        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let k = k.min(model_labels.len()).max(1);
+        let (_, sizes) = labels_by_size(model_labels, k);
         Scored {
             k,
             silhouette: silhouette(&points, model_labels, SILHOUETTE_SAMPLE, eval.seed),

@@ -393,3 +393,32 @@ pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportR
     .await;
     Ok(report)
 }
+
+/// The JSON lines `import` reads, for events and registrations as the model sees them (a
+/// generated history, say), moved `shift_us` in time. Bad weather becomes `{"condition": "rain"}`.
+pub fn import_lines(
+    events: &[footprint_analytics::attendance::EventInfo],
+    registrations: &[footprint_analytics::attendance::RegistrationInfo],
+    name: &str,
+    shift_us: i64,
+) -> Vec<String> {
+    use crate::clock::rfc3339;
+    let mut by_event: std::collections::HashMap<&str, Vec<serde_json::Value>> = std::collections::HashMap::new();
+    for r in registrations {
+        by_event.entry(r.event_id.as_str()).or_default().push(serde_json::json!({
+            "user_id": r.user_id, "registered_at": rfc3339(r.registered_at_us + shift_us), "attended": r.attended,
+        }));
+    }
+    events
+        .iter()
+        .map(|event| {
+            let weather = event.bad_weather.map(|bad| serde_json::json!({"condition": if bad { "rain" } else { "clear" }}));
+            serde_json::json!({
+                "id": event.event_id, "name": name, "type": event.event_type, "start": rfc3339(event.start_us + shift_us),
+                "duration_minutes": event.duration_minutes, "price": event.price, "weather": weather,
+                "registrations": by_event.remove(event.event_id.as_str()).unwrap_or_default(),
+            })
+            .to_string()
+        })
+        .collect()
+}

@@ -99,6 +99,7 @@ pub(crate) async fn check(app: &TestApp, tokens: Tokens<'_>, model: &str, failed
     assert_eq!(summary["overall"]["totalRegistered"].as_u64().unwrap(), registered);
     assert!(summary["overall"]["interval"]["low"].as_f64().unwrap() <= expected);
     assert!(expected <= summary["overall"]["interval"]["high"].as_f64().unwrap());
+    assert_eq!(events.len(), 2);
     assert!(events.iter().all(|e| e["individual"].is_null()), "aggregate only");
     assert_eq!(batch["data"]["failed"][0]["eventId"], "nope");
     // Without ids: the events starting within the horizon (next Tuesday's class only).
@@ -169,7 +170,6 @@ pub(crate) async fn check(app: &TestApp, tokens: Tokens<'_>, model: &str, failed
     let calls = performance["calls"].as_f64().unwrap();
     let failures: f64 = errors.values().map(|n| n.as_f64().unwrap()).sum();
     assert!((performance["errorRate"].as_f64().unwrap() - failures / calls).abs() < 1e-12);
-    assert!(performance["averageResponseTimeMs"].as_f64().unwrap() > 0.0);
     let accuracy = &analytics["data"]["accuracy"];
     assert!(accuracy["lastMonthRegistrations"].as_u64().unwrap() > 100, "{accuracy}");
     assert!((0.5..=1.0).contains(&accuracy["lastMonth"].as_f64().unwrap()), "{accuracy}");

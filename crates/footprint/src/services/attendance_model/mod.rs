@@ -41,17 +41,10 @@ const PAGE: u32 = 1000;
 
 /// The event's weather as the model reads it: bad weather and temperature.
 fn weather(event: &AttendanceEvent) -> (Option<bool>, Option<f64>) {
-    let Some(value) = event.weather.as_deref().and_then(|w| serde_json::from_str::<Value>(w).ok()) else {
-        return (None, None);
-    };
-    let condition =
-        value.get("condition").or_else(|| value.get("forecast")).and_then(Value::as_str).map(str::to_lowercase);
-    let wet = ["rain", "snow", "storm", "drizzle", "shower", "pluie", "neige", "orage"];
-    let bad = condition.as_deref().map(|c| wet.iter().any(|w| c.contains(w)));
-    let precipitation = value.get("precipitation_mm").and_then(Value::as_f64).map(|mm| mm > 0.5);
-    let rain = value.get("rain").and_then(Value::as_bool);
-    let temperature = value.get("temperature_c").or_else(|| value.get("temperature")).and_then(Value::as_f64);
-    (bad.or(precipitation).or(rain), temperature)
+    match event.weather.as_deref().and_then(|w| serde_json::from_str::<Value>(w).ok()) {
+        Some(value) => attendance::weather_from_json(&value),
+        None => (None, None),
+    }
 }
 
 pub fn event_info(event: &AttendanceEvent) -> EventInfo {

@@ -40,6 +40,22 @@ pub struct RegistrationInfo {
     pub attended: Option<bool>,
 }
 
+/// An event's weather as the model reads it, from the JSON the API takes: whether it is bad
+/// (rain, snow, storms, in English or French, by `condition` or `forecast`; or
+/// `precipitation_mm` above 0.5; or `rain`) and the temperature (`temperature_c` or
+/// `temperature`).
+pub fn weather_from_json(value: &serde_json::Value) -> (Option<bool>, Option<f64>) {
+    use serde_json::Value;
+    let condition =
+        value.get("condition").or_else(|| value.get("forecast")).and_then(Value::as_str).map(str::to_lowercase);
+    let wet = ["rain", "snow", "storm", "drizzle", "shower", "pluie", "neige", "orage"];
+    let bad = condition.as_deref().map(|c| wet.iter().any(|w| c.contains(w)));
+    let precipitation = value.get("precipitation_mm").and_then(Value::as_f64).map(|mm| mm > 0.5);
+    let rain = value.get("rain").and_then(Value::as_bool);
+    let temperature = value.get("temperature_c").or_else(|| value.get("temperature")).and_then(Value::as_f64);
+    (bad.or(precipitation).or(rain), temperature)
+}
+
 /// Day 0 = Monday.
 pub fn weekday(at_us: i64) -> usize {
     (at_us.div_euclid(DAY_US) + 3).rem_euclid(7) as usize
@@ -635,62 +651,7 @@ pub fn anomalies(
     (event_anomalies, user_anomalies.into_values().collect())
 }
 
-/// A generated attendance history with known effects, for tests, evaluations and benchmarks.
-pub mod synthetic {
-    use super::{DAY_US, EventInfo, RegistrationInfo};
-    use crate::rng::SplitMix64;
-
-    /// Monday 2024-01-01 00:00 UTC.
-    pub const MONDAY: i64 = 1_704_067_200_000_000;
-
-    /// 40 weeks of classes on Monday, Tuesday and Thursday at 18h; Tuesday +15 points, rain
-    /// −10 points, and a group of users (every fifth) at a much lower rate.
-    pub fn weekly_classes(weeks: i64, seed: u64) -> (Vec<EventInfo>, Vec<RegistrationInfo>) {
-        weekly_classes_of(weeks, 60, seed)
-    }
-
-    /// The same with `members` users (each registers to a class with probability ½).
-    pub fn weekly_classes_of(weeks: i64, members: usize, seed: u64) -> (Vec<EventInfo>, Vec<RegistrationInfo>) {
-        let mut rng = SplitMix64::new(seed);
-        let mut events = Vec::new();
-        let mut registrations = Vec::new();
-        for week in 0..weeks {
-            for day in [0i64, 1, 3] {
-                let start = MONDAY + (week * 7 + day) * DAY_US + 18 * 3_600_000_000;
-                let rain = rng.next_f64() < 0.3;
-                let id = format!("e{week}-{day}");
-                events.push(EventInfo {
-                    event_id: id.clone(),
-                    event_type: "class".to_owned(),
-                    start_us: start,
-                    duration_minutes: 60,
-                    price: Some(10.0),
-                    bad_weather: Some(rain),
-                    temperature_c: None,
-                });
-                for user in 0..members {
-                    if rng.next_f64() < 0.5 {
-                        continue;
-                    }
-                    let mut p: f64 = if user % 5 == 0 { 0.15 } else { 0.7 };
-                    if day == 1 {
-                        p += 0.15;
-                    }
-                    if rain {
-                        p -= 0.10;
-                    }
-                    registrations.push(RegistrationInfo {
-                        event_id: id.clone(),
-                        user_id: format!("u{user}"),
-                        registered_at_us: start - 3 * DAY_US,
-                        attended: Some(rng.next_f64() < p),
-                    });
-                }
-            }
-        }
-        (events, registrations)
-    }
-}
+pub mod synthetic;
 
 #[cfg(test)]
 mod tests {
