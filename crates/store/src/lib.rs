@@ -82,7 +82,8 @@ pub trait Store: Send + Sync + 'static {
     async fn processing_watermark(&self, processor: &str) -> StoreResult<i64>;
     async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>>;
     /// Applies a processed batch in one transaction if the watermark is still the one it was
-    /// computed from; `false` (nothing written) when another processor got there first.
+    /// computed from; `false` (nothing written) when another processor got there first. Rows for
+    /// users no longer stored (erased or anonymised since the batch was computed) are left out.
     async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool>;
     /// The counts under each (scope, context) asked for.
     async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>>;

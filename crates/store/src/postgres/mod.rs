@@ -46,6 +46,9 @@ const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.usernam
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;
 /// Held by each ingestion transaction (see `commit_events`).
 const INGEST_LOCK: i64 = 0x666f_6f74_696e_6765;
+/// Serialises processing commits with erasure and anonymisation across nodes: a batch computed
+/// before an erasure commits after it, and then finds the user gone.
+const PROCESSING_LOCK: i64 = 0x666f_6f74_7072_6f63;
 
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {

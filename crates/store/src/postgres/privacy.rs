@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{INGEST_LOCK, PostgresStore};
+use super::{INGEST_LOCK, PROCESSING_LOCK, PostgresStore};
 use crate::error::StoreResult;
 use crate::model::*;
 
@@ -37,6 +37,7 @@ pub(super) async fn erase_user(store: &PostgresStore, erasure: Erasure) -> Store
     let tx = client.transaction().await?;
     // Serialised with ingestion, so no commit for this user lands halfway through.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
     let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
     let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
     tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
@@ -79,6 +80,7 @@ pub(super) async fn anonymize_user(store: &PostgresStore, change: Anonymization)
     let mut client = store.pool.get().await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
     let first_seen: Option<i64> = tx
         .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
         .await?

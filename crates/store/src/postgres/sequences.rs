@@ -6,6 +6,8 @@ use crate::model::*;
 
 async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &SequenceBatch) -> StoreResult<bool> {
     let tx = client.transaction().await?;
+    // After any erasure under way: its users are then gone, and their rows are left out below.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::PROCESSING_LOCK]).await?;
     // First, so that concurrent processors queue on this row and all but one find it moved.
     let claimed = tx
         .execute(
@@ -26,7 +28,8 @@ async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &Se
         tx.execute(
             &tx.prepare_cached(
                 "INSERT INTO sequence_counts (scope, context, next, count)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS k(scope, context, next, count)
+                 WHERE k.scope = '' OR EXISTS (SELECT 1 FROM users u WHERE u.user_key = k.scope)
                  ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + EXCLUDED.count",
             )
             .await?,
@@ -44,6 +47,8 @@ async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &Se
             &tx.prepare_cached(
                 "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+                     AS k(user_key, recent, last_us, previous_us, n_actions)
+                 WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_key = k.user_key)
                  ON CONFLICT (user_key) DO UPDATE SET recent = EXCLUDED.recent, last_us = EXCLUDED.last_us,
                     previous_us = EXCLUDED.previous_us, n_actions = EXCLUDED.n_actions",
             )
@@ -59,7 +64,8 @@ async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &Se
         tx.execute(
             &tx.prepare_cached(
                 "INSERT INTO profile_state (user_key, state, updated_at_us)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) AS k(user_key, state, updated_at_us)
+                 WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_key = k.user_key)
                  ON CONFLICT (user_key) DO UPDATE SET state = EXCLUDED.state, updated_at_us = EXCLUDED.updated_at_us",
             )
             .await?,

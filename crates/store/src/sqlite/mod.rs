@@ -93,6 +93,9 @@ impl SqliteStore {
             let derived = derived_path(&path);
             let writer = open_writer(&path, &options, MIGRATIONS)?;
             let derived_writer = open_writer(&derived, &options, DERIVED_MIGRATIONS)?;
+            // Processing commits read the users table: rows of users no longer stored (erased,
+            // anonymised) are left out.
+            derived_writer.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
             let (checkpointer, stop) = mpsc::channel();
             let checkpoints =
                 vec![open_connection(&path, &options, false)?, open_connection(&derived, &options, false)?];

@@ -19,14 +19,16 @@ fn apply_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreRe
     }
     {
         let mut add = tx.prepare_cached(
-            "INSERT INTO sequence_counts (scope, context, next, count) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO sequence_counts (scope, context, next, count) SELECT ?1, ?2, ?3, ?4
+             WHERE ?1 = '' OR EXISTS (SELECT 1 FROM store.users WHERE user_key = ?1)
              ON CONFLICT (scope, context, next) DO UPDATE SET count = sequence_counts.count + excluded.count",
         )?;
         for delta in &batch.deltas {
             add.execute(params![delta.scope, delta.context, delta.next, delta.count])?;
         }
         let mut state = tx.prepare_cached(
-            "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO sequence_state (user_key, recent, last_us, previous_us, n_actions) SELECT ?1, ?2, ?3, ?4, ?5
+             WHERE EXISTS (SELECT 1 FROM store.users WHERE user_key = ?1)
              ON CONFLICT (user_key) DO UPDATE SET recent = excluded.recent, last_us = excluded.last_us,
                 previous_us = excluded.previous_us, n_actions = excluded.n_actions",
         )?;
@@ -40,7 +42,8 @@ fn apply_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreRe
             ])?;
         }
         let mut profile = tx.prepare_cached(
-            "INSERT INTO profile_state (user_key, state, updated_at_us) VALUES (?1, ?2, ?3)
+            "INSERT INTO profile_state (user_key, state, updated_at_us) SELECT ?1, ?2, ?3
+             WHERE EXISTS (SELECT 1 FROM store.users WHERE user_key = ?1)
              ON CONFLICT (user_key) DO UPDATE SET state = excluded.state, updated_at_us = excluded.updated_at_us",
         )?;
         for record in &batch.profiles {

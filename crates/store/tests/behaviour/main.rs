@@ -536,10 +536,16 @@ fn processed(expected: i64, new: i64, deltas: Vec<SequenceCount>) -> SequenceBat
 }
 
 async fn applies_a_processed_batch_only_once(db: &TestDb) {
+    db.store.create_account(account("u", Some("u"), None, Role::User)).await.unwrap();
     assert_eq!(db.store.processing_watermark("sequences").await.unwrap(), 0);
     assert!(
         db.store
-            .commit_sequence_batch(processed(0, 5, vec![delta("", "a", "b", 2), delta("key-u", "a", "b", 1)]))
+            .commit_sequence_batch(processed(
+                0,
+                5,
+                // `key-gone` names no stored user (erased while the batch was computed): left out.
+                vec![delta("", "a", "b", 2), delta("key-u", "a", "b", 1), delta("key-gone", "a", "b", 1)],
+            ))
             .await
             .unwrap()
     );
@@ -554,8 +560,11 @@ async fn applies_a_processed_batch_only_once(db: &TestDb) {
             .unwrap()
     );
     assert_eq!(db.store.processing_watermark("sequences").await.unwrap(), 9);
-    let mut counts =
-        db.store.sequence_counts(&[(String::new(), "a".into()), ("key-u".into(), "a".into())]).await.unwrap();
+    let mut counts = db
+        .store
+        .sequence_counts(&[(String::new(), "a".into()), ("key-u".into(), "a".into()), ("key-gone".into(), "a".into())])
+        .await
+        .unwrap();
     counts.sort_by(|x, y| (&x.scope, &x.next).cmp(&(&y.scope, &y.next)));
     assert_eq!(counts, vec![delta("", "a", "b", 5), delta("", "a", "c", 1), delta("key-u", "a", "b", 1)]);
     let states = db.store.sequence_states(&["key-u".into(), "key-nobody".into()]).await.unwrap();
