@@ -153,6 +153,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Registrations to the events, in (event, user) order.
     async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>>;
+    /// Every registration of one user, in event order (for their export).
+    async fn user_registrations(&self, user_id: &str) -> StoreResult<Vec<Registration>>;
     /// Each of `user_ids`' outcomes over the events that started before `before_us` (users with
     /// none are left out).
     async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>>;

@@ -178,6 +178,44 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
                 "actions_counted": record.n_actions,
             })
         });
+    let mut profile_versions = Vec::new();
+    for version in state.store.profile_versions(user_id.as_str()).await? {
+        let profile = state.keys.cipher.decrypt(&version.profile_enc).map_err(ApiError::internal)?;
+        profile_versions.push(json!({
+            "version": version.version,
+            "profile": serde_json::from_str::<serde_json::Value>(&profile).unwrap_or(serde_json::Value::String(profile)),
+            "changed_by": version.changed_by,
+            "changed_at": rfc3339(version.created_at_us),
+        }));
+    }
+    // The behavioural profile as kept (counters, sessions, preference evidence).
+    let behavioural_profile = state
+        .store
+        .profile_states(std::slice::from_ref(&user_key))
+        .await?
+        .into_iter()
+        .next()
+        .map(|record| serde_json::from_str::<serde_json::Value>(&record.state).unwrap_or(serde_json::Value::Null));
+    let segment = match state.store.cluster_runs(1).await?.into_iter().next() {
+        Some(run) => state.store.cluster_assignment(&run.run_id, &user_key).await?.map(|assignment| {
+            json!({"run_id": run.run_id, "cluster": assignment.cluster, "distance_to_centre": assignment.distance})
+        }),
+        None => None,
+    };
+    let attendance: Vec<_> = state
+        .store
+        .user_registrations(user_id.as_str())
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "event_id": r.event_id,
+                "registered_at": rfc3339(r.registered_at_us),
+                "attended": r.attended,
+                "checked_in_at": r.checked_in_at_us.map(rfc3339),
+            })
+        })
+        .collect();
     let head = json!({
         "user_id": user_id.as_str(),
         "exported_at": rfc3339(state.clock.now_us()),
@@ -185,6 +223,10 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
         "consent": consent,
         "sessions": sessions,
         "next_action_state": sequence,
+        "profile_versions": profile_versions,
+        "behavioural_profile": behavioural_profile,
+        "segment": segment,
+        "attendance_registrations": attendance,
     });
     audit::record(state, "privacy.export", Some(actor), Some(user_id.as_str()), "success", json!({})).await;
 

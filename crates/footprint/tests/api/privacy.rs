@@ -60,6 +60,26 @@ async fn fixture(app: &TestApp) -> String {
         .await
         .unwrap();
     assert_eq!(match_event.status(), StatusCode::OK);
+    // A new version of the declared profile.
+    let put = app
+        .client
+        .put(app.url(&format!("/api/profile/{GONE}")))
+        .bearer_auth(&token)
+        .json(&json!({"profile": {"display_name": "Eve B.", "language": "fr"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    // Attendance at an organiser's class.
+    let class = json!({"id": "class-1", "name": "Yoga", "type": "class", "start": "2026-03-03T18:00:00Z", "duration_minutes": 60});
+    assert_eq!(
+        app.post_json("/api/v1/attendance/events", Some(&app.admin_token), &class).await.status(),
+        StatusCode::CREATED
+    );
+    let registration = json!({"user_id": GONE, "registered_at": "2026-03-01T08:00:00Z"});
+    let registered =
+        app.post_json("/api/v1/attendance/events/class-1/registrations", Some(&app.admin_token), &registration).await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
     app.state.processor.catch_up(Duration::from_secs(10)).await.unwrap();
     token
 }
@@ -77,7 +97,7 @@ async fn export_then_erase(postgres: bool) {
     let export = body(response).await;
     assert_eq!(export["user_id"], GONE);
     assert_eq!(export["account"]["email"], format!("{GONE}@example.com"));
-    assert_eq!(export["account"]["profile"], json!({"display_name": "Eve", "language": "fr"}));
+    assert_eq!(export["account"]["profile"], json!({"display_name": "Eve B.", "language": "fr"}));
     assert!(export["account"].get("password_hash").is_none() && !export.to_string().contains("argon2"));
     assert_eq!(export["consent"]["history"].as_array().unwrap().len(), 1);
     let types: Vec<&str> = export["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -87,6 +107,12 @@ async fn export_then_erase(postgres: bool) {
     assert_eq!(export["events"][2]["properties"]["constraint_satisfaction"]["skills"], json!(0.5));
     assert_eq!(export["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(export["next_action_state"]["actions_counted"], 3);
+    // Every kind of row erasure removes is in the export too.
+    assert_eq!(export["profile_versions"][0]["profile"], json!({"display_name": "Eve B.", "language": "fr"}));
+    assert_eq!(export["profile_versions"][0]["changed_by"], GONE);
+    assert_eq!(export["behavioural_profile"]["events"], 3, "{}", export["behavioural_profile"]);
+    let attendance = export["attendance_registrations"].as_array().unwrap();
+    assert_eq!((attendance.len(), attendance[0]["event_id"].as_str()), (1, Some("class-1")));
     let others = app.get(&format!("/api/v1/users/{KEPT}/export"), Some(&token)).await;
     assert_eq!(error_code(others, StatusCode::FORBIDDEN).await, "FORBIDDEN");
 

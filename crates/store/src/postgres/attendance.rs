@@ -178,3 +178,25 @@ pub(super) async fn attendance_histories(
         .map(|row| AttendanceHistory { user_id: row.get(0), registrations: row.get(1), attended: row.get(2) })
         .collect())
 }
+
+pub(super) async fn user_registrations(store: &PostgresStore, user_id: &str) -> StoreResult<Vec<Registration>> {
+    let client = store.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us
+             FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
+             WHERE r.user_id = $1 ORDER BY e.start_us, r.event_id COLLATE \"C\"",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| Registration {
+            event_id: row.get(0),
+            user_id: row.get(1),
+            registered_at_us: row.get(2),
+            attended: row.get(3),
+            checked_in_at_us: row.get(4),
+        })
+        .collect())
+}

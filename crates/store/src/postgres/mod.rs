@@ -755,6 +755,10 @@ impl Store for PostgresStore {
         attendance::registrations(self, event_ids).await
     }
 
+    async fn user_registrations(&self, user_id: &str) -> StoreResult<Vec<Registration>> {
+        attendance::user_registrations(self, user_id).await
+    }
+
     async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>> {
         attendance::attendance_histories(self, user_ids, before_us).await
     }

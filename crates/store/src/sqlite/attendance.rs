@@ -228,3 +228,18 @@ pub(super) async fn attendance_histories(
         })
         .await
 }
+
+pub(super) async fn user_registrations(store: &SqliteStore, user_id: &str) -> StoreResult<Vec<Registration>> {
+    let user_id = user_id.to_owned();
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us
+                 FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
+                 WHERE r.user_id = ?1 ORDER BY e.start_us, r.event_id",
+            )?;
+            let registrations = stmt.query_map([user_id], registration_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(registrations)
+        })
+        .await
+}

@@ -273,6 +273,9 @@ pub(super) async fn keeps_attendance_events_and_registrations(db: &TestDb) {
         registrations[0],
         Registration { attended: Some(true), checked_in_at_us: Some(150), ..registration("e1", "ana", None) }
     );
+    let anas = db.store.user_registrations("ana").await.unwrap();
+    assert_eq!(anas.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(), ["e1", "e2"], "in event order");
+    assert!(db.store.user_registrations("nobody").await.unwrap().is_empty());
     // Histories count known outcomes of events that started before the time asked.
     assert!(db.store.set_attended("e2", "ana", false, None).await.unwrap());
     let history = |user: &str, registrations: i64, attended: i64| AttendanceHistory {
