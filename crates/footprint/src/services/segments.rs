@@ -226,6 +226,9 @@ fn engaged(profile: &ProfileState) -> (BTreeSet<String>, BTreeSet<String>) {
 /// Categories and items the user has not engaged with, scored by how much their segment's
 /// peers engage with them, each peer weighted by how much they share the user's preferences
 /// (co-occurrence). Needs `preferences` consent.
+/// Fewest peers who engaged with something for it to be recommended.
+const MIN_PEERS_ENGAGED: usize = 2;
+
 pub async fn recommend(state: &AppState, user_id: &str, limit: usize) -> Result<Recommendations, ApiError> {
     let calculator = profiles::PreferenceCalculator::new(state.clone());
     let preferences = calculator.calculate_preferences(user_id, 100).await?;
@@ -271,6 +274,8 @@ pub async fn recommend(state: &AppState, user_id: &str, limit: usize) -> Result<
     let top_shared = shared.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(c, _)| c.clone());
     let mut recommendations: Vec<Recommendation> = candidates
         .into_iter()
+        // What a single peer engaged with would tell the user what that peer did.
+        .filter(|(_, (_, count))| *count >= MIN_PEERS_ENGAGED)
         .map(|((kind, name), (weight, count))| Recommendation {
             kind,
             score: if total_weight > 0.0 { weight / total_weight } else { 0.0 },

@@ -214,7 +214,7 @@ async fn patterns_are_the_hand_computed_habits() {
     assert_eq!(patterns["recent_change"]["direction"], "insufficient_history");
 }
 
-/// Six light users (one short visit: shoes and socks, item sku-9), three heavy ones (daily
+/// Six light users (one short visit: shoes and socks, item sku-9; one of them also sku-77), three heavy ones (daily
 /// visits over a week: hats and scarves), and ana, light, who only looked at shoes.
 async fn segmented_app() -> TestApp {
     let app =
@@ -228,6 +228,9 @@ async fn segmented_app() -> TestApp {
                 "properties": {"category": category, "item_id": item}}));
         }
     }
+    // One light user also looked at sku-77: recommending it would tell ana what that peer did.
+    events.push(json!({"user_id": "light-0", "type": "page_view", "timestamp": rfc3339(now - DAY_US + 3 * MINUTE_US),
+        "properties": {"category": "shoes", "item_id": "sku-77"}}));
     for n in 0..3 {
         for day in 0..7 {
             for (m, category) in ["hats", "scarves", "hats", "scarves", "hats"].iter().enumerate() {
@@ -277,6 +280,7 @@ async fn segments_and_recommendations_come_from_peers() {
     let names: Vec<&str> =
         recommended["recommendations"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["sku-9", "socks"], "{recommended}");
+    assert!(!names.contains(&"sku-77"), "seen by a single peer");
     assert_eq!(recommended["recommendations"][1]["kind"], "category");
     assert_eq!(recommended["recommendations"][1]["score"], 1.0);
     assert_eq!(recommended["recommendations"][1]["peers_engaged"], 6);
