@@ -17,7 +17,7 @@ async fn an_early_sqlite_store_is_repaired_on_open() {
         )
         .unwrap();
         for (version, sql) in [
-            (1, include_str!("fixtures/sqlite_v1_foundation.sql")),
+            (1, include_str!("../src/sqlite/migrations/0001_foundation.sql")),
             (2, include_str!("fixtures/sqlite_v2_sequences.sql")),
         ] {
             conn.execute_batch(sql).unwrap();

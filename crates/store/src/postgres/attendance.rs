@@ -4,6 +4,17 @@ use super::PostgresStore;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
+/// `event_id, user_id, registered_at_us, attended, checked_in_at_us`.
+fn registration_from_row(row: &tokio_postgres::Row) -> Registration {
+    Registration {
+        event_id: row.get(0),
+        user_id: row.get(1),
+        registered_at_us: row.get(2),
+        attended: row.get(3),
+        checked_in_at_us: row.get(4),
+    }
+}
+
 const ATTENDANCE_COLUMNS: &str = "event_id, organization_id, name, event_type, start_us, duration_minutes, location, \
                                   capacity, price, instructor, weather, created_at_us, updated_at_us";
 
@@ -146,16 +157,7 @@ pub(super) async fn registrations(store: &PostgresStore, event_ids: &[String]) -
             &[&event_ids],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Registration {
-            event_id: row.get(0),
-            user_id: row.get(1),
-            registered_at_us: row.get(2),
-            attended: row.get(3),
-            checked_in_at_us: row.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(registration_from_row).collect())
 }
 
 pub(super) async fn attendance_histories(
@@ -189,14 +191,5 @@ pub(super) async fn user_registrations(store: &PostgresStore, user_id: &str) -> 
             &[&user_id],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| Registration {
-            event_id: row.get(0),
-            user_id: row.get(1),
-            registered_at_us: row.get(2),
-            attended: row.get(3),
-            checked_in_at_us: row.get(4),
-        })
-        .collect())
+    Ok(rows.iter().map(registration_from_row).collect())
 }
