@@ -11,7 +11,7 @@ use crate::attendance::{EventInfo, RegistrationInfo};
 use crate::cluster::adjusted_rand_index;
 use crate::cluster::{KMeansOptions, Points, Standardizer, choose_k, kmeans, labels_by_size};
 
-const DAY_US: f64 = 86_400_000_000.0;
+use crate::time::days;
 /// Fewest known outcomes for a user to be placed in a segment: below it a rate says little.
 pub const MIN_REGISTRATIONS: u64 = 3;
 /// Fewest such users for a segmentation.
@@ -51,7 +51,7 @@ pub fn user_engagement(events: &[EventInfo], registrations: &[RegistrationInfo])
     // user → (registrations, attended, Σ lead days, last-minute count)
     let mut sums: BTreeMap<&str, (u64, u64, f64, u64)> = BTreeMap::new();
     for (event, registration) in crate::attendance::known(events, registrations) {
-        let lead = ((event.start_us - registration.registered_at_us).max(0)) as f64 / DAY_US;
+        let lead = days((event.start_us - registration.registered_at_us).max(0));
         let entry = sums.entry(registration.user_id.as_str()).or_default();
         entry.0 += 1;
         entry.1 += u64::from(registration.attended == Some(true));
@@ -276,7 +276,7 @@ mod tests {
             bad_weather: None,
             temperature_c: None,
         };
-        let day = DAY_US as i64;
+        let day = crate::time::DAY_US;
         let events = [event("a", 10 * day), event("b", 20 * day)];
         let registration = |event: &str, user: &str, at: i64, attended: Option<bool>| RegistrationInfo {
             event_id: event.to_owned(),

@@ -19,5 +19,6 @@ pub mod segmentation;
 pub mod sequence;
 pub mod session;
 pub mod stats;
+pub mod time;
 
 pub use domain::{Consent, ConsentDefault, Email, EventType, InvalidValue, Role, Tier, UserId, Username};

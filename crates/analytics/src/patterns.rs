@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{chi_square_uniform, median, two_sided_normal_p};
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::time::{WEEK_US, day_index, hour_of_day, weekday};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -247,8 +247,8 @@ pub fn detect(events: &[(String, i64)], now_us: i64, config: &PatternConfig) -> 
     let mut hours = [0u64; 24];
     let mut days = [0u64; 7];
     for (_, at) in &sorted {
-        hours[(at.rem_euclid(DAY_US) / 3_600_000_000) as usize] += 1;
-        days[(at.div_euclid(DAY_US) + 3).rem_euclid(7) as usize] += 1;
+        hours[hour_of_day(*at)] += 1;
+        days[weekday(*at)] += 1;
     }
 
     let firsts: Vec<&str> = sessions.iter().filter_map(|s| s.first().map(|e| e.0.as_str())).collect();
@@ -266,7 +266,7 @@ pub fn detect(events: &[(String, i64)], now_us: i64, config: &PatternConfig) -> 
         last_actions: top_actions(&lasts, sessions.len()),
     };
 
-    let mut active: Vec<i64> = sorted.iter().map(|(_, at)| at.div_euclid(DAY_US)).collect();
+    let mut active: Vec<i64> = sorted.iter().map(|(_, at)| day_index(*at)).collect();
     active.dedup();
     let mut longest = 0u64;
     let mut run = 0u64;
@@ -274,7 +274,7 @@ pub fn detect(events: &[(String, i64)], now_us: i64, config: &PatternConfig) -> 
         run = if index > 0 && *day == active[index - 1] + 1 { run + 1 } else { 1 };
         longest = longest.max(run);
     }
-    let today = now_us.div_euclid(DAY_US);
+    let today = day_index(now_us);
     let current = match active.last() {
         Some(&last) if last >= today - 1 => run,
         _ => 0,
@@ -293,12 +293,12 @@ pub fn detect(events: &[(String, i64)], now_us: i64, config: &PatternConfig) -> 
 }
 
 fn recent_change(sorted: &[&(String, i64)], now_us: i64, alpha: f64) -> RecentChange {
-    let week_start = now_us - 7 * DAY_US;
+    let week_start = now_us - WEEK_US;
     let last_7_days = sorted.iter().filter(|(_, at)| *at >= week_start && *at <= now_us).count() as u64;
     let first = sorted.first().map_or(now_us, |(_, at)| *at);
     // Baseline: up to 12 weeks before the last 7 days, from the first event on.
-    let baseline_start = first.max(week_start - 12 * 7 * DAY_US);
-    let baseline_weeks = ((week_start - baseline_start) as f64 / (7 * DAY_US) as f64).max(0.0);
+    let baseline_start = first.max(week_start - 12 * WEEK_US);
+    let baseline_weeks = ((week_start - baseline_start) as f64 / WEEK_US as f64).max(0.0);
     let before = sorted.iter().filter(|(_, at)| *at >= baseline_start && *at < week_start).count() as f64;
     if baseline_weeks < 2.0 {
         return RecentChange {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::time::{DAY_US, day_index, hour_of_day, weekday};
 const WEEK_DAYS: f64 = 7.0;
 
 /// What profiling reads from the events, and how preferences are scored.
@@ -186,11 +186,10 @@ impl ProfileState {
         *self.events_by_type.entry(event.event_type.clone()).or_default() += 1;
         self.first_us = Some(self.first_us.map_or(at, |first| first.min(at)));
         self.last_us = Some(self.last_us.map_or(at, |last| last.max(at)));
-        let day = at.div_euclid(DAY_US);
-        let hour = (at.rem_euclid(DAY_US) / 3_600_000_000) as usize;
+        let day = day_index(at);
+        let hour = hour_of_day(at);
         self.hours[hour.min(23)] += 1;
-        // 1970-01-01 was a Thursday: Monday = 0.
-        self.weekdays[(day + 3).rem_euclid(7) as usize] += 1;
+        self.weekdays[weekday(at)] += 1;
         if let Err(position) = self.active_days.binary_search(&day) {
             self.active_days.insert(position, day);
         }
@@ -265,7 +264,7 @@ impl ProfileState {
         };
         let sessions = self.sessions.len() as u64;
         let lengths: Vec<f64> = self.sessions.iter().map(|s| (s.end_us - s.start_us) as f64 / 1e6).collect();
-        let days_spanned = (now_us.max(last).div_euclid(DAY_US) - first.div_euclid(DAY_US) + 1).max(1);
+        let days_spanned = (day_index(now_us.max(last)) - day_index(first) + 1).max(1);
         let tenure_days = (now_us.max(last) - first) as f64 / DAY_US as f64;
         let recency_days = ((now_us - last).max(0)) as f64 / DAY_US as f64;
         let events_per_session = self.events as f64 / sessions.max(1) as f64;

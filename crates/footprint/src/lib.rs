@@ -1,29 +1,27 @@
 //! Footprint: a self-hosted engine that tracks what an application's users do (under their
-//! consent), profiles them and predicts what they will do next. This crate holds the
-//! services, the HTTP API and the command line; `footprint-store` does the I/O and
-//! `footprint-analytics` the pure computations.
+//! consent), profiles them and predicts what they will do next. This crate holds the product
+//! areas (each with its services, its routes and, where there is one, its library face), the
+//! kernel they share, the HTTP layer that mounts them, the background jobs and the command
+//! line; `footprint-store` does the I/O and `footprint-analytics` the pure computations.
 
-pub mod auth;
-pub mod bench;
-pub mod cache;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod crypto;
-pub mod error;
-pub mod eval;
-pub mod extract;
+pub mod app;
+pub mod kernel;
+
 pub mod http;
-pub mod ingest;
-pub mod processing;
-pub mod profiling;
-pub mod schedule;
-pub mod server;
-pub mod services;
-pub mod state;
-pub mod telemetry;
-pub mod tracking;
-pub mod vault;
 
-pub use config::Config;
-pub use server::{App, serve};
+pub mod accounts;
+pub mod tracking;
+
+pub mod attendance;
+pub mod interactions;
+pub mod matching;
+pub mod profiles;
+
+pub mod cli;
+pub mod jobs;
+pub mod tools;
+
+pub use app::config::{self, Config};
+pub use app::server::{App, serve};
+/// Seed 000's library face under the seed's name (`setup_profiling_system`).
+pub use profiles::library as profiling;

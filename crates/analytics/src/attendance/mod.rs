@@ -13,7 +13,7 @@ use statrs::statistics::Distribution;
 
 use crate::stats::poisson_binomial_mean;
 
-const DAY_US: i64 = 86_400_000_000;
+pub(crate) use crate::time::DAY_US;
 const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 /// Pseudo-registrations at the overall rate that a user's history is blended with.
 const PRIOR_WEIGHT: f64 = 2.0;
@@ -56,14 +56,11 @@ pub fn weather_from_json(value: &serde_json::Value) -> (Option<bool>, Option<f64
     (bad.or(precipitation).or(rain), temperature)
 }
 
-/// Day 0 = Monday.
-pub fn weekday(at_us: i64) -> usize {
-    (at_us.div_euclid(DAY_US) + 3).rem_euclid(7) as usize
-}
+pub use crate::time::weekday;
 
 /// `morning` (before 12h UTC), `afternoon` (12–17h), `evening` (17h on).
 pub fn time_slot(at_us: i64) -> &'static str {
-    match at_us.rem_euclid(DAY_US) / 3_600_000_000 {
+    match crate::time::hour_of_day(at_us) {
         0..=11 => "morning",
         12..=16 => "afternoon",
         _ => "evening",

@@ -1,23 +1,12 @@
 //! The HTTP API: `router(state)` builds every route with no socket, so tests can also drive
 //! it in-process. Handlers are thin: parse, call a service, map the result.
 
-mod accounts;
-mod attendance;
-mod consent;
-mod events;
-mod health;
-mod interactions;
-mod matching;
-mod ml;
-mod predictions;
-mod privacy;
-mod profiles;
-mod track;
+pub mod extract;
+mod middleware;
+mod principal;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -26,8 +15,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{ApiError, error_body};
-use crate::state::AppState;
+use crate::app::state::AppState;
+use crate::kernel::error::ApiError;
 
 /// The error body every route may answer with.
 #[derive(Serialize, ToSchema)]
@@ -88,24 +77,19 @@ impl Modify for SecuritySchemes {
 /// Every route, with its OpenAPI description.
 fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(health::routes())
-        .merge(accounts::routes())
-        .merge(consent::routes())
-        .merge(events::routes())
-        .merge(track::routes(state))
-        .merge(interactions::routes())
-        .merge(predictions::routes())
-        .merge(matching::routes())
-        .merge(privacy::routes())
-        .merge(profiles::routes())
-        .merge(attendance::routes(state))
-        .merge(ml::routes())
+        .merge(crate::app::health::routes())
+        .merge(crate::accounts::http::routes())
+        .merge(crate::tracking::http::routes(state))
+        .merge(crate::interactions::http::routes())
+        .merge(crate::matching::http::routes())
+        .merge(crate::profiles::http::routes())
+        .merge(crate::attendance::http::routes(state))
 }
 
 /// Seed 000's profile routes alone, ready to be merged into another axum app
 /// (`EnrichedProfilesApi`). Errors keep the API's JSON shape.
 pub fn profile_router(state: AppState) -> Router {
-    let (routes, _) = OpenApiRouter::<AppState>::new().merge(profiles::routes()).split_for_parts();
+    let (routes, _) = OpenApiRouter::<AppState>::new().merge(crate::profiles::http::routes()).split_for_parts();
     routes.with_state(state)
 }
 
@@ -120,10 +104,10 @@ pub fn router(state: AppState) -> Router {
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::track_http))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_http))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
         .with_state(state)
 }
 
@@ -133,13 +117,4 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("this route does not accept this method; see /docs".to_owned())
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(error_body("INTERNAL_ERROR", "internal error; the server log has the details")),
-    )
-        .into_response()
 }

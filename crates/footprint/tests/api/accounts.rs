@@ -217,7 +217,7 @@ async fn a_wrong_or_lost_key_is_refused_at_start() {
     let app = TestApp::spawn().await;
     let data_dir = app.data_dir.path().to_owned();
     let mut config = crate::helpers::test_config(&data_dir);
-    config.privacy.encryption_key = Some(footprint::config::Secret::new(footprint::crypto::random_base64(32)));
+    config.privacy.encryption_key = Some(footprint::config::Secret::new(footprint::kernel::crypto::random_base64(32)));
     let error = footprint::App::build(config).await.err().expect("a different key must be refused").to_string();
     assert!(error.contains("encryption key"), "{error}");
     std::fs::remove_file(data_dir.join("secrets.json")).unwrap();

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use footprint::auth::api_key;
-use footprint::clock::{Clock, SystemClock};
+use footprint::accounts::api_key;
+use footprint::app::state::AppState;
 use footprint::config::{Config, Secret};
-use footprint::state::AppState;
+use footprint::kernel::clock::{Clock, SystemClock};
 use footprint::{App, serve};
 use footprint_analytics::Role;
 use footprint_store::ScratchSchema;

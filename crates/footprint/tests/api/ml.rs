@@ -15,7 +15,7 @@ const DAY_US: i64 = 86_400_000_000;
 const MONDAY: i64 = 1_736_121_600_000_000;
 
 fn rfc3339(us: i64) -> String {
-    footprint::clock::rfc3339(us)
+    footprint::kernel::clock::rfc3339(us)
 }
 
 /// The generated history of `footprint_analytics::attendance::synthetic` (40 weeks of classes on
@@ -26,7 +26,7 @@ fn history() -> String {
     for registration in registrations.iter_mut().filter(|r| r.event_id == "e15-1") {
         registration.attended = Some(false);
     }
-    footprint::services::attendance::import_lines(&events, &registrations, "Cours", MONDAY - synthetic::MONDAY)
+    footprint::attendance::records::import_lines(&events, &registrations, "Cours", MONDAY - synthetic::MONDAY)
         .join("\n")
 }
 
@@ -44,8 +44,9 @@ async fn wait_ready(app: &TestApp, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_attendance_model_trains_predicts_and_reports() {
     // The clock stands on the Monday after the 40 weeks of history.
-    let clock =
-        std::sync::Arc::new(footprint::clock::OffsetClock::starting_at(MONDAY + 40 * 7 * DAY_US + 3_600_000_000));
+    let clock = std::sync::Arc::new(footprint::kernel::clock::OffsetClock::starting_at(
+        MONDAY + 40 * 7 * DAY_US + 3_600_000_000,
+    ));
     let app = TestApp::spawn_with_clock(false, clock).await;
     let admin = app.admin_token.clone();
     let manager = app.user_with_role("manon", Role::Manager).await;

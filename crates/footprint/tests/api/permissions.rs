@@ -160,10 +160,12 @@ async fn protected_routes_refuse_missing_bad_and_expired_credentials() {
     let now = time::OffsetDateTime::now_utc();
     let expired =
         app.state.auth.jwt().issue("admin", Role::Admin, Some("admin"), now - time::Duration::hours(3)).access_token;
-    let forged =
-        footprint::auth::jwt::JwtKeys::new(b"someone-elses-secret-someone-else", std::time::Duration::from_secs(600))
-            .issue("admin", Role::Admin, Some("admin"), now)
-            .access_token;
+    let forged = footprint::accounts::jwt::JwtKeys::new(
+        b"someone-elses-secret-someone-else",
+        std::time::Duration::from_secs(600),
+    )
+    .issue("admin", Role::Admin, Some("admin"), now)
+    .access_token;
     let mut tampered = app.admin_token.clone();
     tampered.insert(tampered.len() / 2, 'x');
     for route in &protected_routes() {

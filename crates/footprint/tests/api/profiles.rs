@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use footprint::clock::{Clock, OffsetClock};
+use footprint::kernel::clock::{Clock, OffsetClock};
 use footprint_analytics::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,12 +16,12 @@ const MINUTE_US: i64 = 60_000_000;
 
 /// Noon, two days from now: far enough ahead that tokens stay valid against the real clock.
 fn noon_ahead() -> i64 {
-    let now = footprint::clock::to_us(time::OffsetDateTime::now_utc());
+    let now = footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc());
     (now.div_euclid(DAY_US) + 2) * DAY_US + 12 * HOUR_US
 }
 
 fn rfc3339(us: i64) -> String {
-    footprint::clock::rfc3339(us)
+    footprint::kernel::clock::rfc3339(us)
 }
 
 /// Ana's six events: day D−2 09:00–09:20 (view, click, view), D−1 08:00–08:05 (view, click),
@@ -220,7 +220,7 @@ async fn segmented_app() -> TestApp {
     let app =
         TestApp::spawn_with(|config| config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant).await;
     app.user_with_role("ana", Role::User).await;
-    let now = footprint::clock::to_us(time::OffsetDateTime::now_utc());
+    let now = footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc());
     let mut events = Vec::new();
     for n in 0..6 {
         for (m, (category, item)) in [("shoes", "sku-1"), ("socks", "sku-9"), ("shoes", "sku-9")].iter().enumerate() {
@@ -257,7 +257,7 @@ async fn segments_and_recommendations_come_from_peers() {
     let before = app.get("/api/profile/ana/cluster", Some(&app.admin_token)).await;
     assert_eq!(error_code(before, StatusCode::UNPROCESSABLE_ENTITY).await, "INSUFFICIENT_DATA");
 
-    let run = footprint::services::segments::UserClustering::new(app.state.clone()).update_clusters().await.unwrap();
+    let run = footprint::profiles::segments::UserClustering::new(app.state.clone()).update_clusters().await.unwrap();
     assert_eq!((run.k, run.n_users), (2, 10), "{:?}", run.model.silhouettes);
     let latest = body(app.get("/api/profile/clusters", Some(&app.admin_token)).await).await;
     assert_eq!(latest["run_id"], run.run_id.as_str());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use footprint::clock::OffsetClock;
+use footprint::kernel::clock::OffsetClock;
 use footprint_analytics::rng::SplitMix64;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,0 +1,93 @@
+//! Account routes: login, creating an account (admin), reading one (the user or staff).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::principal::Principal;
+use crate::accounts::service::{self as accounts, NewUserRequest, UserView};
+use crate::app::state::AppState;
+use crate::http::extract::{ApiJson, ApiPath};
+use crate::kernel::error::ApiError;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(create_user)).routes(routes!(get_user))
+}
+
+/// Credentials: a username or an e-mail (`login` accepts either), and the password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    username: Option<String>,
+    email: Option<String>,
+    login: Option<String>,
+    #[schema(value_type = String)]
+    password: crate::app::config::Secret,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+/// Log in with a username or e-mail and a password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Wrong credentials", body = crate::http::ErrorBody),
+        (status = 429, description = "Locked after repeated failures; see Retry-After", body = crate::http::ErrorBody),
+    ))]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Some(login) = request.username.or(request.email).or(request.login) else {
+        return Err(ApiError::Validation("username or email is required".to_owned()));
+    };
+    let (_, token) = accounts::login(&state, &login, request.password.expose().to_owned()).await?;
+    Ok(Json(TokenResponse { access_token: token.access_token, token_type: "bearer", expires_in: token.expires_in }))
+}
+
+/// Create an account (admin). A user id known only from tracking gains the account and keeps its history.
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = NewUserRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = UserView),
+        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+        (status = 409, description = "Username or e-mail taken, or the user id already has an account", body = crate::http::ErrorBody),
+        (status = 422, body = crate::http::ErrorBody),
+    ))]
+async fn create_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<NewUserRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    principal.require_admin()?;
+    let created = accounts::create_account(&state, request, &principal.actor()).await?;
+    let location = format!("/api/v1/users/{}", created.user_id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)))
+}
+
+/// Read an account or tracked user: the user themself, or a manager/admin.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = String, Path, description = "user_id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserView),
+        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
+    ))]
+async fn get_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<UserView>, ApiError> {
+    principal.require_self_or_staff(&id)?;
+    Ok(Json(accounts::get_user(&state, &id).await?))
+}

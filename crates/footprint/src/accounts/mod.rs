@@ -1,0 +1,13 @@
+//! Accounts (seeds 002 and 003): who may call (`Principal`, JWTs, API keys, the permission
+//! checks), passwords, account creation and login with lockout, and the audit trail. Every
+//! other area meets accounts through the `Principal` its routes receive.
+
+pub mod api_key;
+pub mod audit;
+pub mod http;
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod service;
+
+pub use principal::{Authenticator, Principal, SCOPE_INGEST};

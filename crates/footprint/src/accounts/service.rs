@@ -1,0 +1,290 @@
+//! Accounts: creation (by an admin, or granted to a user known from tracking), login with
+//! lockout after repeated failures, reading an account, and the admin bootstrap.
+
+use footprint_analytics::{Email, Role, Tier, UserId, Username};
+use footprint_store::{NewAccount, UserRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+
+use crate::accounts::audit;
+use crate::accounts::jwt::IssuedToken;
+use crate::accounts::password::check_password_policy;
+use crate::app::config::Secret;
+use crate::app::state::AppState;
+use crate::kernel::clock::rfc3339;
+use crate::kernel::error::ApiError;
+
+const PROFILE_MAX_BYTES: usize = 16 * 1024;
+
+/// An account to create. `user_id` defaults to the username, else the e-mail.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    #[schema(value_type = String)]
+    pub password: Secret,
+    /// `admin`, `manager` or `user` (default).
+    #[schema(value_type = Option<String>, example = "user")]
+    pub role: Option<Role>,
+    /// `free` (default), `premium`, `enterprise` or `vip`.
+    #[schema(value_type = Option<String>, example = "premium")]
+    pub tier: Option<Tier>,
+    /// Profile data: `display_name`, `language`, `timezone`, `ai_preferences`, and other keys.
+    #[serde(alias = "profile_data")]
+    #[schema(value_type = Option<Object>)]
+    pub profile: Option<Map<String, Value>>,
+}
+
+/// An account or tracked user as shown by the API; never the password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UserView {
+    pub user_id: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    #[schema(value_type = String)]
+    pub role: Role,
+    #[schema(value_type = String)]
+    pub tier: Tier,
+    #[schema(value_type = Object)]
+    pub profile: Map<String, Value>,
+    /// False for a user known only from tracking.
+    pub has_account: bool,
+    pub n_events: i64,
+    pub first_seen_at: Option<String>,
+    pub last_seen_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub async fn view(state: &AppState, user: &UserRecord) -> Result<UserView, ApiError> {
+    let activity = state.store.user_activity(&user.user_key).await?;
+    let decrypt = |field: &Option<String>| -> Result<Option<String>, ApiError> {
+        field.as_deref().map(|value| state.keys.cipher.decrypt(value)).transpose().map_err(ApiError::internal)
+    };
+    let profile = match decrypt(&user.profile_enc)? {
+        Some(text) => serde_json::from_str(&text).map_err(ApiError::internal)?,
+        None => Map::new(),
+    };
+    Ok(UserView {
+        user_id: user.user_id.clone(),
+        username: user.username.clone(),
+        email: decrypt(&user.email_enc)?,
+        role: user.role,
+        tier: user.tier,
+        profile,
+        has_account: user.has_account(),
+        n_events: activity.n_events,
+        first_seen_at: activity.first_event_us.map(rfc3339),
+        last_seen_at: activity.last_event_us.map(rfc3339),
+        created_at: rfc3339(user.created_at_us),
+        updated_at: rfc3339(user.updated_at_us),
+    })
+}
+
+/// Checks the well-known profile keys; other keys are kept as given.
+pub fn validate_profile(profile: &Map<String, Value>) -> Result<(), String> {
+    let text_limits = [("display_name", 100), ("language", 35), ("timezone", 64)];
+    for (key, max_chars) in text_limits {
+        match profile.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) if text.chars().count() <= max_chars && !text.chars().any(char::is_control) => {}
+            Some(_) => {
+                return Err(format!("profile.{key}: must be text of at most {max_chars} characters"));
+            }
+        }
+    }
+    if let Some(timezone) = profile.get("timezone").and_then(Value::as_str)
+        && !(timezone == "UTC" || timezone.contains('/'))
+    {
+        return Err("profile.timezone: must be an IANA zone such as Europe/Paris, or UTC".to_owned());
+    }
+    if profile.get("ai_preferences").is_some_and(|value| !value.is_object() && !value.is_null()) {
+        return Err("profile.ai_preferences: must be an object".to_owned());
+    }
+    let size = Value::Object(profile.clone()).to_string().len();
+    if size > PROFILE_MAX_BYTES {
+        return Err(format!("profile: must be at most {PROFILE_MAX_BYTES} bytes of JSON (got {size})"));
+    }
+    Ok(())
+}
+
+/// Creates an account; a user id known only from tracking gains the account and keeps its history.
+pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &str) -> Result<UserView, ApiError> {
+    let invalid = |error: footprint_analytics::InvalidValue| ApiError::Validation(error.to_string());
+    let username = request.username.as_deref().map(Username::parse).transpose().map_err(invalid)?;
+    let email = request.email.as_deref().map(Email::parse).transpose().map_err(invalid)?;
+    let user_id = match (&request.user_id, &username, &email) {
+        (Some(given), _, _) => UserId::parse(given).map_err(invalid)?,
+        (None, Some(username), _) => UserId::parse(username.as_str()).map_err(invalid)?,
+        (None, None, Some(email)) => UserId::parse(email.as_str()).map_err(invalid)?,
+        (None, None, None) => {
+            return Err(ApiError::Validation(
+                "username or email is required so that the account can log in".to_owned(),
+            ));
+        }
+    };
+    if username.is_none() && email.is_none() {
+        return Err(ApiError::Validation("username or email is required so that the account can log in".to_owned()));
+    }
+    check_password_policy(request.password.expose()).map_err(ApiError::Validation)?;
+    let profile = request.profile.unwrap_or_default();
+    validate_profile(&profile).map_err(ApiError::Validation)?;
+
+    let password_hash = state.passwords.hash(request.password.expose().to_owned()).await.map_err(ApiError::internal)?;
+    let keys = &state.keys;
+    let role = request.role.unwrap_or(Role::User);
+    let account = NewAccount {
+        user_id: user_id.as_str().to_owned(),
+        user_key: keys.pseudonymizer.user_key(user_id.as_str()),
+        username: username.as_ref().map(|u| u.as_str().to_owned()),
+        email_enc: email.as_ref().map(|e| keys.cipher.encrypt(e.as_str())),
+        email_index: email.as_ref().map(|e| keys.pseudonymizer.email_index(e.as_str())),
+        password_hash,
+        role,
+        tier: request.tier.unwrap_or_default(),
+        profile_enc: (!profile.is_empty()).then(|| keys.cipher.encrypt(&Value::Object(profile).to_string())),
+        now_us: state.clock.now_us(),
+    };
+    let created = state.store.create_account(account).await?;
+    // The user counts of the statistics change.
+    state.cache.invalidate().await;
+    audit::record(state, "user.create", Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()}))
+        .await;
+    view(state, &created).await
+}
+
+async fn find_by_login(state: &AppState, login: &str) -> Result<Option<UserRecord>, ApiError> {
+    if let Some(user) = state.store.user_by_username(login.trim()).await? {
+        return Ok(Some(user));
+    }
+    match Email::parse(login) {
+        Ok(email) => Ok(state.store.user_by_email_index(&state.keys.pseudonymizer.email_index(email.as_str())).await?),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Checks a username (or e-mail) and password and issues an access token. Each attempt is
+/// counted before the password is checked, so parallel guesses share one budget: after
+/// `max_failed_logins` failures in a row the account is locked for `lockout_secs` (429).
+pub async fn login(state: &AppState, login: &str, password: String) -> Result<(UserRecord, IssuedToken), ApiError> {
+    let Some(user) = find_by_login(state, login).await?.filter(UserRecord::has_account) else {
+        state.passwords.verify_nothing(password).await.map_err(ApiError::internal)?;
+        audit::record(state, "login", None, None, "failure", json!({"reason": "unknown login"})).await;
+        return Err(ApiError::InvalidCredentials);
+    };
+    let auth = &state.config.auth;
+    let now_us = state.clock.now_us();
+    let lock_until = now_us + i64::try_from(auth.lockout_secs.as_micros()).unwrap_or(i64::MAX / 2);
+    let max_attempts = i64::from(auth.max_failed_logins);
+    let locked = |until_us: i64| {
+        let retry_after_secs = u64::try_from((until_us - now_us) / 1_000_000).unwrap_or(0) + 1;
+        ApiError::TooManyRequests {
+            message: format!("too many failed logins: this account is locked; retry in {retry_after_secs} s"),
+            retry_after_secs,
+        }
+    };
+    let Some(attempts) = state.store.count_login_attempt(&user.user_id, now_us).await? else {
+        let current = state.store.user(&user.user_id).await?;
+        return Err(locked(current.and_then(|u| u.locked_until_us).unwrap_or(lock_until)));
+    };
+    if attempts > max_attempts {
+        // Parallel guesses went past the limit: this one is not even checked.
+        state.store.set_login_state(&user.user_id, 0, Some(lock_until)).await?;
+        audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "locked", json!({})).await;
+        return Err(locked(lock_until));
+    }
+    let stored_hash = user.password_hash.clone().unwrap_or_default();
+    if !state.passwords.verify(password, stored_hash).await.map_err(ApiError::internal)? {
+        let outcome = if attempts >= max_attempts {
+            state.store.set_login_state(&user.user_id, 0, Some(lock_until)).await?;
+            "locked"
+        } else {
+            "failure"
+        };
+        audit::record(
+            state,
+            "login",
+            Some(&user.user_id),
+            Some(&user.user_id),
+            outcome,
+            json!({"reason": "wrong password"}),
+        )
+        .await;
+        return Err(ApiError::InvalidCredentials);
+    }
+    state.store.set_login_state(&user.user_id, 0, None).await?;
+    audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "success", json!({})).await;
+    let token = state.auth.jwt().issue(&user.user_id, user.role, user.username.as_deref(), state.clock.now());
+    Ok((user, token))
+}
+
+pub async fn get_user(state: &AppState, user_id: &str) -> Result<UserView, ApiError> {
+    match state.store.user(user_id).await? {
+        Some(user) => view(state, &user).await,
+        None => Err(ApiError::NotFound(format!("no user with user_id {user_id}"))),
+    }
+}
+
+/// Creates the configured admin (`FOOTPRINT_ADMIN_USERNAME` + `FOOTPRINT_ADMIN_PASSWORD`)
+/// when the store has no admin yet.
+pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
+    let auth = &state.config.auth;
+    let (username, password) = match (&auth.admin_username, &auth.admin_password) {
+        (Some(username), Some(password)) => (username.clone(), password.expose().to_owned()),
+        (Some(_), None) | (None, Some(_)) => {
+            tracing::warn!(
+                "set both FOOTPRINT_ADMIN_USERNAME and FOOTPRINT_ADMIN_PASSWORD to create an admin; none was created"
+            );
+            return Ok(());
+        }
+        (None, None) => {
+            if state.store.count_admins().await? == 0 {
+                tracing::warn!(
+                    "no admin account exists: set FOOTPRINT_ADMIN_USERNAME and FOOTPRINT_ADMIN_PASSWORD, or run `footprint admin create`"
+                );
+            }
+            return Ok(());
+        }
+    };
+    if state.store.count_admins().await? > 0 {
+        return Ok(());
+    }
+    let request = NewUserRequest {
+        user_id: None,
+        username: Some(username.clone()),
+        email: None,
+        password: Secret::new(password),
+        role: Some(Role::Admin),
+        tier: None,
+        profile: None,
+    };
+    match create_account(state, request, "bootstrap").await {
+        Ok(_) => tracing::info!(username = %username, "admin account created from the environment"),
+        // Another node (or `setup-db`) created it at the same moment.
+        Err(ApiError::Conflict(_)) if state.store.count_admins().await? > 0 => {}
+        Err(error) => return Err(error),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn profiles_are_checked_where_the_keys_are_known() {
+        let ok = json!({"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris", "ai_preferences": {"level": "advanced"}, "favourite_genre": "jazz"});
+        assert!(validate_profile(ok.as_object().unwrap()).is_ok());
+        let bad_zone = json!({"timezone": "Paris"});
+        assert!(validate_profile(bad_zone.as_object().unwrap()).unwrap_err().starts_with("profile.timezone"));
+        let bad_name = json!({"display_name": 42});
+        assert!(validate_profile(bad_name.as_object().unwrap()).unwrap_err().starts_with("profile.display_name"));
+        let bad_prefs = json!({"ai_preferences": "lots"});
+        assert!(validate_profile(bad_prefs.as_object().unwrap()).is_err());
+    }
+}

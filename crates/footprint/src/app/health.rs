@@ -1,0 +1,60 @@
+//! Operations: liveness, readiness (the store answers) and Prometheus metrics. Public.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::state::AppState;
+use crate::kernel::error::ApiError;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    store: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Readiness: the store answers a query and the ingestion writer runs.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = crate::http::ErrorBody)))]
+async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+    if !state.ingest.writer_alive() {
+        return Err(ApiError::Unavailable {
+            message: "the ingestion writer has stopped; restart this node".to_owned(),
+            retry_after_secs: None,
+        });
+    }
+    state.store.ping().await.map_err(|error| {
+        tracing::warn!(error = %error, "readiness check failed");
+        ApiError::Unavailable { message: "the store does not answer".to_owned(), retry_after_secs: Some(5) }
+    })?;
+    Ok(Json(Readiness { status: "ready", store: state.store.backend() }))
+}
+
+/// Prometheus/OpenMetrics text: events by outcome, queue depth, commit sizes and latency,
+/// HTTP latency by route.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+}

@@ -1,0 +1,10 @@
+//! Attendance (seed 004): the attendance records (events, registrations, check-ins, imports),
+//! the attendance model (training, predictions, analyses, anomalies, recommendations,
+//! insights, batch and test predictions), the typed answers of the `/api/ml` routes and the log
+//! of their use.
+
+pub mod http;
+pub mod model;
+pub mod records;
+pub mod usage;
+pub mod views;

@@ -1,0 +1,162 @@
+//! Which factors move attendance (correlations, rates by level, the regression's F-test), and a
+//! trained model's performance on its held-out events.
+
+use super::*;
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FactorRequest {
+    /// Analyse the history up to this event's start (default: all history).
+    pub event_id: Option<String>,
+    /// Which factors to report (`weather`, `day_of_week`, `time_of_day`, `event_type`, `duration`,
+    /// `price`, `historical_attendance`, …); default all.
+    pub factors: Option<Vec<String>>,
+    /// `correlation` (the only analysis; others are refused).
+    pub analysis_type: Option<String>,
+    /// `{"start": RFC 3339, "end": RFC 3339}`, or a name (`last_week` … `all`).
+    #[schema(value_type = Option<Object>)]
+    pub time_range: Option<Value>,
+    /// A time budget below `ml.analysis_timeout_secs`.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Which model columns a factor name covers.
+fn factor_columns(factor: &str, column: &str) -> bool {
+    match factor {
+        "weather" => column == "bad_weather" || column == "temperature_c" || column == "weather_known",
+        "day_of_week" => column.starts_with("day_"),
+        "time_of_day" | "time_slot" => column.starts_with("slot_"),
+        "event_type" => column.starts_with("type_"),
+        "duration" => column == "duration_hours",
+        "price" => column == "price",
+        "historical_attendance" => column == "historical_rate" || column == "past_registrations",
+        "lead_time" => column == "lead_time_days",
+        other => column == other,
+    }
+}
+
+/// Each factor's correlation with attendance and its p-value, per-level rates, and the
+/// regression's R², adjusted R², F and p-value, over the attendance on record.
+pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result<Value, ApiError> {
+    let budget = Budget::new(state, request.timeout_ms)?;
+    if let Some(kind) = request.analysis_type.as_deref()
+        && kind != "correlation"
+    {
+        return Err(ApiError::InvalidParameters(format!("analysisType: only correlation is available, not {kind}")));
+    }
+    let range = TimeWindow::from_json("timeRange", request.time_range.as_ref(), state.clock.now_us())?
+        .map(|(window, _)| window)
+        .unwrap_or_default();
+    let mut to_us = range.end_us;
+    if let Some(event_id) = &request.event_id {
+        let event = state
+            .store
+            .attendance_event(event_id)
+            .await?
+            .ok_or_else(|| ApiError::InvalidParameters(format!("eventId: no event {event_id}")))?;
+        to_us = Some(to_us.map_or(event.start_us, |to| to.min(event.start_us)));
+    }
+    let (events, registrations) = records(state, range.start_us, to_us).await?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let analysis = budget
+        .run(state, "analysing the factors", move || {
+            let (space, examples, _) = attendance::examples(&infos, &regs);
+            (examples.len(), attendance::analyze_factors(&space, &examples, &infos, &regs))
+        })
+        .await?;
+    let (available, mut analysis) = analysis;
+    if available < 30 {
+        return Err(ApiError::InsufficientData {
+            message: format!(
+                "factor analysis needs at least 30 registrations with a known outcome; there are {available}"
+            ),
+            needed: 30,
+            available: available as u64,
+        });
+    }
+    if let Some(wanted) = &request.factors {
+        analysis.factors.retain(|f| wanted.iter().any(|w| factor_columns(w, &f.factor)));
+    }
+    Ok(json!({
+        "analysisId": format!("factors-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        "generatedAt": rfc3339(state.clock.now_us()),
+        "examples": analysis.examples,
+        "factors": analysis.factors,
+        "levels": analysis.levels,
+        "model": {
+            "type": "linear probability model (OLS of attended on the factors)",
+            "rSquared": analysis.r_squared,
+            "adjustedRSquared": analysis.adjusted_r_squared,
+            "fStatistic": analysis.f_statistic,
+            "fPValue": analysis.f_p_value,
+        },
+    }))
+}
+
+/// A model's performance on the latest part of its data (the validation window it was trained
+/// with): overall metrics, by month of the event and by segment, and feature importance.
+pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiError> {
+    let (record, model) = usable_model(state, model_id).await?;
+    let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
+    let validation = hyper.get("validationSplit").and_then(Value::as_f64).unwrap_or(0.2);
+    let window: Value = serde_json::from_str(&record.data_window).unwrap_or(Value::Null);
+    let bound =
+        |name: &str| window.get(name).and_then(Value::as_str).and_then(|t| crate::kernel::time::instant(name, t).ok());
+    let (events, registrations) = records(state, bound("from"), bound("to")).await?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let result = tokio::task::spawn_blocking(move || {
+        let (examples, _) = attendance::examples_in(&model.space, &infos, &regs);
+        let split = ((examples.len() as f64) * (1.0 - validation)).round() as usize;
+        let held_out = &examples[split.min(examples.len())..];
+        // Features as the trained model lays them out (its own feature space).
+        let scored: Vec<(String, String, f64, bool)> = held_out
+            .iter()
+            .map(|e| {
+                let month = rfc3339(e.event_start_us)[..7].to_owned();
+                // Users with little history are the hard case: a segment of their own.
+                let segment = if e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p() { "new_users" } else { "returning_users" };
+                (month, segment.to_owned(), model.model.predict_proba(&e.features), e.attended)
+            })
+            .collect();
+        let metrics = |rows: &[&(String, String, f64, bool)]| {
+            let p: Vec<f64> = rows.iter().map(|r| r.2).collect();
+            let y: Vec<bool> = rows.iter().map(|r| r.3).collect();
+            metrics_view(footprint_analytics::logistic::BinaryMetrics::compute(&p, &y).as_ref())
+        };
+        let all: Vec<&(String, String, f64, bool)> = scored.iter().collect();
+        let mut by_month: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
+        let mut by_segment: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
+        for row in &scored {
+            by_month.entry(row.0.clone()).or_default().push(row);
+            by_segment.entry(row.1.clone()).or_default().push(row);
+        }
+        let overall = metrics(&all);
+        let confusion = &overall["confusion"];
+        json!({
+            // The seed's layout: [[true negatives, false positives], [false negatives, true positives]].
+            "confusionMatrix": [[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]],
+            "overall": overall,
+            "byMonth": by_month.iter().map(|(m, rows)| (m.clone(), metrics(rows))).collect::<serde_json::Map<_, _>>(),
+            "bySegment": by_segment.iter().map(|(s, rows)| (s.clone(), metrics(rows))).collect::<serde_json::Map<_, _>>(),
+            "accuracyOverTime": by_month.iter().map(|(m, rows)| json!({"date": format!("{m}-01"), "accuracy": metrics(rows)["accuracy"], "n": rows.len()})).collect::<Vec<_>>(),
+            "evaluatedOn": scored.len(),
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let stored: Value = serde_json::from_str(&record.metrics).unwrap_or(Value::Null);
+    let mut result = result;
+    let importance = stored.get("featureImportance").cloned().unwrap_or(Value::Null);
+    result["featureImportance"] = importance.clone();
+    let over_time = result.as_object_mut().and_then(|r| r.remove("accuracyOverTime")).unwrap_or(Value::Null);
+    Ok(json!({
+        "modelId": record.model_id,
+        "version": record.version,
+        "trainedAt": record.trained_at_us.map(rfc3339),
+        "performance": result,
+        "trends": {"accuracyOverTime": over_time},
+        "featureImportance": importance,
+    }))
+}

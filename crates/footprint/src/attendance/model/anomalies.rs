@@ -1,0 +1,149 @@
+//! Attendance far from expectation, users missing many in a row, outlier events.
+
+use super::*;
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyRequest {
+    /// `organization` (default) or `event`.
+    pub scope: Option<String>,
+    /// `{"start": RFC 3339, "end": RFC 3339}` or a name (`last_week` … `all`); default: the
+    /// last 30 days.
+    #[schema(value_type = Option<Object>)]
+    pub timeframe: Option<Value>,
+    /// `low`, `medium` (default) or `high`.
+    pub sensitivity: Option<String>,
+    /// `attendance_drops`, `unusual_patterns`, `outlier_events`, `user_behavior` (default all).
+    pub categories: Option<Vec<String>>,
+    /// A time budget below `ml.analysis_timeout_secs`.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Where the window looked at starts: its given start; for `all`, the first event on record;
+/// else the 30 days before its end.
+fn window_start(window: Option<&(TimeWindow, String)>, end: i64, first_event_us: Option<i64>) -> Result<i64, ApiError> {
+    let start = match window {
+        Some((TimeWindow { start_us: Some(start), .. }, _)) => *start,
+        Some((_, label)) if label == "all" => first_event_us.map_or(end - 30 * DAY_US, |first| first.min(end - 1)),
+        _ => end - 30 * DAY_US,
+    };
+    if start >= end {
+        return Err(ApiError::InvalidParameters("timeframe: the start must come before the end".to_owned()));
+    }
+    Ok(start)
+}
+
+/// Attendance far from expectation (z against the binomial spread of the registrants'
+/// probabilities), users missing many in a row against a high rate, and outlier events.
+pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Value, ApiError> {
+    let budget = Budget::new(state, request.timeout_ms)?;
+    let sensitivity = request.sensitivity.as_deref().unwrap_or("medium");
+    let threshold = attendance::sensitivity_threshold(sensitivity)
+        .ok_or_else(|| ApiError::InvalidParameters("sensitivity: must be low, medium or high".to_owned()))?;
+    let now_us = state.clock.now_us();
+    let window = TimeWindow::from_json("timeframe", request.timeframe.as_ref(), now_us)?;
+    let end = window.as_ref().and_then(|(window, _)| window.end_us).unwrap_or(now_us);
+    let model = ready_model(state).await.ok().map(|(_, model)| model);
+    let (events, registrations) = records(state, None, Some(end)).await?;
+    let start = window_start(window.as_ref(), end, events.iter().map(|e| e.start_us).min())?;
+    let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
+    let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let base = {
+        let known: Vec<bool> = regs.iter().filter_map(|r| r.attended).collect();
+        if known.is_empty() { 0.5 } else { known.iter().filter(|a| **a).count() as f64 / known.len() as f64 }
+    };
+    let uses_model = model.is_some();
+    let (event_anomalies, user_anomalies) = budget
+        .run(state, "looking for anomalies", move || {
+            let probability = |event: &EventInfo, registration: &RegistrationInfo, history: &History| match &model {
+                Some(model) => model.predict(event, registration.registered_at_us, history).probability,
+                None => history.smoothed_rate(base),
+            };
+            attendance::anomalies(&infos, &regs, start, end, threshold, &probability)
+        })
+        .await?;
+    let wanted = |category: &str| request.categories.as_ref().is_none_or(|list| list.iter().any(|c| c == category));
+    let names: HashMap<&str, &str> = events.iter().map(|e| (e.event_id.as_str(), e.name.as_str())).collect();
+    let by_id: HashMap<&str, &AttendanceEvent> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
+    let detected_at = rfc3339(now_us);
+    let mut anomalies: Vec<Value> = Vec::new();
+    for anomaly in &event_anomalies {
+        let category = if anomaly.kind == "outlier_event" {
+            "outlier_events"
+        } else if anomaly.kind == "attendance_drop" {
+            "attendance_drops"
+        } else {
+            "unusual_patterns"
+        };
+        if !wanted(category) {
+            continue;
+        }
+        // What the records say about the event (facts, not guesses).
+        let mut causes = Vec::new();
+        if let Some(event) = by_id.get(anomaly.event_id.as_str()) {
+            let info = event_info(event);
+            if info.bad_weather == Some(true) && anomaly.z_score < 0.0 {
+                causes.push("bad weather was recorded for the event".to_owned());
+            }
+            if event.capacity.is_some_and(|c| c > 0 && anomaly.registrations as i64 > c) {
+                causes.push(format!("more registrations ({}) than capacity", anomaly.registrations));
+            }
+        }
+        let missing = (anomaly.expected - anomaly.actual as f64).round().max(0.0) as u64;
+        anomalies.push(json!({
+            "id": format!("{}-{}", anomaly.kind, anomaly.event_id),
+            "type": anomaly.kind,
+            "severity": anomaly.severity,
+            // One minus the two-sided p-value of the z-score.
+            "confidence": 1.0 - footprint_analytics::stats::two_sided_normal_p(anomaly.z_score),
+            "detectedAt": detected_at,
+            "possibleCauses": causes,
+            "impact": {"severity": anomaly.severity, "affectedUsers": if anomaly.z_score < 0.0 { missing } else { 0 }},
+            "event": {"id": anomaly.event_id, "name": names.get(anomaly.event_id.as_str()), "date": rfc3339(anomaly.start_us)},
+            "description": format!("{} of {} registrants came; {:.1} were expected", anomaly.actual, anomaly.registrations, anomaly.expected),
+            "metrics": {
+                "expected": anomaly.expected / anomaly.registrations as f64,
+                "actual": anomaly.actual as f64 / anomaly.registrations as f64,
+                "deviation": (anomaly.actual as f64 - anomaly.expected) / anomaly.registrations as f64,
+                "zScore": anomaly.z_score,
+                "registrations": anomaly.registrations,
+                "expectedAttendees": anomaly.expected,
+                "attendees": anomaly.actual,
+            },
+        }));
+    }
+    if wanted("user_behavior") {
+        for user in &user_anomalies {
+            anomalies.push(json!({
+                "id": format!("missed_streak-{}", user.user_id),
+                "type": "missed_streak",
+                "severity": user.severity,
+                // The chance of such a run at the user's earlier rate is `probability`.
+                "confidence": 1.0 - user.probability,
+                "detectedAt": detected_at,
+                "userId": user.user_id,
+                "user": {"id": user.user_id, "previousAttendanceRate": user.rate_before},
+                "pattern": {"consecutiveMisses": user.missed_in_a_row},
+                "description": format!("missed {} events in a row after attending {:.0} % before", user.missed_in_a_row, user.rate_before * 100.0),
+                "metrics": {"missedInARow": user.missed_in_a_row, "rateBefore": user.rate_before, "probability": user.probability},
+            }));
+        }
+    }
+    let count = |level: &str| anomalies.iter().filter(|a| a["severity"] == level).count();
+    Ok(json!({
+        "analysisId": format!("anom-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        "generatedAt": rfc3339(now_us),
+        "timeframe": {"start": rfc3339(start), "end": rfc3339(end)},
+        "sensitivity": sensitivity,
+        "expectation": if uses_model { "the attendance model" } else { "each registrant's smoothed history rate" },
+        "summary": {
+            "totalAnomalies": anomalies.len(),
+            "highSeverity": count("high"),
+            "mediumSeverity": count("medium"),
+            "lowSeverity": count("low"),
+            // Per event tested: the chance of |z| ≥ threshold under the null.
+            "falsePositiveRate": footprint_analytics::stats::two_sided_normal_p(threshold),
+        },
+        "anomalies": anomalies,
+    }))
+}

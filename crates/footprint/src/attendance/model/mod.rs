@@ -1,0 +1,275 @@
+//! Seed 004's attendance predictor: trained in the background from the attendance records
+//! (users who explicitly refused `improvement` are left out), kept as versions in the model
+//! registry, and used to predict who will come to an event.
+//!
+//! `training` fits and registers versions, `prediction` answers for an event's registrants,
+//! `analyses` the factors and a model's performance, `anomalies` and `recommendations` their
+//! routes. Here: reading the records, the registry lookups and the analysis time budget.
+
+mod analyses;
+mod anomalies;
+pub mod insights;
+mod prediction;
+mod recommendations;
+mod training;
+
+pub use analyses::*;
+pub use anomalies::*;
+pub use prediction::*;
+pub use recommendations::*;
+pub use training::*;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, PersonPrediction, RegistrationInfo};
+use footprint_analytics::logistic::LogisticConfig;
+use footprint_store::{AttendanceEvent, AttendanceQuery, ModelFilter, ModelRecord, Registration};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::app::state::AppState;
+use crate::kernel::clock::rfc3339;
+use crate::kernel::error::ApiError;
+use crate::kernel::time::{DAY_US, TimeWindow, parse_instant};
+
+pub const MODEL_NAME: &str = "attendance_predictor";
+
+pub const MODEL_TYPE: &str = crate::kernel::registry::ATTENDANCE_PREDICTOR.model_type;
+
+const PAGE: u32 = 1000;
+
+/// The event's weather as the model reads it: bad weather and temperature.
+fn weather(event: &AttendanceEvent) -> (Option<bool>, Option<f64>) {
+    match event.weather.as_deref().and_then(|w| serde_json::from_str::<Value>(w).ok()) {
+        Some(value) => attendance::weather_from_json(&value),
+        None => (None, None),
+    }
+}
+
+pub fn event_info(event: &AttendanceEvent) -> EventInfo {
+    let (bad_weather, temperature_c) = weather(event);
+    EventInfo {
+        event_id: event.event_id.clone(),
+        event_type: event.event_type.clone(),
+        start_us: event.start_us,
+        duration_minutes: event.duration_minutes,
+        price: event.price,
+        bad_weather,
+        temperature_c,
+    }
+}
+
+pub fn registration_info(registration: &Registration) -> RegistrationInfo {
+    RegistrationInfo {
+        event_id: registration.event_id.clone(),
+        user_id: registration.user_id.clone(),
+        registered_at_us: registration.registered_at_us,
+        attended: registration.attended,
+    }
+}
+
+/// How long an analysis waits for a free slot before `SERVICE_UNAVAILABLE`.
+const ANALYSIS_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long an analysis may still run: `ml.analysis_timeout_secs`, or less if the request asks.
+/// Checked between stages, and the answer stops waiting for the computation at the deadline
+/// (a blocking computation cannot be cancelled: it finishes in the background, holding its slot).
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    started: Instant,
+    limit: Duration,
+}
+
+impl Budget {
+    pub fn new(state: &AppState, requested_ms: Option<u64>) -> Result<Self, ApiError> {
+        let configured = state.config.ml.analysis_timeout_secs;
+        let limit = match requested_ms {
+            Some(ms) if Duration::from_millis(ms) > configured => {
+                return Err(ApiError::InvalidParameters(format!(
+                    "timeoutMs: at most {} (ml.analysis_timeout_secs)",
+                    configured.as_millis()
+                )));
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => configured,
+        };
+        Ok(Self { started: Instant::now(), limit })
+    }
+
+    /// `ANALYSIS_TIMEOUT` once the budget is spent.
+    pub fn check(&self, stage: &str) -> Result<(), ApiError> {
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.limit {
+            return Err(self.timeout(stage));
+        }
+        Ok(())
+    }
+
+    fn timeout(&self, stage: &str) -> ApiError {
+        ApiError::AnalysisTimeout(format!(
+            "the analysis ran past its {} ms budget while {stage}; narrow the timeframe or raise timeoutMs / ml.analysis_timeout_secs",
+            self.limit.as_millis()
+        ))
+    }
+
+    /// Runs a computation off the request thread, cut off at the deadline, once one of the
+    /// node's analysis slots is free (waiting up to a second, else `SERVICE_UNAVAILABLE`).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        state: &AppState,
+        stage: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.check(stage)?;
+        let wait = ANALYSIS_QUEUE_WAIT.min(self.limit.saturating_sub(self.started.elapsed()));
+        let permit = match tokio::time::timeout(wait, Arc::clone(&state.analyses).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => {
+                return Err(ApiError::Unavailable {
+                    message: format!(
+                        "the ML service is busy with {} analyses (ml.max_concurrent_analyses); retry shortly",
+                        state.config.ml.max_concurrent_analyses
+                    ),
+                    retry_after_secs: Some(1),
+                });
+            }
+        };
+        self.check(stage)?;
+        let remaining = self.limit.saturating_sub(self.started.elapsed());
+        let work = move || {
+            let _permit = permit;
+            work()
+        };
+        match tokio::time::timeout(remaining, tokio::task::spawn_blocking(work)).await {
+            Ok(joined) => joined.map_err(ApiError::internal),
+            Err(_) => Err(self.timeout(stage)),
+        }
+    }
+}
+
+/// Every event starting in the window, and their registrations.
+pub async fn records(
+    state: &AppState,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<(Vec<AttendanceEvent>, Vec<Registration>), ApiError> {
+    records_of(state, None, from_us, to_us).await
+}
+
+/// The same, for one organisation's events only (all when `None`).
+pub async fn records_of(
+    state: &AppState,
+    organization_id: Option<String>,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<(Vec<AttendanceEvent>, Vec<Registration>), ApiError> {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .attendance_events(AttendanceQuery {
+                organization_id: organization_id.clone(),
+                from_us,
+                to_us,
+                after,
+                limit: PAGE,
+            })
+            .await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|e| (e.start_us, e.event_id.clone()));
+        events.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    let mut registrations = Vec::new();
+    for chunk in ids.chunks(1000) {
+        registrations.extend(state.store.registrations(chunk).await?);
+    }
+    Ok((events, registrations))
+}
+
+/// A given attendance model, if it is ready: 404 `MODEL_NOT_FOUND`, 409 `MODEL_TRAINING_ERROR`
+/// when its training failed, 409 `CONFLICT` while it trains.
+pub async fn usable_model(state: &AppState, model_id: &str) -> Result<(ModelRecord, AttendanceModel), ApiError> {
+    let record =
+        state.store.model(model_id).await?.ok_or_else(|| ApiError::ModelNotFound(format!("no model {model_id}")))?;
+    if record.model_type != MODEL_TYPE {
+        return Err(ApiError::InvalidParameters(format!("model {model_id} is not an attendance model")));
+    }
+    match record.status.as_str() {
+        "ready" => {}
+        "error" => {
+            return Err(ApiError::ModelTrainingError(format!(
+                "model {model_id} failed to train: {}",
+                record.error.as_deref().unwrap_or("no reason recorded")
+            )));
+        }
+        other => return Err(ApiError::Conflict(format!("model {model_id} is {other}; retry once it is ready"))),
+    }
+    let model = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
+    Ok((record, model))
+}
+
+/// The newest ready attendance model.
+pub async fn ready_model(state: &AppState) -> Result<(ModelRecord, AttendanceModel), ApiError> {
+    let filter =
+        ModelFilter { name: Some(MODEL_NAME.to_owned()), status: Some("ready".to_owned()), ..ModelFilter::default() };
+    let Some(record) = state.store.models(filter).await?.into_iter().max_by_key(|m| m.version) else {
+        return Err(ApiError::ModelNotFound(
+            "no trained attendance model yet: train one with POST /api/ml/models/train".to_owned(),
+        ));
+    };
+    let model = serde_json::from_str(&record.parameters).map_err(ApiError::internal)?;
+    Ok((record, model))
+}
+
+/// The users' attendance histories over the events that started before `before_us`, counted
+/// by the store (a new user has none).
+pub async fn histories_before(
+    state: &AppState,
+    users: &[String],
+    before_us: i64,
+) -> Result<HashMap<String, History>, ApiError> {
+    let mut histories = HashMap::with_capacity(users.len());
+    for chunk in users.chunks(1000) {
+        for found in state.store.attendance_histories(chunk, before_us).await? {
+            let history = History {
+                registrations: u64::try_from(found.registrations).unwrap_or(0),
+                attended: u64::try_from(found.attended).unwrap_or(0),
+            };
+            histories.insert(found.user_id, history);
+        }
+    }
+    Ok(histories)
+}
+
+/// The `model` block of a prediction.
+pub fn model_summary(record: &ModelRecord) -> Value {
+    let validation = serde_json::from_str::<Value>(&record.metrics).ok().and_then(|m| m.get("validation").cloned());
+    json!({
+        "id": record.model_id,
+        "name": format!("{MODEL_NAME}_v{}", record.version),
+        "accuracy": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
+        "rocAuc": validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
+        "trainedAt": record.trained_at_us.map(rfc3339),
+        "lastTrained": record.trained_at_us.map(rfc3339),
+    })
+}
+
+/// Binary metrics with the seed's names beside ours (`f1Score` = `f1`, `auc` = `roc_auc`).
+pub fn metrics_view(metrics: Option<&footprint_analytics::logistic::BinaryMetrics>) -> Value {
+    let mut view = json!(metrics);
+    if let Some(object) = view.as_object_mut() {
+        let f1 = object.get("f1").cloned().unwrap_or(Value::Null);
+        let auc = object.get("roc_auc").cloned().unwrap_or(Value::Null);
+        object.insert("f1Score".to_owned(), f1);
+        object.insert("auc".to_owned(), auc);
+    }
+    view
+}

@@ -1,0 +1,417 @@
+//! Seed 004's attendance data: an organiser's events, registrations and check-ins, entered one
+//! by one or imported as JSON lines. This is operational data (legitimate interest): it needs
+//! no analytics consent; erasure of a user removes their registrations.
+
+use footprint_analytics::UserId;
+use footprint_store::{AttendanceEvent, AttendanceQuery, Registration};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::accounts::audit;
+use crate::app::state::AppState;
+use crate::kernel::clock::rfc3339;
+use crate::kernel::error::ApiError;
+use crate::kernel::time::TimeWindow;
+
+const MAX_TEXT: usize = 200;
+
+/// An attendance event as clients send it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    /// Given by the client, or generated.
+    #[serde(alias = "event_id")]
+    pub id: Option<String>,
+    pub name: String,
+    /// e.g. `workshop`, `class`, `meeting`.
+    #[serde(rename = "type", alias = "event_type")]
+    pub event_type: String,
+    /// RFC 3339.
+    pub start: String,
+    pub duration_minutes: i64,
+    pub location: Option<String>,
+    pub capacity: Option<i64>,
+    pub price: Option<f64>,
+    pub instructor: Option<String>,
+    pub organization_id: Option<String>,
+    /// e.g. `{"condition": "rain", "temperature_c": 12}`.
+    #[schema(value_type = Option<Object>)]
+    pub weather: Option<Map<String, Value>>,
+}
+
+/// A registration as clients send it; `attended` when already known (imports).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationInput {
+    pub user_id: String,
+    /// RFC 3339.
+    pub registered_at: String,
+    pub attended: Option<bool>,
+    pub checked_in_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckIn {
+    pub attended: bool,
+    /// RFC 3339.
+    pub checked_in_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub start: String,
+    pub duration_minutes: i64,
+    pub location: Option<String>,
+    pub capacity: Option<i64>,
+    pub price: Option<f64>,
+    pub instructor: Option<String>,
+    pub organization_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub weather: Option<Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// With a single event: its registrations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registrations: Option<Vec<RegistrationView>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegistrationView {
+    pub event_id: String,
+    pub user_id: String,
+    pub registered_at: String,
+    pub attended: Option<bool>,
+    pub checked_in_at: Option<String>,
+}
+
+impl From<&Registration> for RegistrationView {
+    fn from(r: &Registration) -> Self {
+        RegistrationView {
+            event_id: r.event_id.clone(),
+            user_id: r.user_id.clone(),
+            registered_at: rfc3339(r.registered_at_us),
+            attended: r.attended,
+            checked_in_at: r.checked_in_at_us.map(rfc3339),
+        }
+    }
+}
+
+pub fn view(event: &AttendanceEvent, registrations: Option<&[Registration]>) -> EventView {
+    EventView {
+        id: event.event_id.clone(),
+        name: event.name.clone(),
+        event_type: event.event_type.clone(),
+        start: rfc3339(event.start_us),
+        duration_minutes: event.duration_minutes,
+        location: event.location.clone(),
+        capacity: event.capacity,
+        price: event.price,
+        instructor: event.instructor.clone(),
+        organization_id: event.organization_id.clone(),
+        weather: event.weather.as_deref().and_then(|w| serde_json::from_str(w).ok()),
+        created_at: rfc3339(event.created_at_us),
+        updated_at: rfc3339(event.updated_at_us),
+        registrations: registrations.map(|list| list.iter().map(RegistrationView::from).collect()),
+    }
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::Validation(message)
+}
+
+/// A record's RFC 3339 field, in microseconds: 422 when it does not parse (a query's or an
+/// analysis's times are parameters: `kernel::time`, 400).
+pub fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    crate::kernel::time::instant(field, text).map_err(invalid)
+}
+
+fn text(field: &str, value: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") if required => Err(invalid(format!("{field}: is required"))),
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) => {
+            Err(invalid(format!("{field}: at most {MAX_TEXT} printable characters")))
+        }
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+/// Checks an event; `id` from the path wins over the body's.
+pub fn event_from_input(input: EventInput, path_id: Option<&str>, now_us: i64) -> Result<AttendanceEvent, ApiError> {
+    let id = match (path_id, input.id.as_deref()) {
+        (Some(path), Some(body)) if path != body => {
+            return Err(invalid(format!("id: the body says {body} but the path says {path}")));
+        }
+        (Some(path), _) => path.to_owned(),
+        (None, Some(body)) => body.to_owned(),
+        (None, None) => ulid::Ulid::new().to_string().to_lowercase(),
+    };
+    let id = text("id", Some(&id), true)?.unwrap_or_default();
+    if !(1..=7 * 24 * 60).contains(&input.duration_minutes) {
+        return Err(invalid("duration_minutes: must be from 1 to 10080 (a week)".to_owned()));
+    }
+    if input.capacity.is_some_and(|c| c < 0) {
+        return Err(invalid("capacity: must be zero or more".to_owned()));
+    }
+    if input.price.is_some_and(|p| !p.is_finite() || p < 0.0) {
+        return Err(invalid("price: must be a number, zero or more".to_owned()));
+    }
+    Ok(AttendanceEvent {
+        event_id: id,
+        organization_id: text("organization_id", input.organization_id.as_deref(), false)?,
+        name: text("name", Some(&input.name), true)?.unwrap_or_default(),
+        event_type: text("type", Some(&input.event_type), true)?.unwrap_or_default().to_lowercase(),
+        start_us: parse_time("start", &input.start)?,
+        duration_minutes: input.duration_minutes,
+        location: text("location", input.location.as_deref(), false)?,
+        capacity: input.capacity,
+        price: input.price,
+        instructor: text("instructor", input.instructor.as_deref(), false)?,
+        weather: input.weather.map(|w| Value::Object(w).to_string()),
+        created_at_us: now_us,
+        updated_at_us: now_us,
+    })
+}
+
+pub fn registration_from_input(event_id: &str, input: RegistrationInput) -> Result<Registration, ApiError> {
+    let user_id =
+        UserId::parse(&input.user_id).map_err(|error| invalid(format!("user_id: {}", error.reason)))?.into_string();
+    Ok(Registration {
+        event_id: event_id.to_owned(),
+        user_id,
+        registered_at_us: parse_time("registered_at", &input.registered_at)?,
+        attended: input.attended,
+        checked_in_at_us: input.checked_in_at.as_deref().map(|t| parse_time("checked_in_at", t)).transpose()?,
+    })
+}
+
+/// Creates an event; 409 when its id is taken (use PUT to replace).
+pub async fn create(state: &AppState, input: EventInput, actor: &str) -> Result<EventView, ApiError> {
+    let event = event_from_input(input, None, state.clock.now_us())?;
+    if state.store.attendance_event(&event.event_id).await?.is_some() {
+        return Err(ApiError::Conflict(format!("event {} exists: replace it with PUT", event.event_id)));
+    }
+    state.store.upsert_attendance_event(event.clone()).await?;
+    audit::record(
+        state,
+        "attendance.event.create",
+        Some(actor),
+        None,
+        "success",
+        serde_json::json!({"event": event.event_id}),
+    )
+    .await;
+    Ok(view(&event, None))
+}
+
+/// Creates or replaces the event at `id`; true when created.
+pub async fn replace(state: &AppState, id: &str, input: EventInput) -> Result<(bool, EventView), ApiError> {
+    let now_us = state.clock.now_us();
+    let mut event = event_from_input(input, Some(id), now_us)?;
+    if let Some(existing) = state.store.attendance_event(id).await? {
+        event.created_at_us = existing.created_at_us;
+    }
+    let created = state.store.upsert_attendance_event(event.clone()).await?;
+    Ok((created, view(&event, None)))
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<EventView, ApiError> {
+    let event = state.store.attendance_event(id).await?.ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
+    let registrations = state.store.registrations(&[id.to_owned()]).await?;
+    Ok(view(&event, Some(&registrations)))
+}
+
+pub async fn delete(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if !state.store.delete_attendance_event(id).await? {
+        return Err(ApiError::NotFound(format!("no event {id}")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list(
+    state: &AppState,
+    organization_id: Option<String>,
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<EventList, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParameters("limit: must be from 1 to 1000".to_owned()));
+    }
+    let window = TimeWindow::from_bounds(("from", from), ("to", to))?;
+    let (from_us, to_us) = (window.start_us, window.end_us);
+    let after = cursor
+        .map(|c| {
+            let (start, id) = c.split_once(':').ok_or(())?;
+            Ok::<_, ()>((start.parse::<i64>().map_err(|_| ())?, id.to_owned()))
+        })
+        .transpose()
+        .map_err(|()| ApiError::InvalidParameters("cursor: not one this API gave".to_owned()))?;
+    let events =
+        state.store.attendance_events(AttendanceQuery { organization_id, from_us, to_us, after, limit }).await?;
+    let next_cursor = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| format!("{}:{}", e.start_us, e.event_id)))
+        .flatten();
+    Ok(EventList { events: events.iter().map(|e| view(e, None)).collect(), next_cursor })
+}
+
+/// Registers a user; 404 for an unknown event. True when created.
+pub async fn register(
+    state: &AppState,
+    event_id: &str,
+    input: RegistrationInput,
+) -> Result<(bool, RegistrationView), ApiError> {
+    let registration = registration_from_input(event_id, input)?;
+    let created = state.store.upsert_registration(registration.clone()).await.map_err(|error| match error {
+        footprint_store::StoreError::NotFound => ApiError::NotFound(format!("no event {event_id}")),
+        other => other.into(),
+    })?;
+    Ok((created, RegistrationView::from(&registration)))
+}
+
+pub async fn check_in(
+    state: &AppState,
+    event_id: &str,
+    user_id: &str,
+    input: CheckIn,
+) -> Result<RegistrationView, ApiError> {
+    let checked_in_at_us = input.checked_in_at.as_deref().map(|t| parse_time("checked_in_at", t)).transpose()?;
+    if !state.store.set_attended(event_id, user_id, input.attended, checked_in_at_us).await? {
+        return Err(ApiError::NotFound(format!("{user_id} is not registered to event {event_id}")));
+    }
+    state
+        .store
+        .registrations(&[event_id.to_owned()])
+        .await?
+        .iter()
+        .find(|r| r.user_id == user_id)
+        .map(RegistrationView::from)
+        .ok_or_else(|| ApiError::NotFound(format!("{user_id} is not registered to event {event_id}")))
+}
+
+/// One imported line: an event (as `EventInput`, unknown fields refused) with its
+/// `registrations` embedded.
+fn import_line(line: &str) -> Result<(EventInput, Vec<RegistrationInput>), String> {
+    let mut object: Map<String, Value> =
+        serde_json::from_str(line).map_err(|error| format!("not an event: {error}"))?;
+    let registrations = match object.remove("registrations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => serde_json::from_value(list).map_err(|error| format!("registrations: {error}"))?,
+    };
+    let event = serde_json::from_value(Value::Object(object)).map_err(|error| format!("not an event: {error}"))?;
+    Ok((event, registrations))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Rejected {
+    /// 1-based line number.
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub lines: usize,
+    pub events_imported: usize,
+    pub registrations_imported: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+/// Imports JSON lines, one event per line with its registrations; a bad line is reported and
+/// skipped, the others are kept.
+pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportReport, ApiError> {
+    let mut report = ImportReport { lines: 0, events_imported: 0, registrations_imported: 0, rejected: Vec::new() };
+    let now_us = state.clock.now_us();
+    for (index, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        let reject = |reason: String| Rejected { line: index + 1, reason };
+        let (input, registrations) = match import_line(line) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                report.rejected.push(reject(reason));
+                continue;
+            }
+        };
+        let event = match event_from_input(input, None, now_us) {
+            Ok(event) => event,
+            Err(error) => {
+                report.rejected.push(reject(error.to_string()));
+                continue;
+            }
+        };
+        let registrations: Result<Vec<Registration>, ApiError> = registrations
+            .into_iter()
+            .map(|registration| registration_from_input(&event.event_id, registration))
+            .collect();
+        let registrations = match registrations {
+            Ok(registrations) => registrations,
+            Err(error) => {
+                report.rejected.push(reject(format!("registrations: {error}")));
+                continue;
+            }
+        };
+        state.store.upsert_attendance_event(event).await?;
+        report.events_imported += 1;
+        for registration in registrations {
+            state.store.upsert_registration(registration).await?;
+            report.registrations_imported += 1;
+        }
+    }
+    audit::record(
+        state,
+        "attendance.import",
+        Some(actor),
+        None,
+        "success",
+        serde_json::json!({"events": report.events_imported, "registrations": report.registrations_imported, "rejected": report.rejected.len()}),
+    )
+    .await;
+    Ok(report)
+}
+
+/// The JSON lines `import` reads, for events and registrations as the model sees them (a
+/// generated history, say), moved `shift_us` in time. Bad weather becomes `{"condition": "rain"}`.
+pub fn import_lines(
+    events: &[footprint_analytics::attendance::EventInfo],
+    registrations: &[footprint_analytics::attendance::RegistrationInfo],
+    name: &str,
+    shift_us: i64,
+) -> Vec<String> {
+    use crate::kernel::clock::rfc3339;
+    let mut by_event: std::collections::HashMap<&str, Vec<serde_json::Value>> = std::collections::HashMap::new();
+    for r in registrations {
+        by_event.entry(r.event_id.as_str()).or_default().push(serde_json::json!({
+            "user_id": r.user_id, "registered_at": rfc3339(r.registered_at_us + shift_us), "attended": r.attended,
+        }));
+    }
+    events
+        .iter()
+        .map(|event| {
+            let weather = event.bad_weather.map(|bad| serde_json::json!({"condition": if bad { "rain" } else { "clear" }}));
+            serde_json::json!({
+                "id": event.event_id, "name": name, "type": event.event_type, "start": rfc3339(event.start_us + shift_us),
+                "duration_minutes": event.duration_minutes, "price": event.price, "weather": weather,
+                "registrations": by_event.remove(event.event_id.as_str()).unwrap_or_default(),
+            })
+            .to_string()
+        })
+        .collect()
+}

@@ -1,0 +1,53 @@
+//! The `Principal` extractor: the request's credential (`Authorization: Bearer …` or
+//! `X-API-Key: …`) resolved by the instance's `Authenticator`.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use crate::accounts::principal::{API_KEY_HEADER, Principal};
+use crate::app::state::AppState;
+use crate::kernel::error::ApiError;
+
+/// The credential of a request: `Authorization: Bearer …` or `X-API-Key: …`.
+fn credential(parts: &Parts) -> Result<Option<String>, ApiError> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+        let text =
+            value.to_str().map_err(|_| ApiError::InvalidToken("the Authorization header is not text".to_owned()))?;
+        let (scheme, token) = text.trim().split_once(' ').unwrap_or((text, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(ApiError::InvalidToken("use Authorization: Bearer <token>".to_owned()));
+        }
+        return Ok(Some(token.trim().to_owned()));
+    }
+    if let Some(value) = parts.headers.get(API_KEY_HEADER) {
+        let text = value.to_str().map_err(|_| ApiError::InvalidToken("the X-API-Key header is not text".to_owned()))?;
+        return Ok(Some(text.trim().to_owned()));
+    }
+    Ok(None)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match credential(parts)? {
+            Some(credential) => state.auth.authenticate(&credential, state.clock.now()).await,
+            None => Err(ApiError::MissingCredentials(
+                "this route needs credentials: send Authorization: Bearer <access token or API key>".to_owned(),
+            )),
+        }
+    }
+}
+
+/// Optional authentication: no credential is `None`, a bad one is still a 401.
+impl OptionalFromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        match credential(parts)? {
+            Some(credential) => state.auth.authenticate(&credential, state.clock.now()).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}

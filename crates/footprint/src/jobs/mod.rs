@@ -1,0 +1,53 @@
+//! Background work, in one place: [`Tasks`] spawns, records and stops every task that
+//! outlives a request; [`start`] starts the processing loop and the schedules of an instance
+//! and fails the training runs a crash left behind. Shutdown (`App::shutdown`) stops the loops
+//! and waits for the runs under way.
+
+pub mod schedule;
+pub mod tasks;
+
+use std::sync::Arc;
+
+use footprint_store::{ModelFilter, ModelRecord};
+
+pub use tasks::{JobRecord, ShuttingDown, Tasks};
+
+use crate::app::state::AppState;
+use crate::kernel::error::ApiError;
+
+/// What a run interrupted by a stop of its node is recorded with.
+pub const INTERRUPTED: &str =
+    "interrupted: the node training it stopped before the run finished (restart or crash); train again";
+
+/// Starts the background work of an instance: the processing loop and the scheduled jobs.
+pub async fn start(state: &AppState) -> Result<(), ApiError> {
+    fail_interrupted_training(state).await?;
+    let processing = &state.config.processing;
+    let processor = Arc::clone(&state.processor);
+    state.tasks.spawn_loop(processor.run_loop(processing.interval_ms, processing.debounce_ms, state.tasks.stopping()));
+    schedule::start(state);
+    Ok(())
+}
+
+/// Marks `error` the training runs no node is finishing: with SQLite every one found
+/// `training` (the store has one node), with PostgreSQL those older than
+/// `ml.training_timeout_secs` (a younger one may be training on another node).
+pub async fn fail_interrupted_training(state: &AppState) -> Result<Vec<ModelRecord>, ApiError> {
+    let filter = ModelFilter { status: Some("training".to_owned()), ..ModelFilter::default() };
+    let now_us = state.clock.now_us();
+    let timeout_us = i64::try_from(state.config.ml.training_timeout_secs.as_micros()).unwrap_or(i64::MAX);
+    let single_node = state.store.backend() == "sqlite";
+    let mut failed = Vec::new();
+    for mut model in state.store.models(filter).await? {
+        if !single_node && now_us - model.created_at_us < timeout_us {
+            continue;
+        }
+        model.status = "error".to_owned();
+        model.error = Some(INTERRUPTED.to_owned());
+        model.trained_at_us = Some(now_us);
+        state.store.update_model(model.clone()).await?;
+        tracing::warn!(model = %model.model_id, "a training run left unfinished is recorded as failed");
+        failed.push(model);
+    }
+    Ok(failed)
+}

@@ -1,0 +1,8 @@
+//! Profiles (seed 000): features, preferences and habits read from the incremental profiles
+//! that processing keeps, declared profiles and their versions, segments of users, the
+//! recommendations drawn from them, and the library face (`setup_profiling_system`).
+
+pub mod http;
+pub mod library;
+pub mod segments;
+pub mod service;

@@ -1,0 +1,141 @@
+//! `footprint bench ingest`: events per second into `POST /api/track` or `/api/track/batch`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use hyper::Method;
+
+use super::load::{Call, CallMaker, LoadReport, Plan, drive};
+use super::target::Target;
+use super::{baseline, print_row};
+use crate::app::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One event per `POST /api/track`.
+    Single,
+    /// `--batch-size` events per `POST /api/track/batch`.
+    Batch,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IngestBench {
+    #[arg(long, value_enum, default_value_t = Mode::Single)]
+    pub mode: Mode,
+    /// Events per request in batch mode.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Measured seconds per target (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    #[arg(long, default_value_t = 2)]
+    pub warmup_secs: u64,
+    /// Distinct users the generated events belong to.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u64,
+    /// Also drive the trivial baseline handler first and print the ratio.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Drive an already running Footprint instead of starting one (needs --api-key).
+    #[arg(long, requires = "api_key")]
+    pub url: Option<String>,
+    /// An ingest API key for --url.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Start Footprint on this PostgreSQL database (in a fresh schema, dropped afterwards)
+    /// instead of SQLite in a temporary directory.
+    #[arg(long, conflicts_with = "url")]
+    pub database_url: Option<String>,
+}
+
+const EVENT_TYPES: [&str; 8] =
+    ["page_view", "page_view", "page_view", "click", "search", "add_to_cart", "checkout", "purchase"];
+const CATEGORIES: [&str; 6] = ["shoes", "books", "garden", "music", "kitchen", "toys"];
+
+/// A realistic event of ~330 bytes; `n` makes its message id unique.
+fn write_event(out: &mut String, connection: usize, n: u64, users: u64) {
+    // A cheap, deterministic spread over users, skewed towards low ids as real traffic is.
+    let mixed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (connection as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let user = (mixed % users) * (mixed % users) / users;
+    let event_type = EVENT_TYPES[(mixed >> 8) as usize % EVENT_TYPES.len()];
+    let category = CATEGORIES[(mixed >> 16) as usize % CATEGORIES.len()];
+    let _ = write!(
+        out,
+        r#"{{"user_id":"user-{user}","type":"{event_type}","message_id":"c{connection}-{n}","properties":{{"page":"/{category}/item-{item}","category":"{category}","element_id":"btn-{element}","price":{price}.99,"referrer":"https://www.example.org/search?q={category}"}},"context":{{"user_agent":"Mozilla/5.0 (X11; Linux x86_64) Footprint-Bench/1.0","ip":"198.51.100.{ip}"}}}}"#,
+        item = (mixed >> 24) % 5000,
+        element = (mixed >> 32) % 40,
+        price = (mixed >> 40) % 200,
+        ip = (mixed >> 48) % 250,
+    );
+}
+
+fn event_calls(mode: Mode, batch_size: usize, users: u64) -> CallMaker {
+    Arc::new(move |connection, n| {
+        let mut body = String::with_capacity(350 * batch_size + 16);
+        match mode {
+            Mode::Single => {
+                write_event(&mut body, connection, n, users);
+                Call { method: Method::POST, path: "/api/track".to_owned(), body: Some(body), units: 1 }
+            }
+            Mode::Batch => {
+                body.push_str(r#"{"batch":["#);
+                for index in 0..batch_size {
+                    if index > 0 {
+                        body.push(',');
+                    }
+                    write_event(&mut body, connection, n * batch_size as u64 + index as u64, users);
+                }
+                body.push_str("]}");
+                Call {
+                    method: Method::POST,
+                    path: "/api/track/batch".to_owned(),
+                    body: Some(body),
+                    units: batch_size as u64,
+                }
+            }
+        }
+    })
+}
+
+pub async fn run(bench: IngestBench, base_config: &Config) -> anyhow::Result<Vec<(String, LoadReport)>> {
+    let batch_size = if bench.mode == Mode::Batch { bench.batch_size.max(1) } else { 1 };
+    let plan = Plan {
+        connections: bench.connections.max(1),
+        duration: Duration::from_secs(bench.duration_secs.max(1)),
+        warmup: Duration::from_secs(bench.warmup_secs),
+    };
+    let calls = event_calls(bench.mode, batch_size, bench.users.max(1));
+    println!(
+        "footprint bench ingest: mode {:?}, {batch_size} event(s)/request, {} connections, {} s measured after {} s warm-up, {} users",
+        bench.mode, plan.connections, bench.duration_secs, bench.warmup_secs, bench.users
+    );
+    let mut reports = Vec::new();
+    if bench.baseline {
+        let (address, stop) = baseline::start().await?;
+        let report = drive(&format!("http://{address}"), "Bearer none", &plan, Arc::clone(&calls)).await?;
+        let _ = stop.send(());
+        print_row("baseline", "events/s", &report, None);
+        reports.push(("baseline".to_owned(), report));
+    }
+    let (label, report) = match (&bench.url, &bench.api_key) {
+        (Some(url), Some(key)) => ("remote".to_owned(), drive(url, &format!("Bearer {key}"), &plan, calls).await?),
+        _ => {
+            let target = Target::start(base_config, bench.database_url.as_deref()).await?;
+            let report = drive(&target.url(), &format!("Bearer {}", target.key), &plan, calls).await;
+            let stored = target.stored_events().await;
+            let backend = target.backend();
+            target.stop().await;
+            println!("  {} events stored by {backend}", stored?);
+            (backend.to_owned(), report?)
+        }
+    };
+    let baseline = reports.first().map(|(_, report)| report.units_per_sec());
+    print_row(&label, "events/s", &report, baseline);
+    reports.push((label, report));
+    Ok(reports)
+}

@@ -1,0 +1,78 @@
+//! A Footprint started for a benchmark: SQLite in a temp directory or PostgreSQL in a fresh
+//! schema, an ingest API key, consent granted by default.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use footprint_analytics::ConsentDefault;
+use footprint_store::{EventPosition, EventQuery, ScratchSchema};
+
+use crate::accounts::api_key;
+use crate::app::config::{Config, Secret};
+use crate::app::server::{App, serve};
+use crate::app::state::AppState;
+use crate::kernel::clock::{Clock, SystemClock};
+
+pub struct Target {
+    pub state: AppState,
+    pub address: SocketAddr,
+    pub key: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+    _schema: Option<ScratchSchema>,
+}
+
+impl Target {
+    pub async fn start(base: &Config, database_url: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut config = base.clone();
+        config.store.data_dir = dir.path().to_owned();
+        config.privacy.consent_default = ConsentDefault::Grant;
+        config.auth.admin_username = None;
+        config.auth.admin_password = None;
+        let schema = match database_url {
+            Some(url) => Some(ScratchSchema::create(url, "fp_bench").await.context("cannot use --database-url")?),
+            None => None,
+        };
+        config.store.database_url = schema.as_ref().map(|schema| Secret::new(schema.url()));
+        let app = App::build(config).await?;
+        let (key, record) = api_key::generate("bench", vec!["ingest".to_owned()], SystemClock.now_us());
+        app.state.store.insert_api_key(record).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let state = app.state.clone();
+        let server = tokio::spawn(serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { state, address, key, stop, server, _dir: dir, _schema: schema })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.state.store.backend()
+    }
+
+    pub async fn stored_events(&self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        let mut after = None;
+        loop {
+            let page = self.state.store.events(EventQuery { limit: 100_000, after, ..Default::default() }).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(EventPosition { timestamp_us: last.timestamp_us, seq: last.seq });
+            total += page.len() as u64;
+        }
+        Ok(total)
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Ok(Err(error)) = self.server.await {
+            tracing::warn!(error = %error, "bench server stopped with an error");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Tracking routes (seed 001's core): ingestion (one event, or a batch with a result per
+//! event), consent (query parameters in, the user's standing out), reading stored events
+//! (manager/admin), and the user's rights (erasure, export, anonymisation).
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use footprint_analytics::{Consent, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+
+use crate::accounts::principal::Principal;
+use crate::app::state::AppState;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, JsonBytes, lenient_bool};
+use crate::kernel::error::ApiError;
+use crate::tracking::consent::{self, ConsentPurposes, ConsentStatus};
+use crate::tracking::events::{self, EventFilter, EventPage};
+use crate::tracking::ingest::{self, BatchResponse, EventResult};
+use crate::tracking::privacy::{self, AnonymizationReport, ErasureReport};
+
+pub(crate) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let batch_limit = DefaultBodyLimit::max(state.config.ingest.batch_max_bytes);
+    OpenApiRouter::new()
+        .routes(routes!(track))
+        .routes(routes!(track_batch).layer(batch_limit))
+        .routes(routes!(record_consent))
+        .routes(routes!(get_consent))
+        .routes(routes!(list_events))
+        .routes(routes!(export))
+        .routes(routes!(anonymize))
+        .routes(routes!(delete_user))
+}
+
+/// One event, Segment-style:
+/// `{"user_id", "type", "properties"?, "timestamp"?, "session_id"?, "message_id"?, "context"?}`.
+/// `context.consent` (`{"analytics", "preferences", "improvement"}`) records the user's consent
+/// before the event is judged; `context.ip` is stored truncated (/24, /48).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TrackEvent {
+    user_id: String,
+    #[schema(rename = "type")]
+    event_type: String,
+    #[schema(value_type = Option<Object>)]
+    properties: Option<Value>,
+    /// RFC 3339; defaults to the time of reception.
+    timestamp: Option<String>,
+    /// Derived from 30-minute gaps when absent.
+    session_id: Option<String>,
+    /// Idempotency key: the same message_id for the same user is stored once.
+    message_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    context: Option<Value>,
+}
+
+/// Track one event. Answers once the event is committed: `accepted` (with its ids),
+/// `duplicate`, or `not_collected` when the user has no analytics consent.
+#[utoipa::path(post, path = "/api/track", tag = "tracking", request_body = TrackEvent,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = EventResult),
+        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+        (status = 413, body = crate::http::ErrorBody), (status = 415, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody),
+        (status = 503, description = "Queue full or store unavailable; see Retry-After", body = crate::http::ErrorBody),
+    ))]
+async fn track(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<EventResult>, ApiError> {
+    Ok(Json(ingest::ingest_one(&state, &principal, &body).await?))
+}
+
+/// Track up to 10 000 events (10 MB): `{"batch": [events…]}` or a bare array. Each event is
+/// judged on its own; the answer comes once the accepted ones are committed. A batch naming a
+/// user the caller may not track is refused as a whole (403).
+#[utoipa::path(post, path = "/api/track/batch", tag = "tracking", request_body = Vec<TrackEvent>,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = BatchResponse),
+        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
+        (status = 403, body = crate::http::ErrorBody), (status = 413, body = crate::http::ErrorBody), (status = 415, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody),
+        (status = 503, description = "Queue full or store unavailable; see Retry-After", body = crate::http::ErrorBody),
+    ))]
+async fn track_batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBytes(body): JsonBytes,
+) -> Result<Json<BatchResponse>, ApiError> {
+    Ok(Json(ingest::ingest_batch(&state, &principal, body).await?))
+}
+
+/// A purpose left out is not consented to.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsentParams {
+    user_id: String,
+    /// Store behavioural events and profile them (`true`/`false`; `True`, `1`, `yes` also work).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    analytics: bool,
+    /// Compute preference scores and recommendations.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    preferences: bool,
+    /// Use the user's data to train models.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    improvement: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentRecorded {
+    /// `success`.
+    status: &'static str,
+    user_id: String,
+    consent: ConsentPurposes,
+    recorded_at: String,
+}
+
+fn authorize(principal: &Principal, user_id: &UserId) -> Result<(), ApiError> {
+    principal.may_track(user_id.as_str()).map_err(ApiError::Forbidden)
+}
+
+/// Record a user's consent (seed 001). Each call is kept in the user's history.
+#[utoipa::path(post, path = "/api/tracking/consent", tag = "tracking", params(ConsentParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ConsentRecorded),
+        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+    ))]
+async fn record_consent(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ConsentParams>,
+) -> Result<Json<ConsentRecorded>, ApiError> {
+    let user_id = UserId::parse(&params.user_id).map_err(|error| ApiError::InvalidParameters(error.to_string()))?;
+    authorize(&principal, &user_id)?;
+    let consent =
+        Consent { analytics: params.analytics, preferences: params.preferences, improvement: params.improvement };
+    let record = consent::record(&state, &user_id, consent, &principal.actor()).await?;
+    Ok(Json(ConsentRecorded {
+        status: "success",
+        user_id: record.user_id,
+        consent: record.consent.into(),
+        recorded_at: crate::kernel::clock::rfc3339(record.recorded_at_us),
+    }))
+}
+
+/// A user's current consent, whether it is the instance default, and its history.
+#[utoipa::path(get, path = "/api/tracking/consent/{user_id}", tag = "tracking", params(("user_id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = ConsentStatus),
+        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+    ))]
+async fn get_consent(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(user_id): ApiPath<String>,
+) -> Result<Json<ConsentStatus>, ApiError> {
+    let user_id = UserId::parse(&user_id).map_err(|error| ApiError::InvalidParameters(error.to_string()))?;
+    authorize(&principal, &user_id)?;
+    Ok(Json(consent::status(&state, &user_id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    user_id: Option<String>,
+    /// The event type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    /// Inclusive lower bound on the event time (RFC 3339).
+    from: Option<String>,
+    /// Exclusive upper bound on the event time (RFC 3339).
+    to: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Stored events in event-time order, filtered and cursor-paginated (manager/admin). Pages follow
+/// the event time: an event that arrives late with an old timestamp lands in a page already read.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = EventPage),
+        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+    ))]
+async fn list_events(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<EventParams>,
+) -> Result<Json<EventPage>, ApiError> {
+    principal.require_staff()?;
+    let filter = EventFilter {
+        user_id: params.user_id,
+        event_type: params.event_type,
+        from: params.from,
+        to: params.to,
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    Ok(Json(events::list(&state, filter).await?))
+}
+
+fn user(id: &str) -> Result<UserId, ApiError> {
+    UserId::parse(id).map_err(|error| ApiError::InvalidParameters(format!("user id: {}", error.reason)))
+}
+
+/// Right to erasure: removes the user's account, consents, events, sessions and every row
+/// derived from them. Events that arrive later for this id are refused until consent is
+/// recorded again. The user themself or an admin.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "privacy", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = ErasureReport), (status = 401, body = crate::http::ErrorBody),
+        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+async fn delete_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ErasureReport>, ApiError> {
+    principal.require_self_or_admin(&id)?;
+    Ok(Json(privacy::erase(&state, &user(&id)?, &principal.actor()).await?))
+}
+
+/// Everything stored about the user, as JSON (account without the password hash, consents with
+/// their history, sessions, events); streamed. The user themself or an admin.
+#[utoipa::path(get, path = "/api/v1/users/{id}/export", tag = "privacy", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the user's data", body = Object), (status = 401, body = crate::http::ErrorBody),
+        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    principal.require_self_or_admin(&id)?;
+    let body = privacy::export(&state, &user(&id)?, &principal.actor()).await?;
+    let disposition = format!("attachment; filename=\"footprint-export-{}.json\"", id.replace(['"', '\\'], "_"));
+    Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
+}
+
+/// Replaces the user's identity with a random one everywhere (account, consents and audit
+/// entries go); their events stay, unlinkable, for aggregates. Admin only.
+#[utoipa::path(post, path = "/api/v1/users/{id}/anonymize", tag = "privacy", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = AnonymizationReport), (status = 401, body = crate::http::ErrorBody),
+        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+async fn anonymize(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AnonymizationReport>, ApiError> {
+    principal.require_admin()?;
+    Ok(Json(privacy::anonymize(&state, &user(&id)?, &principal.actor()).await?))
+}

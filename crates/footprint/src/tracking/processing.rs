@@ -1,0 +1,296 @@
+//! Incremental processing of the event log: reads events in arrival order after a stored
+//! watermark, and keeps the sequence counts (global and per user) and each user's recent
+//! actions up to date, one batch at a time. Any node may process; the store applies a batch only
+//! if the watermark has not moved since it was read, so nothing is counted twice. Readers call
+//! [`Processor::catch_up`] first, so a committed event is visible in the next prediction or
+//! statistic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use footprint_analytics::profile::{ProfileConfig, ProfileEvent, ProfileState};
+use footprint_analytics::sequence::{SequenceConfig, UserSequence};
+use footprint_store::{ProfileStateRecord, SequenceBatch, SequenceCount, SequenceStateRecord, Store, StoreError};
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::kernel::cache::Cache;
+use crate::kernel::clock::Clock;
+
+/// The name under which this processor's watermark is stored.
+pub const SEQUENCES: &str = "sequences";
+
+/// What one run did: `{processed, profiles_updated}` in seed 000's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ProcessReport {
+    pub processed: usize,
+    pub profiles_updated: usize,
+    pub watermark: i64,
+}
+
+/// Most users whose states stay in memory between runs (beyond it, all are dropped).
+const WARM_USERS_MAX: usize = 200_000;
+
+/// Users' sequence and profile states as this process last committed them. Valid only while
+/// the stored watermark is the one this process committed last: then no one else has written
+/// them since (batches commit by compare-and-set on the watermark).
+#[derive(Default)]
+struct Warm {
+    watermark: i64,
+    sequences: HashMap<String, UserSequence>,
+    profiles: HashMap<String, ProfileState>,
+}
+
+impl Warm {
+    fn clear(&mut self) {
+        self.watermark = -1;
+        self.sequences.clear();
+        self.profiles.clear();
+    }
+}
+
+pub struct Processor {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<dyn Cache>,
+    config: SequenceConfig,
+    profiles: ProfileConfig,
+    batch_events: u32,
+    /// One run at a time in this process; the lock also guards the states kept warm between runs.
+    running: Mutex<Warm>,
+    wake: Notify,
+    /// The highest watermark this process has seen applied: a reader with nothing newer to wait
+    /// for needs no more than one look at the log's end.
+    known_watermark: AtomicI64,
+}
+
+impl Processor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cache: Arc<dyn Cache>,
+        config: SequenceConfig,
+        profiles: ProfileConfig,
+        batch_events: u32,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            cache,
+            config,
+            profiles,
+            batch_events: batch_events.max(1),
+            running: Mutex::new(Warm::default()),
+            wake: Notify::new(),
+            known_watermark: AtomicI64::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &SequenceConfig {
+        &self.config
+    }
+
+    pub fn profile_config(&self) -> &ProfileConfig {
+        &self.profiles
+    }
+
+    /// Asks the background loop to run now (called after events are committed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs `work` while no processing run is under way in this process (erasure and
+    /// anonymisation: a run holding a user's rows in memory would write them back).
+    pub async fn exclusive<T>(&self, work: impl Future<Output = T>) -> T {
+        let mut warm = self.running.lock().await;
+        // The work changes stored states behind the processor's back.
+        warm.clear();
+        work.await
+    }
+
+    /// Processes the next batch of the log, if any.
+    pub async fn process_recent_events(&self) -> Result<ProcessReport, StoreError> {
+        let mut warm = self.running.lock().await;
+        let result = self.process_batch(&mut warm).await;
+        if result.is_err() {
+            // What was committed is uncertain: read it back next time.
+            warm.clear();
+        }
+        result
+    }
+
+    async fn process_batch(&self, warm: &mut Warm) -> Result<ProcessReport, StoreError> {
+        let watermark = self.store.processing_watermark(SEQUENCES).await?;
+        self.known_watermark.fetch_max(watermark, Ordering::AcqRel);
+        if warm.watermark != watermark {
+            // Another node (or a rebuild) moved the log on: what we hold may be stale.
+            warm.clear();
+            warm.watermark = watermark;
+        }
+        let events = self.store.events_in_arrival_order(watermark, self.batch_events).await?;
+        let Some(last) = events.last() else {
+            return Ok(ProcessReport { watermark, ..ProcessReport::default() });
+        };
+        let new_watermark = last.seq;
+
+        let mut user_keys: Vec<String> = events.iter().map(|event| event.user_key.clone()).collect();
+        user_keys.sort_unstable();
+        user_keys.dedup();
+        let cold: Vec<String> = user_keys.iter().filter(|key| !warm.sequences.contains_key(*key)).cloned().collect();
+        if !cold.is_empty() {
+            for record in self.store.sequence_states(&cold).await? {
+                let state = UserSequence {
+                    recent: UserSequence::decode_recent(&record.recent),
+                    last_us: record.last_us,
+                    previous_us: record.previous_us,
+                    n_actions: record.n_actions,
+                };
+                warm.sequences.insert(record.user_key, state);
+            }
+            for record in self.store.profile_states(&cold).await? {
+                match serde_json::from_str(&record.state) {
+                    Ok(state) => {
+                        warm.profiles.insert(record.user_key, state);
+                    }
+                    // Unreadable (written by another version?): rebuilt from here on, and said.
+                    Err(error) => tracing::error!(error = %error, "a stored profile could not be read; it starts over"),
+                }
+            }
+        }
+        // Work on copies: the warm states change only once the batch is committed.
+        let mut states: HashMap<String, UserSequence> =
+            user_keys.iter().map(|key| (key.clone(), warm.sequences.get(key).cloned().unwrap_or_default())).collect();
+        let mut profiles: HashMap<String, ProfileState> =
+            user_keys.iter().map(|key| (key.clone(), warm.profiles.get(key).cloned().unwrap_or_default())).collect();
+
+        let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
+        for event in &events {
+            let state = states.entry(event.user_key.clone()).or_default();
+            let observation = state.observe(&event.event_type, event.timestamp_us, &self.config);
+            for context in observation.global {
+                *deltas.entry((String::new(), context, event.event_type.clone())).or_default() += 1;
+            }
+            for context in observation.user {
+                *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;
+            }
+            let profile_event = ProfileEvent::from_json_properties(
+                &event.event_type,
+                event.timestamp_us,
+                &event.properties,
+                &self.profiles,
+            );
+            profiles.entry(event.user_key.clone()).or_default().observe(&profile_event, &self.profiles);
+        }
+        let now_us = self.clock.now_us();
+        let mut profile_records = Vec::with_capacity(profiles.len());
+        for (user_key, state) in &profiles {
+            let state = serde_json::to_string(state).map_err(|error| StoreError::Other(Box::new(error)))?;
+            profile_records.push(ProfileStateRecord { user_key: user_key.clone(), state, updated_at_us: now_us });
+        }
+        let profiles_updated = states.len();
+        let batch = SequenceBatch {
+            processor: SEQUENCES.to_owned(),
+            expected_watermark: watermark,
+            new_watermark,
+            deltas: deltas
+                .into_iter()
+                .map(|((scope, context, next), count)| SequenceCount { scope, context, next, count })
+                .collect(),
+            states: states
+                .iter()
+                .map(|(user_key, state)| SequenceStateRecord {
+                    recent: state.encode_recent(),
+                    user_key: user_key.clone(),
+                    last_us: state.last_us,
+                    previous_us: state.previous_us,
+                    n_actions: state.n_actions,
+                })
+                .collect(),
+            profiles: profile_records,
+            now_us,
+        };
+        if !self.store.commit_sequence_batch(batch).await? {
+            // Another node processed this stretch first; the next run starts after it.
+            warm.clear();
+            return Ok(ProcessReport { watermark, ..ProcessReport::default() });
+        }
+        if warm.sequences.len() + states.len() > WARM_USERS_MAX {
+            warm.clear();
+        }
+        warm.watermark = new_watermark;
+        warm.sequences.extend(states);
+        warm.profiles.extend(profiles);
+        self.known_watermark.fetch_max(new_watermark, Ordering::AcqRel);
+        self.cache.invalidate().await;
+        Ok(ProcessReport { processed: events.len(), profiles_updated, watermark: new_watermark })
+    }
+
+    /// Processes until every event committed before this call is counted, or `timeout` passes.
+    /// Returns how many events this call processed.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<usize, StoreError> {
+        let target = self.store.max_event_seq().await?;
+        if self.known_watermark.load(Ordering::Acquire) >= target {
+            return Ok(0);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut processed = 0;
+        loop {
+            let report = self.process_recent_events().await?;
+            processed += report.processed;
+            if report.watermark >= target {
+                return Ok(processed);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    watermark = report.watermark,
+                    target,
+                    "processing is behind; answering with what is processed"
+                );
+                return Ok(processed);
+            }
+            if report.processed == 0 {
+                // Another node holds the stretch; give it a moment.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// The background loop (started by `jobs`): `debounce` after a wake-up (so that a burst of
+    /// commits is processed as one larger batch), and every `interval` (for events committed by
+    /// other nodes), until `shutdown` turns true. Readers do not wait for it: they catch up
+    /// themselves.
+    pub async fn run_loop(
+        self: Arc<Self>,
+        interval: Duration,
+        debounce: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {
+                    tokio::select! {
+                        () = tokio::time::sleep(debounce) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                }
+                () = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => break,
+            }
+            loop {
+                match self.process_recent_events().await {
+                    Ok(report) if report.processed > 0 => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "event processing failed; retrying later");
+                        break;
+                    }
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+}
