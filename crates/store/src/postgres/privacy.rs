@@ -2,7 +2,10 @@
 
 use std::collections::HashSet;
 
+use async_trait::async_trait;
+
 use super::{INGEST_LOCK, PROCESSING_LOCK, PostgresStore};
+use crate::PrivacyStore;
 use crate::error::StoreResult;
 use crate::model::*;
 
@@ -32,102 +35,110 @@ async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], 
     Ok(changed.len() as u64)
 }
 
-pub(super) async fn erase_user(store: &PostgresStore, erasure: Erasure) -> StoreResult<IdentityChange> {
-    let mut client = store.pool.get().await?;
-    let tx = client.transaction().await?;
-    // Serialised with ingestion, so no commit for this user lands halfway through.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
-    let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
-    let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
-    tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
-    // Versions of other users' profiles that this user changed.
-    tx.execute(
-        "UPDATE profile_versions SET changed_by = $2 WHERE changed_by = $1",
-        &[&erasure.user_id, &erasure.replacement],
-    )
-    .await?;
-    tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
-    let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
-    let mut derived_rows = tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
-    derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
-    derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
-    derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
-    tx.execute(
-        "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
-         ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
-        &[&erasure.tombstone, &erasure.now_us],
-    )
-    .await?;
-    let audit_entries = scrub_audit(&tx, &erasure.scrub, &erasure.replacement).await?;
-    tx.commit().await?;
-    Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
-}
-
-pub(super) async fn erased_among(store: &PostgresStore, tombstones: &[String]) -> StoreResult<Vec<String>> {
-    let client = store.pool.get().await?;
-    let rows = client.query("SELECT tombstone FROM erasures WHERE tombstone = ANY($1::text[])", &[&tombstones]).await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-pub(super) async fn clear_tombstone(store: &PostgresStore, tombstone: &str) -> StoreResult<()> {
-    let client = store.pool.get().await?;
-    client.execute("DELETE FROM erasures WHERE tombstone = $1", &[&tombstone]).await?;
-    Ok(())
-}
-
-pub(super) async fn anonymize_user(store: &PostgresStore, change: Anonymization) -> StoreResult<IdentityChange> {
-    let mut client = store.pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
-    let first_seen: Option<i64> = tx
-        .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
-        .await?
-        .and_then(|row| row.get(0));
-    let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
-    tx.execute(
-        "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
-        &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],
-    )
-    .await?;
-    let events = tx
-        .execute("UPDATE events SET user_key = $2 WHERE user_key = $1", &[&change.user_key, &change.new_user_key])
-        .await?;
-    let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
-    tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
-    tx.execute(
-        "UPDATE profile_versions SET changed_by = $2 WHERE changed_by = $1",
-        &[&change.user_id, &change.new_user_id],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
-        &[&change.user_id, &change.new_user_id],
-    )
-    .await?;
-    let mut derived_rows = tx
-        .execute(
-            "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
-            &[&change.user_key, &change.new_user_key],
+#[async_trait]
+impl PrivacyStore for PostgresStore {
+    async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Serialised with ingestion, so no commit for this user lands halfway through.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
+        let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
+        let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
+        // Versions of other users' profiles that this user changed.
+        tx.execute(
+            "UPDATE profile_versions SET changed_by = $2 WHERE changed_by = $1",
+            &[&erasure.user_id, &erasure.replacement],
         )
         .await?;
-    derived_rows += tx
-        .execute("UPDATE sequence_counts SET scope = $2 WHERE scope = $1", &[&change.user_key, &change.new_user_key])
-        .await?;
-    derived_rows += tx
-        .execute(
-            "UPDATE profile_state SET user_key = $2 WHERE user_key = $1",
-            &[&change.user_key, &change.new_user_key],
+        tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
+        let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
+        let mut derived_rows =
+            tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
+        tx.execute(
+            "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
+             ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
+            &[&erasure.tombstone, &erasure.now_us],
         )
         .await?;
-    derived_rows += tx
-        .execute(
-            "UPDATE cluster_assignments SET user_key = $2 WHERE user_key = $1",
-            &[&change.user_key, &change.new_user_key],
+        let audit_entries = scrub_audit(&tx, &erasure.scrub, &erasure.replacement).await?;
+        tx.commit().await?;
+        Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+    }
+
+    async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>> {
+        let client = self.pool.get().await?;
+        let rows =
+            client.query("SELECT tombstone FROM erasures WHERE tombstone = ANY($1::text[])", &[&tombstones]).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client.execute("DELETE FROM erasures WHERE tombstone = $1", &[&tombstone]).await?;
+        Ok(())
+    }
+
+    async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
+        let first_seen: Option<i64> = tx
+            .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
+            .await?
+            .and_then(|row| row.get(0));
+        let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
+        tx.execute(
+            "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
+            &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],
         )
         .await?;
-    let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id).await?;
-    tx.commit().await?;
-    Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+        let events = tx
+            .execute("UPDATE events SET user_key = $2 WHERE user_key = $1", &[&change.user_key, &change.new_user_key])
+            .await?;
+        let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute(
+            "UPDATE profile_versions SET changed_by = $2 WHERE changed_by = $1",
+            &[&change.user_id, &change.new_user_id],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
+            &[&change.user_id, &change.new_user_id],
+        )
+        .await?;
+        let mut derived_rows = tx
+            .execute(
+                "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE sequence_counts SET scope = $2 WHERE scope = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE profile_state SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE cluster_assignments SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id).await?;
+        tx.commit().await?;
+        Ok(IdentityChange { account, events, consents, derived_rows, audit_entries })
+    }
 }

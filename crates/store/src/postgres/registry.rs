@@ -1,6 +1,9 @@
-//! Retention (expired events and the aggregates folded from them) and the model registry.
+//! The model registry and the log of calls to ML operations.
+
+use async_trait::async_trait;
 
 use super::PostgresStore;
+use crate::RegistryStore;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
@@ -26,188 +29,149 @@ fn model_from_row(row: &tokio_postgres::Row) -> ModelRecord {
     }
 }
 
-pub(super) async fn expire_events(store: &PostgresStore, expiry: EventExpiry) -> StoreResult<u64> {
-    let mut client = store.pool.get().await?;
-    let tx = client.transaction().await?;
-    let (names, negation) = match &expiry.types {
-        TypeSelector::Only(names) => (names.clone(), ""),
-        TypeSelector::AllExcept(names) => (names.clone(), "NOT "),
-    };
-    let sql = format!("DELETE FROM events WHERE ts_us < $1 AND seq <= $2 AND {negation}(type = ANY($3::text[]))");
-    let deleted = tx.execute(&sql, &[&expiry.before_us, &expiry.up_to_seq, &names]).await?;
-    for aggregate in &expiry.aggregates {
+#[async_trait]
+impl RegistryStore for PostgresStore {
+    async fn create_model(&self, model: ModelRecord) -> StoreResult<ModelRecord> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Versions of one name are numbered one at a time, across nodes.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('models:' || $1))", &[&model.name]).await?;
+        let version: i64 = tx
+            .query_one("SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = $1", &[&model.name])
+            .await?
+            .get(0);
+        let model = ModelRecord { version, ..model };
         tx.execute(
-            "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES ($1, $2, $3, $4)",
-            &[&aggregate.kind, &aggregate.day_us, &aggregate.stats, &aggregate.created_at_us],
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(deleted)
-}
-
-pub(super) async fn metric_aggregates(
-    store: &PostgresStore,
-    kind: &str,
-    from_day_us: i64,
-) -> StoreResult<Vec<MetricAggregate>> {
-    let client = store.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT kind, day_us, stats, created_at_us FROM metric_aggregates WHERE kind = $1 AND day_us >= $2
-             ORDER BY day_us, id",
-            &[&kind, &from_day_us],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| MetricAggregate {
-            kind: row.get(0),
-            day_us: row.get(1),
-            stats: row.get(2),
-            created_at_us: row.get(3),
-        })
-        .collect())
-}
-
-pub(super) async fn create_model(store: &PostgresStore, model: ModelRecord) -> StoreResult<ModelRecord> {
-    let mut client = store.pool.get().await?;
-    let tx = client.transaction().await?;
-    // Versions of one name are numbered one at a time, across nodes.
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('models:' || $1))", &[&model.name]).await?;
-    let version: i64 =
-        tx.query_one("SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = $1", &[&model.name]).await?.get(0);
-    let model = ModelRecord { version, ..model };
-    tx.execute(
-        &format!(
-            "INSERT INTO models ({MODEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ),
-        &[
-            &model.model_id,
-            &model.name,
-            &model.model_type,
-            &model.version,
-            &model.status,
-            &model.hyperparameters,
-            &model.data_window,
-            &model.metrics,
-            &model.parameters,
-            &model.rows_used,
-            &model.error,
-            &model.predictions,
-            &model.created_at_us,
-            &model.trained_at_us,
-        ],
-    )
-    .await
-    .map_err(|error| match error.as_db_error() {
-        Some(db) if db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-            StoreError::Conflict("model id".to_owned())
-        }
-        _ => error.into(),
-    })?;
-    tx.commit().await?;
-    Ok(model)
-}
-
-pub(super) async fn update_model(store: &PostgresStore, model: ModelRecord) -> StoreResult<()> {
-    let client = store.pool.get().await?;
-    let updated = client
-        .execute(
-            "UPDATE models SET status = $2, metrics = $3, parameters = $4, rows_used = $5, error = $6, trained_at_us = $7,
-                    data_window = $8
-             WHERE model_id = $1",
+            &format!(
+                "INSERT INTO models ({MODEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ),
             &[
                 &model.model_id,
+                &model.name,
+                &model.model_type,
+                &model.version,
                 &model.status,
+                &model.hyperparameters,
+                &model.data_window,
                 &model.metrics,
                 &model.parameters,
                 &model.rows_used,
                 &model.error,
+                &model.predictions,
+                &model.created_at_us,
                 &model.trained_at_us,
-                &model.data_window,
             ],
         )
-        .await?;
-    if updated == 0 {
-        return Err(StoreError::NotFound);
+        .await
+        .map_err(|error| match error.as_db_error() {
+            Some(db) if db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                StoreError::Conflict("model id".to_owned())
+            }
+            _ => error.into(),
+        })?;
+        tx.commit().await?;
+        Ok(model)
     }
-    Ok(())
-}
 
-pub(super) async fn model(store: &PostgresStore, model_id: &str) -> StoreResult<Option<ModelRecord>> {
-    let client = store.pool.get().await?;
-    let row =
-        client.query_opt(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE model_id = $1"), &[&model_id]).await?;
-    Ok(row.as_ref().map(model_from_row))
-}
+    async fn update_model(&self, model: ModelRecord) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        let updated = client
+            .execute(
+                "UPDATE models SET status = $2, metrics = $3, parameters = $4, rows_used = $5, error = $6, trained_at_us = $7,
+                        data_window = $8
+                 WHERE model_id = $1",
+                &[
+                    &model.model_id,
+                    &model.status,
+                    &model.metrics,
+                    &model.parameters,
+                    &model.rows_used,
+                    &model.error,
+                    &model.trained_at_us,
+                    &model.data_window,
+                ],
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 
-pub(super) async fn models(store: &PostgresStore, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
-    let client = store.pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {MODEL_COLUMNS} FROM models
-                 WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR model_type = $2)
-                   AND ($3::text IS NULL OR status = $3)
-                 ORDER BY created_at_us DESC, version DESC"
-            ),
-            &[&filter.name, &filter.model_type, &filter.status],
-        )
-        .await?;
-    Ok(rows.iter().map(model_from_row).collect())
-}
+    async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>> {
+        let client = self.pool.get().await?;
+        let row =
+            client.query_opt(&format!("SELECT {MODEL_COLUMNS} FROM models WHERE model_id = $1"), &[&model_id]).await?;
+        Ok(row.as_ref().map(model_from_row))
+    }
 
-pub(super) async fn record_ml_call(store: &PostgresStore, call: MlCall) -> StoreResult<()> {
-    let mut client = store.pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.execute(
-        "INSERT INTO ml_calls (at_us, operation, model_id, predictions, duration_us, outcome)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&call.at_us, &call.operation, &call.model_id, &call.predictions, &call.duration_us, &call.outcome],
-    )
-    .await?;
-    if let Some(model_id) = &call.model_id
-        && call.predictions > 0
-    {
+    async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {MODEL_COLUMNS} FROM models
+                     WHERE ($1::text IS NULL OR name = $1) AND ($2::text IS NULL OR model_type = $2)
+                       AND ($3::text IS NULL OR status = $3)
+                     ORDER BY created_at_us DESC, version DESC"
+                ),
+                &[&filter.name, &filter.model_type, &filter.status],
+            )
+            .await?;
+        Ok(rows.iter().map(model_from_row).collect())
+    }
+
+    async fn record_ml_call(&self, call: MlCall) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
         tx.execute(
-            "UPDATE models SET predictions = predictions + $2 WHERE model_id = $1",
-            &[model_id, &call.predictions],
+            "INSERT INTO ml_calls (at_us, operation, model_id, predictions, duration_us, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&call.at_us, &call.operation, &call.model_id, &call.predictions, &call.duration_us, &call.outcome],
         )
         .await?;
+        if let Some(model_id) = &call.model_id
+            && call.predictions > 0
+        {
+            tx.execute(
+                "UPDATE models SET predictions = predictions + $2 WHERE model_id = $1",
+                &[model_id, &call.predictions],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(())
-}
 
-pub(super) async fn ml_call_buckets(store: &PostgresStore, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
-    let client = store.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT at_us - (at_us % 3600000000) AS hour_us, operation, model_id, outcome, count(*),
-                    sum(predictions)::bigint, sum(duration_us)::bigint, max(duration_us)
-             FROM ml_calls WHERE at_us >= $1
-             GROUP BY 1, operation, model_id, outcome
-             ORDER BY 1, operation COLLATE \"C\", model_id IS NOT NULL, model_id COLLATE \"C\", outcome COLLATE \"C\"",
-            &[&from_us],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| MlCallBucket {
-            hour_us: row.get(0),
-            operation: row.get(1),
-            model_id: row.get(2),
-            outcome: row.get(3),
-            calls: row.get(4),
-            predictions: row.get(5),
-            total_duration_us: row.get(6),
-            max_duration_us: row.get(7),
-        })
-        .collect())
-}
+    async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT at_us - (at_us % 3600000000) AS hour_us, operation, model_id, outcome, count(*),
+                        sum(predictions)::bigint, sum(duration_us)::bigint, max(duration_us)
+                 FROM ml_calls WHERE at_us >= $1
+                 GROUP BY 1, operation, model_id, outcome
+                 ORDER BY 1, operation COLLATE \"C\", model_id IS NOT NULL, model_id COLLATE \"C\", outcome COLLATE \"C\"",
+                &[&from_us],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| MlCallBucket {
+                hour_us: row.get(0),
+                operation: row.get(1),
+                model_id: row.get(2),
+                outcome: row.get(3),
+                calls: row.get(4),
+                predictions: row.get(5),
+                total_duration_us: row.get(6),
+                max_duration_us: row.get(7),
+            })
+            .collect())
+    }
 
-pub(super) async fn expire_ml_calls(store: &PostgresStore, before_us: i64) -> StoreResult<u64> {
-    let client = store.pool.get().await?;
-    Ok(client.execute("DELETE FROM ml_calls WHERE at_us < $1", &[&before_us]).await?)
+    async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        Ok(client.execute("DELETE FROM ml_calls WHERE at_us < $1", &[&before_us]).await?)
+    }
 }

@@ -1,6 +1,9 @@
 //! Incremental processing's state: the watermark, sequence counts and users' recent actions.
 
+use async_trait::async_trait;
+
 use super::PostgresStore;
+use crate::SequenceStore;
 use crate::error::StoreResult;
 use crate::model::*;
 
@@ -77,98 +80,100 @@ async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &Se
     Ok(true)
 }
 
-pub(super) async fn processing_watermark(store: &PostgresStore, processor: &str) -> StoreResult<i64> {
-    let client = store.pool.get().await?;
-    let row = client.query_opt("SELECT watermark FROM processor_state WHERE name = $1", &[&processor]).await?;
-    Ok(row.map_or(0, |row| row.get(0)))
-}
-
-pub(super) async fn sequence_states(
-    store: &PostgresStore,
-    user_keys: &[String],
-) -> StoreResult<Vec<SequenceStateRecord>> {
-    let client = store.pool.get().await?;
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ANY($1)",
-                )
-                .await?,
-            &[&user_keys],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| SequenceStateRecord {
-            user_key: row.get(0),
-            recent: row.get(1),
-            last_us: row.get(2),
-            previous_us: row.get(3),
-            n_actions: row.get(4),
-        })
-        .collect())
-}
-
-pub(super) async fn commit_sequence_batch(store: &PostgresStore, batch: SequenceBatch) -> StoreResult<bool> {
-    let mut client = store.pool.get().await?;
-    apply_sequence_batch(&mut client, &batch).await
-}
-
-pub(super) async fn sequence_counts(
-    store: &PostgresStore,
-    keys: &[(String, String)],
-) -> StoreResult<Vec<SequenceCount>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
+#[async_trait]
+impl SequenceStore for PostgresStore {
+    async fn processing_watermark(&self, processor: &str) -> StoreResult<i64> {
+        let client = self.pool.get().await?;
+        let row = client.query_opt("SELECT watermark FROM processor_state WHERE name = $1", &[&processor]).await?;
+        Ok(row.map_or(0, |row| row.get(0)))
     }
-    let client = store.pool.get().await?;
-    let scopes: Vec<&str> = keys.iter().map(|(scope, _)| scope.as_str()).collect();
-    let contexts: Vec<&str> = keys.iter().map(|(_, context)| context.as_str()).collect();
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT c.scope, c.context, c.next, c.count FROM unnest($1::text[], $2::text[]) AS k(scope, context)
-                     JOIN sequence_counts c ON c.scope = k.scope AND c.context = k.context",
-                )
-                .await?,
-            &[&scopes, &contexts],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| SequenceCount { scope: row.get(0), context: row.get(1), next: row.get(2), count: row.get(3) })
-        .collect())
-}
 
-pub(super) async fn user_action_counts(store: &PostgresStore) -> StoreResult<Vec<SequenceCount>> {
-    let client = store.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT c.scope, c.next, c.count FROM sequence_state s
-             JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
-             ORDER BY c.scope, c.next",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| SequenceCount { scope: row.get(0), context: String::new(), next: row.get(1), count: row.get(2) })
-        .collect())
-}
+    async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT user_key, recent, last_us, previous_us, n_actions FROM sequence_state WHERE user_key = ANY($1)",
+                    )
+                    .await?,
+                &[&user_keys],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SequenceStateRecord {
+                user_key: row.get(0),
+                recent: row.get(1),
+                last_us: row.get(2),
+                previous_us: row.get(3),
+                n_actions: row.get(4),
+            })
+            .collect())
+    }
 
-pub(super) async fn user_totals(store: &PostgresStore) -> StoreResult<Vec<UserTotal>> {
-    let client = store.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
-             ORDER BY s.n_actions DESC, u.user_id",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| UserTotal { user_id: row.get(0), user_key: row.get(1), username: row.get(2), n_actions: row.get(3) })
-        .collect())
+    async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        apply_sequence_batch(&mut client, &batch).await
+    }
+
+    async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let scopes: Vec<&str> = keys.iter().map(|(scope, _)| scope.as_str()).collect();
+        let contexts: Vec<&str> = keys.iter().map(|(_, context)| context.as_str()).collect();
+        let rows = client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT c.scope, c.context, c.next, c.count FROM unnest($1::text[], $2::text[]) AS k(scope, context)
+                         JOIN sequence_counts c ON c.scope = k.scope AND c.context = k.context",
+                    )
+                    .await?,
+                &[&scopes, &contexts],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SequenceCount { scope: row.get(0), context: row.get(1), next: row.get(2), count: row.get(3) })
+            .collect())
+    }
+
+    async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT c.scope, c.next, c.count FROM sequence_state s
+                 JOIN sequence_counts c ON c.scope = s.user_key AND c.context = ''
+                 ORDER BY c.scope, c.next",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| SequenceCount { scope: row.get(0), context: String::new(), next: row.get(1), count: row.get(2) })
+            .collect())
+    }
+
+    async fn user_totals(&self) -> StoreResult<Vec<UserTotal>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM sequence_state s JOIN users u ON u.user_key = s.user_key
+                 ORDER BY s.n_actions DESC, u.user_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| UserTotal {
+                user_id: row.get(0),
+                user_key: row.get(1),
+                username: row.get(2),
+                n_actions: row.get(3),
+            })
+            .collect())
+    }
 }

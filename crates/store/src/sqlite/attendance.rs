@@ -1,9 +1,11 @@
 //! Attendance records (seed 004): organisers' events and registrations.
 
+use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
+use crate::AttendanceStore;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
@@ -38,60 +40,57 @@ fn registration_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Registrati
     })
 }
 
-pub(super) async fn upsert_attendance_event(store: &SqliteStore, event: AttendanceEvent) -> StoreResult<bool> {
-    store.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existed: bool =
-            tx.query_row("SELECT count(*) FROM attendance_events WHERE event_id = ?1", [&event.event_id], |row| {
-                row.get::<_, i64>(0)
-            })? > 0;
-        tx.execute(
-            &format!(
-                "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (event_id) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name,
-                    event_type = excluded.event_type, start_us = excluded.start_us,
-                    duration_minutes = excluded.duration_minutes, location = excluded.location,
-                    capacity = excluded.capacity, price = excluded.price, instructor = excluded.instructor,
-                    weather = excluded.weather, updated_at_us = excluded.updated_at_us"
-            ),
-            params![
-                event.event_id,
-                event.organization_id,
-                event.name,
-                event.event_type,
-                event.start_us,
-                event.duration_minutes,
-                event.location,
-                event.capacity,
-                event.price,
-                event.instructor,
-                event.weather,
-                event.created_at_us,
-                event.updated_at_us
-            ],
-        )?;
-        tx.commit()?;
-        Ok(!existed)
-    })
-    .await
-}
+#[async_trait]
+impl AttendanceStore for SqliteStore {
+    async fn upsert_attendance_event(&self, event: AttendanceEvent) -> StoreResult<bool> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existed: bool =
+                tx.query_row("SELECT count(*) FROM attendance_events WHERE event_id = ?1", [&event.event_id], |row| {
+                    row.get::<_, i64>(0)
+                })? > 0;
+            tx.execute(
+                &format!(
+                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (event_id) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name,
+                        event_type = excluded.event_type, start_us = excluded.start_us,
+                        duration_minutes = excluded.duration_minutes, location = excluded.location,
+                        capacity = excluded.capacity, price = excluded.price, instructor = excluded.instructor,
+                        weather = excluded.weather, updated_at_us = excluded.updated_at_us"
+                ),
+                params![
+                    event.event_id,
+                    event.organization_id,
+                    event.name,
+                    event.event_type,
+                    event.start_us,
+                    event.duration_minutes,
+                    event.location,
+                    event.capacity,
+                    event.price,
+                    event.instructor,
+                    event.weather,
+                    event.created_at_us,
+                    event.updated_at_us
+                ],
+            )?;
+            tx.commit()?;
+            Ok(!existed)
+        })
+        .await
+    }
 
-pub(super) async fn attendance_event(store: &SqliteStore, event_id: &str) -> StoreResult<Option<AttendanceEvent>> {
-    let event_id = event_id.to_owned();
-    store
-        .read(move |conn| {
+    async fn attendance_event(&self, event_id: &str) -> StoreResult<Option<AttendanceEvent>> {
+        let event_id = event_id.to_owned();
+        self.read(move |conn| {
             let sql = format!("SELECT {ATTENDANCE_COLUMNS} FROM attendance_events WHERE event_id = ?1");
             Ok(conn.prepare_cached(&sql)?.query_row([event_id], attendance_event_from_row).optional()?)
         })
         .await
-}
+    }
 
-pub(super) async fn attendance_events(
-    store: &SqliteStore,
-    query: AttendanceQuery,
-) -> StoreResult<Vec<AttendanceEvent>> {
-    store
-        .read(move |conn| {
+    async fn attendance_events(&self, query: AttendanceQuery) -> StoreResult<Vec<AttendanceEvent>> {
+        self.read(move |conn| {
             let mut sql = format!("SELECT {ATTENDANCE_COLUMNS} FROM attendance_events WHERE 1 = 1");
             let mut values: Vec<Value> = Vec::new();
             if let Some(organization) = query.organization_id {
@@ -120,18 +119,16 @@ pub(super) async fn attendance_events(
             Ok(events)
         })
         .await
-}
+    }
 
-pub(super) async fn delete_attendance_event(store: &SqliteStore, event_id: &str) -> StoreResult<bool> {
-    let event_id = event_id.to_owned();
-    store
-        .write(move |conn| Ok(conn.execute("DELETE FROM attendance_events WHERE event_id = ?1", [event_id])? > 0))
-        .await
-}
+    async fn delete_attendance_event(&self, event_id: &str) -> StoreResult<bool> {
+        let event_id = event_id.to_owned();
+        self.write(move |conn| Ok(conn.execute("DELETE FROM attendance_events WHERE event_id = ?1", [event_id])? > 0))
+            .await
+    }
 
-pub(super) async fn upsert_registration(store: &SqliteStore, registration: Registration) -> StoreResult<bool> {
-    store
-        .write(move |conn| {
+    async fn upsert_registration(&self, registration: Registration) -> StoreResult<bool> {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let event_exists: bool = tx.query_row(
                 "SELECT count(*) FROM attendance_events WHERE event_id = ?1",
@@ -148,9 +145,9 @@ pub(super) async fn upsert_registration(store: &SqliteStore, registration: Regis
             )? > 0;
             tx.execute(
                 "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = excluded.registered_at_us,
-                attended = excluded.attended, checked_in_at_us = excluded.checked_in_at_us",
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = excluded.registered_at_us,
+                    attended = excluded.attended, checked_in_at_us = excluded.checked_in_at_us",
                 params![
                     registration.event_id,
                     registration.user_id,
@@ -163,34 +160,33 @@ pub(super) async fn upsert_registration(store: &SqliteStore, registration: Regis
             Ok(!existed)
         })
         .await
-}
+    }
 
-pub(super) async fn set_attended(
-    store: &SqliteStore,
-    event_id: &str,
-    user_id: &str,
-    attended: bool,
-    checked_in_at_us: Option<i64>,
-) -> StoreResult<bool> {
-    let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
-    store.write(move |conn| {
-        Ok(conn.execute(
-            "UPDATE attendance_registrations SET attended = ?3, checked_in_at_us = ?4 WHERE event_id = ?1 AND user_id = ?2",
-            params![event_id, user_id, attended, checked_in_at_us],
-        )? > 0)
-    })
-    .await
-}
+    async fn set_attended(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        attended: bool,
+        checked_in_at_us: Option<i64>,
+    ) -> StoreResult<bool> {
+        let (event_id, user_id) = (event_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE attendance_registrations SET attended = ?3, checked_in_at_us = ?4 WHERE event_id = ?1 AND user_id = ?2",
+                params![event_id, user_id, attended, checked_in_at_us],
+            )? > 0)
+        })
+        .await
+    }
 
-pub(super) async fn registrations(store: &SqliteStore, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
-    let mut event_ids = event_ids.to_vec();
-    event_ids.sort_unstable();
-    event_ids.dedup();
-    store
-        .read(move |conn| {
+    async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>> {
+        let mut event_ids = event_ids.to_vec();
+        event_ids.sort_unstable();
+        event_ids.dedup();
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us FROM attendance_registrations
-             WHERE event_id = ?1 ORDER BY user_id",
+                 WHERE event_id = ?1 ORDER BY user_id",
             )?;
             let mut registrations = Vec::new();
             for event_id in event_ids {
@@ -201,23 +197,18 @@ pub(super) async fn registrations(store: &SqliteStore, event_ids: &[String]) -> 
             Ok(registrations)
         })
         .await
-}
+    }
 
-pub(super) async fn attendance_histories(
-    store: &SqliteStore,
-    user_ids: &[String],
-    before_us: i64,
-) -> StoreResult<Vec<AttendanceHistory>> {
-    // One query for every user: the ids travel as a JSON array.
-    let ids = serde_json::to_string(user_ids).map_err(|error| StoreError::Other(Box::new(error)))?;
-    store
-        .read(move |conn| {
+    async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>> {
+        // One query for every user: the ids travel as a JSON array.
+        let ids = serde_json::to_string(user_ids).map_err(|error| StoreError::Other(Box::new(error)))?;
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT r.user_id, count(*), coalesce(sum(r.attended), 0) FROM attendance_registrations r
-                 JOIN attendance_events e ON e.event_id = r.event_id
-                 WHERE r.user_id IN (SELECT DISTINCT value FROM json_each(?1))
-                   AND r.attended IS NOT NULL AND e.start_us < ?2
-                 GROUP BY r.user_id ORDER BY r.user_id",
+                     JOIN attendance_events e ON e.event_id = r.event_id
+                     WHERE r.user_id IN (SELECT DISTINCT value FROM json_each(?1))
+                       AND r.attended IS NOT NULL AND e.start_us < ?2
+                     GROUP BY r.user_id ORDER BY r.user_id",
             )?;
             let histories = stmt
                 .query_map(params![ids, before_us], |row| {
@@ -227,19 +218,19 @@ pub(super) async fn attendance_histories(
             Ok(histories)
         })
         .await
-}
+    }
 
-pub(super) async fn user_registrations(store: &SqliteStore, user_id: &str) -> StoreResult<Vec<Registration>> {
-    let user_id = user_id.to_owned();
-    store
-        .read(move |conn| {
+    async fn user_registrations(&self, user_id: &str) -> StoreResult<Vec<Registration>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us
-                 FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
-                 WHERE r.user_id = ?1 ORDER BY e.start_us, r.event_id",
+                     FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
+                     WHERE r.user_id = ?1 ORDER BY e.start_us, r.event_id",
             )?;
             let registrations = stmt.query_map([user_id], registration_from_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(registrations)
         })
         .await
+    }
 }

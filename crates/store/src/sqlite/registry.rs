@@ -1,9 +1,11 @@
-//! Retention (expired events and the aggregates folded from them) and the model registry.
+//! The model registry and the log of calls to ML operations.
 
+use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
+use crate::RegistryStore;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
@@ -29,149 +31,88 @@ fn model_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRecord> {
     })
 }
 
-/// `type IN (…)` or `type NOT IN (…)` with numbered placeholders starting after `values`.
-fn type_condition(types: &TypeSelector, values: &mut Vec<Value>) -> String {
-    let (names, negation) = match types {
-        TypeSelector::Only(names) => (names, ""),
-        TypeSelector::AllExcept(names) => (names, "NOT "),
-    };
-    if names.is_empty() {
-        return if negation.is_empty() { "0 = 1".to_owned() } else { "1 = 1".to_owned() };
-    }
-    let placeholders: Vec<String> = names
-        .iter()
-        .map(|name| {
-            values.push(Value::Text(name.clone()));
-            format!("?{}", values.len())
-        })
-        .collect();
-    format!("type {negation}IN ({})", placeholders.join(", "))
-}
-
-pub(super) async fn expire_events(store: &SqliteStore, expiry: EventExpiry) -> StoreResult<u64> {
-    store
-        .write(move |conn| {
+#[async_trait]
+impl RegistryStore for SqliteStore {
+    async fn create_model(&self, model: ModelRecord) -> StoreResult<ModelRecord> {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut values = vec![Value::Integer(expiry.before_us), Value::Integer(expiry.up_to_seq)];
-            let condition = type_condition(&expiry.types, &mut values);
-            let deleted = tx.execute(
-                &format!("DELETE FROM events WHERE ts_us < ?1 AND seq <= ?2 AND {condition}"),
-                rusqlite::params_from_iter(values),
+            let version: i64 = tx.query_row(
+                "SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?1",
+                [&model.name],
+                |row| row.get(0),
             )?;
-            for aggregate in &expiry.aggregates {
-                tx.execute(
-                    "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES (?1, ?2, ?3, ?4)",
-                    params![aggregate.kind, aggregate.day_us, aggregate.stats, aggregate.created_at_us],
-                )?;
-            }
+            let model = ModelRecord { version, ..model };
+            tx.execute(
+                &format!("INSERT INTO models ({MODEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                params![
+                    model.model_id,
+                    model.name,
+                    model.model_type,
+                    model.version,
+                    model.status,
+                    model.hyperparameters,
+                    model.data_window,
+                    model.metrics,
+                    model.parameters,
+                    model.rows_used,
+                    model.error,
+                    model.predictions,
+                    model.created_at_us,
+                    model.trained_at_us
+                ],
+            )
+            .map_err(|error| match &error {
+                // Only a taken id (or name and version) is a conflict; other constraints are errors.
+                rusqlite::Error::SqliteFailure(failure, _)
+                    if [rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE]
+                        .contains(&failure.extended_code) =>
+                {
+                    StoreError::Conflict("model id".to_owned())
+                }
+                _ => error.into(),
+            })?;
             tx.commit()?;
-            Ok(deleted as u64)
+            Ok(model)
         })
         .await
-}
+    }
 
-pub(super) async fn metric_aggregates(
-    store: &SqliteStore,
-    kind: &str,
-    from_day_us: i64,
-) -> StoreResult<Vec<MetricAggregate>> {
-    let kind = kind.to_owned();
-    store.read(move |conn| {
-        let mut stmt = conn.prepare_cached(
-            "SELECT kind, day_us, stats, created_at_us FROM metric_aggregates WHERE kind = ?1 AND day_us >= ?2 ORDER BY day_us, id",
-        )?;
-        let aggregates = stmt
-            .query_map(params![kind, from_day_us], |row| {
-                Ok(MetricAggregate { kind: row.get(0)?, day_us: row.get(1)?, stats: row.get(2)?, created_at_us: row.get(3)? })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(aggregates)
-    })
-    .await
-}
-
-pub(super) async fn create_model(store: &SqliteStore, model: ModelRecord) -> StoreResult<ModelRecord> {
-    store.write(move |conn| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row(
-            "SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?1",
-            [&model.name],
-            |row| row.get(0),
-        )?;
-        let model = ModelRecord { version, ..model };
-        tx.execute(
-            &format!("INSERT INTO models ({MODEL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
-            params![
-                model.model_id,
-                model.name,
-                model.model_type,
-                model.version,
-                model.status,
-                model.hyperparameters,
-                model.data_window,
-                model.metrics,
-                model.parameters,
-                model.rows_used,
-                model.error,
-                model.predictions,
-                model.created_at_us,
-                model.trained_at_us
-            ],
-        )
-        .map_err(|error| match &error {
-            // Only a taken id (or name and version) is a conflict; other constraints are errors.
-            rusqlite::Error::SqliteFailure(failure, _)
-                if [rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE]
-                    .contains(&failure.extended_code) =>
-            {
-                StoreError::Conflict("model id".to_owned())
+    async fn update_model(&self, model: ModelRecord) -> StoreResult<()> {
+        self.write(move |conn| {
+            let updated = conn.execute(
+                "UPDATE models SET status = ?2, metrics = ?3, parameters = ?4, rows_used = ?5, error = ?6, trained_at_us = ?7,
+                        data_window = ?8
+                 WHERE model_id = ?1",
+                params![
+                    model.model_id,
+                    model.status,
+                    model.metrics,
+                    model.parameters,
+                    model.rows_used,
+                    model.error,
+                    model.trained_at_us,
+                    model.data_window
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
             }
-            _ => error.into(),
-        })?;
-        tx.commit()?;
-        Ok(model)
-    })
-    .await
-}
+            Ok(())
+        })
+        .await
+    }
 
-pub(super) async fn update_model(store: &SqliteStore, model: ModelRecord) -> StoreResult<()> {
-    store.write(move |conn| {
-        let updated = conn.execute(
-            "UPDATE models SET status = ?2, metrics = ?3, parameters = ?4, rows_used = ?5, error = ?6, trained_at_us = ?7,
-                    data_window = ?8
-             WHERE model_id = ?1",
-            params![
-                model.model_id,
-                model.status,
-                model.metrics,
-                model.parameters,
-                model.rows_used,
-                model.error,
-                model.trained_at_us,
-                model.data_window
-            ],
-        )?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
-    })
-    .await
-}
-
-pub(super) async fn model(store: &SqliteStore, model_id: &str) -> StoreResult<Option<ModelRecord>> {
-    let model_id = model_id.to_owned();
-    store
-        .read(move |conn| {
+    async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>> {
+        let model_id = model_id.to_owned();
+        self.read(move |conn| {
             let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE model_id = ?1");
             Ok(conn.prepare_cached(&sql)?.query_row([model_id], model_from_row).optional()?)
         })
         .await
-}
+    }
 
-pub(super) async fn models(store: &SqliteStore, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
-    store
-        .read(move |conn| {
+    async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>> {
+        self.read(move |conn| {
             let mut sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE 1 = 1");
             let mut values: Vec<Value> = Vec::new();
             for (column, value) in [("name", filter.name), ("model_type", filter.model_type), ("status", filter.status)]
@@ -189,15 +130,14 @@ pub(super) async fn models(store: &SqliteStore, filter: ModelFilter) -> StoreRes
             Ok(models)
         })
         .await
-}
+    }
 
-pub(super) async fn record_ml_call(store: &SqliteStore, call: MlCall) -> StoreResult<()> {
-    store
-        .write(move |conn| {
+    async fn record_ml_call(&self, call: MlCall) -> StoreResult<()> {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO ml_calls (at_us, operation, model_id, predictions, duration_us, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![call.at_us, call.operation, call.model_id, call.predictions, call.duration_us, call.outcome],
             )?;
             if let Some(model_id) = &call.model_id
@@ -212,17 +152,16 @@ pub(super) async fn record_ml_call(store: &SqliteStore, call: MlCall) -> StoreRe
             Ok(())
         })
         .await
-}
+    }
 
-pub(super) async fn ml_call_buckets(store: &SqliteStore, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
-    store
-        .read(move |conn| {
+    async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>> {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT at_us - (at_us % 3600000000) AS hour_us, operation, model_id, outcome, count(*),
-                        sum(predictions), sum(duration_us), max(duration_us)
-                 FROM ml_calls WHERE at_us >= ?1
-                 GROUP BY 1, operation, model_id, outcome
-                 ORDER BY 1, operation, model_id IS NOT NULL, model_id, outcome",
+                            sum(predictions), sum(duration_us), max(duration_us)
+                     FROM ml_calls WHERE at_us >= ?1
+                     GROUP BY 1, operation, model_id, outcome
+                     ORDER BY 1, operation, model_id IS NOT NULL, model_id, outcome",
             )?;
             let buckets = stmt
                 .query_map([from_us], |row| {
@@ -241,8 +180,9 @@ pub(super) async fn ml_call_buckets(store: &SqliteStore, from_us: i64) -> StoreR
             Ok(buckets)
         })
         .await
-}
+    }
 
-pub(super) async fn expire_ml_calls(store: &SqliteStore, before_us: i64) -> StoreResult<u64> {
-    store.write(move |conn| Ok(conn.execute("DELETE FROM ml_calls WHERE at_us < ?1", [before_us])? as u64)).await
+    async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64> {
+        self.write(move |conn| Ok(conn.execute("DELETE FROM ml_calls WHERE at_us < ?1", [before_us])? as u64)).await
+    }
 }

@@ -1,8 +1,10 @@
 //! Incremental processing's state in the derived file: the watermark, sequence counts and users' recent actions.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
+use crate::SequenceStore;
 use crate::error::StoreResult;
 use crate::model::*;
 
@@ -62,49 +64,47 @@ fn current_watermark(conn: &Connection, processor: &str) -> StoreResult<i64> {
         .unwrap_or(0))
 }
 
-pub(super) async fn processing_watermark(store: &SqliteStore, processor: &str) -> StoreResult<i64> {
-    let processor = processor.to_owned();
-    store.read(move |conn| current_watermark(conn, &processor)).await
-}
+#[async_trait]
+impl SequenceStore for SqliteStore {
+    async fn processing_watermark(&self, processor: &str) -> StoreResult<i64> {
+        let processor = processor.to_owned();
+        self.read(move |conn| current_watermark(conn, &processor)).await
+    }
 
-pub(super) async fn sequence_states(
-    store: &SqliteStore,
-    user_keys: &[String],
-) -> StoreResult<Vec<SequenceStateRecord>> {
-    let user_keys = user_keys.to_vec();
-    store
-        .read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-            "SELECT user_key, recent, last_us, previous_us, n_actions FROM derived.sequence_state WHERE user_key = ?1",
-        )?;
-            let mut states = Vec::new();
-            for user_key in &user_keys {
-                let found = stmt
-                    .query_row([user_key], |row| {
-                        Ok(SequenceStateRecord {
-                            user_key: row.get(0)?,
-                            recent: row.get(1)?,
-                            last_us: row.get(2)?,
-                            previous_us: row.get(3)?,
-                            n_actions: row.get(4)?,
+    async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>> {
+        let user_keys = user_keys.to_vec();
+        self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                "SELECT user_key, recent, last_us, previous_us, n_actions FROM derived.sequence_state WHERE user_key = ?1",
+            )?;
+                let mut states = Vec::new();
+                for user_key in &user_keys {
+                    let found = stmt
+                        .query_row([user_key], |row| {
+                            Ok(SequenceStateRecord {
+                                user_key: row.get(0)?,
+                                recent: row.get(1)?,
+                                last_us: row.get(2)?,
+                                previous_us: row.get(3)?,
+                                n_actions: row.get(4)?,
+                            })
                         })
-                    })
-                    .optional()?;
-                states.extend(found);
-            }
-            Ok(states)
-        })
-        .await
-}
+                        .optional()?;
+                    states.extend(found);
+                }
+                Ok(states)
+            })
+            .await
+    }
 
-pub(super) async fn commit_sequence_batch(store: &SqliteStore, batch: SequenceBatch) -> StoreResult<bool> {
-    store.write_derived(move |conn| apply_sequence_batch(conn, &batch)).await
-}
+    async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool> {
+        self.write_derived(move |conn| apply_sequence_batch(conn, &batch)).await
+    }
 
-pub(super) async fn sequence_counts(store: &SqliteStore, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
-    let keys = keys.to_vec();
-    store
-        .read(move |conn| {
+    async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>> {
+        let keys = keys.to_vec();
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT next, count FROM derived.sequence_counts WHERE scope = ?1 AND context = ?2")?;
             let mut counts = Vec::new();
@@ -124,15 +124,14 @@ pub(super) async fn sequence_counts(store: &SqliteStore, keys: &[(String, String
             Ok(counts)
         })
         .await
-}
+    }
 
-pub(super) async fn user_action_counts(store: &SqliteStore) -> StoreResult<Vec<SequenceCount>> {
-    store
-        .read(|conn| {
+    async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>> {
+        self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT c.scope, c.next, c.count FROM derived.sequence_state s
-             JOIN derived.sequence_counts c ON c.scope = s.user_key AND c.context = ''
-             ORDER BY c.scope, c.next",
+                 JOIN derived.sequence_counts c ON c.scope = s.user_key AND c.context = ''
+                 ORDER BY c.scope, c.next",
             )?;
             let counts = stmt
                 .query_map([], |row| {
@@ -147,20 +146,21 @@ pub(super) async fn user_action_counts(store: &SqliteStore) -> StoreResult<Vec<S
             Ok(counts)
         })
         .await
-}
+    }
 
-pub(super) async fn user_totals(store: &SqliteStore) -> StoreResult<Vec<UserTotal>> {
-    store.read(|conn| {
-        let mut stmt = conn.prepare_cached(
-            "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM derived.sequence_state s JOIN users u ON u.user_key = s.user_key
-             ORDER BY s.n_actions DESC, u.user_id",
-        )?;
-        let totals = stmt
-            .query_map([], |row| {
-                Ok(UserTotal { user_id: row.get(0)?, user_key: row.get(1)?, username: row.get(2)?, n_actions: row.get(3)? })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(totals)
-    })
-    .await
+    async fn user_totals(&self) -> StoreResult<Vec<UserTotal>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT u.user_id, s.user_key, u.username, s.n_actions FROM derived.sequence_state s JOIN users u ON u.user_key = s.user_key
+                 ORDER BY s.n_actions DESC, u.user_id",
+            )?;
+            let totals = stmt
+                .query_map([], |row| {
+                    Ok(UserTotal { user_id: row.get(0)?, user_key: row.get(1)?, username: row.get(2)?, n_actions: row.get(3)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(totals)
+        })
+        .await
+    }
 }

@@ -1,0 +1,311 @@
+//! Events and consents in the primary file: committing a batch (the plan's judgement, then the
+//! writes), the queries over the event log, and retention (expired events and the aggregates
+//! folded from them).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use footprint_analytics::Consent;
+use footprint_analytics::session::SessionState;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::SqliteStore;
+use super::rows::{consent_from_row, event_from_row};
+use crate::EventStore;
+use crate::error::StoreResult;
+use crate::model::*;
+use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
+
+fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO consents (user_id, analytics, preferences, improvement, source, recorded_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        record.user_id,
+        record.consent.analytics,
+        record.consent.preferences,
+        record.consent.improvement,
+        record.source,
+        record.recorded_at_us
+    ])?;
+    Ok(())
+}
+
+fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
+    let mut known_stmt = tx.prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1")?;
+    let mut latest_stmt = tx.prepare_cached(
+        "SELECT session_id, ts_us FROM events WHERE user_key = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1",
+    )?;
+    let mut consent_stmt = tx.prepare_cached(
+        "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut states = HashMap::new();
+    for event in batch {
+        if states.contains_key(event.user_id.as_str()) {
+            continue;
+        }
+        let known: bool = known_stmt.query_row([&event.user_id], |row| row.get(0))?;
+        let latest = if known {
+            latest_stmt
+                .query_row([&event.user_key], |row| {
+                    Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
+                })
+                .optional()?
+        } else {
+            None
+        };
+        let consent = consent_stmt
+            .query_row([&event.user_id], |row| {
+                Ok(RecordedConsent {
+                    consent: Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? },
+                    recorded_at_us: row.get(3)?,
+                })
+            })
+            .optional()?;
+        states.insert(event.user_id.as_str(), UserState { known, consent, latest });
+    }
+    Ok(states)
+}
+
+/// The stored event at or before each listed event's time, for late events.
+fn load_predecessors(
+    tx: &Transaction<'_>,
+    batch: &[NewEvent],
+    indexes: &[usize],
+) -> StoreResult<HashMap<usize, SessionState>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT session_id, ts_us FROM events WHERE user_key = ?1 AND ts_us <= ?2 ORDER BY ts_us DESC, seq DESC LIMIT 1",
+    )?;
+    let mut predecessors = HashMap::new();
+    for &index in indexes {
+        let event = &batch[index];
+        let found = stmt
+            .query_row(params![event.user_key, event.timestamp_us], |row| {
+                Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
+            })
+            .optional()?;
+        if let Some(found) = found {
+            predecessors.insert(index, found);
+        }
+    }
+    Ok(predecessors)
+}
+
+fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let states = load_user_states(&tx, batch)?;
+    let predecessors = load_predecessors(&tx, batch, &needing_predecessor(batch, &states))?;
+    let mut plan = plan_batch(batch, states, &predecessors, options);
+
+    for record in &plan.consents {
+        insert_consent(&tx, record)?;
+    }
+    {
+        let mut insert_user = tx.prepare_cached(
+            "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (user_id) DO UPDATE SET first_seen_us = coalesce(users.first_seen_us, excluded.first_seen_us)",
+        )?;
+        for user in &plan.new_users {
+            insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
+        }
+        // The unique (user_key, message_id) index decides duplicates of stored events.
+        let mut insert_event = tx.prepare_cached(
+            "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )?;
+        for (index, session_id) in &plan.inserts {
+            let event = &batch[*index];
+            let inserted = insert_event.execute(params![
+                event.event_id,
+                event.user_key,
+                event.message_id,
+                session_id,
+                event.event_type,
+                event.properties,
+                event.context,
+                event.timestamp_us,
+                event.received_us
+            ])?;
+            if inserted == 0 {
+                plan.outcomes[*index] = EventOutcome::Duplicate;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(plan.outcomes)
+}
+
+const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, \
+     e.properties, e.context, e.ts_us, e.received_us";
+
+fn query_events(conn: &Connection, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    let mut sql = String::from(
+        "SELECT e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, e.properties,
+                e.context, e.ts_us, e.received_us
+         FROM events e JOIN users u ON u.user_key = e.user_key WHERE 1 = 1",
+    );
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(user_key) = &query.user_key {
+        values.push(Value::Text(user_key.clone()));
+        sql.push_str(&format!(" AND e.user_key = ?{}", values.len()));
+    }
+    if let Some(event_type) = &query.event_type {
+        values.push(Value::Text(event_type.clone()));
+        sql.push_str(&format!(" AND e.type = ?{}", values.len()));
+    }
+    if let Some(from) = query.from_us {
+        values.push(Value::Integer(from));
+        sql.push_str(&format!(" AND e.ts_us >= ?{}", values.len()));
+    }
+    if let Some(to) = query.to_us {
+        values.push(Value::Integer(to));
+        sql.push_str(&format!(" AND e.ts_us < ?{}", values.len()));
+    }
+    if let Some(after) = query.after {
+        values.push(Value::Integer(after.timestamp_us));
+        values.push(Value::Integer(after.seq));
+        sql.push_str(&format!(" AND (e.ts_us, e.seq) > (?{}, ?{})", values.len() - 1, values.len()));
+    }
+    values.push(Value::Integer(i64::from(query.limit)));
+    sql.push_str(&format!(" ORDER BY e.ts_us, e.seq LIMIT ?{}", values.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let events = stmt.query_map(rusqlite::params_from_iter(values), event_from_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(events)
+}
+
+/// `type IN (…)` or `type NOT IN (…)` with numbered placeholders starting after `values`.
+fn type_condition(types: &TypeSelector, values: &mut Vec<Value>) -> String {
+    let (names, negation) = match types {
+        TypeSelector::Only(names) => (names, ""),
+        TypeSelector::AllExcept(names) => (names, "NOT "),
+    };
+    if names.is_empty() {
+        return if negation.is_empty() { "0 = 1".to_owned() } else { "1 = 1".to_owned() };
+    }
+    let placeholders: Vec<String> = names
+        .iter()
+        .map(|name| {
+            values.push(Value::Text(name.clone()));
+            format!("?{}", values.len())
+        })
+        .collect();
+    format!("type {negation}IN ({})", placeholders.join(", "))
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append_consent(&self, record: ConsentRecord) -> StoreResult<()> {
+        self.write(move |conn| insert_consent(conn, &record)).await
+    }
+
+    async fn consent_history(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, analytics, preferences, improvement, source, recorded_at_us FROM consents
+                 WHERE user_id = ?1 ORDER BY id",
+            )?;
+            let history = stmt.query_map([user_id], consent_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(history)
+        })
+        .await
+    }
+
+    async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
+        self.write(move |conn| commit_events(conn, &batch, &options)).await
+    }
+
+    async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| query_events(conn, &query)).await
+    }
+
+    async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity> {
+        let user_key = user_key.to_owned();
+        self.read(move |conn| {
+            let activity = conn
+                .prepare_cached("SELECT count(*), min(ts_us), max(ts_us) FROM events WHERE user_key = ?1")?
+                .query_row([user_key], |row| {
+                    Ok(UserActivity { n_events: row.get(0)?, first_event_us: row.get(1)?, last_event_us: row.get(2)? })
+                })?;
+            Ok(activity)
+        })
+        .await
+    }
+
+    async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>> {
+        let user_key = user_key.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT session_id, min(ts_us) AS started, max(ts_us), count(*) FROM events WHERE user_key = ?1
+                 GROUP BY session_id ORDER BY started, session_id",
+            )?;
+            let sessions = stmt
+                .query_map([user_key], |row| {
+                    Ok(SessionRecord {
+                        session_id: row.get(0)?,
+                        started_us: row.get(1)?,
+                        last_us: row.get(2)?,
+                        n_events: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(sessions)
+        })
+        .await
+    }
+
+    async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.user_key = e.user_key WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+            );
+            let events = conn.prepare_cached(&sql)?.query_map(params![after_seq, limit], event_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn max_event_seq(&self) -> StoreResult<i64> {
+        self.read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| row.get(0))?)).await
+    }
+
+    async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut values = vec![Value::Integer(expiry.before_us), Value::Integer(expiry.up_to_seq)];
+            let condition = type_condition(&expiry.types, &mut values);
+            let deleted = tx.execute(
+                &format!("DELETE FROM events WHERE ts_us < ?1 AND seq <= ?2 AND {condition}"),
+                rusqlite::params_from_iter(values),
+            )?;
+            for aggregate in &expiry.aggregates {
+                tx.execute(
+                    "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES (?1, ?2, ?3, ?4)",
+                    params![aggregate.kind, aggregate.day_us, aggregate.stats, aggregate.created_at_us],
+                )?;
+            }
+            tx.commit()?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>> {
+        let kind = kind.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, day_us, stats, created_at_us FROM metric_aggregates WHERE kind = ?1 AND day_us >= ?2 ORDER BY day_us, id",
+            )?;
+            let aggregates = stmt
+                .query_map(params![kind, from_day_us], |row| {
+                    Ok(MetricAggregate { kind: row.get(0)?, day_us: row.get(1)?, stats: row.get(2)?, created_at_us: row.get(3)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(aggregates)
+        })
+        .await
+    }
+}

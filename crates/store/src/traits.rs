@@ -1,0 +1,166 @@
+//! The store's contract, one trait per area; [`crate::Store`] gathers them. Each backend
+//! implements each area in its module of the same name (`sqlite/accounts.rs`, …).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Accounts and what hangs off them: login state, declared profiles and their versions, API
+/// keys, and the audit log.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account, or grants one to a user known only from tracking.
+    /// `Conflict` when the user id already has an account or the username/email is taken.
+    async fn create_account(&self, account: NewAccount) -> StoreResult<UserRecord>;
+    async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
+    async fn count_admins(&self) -> StoreResult<u64>;
+    async fn count_users(&self) -> StoreResult<UserCounts>;
+    /// Counts a login attempt, atomically, unless the account is locked at `now_us`: the
+    /// attempts since the last success including this one, or `None` when locked (or unknown).
+    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>>;
+    /// Sets the attempts counted since the last success and the lock, if any.
+    async fn set_login_state(&self, user_id: &str, failed_logins: i64, locked_until_us: Option<i64>)
+    -> StoreResult<()>;
+
+    /// Replaces the user's declared profile and keeps it as a new version; returns the version.
+    /// `NotFound` for an unknown user.
+    async fn update_profile(&self, user_id: &str, profile_enc: &str, changed_by: &str, now_us: i64)
+    -> StoreResult<i64>;
+    /// Oldest first.
+    async fn profile_versions(&self, user_id: &str) -> StoreResult<Vec<ProfileVersion>>;
+
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
+    async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// The most recent audit entries, newest first.
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// Consents, the event log (ingestion and the queries over it) and its retention.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    async fn append_consent(&self, record: ConsentRecord) -> StoreResult<()>;
+    /// The user's consent history, oldest first.
+    async fn consent_history(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
+
+    /// Judges and writes a batch in one transaction; one outcome per event, in order.
+    /// Nothing is acknowledged before this returns, and this returns after the commit.
+    async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>>;
+    async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    /// How many events a user has, and when the first and last happened.
+    async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity>;
+    /// A user's sessions, derived from their events, oldest first.
+    async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>>;
+
+    /// Events after `after_seq` in arrival order, at most `limit`.
+    async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// The highest `seq` stored (0 when there is none).
+    async fn max_event_seq(&self) -> StoreResult<i64>;
+
+    /// Deletes expired events and keeps what was folded from them, in one transaction;
+    /// returns how many events were deleted.
+    async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64>;
+    /// Aggregates of `kind` for days starting at or after `from_day_us`.
+    async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>>;
+}
+
+/// Incremental processing's state: the watermark, the sequence counts and users' recent actions.
+#[async_trait]
+pub trait SequenceStore: Send + Sync {
+    /// The last `seq` the named processor has applied (0 before its first batch).
+    async fn processing_watermark(&self, processor: &str) -> StoreResult<i64>;
+    async fn sequence_states(&self, user_keys: &[String]) -> StoreResult<Vec<SequenceStateRecord>>;
+    /// Applies a processed batch in one transaction if the watermark is still the one it was
+    /// computed from; `false` (nothing written) when another processor got there first. Rows for
+    /// users no longer stored (erased or anonymised since the batch was computed) are left out.
+    async fn commit_sequence_batch(&self, batch: SequenceBatch) -> StoreResult<bool>;
+    /// The counts under each (scope, context) asked for.
+    async fn sequence_counts(&self, keys: &[(String, String)]) -> StoreResult<Vec<SequenceCount>>;
+    /// Every user's action frequencies (their order-0 counts).
+    async fn user_action_counts(&self) -> StoreResult<Vec<SequenceCount>>;
+    /// Every user with processed actions, with the total.
+    async fn user_totals(&self) -> StoreResult<Vec<UserTotal>>;
+}
+
+/// Behavioural profiles (written by processing) and the segmentation runs computed from them.
+#[async_trait]
+pub trait SegmentStore: Send + Sync {
+    async fn profile_states(&self, user_keys: &[String]) -> StoreResult<Vec<ProfileStateRecord>>;
+    /// Every profile, in user-key order, `limit` at most after `after_key` (for clustering).
+    async fn all_profile_states(&self, after_key: &str, limit: u32) -> StoreResult<Vec<ProfileStateRecord>>;
+    /// Keeps a run and its assignments; earlier runs keep their summary only.
+    async fn save_cluster_run(&self, run: ClusterRun, assignments: Vec<ClusterAssignment>) -> StoreResult<()>;
+    /// Newest first.
+    async fn cluster_runs(&self, limit: u32) -> StoreResult<Vec<ClusterRun>>;
+    async fn cluster_assignment(&self, run_id: &str, user_key: &str) -> StoreResult<Option<ClusterAssignment>>;
+    /// Members of a cluster of a run, `limit` at most, nearest to the centroid first.
+    async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>>;
+}
+
+/// The model registry and the log of calls to ML operations.
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Adds a model version (its `version` is assigned here) and returns it as stored.
+    async fn create_model(&self, model: ModelRecord) -> StoreResult<ModelRecord>;
+    /// Replaces a model's status, metrics, parameters, rows used, error and training time.
+    async fn update_model(&self, model: ModelRecord) -> StoreResult<()>;
+    async fn model(&self, model_id: &str) -> StoreResult<Option<ModelRecord>>;
+    /// Newest first.
+    async fn models(&self, filter: ModelFilter) -> StoreResult<Vec<ModelRecord>>;
+    /// Logs a call to an ML operation and adds its predictions to the model's usage counter,
+    /// in one transaction.
+    async fn record_ml_call(&self, call: MlCall) -> StoreResult<()>;
+    /// The calls since `from_us`, summed by hour, operation, model and outcome; ordered by hour,
+    /// operation, model (calls without a model first) and outcome.
+    async fn ml_call_buckets(&self, from_us: i64) -> StoreResult<Vec<MlCallBucket>>;
+    /// Deletes the call log before `before_us`; returns how many calls were deleted.
+    async fn expire_ml_calls(&self, before_us: i64) -> StoreResult<u64>;
+}
+
+/// Erasure and anonymisation, which reach every table that names a user or their pseudonym.
+#[async_trait]
+pub trait PrivacyStore: Send + Sync {
+    /// Removes the user's account, consents, events and derived rows, scrubs the audit log,
+    /// and keeps the tombstone.
+    async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange>;
+    /// Those of `tombstones` that mark an erased user.
+    async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>>;
+    async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()>;
+    /// Moves the user's events and derived rows to a new random identity, removes the account
+    /// and consents, and scrubs the audit log.
+    async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange>;
+}
+
+/// Attendance records: organisers' events and their registrations.
+#[async_trait]
+pub trait AttendanceStore: Send + Sync {
+    /// Creates or replaces an attendance event (its creation time is kept); true when created.
+    async fn upsert_attendance_event(&self, event: AttendanceEvent) -> StoreResult<bool>;
+    async fn attendance_event(&self, event_id: &str) -> StoreResult<Option<AttendanceEvent>>;
+    async fn attendance_events(&self, query: AttendanceQuery) -> StoreResult<Vec<AttendanceEvent>>;
+    /// Removes the event and its registrations; false when there was none.
+    async fn delete_attendance_event(&self, event_id: &str) -> StoreResult<bool>;
+    /// Creates or replaces a registration; `NotFound` when the event does not exist. True when created.
+    async fn upsert_registration(&self, registration: Registration) -> StoreResult<bool>;
+    /// Records whether the user came; false when they were not registered.
+    async fn set_attended(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        attended: bool,
+        checked_in_at_us: Option<i64>,
+    ) -> StoreResult<bool>;
+    /// Registrations to the events, in (event, user) order.
+    async fn registrations(&self, event_ids: &[String]) -> StoreResult<Vec<Registration>>;
+    /// Every registration of one user, in event order (for their export).
+    async fn user_registrations(&self, user_id: &str) -> StoreResult<Vec<Registration>>;
+    /// Each of `user_ids`' outcomes over the events that started before `before_us` (users with
+    /// none are left out).
+    async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>>;
+}
