@@ -42,8 +42,8 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "Wrong credentials", body = crate::http::ErrorBody),
-        (status = 429, description = "Locked after repeated failures; see Retry-After", body = crate::http::ErrorBody),
+        (status = 401, description = "Wrong credentials", body = crate::kernel::error::ErrorBody),
+        (status = 429, description = "Locked after repeated failures; see Retry-After", body = crate::kernel::error::ErrorBody),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -61,9 +61,9 @@ pub(crate) async fn login(
     security(("bearer" = [])),
     responses(
         (status = 201, body = UserView),
-        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 409, description = "Username or e-mail taken, or the user id already has an account", body = crate::http::ErrorBody),
-        (status = 422, body = crate::http::ErrorBody),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 409, description = "Username or e-mail taken, or the user id already has an account", body = crate::kernel::error::ErrorBody),
+        (status = 422, body = crate::kernel::error::ErrorBody),
     ))]
 async fn create_user(
     State(state): State<AppState>,
@@ -81,7 +81,7 @@ async fn create_user(
     security(("bearer" = [])),
     responses(
         (status = 200, body = UserView),
-        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody),
     ))]
 async fn get_user(
     State(state): State<AppState>,

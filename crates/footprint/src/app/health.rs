@@ -37,7 +37,7 @@ async fn health() -> Json<Health> {
 
 /// Readiness: the store answers a query and the ingestion writer runs.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Readiness), (status = 503, body = crate::kernel::error::ErrorBody)))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     if !state.ingest.writer_alive() {
         return Err(ApiError::Unavailable {

@@ -16,9 +16,11 @@ use utoipa_axum::routes;
 
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
-use crate::attendance::model::insights::{self as ml_insights, BatchRequest, InsightsRequest, TestPredictionRequest};
+use crate::attendance::model::batch::{self, BatchPrediction, BatchRequest, TestPrediction, TestPredictionRequest};
+use crate::attendance::model::insights::{self as ml_insights, Insights, InsightsRequest};
 use crate::attendance::model::{
-    self as attendance_model, AnomalyRequest, FactorRequest, PredictRequest, RecommendationRequest, TrainRequest,
+    self as attendance_model, AnomalyRequest, AttendancePrediction, FactorRequest, PredictRequest,
+    RecommendationRequest, TrainRequest,
 };
 use crate::attendance::records::{
     self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, RegistrationInput, RegistrationView,
@@ -55,8 +57,8 @@ pub(crate) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
 /// Create an attendance event (its `id` may be given); 409 when the id is taken.
 #[utoipa::path(post, path = "/api/v1/attendance/events", tag = "attendance", request_body = EventInput,
     security(("bearer" = [])),
-    responses((status = 201, body = EventView), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 409, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 201, body = EventView), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 409, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn create_event(
     State(state): State<AppState>,
     principal: Principal,
@@ -82,8 +84,8 @@ pub struct ListParams {
 /// Attendance events in start order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/attendance/events", tag = "attendance", params(ListParams),
     security(("bearer" = [])),
-    responses((status = 200, body = EventList), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = EventList), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn list_events(
     State(state): State<AppState>,
     principal: Principal,
@@ -106,8 +108,8 @@ async fn list_events(
 /// One event with its registrations.
 #[utoipa::path(get, path = "/api/v1/attendance/events/{id}", tag = "attendance", params(("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = EventView), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = EventView), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn get_event(
     State(state): State<AppState>,
     principal: Principal,
@@ -120,8 +122,8 @@ async fn get_event(
 /// Create or replace the event at this id (201 when created).
 #[utoipa::path(put, path = "/api/v1/attendance/events/{id}", tag = "attendance", params(("id" = String, Path)),
     request_body = EventInput, security(("bearer" = [])),
-    responses((status = 200, body = EventView), (status = 201, body = EventView), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = EventView), (status = 201, body = EventView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn put_event(
     State(state): State<AppState>,
     principal: Principal,
@@ -136,8 +138,8 @@ async fn put_event(
 /// Delete the event and its registrations.
 #[utoipa::path(delete, path = "/api/v1/attendance/events/{id}", tag = "attendance", params(("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 204), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn delete_event(
     State(state): State<AppState>,
     principal: Principal,
@@ -151,8 +153,8 @@ async fn delete_event(
 /// Register a user to the event (201 when new, 200 when replaced).
 #[utoipa::path(post, path = "/api/v1/attendance/events/{id}/registrations", tag = "attendance",
     params(("id" = String, Path)), request_body = RegistrationInput, security(("bearer" = [])),
-    responses((status = 201, body = RegistrationView), (status = 200, body = RegistrationView), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 201, body = RegistrationView), (status = 200, body = RegistrationView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     principal: Principal,
@@ -167,8 +169,8 @@ async fn register(
 /// Record whether a registered user came.
 #[utoipa::path(put, path = "/api/v1/attendance/events/{id}/registrations/{user_id}", tag = "attendance",
     params(("id" = String, Path), ("user_id" = String, Path)), request_body = CheckIn, security(("bearer" = [])),
-    responses((status = 200, body = RegistrationView), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = RegistrationView), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn check_in(
     State(state): State<AppState>,
     principal: Principal,
@@ -184,8 +186,8 @@ async fn check_in(
 /// `ingest.batch_max_bytes` (10 MiB by default).
 #[utoipa::path(post, path = "/api/v1/attendance/import", tag = "attendance",
     request_body(content = String, content_type = "application/x-ndjson"), security(("bearer" = [])),
-    responses((status = 200, body = ImportReport), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = ImportReport), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn import(
     State(state): State<AppState>,
     principal: Principal,
@@ -210,7 +212,7 @@ fn envelope<T: Serialize>(data: T) -> Json<Envelope<T>> {
 
 /// The ML service's state: every model of the registry with its status, version and metrics.
 #[utoipa::path(get, path = "/api/ml/health", tag = "attendance", security(("bearer" = [])),
-    responses((status = 200, description = "`{success, data: {status, models}}`", body = Object), (status = 401, body = crate::http::ErrorBody)))]
+    responses((status = 200, description = "`{success, data: {status, models}}`", body = Object), (status = 401, body = crate::kernel::error::ErrorBody)))]
 async fn health(State(state): State<AppState>, principal: Principal) -> Result<Json<Envelope<MlHealth>>, ApiError> {
     Ok(envelope(views::health(&state, principal.is_staff()).await?))
 }
@@ -219,19 +221,19 @@ async fn health(State(state): State<AppState>, principal: Principal) -> Result<J
 /// overall (expected attendance with its Poisson-binomial interval, rate, risk level).
 #[utoipa::path(post, path = "/api/ml/predict-attendance", tag = "attendance", request_body = PredictRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, description = "MODEL_NOT_FOUND or NOT_FOUND", body = crate::http::ErrorBody),
-        (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, description = "MODEL_NOT_FOUND or NOT_FOUND", body = crate::kernel::error::ErrorBody),
+        (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn predict_attendance(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<PredictRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<AttendancePrediction>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
     let result = attendance_model::predict(&state, request).await;
     ml_usage::record(&state, "predict-attendance", started, &result, |data| {
-        Usage::of(data, data["overall"]["totalRegistered"].as_u64().unwrap_or(0) as usize)
+        Usage::of(&data.model.id, data.overall.total_registered)
     })
     .await;
     Ok(envelope(result?))
@@ -239,7 +241,7 @@ async fn predict_attendance(
 
 /// The model registry, newest first (admin).
 #[utoipa::path(get, path = "/api/ml/models", tag = "attendance", params(ModelParams), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn list_models(
     State(state): State<AppState>,
     principal: Principal,
@@ -251,8 +253,8 @@ async fn list_models(
 
 /// One model of the registry (admin); 404 `MODEL_NOT_FOUND`.
 #[utoipa::path(get, path = "/api/ml/models/{id}", tag = "attendance", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn get_model(
     State(state): State<AppState>,
     principal: Principal,
@@ -265,8 +267,8 @@ async fn get_model(
 /// Train a new version of the attendance predictor in the background (admin): 202 with its id;
 /// its status moves from `training` to `ready` or `error`.
 #[utoipa::path(post, path = "/api/ml/models/train", tag = "attendance", request_body = TrainRequest, security(("bearer" = [])),
-    responses((status = 202, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 202, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn train_model(
     State(state): State<AppState>,
     principal: Principal,
@@ -293,8 +295,8 @@ struct TrainingStarted {
 /// adjusted R², F statistic and p-value.
 #[utoipa::path(post, path = "/api/ml/analyze-factors", tag = "attendance", request_body = FactorRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn analyze_factors(
     State(state): State<AppState>,
     principal: Principal,
@@ -312,8 +314,8 @@ async fn analyze_factors(
 /// importance. Manager or admin.
 #[utoipa::path(get, path = "/api/ml/models/{id}/performance", tag = "attendance", params(("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn performance(
     State(state): State<AppState>,
     principal: Principal,
@@ -327,8 +329,8 @@ async fn performance(
 /// sets the |z| threshold and the answer gives its false-positive rate under the null.
 #[utoipa::path(post, path = "/api/ml/anomalies", tag = "attendance", request_body = AnomalyRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn anomalies(
     State(state): State<AppState>,
     principal: Principal,
@@ -345,8 +347,8 @@ async fn anomalies(
 /// its impact, confidence and evidence.
 #[utoipa::path(post, path = "/api/ml/recommendations", tag = "attendance", request_body = RecommendationRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn recommendations(
     State(state): State<AppState>,
     principal: Principal,
@@ -365,20 +367,22 @@ async fn recommendations(
 /// `PREDICTION_FAILED` with the reasons.
 #[utoipa::path(post, path = "/api/ml/batch-predict", tag = "attendance", request_body = BatchRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, description = "MODEL_NOT_FOUND", body = crate::http::ErrorBody),
-        (status = 422, description = "PREDICTION_FAILED", body = crate::http::ErrorBody),
-        (status = 504, description = "ANALYSIS_TIMEOUT", body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, description = "MODEL_NOT_FOUND", body = crate::kernel::error::ErrorBody),
+        (status = 422, description = "PREDICTION_FAILED", body = crate::kernel::error::ErrorBody),
+        (status = 504, description = "ANALYSIS_TIMEOUT", body = crate::kernel::error::ErrorBody)))]
 async fn batch_predict(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<BatchRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<BatchPrediction>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
-    let result = ml_insights::batch_predict(&state, request).await;
-    ml_usage::record(&state, "batch-predict", started, &result, |(data, predictions)| Usage::of(data, *predictions))
-        .await;
+    let result = batch::batch_predict(&state, request).await;
+    ml_usage::record(&state, "batch-predict", started, &result, |(data, predictions)| {
+        Usage::of(&data.model.id, *predictions)
+    })
+    .await;
     Ok(envelope(result?.0))
 }
 
@@ -387,14 +391,14 @@ async fn batch_predict(
 /// performance and operational figures, with recommendations and action items.
 #[utoipa::path(post, path = "/api/ml/insights", tag = "attendance", request_body = InsightsRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody),
-        (status = 504, description = "ANALYSIS_TIMEOUT", body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody),
+        (status = 504, description = "ANALYSIS_TIMEOUT", body = crate::kernel::error::ErrorBody)))]
 async fn insights(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<InsightsRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<Insights>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
     let result = ml_insights::insights(&state, request).await;
@@ -407,18 +411,18 @@ async fn insights(
 /// whose training failed.
 #[utoipa::path(post, path = "/api/ml/test-prediction", tag = "attendance", request_body = TestPredictionRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
-        (status = 409, description = "MODEL_TRAINING_ERROR or still training", body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody),
+        (status = 409, description = "MODEL_TRAINING_ERROR or still training", body = crate::kernel::error::ErrorBody)))]
 async fn test_prediction(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<TestPredictionRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<TestPrediction>>, ApiError> {
     principal.require_admin()?;
     let started = Instant::now();
-    let result = ml_insights::test_prediction(&state, request).await;
-    ml_usage::record(&state, "test-prediction", started, &result, |data| Usage::of(data, 1)).await;
+    let result = batch::test_prediction(&state, request).await;
+    ml_usage::record(&state, "test-prediction", started, &result, |data| Usage::of(&data.model.id, 1)).await;
     Ok(envelope(result?))
 }
 
@@ -426,8 +430,8 @@ async fn test_prediction(
 /// peak hour, response times, success and error rates by code, and the current model's accuracy
 /// on the last week's and month's events.
 #[utoipa::path(get, path = "/api/ml/analytics", tag = "attendance", params(AnalyticsParams), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn analytics(
     State(state): State<AppState>,
     principal: Principal,

@@ -18,7 +18,7 @@ use crate::attendance::model::{event_info, ready_model, records, registration_in
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::kernel::time::DAY_US;
 
 /// What an answer cost the model: which model answered and how many predictions it made.
 #[derive(Debug, Clone, Default)]
@@ -32,12 +32,9 @@ impl Usage {
         Self::default()
     }
 
-    /// From an answer holding `model.id`, with `predictions` predictions.
-    pub fn of(data: &Value, predictions: usize) -> Self {
-        Self {
-            model_id: data.pointer("/model/id").and_then(Value::as_str).map(str::to_owned),
-            predictions: predictions as i64,
-        }
+    /// `predictions` predictions made by the model `model_id`.
+    pub fn of(model_id: &str, predictions: usize) -> Self {
+        Self { model_id: Some(model_id.to_owned()), predictions: i64::try_from(predictions).unwrap_or(i64::MAX) }
     }
 }
 
@@ -51,7 +48,7 @@ pub async fn record<T>(
 ) {
     let (usage, outcome) = match result {
         Ok(value) => (usage(value), "ok".to_owned()),
-        Err(error) => (Usage::none(), error.status_and_code().1.to_owned()),
+        Err(error) => (Usage::none(), error.code().as_str().to_owned()),
     };
     let call = MlCall {
         at_us: state.clock.now_us(),

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::state::AppState;
-use crate::kernel::error::error_body;
+use crate::kernel::error::{Code, error_body};
 use crate::kernel::telemetry::HttpLabels;
 
 /// Records each request's latency under its route template (bounded cardinality).
@@ -34,7 +34,7 @@ pub(super) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Resp
     tracing::error!("a request handler panicked");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(error_body("INTERNAL_ERROR", "internal error; the server log has the details")),
+        axum::Json(error_body(Code::InternalError, "internal error; the server log has the details")),
     )
         .into_response()
 }

@@ -7,32 +7,15 @@ mod principal;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
-
-/// The error body every route may answer with.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Always false.
-    pub success: bool,
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable code such as `VALIDATION_ERROR`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`.
-    pub code: String,
-    /// What went wrong and what to fix.
-    pub message: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(

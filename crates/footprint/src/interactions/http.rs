@@ -18,7 +18,7 @@ use crate::http::extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm};
 use crate::interactions::predictions::{self, NextActions, SeedPrediction};
 use crate::interactions::service::{self as interactions, InteractionView, SubmitRequest};
 use crate::interactions::stats::{self, FeedbackStats, InteractionsStats, UsageStats};
-use crate::kernel::error::ApiError;
+use crate::kernel::error::{ApiError, Code};
 use crate::tracking::ingest::EventResult;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -51,7 +51,7 @@ pub struct CreatedUser {
 
 /// Create an account of role `user` whose user id is the username (seed 002). 400 if it exists.
 #[utoipa::path(post, path = "/create_user", tag = "seed 002", request_body = Credentials,
-    responses((status = 200, body = CreatedUser), (status = 400, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = CreatedUser), (status = 400, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     ApiJson(credentials): ApiJson<Credentials>,
@@ -74,10 +74,10 @@ async fn create_user(
             username: created.username.unwrap_or(created.user_id),
         })),
         Err(ApiError::Conflict(_)) => Err(ApiError::BadRequest {
-            code: "USER_EXISTS",
+            code: Code::UserExists,
             message: format!("L'utilisateur {} existe déjà", credentials.username),
         }),
-        Err(ApiError::Validation(message)) => Err(ApiError::BadRequest { code: "VALIDATION_ERROR", message }),
+        Err(ApiError::Validation(message)) => Err(ApiError::BadRequest { code: Code::ValidationError, message }),
         Err(other) => Err(other),
     }
 }
@@ -91,7 +91,7 @@ pub struct SeedToken {
 
 /// Log in (seed 002): JSON `{username, password}` (a form works too). 400 on wrong credentials.
 #[utoipa::path(post, path = "/login", tag = "seed 002", request_body = Credentials,
-    responses((status = 200, body = SeedToken), (status = 400, body = crate::http::ErrorBody), (status = 429, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = SeedToken), (status = 400, body = crate::kernel::error::ErrorBody), (status = 429, body = crate::kernel::error::ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     JsonOrForm(credentials): JsonOrForm<Credentials>,
@@ -99,7 +99,7 @@ async fn login(
     match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned()).await {
         Ok((_, token)) => Ok(Json(SeedToken { access_token: token.access_token, token_type: "bearer" })),
         Err(ApiError::InvalidCredentials) => {
-            Err(ApiError::BadRequest { code: "INVALID_CREDENTIALS", message: "Identifiants invalides".to_owned() })
+            Err(ApiError::BadRequest { code: Code::InvalidCredentials, message: "Identifiants invalides".to_owned() })
         }
         Err(other) => Err(other),
     }
@@ -121,7 +121,7 @@ pub struct TokenValidity {
 
 /// Whether an access token is valid, and whose it is.
 #[utoipa::path(post, path = "/check-token", tag = "seed 002", request_body = TokenCheck,
-    responses((status = 200, body = TokenValidity), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = TokenValidity), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn check_token(State(state): State<AppState>, ApiJson(check): ApiJson<TokenCheck>) -> Json<TokenValidity> {
     let claims = state.auth.jwt().verify(check.access_token.trim(), state.clock.now()).ok();
     Json(TokenValidity {
@@ -142,7 +142,7 @@ pub struct Submitted {
 /// the ingestion path: without analytics consent it is not collected, and the answer says so.
 #[utoipa::path(post, path = "/interactions/submit", tag = "seed 002", request_body = SubmitRequest,
     security((), ("bearer" = [])),
-    responses((status = 200, body = Submitted), (status = 401, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Submitted), (status = 401, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn submit(
     State(state): State<AppState>,
     principal: Option<Principal>,
@@ -174,7 +174,7 @@ pub struct ListParams {
 
 /// Every interaction in arrival order (admin).
 #[utoipa::path(get, path = "/interactions", tag = "seed 002", params(ListParams), security(("bearer" = [])),
-    responses((status = 200, body = Vec<InteractionView>), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Vec<InteractionView>), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn list_interactions(
     State(state): State<AppState>,
     principal: Principal,
@@ -195,8 +195,8 @@ pub struct UserListParams {
 #[utoipa::path(get, path = "/interactions/{username}", tag = "seed 002", params(("username" = String, Path), UserListParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<InteractionView>), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
+        (status = 200, body = Vec<InteractionView>), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody),
     ))]
 async fn user_interactions(
     State(state): State<AppState>,
@@ -210,7 +210,7 @@ async fn user_interactions(
 
 /// Totals (admin).
 #[utoipa::path(get, path = "/stats/usage", tag = "seed 002", security(("bearer" = [])),
-    responses((status = 200, body = UsageStats), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = UsageStats), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn usage_stats(State(state): State<AppState>, principal: Principal) -> Result<Json<UsageStats>, ApiError> {
     principal.require_admin()?;
     Ok(Json(stats::usage(&state).await?))
@@ -218,7 +218,7 @@ async fn usage_stats(State(state): State<AppState>, principal: Principal) -> Res
 
 /// Interactions per user, most active first (admin).
 #[utoipa::path(get, path = "/stats/interactions", tag = "seed 002", security(("bearer" = [])),
-    responses((status = 200, body = InteractionsStats), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = InteractionsStats), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn interaction_stats(
     State(state): State<AppState>,
     principal: Principal,
@@ -230,7 +230,7 @@ async fn interaction_stats(
 /// Users grouped by their action profile (admin): standardised action shares and activity,
 /// k-means++ with k chosen by silhouette; cluster 0 is the largest segment.
 #[utoipa::path(get, path = "/stats/feedback", tag = "seed 002", security(("bearer" = [])),
-    responses((status = 200, body = FeedbackStats), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = FeedbackStats), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn feedback_stats(State(state): State<AppState>, principal: Principal) -> Result<Json<FeedbackStats>, ApiError> {
     principal.require_admin()?;
     Ok(Json(stats::feedback(&state).await?))
@@ -241,8 +241,8 @@ async fn feedback_stats(State(state): State<AppState>, principal: Principal) -> 
 #[utoipa::path(get, path = "/predict_next_action/{username}", tag = "seed 002", params(("username" = String, Path)),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = SeedPrediction), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody),
+        (status = 200, body = SeedPrediction), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody),
     ))]
 async fn predict_next_action(
     State(state): State<AppState>,
@@ -265,8 +265,8 @@ pub struct NextActionParams {
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/next-actions", tag = "predictions",
     params(("user_id" = String, Path), NextActionParams), security(("bearer" = [])),
     responses(
-        (status = 200, body = NextActions), (status = 400, body = crate::http::ErrorBody),
-        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+        (status = 200, body = NextActions), (status = 400, body = crate::kernel::error::ErrorBody),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
     ))]
 async fn next_actions(
     State(state): State<AppState>,

@@ -1,10 +1,100 @@
-//! The one error type of the HTTP API and its one mapping to a status, a stable code and a
-//! JSON body `{"success": false, "error": {"code", "message"}}` whose message says what to fix.
+//! The one error type of the HTTP API, the one list of its stable codes ([`Code`]: the OpenAPI
+//! document and the README's error table both come from it), and the one mapping to a status
+//! and a JSON body `{"success": false, "error": {"code", "message"}}` whose message says what
+//! to fix.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use footprint_store::StoreError;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+
+/// Declares [`Code`] from one table: variant, name, status, meaning.
+macro_rules! codes {
+    ($($variant:ident = $name:literal => $status:literal, $meaning:literal;)*) => {
+        /// Every stable error code an answer may carry.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+        pub enum Code {
+            $(#[doc = $meaning] #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+
+            /// The status the code is answered with (seed 002's routes answer some with 400).
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Code::$variant => StatusCode::from_u16($status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),)*
+                }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    InvalidJson = "INVALID_JSON" => 400, "The body is not valid JSON.";
+    InvalidParameters = "INVALID_PARAMETERS" => 400, "A query, path or analysis parameter is missing or malformed; the message names it.";
+    UserExists = "USER_EXISTS" => 400, "Seed 002's `/create_user`: the username is taken.";
+    Unauthorized = "UNAUTHORIZED" => 401, "No credentials: send `Authorization: Bearer <access token or API key>`.";
+    InvalidToken = "INVALID_TOKEN" => 401, "The token or API key is not valid (bad signature, revoked, unknown).";
+    TokenExpired = "TOKEN_EXPIRED" => 401, "The access token has expired: log in again.";
+    InvalidCredentials = "INVALID_CREDENTIALS" => 401, "Wrong username/e-mail or password (seed 002's `/login` answers it with 400).";
+    Forbidden = "FORBIDDEN" => 403, "Valid credentials that may not do this (role, scope, another user's data).";
+    ConsentRequired = "CONSENT_REQUIRED" => 403, "The user has not consented to what this needs (analytics, preferences).";
+    NotFound = "NOT_FOUND" => 404, "No such route, user, event or resource.";
+    ModelNotFound = "MODEL_NOT_FOUND" => 404, "No such model, or no trained model yet.";
+    MethodNotAllowed = "METHOD_NOT_ALLOWED" => 405, "The route does not take this method.";
+    Conflict = "CONFLICT" => 409, "The resource exists already, is not ready yet, or changed meanwhile.";
+    ModelTrainingError = "MODEL_TRAINING_ERROR" => 409, "The model asked for failed to train; the message gives the reason.";
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE" => 413, "The body is larger than the route accepts (split a batch).";
+    UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE" => 415, "Send the body as JSON with `Content-Type: application/json`.";
+    ValidationError = "VALIDATION_ERROR" => 422, "Well-formed JSON whose content is not acceptable; the message names the field (seed 002's routes answer it with 400).";
+    InsufficientData = "INSUFFICIENT_DATA" => 422, "Too little data for the computation; `needed` and `available` say how much.";
+    PredictionFailed = "PREDICTION_FAILED" => 422, "No prediction could be made; `details` says why for each item.";
+    RateLimitExceeded = "RATE_LIMIT_EXCEEDED" => 429, "Too many requests or attempts; retry after `Retry-After` seconds.";
+    InternalError = "INTERNAL_ERROR" => 500, "An internal error; the server log has the cause, the answer never does.";
+    ServiceUnavailable = "SERVICE_UNAVAILABLE" => 503, "The queue is full, the store does not answer, the node is busy or shutting down; retry after `Retry-After`.";
+    AnalysisTimeout = "ANALYSIS_TIMEOUT" => 504, "An analysis ran past its time budget; narrow it or raise `timeoutMs`.";
+}
+
+impl Code {
+    /// The README's table of codes (a test checks the README holds it).
+    pub fn markdown_table() -> String {
+        let mut table = String::from("| code | status | meaning |\n|---|---:|---|\n");
+        for code in Code::ALL {
+            table.push_str(&format!("| `{}` | {} | {} |\n", code.as_str(), code.status().as_u16(), code.meaning()));
+        }
+        table
+    }
+}
+
+/// The error body every route may answer with.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub success: bool,
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: Code,
+    /// What went wrong and what to fix.
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -17,7 +107,7 @@ pub enum ApiError {
     /// A 400 with its own code, for seed routes whose README answers 400 (e.g. wrong credentials
     /// on `POST /login`).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: Code, message: String },
     /// Well-formed JSON whose content is not acceptable.
     #[error("{0}")]
     Validation(String),
@@ -71,31 +161,41 @@ impl ApiError {
         ApiError::Internal(error.into())
     }
 
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The status and code of the answer.
+    pub fn status_and_code(&self) -> (StatusCode, Code) {
+        let code = self.code();
+        let status = match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            _ => code.status(),
+        };
+        (status, code)
+    }
+
+    pub fn code(&self) -> Code {
         match self {
-            ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
-            ApiError::InvalidParameters(_) => (StatusCode::BAD_REQUEST, "INVALID_PARAMETERS"),
-            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
-            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
-            ApiError::MissingCredentials(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
-            ApiError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
-            ApiError::TokenExpired => (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED"),
-            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            ApiError::ConsentRequired(_) => (StatusCode::FORBIDDEN, "CONSENT_REQUIRED"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
-            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"),
-            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED"),
-            ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
-            ApiError::InsufficientData { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "INSUFFICIENT_DATA"),
-            ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, "MODEL_NOT_FOUND"),
-            ApiError::PredictionFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "PREDICTION_FAILED"),
-            ApiError::ModelTrainingError(_) => (StatusCode::CONFLICT, "MODEL_TRAINING_ERROR"),
-            ApiError::AnalysisTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "ANALYSIS_TIMEOUT"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+            ApiError::InvalidJson(_) => Code::InvalidJson,
+            ApiError::InvalidParameters(_) => Code::InvalidParameters,
+            ApiError::BadRequest { code, .. } => *code,
+            ApiError::Validation(_) => Code::ValidationError,
+            ApiError::MissingCredentials(_) => Code::Unauthorized,
+            ApiError::InvalidToken(_) => Code::InvalidToken,
+            ApiError::TokenExpired => Code::TokenExpired,
+            ApiError::InvalidCredentials => Code::InvalidCredentials,
+            ApiError::Forbidden(_) => Code::Forbidden,
+            ApiError::ConsentRequired(_) => Code::ConsentRequired,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::MethodNotAllowed(_) => Code::MethodNotAllowed,
+            ApiError::Conflict(_) => Code::Conflict,
+            ApiError::PayloadTooLarge(_) => Code::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => Code::UnsupportedMediaType,
+            ApiError::TooManyRequests { .. } => Code::RateLimitExceeded,
+            ApiError::Unavailable { .. } => Code::ServiceUnavailable,
+            ApiError::InsufficientData { .. } => Code::InsufficientData,
+            ApiError::ModelNotFound(_) => Code::ModelNotFound,
+            ApiError::PredictionFailed { .. } => Code::PredictionFailed,
+            ApiError::ModelTrainingError(_) => Code::ModelTrainingError,
+            ApiError::AnalysisTimeout(_) => Code::AnalysisTimeout,
+            ApiError::Internal(_) => Code::InternalError,
         }
     }
 
@@ -109,8 +209,8 @@ impl ApiError {
 }
 
 /// The JSON body of every error.
-pub fn error_body(code: &str, message: &str) -> serde_json::Value {
-    json!({"success": false, "error": {"code": code, "message": message}})
+pub fn error_body(code: Code, message: &str) -> serde_json::Value {
+    json!({"success": false, "error": {"code": code.as_str(), "message": message}})
 }
 
 impl IntoResponse for ApiError {
@@ -167,7 +267,21 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "30");
         let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(body, error_body("RATE_LIMIT_EXCEEDED", "slow down"));
+        assert_eq!(body, error_body(Code::RateLimitExceeded, "slow down"));
+    }
+
+    #[test]
+    fn the_readme_lists_every_code_as_the_table_says() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme.find("<!-- error-codes:start -->").expect("the README's error section");
+        let end = readme.find("<!-- error-codes:end -->").expect("the end of the README's error section");
+        let section = readme[start..end].trim_start_matches("<!-- error-codes:start -->").trim();
+        assert_eq!(section, Code::markdown_table().trim(), "update README.md's table from Code::markdown_table()");
+        let names: std::collections::HashSet<&str> = Code::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(names.len(), Code::ALL.len(), "every code has its own name");
+        for code in Code::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+        }
     }
 
     #[tokio::test]

@@ -106,7 +106,7 @@ mod tests {
     const NOW: i64 = 1_733_402_096_000_000;
 
     fn code(error: ApiError) -> (&'static str, String) {
-        (error.status_and_code().1, error.to_string())
+        (error.code().as_str(), error.to_string())
     }
 
     #[test]

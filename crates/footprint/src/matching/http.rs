@@ -81,8 +81,8 @@ pub struct ProposedBody {
 #[utoipa::path(post, path = "/api/tracking/event/match-proposed", tag = "matching", params(ProposedParams),
     request_body(content = ProposedBody, description = "optional"),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = Tracked), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, description = "no analytics consent, or not allowed", body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Tracked), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, description = "no analytics consent, or not allowed", body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn match_proposed(
     State(state): State<AppState>,
     principal: Principal,
@@ -137,8 +137,8 @@ pub struct ViewedParams {
 /// Record that a user viewed a proposed match.
 #[utoipa::path(post, path = "/api/tracking/event/match-viewed", tag = "matching", params(ViewedParams),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = Tracked), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Tracked), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn match_viewed(
     State(state): State<AppState>,
     principal: Principal,
@@ -171,8 +171,8 @@ pub struct DecisionParams {
 #[utoipa::path(post, path = "/api/tracking/event/match-decision", tag = "matching", params(DecisionParams),
     request_body(content = Object, description = "`{\"reasons\": [\"…\"]}` or a bare list of strings; optional"),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = Tracked), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Tracked), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn match_decision(
     State(state): State<AppState>,
     principal: Principal,
@@ -219,8 +219,8 @@ pub struct FeedbackParams {
 #[utoipa::path(post, path = "/api/tracking/event/match-feedback", tag = "matching", params(FeedbackParams),
     request_body(content = Object, description = "`{\"specific_aspects\": {\"relevance\": 5}}` or the bare object; optional"),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = Tracked), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Tracked), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn match_feedback(
     State(state): State<AppState>,
     principal: Principal,
@@ -278,8 +278,8 @@ pub struct AcceptanceMetrics {
 /// Acceptance of proposed matches over the last `days` days, with a 95 % Wilson interval.
 #[utoipa::path(get, path = "/api/metrics/acceptance", tag = "matching", params(DaysParams),
     security(("bearer" = [])),
-    responses((status = 200, body = AcceptanceMetrics), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = AcceptanceMetrics), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn acceptance(
     State(state): State<AppState>,
     principal: Principal,
@@ -302,8 +302,8 @@ pub struct SatisfactionMetrics {
 /// Ratings of matches over the last `days` days: mean, distribution, per-aspect means.
 #[utoipa::path(get, path = "/api/metrics/satisfaction", tag = "matching", params(DaysParams),
     security(("bearer" = [])),
-    responses((status = 200, body = SatisfactionMetrics), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = SatisfactionMetrics), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn satisfaction(
     State(state): State<AppState>,
     principal: Principal,
@@ -327,8 +327,8 @@ pub struct ConstraintMetrics {
 /// matches, point-biserial correlation and its p-value.
 #[utoipa::path(get, path = "/api/metrics/constraints", tag = "matching", params(DaysParams),
     security(("bearer" = [])),
-    responses((status = 200, body = ConstraintMetrics), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = ConstraintMetrics), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn constraints(
     State(state): State<AppState>,
     principal: Principal,
@@ -345,8 +345,8 @@ async fn constraints(
 #[utoipa::path(post, path = "/api/ml/update", tag = "matching",
     security(("bearer" = [])),
     responses((status = 200, description = "the new version, its weights and metrics", body = Object),
-        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 422, description = "INSUFFICIENT_DATA, with `needed` and `available`", body = crate::http::ErrorBody)))]
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 422, description = "INSUFFICIENT_DATA, with `needed` and `available`", body = crate::kernel::error::ErrorBody)))]
 async fn ml_update(
     State(state): State<AppState>,
     principal: Principal,
@@ -360,7 +360,7 @@ async fn ml_update(
 #[utoipa::path(post, path = "/api/privacy/cleanup", tag = "privacy",
     security(("bearer" = [])),
     responses((status = 200, body = retention::CleanupReport),
-        (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn cleanup(
     State(state): State<AppState>,
     principal: Principal,

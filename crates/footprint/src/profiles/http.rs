@@ -50,7 +50,7 @@ pub struct ProfileHealth {
 
 /// Whether the profile API can answer: the store and how far processing has got.
 #[utoipa::path(get, path = "/api/profile/health", tag = "profiles",
-    responses((status = 200, body = ProfileHealth), (status = 503, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = ProfileHealth), (status = 503, body = crate::kernel::error::ErrorBody)))]
 async fn health(State(state): State<AppState>) -> Result<Json<ProfileHealth>, ApiError> {
     state.store.ping().await?;
     let watermark = state.store.processing_watermark(crate::tracking::processing::SEQUENCES).await?;
@@ -65,8 +65,8 @@ async fn health(State(state): State<AppState>) -> Result<Json<ProfileHealth>, Ap
 
 /// Log in (seed 000's `auth`): the same login as `POST /api/v1/auth/login`, answering a JWT.
 #[utoipa::path(post, path = "/api/profile/auth", tag = "profiles", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::http::ErrorBody),
-        (status = 422, body = crate::http::ErrorBody), (status = 429, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 422, body = crate::kernel::error::ErrorBody), (status = 429, body = crate::kernel::error::ErrorBody)))]
 async fn auth(state: State<AppState>, request: ApiJson<LoginRequest>) -> Result<Json<TokenResponse>, ApiError> {
     crate::accounts::http::login(state, request).await
 }
@@ -74,8 +74,8 @@ async fn auth(state: State<AppState>, request: ApiJson<LoginRequest>) -> Result<
 /// The user's profile: what they declared, and the features computed from their events.
 #[utoipa::path(get, path = "/api/profile/{user_id}", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = ProfileView), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = ProfileView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn get_profile(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,8 +90,8 @@ async fn get_profile(
 #[utoipa::path(put, path = "/api/profile/{user_id}", tag = "profiles", params(("user_id" = String, Path)),
     request_body(content = Object, description = "the declared profile, or {\"profile\": {...}}"),
     security(("bearer" = [])),
-    responses((status = 200, body = ProfileView), (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = ProfileView), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
 async fn put_profile(
     State(state): State<AppState>,
     principal: Principal,
@@ -115,8 +115,8 @@ async fn put_profile(
 /// The features of the user's behaviour (see ARCHITECTURE.md for their definitions).
 #[utoipa::path(get, path = "/api/profile/{user_id}/features", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = FeaturesView), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = FeaturesView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn features(
     State(state): State<AppState>,
     principal: Principal,
@@ -129,8 +129,8 @@ async fn features(
 /// Every version of the declared profile, oldest first.
 #[utoipa::path(get, path = "/api/profile/{user_id}/history", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = [ProfileVersionView]), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = [ProfileVersionView]), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     principal: Principal,
@@ -158,8 +158,8 @@ fn limit(params: &LimitParams) -> Result<usize, ApiError> {
 /// Needs the user's `preferences` consent (403 `CONSENT_REQUIRED` otherwise).
 #[utoipa::path(get, path = "/api/profile/{user_id}/preferences", tag = "profiles",
     params(("user_id" = String, Path), LimitParams), security(("bearer" = [])),
-    responses((status = 200, body = PreferencesView), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = PreferencesView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn preferences(
     State(state): State<AppState>,
     principal: Principal,
@@ -174,8 +174,8 @@ async fn preferences(
 /// streaks, and the last 7 days against the user's baseline.
 #[utoipa::path(get, path = "/api/profile/{user_id}/patterns", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = PatternsView), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = PatternsView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn patterns(
     State(state): State<AppState>,
     principal: Principal,
@@ -188,8 +188,8 @@ async fn patterns(
 /// Everything at once: profile and features, preferences (or why not), patterns, next actions.
 #[utoipa::path(get, path = "/api/profile/{user_id}/enriched", tag = "profiles",
     params(("user_id" = String, Path), LimitParams), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn enriched(
     State(state): State<AppState>,
     principal: Principal,
@@ -206,8 +206,8 @@ async fn enriched(
 /// event) and say whether it matched.
 #[utoipa::path(post, path = "/api/profile/{user_id}/recalculate", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = Recalculated), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody), (status = 409, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Recalculated), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody), (status = 409, body = crate::kernel::error::ErrorBody)))]
 async fn recalculate(
     State(state): State<AppState>,
     principal: Principal,
@@ -221,8 +221,8 @@ async fn recalculate(
 /// size, the user's distance to its centroid and how they compare with it.
 #[utoipa::path(get, path = "/api/profile/{user_id}/cluster", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = UserCluster), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, body = crate::http::ErrorBody), (status = 422, description = "no segmentation run yet", body = crate::http::ErrorBody)))]
+    responses((status = 200, body = UserCluster), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, body = crate::kernel::error::ErrorBody), (status = 422, description = "no segmentation run yet", body = crate::kernel::error::ErrorBody)))]
 async fn cluster(
     State(state): State<AppState>,
     principal: Principal,
@@ -236,8 +236,8 @@ async fn cluster(
 /// their segment's peers engage with, each with its reason. Needs `preferences` consent.
 #[utoipa::path(get, path = "/api/profile/{user_id}/recommendations", tag = "profiles",
     params(("user_id" = String, Path), LimitParams), security(("bearer" = [])),
-    responses((status = 200, body = Recommendations), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 404, body = crate::http::ErrorBody), (status = 422, description = "no segmentation run yet", body = crate::http::ErrorBody)))]
+    responses((status = 200, body = Recommendations), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, body = crate::kernel::error::ErrorBody), (status = 422, description = "no segmentation run yet", body = crate::kernel::error::ErrorBody)))]
 async fn recommendations(
     State(state): State<AppState>,
     principal: Principal,
@@ -250,8 +250,8 @@ async fn recommendations(
 
 /// The latest segmentation run: k, silhouette, users, and every segment with its centroid.
 #[utoipa::path(get, path = "/api/profile/clusters", tag = "profiles", security(("bearer" = [])),
-    responses((status = 200, body = segments::RunView), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 422, description = "no segmentation run yet", body = crate::http::ErrorBody)))]
+    responses((status = 200, body = segments::RunView), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 422, description = "no segmentation run yet", body = crate::kernel::error::ErrorBody)))]
 async fn clusters(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     principal.require_staff()?;
     Ok(Json(segments::latest(&state).await?))
@@ -260,7 +260,7 @@ async fn clusters(State(state): State<AppState>, principal: Principal) -> Result
 /// Start a segmentation run now, in the background (admin); `GET /api/profile/clusters` shows it
 /// once recorded.
 #[utoipa::path(post, path = "/api/profile/clusters/update", tag = "profiles", security(("bearer" = [])),
-    responses((status = 202, body = Object), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody)))]
+    responses((status = 202, body = Object), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn update_clusters(
     State(state): State<AppState>,
     principal: Principal,

@@ -63,9 +63,9 @@ pub struct TrackEvent {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = EventResult),
-        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
-        (status = 413, body = crate::http::ErrorBody), (status = 415, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody),
-        (status = 503, description = "Queue full or store unavailable; see Retry-After", body = crate::http::ErrorBody),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 413, body = crate::kernel::error::ErrorBody), (status = 415, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody),
+        (status = 503, description = "Queue full or store unavailable; see Retry-After", body = crate::kernel::error::ErrorBody),
     ))]
 async fn track(
     State(state): State<AppState>,
@@ -82,9 +82,9 @@ async fn track(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = BatchResponse),
-        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 413, body = crate::http::ErrorBody), (status = 415, body = crate::http::ErrorBody), (status = 422, body = crate::http::ErrorBody),
-        (status = 503, description = "Queue full or store unavailable; see Retry-After", body = crate::http::ErrorBody),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 413, body = crate::kernel::error::ErrorBody), (status = 415, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody),
+        (status = 503, description = "Queue full or store unavailable; see Retry-After", body = crate::kernel::error::ErrorBody),
     ))]
 async fn track_batch(
     State(state): State<AppState>,
@@ -128,7 +128,7 @@ fn authorize(principal: &Principal, user_id: &UserId) -> Result<(), ApiError> {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ConsentRecorded),
-        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
     ))]
 async fn record_consent(
     State(state): State<AppState>,
@@ -153,7 +153,7 @@ async fn record_consent(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, body = ConsentStatus),
-        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
     ))]
 async fn get_consent(
     State(state): State<AppState>,
@@ -189,7 +189,7 @@ pub struct EventParams {
     security(("bearer" = [])),
     responses(
         (status = 200, body = EventPage),
-        (status = 400, body = crate::http::ErrorBody), (status = 401, body = crate::http::ErrorBody), (status = 403, body = crate::http::ErrorBody),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
     ))]
 async fn list_events(
     State(state): State<AppState>,
@@ -217,8 +217,8 @@ fn user(id: &str) -> Result<UserId, ApiError> {
 /// recorded again. The user themself or an admin.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "privacy", params(("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = ErasureReport), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = ErasureReport), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn delete_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -232,8 +232,8 @@ async fn delete_user(
 /// their history, sessions, events); streamed. The user themself or an admin.
 #[utoipa::path(get, path = "/api/v1/users/{id}/export", tag = "privacy", params(("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, description = "the user's data", body = Object), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, description = "the user's data", body = Object), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
     principal: Principal,
@@ -250,8 +250,8 @@ async fn export(
 /// entries go); their events stay, unlinkable, for aggregates. Admin only.
 #[utoipa::path(post, path = "/api/v1/users/{id}/anonymize", tag = "privacy", params(("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = AnonymizationReport), (status = 401, body = crate::http::ErrorBody),
-        (status = 403, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, body = AnonymizationReport), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn anonymize(
     State(state): State<AppState>,
     principal: Principal,

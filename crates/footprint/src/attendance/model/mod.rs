@@ -8,6 +8,7 @@
 
 mod analyses;
 mod anomalies;
+pub mod batch;
 pub mod insights;
 mod prediction;
 mod recommendations;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, PersonPrediction, RegistrationInfo};
 use footprint_analytics::logistic::LogisticConfig;
 use footprint_store::{AttendanceEvent, AttendanceQuery, ModelFilter, ModelRecord, Registration};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
@@ -250,16 +251,34 @@ pub async fn histories_before(
 }
 
 /// The `model` block of a prediction.
-pub fn model_summary(record: &ModelRecord) -> Value {
-    let validation = serde_json::from_str::<Value>(&record.metrics).ok().and_then(|m| m.get("validation").cloned());
-    json!({
-        "id": record.model_id,
-        "name": format!("{MODEL_NAME}_v{}", record.version),
-        "accuracy": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
-        "rocAuc": validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
-        "trainedAt": record.trained_at_us.map(rfc3339),
-        "lastTrained": record.trained_at_us.map(rfc3339),
-    })
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelSummary {
+    pub id: String,
+    /// `attendance_predictor_vN`.
+    pub name: String,
+    /// On the validation window.
+    #[schema(value_type = Option<f64>)]
+    pub accuracy: Option<Value>,
+    #[schema(value_type = Option<f64>)]
+    pub roc_auc: Option<Value>,
+    pub trained_at: Option<String>,
+    /// The seed's name for `trainedAt`.
+    pub last_trained: Option<String>,
+}
+
+impl ModelSummary {
+    pub fn of(record: &ModelRecord) -> Self {
+        let validation = serde_json::from_str::<Value>(&record.metrics).ok().and_then(|m| m.get("validation").cloned());
+        Self {
+            id: record.model_id.clone(),
+            name: format!("{MODEL_NAME}_v{}", record.version),
+            accuracy: validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
+            roc_auc: validation.as_ref().and_then(|v| v.get("roc_auc")).cloned(),
+            trained_at: record.trained_at_us.map(rfc3339),
+            last_trained: record.trained_at_us.map(rfc3339),
+        }
+    }
 }
 
 /// Binary metrics with the seed's names beside ours (`f1Score` = `f1`, `auc` = `roc_auc`).

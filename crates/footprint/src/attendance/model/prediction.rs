@@ -42,21 +42,66 @@ fn risk_level(rate: f64) -> &'static str {
     }
 }
 
-/// One person's prediction as answered: probability, confidence, factors and risk factors.
-pub fn person_view(user_id: &str, prediction: &PersonPrediction, history: &History) -> Value {
-    let risks: Vec<&str> =
-        prediction.contributions.iter().filter(|c| c.contribution < -0.1).map(|c| c.feature.as_str()).take(3).collect();
-    json!({
-        "userId": user_id,
-        "attendanceProbability": prediction.probability,
-        // The model's probability that its call (comes / does not come) is right.
-        "confidence": prediction.probability.max(1.0 - prediction.probability),
-        // How well the model's coefficients pin this probability down.
-        "probabilityInterval": prediction.interval.map(|(low, high)| json!({"low": low, "high": high, "level": 0.95})),
-        "historicalRegistrations": history.registrations,
-        "factors": prediction.contributions.iter().take(6).map(|c| json!({"feature": c.feature, "value": c.value, "contribution": c.contribution})).collect::<Vec<_>>(),
-        "riskFactors": risks,
-    })
+/// A probability's 95 % interval from the model's coefficient uncertainty.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProbabilityInterval {
+    pub low: f64,
+    pub high: f64,
+    pub level: f64,
+}
+
+/// What one input pushed the log-odds by.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FactorView {
+    pub feature: String,
+    pub value: f64,
+    pub contribution: f64,
+}
+
+/// One person's prediction as answered.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonView {
+    pub user_id: String,
+    pub attendance_probability: f64,
+    /// The model's probability that its call (comes / does not come) is right.
+    pub confidence: f64,
+    /// How well the model's coefficients pin this probability down.
+    pub probability_interval: Option<ProbabilityInterval>,
+    pub historical_registrations: u64,
+    /// The largest pushes, at most six.
+    pub factors: Vec<FactorView>,
+    /// The inputs that pull the probability down most (at most three).
+    pub risk_factors: Vec<String>,
+    /// Advice for this person, in event predictions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<Vec<String>>,
+}
+
+impl PersonView {
+    pub fn of(user_id: &str, prediction: &PersonPrediction, history: &History) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            attendance_probability: prediction.probability,
+            confidence: prediction.probability.max(1.0 - prediction.probability),
+            probability_interval: prediction.interval.map(|(low, high)| ProbabilityInterval { low, high, level: 0.95 }),
+            historical_registrations: history.registrations,
+            factors: prediction
+                .contributions
+                .iter()
+                .take(6)
+                .map(|c| FactorView { feature: c.feature.clone(), value: c.value, contribution: c.contribution })
+                .collect(),
+            risk_factors: prediction
+                .contributions
+                .iter()
+                .filter(|c| c.contribution < -0.1)
+                .map(|c| c.feature.clone())
+                .take(3)
+                .collect(),
+            recommendations: None,
+        }
+    }
 }
 
 /// Who is predicted for an event: the participants given, else its registrations.
@@ -116,8 +161,8 @@ pub fn registered(event: &AttendanceEvent, on_record: &[Registration]) -> Vec<Pe
 /// the event's expected rate most.
 pub struct EventPrediction {
     pub probabilities: Vec<f64>,
-    pub individual: Vec<Value>,
-    pub key_factors: Vec<Value>,
+    pub individual: Vec<PersonView>,
+    pub key_factors: Vec<KeyFactor>,
     /// Each person's advice, with how many people it concerns, most common first.
     pub recommendations: Vec<(String, usize)>,
 }
@@ -177,8 +222,8 @@ pub fn predict_event(
             *advice.entry(line.clone()).or_default() += 1;
         }
         probabilities.push(prediction.probability);
-        let mut view = person_view(&person.user_id, &prediction, &history);
-        view["recommendations"] = json!(lines);
+        let mut view = PersonView::of(&person.user_id, &prediction, &history);
+        view.recommendations = Some(lines);
         individual.push(view);
     }
     let people = participants.len().max(1) as f64;
@@ -190,11 +235,12 @@ pub fn predict_event(
         .take(4)
         .map(|(index, effect)| {
             let name = &model.space.names[*index];
-            json!({
-                "factor": name,
-                "impact": effect,
-                "description": format!("{name} {} the expected rate by {:.0} points", if *effect >= 0.0 { "raises" } else { "lowers" }, effect.abs() * 100.0),
-            })
+            let direction = if *effect >= 0.0 { "raises" } else { "lowers" };
+            KeyFactor {
+                factor: name.clone(),
+                impact: *effect,
+                description: format!("{name} {direction} the expected rate by {:.0} points", effect.abs() * 100.0),
+            }
         })
         .collect();
     let mut recommendations: Vec<(String, usize)> = advice.into_iter().collect();
@@ -202,23 +248,82 @@ pub fn predict_event(
     EventPrediction { probabilities, individual, key_factors, recommendations }
 }
 
+/// A factor's average effect on the event's expected rate.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct KeyFactor {
+    pub factor: String,
+    /// Σ over people of (p − p without the factor's push), per person.
+    pub impact: f64,
+    pub description: String,
+}
+
+/// The interval of a count of attendees.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CountInterval {
+    pub low: u64,
+    pub high: u64,
+    pub level: f64,
+    /// `exact` (Poisson binomial) or `normal`.
+    pub method: &'static str,
+}
+
 /// The `overall` block of a prediction.
-pub fn overall_view(probabilities: &[f64]) -> Value {
-    let overall = attendance::overall(probabilities, 0.9);
-    let rate = overall.predicted_rate.unwrap_or(0.0);
-    json!({
-        "expectedAttendance": overall.expected_attendance,
-        "interval": {"low": overall.interval_low, "high": overall.interval_high, "level": overall.confidence_level, "method": overall.interval_method},
-        // The probability, under the model, that attendance falls in the interval.
-        "confidence": overall.coverage,
-        "totalRegistered": probabilities.len(),
-        "predictedRate": rate,
-        "riskLevel": risk_level(rate),
-    })
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverallView {
+    pub expected_attendance: f64,
+    pub interval: CountInterval,
+    /// The probability, under the model, that attendance falls in the interval.
+    pub confidence: f64,
+    pub total_registered: usize,
+    pub predicted_rate: f64,
+    /// `high` below a rate of 0.5, `medium` below 0.7, else `low`.
+    pub risk_level: &'static str,
+}
+
+impl OverallView {
+    pub fn of(probabilities: &[f64]) -> Self {
+        let overall = attendance::overall(probabilities, 0.9);
+        let rate = overall.predicted_rate.unwrap_or(0.0);
+        Self {
+            expected_attendance: overall.expected_attendance,
+            interval: CountInterval {
+                low: overall.interval_low,
+                high: overall.interval_high,
+                level: overall.confidence_level,
+                method: overall.interval_method,
+            },
+            confidence: overall.coverage,
+            total_registered: probabilities.len(),
+            predicted_rate: rate,
+            risk_level: risk_level(rate),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictionInsights {
+    pub key_factors: Vec<KeyFactor>,
+    pub recommendations: Vec<String>,
+}
+
+/// Seed 004's answer to `POST /ml/predict-attendance`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttendancePrediction {
+    pub event_id: String,
+    pub prediction_id: String,
+    pub generated_at: String,
+    pub overall: OverallView,
+    /// Null for an `aggregate` prediction.
+    pub individual: Option<Vec<PersonView>>,
+    pub insights: PredictionInsights,
+    pub model: ModelSummary,
 }
 
 /// Predictions for an event's participants and overall.
-pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value, ApiError> {
+pub async fn predict(state: &AppState, request: PredictRequest) -> Result<AttendancePrediction, ApiError> {
     let (record, model) = ready_model(state).await?;
     let event = state
         .store
@@ -243,7 +348,7 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
         let event = event.clone();
         tokio::task::spawn_blocking(move || {
             let prediction = predict_event(&model, &event, &participants, &histories);
-            let overall = overall_view(&prediction.probabilities);
+            let overall = OverallView::of(&prediction.probabilities);
             (prediction, overall, participants)
         })
         .await
@@ -254,22 +359,20 @@ pub async fn predict(state: &AppState, request: PredictRequest) -> Result<Value,
         .iter()
         .map(|(line, people)| format!("{line} ({people} of {} registrants)", participants.len()))
         .collect();
-    if let (Some(low), Some(high)) = (overall["interval"]["low"].as_u64(), overall["interval"]["high"].as_u64()) {
-        let total = participants.len() as u64;
-        recommendations.push(format!(
-            "Prepare for {}–{} no-shows ({:.0} % interval)",
-            total.saturating_sub(high),
-            total.saturating_sub(low),
-            overall["interval"]["level"].as_f64().unwrap_or(0.9) * 100.0
-        ));
-    }
-    Ok(json!({
-        "eventId": event.event_id,
-        "predictionId": format!("pred-{}", ulid::Ulid::new().to_string().to_lowercase()),
-        "generatedAt": rfc3339(now_us),
-        "overall": overall,
-        "individual": if aggregate { Value::Null } else { Value::Array(prediction.individual) },
-        "insights": {"keyFactors": prediction.key_factors, "recommendations": recommendations},
-        "model": model_summary(&record),
-    }))
+    let total = participants.len() as u64;
+    recommendations.push(format!(
+        "Prepare for {}–{} no-shows ({:.0} % interval)",
+        total.saturating_sub(overall.interval.high),
+        total.saturating_sub(overall.interval.low),
+        overall.interval.level * 100.0
+    ));
+    Ok(AttendancePrediction {
+        event_id: event.event_id,
+        prediction_id: format!("pred-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        generated_at: rfc3339(now_us),
+        overall,
+        individual: if aggregate { None } else { Some(prediction.individual) },
+        insights: PredictionInsights { key_factors: prediction.key_factors, recommendations },
+        model: ModelSummary::of(&record),
+    })
 }

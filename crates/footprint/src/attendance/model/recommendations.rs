@@ -99,8 +99,8 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
         .await
         && let Some(event) = state.store.attendance_event(event_id).await?
     {
-        let expected = prediction["overall"]["expectedAttendance"].as_f64().unwrap_or(0.0);
-        let high = prediction["overall"]["interval"]["high"].as_u64().unwrap_or(0);
+        let expected = prediction.overall.expected_attendance;
+        let high = prediction.overall.interval.high;
         recommendations.push(json!({
             "category": "resource_allocation",
             "priority": "medium",
@@ -111,8 +111,8 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
                        "expectedImprovement": event.capacity.filter(|c| *c > 0).map(|c| (c as f64 - high as f64).max(0.0) / c as f64)},
             // The coverage of the prediction interval the advice rests on.
             // The probability, under the model, that attendance falls in the interval.
-            "confidence": prediction["overall"]["confidence"],
-            "evidence": {"registrations": prediction["overall"]["totalRegistered"]},
+            "confidence": prediction.overall.confidence,
+            "evidence": {"registrations": prediction.overall.total_registered},
         }));
     }
     // The seed also reads the confidence inside `impact` and the sample as `evidence.dataPoints`.
