@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::attendance::model::batch::{self, BatchPrediction, BatchRequest, TestPrediction, TestPredictionRequest};
-use crate::attendance::model::insights::{self as ml_insights, Insights, InsightsRequest};
+use crate::attendance::model::insights::{self as ml_insights, InsightsRequest};
 use crate::attendance::model::{
     self as attendance_model, AnomalyRequest, AttendancePrediction, FactorRequest, PredictRequest,
     RecommendationRequest, TrainRequest,
@@ -26,7 +26,7 @@ use crate::attendance::records::{
     self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, RegistrationInput, RegistrationView,
 };
 use crate::attendance::usage::{self as ml_usage, AnalyticsParams, Usage};
-use crate::attendance::views::{self, MlHealth, ModelParams, ModelView};
+use crate::attendance::views::{self, Insights, MlHealth, ModelParams, ModelView};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::kernel::error::ApiError;
 

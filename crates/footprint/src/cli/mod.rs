@@ -1,20 +1,17 @@
-//! The command line: `footprint [serve]`, `setup-db`, `keys create`, `admin create`, `bench`.
+//! The command line: `footprint [serve]` (here, with its shutdown signal), `setup-db`, `keys
+//! create` and `admin create` (`admin.rs`), `bench` and `eval` (`tools/`).
 
-use std::io::{BufRead, Write};
+mod admin;
+
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use footprint_analytics::Role;
 use tokio::net::TcpListener;
 
-use crate::accounts::api_key;
-use crate::accounts::principal::SCOPE_INGEST;
-use crate::accounts::service::{self as accounts, NewUserRequest};
 use crate::app::config::{Config, ENVIRONMENT};
-use crate::app::secrets::open_store;
 use crate::app::server::{App, serve};
-use crate::kernel::clock::{Clock, SystemClock};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,9 +96,9 @@ impl Cli {
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_server(config).await,
-        Command::SetupDb => setup_db(config).await,
-        Command::Keys(KeysCommand::Create { scope, name }) => create_key(config, scope, &name).await,
-        Command::Admin(AdminCommand::Create(args)) => create_admin(config, args).await,
+        Command::SetupDb => admin::setup_db(config).await,
+        Command::Keys(KeysCommand::Create { scope, name }) => admin::create_key(config, scope, &name).await,
+        Command::Admin(AdminCommand::Create(args)) => admin::create_admin(config, args).await,
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::tools::eval::run(eval)).await?,
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,
     }
@@ -141,66 +138,4 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests and draining the ingestion queue");
-}
-
-async fn setup_db(config: Config) -> anyhow::Result<()> {
-    let app = App::build(config).await?;
-    let admins = app.state.store.count_admins().await?;
-    println!(
-        "store ready ({}); schema up to date; instance secrets in place; {admins} admin account(s)",
-        app.state.store.backend()
-    );
-    app.shutdown().await;
-    Ok(())
-}
-
-async fn create_key(config: Config, scope: Scope, name: &str) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let scopes = match scope {
-        Scope::Ingest => vec![SCOPE_INGEST.to_owned()],
-    };
-    let (secret, record) = api_key::generate(name, scopes, SystemClock.now_us());
-    let key_id = record.key_id.clone();
-    store.insert_api_key(record).await?;
-    store
-        .record_audit(footprint_store::AuditEntry {
-            at_us: SystemClock.now_us(),
-            action: "api_key.create".to_owned(),
-            actor: Some("cli".to_owned()),
-            subject: Some(key_id.clone()),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({"name": name, "scope": "ingest"}).to_string(),
-        })
-        .await?;
-    println!("{secret}");
-    eprintln!("API key {key_id} ({name}, scope ingest) created. It is shown only now: store it safely.");
-    eprintln!("Use it as: Authorization: Bearer <key>   or   X-API-Key: <key>");
-    Ok(())
-}
-
-async fn create_admin(config: Config, args: AdminCreate) -> anyhow::Result<()> {
-    let password = match config.auth.admin_password.as_ref().map(|p| p.expose().to_owned()) {
-        Some(password) => password,
-        None => {
-            eprint!("password for {}: ", args.username);
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
-    let app = App::build(config).await?;
-    let request = NewUserRequest {
-        user_id: None,
-        username: Some(args.username),
-        email: args.email,
-        password: crate::app::config::Secret::new(password),
-        role: Some(Role::Admin),
-        tier: None,
-        profile: None,
-    };
-    let result = accounts::create_account(&app.state, request, "cli").await;
-    app.shutdown().await;
-    let created = result.map_err(|error| anyhow::anyhow!("{error}"))?;
-    println!("admin {} created", created.user_id);
-    Ok(())
 }

@@ -2,16 +2,20 @@
 //! significance, engagement segments, event performance and operational figures, each with the
 //! confidence of the test behind it and, when asked, recommendations and action items.
 
-use footprint_analytics::attendance::{self, EventInfo, EventRate, FactorAnalysis, LevelRate, RegistrationInfo};
+use footprint_analytics::attendance::{self, EventInfo, EventRate, FactorAnalysis, RegistrationInfo};
 use footprint_analytics::engagement::{self, EngagementSegmentation};
 use footprint_analytics::stats::{ProportionTrend, proportion_trend};
 use footprint_store::AttendanceEvent;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::state::AppState;
 use crate::attendance::model::{Budget, event_info, records_of, registration_info};
+use crate::attendance::views::{
+    ActionEvidence, ActionItem, DayBar, EngagementData, Insight, InsightData, Insights, InsightsSummary,
+    OperationsData, PerformanceData, RankedEvent, SegmentView, Timeframe, TrendData, TrendView, Visualization, WeekBar,
+};
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::kernel::time::{TimeWindow, WEEK_US};
@@ -40,222 +44,6 @@ pub struct InsightsRequest {
     pub include_recommendations: Option<bool>,
     /// A time budget below `ml.analysis_timeout_secs`.
     pub timeout_ms: Option<u64>,
-}
-
-/// The answer of `POST /ml/insights`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Insights {
-    pub insight_id: String,
-    pub generated_at: String,
-    pub scope: String,
-    pub timeframe: Timeframe,
-    pub summary: InsightsSummary,
-    pub insights: Vec<Insight>,
-    pub action_items: Vec<ActionItem>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Timeframe {
-    /// Null for `all`.
-    pub start: Option<String>,
-    pub end: String,
-    pub label: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InsightsSummary {
-    /// Insights whose confidence is at least 0.95.
-    pub key_findings: usize,
-    /// Recommendations in all.
-    pub actionable_insights: usize,
-    /// `high`, `medium` or `low`: by the share of registrations whose outcome is recorded.
-    pub data_quality: &'static str,
-    pub known_outcome_share: f64,
-    pub registrations_analysed: usize,
-}
-
-/// One insight. Which blocks it has depends on its category.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Insight {
-    pub category: &'static str,
-    pub title: String,
-    pub description: String,
-    /// One minus the p-value of the test behind it, or the segments' stability; null when no
-    /// test applies.
-    pub confidence: Option<f64>,
-    /// `high`, `medium` or `low`.
-    pub impact: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segments: Option<Vec<SegmentView>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<InsightData>,
-    /// Left out when `includeRecommendations` is false.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recommendations: Option<Vec<String>>,
-    /// Chart data, with `depth: detailed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub visualization: Option<Visualization>,
-}
-
-/// The figures an insight rests on, by category.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum InsightData {
-    Trends(TrendData),
-    Engagement(EngagementData),
-    Performance(PerformanceData),
-    Operations(OperationsData),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrendData {
-    pub average_rate: f64,
-    pub by_day_of_week: Vec<LevelRate>,
-    pub by_time_slot: Vec<LevelRate>,
-    pub day_difference_p_value: Option<f64>,
-    pub time_slot_difference_p_value: Option<f64>,
-    pub sample_size: u64,
-    pub trend: Option<TrendView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrendView {
-    pub slope_per_week: f64,
-    pub z_score: f64,
-    pub p_value: f64,
-    /// `improving` or `declining` when the trend test is significant at 0.05, else `stable`.
-    pub direction: &'static str,
-    pub observations: usize,
-}
-
-impl From<ProportionTrend> for TrendView {
-    fn from(trend: ProportionTrend) -> Self {
-        let direction = match trend.p_value {
-            p if p < 0.05 && trend.slope > 0.0 => "improving",
-            p if p < 0.05 => "declining",
-            _ => "stable",
-        };
-        Self {
-            slope_per_week: trend.slope,
-            z_score: trend.z,
-            p_value: trend.p_value,
-            direction,
-            observations: trend.observations,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SegmentView {
-    pub name: String,
-    /// Share of the segmented users.
-    pub size: f64,
-    pub users: usize,
-    pub attendance_rate: f64,
-    pub registrations: u64,
-    pub z_score: f64,
-    pub mean_registrations: f64,
-    pub mean_lead_time_days: f64,
-    pub last_minute_share: f64,
-    pub characteristics: Vec<String>,
-    pub example_users: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EngagementData {
-    pub users_segmented: usize,
-    pub users_left_out: usize,
-    pub features: [&'static str; 4],
-    pub silhouette: f64,
-    pub silhouette_by_k: Vec<(usize, f64)>,
-    /// The adjusted Rand index between segments found on alternate registrations.
-    pub stability: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PerformanceData {
-    pub by_event_type: Vec<LevelRate>,
-    pub type_difference_p_value: Option<f64>,
-    pub best: Vec<RankedEvent>,
-    pub worst: Vec<RankedEvent>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RankedEvent {
-    pub event_id: String,
-    pub name: Option<String>,
-    pub date: Option<String>,
-    pub registrations: u64,
-    pub attended: u64,
-    pub rate: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationsData {
-    pub no_show_rate: f64,
-    pub registrations_with_outcome: usize,
-    pub registrations: usize,
-    pub events: usize,
-    pub mean_registrations_per_event: f64,
-    pub capacity_utilisation: Option<f64>,
-    pub events_with_capacity: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Visualization {
-    /// `bar_chart`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub data: Vec<DayBar>,
-    pub weekly: Vec<WeekBar>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct DayBar {
-    pub day: String,
-    pub rate: f64,
-    pub registrations: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct WeekBar {
-    /// Monday 00:00 UTC of the week.
-    pub week: String,
-    pub rate: f64,
-    pub registrations: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionItem {
-    /// `high` or `medium`.
-    pub priority: &'static str,
-    pub title: &'static str,
-    pub description: String,
-    pub estimated_impact: String,
-    pub evidence: ActionEvidence,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionEvidence {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub users: Option<usize>,
-    pub registrations: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p_value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub z_score: Option<f64>,
 }
 
 fn invalid(message: String) -> ApiError {
