@@ -465,15 +465,34 @@ mod tests {
 
     proptest! {
         #[test]
-        fn fitting_never_panics(
+        fn a_fit_predicts_probabilities_for_any_well_posed_problem(
+            (rows, labels) in (1usize..4, 4usize..20).prop_flat_map(|(k, n)| (
+                prop::collection::vec(prop::collection::vec(-10.0..10.0_f64, k), n),
+                prop::collection::vec(any::<bool>(), n),
+            )),
+        ) {
+            let fitted = fit(&rows, &labels, &LogisticConfig::default());
+            if labels.iter().all(|&label| label == labels[0]) {
+                let one_class = matches!(fitted, Err(FitError::OneClass { .. }));
+                prop_assert!(one_class, "one class must be refused as such");
+            } else {
+                // With the L2 penalty the objective is strictly convex: a fit always exists.
+                let model = fitted.expect("two classes and finite features are fitted");
+                for row in &rows {
+                    let p = model.predict_proba(row);
+                    prop_assert!((0.0..=1.0).contains(&p), "p = {p}");
+                }
+            }
+        }
+
+        #[test]
+        fn fitting_refuses_rather_than_panics_on_any_input(
             rows in prop::collection::vec(prop::collection::vec(prop::num::f64::ANY, 0..3), 0..8),
             labels in prop::collection::vec(any::<bool>(), 0..8),
         ) {
-            if let Ok(model) = fit(&rows, &labels, &LogisticConfig::default()) {
-                for row in &rows {
-                    let p = model.predict_proba(row);
-                    prop_assert!((0.0..=1.0).contains(&p));
-                }
+            let finite = rows.iter().flatten().all(|value| value.is_finite());
+            if !finite || rows.len() != labels.len() {
+                prop_assert!(fit(&rows, &labels, &LogisticConfig::default()).is_err());
             }
         }
 

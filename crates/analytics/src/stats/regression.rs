@@ -236,12 +236,35 @@ mod tests {
         assert_eq!(solve_linear_system(vec![], vec![], 1e-12), None);
     }
 
+    /// `n` rows of `k` finite features and their targets: shapes OLS fits.
+    fn regression_problem() -> impl Strategy<Value = (Vec<Vec<f64>>, Vec<f64>)> {
+        (1usize..4, 0usize..12).prop_flat_map(|(k, extra)| {
+            let n = k + 2 + extra;
+            (
+                prop::collection::vec(prop::collection::vec(-100.0..100.0_f64, k), n),
+                prop::collection::vec(-100.0..100.0_f64, n),
+            )
+        })
+    }
+
     proptest! {
         #[test]
-        fn ols_never_panics(rows in prop::collection::vec(prop::collection::vec(prop::num::f64::ANY, 0..4), 0..8), y in prop::collection::vec(prop::num::f64::ANY, 0..8)) {
-            if let Some(fit) = ols(&rows, &y) {
-                prop_assert!((0.0..=1.0).contains(&fit.r_squared));
-                prop_assert!((0.0..=1.0).contains(&fit.f_p_value));
+        fn a_fit_explains_a_share_of_the_variance_and_its_f_test_is_a_probability((rows, y) in regression_problem()) {
+            // Continuous random features are linearly independent (almost surely): a fit exists.
+            let fit = ols(&rows, &y).expect("a well-posed problem is fitted");
+            prop_assert!((0.0..=1.0 + 1e-9).contains(&fit.r_squared), "R² = {}", fit.r_squared);
+            prop_assert!((0.0..=1.0).contains(&fit.f_p_value), "p = {}", fit.f_p_value);
+        }
+
+        #[test]
+        fn ols_refuses_rather_than_panics_on_any_input(
+            rows in prop::collection::vec(prop::collection::vec(prop::num::f64::ANY, 0..4), 0..8),
+            y in prop::collection::vec(prop::num::f64::ANY, 0..8),
+        ) {
+            let shaped = !rows.is_empty() && rows.iter().all(|row| !row.is_empty() && row.len() == rows[0].len());
+            let finite = rows.iter().flatten().chain(&y).all(|value| value.is_finite());
+            if !(shaped && finite && rows.len() == y.len()) {
+                prop_assert!(ols(&rows, &y).is_none());
             }
         }
     }

@@ -18,6 +18,11 @@ struct Server {
     address: String,
 }
 
+/// How long the binary may take to start listening, and the clients to get 2 000 events
+/// acknowledged: far beyond what they take, so only a broken server reaches them.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+const INGEST_DEADLINE: Duration = Duration::from_secs(120);
+
 fn start_binary(data_dir: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_footprint"))
         .env_clear()
@@ -34,8 +39,17 @@ fn start_binary(data_dir: &Path) -> Server {
         .spawn()
         .expect("start footprint");
     let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+    // The first line says where it listens; a server that never says so fails the test.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let Ok(line) = receiver.recv_timeout(STARTUP_DEADLINE) else {
+        let _ = child.kill();
+        panic!("footprint did not say where it listens within {STARTUP_DEADLINE:?}");
+    };
     let address = line
         .trim()
         .strip_prefix("footprint listening on ")
@@ -89,7 +103,15 @@ async fn every_acknowledged_event_survives_a_sigkill_exactly_once() {
             }
         }));
     }
+    let deadline = tokio::time::Instant::now() + INGEST_DEADLINE;
     while acknowledged.lock().unwrap().len() < 2000 {
+        if tokio::time::Instant::now() >= deadline || workers.iter().all(|w| w.is_finished()) {
+            let _ = server.child.kill();
+            panic!(
+                "only {} events were acknowledged within {INGEST_DEADLINE:?} (or every client stopped)",
+                acknowledged.lock().unwrap().len()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server.child.kill().expect("SIGKILL");
