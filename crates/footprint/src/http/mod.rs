@@ -67,6 +67,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::matching::http::routes())
         .merge(crate::profiles::http::routes())
         .merge(crate::attendance::http::routes(state))
+        .merge(crate::jobs::http::routes())
 }
 
 /// Seed 000's profile routes alone, ready to be merged into another axum app

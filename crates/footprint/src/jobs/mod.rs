@@ -1,8 +1,9 @@
 //! Background work, in one place: [`Tasks`] spawns, records and stops every task that
 //! outlives a request; [`start`] starts the processing loop and the schedules of an instance
-//! and fails the training runs a crash left behind. Shutdown (`App::shutdown`) stops the loops
-//! and waits for the runs under way.
+//! and fails the training runs a crash left behind; `GET /api/v1/jobs` shows the runs. Shutdown
+//! (`App::shutdown`) stops the loops and waits for the runs under way.
 
+pub mod http;
 pub mod schedule;
 pub mod tasks;
 

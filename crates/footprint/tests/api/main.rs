@@ -8,6 +8,7 @@ mod consent;
 mod durability;
 mod events;
 mod helpers;
+mod jobs;
 mod ml;
 mod ml_insights;
 mod operations;

@@ -118,6 +118,7 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/ml/models",
         "GET /api/ml/models/{id}",
         "POST /api/ml/models/train",
+        "GET /api/v1/jobs",
         "POST /api/ml/analyze-factors",
         "GET /api/ml/models/{id}/performance",
         "POST /api/ml/anomalies",

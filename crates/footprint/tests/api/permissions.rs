@@ -126,6 +126,7 @@ fn protected_routes() -> Vec<Route> {
         route(Method::DELETE, "/api/v1/attendance/events/e1", None, Needs::Staff),
         route(Method::POST, "/api/ml/predict-attendance", Some(json!({"eventId": "e1"})), Needs::Staff),
         route(Method::GET, "/api/ml/models", None, Needs::Admin),
+        route(Method::GET, "/api/v1/jobs", None, Needs::Admin),
         route(Method::POST, "/api/ml/analyze-factors", Some(json!({})), Needs::Staff),
         route(Method::POST, "/api/ml/anomalies", Some(json!({})), Needs::Staff),
         route(Method::POST, "/api/ml/recommendations", Some(json!({})), Needs::Staff),
