@@ -148,21 +148,31 @@ pub async fn feedback(state: &AppState) -> Result<FeedbackStats, ApiError> {
     .await
 }
 
-/// Segments profiles (name → action → count): action shares of the most common actions plus
-/// log activity, standardised; k by silhouette.
-pub fn segment(profiles: &BTreeMap<String, BTreeMap<String, i64>>) -> FeedbackStats {
-    let users = profiles.len();
-    if users < 3 {
-        return FeedbackStats {
+impl FeedbackStats {
+    /// No segments, and why.
+    fn none(users: usize, message: String) -> Self {
+        Self {
             feedback_stats: Vec::new(),
             segments: Vec::new(),
             users,
             k: None,
             silhouette: None,
-            message: Some(format!(
+            message: Some(message),
+        }
+    }
+}
+
+/// Segments profiles (name → action → count): action shares of the most common actions plus
+/// log activity, standardised; k by silhouette.
+pub fn segment(profiles: &BTreeMap<String, BTreeMap<String, i64>>) -> FeedbackStats {
+    let users = profiles.len();
+    if users < 3 {
+        return FeedbackStats::none(
+            users,
+            format!(
                 "au moins 3 utilisateurs avec des interactions sont nécessaires pour former des segments ({users} pour l'instant)"
-            )),
-        };
+            ),
+        );
     }
     let mut overall: BTreeMap<&str, i64> = BTreeMap::new();
     for actions in profiles.values() {
@@ -187,14 +197,7 @@ pub fn segment(profiles: &BTreeMap<String, BTreeMap<String, i64>>) -> FeedbackSt
     let raw = Points::new(raw, dims);
     let standard = Standardizer::fit(&raw).transform(&raw);
     let Some(chosen) = choose_k(&standard, 2, MAX_SEGMENTS, &KMeansOptions::default()) else {
-        return FeedbackStats {
-            feedback_stats: Vec::new(),
-            segments: Vec::new(),
-            users,
-            k: None,
-            silhouette: None,
-            message: Some("pas assez de profils distincts pour former des segments".to_owned()),
-        };
+        return FeedbackStats::none(users, "pas assez de profils distincts pour former des segments".to_owned());
     };
     let (labels, sizes) = labels_by_size(&chosen.model.labels, chosen.k);
     let overall_share: Vec<f64> =

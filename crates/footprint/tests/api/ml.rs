@@ -54,8 +54,9 @@ struct Trained {
     next: i64,
 }
 
-async fn trained() -> Trained {
-    // The clock stands on the Monday after the 40 weeks of history.
+/// A fresh instance whose clock stands on the Monday after the 40 weeks of history, with an
+/// admin's, a manager's and a user's tokens.
+async fn on_the_monday_after() -> (TestApp, String, String, String) {
     let clock = std::sync::Arc::new(footprint::kernel::clock::OffsetClock::starting_at(
         MONDAY + 40 * 7 * DAY_US + 3_600_000_000,
     ));
@@ -63,6 +64,11 @@ async fn trained() -> Trained {
     let admin = app.admin_token.clone();
     let manager = app.user_with_role("manon", Role::Manager).await;
     let user = app.user_with_role("ulysse", Role::User).await;
+    (app, admin, manager, user)
+}
+
+async fn trained() -> Trained {
+    let (app, admin, manager, user) = on_the_monday_after().await;
 
     let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
@@ -104,14 +110,7 @@ async fn trained() -> Trained {
 /// Before any model: health says so, predictions answer MODEL_NOT_FOUND, a run on too little data fails with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_training_the_routes_say_there_is_no_model() {
-    // The clock stands on the Monday after the 40 weeks of history.
-    let clock = std::sync::Arc::new(footprint::kernel::clock::OffsetClock::starting_at(
-        MONDAY + 40 * 7 * DAY_US + 3_600_000_000,
-    ));
-    let app = TestApp::spawn_with_clock(false, clock).await;
-    let admin = app.admin_token.clone();
-    let manager = app.user_with_role("manon", Role::Manager).await;
-    let user = app.user_with_role("ulysse", Role::User).await;
+    let (app, admin, manager, user) = on_the_monday_after().await;
 
     // Before any training: health lists no model, prediction says MODEL_NOT_FOUND.
     let health = body(app.get("/api/ml/health", Some(&user)).await).await;

@@ -15,7 +15,7 @@ use crate::attendance::model::{
 };
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::{ApiError, Code};
-use crate::kernel::time::{DAY_US, WEEK_US, parse_instant};
+use crate::kernel::time::{DAY_US, HOUR_US, WEEK_US, parse_instant};
 
 /// Most events one batch prediction covers.
 pub const BATCH_MAX_EVENTS: usize = 500;
@@ -50,7 +50,7 @@ fn horizon_us(text: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| invalid(format!("timeHorizon: a number of days or hours such as 30d or 12h, not {text}")))?;
     match unit {
         "d" => Ok(value * DAY_US),
-        "h" => Ok(value * 3_600_000_000),
+        "h" => Ok(value * HOUR_US),
         "w" => Ok(value * WEEK_US),
         _ => Err(invalid(format!("timeHorizon: a number of days or hours such as 30d or 12h, not {text}"))),
     }

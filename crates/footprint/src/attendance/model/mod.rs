@@ -34,7 +34,7 @@ use utoipa::ToSchema;
 use crate::app::state::AppState;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
-use crate::kernel::time::{DAY_US, TimeWindow, parse_instant};
+use crate::kernel::time::{DAY_US, HOUR_US, TimeWindow, parse_instant};
 
 pub const MODEL_NAME: &str = "attendance_predictor";
 

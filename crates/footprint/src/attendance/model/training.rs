@@ -63,7 +63,6 @@ fn window(request: &TrainRequest) -> Result<(Option<i64>, Option<i64>), ApiError
 /// At most `ml.max_trainings_per_hour` runs started in the last hour, counted in the registry
 /// (so across every node); else 429 with the wait until the oldest of them is an hour old.
 async fn check_training_rate(state: &AppState, now_us: i64) -> Result<(), ApiError> {
-    const HOUR_US: i64 = 3_600_000_000;
     let filter = ModelFilter { name: Some(MODEL_NAME.to_owned()), ..ModelFilter::default() };
     let mut recent: Vec<i64> =
         state.store.models(filter).await?.iter().map(|m| m.created_at_us).filter(|at| *at > now_us - HOUR_US).collect();

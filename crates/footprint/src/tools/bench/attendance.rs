@@ -19,7 +19,7 @@ use crate::attendance::model as attendance_model;
 use crate::attendance::records as attendance;
 use crate::kernel::clock::rfc3339;
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::kernel::time::DAY_US;
 
 #[derive(Debug, Clone, Args)]
 pub struct AttendanceBench {

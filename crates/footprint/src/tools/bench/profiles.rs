@@ -28,7 +28,7 @@ pub struct ProfilesBench {
     pub threads: Option<usize>,
 }
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::kernel::time::DAY_US;
 const ACTIONS: [&str; 6] = ["page_view", "search", "view_item", "click", "add_to_cart", "purchase"];
 
 fn normal(rng: &mut SplitMix64) -> f64 {
@@ -52,7 +52,7 @@ fn user_events(user: usize, budget: usize, now: i64) -> Vec<ProfileEvent> {
         let day = now - (rng.next_f64() * 90.0) as i64 * DAY_US;
         let peak = [9.0, 13.0, 20.0][rng.below(3)];
         let hour = (peak + normal(&mut rng) * 1.5).clamp(0.0, 23.9);
-        let mut at = day.div_euclid(DAY_US) * DAY_US + (hour * 3_600_000_000.0) as i64;
+        let mut at = footprint_analytics::time::day_start(day) + (hour * crate::kernel::time::HOUR_US as f64) as i64;
         let mut step = 0usize;
         loop {
             let category = if rng.next_f64() < 0.6 { favourite } else { zipf(&mut rng, 30) };

@@ -12,7 +12,7 @@ use footprint_analytics::logistic::{self, BinaryMetrics, CalibrationBin, Logisti
 use footprint_analytics::rng::SplitMix64;
 use serde::Serialize;
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::kernel::time::DAY_US;
 /// Monday 2024-09-02 10:00 UTC: the first class of the Wooldridge term (its dates are not
 /// known; only their order matters).
 const TERM_START: i64 = 1_725_271_200_000_000;
