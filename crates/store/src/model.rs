@@ -303,6 +303,29 @@ pub struct ModelRecord {
     pub trained_at_us: Option<i64>,
 }
 
+impl ModelRecord {
+    /// A run about to be registered (its version is assigned by the store), with empty JSON
+    /// columns, no rows, no predictions and no training time yet.
+    pub fn registered(model_id: &str, name: &str, model_type: &str, status: &str, created_at_us: i64) -> Self {
+        Self {
+            model_id: model_id.to_owned(),
+            name: name.to_owned(),
+            model_type: model_type.to_owned(),
+            version: 0,
+            status: status.to_owned(),
+            hyperparameters: "{}".to_owned(),
+            data_window: "{}".to_owned(),
+            metrics: "{}".to_owned(),
+            parameters: "{}".to_owned(),
+            rows_used: 0,
+            error: None,
+            predictions: 0,
+            created_at_us,
+            trained_at_us: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ModelFilter {
     pub name: Option<String>,

@@ -27,22 +27,7 @@ async fn an_early_sqlite_store_is_repaired_on_open() {
     let store = open(&StoreLocation::Sqlite(path.clone()), &SqliteOptions::default(), &PostgresOptions::default())
         .await
         .unwrap();
-    let model = ModelRecord {
-        model_id: "m1".to_owned(),
-        name: "attendance_predictor".to_owned(),
-        model_type: "attendance_predictor".to_owned(),
-        version: 0,
-        status: "ready".to_owned(),
-        hyperparameters: "{}".to_owned(),
-        data_window: "{}".to_owned(),
-        metrics: "{}".to_owned(),
-        parameters: "{}".to_owned(),
-        rows_used: 0,
-        error: None,
-        predictions: 0,
-        created_at_us: 1,
-        trained_at_us: None,
-    };
+    let model = ModelRecord::registered("m1", "attendance_predictor", "attendance_predictor", "ready", 1);
     assert_eq!(store.create_model(model).await.unwrap().version, 1, "the registry exists");
     assert!(store.metric_aggregates("match", 0).await.unwrap().is_empty());
     drop(store);

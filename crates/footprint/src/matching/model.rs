@@ -175,20 +175,13 @@ pub async fn update(state: &AppState, actor: &str) -> Result<UpdateReport, ApiEr
         set.features.iter().cloned().zip(model.standardized_weights.iter().copied()).collect();
     let parameters = json!({"features": set.features, "model": model});
     let record = ModelRecord {
-        model_id: ulid::Ulid::new().to_string(),
-        name: MODEL_NAME.to_owned(),
-        model_type: MODEL_TYPE.to_owned(),
-        version: 0,
-        status: "ready".to_owned(),
         hyperparameters: json!({"l2": config.l2, "validation_fraction": config.validation_fraction}).to_string(),
         data_window: data_window.to_string(),
         metrics: metrics.to_string(),
         parameters: parameters.to_string(),
         rows_used: i64::try_from(available).unwrap_or(i64::MAX),
-        error: None,
-        predictions: 0,
-        created_at_us: now_us,
         trained_at_us: Some(now_us),
+        ..ModelRecord::registered(&ulid::Ulid::new().to_string(), MODEL_NAME, MODEL_TYPE, "ready", now_us)
     };
     let stored = state.store.create_model(record).await?;
     audit::record(

@@ -13,22 +13,7 @@ use crate::helpers::{TestApp, body, test_config};
 const HOUR_US: i64 = 3_600_000_000;
 
 fn training_run(id: &str, created_at_us: i64) -> ModelRecord {
-    ModelRecord {
-        model_id: id.to_owned(),
-        name: "attendance_predictor".to_owned(),
-        model_type: "attendance_predictor".to_owned(),
-        version: 0,
-        status: "training".to_owned(),
-        hyperparameters: "{}".to_owned(),
-        data_window: "{}".to_owned(),
-        metrics: "{}".to_owned(),
-        parameters: "{}".to_owned(),
-        rows_used: 0,
-        error: None,
-        predictions: 0,
-        created_at_us,
-        trained_at_us: None,
-    }
+    ModelRecord::registered(id, "attendance_predictor", "attendance_predictor", "training", created_at_us)
 }
 
 async fn status_of(store: &dyn footprint_store::Store, id: &str) -> (String, Option<String>) {

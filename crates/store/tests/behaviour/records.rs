@@ -64,20 +64,8 @@ pub(super) async fn expires_exactly_the_selected_events_and_keeps_their_aggregat
 
 pub(super) fn model(id: &str, name: &str, status: &str, created_at_us: i64) -> ModelRecord {
     ModelRecord {
-        model_id: id.to_owned(),
-        name: name.to_owned(),
-        model_type: "logistic_regression".to_owned(),
-        version: 0,
-        status: status.to_owned(),
         hyperparameters: r#"{"l2":1.0}"#.to_owned(),
-        data_window: "{}".to_owned(),
-        metrics: "{}".to_owned(),
-        parameters: "{}".to_owned(),
-        rows_used: 0,
-        error: None,
-        predictions: 0,
-        created_at_us,
-        trained_at_us: None,
+        ..ModelRecord::registered(id, name, "logistic_regression", status, created_at_us)
     }
 }
 

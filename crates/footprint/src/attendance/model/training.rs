@@ -117,25 +117,15 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
     let (from_us, to_us) = window(&request)?;
     let now_us = state.clock.now_us();
     check_training_rate(state, now_us).await?;
+    let model_id = format!("model-{}", ulid::Ulid::new().to_string().to_lowercase());
     let record = ModelRecord {
-        model_id: format!("model-{}", ulid::Ulid::new().to_string().to_lowercase()),
-        name: MODEL_NAME.to_owned(),
-        model_type: MODEL_TYPE.to_owned(),
-        version: 0,
-        status: "training".to_owned(),
         hyperparameters: json!({
             "l2": l2, "validationSplit": validation, "includeWeather": include_weather, "minDataPoints": min_examples,
             "clientVersion": request.version, "ignored": ignored,
         })
         .to_string(),
         data_window: json!({"from": from_us.map(rfc3339), "to": to_us.map(rfc3339)}).to_string(),
-        metrics: "{}".to_owned(),
-        parameters: "{}".to_owned(),
-        rows_used: 0,
-        error: None,
-        predictions: 0,
-        created_at_us: now_us,
-        trained_at_us: None,
+        ..ModelRecord::registered(&model_id, MODEL_NAME, MODEL_TYPE, "training", now_us)
     };
     if state.tasks.is_stopping() {
         return Err(shutting_down());
