@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,13 +18,13 @@ use crate::app::state::AppState;
 use crate::attendance::model::batch::{self, BatchPrediction, BatchRequest, TestPrediction, TestPredictionRequest};
 use crate::attendance::model::insights::{self as ml_insights, InsightsRequest};
 use crate::attendance::model::{
-    self as attendance_model, AnomalyRequest, AttendancePrediction, FactorRequest, PredictRequest,
-    RecommendationRequest, TrainRequest,
+    self as attendance_model, AnomalyReport, AnomalyRequest, AttendancePrediction, FactorReport, FactorRequest,
+    ModelPerformance, PredictRequest, RecommendationRequest, Recommendations, TrainRequest,
 };
 use crate::attendance::records::{
     self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, RegistrationInput, RegistrationView,
 };
-use crate::attendance::usage::{self as ml_usage, AnalyticsParams, Usage};
+use crate::attendance::usage::{self as ml_usage, AnalyticsParams, ServiceAnalytics, Usage};
 use crate::attendance::views::{self, Insights, MlHealth, ModelParams, ModelView};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::kernel::error::ApiError;
@@ -301,7 +300,7 @@ async fn analyze_factors(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<FactorRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<FactorReport>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
     let result = attendance_model::analyze_factors(&state, request).await;
@@ -320,7 +319,7 @@ async fn performance(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<ModelPerformance>>, ApiError> {
     principal.require_staff()?;
     Ok(envelope(attendance_model::performance(&state, &id).await?))
 }
@@ -335,7 +334,7 @@ async fn anomalies(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<AnomalyRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<AnomalyReport>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
     let result = attendance_model::anomalies(&state, request).await;
@@ -353,7 +352,7 @@ async fn recommendations(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<RecommendationRequest>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<Recommendations>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
     let result = attendance_model::recommendations(&state, request).await;
@@ -436,7 +435,7 @@ async fn analytics(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(params): ApiQuery<AnalyticsParams>,
-) -> Result<Json<Envelope<Value>>, ApiError> {
+) -> Result<Json<Envelope<ServiceAnalytics>>, ApiError> {
     principal.require_staff()?;
     Ok(envelope(ml_usage::analytics(&state, params).await?))
 }

@@ -9,9 +9,9 @@ use std::time::Instant;
 use footprint_analytics::attendance;
 use footprint_analytics::logistic::BinaryMetrics;
 use footprint_store::MlCall;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::state::AppState;
 use crate::attendance::model::{event_info, ready_model, records, registration_info};
@@ -79,7 +79,7 @@ fn ms(us: f64) -> f64 {
 /// Usage (predictions by model and operation, daily average, peak hour), performance
 /// (response times, success and error rates by code) and the current model's accuracy on the
 /// events of the last week and month against its validation accuracy.
-pub async fn analytics(state: &AppState, params: AnalyticsParams) -> Result<Value, ApiError> {
+pub async fn analytics(state: &AppState, params: AnalyticsParams) -> Result<ServiceAnalytics, ApiError> {
     let period = params.period.as_deref().unwrap_or("week");
     let days = match period {
         "day" => 1,
@@ -98,11 +98,12 @@ pub async fn analytics(state: &AppState, params: AnalyticsParams) -> Result<Valu
     let now_us = state.clock.now_us();
     let from_us = now_us - days * DAY_US;
     let buckets = state.store.ml_call_buckets(from_us).await?;
-    let mut data = serde_json::Map::new();
-    data.insert(
-        "period".to_owned(),
-        json!({"name": period, "start": rfc3339(from_us), "end": rfc3339(now_us), "days": days}),
-    );
+    let mut data = ServiceAnalytics {
+        period: Period { name: period.to_owned(), start: rfc3339(from_us), end: rfc3339(now_us), days },
+        usage: None,
+        performance: None,
+        accuracy: None,
+    };
     if wanted.contains(&"usage") {
         let models = state.store.models(footprint_store::ModelFilter::default()).await?;
         let label = |id: &str| {
@@ -120,18 +121,15 @@ pub async fn analytics(state: &AppState, params: AnalyticsParams) -> Result<Valu
         }
         let total: i64 = buckets.iter().map(|b| b.predictions).sum();
         let peak = by_hour.iter().filter(|(_, n)| **n > 0).max_by_key(|(hour, n)| (**n, -**hour));
-        data.insert(
-            "usage".to_owned(),
-            json!({
-                "totalPredictions": total,
-                "totalCalls": buckets.iter().map(|b| b.calls).sum::<i64>(),
-                "dailyAverage": total as f64 / days as f64,
-                "peakUsage": peak.map(|(hour, _)| rfc3339(*hour)),
-                "peakHourPredictions": peak.map(|(_, n)| *n),
-                "byModel": by_model,
-                "callsByOperation": by_operation,
-            }),
-        );
+        data.usage = Some(UsageStats {
+            total_predictions: total,
+            total_calls: buckets.iter().map(|b| b.calls).sum(),
+            daily_average: total as f64 / days as f64,
+            peak_usage: peak.map(|(hour, _)| rfc3339(*hour)),
+            peak_hour_predictions: peak.map(|(_, n)| *n),
+            by_model,
+            calls_by_operation: by_operation,
+        });
     }
     if wanted.contains(&"performance") {
         let calls: i64 = buckets.iter().map(|b| b.calls).sum();
@@ -142,32 +140,29 @@ pub async fn analytics(state: &AppState, params: AnalyticsParams) -> Result<Valu
         }
         let total_us: i64 = buckets.iter().map(|b| b.total_duration_us).sum();
         let average_ms = (calls > 0).then(|| ms(total_us as f64 / calls as f64));
-        data.insert(
-            "performance".to_owned(),
-            json!({
-                "calls": calls,
-                "averageResponseTime": average_ms.map(|ms| format!("{ms}ms")),
-                "averageResponseTimeMs": average_ms,
-                "maxResponseTimeMs": buckets.iter().map(|b| b.max_duration_us).max().map(|us| ms(us as f64)),
-                "successRate": (calls > 0).then(|| succeeded as f64 / calls as f64),
-                "errorRate": (calls > 0).then(|| (calls - succeeded) as f64 / calls as f64),
-                "errorsByCode": errors,
-            }),
-        );
+        data.performance = Some(CallPerformance {
+            calls,
+            average_response_time: average_ms.map(|ms| format!("{ms}ms")),
+            average_response_time_ms: average_ms,
+            max_response_time_ms: buckets.iter().map(|b| b.max_duration_us).max().map(|us| ms(us as f64)),
+            success_rate: (calls > 0).then(|| succeeded as f64 / calls as f64),
+            error_rate: (calls > 0).then(|| (calls - succeeded) as f64 / calls as f64),
+            errors_by_code: errors,
+        });
     }
     if wanted.contains(&"accuracy") {
-        data.insert("accuracy".to_owned(), accuracy(state, now_us).await?);
+        data.accuracy = Some(accuracy(state, now_us).await?);
     }
-    Ok(Value::Object(data))
+    Ok(data)
 }
 
 /// The current model's accuracy on the events of the last 7 and 30 days (history features from
 /// before each event), against its validation accuracy; the trend is a two-proportion test of
 /// the last week against the 23 days before it.
-async fn accuracy(state: &AppState, now_us: i64) -> Result<Value, ApiError> {
+async fn accuracy(state: &AppState, now_us: i64) -> Result<RecentAccuracy, ApiError> {
     let (record, model) = match ready_model(state).await {
         Ok(found) => found,
-        Err(ApiError::ModelNotFound(_)) => return Ok(json!({"model": null, "overall": null})),
+        Err(ApiError::ModelNotFound(_)) => return Ok(RecentAccuracy { model: None, overall: None, recent: None }),
         Err(error) => return Err(error),
     };
     let (events, registrations) = records(state, None, Some(now_us)).await?;
@@ -196,25 +191,114 @@ async fn accuracy(state: &AppState, now_us: i64) -> Result<Value, ApiError> {
     let trend = match (&last_week, &before_week) {
         (Some(a), Some(b)) => {
             let p = footprint_analytics::stats::two_proportion_p(a.accuracy, a.n as f64, b.accuracy, b.n as f64);
-            json!({
-                "direction": match p {
-                    Some(p) if p < 0.05 && a.accuracy > b.accuracy => "improving",
-                    Some(p) if p < 0.05 => "declining",
-                    _ => "stable",
-                },
-                "pValue": p,
-            })
+            let direction = match p {
+                Some(p) if p < 0.05 && a.accuracy > b.accuracy => "improving",
+                Some(p) if p < 0.05 => "declining",
+                _ => "stable",
+            };
+            Some(AccuracyTrend { direction, p_value: p })
         }
-        _ => Value::Null,
+        _ => None,
     };
     let validation = serde_json::from_str::<Value>(&record.metrics).ok().and_then(|m| m.get("validation").cloned());
-    Ok(json!({
-        "model": {"id": record.model_id, "version": record.version, "trainedAt": record.trained_at_us.map(rfc3339)},
-        "overall": validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
-        "lastWeek": last_week.as_ref().map(|m| m.accuracy),
-        "lastWeekRegistrations": last_week.as_ref().map_or(0, |m| m.n),
-        "lastMonth": last_month.as_ref().map(|m| m.accuracy),
-        "lastMonthRegistrations": last_month.as_ref().map_or(0, |m| m.n),
-        "trend": trend,
-    }))
+    Ok(RecentAccuracy {
+        model: Some(ModelRef {
+            id: record.model_id,
+            version: record.version,
+            trained_at: record.trained_at_us.map(rfc3339),
+        }),
+        overall: validation.as_ref().and_then(|v| v.get("accuracy")).cloned(),
+        recent: Some(Windows {
+            last_week: last_week.as_ref().map(|m| m.accuracy),
+            last_week_registrations: last_week.as_ref().map_or(0, |m| m.n),
+            last_month: last_month.as_ref().map(|m| m.accuracy),
+            last_month_registrations: last_month.as_ref().map_or(0, |m| m.n),
+            trend,
+        }),
+    })
+}
+
+/// The answer of `GET /ml/analytics`: the blocks asked for in `metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServiceAnalytics {
+    pub period: Period,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance: Option<CallPerformance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<RecentAccuracy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Period {
+    /// `day`, `week` or `month`.
+    pub name: String,
+    pub start: String,
+    pub end: String,
+    pub days: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageStats {
+    pub total_predictions: i64,
+    pub total_calls: i64,
+    pub daily_average: f64,
+    /// The hour with the most predictions.
+    pub peak_usage: Option<String>,
+    pub peak_hour_predictions: Option<i64>,
+    pub by_model: BTreeMap<String, i64>,
+    pub calls_by_operation: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallPerformance {
+    pub calls: i64,
+    /// e.g. `12.5ms`.
+    pub average_response_time: Option<String>,
+    pub average_response_time_ms: Option<f64>,
+    pub max_response_time_ms: Option<f64>,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub errors_by_code: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelRef {
+    pub id: String,
+    pub version: i64,
+    pub trained_at: Option<String>,
+}
+
+/// The current model's accuracy: at validation, and on the last week's and month's events.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RecentAccuracy {
+    /// Null before any model is trained.
+    pub model: Option<ModelRef>,
+    /// The validation accuracy.
+    #[schema(value_type = Option<f64>)]
+    pub overall: Option<Value>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<Windows>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Windows {
+    pub last_week: Option<f64>,
+    pub last_week_registrations: usize,
+    pub last_month: Option<f64>,
+    pub last_month_registrations: usize,
+    /// The last week against the 23 days before it (two-proportion test).
+    pub trend: Option<AccuracyTrend>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccuracyTrend {
+    pub direction: &'static str,
+    pub p_value: Option<f64>,
 }

@@ -22,7 +22,8 @@ impl Clock for SystemClock {
 }
 
 /// The system clock moved by an offset that can be advanced: for tests and simulations of
-/// time passing (retention, windows) while tokens still verify against the real time.
+/// time passing (retention, windows, token expiry: tokens are issued and checked on this clock,
+/// the server's, not on the operating system's).
 #[derive(Debug, Default)]
 pub struct OffsetClock {
     offset_us: std::sync::atomic::AtomicI64,

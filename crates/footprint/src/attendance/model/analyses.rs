@@ -1,5 +1,8 @@
 //! Which factors move attendance (correlations, rates by level, the regression's F-test), and a
-//! trained model's performance on its held-out events.
+//! trained model's performance on its held-out events; their typed answers.
+
+use footprint_analytics::attendance::{FactorEffect, LevelRate};
+use footprint_analytics::logistic::BinaryMetrics;
 
 use super::*;
 
@@ -37,7 +40,7 @@ fn factor_columns(factor: &str, column: &str) -> bool {
 
 /// Each factor's correlation with attendance and its p-value, per-level rates, and the
 /// regression's R², adjusted R², F and p-value, over the attendance on record.
-pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result<Value, ApiError> {
+pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result<FactorReport, ApiError> {
     let budget = Budget::new(state, request.timeout_ms)?;
     if let Some(kind) = request.analysis_type.as_deref()
         && kind != "correlation"
@@ -78,25 +81,115 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
     if let Some(wanted) = &request.factors {
         analysis.factors.retain(|f| wanted.iter().any(|w| factor_columns(w, &f.factor)));
     }
-    Ok(json!({
-        "analysisId": format!("factors-{}", ulid::Ulid::new().to_string().to_lowercase()),
-        "generatedAt": rfc3339(state.clock.now_us()),
-        "examples": analysis.examples,
-        "factors": analysis.factors,
-        "levels": analysis.levels,
-        "model": {
-            "type": "linear probability model (OLS of attended on the factors)",
-            "rSquared": analysis.r_squared,
-            "adjustedRSquared": analysis.adjusted_r_squared,
-            "fStatistic": analysis.f_statistic,
-            "fPValue": analysis.f_p_value,
+    Ok(FactorReport {
+        analysis_id: format!("factors-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        generated_at: rfc3339(state.clock.now_us()),
+        examples: analysis.examples,
+        factors: analysis.factors,
+        levels: analysis.levels,
+        model: RegressionView {
+            kind: "linear probability model (OLS of attended on the factors)",
+            r_squared: analysis.r_squared,
+            adjusted_r_squared: analysis.adjusted_r_squared,
+            f_statistic: analysis.f_statistic,
+            f_p_value: analysis.f_p_value,
         },
-    }))
+    })
+}
+
+/// The answer of `POST /ml/analyze-factors`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FactorReport {
+    pub analysis_id: String,
+    pub generated_at: String,
+    /// Registrations with a known outcome analysed.
+    pub examples: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub factors: Vec<FactorEffect>,
+    #[schema(value_type = Object)]
+    pub levels: BTreeMap<String, Vec<LevelRate>>,
+    pub model: RegressionView,
+}
+
+/// The fit of the linear probability model of attending on every factor.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegressionView {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub r_squared: Option<f64>,
+    pub adjusted_r_squared: Option<f64>,
+    pub f_statistic: Option<f64>,
+    pub f_p_value: Option<f64>,
+}
+
+/// Binary metrics with the seed's names beside ours (`f1Score` = `f1`, `auc` = `roc_auc`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsView {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub metrics: BinaryMetrics,
+    pub f1_score: f64,
+    pub auc: Option<f64>,
+}
+
+impl MetricsView {
+    pub fn of(metrics: Option<BinaryMetrics>) -> Option<Self> {
+        metrics.map(|metrics| Self { f1_score: metrics.f1, auc: metrics.roc_auc, metrics })
+    }
+}
+
+/// A month's accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AccuracyPoint {
+    /// The month's first day, `YYYY-MM-01`.
+    pub date: String,
+    pub accuracy: Option<f64>,
+    pub n: usize,
+}
+
+/// Held-out performance: overall, by month and by segment.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceView {
+    /// The seed's layout: [[true negatives, false positives], [false negatives, true positives]].
+    pub confusion_matrix: [[Option<usize>; 2]; 2],
+    pub overall: Option<MetricsView>,
+    #[schema(value_type = Object)]
+    pub by_month: BTreeMap<String, Option<MetricsView>>,
+    /// `new_users` (under three past registrations) and `returning_users`.
+    #[schema(value_type = Object)]
+    pub by_segment: BTreeMap<String, Option<MetricsView>>,
+    /// As stored with the model: each feature's standardised weight.
+    #[schema(value_type = Object)]
+    pub feature_importance: Value,
+    pub evaluated_on: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Trends {
+    pub accuracy_over_time: Vec<AccuracyPoint>,
+}
+
+/// The answer of `GET /ml/models/{id}/performance`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelPerformance {
+    pub model_id: String,
+    pub version: i64,
+    pub trained_at: Option<String>,
+    pub performance: PerformanceView,
+    pub trends: Trends,
+    #[schema(value_type = Object)]
+    pub feature_importance: Value,
 }
 
 /// A model's performance on the latest part of its data (the validation window it was trained
 /// with): overall metrics, by month of the event and by segment, and feature importance.
-pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiError> {
+pub async fn performance(state: &AppState, model_id: &str) -> Result<ModelPerformance, ApiError> {
     let (record, model) = usable_model(state, model_id).await?;
     let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
     let validation = hyper.get("validationSplit").and_then(Value::as_f64).unwrap_or(0.2);
@@ -116,47 +209,60 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<Value, ApiE
             .map(|e| {
                 let month = rfc3339(e.event_start_us)[..7].to_owned();
                 // Users with little history are the hard case: a segment of their own.
-                let segment = if e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p() { "new_users" } else { "returning_users" };
+                let segment = if e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p() {
+                    "new_users"
+                } else {
+                    "returning_users"
+                };
                 (month, segment.to_owned(), model.model.predict_proba(&e.features), e.attended)
             })
             .collect();
         let metrics = |rows: &[&(String, String, f64, bool)]| {
             let p: Vec<f64> = rows.iter().map(|r| r.2).collect();
             let y: Vec<bool> = rows.iter().map(|r| r.3).collect();
-            metrics_view(footprint_analytics::logistic::BinaryMetrics::compute(&p, &y).as_ref())
+            MetricsView::of(BinaryMetrics::compute(&p, &y))
         };
         let all: Vec<&(String, String, f64, bool)> = scored.iter().collect();
-        let mut by_month: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
-        let mut by_segment: std::collections::BTreeMap<String, Vec<&(String, String, f64, bool)>> = Default::default();
+        let mut by_month: BTreeMap<String, Vec<&(String, String, f64, bool)>> = BTreeMap::new();
+        let mut by_segment: BTreeMap<String, Vec<&(String, String, f64, bool)>> = BTreeMap::new();
         for row in &scored {
             by_month.entry(row.0.clone()).or_default().push(row);
             by_segment.entry(row.1.clone()).or_default().push(row);
         }
         let overall = metrics(&all);
-        let confusion = &overall["confusion"];
-        json!({
-            // The seed's layout: [[true negatives, false positives], [false negatives, true positives]].
-            "confusionMatrix": [[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]],
-            "overall": overall,
-            "byMonth": by_month.iter().map(|(m, rows)| (m.clone(), metrics(rows))).collect::<serde_json::Map<_, _>>(),
-            "bySegment": by_segment.iter().map(|(s, rows)| (s.clone(), metrics(rows))).collect::<serde_json::Map<_, _>>(),
-            "accuracyOverTime": by_month.iter().map(|(m, rows)| json!({"date": format!("{m}-01"), "accuracy": metrics(rows)["accuracy"], "n": rows.len()})).collect::<Vec<_>>(),
-            "evaluatedOn": scored.len(),
-        })
+        let confusion = overall.as_ref().map(|o| &o.metrics.confusion);
+        let matrix =
+            [[confusion.map(|c| c.tn), confusion.map(|c| c.fp)], [confusion.map(|c| c.fn_), confusion.map(|c| c.tp)]];
+        let over_time = by_month
+            .iter()
+            .map(|(month, rows)| AccuracyPoint {
+                date: format!("{month}-01"),
+                accuracy: metrics(rows).map(|m| m.metrics.accuracy),
+                n: rows.len(),
+            })
+            .collect();
+        let view = PerformanceView {
+            confusion_matrix: matrix,
+            overall,
+            by_month: by_month.iter().map(|(month, rows)| (month.clone(), metrics(rows))).collect(),
+            by_segment: by_segment.iter().map(|(segment, rows)| (segment.clone(), metrics(rows))).collect(),
+            feature_importance: Value::Null,
+            evaluated_on: scored.len(),
+        };
+        (view, over_time)
     })
     .await
     .map_err(ApiError::internal)?;
+    let (mut view, accuracy_over_time) = result;
     let stored: Value = serde_json::from_str(&record.metrics).unwrap_or(Value::Null);
-    let mut result = result;
     let importance = stored.get("featureImportance").cloned().unwrap_or(Value::Null);
-    result["featureImportance"] = importance.clone();
-    let over_time = result.as_object_mut().and_then(|r| r.remove("accuracyOverTime")).unwrap_or(Value::Null);
-    Ok(json!({
-        "modelId": record.model_id,
-        "version": record.version,
-        "trainedAt": record.trained_at_us.map(rfc3339),
-        "performance": result,
-        "trends": {"accuracyOverTime": over_time},
-        "featureImportance": importance,
-    }))
+    view.feature_importance = importance.clone();
+    Ok(ModelPerformance {
+        model_id: record.model_id,
+        version: record.version,
+        trained_at: record.trained_at_us.map(rfc3339),
+        performance: view,
+        trends: Trends { accuracy_over_time },
+        feature_importance: importance,
+    })
 }

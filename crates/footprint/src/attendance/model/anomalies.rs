@@ -35,7 +35,7 @@ fn window_start(window: Option<&(TimeWindow, String)>, end: i64, first_event_us:
 
 /// Attendance far from expectation (z against the binomial spread of the registrants'
 /// probabilities), users missing many in a row against a high rate, and outlier events.
-pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Value, ApiError> {
+pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<AnomalyReport, ApiError> {
     let budget = Budget::new(state, request.timeout_ms)?;
     let sensitivity = request.sensitivity.as_deref().unwrap_or("medium");
     let threshold = attendance::sensitivity_threshold(sensitivity)
@@ -66,7 +66,7 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
     let names: HashMap<&str, &str> = events.iter().map(|e| (e.event_id.as_str(), e.name.as_str())).collect();
     let by_id: HashMap<&str, &AttendanceEvent> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
     let detected_at = rfc3339(now_us);
-    let mut anomalies: Vec<Value> = Vec::new();
+    let mut anomalies: Vec<Anomaly> = Vec::new();
     for anomaly in &event_anomalies {
         let category = if anomaly.kind == "outlier_event" {
             "outlier_events"
@@ -90,60 +90,211 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Valu
             }
         }
         let missing = (anomaly.expected - anomaly.actual as f64).round().max(0.0) as u64;
-        anomalies.push(json!({
-            "id": format!("{}-{}", anomaly.kind, anomaly.event_id),
-            "type": anomaly.kind,
-            "severity": anomaly.severity,
+        let registrations = anomaly.registrations as f64;
+        anomalies.push(Anomaly::Event(EventAnomalyView {
+            id: format!("{}-{}", anomaly.kind, anomaly.event_id),
+            kind: anomaly.kind,
+            severity: anomaly.severity,
             // One minus the two-sided p-value of the z-score.
-            "confidence": 1.0 - footprint_analytics::stats::two_sided_normal_p(anomaly.z_score),
-            "detectedAt": detected_at,
-            "possibleCauses": causes,
-            "impact": {"severity": anomaly.severity, "affectedUsers": if anomaly.z_score < 0.0 { missing } else { 0 }},
-            "event": {"id": anomaly.event_id, "name": names.get(anomaly.event_id.as_str()), "date": rfc3339(anomaly.start_us)},
-            "description": format!("{} of {} registrants came; {:.1} were expected", anomaly.actual, anomaly.registrations, anomaly.expected),
-            "metrics": {
-                "expected": anomaly.expected / anomaly.registrations as f64,
-                "actual": anomaly.actual as f64 / anomaly.registrations as f64,
-                "deviation": (anomaly.actual as f64 - anomaly.expected) / anomaly.registrations as f64,
-                "zScore": anomaly.z_score,
-                "registrations": anomaly.registrations,
-                "expectedAttendees": anomaly.expected,
-                "attendees": anomaly.actual,
+            confidence: 1.0 - footprint_analytics::stats::two_sided_normal_p(anomaly.z_score),
+            detected_at: detected_at.clone(),
+            possible_causes: causes,
+            impact: AnomalyImpact {
+                severity: anomaly.severity,
+                affected_users: if anomaly.z_score < 0.0 { missing } else { 0 },
+            },
+            event: AnomalousEvent {
+                id: anomaly.event_id.clone(),
+                name: names.get(anomaly.event_id.as_str()).map(|name| (*name).to_owned()),
+                date: rfc3339(anomaly.start_us),
+            },
+            description: format!(
+                "{} of {} registrants came; {:.1} were expected",
+                anomaly.actual, anomaly.registrations, anomaly.expected
+            ),
+            metrics: EventAnomalyMetrics {
+                expected: anomaly.expected / registrations,
+                actual: anomaly.actual as f64 / registrations,
+                deviation: (anomaly.actual as f64 - anomaly.expected) / registrations,
+                z_score: anomaly.z_score,
+                registrations: anomaly.registrations,
+                expected_attendees: anomaly.expected,
+                attendees: anomaly.actual,
             },
         }));
     }
     if wanted("user_behavior") {
         for user in &user_anomalies {
-            anomalies.push(json!({
-                "id": format!("missed_streak-{}", user.user_id),
-                "type": "missed_streak",
-                "severity": user.severity,
+            anomalies.push(Anomaly::User(UserAnomalyView {
+                id: format!("missed_streak-{}", user.user_id),
+                kind: "missed_streak",
+                severity: user.severity,
                 // The chance of such a run at the user's earlier rate is `probability`.
-                "confidence": 1.0 - user.probability,
-                "detectedAt": detected_at,
-                "userId": user.user_id,
-                "user": {"id": user.user_id, "previousAttendanceRate": user.rate_before},
-                "pattern": {"consecutiveMisses": user.missed_in_a_row},
-                "description": format!("missed {} events in a row after attending {:.0} % before", user.missed_in_a_row, user.rate_before * 100.0),
-                "metrics": {"missedInARow": user.missed_in_a_row, "rateBefore": user.rate_before, "probability": user.probability},
+                confidence: 1.0 - user.probability,
+                detected_at: detected_at.clone(),
+                user_id: user.user_id.clone(),
+                user: AnomalousUser { id: user.user_id.clone(), previous_attendance_rate: user.rate_before },
+                pattern: MissPattern { consecutive_misses: user.missed_in_a_row },
+                description: format!(
+                    "missed {} events in a row after attending {:.0} % before",
+                    user.missed_in_a_row,
+                    user.rate_before * 100.0
+                ),
+                metrics: UserAnomalyMetrics {
+                    missed_in_a_row: user.missed_in_a_row,
+                    rate_before: user.rate_before,
+                    probability: user.probability,
+                },
             }));
         }
     }
-    let count = |level: &str| anomalies.iter().filter(|a| a["severity"] == level).count();
-    Ok(json!({
-        "analysisId": format!("anom-{}", ulid::Ulid::new().to_string().to_lowercase()),
-        "generatedAt": rfc3339(now_us),
-        "timeframe": {"start": rfc3339(start), "end": rfc3339(end)},
-        "sensitivity": sensitivity,
-        "expectation": if uses_model { "the attendance model" } else { "each registrant's smoothed history rate" },
-        "summary": {
-            "totalAnomalies": anomalies.len(),
-            "highSeverity": count("high"),
-            "mediumSeverity": count("medium"),
-            "lowSeverity": count("low"),
+    let count = |level: &str| anomalies.iter().filter(|a| a.severity() == level).count();
+    Ok(AnomalyReport {
+        analysis_id: format!("anom-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        generated_at: rfc3339(now_us),
+        timeframe: Bounds { start: rfc3339(start), end: rfc3339(end) },
+        sensitivity: sensitivity.to_owned(),
+        expectation: if uses_model { "the attendance model" } else { "each registrant's smoothed history rate" },
+        summary: AnomalySummary {
+            total_anomalies: anomalies.len(),
+            high_severity: count("high"),
+            medium_severity: count("medium"),
+            low_severity: count("low"),
             // Per event tested: the chance of |z| ≥ threshold under the null.
-            "falsePositiveRate": footprint_analytics::stats::two_sided_normal_p(threshold),
+            false_positive_rate: footprint_analytics::stats::two_sided_normal_p(threshold),
         },
-        "anomalies": anomalies,
-    }))
+        anomalies,
+    })
+}
+
+/// The answer of `POST /ml/anomalies`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyReport {
+    pub analysis_id: String,
+    pub generated_at: String,
+    pub timeframe: Bounds,
+    pub sensitivity: String,
+    /// What attendance was measured against.
+    pub expectation: &'static str,
+    pub summary: AnomalySummary,
+    #[schema(value_type = Vec<Object>)]
+    pub anomalies: Vec<Anomaly>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Bounds {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalySummary {
+    pub total_anomalies: usize,
+    pub high_severity: usize,
+    pub medium_severity: usize,
+    pub low_severity: usize,
+    pub false_positive_rate: f64,
+}
+
+/// An event or a user far from expectation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Anomaly {
+    Event(EventAnomalyView),
+    User(UserAnomalyView),
+}
+
+impl Anomaly {
+    fn severity(&self) -> &'static str {
+        match self {
+            Anomaly::Event(anomaly) => anomaly.severity,
+            Anomaly::User(anomaly) => anomaly.severity,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAnomalyView {
+    pub id: String,
+    /// `attendance_drop`, `attendance_spike` or `outlier_event`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub confidence: f64,
+    pub detected_at: String,
+    /// What the records say about the event (facts, not guesses).
+    pub possible_causes: Vec<String>,
+    pub impact: AnomalyImpact,
+    pub event: AnomalousEvent,
+    pub description: String,
+    pub metrics: EventAnomalyMetrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyImpact {
+    pub severity: &'static str,
+    /// Expected attendees who did not come (0 above expectation).
+    pub affected_users: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnomalousEvent {
+    pub id: String,
+    pub name: Option<String>,
+    pub date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAnomalyMetrics {
+    /// Rates: expected, actual and their difference.
+    pub expected: f64,
+    pub actual: f64,
+    pub deviation: f64,
+    pub z_score: f64,
+    pub registrations: usize,
+    pub expected_attendees: f64,
+    pub attendees: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAnomalyView {
+    pub id: String,
+    /// `missed_streak`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub confidence: f64,
+    pub detected_at: String,
+    pub user_id: String,
+    pub user: AnomalousUser,
+    pub pattern: MissPattern,
+    pub description: String,
+    pub metrics: UserAnomalyMetrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalousUser {
+    pub id: String,
+    pub previous_attendance_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissPattern {
+    pub consecutive_misses: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAnomalyMetrics {
+    pub missed_in_a_row: u64,
+    pub rate_before: f64,
+    pub probability: f64,
 }

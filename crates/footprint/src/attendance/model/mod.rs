@@ -280,15 +280,3 @@ impl ModelSummary {
         }
     }
 }
-
-/// Binary metrics with the seed's names beside ours (`f1Score` = `f1`, `auc` = `roc_auc`).
-pub fn metrics_view(metrics: Option<&footprint_analytics::logistic::BinaryMetrics>) -> Value {
-    let mut view = json!(metrics);
-    if let Some(object) = view.as_object_mut() {
-        let f1 = object.get("f1").cloned().unwrap_or(Value::Null);
-        let auc = object.get("roc_auc").cloned().unwrap_or(Value::Null);
-        object.insert("f1Score".to_owned(), f1);
-        object.insert("auc".to_owned(), auc);
-    }
-    view
-}

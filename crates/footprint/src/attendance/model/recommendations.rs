@@ -18,7 +18,7 @@ pub struct RecommendationRequest {
 }
 
 /// Scheduling, engagement and capacity advice computed from measured rates and predictions.
-pub async fn recommendations(state: &AppState, request: RecommendationRequest) -> Result<Value, ApiError> {
+pub async fn recommendations(state: &AppState, request: RecommendationRequest) -> Result<Recommendations, ApiError> {
     let budget = Budget::new(state, request.timeout_ms)?;
     let now_us = state.clock.now_us();
     let (events, registrations) = records(state, None, Some(now_us)).await?;
@@ -52,16 +52,30 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
             };
             let (best, others_rate, p) = (&found.level, found.rest_rate, found.p_value);
             if best.rate > others_rate && p.is_some_and(|p| p < 0.05) {
-                recommendations.push(json!({
-                    "category": "scheduling",
-                    "priority": if best.rate - others_rate >= 0.1 { "high" } else { "medium" },
-                    "title": format!("Best {label}: {}", best.level),
-                    "description": format!("{} events have {:.0} % attendance against {:.0} % on other {label}s", best.level, best.rate * 100.0, others_rate * 100.0),
-                    "impact": {"metric": "attendance_rate", "expected": best.rate, "baseline": others_rate, "difference": best.rate - others_rate,
-                               "expectedImprovement": best.rate - others_rate},
-                    "confidence": 1.0 - p.unwrap_or(1.0),
-                    "evidence": {"registrations": best.registrations, "attended": best.attended, "pValue": p},
-                }));
+                let difference = best.rate - others_rate;
+                let confidence = Some(1.0 - p.unwrap_or(1.0));
+                recommendations.push(Recommendation {
+                    category: "scheduling",
+                    priority: if difference >= 0.1 { "high" } else { "medium" },
+                    title: format!("Best {label}: {}", best.level),
+                    description: format!(
+                        "{} events have {:.0} % attendance against {:.0} % on other {label}s",
+                        best.level,
+                        best.rate * 100.0,
+                        others_rate * 100.0
+                    ),
+                    impact: Impact {
+                        metric: Some("attendance_rate"),
+                        expected: Some(best.rate),
+                        baseline: Some(others_rate),
+                        difference: Some(difference),
+                        expected_improvement: Some(difference),
+                        confidence,
+                        ..Impact::default()
+                    },
+                    confidence,
+                    evidence: Evidence::of(best.registrations, Some(best.attended), p, None),
+                });
             }
         }
     }
@@ -71,19 +85,32 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
         if !low.is_empty() {
             let rate = low.iter().map(|h| h.attended).sum::<u64>() as f64
                 / low.iter().map(|h| h.registrations).sum::<u64>().max(1) as f64;
-            recommendations.push(json!({
-                "category": "engagement",
-                "priority": if low.len() * 10 >= histories.len() { "high" } else { "medium" },
-                "title": "Remind the users who often miss",
-                "description": format!("{} of {} users came to {:.0} % of their registrations (overall {:.0} %): remind them before events", low.len(), histories.len(), rate * 100.0, overall * 100.0),
+            let registrations = low.iter().map(|h| h.registrations).sum::<u64>();
+            recommendations.push(Recommendation {
+                category: "engagement",
+                priority: if low.len() * 10 >= histories.len() { "high" } else { "medium" },
+                title: "Remind the users who often miss".to_owned(),
+                description: format!(
+                    "{} of {} users came to {:.0} % of their registrations (overall {:.0} %): remind them before events",
+                    low.len(),
+                    histories.len(),
+                    rate * 100.0,
+                    overall * 100.0
+                ),
                 // For these users, if they came as often as everyone does.
-                "impact": {"metric": "attendance_rate", "usersConcerned": low.len(), "theirRate": rate, "overallRate": overall,
-                           "expectedImprovement": (overall - rate).max(0.0)},
+                impact: Impact {
+                    metric: Some("attendance_rate"),
+                    users_concerned: Some(low.len()),
+                    their_rate: Some(rate),
+                    overall_rate: Some(overall),
+                    expected_improvement: Some((overall - rate).max(0.0)),
+                    ..Impact::default()
+                },
                 // These users were picked for their low rate: a test of that rate on the same
                 // records would be circular, so none is claimed.
-                "confidence": null,
-                "evidence": {"users": low.len(), "registrations": low.iter().map(|h| h.registrations).sum::<u64>()},
-            }));
+                confidence: None,
+                evidence: Evidence::of(registrations, None, None, Some(low.len())),
+            });
         }
     }
     let event_id = request.context.as_ref().and_then(|c| c.get("eventId")).and_then(Value::as_str);
@@ -101,37 +128,139 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
     {
         let expected = prediction.overall.expected_attendance;
         let high = prediction.overall.interval.high;
-        recommendations.push(json!({
-            "category": "resource_allocation",
-            "priority": "medium",
-            "title": "Size the room for the expected attendance",
-            "description": format!("{expected:.1} of the registrants are expected (90 % interval up to {high}); capacity {}", event.capacity.map_or("unset".to_owned(), |c| c.to_string())),
-            // The share of the capacity that the interval's upper bound leaves free.
-            "impact": {"expectedAttendance": expected, "upperBound": high, "capacity": event.capacity,
-                       "expectedImprovement": event.capacity.filter(|c| *c > 0).map(|c| (c as f64 - high as f64).max(0.0) / c as f64)},
-            // The coverage of the prediction interval the advice rests on.
-            // The probability, under the model, that attendance falls in the interval.
-            "confidence": prediction.overall.confidence,
-            "evidence": {"registrations": prediction.overall.total_registered},
-        }));
+        let confidence = Some(prediction.overall.confidence);
+        recommendations.push(Recommendation {
+            category: "resource_allocation",
+            priority: "medium",
+            title: "Size the room for the expected attendance".to_owned(),
+            description: format!(
+                "{expected:.1} of the registrants are expected (90 % interval up to {high}); capacity {}",
+                event.capacity.map_or("unset".to_owned(), |c| c.to_string())
+            ),
+            impact: Impact {
+                expected_attendance: Some(expected),
+                upper_bound: Some(high),
+                capacity: Some(event.capacity),
+                // The share of the capacity that the interval's upper bound leaves free.
+                expected_improvement: event
+                    .capacity
+                    .filter(|c| *c > 0)
+                    .map(|c| (c as f64 - high as f64).max(0.0) / c as f64),
+                confidence,
+                ..Impact::default()
+            },
+            // The probability, under the model, that attendance falls in the interval the
+            // advice rests on.
+            confidence,
+            evidence: Evidence::of(prediction.overall.total_registered as u64, None, None, None),
+        });
     }
-    // The seed also reads the confidence inside `impact` and the sample as `evidence.dataPoints`.
-    for recommendation in &mut recommendations {
-        recommendation["impact"]["confidence"] = recommendation["confidence"].clone();
-        let points = recommendation["evidence"]["registrations"].clone();
-        recommendation["evidence"]["dataPoints"] = points;
-    }
-    Ok(json!({
-        "recommendationId": format!("rec-{}", ulid::Ulid::new().to_string().to_lowercase()),
-        "generatedAt": rfc3339(now_us),
-        "type": request.kind.unwrap_or_else(|| "event_optimization".to_owned()),
-        "basedOn": {"registrations": total, "overallRate": overall},
-        "summary": {
-            "totalRecommendations": recommendations.len(),
-            "highPriority": recommendations.iter().filter(|r| r["priority"] == "high").count(),
-            "mediumPriority": recommendations.iter().filter(|r| r["priority"] == "medium").count(),
-            "lowPriority": recommendations.iter().filter(|r| r["priority"] == "low").count(),
+    let count = |priority: &str| recommendations.iter().filter(|r| r.priority == priority).count();
+    Ok(Recommendations {
+        recommendation_id: format!("rec-{}", ulid::Ulid::new().to_string().to_lowercase()),
+        generated_at: rfc3339(now_us),
+        kind: request.kind.unwrap_or_else(|| "event_optimization".to_owned()),
+        based_on: BasedOn { registrations: total, overall_rate: overall },
+        summary: RecommendationSummary {
+            total_recommendations: recommendations.len(),
+            high_priority: count("high"),
+            medium_priority: count("medium"),
+            low_priority: count("low"),
         },
-        "recommendations": recommendations,
-    }))
+        recommendations,
+    })
+}
+
+/// The answer of `POST /ml/recommendations`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendations {
+    pub recommendation_id: String,
+    pub generated_at: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub based_on: BasedOn,
+    pub summary: RecommendationSummary,
+    pub recommendations: Vec<Recommendation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BasedOn {
+    pub registrations: u64,
+    pub overall_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendationSummary {
+    pub total_recommendations: usize,
+    pub high_priority: usize,
+    pub medium_priority: usize,
+    pub low_priority: usize,
+}
+
+/// One piece of advice, with its measured impact and the evidence it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Recommendation {
+    /// `scheduling`, `engagement` or `resource_allocation`.
+    pub category: &'static str,
+    pub priority: &'static str,
+    pub title: String,
+    pub description: String,
+    pub impact: Impact,
+    /// Null when no test applies.
+    pub confidence: Option<f64>,
+    pub evidence: Evidence,
+}
+
+/// What following the advice changes; which figures it has depends on the category.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Impact {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_concerned: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub their_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overall_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_attendance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upper_bound: Option<u64>,
+    /// The event's capacity (null when it has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Option<i64>>,
+    /// The seed's name for the gain (null when it cannot be measured).
+    pub expected_improvement: Option<f64>,
+    /// The recommendation's confidence, where the seed reads it.
+    pub confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<usize>,
+    pub registrations: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attended: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// The seed's name for the sample: the registrations.
+    pub data_points: u64,
+}
+
+impl Evidence {
+    fn of(registrations: u64, attended: Option<u64>, p_value: Option<f64>, users: Option<usize>) -> Self {
+        Self { users, registrations, attended, p_value, data_points: registrations }
+    }
 }

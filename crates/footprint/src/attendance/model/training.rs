@@ -1,6 +1,8 @@
-//! Training runs: registered as `training`, fitted off the request thread on the attendance
-//! records (users who explicitly refused `improvement` left out), stored `ready` or `error`;
-//! limited per hour across the cluster.
+//! Training runs: registered as `training`, fitted in the background (a run of the `jobs`
+//! tracker, off the request thread, cut off at `ml.training_timeout_secs`) on the attendance
+//! records (users who explicitly refused `improvement` left out), stored `ready` or `error`. At
+//! most `ml.max_trainings_per_hour` runs start in any hour, counted in the registry so that the
+//! limit holds across nodes.
 
 use super::*;
 
