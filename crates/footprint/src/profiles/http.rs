@@ -16,7 +16,7 @@ use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::kernel::error::ApiError;
 use crate::profiles::segments::{self, Recommendations, UserCluster, UserClustering};
 use crate::profiles::service::{
-    self as profiles, FeatureExtractor, FeaturesView, PatternDetector, PatternsView, PreferenceCalculator,
+    self as profiles, Enriched, FeatureExtractor, FeaturesView, PatternDetector, PatternsView, PreferenceCalculator,
     PreferencesView, ProfileManager, ProfileVersionView, ProfileView, Recalculated,
 };
 
@@ -188,18 +188,16 @@ async fn patterns(
 /// Everything at once: profile and features, preferences (or why not), patterns, next actions.
 #[utoipa::path(get, path = "/api/profile/{user_id}/enriched", tag = "profiles",
     params(("user_id" = String, Path), LimitParams), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::kernel::error::ErrorBody),
+    responses((status = 200, body = Enriched), (status = 401, body = crate::kernel::error::ErrorBody),
         (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
 async fn enriched(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(user_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<LimitParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Enriched>, ApiError> {
     principal.require_self_or_staff(&user_id)?;
-    let mut answer = profiles::enriched(&state, &user_id, limit(&params)?).await?;
-    answer["user_id"] = json!(user_id);
-    Ok(Json(answer))
+    Ok(Json(profiles::enriched(&state, &user_id, limit(&params)?).await?))
 }
 
 /// Rebuild the user's profile from all their events (it is otherwise kept up to date event by

@@ -3,7 +3,6 @@
 //! preferences are read from the incremental profile that processing keeps (never a rescan of
 //! the history); patterns are found in the user's events when asked.
 
-use std::collections::BTreeMap;
 
 use footprint_analytics::Consent;
 use footprint_analytics::patterns::{self, Patterns};
@@ -16,6 +15,7 @@ use utoipa::ToSchema;
 use crate::accounts::audit;
 use crate::accounts::service as accounts;
 use crate::app::state::AppState;
+use crate::interactions::predictions::NextActions;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::tracking::{consent, events};
@@ -298,15 +298,35 @@ impl ProfileManager {
     }
 }
 
+/// Preferences, or why they are not given (no `preferences` consent).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PreferencesOrReason {
+    Given(PreferencesView),
+    Withheld { available: bool, reason: String },
+}
+
+/// Everything known about the user in one answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Enriched {
+    /// The variable-order model's three most probable next actions (null when unknown).
+    #[schema(value_type = Option<Object>)]
+    pub next_actions: Option<NextActions>,
+    pub patterns: PatternsView,
+    pub preferences: PreferencesOrReason,
+    pub profile: ProfileView,
+    pub user_id: String,
+}
+
 /// Everything known about the user in one answer. Preferences need consent: without it the
 /// field says why it is missing.
-pub async fn enriched(state: &AppState, user_id: &str, limit: usize) -> Result<Value, ApiError> {
+pub async fn enriched(state: &AppState, user_id: &str, limit: usize) -> Result<Enriched, ApiError> {
     let user = user(state, user_id).await?;
     let profile = ProfileManager::new(state.clone()).get_profile(user_id).await?;
     let state_now = profile_state(state, &user).await?;
     let preferences = match require_preferences_consent(state, &user).await {
-        Ok(_) => json!(preferences_view(state, &user, &state_now, limit)),
-        Err(ApiError::ConsentRequired(reason)) => json!({"available": false, "reason": reason}),
+        Ok(_) => PreferencesOrReason::Given(preferences_view(state, &user, &state_now, limit)),
+        Err(ApiError::ConsentRequired(reason)) => PreferencesOrReason::Withheld { available: false, reason },
         Err(error) => return Err(error),
     };
     let patterns = PatternDetector::new(state.clone()).detect_patterns(user_id).await?;
@@ -314,12 +334,7 @@ pub async fn enriched(state: &AppState, user_id: &str, limit: usize) -> Result<V
         Ok(id) => crate::interactions::predictions::next_actions(state, &id, 3).await.ok(),
         Err(_) => None,
     };
-    let mut sections: BTreeMap<&str, Value> = BTreeMap::new();
-    sections.insert("profile", json!(profile));
-    sections.insert("preferences", preferences);
-    sections.insert("patterns", json!(patterns));
-    sections.insert("next_actions", json!(next_actions));
-    Ok(json!(sections))
+    Ok(Enriched { next_actions, patterns, preferences, profile, user_id: user_id.to_owned() })
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
