@@ -3,7 +3,6 @@
 //! preferences are read from the incremental profile that processing keeps (never a rescan of
 //! the history); patterns are found in the user's events when asked.
 
-
 use footprint_analytics::Consent;
 use footprint_analytics::patterns::{self, Patterns};
 use footprint_analytics::profile::{Features, Preference, ProfileEvent, ProfileState};

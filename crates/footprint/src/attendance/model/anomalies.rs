@@ -92,12 +92,14 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Anom
         let missing = (anomaly.expected - anomaly.actual as f64).round().max(0.0) as u64;
         let registrations = anomaly.registrations as f64;
         anomalies.push(Anomaly::Event(EventAnomalyView {
-            id: format!("{}-{}", anomaly.kind, anomaly.event_id),
-            kind: anomaly.kind,
-            severity: anomaly.severity,
-            // One minus the two-sided p-value of the z-score.
-            confidence: 1.0 - footprint_analytics::stats::two_sided_normal_p(anomaly.z_score),
-            detected_at: detected_at.clone(),
+            head: AnomalyHead {
+                id: format!("{}-{}", anomaly.kind, anomaly.event_id),
+                kind: anomaly.kind,
+                severity: anomaly.severity,
+                // One minus the two-sided p-value of the z-score.
+                confidence: 1.0 - footprint_analytics::stats::two_sided_normal_p(anomaly.z_score),
+                detected_at: detected_at.clone(),
+            },
             possible_causes: causes,
             impact: AnomalyImpact {
                 severity: anomaly.severity,
@@ -126,12 +128,14 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Anom
     if wanted("user_behavior") {
         for user in &user_anomalies {
             anomalies.push(Anomaly::User(UserAnomalyView {
-                id: format!("missed_streak-{}", user.user_id),
-                kind: "missed_streak",
-                severity: user.severity,
-                // The chance of such a run at the user's earlier rate is `probability`.
-                confidence: 1.0 - user.probability,
-                detected_at: detected_at.clone(),
+                head: AnomalyHead {
+                    id: format!("missed_streak-{}", user.user_id),
+                    kind: "missed_streak",
+                    severity: user.severity,
+                    // The chance of such a run at the user's earlier rate is `probability`.
+                    confidence: 1.0 - user.probability,
+                    detected_at: detected_at.clone(),
+                },
                 user_id: user.user_id.clone(),
                 user: AnomalousUser { id: user.user_id.clone(), previous_attendance_rate: user.rate_before },
                 pattern: MissPattern { consecutive_misses: user.missed_in_a_row },
@@ -209,22 +213,30 @@ pub enum Anomaly {
 impl Anomaly {
     fn severity(&self) -> &'static str {
         match self {
-            Anomaly::Event(anomaly) => anomaly.severity,
-            Anomaly::User(anomaly) => anomaly.severity,
+            Anomaly::Event(anomaly) => anomaly.head.severity,
+            Anomaly::User(anomaly) => anomaly.head.severity,
         }
     }
 }
 
+/// What every anomaly says first: its id, type, severity, confidence and when it was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventAnomalyView {
+pub struct AnomalyHead {
     pub id: String,
-    /// `attendance_drop`, `attendance_spike` or `outlier_event`.
+    /// `attendance_drop`, `attendance_spike`, `outlier_event` or `missed_streak`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub severity: &'static str,
     pub confidence: f64,
     pub detected_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAnomalyView {
+    #[serde(flatten)]
+    pub head: AnomalyHead,
     /// What the records say about the event (facts, not guesses).
     pub possible_causes: Vec<String>,
     pub impact: AnomalyImpact,
@@ -264,13 +276,8 @@ pub struct EventAnomalyMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAnomalyView {
-    pub id: String,
-    /// `missed_streak`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub severity: &'static str,
-    pub confidence: f64,
-    pub detected_at: String,
+    #[serde(flatten)]
+    pub head: AnomalyHead,
     pub user_id: String,
     pub user: AnomalousUser,
     pub pattern: MissPattern,

@@ -11,7 +11,7 @@ use footprint_analytics::attendance::synthetic;
 use hyper::Method;
 use serde_json::json;
 
-use super::load::{Call, Plan, drive};
+use super::load::{Call, Timing, drive};
 use super::print_row;
 use super::target::Target;
 use crate::app::config::Config;
@@ -33,11 +33,8 @@ pub struct AttendanceBench {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
-    /// Measured seconds per route (after the warm-up).
-    #[arg(long, default_value_t = 10)]
-    pub duration_secs: u64,
-    #[arg(long, default_value_t = 2)]
-    pub warmup_secs: u64,
+    #[command(flatten)]
+    pub timing: Timing,
     /// Start Footprint on this PostgreSQL database (in a fresh schema) instead of SQLite.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -106,14 +103,10 @@ pub async fn run(bench: AttendanceBench, base_config: &Config) -> anyhow::Result
     );
     println!(
         "  {} connections, {} s measured after {} s warm-up per route",
-        bench.connections, bench.duration_secs, bench.warmup_secs
+        bench.connections, bench.timing.duration_secs, bench.timing.warmup_secs
     );
 
-    let plan = Plan {
-        connections: bench.connections.max(1),
-        duration: Duration::from_secs(bench.duration_secs.max(1)),
-        warmup: Duration::from_secs(bench.warmup_secs),
-    };
+    let plan = bench.timing.plan(bench.connections);
     let last_weeks: Vec<String> =
         (bench.weeks.saturating_sub(4)..bench.weeks).flat_map(|w| [0, 1, 3].map(|d| format!("e{w}-{d}"))).collect();
     let registrants = bench.members.div_ceil(2);

@@ -2,12 +2,11 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hyper::Method;
 
-use super::load::{Call, CallMaker, LoadReport, Plan, drive};
+use super::load::{Call, CallMaker, LoadReport, Timing, drive};
 use super::target::Target;
 use super::{baseline, print_row};
 use crate::app::config::Config;
@@ -30,11 +29,8 @@ pub struct IngestBench {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Measured seconds per target (after the warm-up).
-    #[arg(long, default_value_t = 10)]
-    pub duration_secs: u64,
-    #[arg(long, default_value_t = 2)]
-    pub warmup_secs: u64,
+    #[command(flatten)]
+    pub timing: Timing,
     /// Distinct users the generated events belong to.
     #[arg(long, default_value_t = 10_000)]
     pub users: u64,
@@ -104,15 +100,11 @@ fn event_calls(mode: Mode, batch_size: usize, users: u64) -> CallMaker {
 
 pub async fn run(bench: IngestBench, base_config: &Config) -> anyhow::Result<Vec<(String, LoadReport)>> {
     let batch_size = if bench.mode == Mode::Batch { bench.batch_size.max(1) } else { 1 };
-    let plan = Plan {
-        connections: bench.connections.max(1),
-        duration: Duration::from_secs(bench.duration_secs.max(1)),
-        warmup: Duration::from_secs(bench.warmup_secs),
-    };
+    let plan = bench.timing.plan(bench.connections);
     let calls = event_calls(bench.mode, batch_size, bench.users.max(1));
     println!(
         "footprint bench ingest: mode {:?}, {batch_size} event(s)/request, {} connections, {} s measured after {} s warm-up, {} users",
-        bench.mode, plan.connections, bench.duration_secs, bench.warmup_secs, bench.users
+        bench.mode, plan.connections, bench.timing.duration_secs, bench.timing.warmup_secs, bench.users
     );
     let mut reports = Vec::new();
     if bench.baseline {

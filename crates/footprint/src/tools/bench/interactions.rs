@@ -10,7 +10,7 @@ use footprint_analytics::rng::SplitMix64;
 use footprint_analytics::{EventType, Role, UserId};
 use hyper::Method;
 
-use super::load::{Call, Plan, drive};
+use super::load::{Call, Timing, drive};
 use super::target::Target;
 use super::{baseline, print_row};
 use crate::app::config::Config;
@@ -25,11 +25,8 @@ pub struct InteractionsBench {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Measured seconds per route (after the warm-up).
-    #[arg(long, default_value_t = 10)]
-    pub duration_secs: u64,
-    #[arg(long, default_value_t = 2)]
-    pub warmup_secs: u64,
+    #[command(flatten)]
+    pub timing: Timing,
     /// Start Footprint on this PostgreSQL database (in a fresh schema) instead of SQLite.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -94,11 +91,7 @@ async fn load_history(state: &AppState, user: &str, n: usize) -> anyhow::Result<
 }
 
 pub async fn run(bench: InteractionsBench, base_config: &Config) -> anyhow::Result<()> {
-    let plan = Plan {
-        connections: bench.connections.max(1),
-        duration: Duration::from_secs(bench.duration_secs.max(1)),
-        warmup: Duration::from_secs(bench.warmup_secs),
-    };
+    let plan = bench.timing.plan(bench.connections);
     let mut ceiling = None;
     if bench.baseline {
         let (address, stop) = baseline::start().await?;
@@ -117,8 +110,8 @@ pub async fn run(bench: InteractionsBench, base_config: &Config) -> anyhow::Resu
         "footprint bench interactions: {} store, {} connections, {} s measured after {} s warm-up per route",
         target.backend(),
         plan.connections,
-        bench.duration_secs,
-        bench.warmup_secs
+        bench.timing.duration_secs,
+        bench.timing.warmup_secs
     );
 
     let submit = Arc::new(|connection: usize, n: u64| {

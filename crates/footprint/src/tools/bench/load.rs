@@ -21,6 +21,27 @@ pub struct Plan {
     pub warmup: Duration,
 }
 
+/// How long each target is driven, as every bench takes it on the command line.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Timing {
+    /// Measured seconds per target (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    #[arg(long, default_value_t = 2)]
+    pub warmup_secs: u64,
+}
+
+impl Timing {
+    /// The plan for `connections` connections (at least one, measured for a second at least).
+    pub fn plan(&self, connections: usize) -> Plan {
+        Plan {
+            connections: connections.max(1),
+            duration: Duration::from_secs(self.duration_secs.max(1)),
+            warmup: Duration::from_secs(self.warmup_secs),
+        }
+    }
+}
+
 /// One request to send, and how many events it counts for.
 pub struct Call {
     pub method: Method,
