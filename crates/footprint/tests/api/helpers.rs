@@ -86,6 +86,15 @@ impl TestApp {
         Self::start_with_clock(config, data_dir, schema, clock).await
     }
 
+    /// On SQLite with `clock` as the server's time, and the configuration changed by `customise`
+    /// (which may also prepare the data directory, `config.store.data_dir`).
+    pub async fn spawn_with_clock_and(clock: Arc<dyn Clock>, customise: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(data_dir.path());
+        customise(&mut config);
+        Self::start_with_clock(config, data_dir, None, clock).await
+    }
+
     async fn start(config: Config, data_dir: tempfile::TempDir, pg_schema: Option<ScratchSchema>) -> Self {
         Self::start_with_clock(config, data_dir, pg_schema, Arc::new(SystemClock)).await
     }

@@ -18,4 +18,5 @@ mod profiles;
 mod queue;
 mod seed001;
 mod seed002;
+mod snapshots;
 mod track;
