@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use footprint::clock::Clock;
+use footprint::kernel::clock::Clock;
 use footprint_analytics::Role;
 use footprint_analytics::attendance::synthetic;
 use footprint_analytics::rng::SplitMix64;
@@ -185,7 +185,7 @@ struct StillClock(AtomicI64);
 
 impl Clock for StillClock {
     fn now(&self) -> OffsetDateTime {
-        footprint::clock::from_us(self.0.load(Ordering::SeqCst))
+        footprint::kernel::clock::from_us(self.0.load(Ordering::SeqCst))
     }
 }
 
@@ -302,7 +302,7 @@ impl Snap {
 }
 
 fn rfc3339(us: i64) -> String {
-    footprint::clock::rfc3339(us)
+    footprint::kernel::clock::rfc3339(us)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ async fn seed000_profile_routes() {
     app.get("seed000_get_api_profile_user_id_cluster__before_any_run", "/api/profile/12345/cluster", Some(&token))
         .await;
 
-    let run = footprint::services::segments::UserClustering::new(app.state.clone()).update_clusters().await.unwrap();
+    let run = footprint::profiles::segments::UserClustering::new(app.state.clone()).update_clusters().await.unwrap();
     assert_eq!(run.n_users, 13);
     app.get("seed000_get_api_profile_clusters", "/api/profile/clusters", Some(&admin)).await;
     app.get("seed000_get_api_profile_user_id_cluster", "/api/profile/12345/cluster", Some(&token)).await;
@@ -730,7 +730,7 @@ fn history() -> String {
     for registration in registrations.iter_mut().filter(|r| r.event_id == "e37-1") {
         registration.attended = Some(false);
     }
-    footprint::services::attendance::import_lines(&events, &registrations, "Cours", HISTORY_MONDAY - synthetic::MONDAY)
+    footprint::attendance::records::import_lines(&events, &registrations, "Cours", HISTORY_MONDAY - synthetic::MONDAY)
         .join("\n")
 }
 
