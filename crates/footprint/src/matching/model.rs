@@ -3,7 +3,7 @@
 //! satisfactions, from decided matches of users who consented to `improvement`, and keeps each
 //! fit as a new version in the model registry.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use footprint_analytics::logistic::{self, BinaryMetrics, LogisticConfig, LogisticModel};
 use footprint_analytics::rng::SplitMix64;
@@ -98,9 +98,9 @@ pub struct UpdateReport {
     pub status: &'static str,
     pub model: ModelSummary,
     /// Change in log-odds of acceptance per unit of each feature.
-    pub weights: HashMap<String, f64>,
+    pub weights: BTreeMap<String, f64>,
     /// Per standard deviation of each feature: comparable across features.
-    pub standardized_weights: HashMap<String, f64>,
+    pub standardized_weights: BTreeMap<String, f64>,
     pub intercept: f64,
     pub metrics: Value,
     pub rows_used: u64,
@@ -170,8 +170,8 @@ pub async fn update(state: &AppState, actor: &str) -> Result<UpdateReport, ApiEr
         "days": (config.window_days > 0).then_some(config.window_days),
     });
     let metrics = json!({"train": train_metrics, "validation": validation_metrics});
-    let weights: HashMap<String, f64> = set.features.iter().cloned().zip(model.weights.iter().copied()).collect();
-    let standardized: HashMap<String, f64> =
+    let weights: BTreeMap<String, f64> = set.features.iter().cloned().zip(model.weights.iter().copied()).collect();
+    let standardized: BTreeMap<String, f64> =
         set.features.iter().cloned().zip(model.standardized_weights.iter().copied()).collect();
     let parameters = json!({"features": set.features, "model": model});
     let record = ModelRecord {

@@ -35,13 +35,9 @@ const NOON: i64 = 1_736_942_400_000_000;
 /// Keys whose values are timings: they measure the machine, not the data.
 const TIMING_KEYS: &[&str] = &["averageResponseTime", "averageResponseTimeMs", "maxResponseTimeMs", "trainingDuration"];
 
-/// Objects the server fills from a `HashMap`, whose key order differs between runs: their keys
-/// are sorted (`POST /api/ml/update`'s weights).
-const UNORDERED_KEYS: &[&str] = &["weights", "standardized_weights"];
-
 /// `value` with what differs between runs replaced by a placeholder: timings (by key, see
 /// [`TIMING_KEYS`]), JWTs, API keys, and inside any string the ULIDs and RFC 3339 / ISO 8601
-/// date-times. Everything else, key order included (but see [`UNORDERED_KEYS`]), is kept.
+/// date-times. Everything else, key order included, is kept.
 fn redacted(value: &Value) -> Value {
     match value {
         Value::Object(object) => Value::Object(
@@ -50,10 +46,6 @@ fn redacted(value: &Value) -> Value {
                 .map(|(key, value)| {
                     let value = if TIMING_KEYS.contains(&key.as_str()) && !value.is_null() {
                         json!("[timing]")
-                    } else if let (true, Some(object)) = (UNORDERED_KEYS.contains(&key.as_str()), value.as_object()) {
-                        let mut sorted: Vec<(&String, &Value)> = object.iter().collect();
-                        sorted.sort_by_key(|(key, _)| *key);
-                        Value::Object(sorted.into_iter().map(|(key, value)| (key.clone(), redacted(value))).collect())
                     } else {
                         redacted(value)
                     };
@@ -166,7 +158,7 @@ fn redaction_replaces_only_what_differs_between_runs() {
             "text": "trained at [datetime] as model-[ulid].",
             "access_token": "[jwt]", "key": "[api-key]-",
             "trainingDuration": "[timing]", "averageResponseTimeMs": null, "duration_minutes": 60, "rate": 0.85,
-            "word": "abcdefghjkmnpqrstvwxyz0123456", "zebra": 1, "weights": {"location": -0.5, "skills": 2.5}
+            "word": "abcdefghjkmnpqrstvwxyz0123456", "zebra": 1, "weights": {"skills": 2.5, "location": -0.5}
         })
     );
     let order: Vec<&String> = value.as_object().unwrap().keys().collect();
@@ -174,7 +166,7 @@ fn redaction_replaces_only_what_differs_between_runs() {
     assert_eq!(order, kept.iter().collect::<Vec<_>>(), "key order is kept");
     let shown = redacted(&value);
     let weights: Vec<&str> = shown["weights"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(weights, ["location", "skills"], "but not where the server's order is random");
+    assert_eq!(weights, ["skills", "location"], "nested objects keep their order too");
 }
 
 // ---------------------------------------------------------------------------------------------
