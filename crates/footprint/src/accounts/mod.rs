@@ -10,4 +10,4 @@ pub mod password;
 pub mod principal;
 pub mod service;
 
-pub use principal::{Authenticator, Principal, SCOPE_INGEST};
+pub use principal::{Authenticator, Principal, SCOPE_INGEST, SCOPE_METRICS};

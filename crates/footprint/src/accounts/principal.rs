@@ -14,6 +14,8 @@ use crate::accounts::jwt::{JwtKeys, TokenError};
 use crate::kernel::error::ApiError;
 
 pub const SCOPE_INGEST: &str = "ingest";
+/// An API key that may read `/metrics` (a Prometheus scraper's).
+pub const SCOPE_METRICS: &str = "metrics";
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// An authenticated caller.
@@ -80,6 +82,15 @@ impl Principal {
             return Ok(());
         }
         Err(ApiError::Forbidden(format!("only {user_id} or an admin may do this with this user's data")))
+    }
+
+    /// Reading `/metrics` when it is token-protected: an admin, or an API key with the `metrics` scope.
+    pub fn require_metrics_reader(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::ApiKey { scopes, .. } if scopes.iter().any(|s| s == SCOPE_METRICS) => Ok(()),
+            Principal::ApiKey { .. } => Err(ApiError::Forbidden("this API key lacks the metrics scope".to_owned())),
+            Principal::User { .. } => self.require_admin(),
+        }
     }
 
     /// Tracking (events, consent) for `user_id`: that user's token, a manager/admin token,

@@ -96,10 +96,18 @@ pub fn validate_profile(profile: &Map<String, Value>) -> Result<(), String> {
             }
         }
     }
+    // Checked against the IANA database bundled into the binary.
     if let Some(timezone) = profile.get("timezone").and_then(Value::as_str)
-        && !(timezone == "UTC" || timezone.contains('/'))
+        && jiff::tz::db().get(timezone.trim()).is_err()
     {
-        return Err("profile.timezone: must be an IANA zone such as Europe/Paris, or UTC".to_owned());
+        return Err(format!("profile.timezone: {timezone:?} is not an IANA time zone such as Europe/Paris or UTC"));
+    }
+    if let Some(language) = profile.get("language").and_then(Value::as_str)
+        && language_tags::LanguageTag::parse(language.trim()).is_err()
+    {
+        return Err(format!(
+            "profile.language: {language:?} is not a BCP 47 language tag such as fr, en-GB or zh-Hant"
+        ));
     }
     if profile.get("ai_preferences").is_some_and(|value| !value.is_object() && !value.is_null()) {
         return Err("profile.ai_preferences: must be an object".to_owned());
@@ -282,6 +290,18 @@ mod tests {
         assert!(validate_profile(ok.as_object().unwrap()).is_ok());
         let bad_zone = json!({"timezone": "Paris"});
         assert!(validate_profile(bad_zone.as_object().unwrap()).unwrap_err().starts_with("profile.timezone"));
+        let made_up_zone = json!({"timezone": "Europe/Atlantis"});
+        assert!(validate_profile(made_up_zone.as_object().unwrap()).unwrap_err().starts_with("profile.timezone"));
+        for zone in ["UTC", "America/Argentina/Buenos_Aires", "Asia/Kolkata"] {
+            assert!(validate_profile(json!({"timezone": zone}).as_object().unwrap()).is_ok(), "{zone}");
+        }
+        for language in ["fr", "en-GB", "zh-Hant-TW", "es-419"] {
+            assert!(validate_profile(json!({"language": language}).as_object().unwrap()).is_ok(), "{language}");
+        }
+        for language in ["french!", "e", "en_GB", "x"] {
+            let error = validate_profile(json!({"language": language}).as_object().unwrap()).unwrap_err();
+            assert!(error.starts_with("profile.language"), "{language}: {error}");
+        }
         let bad_name = json!({"display_name": 42});
         assert!(validate_profile(bad_name.as_object().unwrap()).unwrap_err().starts_with("profile.display_name"));
         let bad_prefs = json!({"ai_preferences": "lots"});

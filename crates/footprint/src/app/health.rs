@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 
@@ -54,7 +55,24 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErro
 
 /// Prometheus/OpenMetrics text: events by outcome, queue depth, commit sizes and latency,
 /// HTTP latency by route.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+///
+/// Public when `server.metrics_access` allows it (by default: when the server listens on a
+/// loopback or private address), else for an admin or an API key with the `metrics` scope.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("bearer" = []), ("api_key" = [])),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
+async fn metrics(State(state): State<AppState>, principal: Option<Principal>) -> Result<impl IntoResponse, ApiError> {
+    if !state.config.server.metrics_are_public() {
+        match principal {
+            Some(principal) => principal.require_metrics_reader()?,
+            None => {
+                return Err(ApiError::MissingCredentials(
+                    "/metrics needs credentials here: an admin's token or an API key with the metrics scope \
+                     (footprint keys create --scope metrics), or set server.metrics_access"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render()))
 }

@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -26,7 +25,7 @@ use crate::attendance::records::{
 };
 use crate::attendance::usage::{self as ml_usage, AnalyticsParams, ServiceAnalytics, Usage};
 use crate::attendance::views::{self, Insights, MlHealth, ModelParams, ModelView};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, MlJson, OptionalJson, TextBody};
 use crate::kernel::error::ApiError;
 
 pub(crate) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
@@ -190,12 +189,10 @@ async fn check_in(
 async fn import(
     State(state): State<AppState>,
     principal: Principal,
-    body: Bytes,
+    TextBody(text): TextBody,
 ) -> Result<Json<ImportReport>, ApiError> {
     principal.require_staff()?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::InvalidJson("the body must be UTF-8 JSON lines".to_owned()))?;
-    Ok(Json(attendance::import(&state, text, &principal.actor()).await?))
+    Ok(Json(attendance::import(&state, &text, &principal.actor()).await?))
 }
 
 /// Seed 004's envelope: `{"success": true, "data": …}`.
@@ -226,7 +223,7 @@ async fn health(State(state): State<AppState>, principal: Principal) -> Result<J
 async fn predict_attendance(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<PredictRequest>,
+    MlJson(request): MlJson<PredictRequest>,
 ) -> Result<Json<Envelope<AttendancePrediction>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
@@ -271,9 +268,10 @@ async fn get_model(
 async fn train_model(
     State(state): State<AppState>,
     principal: Principal,
-    OptionalJson(request): OptionalJson<TrainRequest>,
+    request: Result<OptionalJson<TrainRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<Envelope<TrainingStarted>>), ApiError> {
     principal.require_admin()?;
+    let OptionalJson(request) = request.map_err(ApiError::as_parameters)?;
     // No body trains with the defaults.
     let model = attendance_model::start_training(&state, request.unwrap_or_default()).await?;
     let started = TrainingStarted { model_id: model.model_id, status: model.status, version: model.version };
@@ -299,7 +297,7 @@ struct TrainingStarted {
 async fn analyze_factors(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<FactorRequest>,
+    MlJson(request): MlJson<FactorRequest>,
 ) -> Result<Json<Envelope<FactorReport>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
@@ -333,7 +331,7 @@ async fn performance(
 async fn anomalies(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<AnomalyRequest>,
+    MlJson(request): MlJson<AnomalyRequest>,
 ) -> Result<Json<Envelope<AnomalyReport>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
@@ -351,7 +349,7 @@ async fn anomalies(
 async fn recommendations(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<RecommendationRequest>,
+    MlJson(request): MlJson<RecommendationRequest>,
 ) -> Result<Json<Envelope<Recommendations>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
@@ -373,7 +371,7 @@ async fn recommendations(
 async fn batch_predict(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<BatchRequest>,
+    MlJson(request): MlJson<BatchRequest>,
 ) -> Result<Json<Envelope<BatchPrediction>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
@@ -396,7 +394,7 @@ async fn batch_predict(
 async fn insights(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<InsightsRequest>,
+    MlJson(request): MlJson<InsightsRequest>,
 ) -> Result<Json<Envelope<Insights>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
@@ -416,7 +414,7 @@ async fn insights(
 async fn test_prediction(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<TestPredictionRequest>,
+    MlJson(request): MlJson<TestPredictionRequest>,
 ) -> Result<Json<Envelope<TestPrediction>>, ApiError> {
     principal.require_admin()?;
     let started = Instant::now();

@@ -35,9 +35,36 @@ pub struct EventInput {
     pub price: Option<f64>,
     pub instructor: Option<String>,
     pub organization_id: Option<String>,
-    /// e.g. `{"condition": "rain", "temperature_c": 12}`.
+    /// A condition (`sunny`, `cloudy`, `rainy`, `snowy`, …) or an object such as
+    /// `{"condition": "rain", "temperature_c": 12}`.
     #[schema(value_type = Option<Object>)]
-    pub weather: Option<Map<String, Value>>,
+    pub weather: Option<WeatherInput>,
+}
+
+/// An event's weather as clients send it: a condition on its own, or the details.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum WeatherInput {
+    Condition(String),
+    Details(Map<String, Value>),
+}
+
+impl WeatherInput {
+    /// As stored: always an object, a condition on its own under `condition`.
+    pub fn to_stored(&self, field: &str) -> Result<String, ApiError> {
+        match self {
+            WeatherInput::Condition(condition) => {
+                let condition = condition.trim();
+                if condition.is_empty() || condition.chars().count() > 50 || condition.chars().any(char::is_control) {
+                    return Err(invalid(format!(
+                        "{field}: a condition such as rainy, or an object, not {condition:?}"
+                    )));
+                }
+                Ok(Value::Object(Map::from_iter([("condition".to_owned(), Value::from(condition))])).to_string())
+            }
+            WeatherInput::Details(details) => Ok(Value::Object(details.clone()).to_string()),
+        }
+    }
 }
 
 /// A registration as clients send it; `attended` when already known (imports).
@@ -173,7 +200,7 @@ pub fn event_from_input(input: EventInput, path_id: Option<&str>, now_us: i64) -
         capacity: input.capacity,
         price: input.price,
         instructor: text("instructor", input.instructor.as_deref(), false)?,
-        weather: input.weather.map(|w| Value::Object(w).to_string()),
+        weather: input.weather.as_ref().map(|w| w.to_stored("weather")).transpose()?,
         created_at_us: now_us,
         updated_at_us: now_us,
     })
@@ -309,6 +336,9 @@ pub async fn check_in(
 fn import_line(line: &str) -> Result<(EventInput, Vec<RegistrationInput>), String> {
     let mut object: Map<String, Value> =
         serde_json::from_str(line).map_err(|error| format!("not an event: {error}"))?;
+    if let Some(field) = crate::kernel::input::nul_in_json(&Value::Object(object.clone())) {
+        return Err(crate::kernel::input::nul_message(&field));
+    }
     let registrations = match object.remove("registrations") {
         None | Some(Value::Null) => Vec::new(),
         Some(list) => serde_json::from_value(list).map_err(|error| format!("registrations: {error}"))?,

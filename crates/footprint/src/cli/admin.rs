@@ -6,7 +6,6 @@ use footprint_analytics::Role;
 
 use super::{AdminCreate, Scope};
 use crate::accounts::api_key;
-use crate::accounts::principal::SCOPE_INGEST;
 use crate::accounts::service::{self as accounts, NewUserRequest};
 use crate::app::config::Config;
 use crate::app::secrets::open_store;
@@ -26,9 +25,7 @@ pub(super) async fn setup_db(config: Config) -> anyhow::Result<()> {
 
 pub(super) async fn create_key(config: Config, scope: Scope, name: &str) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let scopes = match scope {
-        Scope::Ingest => vec![SCOPE_INGEST.to_owned()],
-    };
+    let scopes = vec![scope.name().to_owned()];
     let (secret, record) = api_key::generate(name, scopes, SystemClock.now_us());
     let key_id = record.key_id.clone();
     store.insert_api_key(record).await?;
@@ -39,11 +36,11 @@ pub(super) async fn create_key(config: Config, scope: Scope, name: &str) -> anyh
             actor: Some("cli".to_owned()),
             subject: Some(key_id.clone()),
             outcome: "success".to_owned(),
-            detail: serde_json::json!({"name": name, "scope": "ingest"}).to_string(),
+            detail: serde_json::json!({"name": name, "scope": scope.name()}).to_string(),
         })
         .await?;
     println!("{secret}");
-    eprintln!("API key {key_id} ({name}, scope ingest) created. It is shown only now: store it safely.");
+    eprintln!("API key {key_id} ({name}, scope {}) created. It is shown only now: store it safely.", scope.name());
     eprintln!("Use it as: Authorization: Bearer <key>   or   X-API-Key: <key>");
     Ok(())
 }

@@ -64,6 +64,17 @@ pub enum KeysCommand {
 pub enum Scope {
     /// Track events and record consent for any user.
     Ingest,
+    /// Read `/metrics` (for a Prometheus scraper when `server.metrics_access` asks for a token).
+    Metrics,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Ingest => crate::accounts::SCOPE_INGEST,
+            Scope::Metrics => crate::accounts::SCOPE_METRICS,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

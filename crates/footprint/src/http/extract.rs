@@ -1,5 +1,6 @@
 //! Extractors that turn axum's rejections into [`ApiError`]s, so a malformed request gets
-//! the same JSON error shape as every other failure.
+//! the same JSON error shape as every other failure, and that refuse the NUL character in
+//! every string they hand on (`kernel::input`): the edge where both stores' rules are enforced.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -9,19 +10,84 @@ use serde::Deserializer;
 use serde::de::DeserializeOwned;
 
 use crate::kernel::error::ApiError;
+use crate::kernel::input::{nul_in_json, nul_in_pairs, nul_message};
 
 /// A JSON body: 400 if it is not JSON, 415 without a JSON content type, 413 when too large,
-/// 422 when it does not have the expected shape.
+/// 422 when it does not have the expected shape or holds a NUL character (naming the field).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        json_body(request, state).await.map(ApiJson)
+    }
+}
+
+/// A JSON body of seed 004's `/api/ml` routes: as [`ApiJson`], but a body of the wrong shape is
+/// the seed's 400 `INVALID_PARAMETERS`, not 422.
+pub struct MlJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MlJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        json_body(request, state).await.map(MlJson).map_err(ApiError::as_parameters)
+    }
+}
+
+async fn json_body<T: DeserializeOwned, S: Send + Sync>(request: Request, state: &S) -> Result<T, ApiError> {
+    if !has_json_content_type(request.headers()) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".to_owned(),
+        ));
+    }
+    let bytes = body_bytes(request, state).await?;
+    refuse_nul_in_json(&bytes)?;
+    match axum::Json::<T>::from_bytes(&bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(rejection)),
+    }
+}
+
+/// The body, with axum's rejections as JSON errors (413 when too large).
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    match axum::body::Bytes::from_request(request, state).await {
+        Ok(bytes) => Ok(bytes),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::PayloadTooLarge("the request body is larger than this route accepts".to_owned()))
         }
+        Err(rejection) => Err(ApiError::InvalidJson(rejection.body_text())),
+    }
+}
+
+/// 422 naming the field when a JSON text holds NUL. JSON can only spell NUL as the escape
+/// `\u0000`, so a body without those six bytes is not parsed twice.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes.windows(6).any(|window| window == br"\u0000") {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) => match nul_in_json(&value) {
+            Some(field) => Err(ApiError::Validation(nul_message(&field))),
+            None => Ok(()),
+        },
+        // Not JSON: the typed parse says so.
+        Err(_) => Ok(()),
+    }
+}
+
+/// A body of text (JSON lines, CSV): 413 when too large, 400 when not UTF-8.
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TextBody)
+            .map_err(|_| ApiError::InvalidJson("the body must be UTF-8 text".to_owned()))
     }
 }
 
@@ -68,13 +134,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 "send the body as JSON with Content-Type: application/json".to_owned(),
             ));
         }
-        match axum::body::Bytes::from_request(request, state).await {
-            Ok(bytes) => Ok(JsonBytes(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge("the request body is larger than this route accepts".to_owned()))
-            }
-            Err(rejection) => Err(ApiError::InvalidJson(rejection.body_text())),
-        }
+        body_bytes(request, state).await.map(JsonBytes)
     }
 }
 
@@ -89,13 +149,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let typed = request.headers().contains_key(axum::http::header::CONTENT_TYPE);
         let json_type = has_json_content_type(request.headers());
-        let bytes = match axum::body::Bytes::from_request(request, state).await {
-            Ok(bytes) => bytes,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::PayloadTooLarge("the request body is larger than this route accepts".to_owned()));
-            }
-            Err(rejection) => return Err(ApiError::InvalidJson(rejection.body_text())),
-        };
+        let bytes = body_bytes(request, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
@@ -104,6 +158,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
                 "send the body as JSON with Content-Type: application/json".to_owned(),
             ));
         }
+        refuse_nul_in_json(&bytes)?;
         match serde_json::from_slice(&bytes) {
             Ok(value) => Ok(OptionalJson(Some(value))),
             Err(error) if error.is_data() => {
@@ -129,13 +184,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOrForm<T> {
         if !is_form {
             return ApiJson::from_request(request, state).await.map(|ApiJson(value)| JsonOrForm(value));
         }
-        match axum::extract::Form::<T>::from_request(request, state).await {
-            Ok(axum::extract::Form(value)) => Ok(JsonOrForm(value)),
-            Err(rejection) => Err(ApiError::Validation(format!(
-                "the form does not have the expected fields: {}",
-                rejection.body_text()
-            ))),
+        let bytes = body_bytes(request, state).await?;
+        if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            && let Some(field) = nul_in_pairs(pairs.iter().map(|(name, value)| (name.as_str(), value.as_str())))
+        {
+            return Err(ApiError::Validation(nul_message(&field)));
         }
+        serde_urlencoded::from_bytes(&bytes).map(JsonOrForm).map_err(|error| {
+            ApiError::Validation(format!(
+                "the form does not have the expected fields: Failed to deserialize form body: {error}"
+            ))
+        })
     }
 }
 
@@ -146,6 +205,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(query) = parts.uri.query()
+            && let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            && let Some(field) = nul_in_pairs(pairs.iter().map(|(name, value)| (name.as_str(), value.as_str())))
+        {
+            return Err(ApiError::InvalidParameters(nul_message(&field)));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
             Err(rejection) => Err(query_rejection(rejection)),
@@ -166,6 +231,12 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state).await.map_err(|rejection| {
+            ApiError::InvalidParameters(format!("invalid path parameter: {}", rejection.body_text()))
+        })?;
+        if let Some(field) = nul_in_pairs(raw.iter()) {
+            return Err(ApiError::InvalidParameters(nul_message(&field)));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
             Err(rejection) => Err(path_rejection(rejection)),

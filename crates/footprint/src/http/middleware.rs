@@ -1,5 +1,6 @@
-//! Middleware of every route: request latency by route template (bounded cardinality), and the
-//! JSON answer of a handler that panicked.
+//! Middleware of every route: request latency by route template (bounded cardinality), the
+//! JSON answer of a handler that panicked, and the JSON error shape for any error answer that a
+//! layer below the handlers sent as plain text or with no body.
 
 use std::time::Instant;
 
@@ -37,4 +38,37 @@ pub(super) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Resp
         axum::Json(error_body(Code::InternalError, "internal error; the server log has the details")),
     )
         .into_response()
+}
+
+/// Any 4xx or 5xx that is not already JSON (a body limit's plain text, an empty answer from a
+/// layer) becomes the JSON error of its status, so every error a client sees has one shape.
+pub(super) async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the request body is larger than this route accepts"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            (Code::UnsupportedMediaType, "send the body as JSON with Content-Type: application/json")
+        }
+        StatusCode::NOT_FOUND => (Code::NotFound, "no route here; the API is described at /docs and /openapi.json"),
+        StatusCode::METHOD_NOT_ALLOWED => (Code::MethodNotAllowed, "this route does not accept this method; see /docs"),
+        StatusCode::UNPROCESSABLE_ENTITY => (Code::ValidationError, "the request's content is not acceptable"),
+        StatusCode::TOO_MANY_REQUESTS => (Code::RateLimitExceeded, "too many requests; retry later"),
+        StatusCode::SERVICE_UNAVAILABLE => (Code::ServiceUnavailable, "the service is unavailable; retry shortly"),
+        status if status.is_client_error() => (Code::InvalidParameters, "the request is malformed"),
+        _ => (Code::InternalError, "internal error; the server log has the details"),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    let body = axum::body::Body::from(error_body(code, message).to_string());
+    Response::from_parts(parts, body)
 }

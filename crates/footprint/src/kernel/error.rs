@@ -171,6 +171,15 @@ impl ApiError {
         (status, code)
     }
 
+    /// Seed 004's code for a malformed request: a validation error becomes 400
+    /// `INVALID_PARAMETERS`, as its table says.
+    pub fn as_parameters(self) -> ApiError {
+        match self {
+            ApiError::Validation(message) => ApiError::InvalidParameters(message),
+            other => other,
+        }
+    }
+
     pub fn code(&self) -> Code {
         match self {
             ApiError::InvalidJson(_) => Code::InvalidJson,
@@ -232,6 +241,14 @@ impl IntoResponse for ApiError {
             body["error"]["details"] = json!(details);
         }
         let mut response = (status, axum::Json(body)).into_response();
+        // RFC 6750: every 401 says how to authenticate, and whether the token was the problem.
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = match code {
+                Code::InvalidToken | Code::TokenExpired => r#"Bearer realm="footprint", error="invalid_token""#,
+                _ => r#"Bearer realm="footprint""#,
+            };
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
         if let Some(seconds) = self.retry_after_secs() {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod input;
 pub mod registry;
 pub mod telemetry;
 pub mod time;

@@ -296,8 +296,18 @@ fn session_of(session_id: &Option<String>) -> Result<Option<String>, ApiError> {
     session_id.as_deref().filter(|s| !s.trim().is_empty()).map(|s| check_id("session_id", s)).transpose()
 }
 
-/// The map as stored: whole numbers stay integers (`4`, not `4.0`), as clients sent them.
-fn numbers(name: &str, values: &BTreeMap<String, f64>) -> Result<Value, ApiError> {
+/// Constraint satisfactions and match scores are shares: 0 to 1.
+const SHARE: (f64, f64) = (0.0, 1.0);
+/// Feedback aspects are rated like the rating: 1 to 5.
+const RATING: (f64, f64) = (1.0, 5.0);
+
+/// The map as stored, each value within `range`: whole numbers stay integers (`4`, not `4.0`),
+/// as clients sent them.
+fn numbers(name: &str, values: &BTreeMap<String, f64>, range: (f64, f64)) -> Result<Value, ApiError> {
+    let (min, max) = range;
+    if let Some((key, value)) = values.iter().find(|(_, value)| !(min..=max).contains(*value)) {
+        return Err(ApiError::Validation(format!("{name}.{key}: must be from {min} to {max} (got {value})")));
+    }
     let as_json: Map<String, Value> = values
         .iter()
         .map(|(key, value)| {
@@ -312,7 +322,8 @@ impl ToMatchEvent for MatchProposedEvent {
     fn to_match_event(&self) -> Result<MatchEvent, ApiError> {
         let mut properties = Map::new();
         properties.insert("match_id".into(), json!(check_id("match_id", &self.match_id)?));
-        properties.insert("match_score".into(), json!(check_number("match_score", self.match_score, -1e9, 1e9)?));
+        properties
+            .insert("match_score".into(), json!(check_number("match_score", self.match_score, SHARE.0, SHARE.1)?));
         properties.insert("alternatives_count".into(), json!(self.alternatives_count));
         if !self.match_parameters.is_empty() {
             properties.insert("match_parameters".into(), Value::Object(self.match_parameters.clone()));
@@ -320,7 +331,7 @@ impl ToMatchEvent for MatchProposedEvent {
         if !self.constraint_satisfaction.is_empty() {
             properties.insert(
                 "constraint_satisfaction".into(),
-                numbers("constraint_satisfaction", &self.constraint_satisfaction)?,
+                numbers("constraint_satisfaction", &self.constraint_satisfaction, SHARE)?,
             );
         }
         Ok(MatchEvent {
@@ -393,7 +404,7 @@ impl ToMatchEvent for MatchFeedbackEvent {
             properties.insert("feedback_text".into(), json!(text));
         }
         if !self.specific_aspects.is_empty() {
-            properties.insert("specific_aspects".into(), numbers("specific_aspects", &self.specific_aspects)?);
+            properties.insert("specific_aspects".into(), numbers("specific_aspects", &self.specific_aspects, RATING)?);
         }
         Ok(MatchEvent {
             user_id: user_id_of(&self.user_id)?,

@@ -145,18 +145,10 @@ fn serialise_within(label: &str, map: Map<String, Value>, max_bytes: usize) -> R
 
 /// PostgreSQL's JSON type cannot hold U+0000; refusing it keeps both stores equal.
 fn check_no_nul(label: &str, map: &Map<String, Value>) -> Result<(), String> {
-    fn has_nul(value: &Value) -> bool {
-        match value {
-            Value::String(text) => text.contains('\0'),
-            Value::Array(items) => items.iter().any(has_nul),
-            Value::Object(map) => map.iter().any(|(key, value)| key.contains('\0') || has_nul(value)),
-            _ => false,
-        }
+    match crate::kernel::input::nul_in_json(&Value::Object(map.clone())) {
+        Some(field) => Err(crate::kernel::input::nul_message(&format!("{label}.{field}"))),
+        None => Ok(()),
     }
-    if map.iter().any(|(key, value)| key.contains('\0') || has_nul(value)) {
-        return Err(format!("{label}: must not contain the NUL character (\\u0000)"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

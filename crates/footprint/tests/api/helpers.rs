@@ -40,6 +40,17 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config
 }
 
+/// Secrets fixed for a test (an SQLite store): pseudonyms, and so what is ordered or split by
+/// them (users listed in key order, the match model's validation rows), are the same on every run.
+pub fn fixed_secrets(config: &mut Config) {
+    let secrets = json!({
+        "jwt_secret": "footprint snapshots: the signing secret of the tokens",
+        "encryption_key": "Zm9vdHByaW50IHNuYXBzaG90czogZW5jcnlwdGlvbiE=",
+        "pseudonym_key": "Zm9vdHByaW50IHNuYXBzaG90czogcHNldWRvbnltcyE=",
+    });
+    std::fs::write(config.store.data_dir.join("secrets.json"), secrets.to_string()).expect("secrets");
+}
+
 pub fn postgres_base_url() -> String {
     std::env::var("FOOTPRINT_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())

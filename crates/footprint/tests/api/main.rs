@@ -6,6 +6,7 @@ mod accounts;
 mod attendance;
 mod consent;
 mod durability;
+mod edge;
 mod events;
 mod helpers;
 mod jobs;

@@ -70,11 +70,7 @@ async fn on_the_monday_after() -> (TestApp, String, String, String) {
 async fn trained() -> Trained {
     let (app, admin, manager, user) = on_the_monday_after().await;
 
-    let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
-    assert_eq!(started.status(), StatusCode::ACCEPTED);
-    let failed = wait_ready(&app, body(started).await["data"]["modelId"].as_str().unwrap()).await;
-    assert_eq!(failed["status"], "error", "{failed}");
-    let failed_id = failed["id"].as_str().unwrap().to_owned();
+    let failed_id = failed_run(&app).await;
 
     let import = app
         .client
@@ -121,15 +117,38 @@ async fn before_training_the_routes_say_there_is_no_model() {
     let unknown = app.get("/api/ml/models/model-nope", Some(&admin)).await;
     assert_eq!(error_code(unknown, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
 
-    // Too little data: the run ends in `error` with the reason.
-    let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
-    assert_eq!(started.status(), StatusCode::ACCEPTED);
-    let failed = wait_ready(&app, body(started).await["data"]["modelId"].as_str().unwrap()).await;
-    assert_eq!(failed["status"], "error");
+    // Too little data: refused at once with how much is needed, and nothing is registered.
+    let refused = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = body(refused).await;
+    assert_eq!(refused["error"]["code"], "INSUFFICIENT_DATA");
+    assert_eq!((refused["error"]["needed"].as_u64(), refused["error"]["available"].as_u64()), (Some(50), Some(0)));
+    let listed = body(app.get("/api/ml/models", Some(&admin)).await).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "no run was registered: {listed}");
+
+    // A run that failed (as one does when the users who refused `improvement` leave too few):
+    // health shows it, and predictions still have no model.
+    failed_run(&app).await;
     let health = body(app.get("/api/ml/health", Some(&user)).await).await;
     assert_eq!(health["data"]["models"]["attendance_predictor"]["status"], "error");
     assert_eq!(health["data"]["services"]["prediction"], "no_model");
-    assert!(failed["error"].as_str().unwrap().contains("at least 50"), "{failed}");
+}
+
+/// Registers a run that ended in `error`, as the registry keeps one; returns its id.
+async fn failed_run(app: &TestApp) -> String {
+    let now_us = app.state.clock.now_us();
+    let run = footprint_store::ModelRecord {
+        error: Some("training needs at least 50 registrations with a known outcome; there are 12".to_owned()),
+        trained_at_us: Some(now_us),
+        ..footprint_store::ModelRecord::registered(
+            "model-failed",
+            "attendance_predictor",
+            "attendance_predictor",
+            "error",
+            now_us,
+        )
+    };
+    app.state.store.create_model(run).await.unwrap().model_id
 }
 
 /// The seed's training request: the version that serves, its accuracy for everyone and its figures for staff, what was ignored, the planted effects in its weights.

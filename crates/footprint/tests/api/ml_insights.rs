@@ -183,6 +183,19 @@ pub(crate) async fn check(app: &TestApp, tokens: Tokens<'_>, model: &str, failed
 async fn training_runs_and_analyses_are_limited() {
     let app = TestApp::spawn_with(|config| config.ml.max_trainings_per_hour = 2).await;
     let admin = app.admin_token.clone();
+    // Enough labelled registrations for a run to start (two weeks of generated classes).
+    let (events, registrations) = footprint_analytics::attendance::synthetic::weekly_classes(2, 3);
+    let lines = footprint::attendance::records::import_lines(&events, &registrations, "Cours", 0).join("\n");
+    let import = app
+        .client
+        .post(app.url("/api/v1/attendance/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(import.status(), StatusCode::OK);
     for _ in 0..2 {
         let started = app.post_json("/api/ml/models/train", Some(&admin), &json!({})).await;
         assert_eq!(started.status(), StatusCode::ACCEPTED);

@@ -294,7 +294,8 @@ async fn metrics_match_a_hand_computed_fixture() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_update_learns_which_constraint_drives_acceptance() {
-    let app = TestApp::spawn().await;
+    // Validation rows are picked by a hash of the user's pseudonym: fixed secrets, fixed split.
+    let app = TestApp::spawn_with(crate::helpers::fixed_secrets).await;
     app.grant_consent("learner").await;
     // This user's matches would contradict the pattern, but they refused `improvement`.
     let refused = post(

@@ -205,15 +205,7 @@ impl Snap {
     /// so the order in which the store lists users, are the same on every run.
     async fn start(now_us: i64) -> Self {
         let clock = Arc::new(StillClock(AtomicI64::new(now_us)));
-        let app = TestApp::spawn_with_clock_and(clock.clone(), |config| {
-            let secrets = json!({
-                "jwt_secret": "footprint snapshots: the signing secret of the tokens",
-                "encryption_key": "Zm9vdHByaW50IHNuYXBzaG90czogZW5jcnlwdGlvbiE=",
-                "pseudonym_key": "Zm9vdHByaW50IHNuYXBzaG90czogcHNldWRvbnltcyE=",
-            });
-            std::fs::write(config.store.data_dir.join("secrets.json"), secrets.to_string()).expect("secrets");
-        })
-        .await;
+        let app = TestApp::spawn_with_clock_and(clock.clone(), crate::helpers::fixed_secrets).await;
         Snap { app, clock }
     }
 

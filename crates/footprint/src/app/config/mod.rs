@@ -234,11 +234,47 @@ pub struct ServerConfig {
     pub port: u16,
     /// Largest request body outside the batch route.
     pub max_body_bytes: usize,
+    /// Who may read `/metrics`.
+    pub metrics_access: MetricsAccess,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { host: "0.0.0.0".to_owned(), port: 8001, max_body_bytes: 1024 * 1024 }
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 8001,
+            max_body_bytes: 1024 * 1024,
+            metrics_access: MetricsAccess::Auto,
+        }
+    }
+}
+
+/// Who may read `/metrics`: anyone, or a bearer of an admin token or an API key with the
+/// `metrics` scope; `auto` is public when the server listens on a loopback or private address
+/// only, and token-protected otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    Auto,
+    Public,
+    Token,
+}
+
+impl ServerConfig {
+    /// Whether `/metrics` answers without credentials.
+    pub fn metrics_are_public(&self) -> bool {
+        match self.metrics_access {
+            MetricsAccess::Public => true,
+            MetricsAccess::Token => false,
+            MetricsAccess::Auto => {
+                match self.host.trim().trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+                    Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+                    // A name: public only for localhost.
+                    Err(_) => self.host.trim().eq_ignore_ascii_case("localhost"),
+                }
+            }
+        }
     }
 }
 

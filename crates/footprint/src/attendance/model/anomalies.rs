@@ -33,10 +33,17 @@ fn window_start(window: Option<&(TimeWindow, String)>, end: i64, first_event_us:
     Ok(start)
 }
 
+/// The kinds of anomaly a request may ask for.
+const CATEGORIES: [&str; 4] = ["attendance_drops", "unusual_patterns", "outlier_events", "user_behavior"];
+
 /// Attendance far from expectation (z against the binomial spread of the registrants'
 /// probabilities), users missing many in a row against a high rate, and outlier events.
 pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<AnomalyReport, ApiError> {
     let budget = Budget::new(state, request.timeout_ms)?;
+    check_listed("categories", request.categories.as_deref(), &CATEGORIES)?;
+    if let Some(scope) = request.scope.as_deref() {
+        check_listed("scope", Some(&[scope.to_owned()]), &["organization", "event"])?;
+    }
     let sensitivity = request.sensitivity.as_deref().unwrap_or("medium");
     let threshold = attendance::sensitivity_threshold(sensitivity)
         .ok_or_else(|| ApiError::InvalidParameters("sensitivity: must be low, medium or high".to_owned()))?;

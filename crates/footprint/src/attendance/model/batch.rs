@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use footprint_analytics::attendance::{self, History};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::state::AppState;
@@ -13,6 +13,7 @@ use crate::attendance::model::{
     Budget, ModelSummary, OverallView, Person, PersonView, event_info, histories_before, predict_event, ready_model,
     records, registered, usable_model,
 };
+use crate::attendance::records::WeatherInput;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::{ApiError, Code};
 use crate::kernel::time::{DAY_US, HOUR_US, WEEK_US, parse_instant};
@@ -235,7 +236,7 @@ pub struct TestData {
     pub day_of_week: Option<String>,
     /// A condition (`sunny`, `rain`, …) or `{condition, temperature_c}`.
     #[schema(value_type = Option<Object>)]
-    pub weather: Option<Value>,
+    pub weather: Option<WeatherInput>,
     /// The user's past attendance rate, 0–1 (replaces the smoothed rate on record).
     pub historical_rate: Option<f64>,
     /// How many past registrations the rate rests on.
@@ -313,11 +314,8 @@ pub async fn test_prediction(state: &AppState, request: TestPredictionRequest) -
     if let Some(price) = data.price {
         event.price = Some(price);
     }
-    match &data.weather {
-        None | Some(Value::Null) => {}
-        Some(Value::String(condition)) => event.weather = Some(json!({"condition": condition}).to_string()),
-        Some(object @ Value::Object(_)) => event.weather = Some(object.to_string()),
-        Some(_) => return Err(invalid("testData.weather: a condition such as rain, or an object".to_owned())),
+    if let Some(weather) = &data.weather {
+        event.weather = Some(weather.to_stored("testData.weather").map_err(ApiError::as_parameters)?);
     }
     let registered_at_us = match &data.registered_at {
         Some(text) => parse_instant("testData.registeredAt", text)?,

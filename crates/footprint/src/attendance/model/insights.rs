@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::app::state::AppState;
-use crate::attendance::model::{Budget, event_info, records_of, registration_info};
+use crate::attendance::model::{Budget, check_listed, event_info, records_of, registration_info};
 use crate::attendance::views::{
     ActionEvidence, ActionItem, DayBar, EngagementData, Insight, InsightData, Insights, InsightsSummary,
     OperationsData, PerformanceData, RankedEvent, SegmentView, Timeframe, TrendData, TrendView, Visualization, WeekBar,
@@ -123,9 +123,7 @@ pub async fn insights(state: &AppState, request: InsightsRequest) -> Result<Insi
         return Err(invalid(format!("scope: only organization is available, not {scope}")));
     }
     let categories: Vec<String> = request.categories.clone().unwrap_or_else(|| CATEGORIES.map(str::to_owned).to_vec());
-    if let Some(unknown) = categories.iter().find(|c| !CATEGORIES.contains(&c.as_str())) {
-        return Err(invalid(format!("categories: {unknown} is not one of {}", CATEGORIES.join(", "))));
-    }
+    check_listed("categories", Some(&categories), &CATEGORIES)?;
     let detailed = match request.depth.as_deref() {
         None | Some("detailed") => true,
         Some("summary") => false,

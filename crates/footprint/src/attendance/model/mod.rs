@@ -151,6 +151,16 @@ impl Budget {
     }
 }
 
+/// 400 `INVALID_PARAMETERS` listing the valid values when `given` holds one not in `known`.
+pub fn check_listed(field: &str, given: Option<&[String]>, known: &[&str]) -> Result<(), ApiError> {
+    match given.unwrap_or_default().iter().find(|value| !known.contains(&value.as_str())) {
+        Some(unknown) => {
+            Err(ApiError::InvalidParameters(format!("{field}: {unknown} is not one of {}", known.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Every event starting in the window, and their registrations.
 pub async fn records(
     state: &AppState,

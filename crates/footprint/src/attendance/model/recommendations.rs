@@ -17,9 +17,13 @@ pub struct RecommendationRequest {
     pub timeout_ms: Option<u64>,
 }
 
+/// What advice a request may focus on.
+const FOCUS: [&str; 4] = ["attendance_optimization", "scheduling", "engagement", "resource_allocation"];
+
 /// Scheduling, engagement and capacity advice computed from measured rates and predictions.
 pub async fn recommendations(state: &AppState, request: RecommendationRequest) -> Result<Recommendations, ApiError> {
     let budget = Budget::new(state, request.timeout_ms)?;
+    check_listed("focus", request.focus.as_deref(), &FOCUS)?;
     let now_us = state.clock.now_us();
     let (events, registrations) = records(state, None, Some(now_us)).await?;
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();

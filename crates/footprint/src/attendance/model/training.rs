@@ -118,6 +118,12 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
     }
     let (from_us, to_us) = window(&request)?;
     let now_us = state.clock.now_us();
+    // When the records plainly do not suffice, say so now rather than through a failed run.
+    let (_, registrations) = records(state, from_us, to_us).await?;
+    let available = registrations.iter().filter(|r| r.attended.is_some()).count() as u64;
+    if available < min_examples {
+        return Err(insufficient(min_examples, available));
+    }
     check_training_rate(state, now_us).await?;
     let model_id = format!("model-{}", ulid::Ulid::new().to_string().to_lowercase());
     let record = ModelRecord {
@@ -181,6 +187,16 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
     Ok(stored)
 }
 
+/// Too few registrations with a known outcome to train on (before the run, or once users who
+/// refused `improvement` are left out).
+fn insufficient(needed: u64, available: u64) -> ApiError {
+    ApiError::InsufficientData {
+        message: format!("training needs at least {needed} registrations with a known outcome; there are {available}"),
+        needed,
+        available,
+    }
+}
+
 fn shutting_down() -> ApiError {
     ApiError::Unavailable {
         message: "the server is shutting down; start the training on another node or shortly".to_owned(),
@@ -213,13 +229,7 @@ async fn train(
         let (space, examples, _) = attendance::examples(&infos, &regs);
         let available = examples.len() as u64;
         if available < min_examples {
-            return Err(ApiError::InsufficientData {
-                message: format!(
-                    "training needs at least {min_examples} registrations with a known outcome; there are {available}"
-                ),
-                needed: min_examples,
-                available,
-            });
+            return Err(insufficient(min_examples, available));
         }
         let config = LogisticConfig { l2, ..LogisticConfig::default() };
         attendance::train(&examples, space, &config, validation)
