@@ -25,6 +25,8 @@ pub struct UserRecord {
     /// Login attempts since the last success or lock.
     pub failed_logins: i64,
     pub locked_until_us: Option<i64>,
+    /// The generation of the account's access tokens: a token issued under another is refused.
+    pub token_generation: i64,
 }
 
 impl UserRecord {
@@ -57,6 +59,9 @@ pub struct NewAccount {
     pub role: Role,
     pub tier: Tier,
     pub profile_enc: Option<String>,
+    /// The generation of its access tokens; a new account takes a random one, so that tokens
+    /// of an erased account with the same id never match it.
+    pub token_generation: i64,
     pub now_us: i64,
 }
 

@@ -18,6 +18,9 @@ pub trait AccountStore: Send + Sync {
     async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
+    /// The generation of the user's access tokens; `None` when the user has no account (never
+    /// had one, or it was erased or anonymised).
+    async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>>;
     async fn count_admins(&self) -> StoreResult<u64>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
     /// Counts a login attempt, atomically, unless the account is locked at `now_us`: the

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::accounts::audit;
-use crate::accounts::jwt::IssuedToken;
+use crate::accounts::jwt::{IssuedToken, TokenSubject};
 use crate::accounts::password::check_password_policy;
 use crate::app::config::Secret;
 use crate::app::state::AppState;
@@ -146,9 +146,12 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
         role,
         tier: request.tier.unwrap_or_default(),
         profile_enc: (!profile.is_empty()).then(|| keys.cipher.encrypt(&Value::Object(profile).to_string())),
+        token_generation: crate::kernel::crypto::random_generation(),
         now_us: state.clock.now_us(),
     };
     let created = state.store.create_account(account).await?;
+    // This node may remember the id without an account (its tokens refused): not any more.
+    state.auth.forget_account(&created.user_id);
     // The user counts of the statistics change.
     state.cache.invalidate().await;
     audit::record(state, "user.create", Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()}))
@@ -217,8 +220,29 @@ pub async fn login(state: &AppState, login: &str, password: String) -> Result<(U
     }
     state.store.set_login_state(&user.user_id, 0, None).await?;
     audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "success", json!({})).await;
-    let token = state.auth.jwt().issue(&user.user_id, user.role, user.username.as_deref(), state.clock.now());
+    let token = issue_token(state, &user);
     Ok((user, token))
+}
+
+/// An access token for an account, under its current token generation.
+pub fn issue_token(state: &AppState, user: &UserRecord) -> IssuedToken {
+    let subject = TokenSubject {
+        user_id: &user.user_id,
+        role: user.role,
+        username: user.username.as_deref(),
+        generation: user.token_generation,
+    };
+    state.auth.jwt().issue(subject, state.clock.now())
+}
+
+/// Whose an access token is (the username, else the user id), or `None` when it is not valid:
+/// forged, expired, or its account erased.
+pub async fn token_owner(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
+    match state.auth.verify_access_token(token, state.clock.now()).await {
+        Ok(claims) => Ok(Some(claims.username.unwrap_or(claims.sub))),
+        Err(ApiError::InvalidToken(_) | ApiError::TokenExpired) => Ok(None),
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn get_user(state: &AppState, user_id: &str) -> Result<UserView, ApiError> {

@@ -122,12 +122,12 @@ pub struct TokenValidity {
 /// Whether an access token is valid, and whose it is.
 #[utoipa::path(post, path = "/check-token", tag = "seed 002", request_body = TokenCheck,
     responses((status = 200, body = TokenValidity), (status = 422, body = crate::kernel::error::ErrorBody)))]
-async fn check_token(State(state): State<AppState>, ApiJson(check): ApiJson<TokenCheck>) -> Json<TokenValidity> {
-    let claims = state.auth.jwt().verify(check.access_token.trim(), state.clock.now()).ok();
-    Json(TokenValidity {
-        valid: claims.is_some(),
-        username: claims.map(|claims| claims.username.unwrap_or(claims.sub)),
-    })
+async fn check_token(
+    State(state): State<AppState>,
+    ApiJson(check): ApiJson<TokenCheck>,
+) -> Result<Json<TokenValidity>, ApiError> {
+    let owner = accounts::token_owner(&state, check.access_token.trim()).await?;
+    Ok(Json(TokenValidity { valid: owner.is_some(), username: owner }))
 }
 
 #[derive(Serialize, ToSchema)]

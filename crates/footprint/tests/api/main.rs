@@ -19,4 +19,5 @@ mod queue;
 mod seed001;
 mod seed002;
 mod snapshots;
+mod tokens;
 mod track;

@@ -47,11 +47,12 @@ async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAcc
     let written = tx
         .execute(
             "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier, profile_enc,
-                                created_at_us, updated_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                                created_at_us, updated_at_us, token_generation)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
              ON CONFLICT (user_id) DO UPDATE SET username = EXCLUDED.username, email_enc = EXCLUDED.email_enc,
                 email_index = EXCLUDED.email_index, password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,
-                tier = EXCLUDED.tier, profile_enc = EXCLUDED.profile_enc, updated_at_us = EXCLUDED.updated_at_us
+                tier = EXCLUDED.tier, profile_enc = EXCLUDED.profile_enc, updated_at_us = EXCLUDED.updated_at_us,
+                token_generation = EXCLUDED.token_generation
              WHERE users.password_hash IS NULL",
             &[
                 &account.user_id,
@@ -64,6 +65,7 @@ async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAcc
                 &account.tier.as_str(),
                 &account.profile_enc,
                 &account.now_us,
+                &account.token_generation,
             ],
         )
         .await;
@@ -96,6 +98,17 @@ impl AccountStore for PostgresStore {
 
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
         self.find_user("email_index", email_index).await
+    }
+
+    async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT token_generation FROM users WHERE user_id = $1 AND password_hash IS NOT NULL",
+                &[&user_id],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     async fn count_admins(&self) -> StoreResult<u64> {

@@ -29,11 +29,12 @@ const COUNT_LOGIN_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_login
 
 const UPSERT_ACCOUNT: &str =
     "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier,
-                       profile_enc, created_at_us, updated_at_us)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                       profile_enc, created_at_us, updated_at_us, token_generation)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
     ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, email_enc = excluded.email_enc,
         email_index = excluded.email_index, password_hash = excluded.password_hash, role = excluded.role,
-        tier = excluded.tier, profile_enc = excluded.profile_enc, updated_at_us = excluded.updated_at_us
+        tier = excluded.tier, profile_enc = excluded.profile_enc, updated_at_us = excluded.updated_at_us,
+        token_generation = excluded.token_generation
     WHERE users.password_hash IS NULL";
 
 fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<UserRecord> {
@@ -61,7 +62,8 @@ fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<Us
             account.role.as_str(),
             account.tier.as_str(),
             account.profile_enc,
-            account.now_us
+            account.now_us,
+            account.token_generation
         ],
     )?;
     if written == 0 {
@@ -91,6 +93,18 @@ impl AccountStore for SqliteStore {
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
         let email_index = email_index.to_owned();
         self.read(move |conn| find_user(conn, "email_index", &email_index)).await
+    }
+
+    async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let generation = conn
+                .prepare_cached("SELECT token_generation FROM users WHERE user_id = ?1 AND password_hash IS NOT NULL")?
+                .query_row([user_id], |row| row.get(0))
+                .optional()?;
+            Ok(generation)
+        })
+        .await
     }
 
     async fn count_admins(&self) -> StoreResult<u64> {

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_ml_calls.sql")),
     (7, include_str!("migrations/0007_attendance_history_index.sql")),
     (8, include_str!("migrations/0008_repair_version_2.sql")),
+    (9, include_str!("migrations/0009_token_generation.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

@@ -109,6 +109,7 @@ behaviour_suite!(
     keeps_attendance_events_and_registrations,
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,
+    ends_token_generations_with_the_account,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -122,6 +123,7 @@ fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, rol
         role,
         tier: Tier::Premium,
         profile_enc: None,
+        token_generation: 7,
         now_us: 1_000,
     }
 }

@@ -166,6 +166,9 @@ impl Config {
         if self.processing.batch_events == 0 || self.processing.interval_ms.is_zero() {
             return invalid("processing", "batch_events and interval_ms must be positive".to_owned());
         }
+        if self.auth.token_check_cache_ms > Duration::from_secs(10) {
+            return invalid("auth.token_check_cache_ms", "must be at most 10000 ms".to_owned());
+        }
         if self.auth.token_ttl_secs.is_zero() {
             return invalid("auth.token_ttl_secs", "must be positive".to_owned());
         }

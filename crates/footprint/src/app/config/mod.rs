@@ -282,6 +282,10 @@ pub struct AuthConfig {
     /// How long a verified API key is trusted before it is looked up again (revocation delay).
     #[serde(with = "seconds")]
     pub api_key_cache_secs: Duration,
+    /// How long a node trusts what it last read of an account's token generation: another
+    /// node may accept the token of an account erased meanwhile for this long (at most 10 s).
+    #[serde(with = "milliseconds")]
+    pub token_check_cache_ms: Duration,
     /// Whether anyone may create a `user` account with `POST /create_user` (seed 002).
     pub self_registration: bool,
 }
@@ -296,6 +300,7 @@ impl Default for AuthConfig {
             max_failed_logins: 5,
             lockout_secs: Duration::from_secs(15 * 60),
             api_key_cache_secs: Duration::from_secs(60),
+            token_check_cache_ms: Duration::from_millis(2_000),
             self_registration: true,
         }
     }
