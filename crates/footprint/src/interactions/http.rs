@@ -14,6 +14,7 @@ use crate::accounts::principal::Principal;
 use crate::accounts::service::{self as accounts, NewUserRequest};
 use crate::app::config::Secret;
 use crate::app::state::AppState;
+use crate::http::client::ClientIp;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm};
 use crate::interactions::predictions::{self, NextActions, SeedPrediction};
 use crate::interactions::service::{self as interactions, InteractionView, SubmitRequest};
@@ -94,9 +95,10 @@ pub struct SeedToken {
     responses((status = 200, body = SeedToken), (status = 400, body = crate::kernel::error::ErrorBody), (status = 429, body = crate::kernel::error::ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonOrForm(credentials): JsonOrForm<Credentials>,
 ) -> Result<Json<SeedToken>, ApiError> {
-    match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned()).await {
+    match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned(), client).await {
         Ok((_, token)) => Ok(Json(SeedToken { access_token: token.access_token, token_type: "bearer" })),
         Err(ApiError::InvalidCredentials) => {
             Err(ApiError::BadRequest { code: Code::InvalidCredentials, message: "Identifiants invalides".to_owned() })

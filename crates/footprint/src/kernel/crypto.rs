@@ -127,6 +127,11 @@ impl Pseudonymizer {
         self.keyed_hash("erased", user_id)
     }
 
+    /// What failed logins with a login that names no account are counted under.
+    pub fn login_key(&self, login: &str) -> String {
+        self.keyed_hash("login", login)
+    }
+
     /// The lookup index of a normalised e-mail address.
     pub fn email_index(&self, email: &str) -> String {
         self.keyed_hash("email", email)

@@ -9,6 +9,7 @@ mod durability;
 mod events;
 mod helpers;
 mod jobs;
+mod lockout;
 mod ml;
 mod ml_insights;
 mod operations;

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_attendance_history_index.sql")),
     (8, include_str!("migrations/0008_repair_version_2.sql")),
     (9, include_str!("migrations/0009_token_generation.sql")),
+    (10, include_str!("migrations/0010_login_attempts.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

@@ -63,6 +63,7 @@ impl PrivacyStore for SqliteStore {
                 )?;
                 tx.execute("DELETE FROM attendance_registrations WHERE user_id = ?1", [&erasure.user_id])?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
+                tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&erasure.user_key])?;
                 tx.execute(
                     "INSERT INTO erasures (tombstone, erased_at_us) VALUES (?1, ?2)
                      ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
@@ -126,6 +127,7 @@ impl PrivacyStore for SqliteStore {
                     .query_row("SELECT first_seen_us FROM users WHERE user_id = ?1", [&change.user_id], |row| row.get(0))
                     .optional()?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&change.user_id])? > 0;
+                tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&change.user_key])?;
                 tx.execute(
                     "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)",
                     params![change.new_user_id, change.new_user_key, first_seen.flatten(), change.now_us],

@@ -20,6 +20,9 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .unwrap();
     }
     db.store.update_profile(user, &format!("enc-profile-of-{user}"), user, 3).await.unwrap();
+    // Failed logins, counted under the account's pseudonym.
+    let login = LoginPair { login_key: format!("key-{user}"), network: "192.0.2.0".to_owned() };
+    db.store.count_login_attempt(&login, 3).await.unwrap();
     db.store.upsert_attendance_event(attendance_event("class-1", 10)).await.unwrap();
     db.store.upsert_registration(registration("class-1", user, Some(true))).await.unwrap();
     let mut batch = vec![event(1, user, 0), event(2, user, 1), event(3, other, 2)];
