@@ -97,7 +97,8 @@ pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<Er
     let change = state.processor.exclusive(state.store.erase_user(erasure)).await?;
     // The account's tokens stop working here at once, on other nodes within seconds.
     state.auth.forget_account(user_id.as_str());
-    state.cache.invalidate().await;
+    // Cached statistics of earlier generations may name the user: deleted, not left to expire.
+    state.cache.purge().await;
     // The actor is the user themself when they erase their own data: not kept either.
     let actor = if actor == user_id.as_str() { ERASED } else { actor };
     audit::record(
@@ -133,7 +134,8 @@ pub async fn anonymize(state: &AppState, user_id: &UserId, actor: &str) -> Resul
     };
     let change = state.processor.exclusive(state.store.anonymize_user(change)).await?;
     state.auth.forget_account(user_id.as_str());
-    state.cache.invalidate().await;
+    // Cached statistics of earlier generations may name the user: deleted, not left to expire.
+    state.cache.purge().await;
     audit::record(
         state,
         "privacy.anonymization",

@@ -147,6 +147,18 @@ impl SqliteStore {
         .await?
     }
 
+    /// Truncates both WALs after an erasure or anonymisation: the pages written before it,
+    /// which still hold the user's rows, go with them. The rows are already gone either way;
+    /// a WAL kept busy past the wait is logged and truncated by a later checkpoint.
+    async fn truncate_wals(&self) -> StoreResult<()> {
+        for (file, writer) in [("primary", &self.writer), ("derived", &self.derived_writer)] {
+            if !Self::write_with(Arc::clone(writer), |conn| files::truncate_wal(conn)).await? {
+                tracing::warn!(file, "the SQLite WAL stayed busy: an erased user's old pages remain in it for now");
+            }
+        }
+        Ok(())
+    }
+
     async fn read<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,

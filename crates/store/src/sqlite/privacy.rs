@@ -1,4 +1,5 @@
-//! Erasure and anonymisation: every table that names a user or their pseudonym, in both files.
+//! Erasure and anonymisation: every table that names a user or their pseudonym, in both files;
+//! deleted rows are zeroed (`secure_delete`) and both WALs truncated afterwards.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -75,6 +76,7 @@ impl PrivacyStore for SqliteStore {
             })
             .await?;
         change.derived_rows = derived_rows;
+        self.truncate_wals().await?;
         Ok(change)
     }
 
@@ -151,6 +153,7 @@ impl PrivacyStore for SqliteStore {
             })
             .await?;
         result.derived_rows = derived_rows;
+        self.truncate_wals().await?;
         Ok(result)
     }
 }
