@@ -22,9 +22,8 @@ pub struct UserRecord {
     pub first_seen_us: Option<i64>,
     pub created_at_us: i64,
     pub updated_at_us: i64,
-    /// Login attempts since the last success or lock.
-    pub failed_logins: i64,
-    pub locked_until_us: Option<i64>,
+    /// The generation of the account's access tokens: a token issued under another is refused.
+    pub token_generation: i64,
 }
 
 impl UserRecord {
@@ -57,6 +56,9 @@ pub struct NewAccount {
     pub role: Role,
     pub tier: Tier,
     pub profile_enc: Option<String>,
+    /// The generation of its access tokens; a new account takes a random one, so that tokens
+    /// of an erased account with the same id never match it.
+    pub token_generation: i64,
     pub now_us: i64,
 }
 
@@ -64,6 +66,24 @@ impl std::fmt::Debug for NewAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewAccount").field("user_id", &self.user_id).field("role", &self.role).finish_non_exhaustive()
     }
+}
+
+/// What failed logins are counted and locked by: a login (an account's pseudonym, or a keyed
+/// hash of a login that names no account) from one source network (a truncated address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginPair {
+    pub login_key: String,
+    pub network: String,
+}
+
+/// A login attempt as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted: the pair's attempts since its last success or lock, this one included, and the
+    /// locks it has had since its last success.
+    Counted { attempts: i64, lockouts: i64 },
+    /// Not counted: the pair is locked until then.
+    Locked { until_us: i64 },
 }
 
 /// One entry of a user's append-only consent history.

@@ -18,14 +18,21 @@ pub trait AccountStore: Send + Sync {
     async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
+    /// The generation of the user's access tokens; `None` when the user has no account (never
+    /// had one, or it was erased or anonymised).
+    async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>>;
     async fn count_admins(&self) -> StoreResult<u64>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
-    /// Counts a login attempt, atomically, unless the account is locked at `now_us`: the
-    /// attempts since the last success including this one, or `None` when locked (or unknown).
-    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>>;
-    /// Sets the attempts counted since the last success and the lock, if any.
-    async fn set_login_state(&self, user_id: &str, failed_logins: i64, locked_until_us: Option<i64>)
-    -> StoreResult<()>;
+    /// Counts a login attempt of the pair at `now_us`, atomically (parallel attempts each get
+    /// their own number), unless the pair is locked then.
+    async fn count_login_attempt(&self, pair: &LoginPair, now_us: i64) -> StoreResult<LoginAttempt>;
+    /// Locks the pair until `until_us` and counts one more lock, its attempts starting over;
+    /// nothing when it is already locked at `now_us`. True when this call locked it.
+    async fn lock_login(&self, pair: &LoginPair, until_us: i64, now_us: i64) -> StoreResult<bool>;
+    /// Forgets the pair's attempts and locks (after a successful login).
+    async fn clear_login_attempts(&self, pair: &LoginPair) -> StoreResult<()>;
+    /// Forgets every pair with no attempt since `before_us`; returns how many.
+    async fn expire_login_attempts(&self, before_us: i64) -> StoreResult<u64>;
 
     /// Replaces the user's declared profile and keeps it as a new version; returns the version.
     /// `NotFound` for an unknown user.

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::accounts::principal::Principal;
 use crate::accounts::service::{self as accounts, NewUserRequest, UserView};
 use crate::app::state::AppState;
+use crate::http::client::ClientIp;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::kernel::error::ApiError;
 
@@ -43,16 +44,17 @@ pub struct TokenResponse {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Wrong credentials", body = crate::kernel::error::ErrorBody),
-        (status = 429, description = "Locked after repeated failures; see Retry-After", body = crate::kernel::error::ErrorBody),
+        (status = 429, description = "Locked for this login from the caller's network after repeated failures; see Retry-After", body = crate::kernel::error::ErrorBody),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Some(login) = request.username.or(request.email).or(request.login) else {
         return Err(ApiError::Validation("username or email is required".to_owned()));
     };
-    let (_, token) = accounts::login(&state, &login, request.password.expose().to_owned()).await?;
+    let (_, token) = accounts::login(&state, &login, request.password.expose().to_owned(), client).await?;
     Ok(Json(TokenResponse { access_token: token.access_token, token_type: "bearer", expires_in: token.expires_in }))
 }
 

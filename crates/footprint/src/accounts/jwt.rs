@@ -1,4 +1,5 @@
-//! Access tokens: JWT signed with HS256, carrying the user id, role and username.
+//! Access tokens: JWT signed with HS256, carrying the user id, role, username and the account's
+//! token generation (a token whose generation is no longer the account's is refused).
 
 use std::time::Duration;
 
@@ -22,6 +23,10 @@ pub struct Claims {
     pub iss: String,
     /// Makes two tokens issued in the same second differ.
     pub jti: String,
+    /// The account's token generation when the token was issued; tokens from before
+    /// generations existed have none, which reads as 0 (the generation those accounts kept).
+    #[serde(rename = "gen", default)]
+    pub generation: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +35,15 @@ pub enum TokenError {
     Expired,
     #[error("the access token is not valid: {0}")]
     Invalid(String),
+}
+
+/// Whom a token is issued to: the account's id, role, username and token generation.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject<'a> {
+    pub user_id: &'a str,
+    pub role: Role,
+    pub username: Option<&'a str>,
+    pub generation: i64,
 }
 
 /// A freshly issued token.
@@ -67,11 +81,12 @@ impl JwtKeys {
         Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
     }
 
-    pub fn issue(&self, user_id: &str, role: Role, username: Option<&str>, now: OffsetDateTime) -> IssuedToken {
+    pub fn issue(&self, subject: TokenSubject<'_>, now: OffsetDateTime) -> IssuedToken {
         let claims = Claims {
-            sub: user_id.to_owned(),
-            role,
-            username: username.map(str::to_owned),
+            sub: subject.user_id.to_owned(),
+            role: subject.role,
+            username: subject.username.map(str::to_owned),
+            generation: subject.generation,
             iat: now.unix_timestamp(),
             exp: now.unix_timestamp() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iss: ISSUER.to_owned(),
@@ -107,29 +122,43 @@ mod tests {
         JwtKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(3600))
     }
 
+    fn subject(role: Role, username: Option<&str>) -> TokenSubject<'_> {
+        TokenSubject { user_id: "alice", role, username, generation: 42 }
+    }
+
     #[test]
     fn a_token_round_trips_its_claims() {
         let now = OffsetDateTime::now_utc();
-        let issued = keys().issue("alice", Role::Manager, Some("alice"), now);
+        let issued = keys().issue(subject(Role::Manager, Some("alice")), now);
         assert_eq!(issued.expires_in, 3600);
         let claims = keys().verify(&issued.access_token, now).unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.role, claims.username.as_deref()),
-            ("alice", Role::Manager, Some("alice"))
+            (claims.sub.as_str(), claims.role, claims.username.as_deref(), claims.generation),
+            ("alice", Role::Manager, Some("alice"), 42)
         );
-        assert_ne!(keys().issue("alice", Role::Manager, None, now).access_token, issued.access_token);
+        assert_ne!(keys().issue(subject(Role::Manager, None), now).access_token, issued.access_token);
     }
 
     #[test]
     fn expired_forged_and_garbage_tokens_are_refused() {
         let long_ago = OffsetDateTime::now_utc() - time::Duration::hours(2);
-        let expired = keys().issue("alice", Role::User, None, long_ago);
+        let expired = keys().issue(subject(Role::User, None), long_ago);
         assert_eq!(keys().verify(&expired.access_token, OffsetDateTime::now_utc()), Err(TokenError::Expired));
         // Expiry is read on the clock given (the server's), not the OS's.
         assert!(keys().verify(&expired.access_token, long_ago).is_ok());
         let other = JwtKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
-        let forged = other.issue("alice", Role::Admin, None, OffsetDateTime::now_utc());
+        let forged = other.issue(subject(Role::Admin, None), OffsetDateTime::now_utc());
         assert!(matches!(keys().verify(&forged.access_token, OffsetDateTime::now_utc()), Err(TokenError::Invalid(_))));
         assert!(matches!(keys().verify("not-a-jwt", OffsetDateTime::now_utc()), Err(TokenError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_token_from_before_generations_reads_as_generation_zero() {
+        let now = OffsetDateTime::now_utc();
+        let claims = serde_json::json!({"sub": "alice", "role": "user", "iat": now.unix_timestamp(),
+            "exp": now.unix_timestamp() + 60, "iss": ISSUER, "jti": "x"});
+        let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap();
+        assert_eq!(keys().verify(&token, now).unwrap().generation, 0);
     }
 }

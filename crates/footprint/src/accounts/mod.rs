@@ -1,11 +1,12 @@
 //! Accounts (seeds 002 and 003): who may call (`Principal`, JWTs, API keys, the permission
-//! checks), passwords, account creation and login with lockout, and the audit trail. Every
-//! other area meets accounts through the `Principal` its routes receive.
+//! checks), passwords, account creation and login with lockout (per login and network), and
+//! the audit trail. Every other area meets accounts through the `Principal` its routes receive.
 
 pub mod api_key;
 pub mod audit;
 pub mod http;
 pub mod jwt;
+pub mod lockout;
 pub mod password;
 pub mod principal;
 pub mod service;

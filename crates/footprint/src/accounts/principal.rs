@@ -10,7 +10,7 @@ use footprint_analytics::Role;
 use footprint_store::{ApiKeyRecord, Store};
 
 use crate::accounts::api_key;
-use crate::accounts::jwt::{JwtKeys, TokenError};
+use crate::accounts::jwt::{Claims, JwtKeys, TokenError};
 use crate::kernel::error::ApiError;
 
 pub const SCOPE_INGEST: &str = "ingest";
@@ -105,17 +105,53 @@ impl Principal {
     }
 }
 
-/// Checks credentials: JWTs by signature, API keys against the store (cached briefly).
+/// What was last read for a key, trusted for a short time.
+struct Recent<V> {
+    entries: Mutex<HashMap<String, (V, Instant)>>,
+    ttl: Duration,
+}
+
+impl<V: Clone> Recent<V> {
+    fn new(ttl: Duration) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), ttl }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (V, Instant)>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        self.entries().get(key).filter(|(_, at)| at.elapsed() < self.ttl).map(|(value, _)| value.clone())
+    }
+
+    fn put(&self, key: String, value: V) {
+        let mut entries = self.entries();
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert(key, (value, Instant::now()));
+    }
+
+    fn forget(&self, key: &str) {
+        self.entries().remove(key);
+    }
+}
+
+/// Checks credentials: JWTs by signature and against their account's token generation, API
+/// keys against the store (both looked up again after a short while).
 pub struct Authenticator {
     jwt: JwtKeys,
     store: Arc<dyn Store>,
-    api_key_cache: Mutex<HashMap<String, (Option<ApiKeyRecord>, Instant)>>,
-    api_key_cache_ttl: Duration,
+    api_keys: Recent<Option<ApiKeyRecord>>,
+    /// The token generation of each account recently seen (`None`: no account).
+    generations: Recent<Option<i64>>,
 }
 
 impl Authenticator {
-    pub fn new(jwt: JwtKeys, store: Arc<dyn Store>, api_key_cache_ttl: Duration) -> Self {
-        Self { jwt, store, api_key_cache: Mutex::new(HashMap::new()), api_key_cache_ttl }
+    /// `api_key_cache_ttl` and `account_cache_ttl` bound how long a revoked key, or the token of
+    /// an erased account, may still be accepted by a node that looked it up just before.
+    pub fn new(jwt: JwtKeys, store: Arc<dyn Store>, api_key_cache_ttl: Duration, account_cache_ttl: Duration) -> Self {
+        Self { jwt, store, api_keys: Recent::new(api_key_cache_ttl), generations: Recent::new(account_cache_ttl) }
     }
 
     pub fn jwt(&self) -> &JwtKeys {
@@ -127,33 +163,51 @@ impl Authenticator {
         if api_key::looks_like_api_key(credential) {
             return self.authenticate_api_key(credential).await;
         }
-        match self.jwt.verify(credential, now) {
-            Ok(claims) => Ok(Principal::User { user_id: claims.sub, role: claims.role, username: claims.username }),
-            Err(TokenError::Expired) => Err(ApiError::TokenExpired),
+        let claims = self.verify_access_token(credential, now).await?;
+        Ok(Principal::User { user_id: claims.sub, role: claims.role, username: claims.username })
+    }
+
+    /// The claims of an access token that is signed here, not expired at `now`, and issued
+    /// under its account's current token generation: the token of an erased account, or one
+    /// issued before its account's tokens were revoked, is `InvalidToken`.
+    pub async fn verify_access_token(&self, token: &str, now: time::OffsetDateTime) -> Result<Claims, ApiError> {
+        let claims = match self.jwt.verify(token, now) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return Err(ApiError::TokenExpired),
             Err(TokenError::Invalid(why)) => {
-                Err(ApiError::InvalidToken(format!("the access token is not valid ({why}): log in again")))
+                return Err(ApiError::InvalidToken(format!("the access token is not valid ({why}): log in again")));
             }
+        };
+        let generation = match self.generations.get(&claims.sub) {
+            Some(generation) => generation,
+            None => {
+                let generation = self.store.token_generation(&claims.sub).await?;
+                self.generations.put(claims.sub.clone(), generation);
+                generation
+            }
+        };
+        if generation != Some(claims.generation) {
+            return Err(ApiError::InvalidToken(
+                "the access token was revoked (its account was erased or changed): log in again".to_owned(),
+            ));
         }
+        Ok(claims)
+    }
+
+    /// Forgets what this node read of the account, so that a change to it (its erasure) is
+    /// seen here at the next request; other nodes see it once their look-up is older than
+    /// `account_cache_ttl`.
+    pub fn forget_account(&self, user_id: &str) {
+        self.generations.forget(user_id);
     }
 
     async fn authenticate_api_key(&self, secret: &str) -> Result<Principal, ApiError> {
         let key_hash = api_key::hash(secret);
-        let cached = {
-            let cache = self.api_key_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            cache
-                .get(&key_hash)
-                .filter(|(_, at)| at.elapsed() < self.api_key_cache_ttl)
-                .map(|(record, _)| record.clone())
-        };
-        let record = match cached {
+        let record = match self.api_keys.get(&key_hash) {
             Some(record) => record,
             None => {
                 let record = self.store.api_key_by_hash(&key_hash).await?;
-                let mut cache = self.api_key_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() > 10_000 {
-                    cache.clear();
-                }
-                cache.insert(key_hash, (record.clone(), Instant::now()));
+                self.api_keys.put(key_hash, record.clone());
                 record
             }
         };

@@ -1,5 +1,7 @@
 //! Accounts: creation (by an admin, or granted to a user known from tracking), login with
-//! lockout after repeated failures, reading an account, and the admin bootstrap.
+//! lockout after repeated failures (`lockout.rs`), reading an account, and the admin bootstrap.
+
+use std::net::IpAddr;
 
 use footprint_analytics::{Email, Role, Tier, UserId, Username};
 use footprint_store::{NewAccount, UserRecord};
@@ -8,7 +10,8 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::accounts::audit;
-use crate::accounts::jwt::IssuedToken;
+use crate::accounts::jwt::{IssuedToken, TokenSubject};
+use crate::accounts::lockout::{self, Admission};
 use crate::accounts::password::check_password_policy;
 use crate::app::config::Secret;
 use crate::app::state::AppState;
@@ -154,9 +157,12 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
         role,
         tier: request.tier.unwrap_or_default(),
         profile_enc: (!profile.is_empty()).then(|| keys.cipher.encrypt(&Value::Object(profile).to_string())),
+        token_generation: crate::kernel::crypto::random_generation(),
         now_us: state.clock.now_us(),
     };
     let created = state.store.create_account(account).await?;
+    // This node may remember the id without an account (its tokens refused): not any more.
+    state.auth.forget_account(&created.user_id);
     // The user counts of the statistics change.
     state.cache.invalidate().await;
     audit::record(state, "user.create", Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()}))
@@ -174,59 +180,73 @@ async fn find_by_login(state: &AppState, login: &str) -> Result<Option<UserRecor
     }
 }
 
-/// Checks a username (or e-mail) and password and issues an access token. Each attempt is
-/// counted before the password is checked, so parallel guesses share one budget: after
-/// `max_failed_logins` failures in a row the account is locked for `lockout_secs` (429).
-pub async fn login(state: &AppState, login: &str, password: String) -> Result<(UserRecord, IssuedToken), ApiError> {
-    let Some(user) = find_by_login(state, login).await?.filter(UserRecord::has_account) else {
-        state.passwords.verify_nothing(password).await.map_err(ApiError::internal)?;
-        audit::record(state, "login", None, None, "failure", json!({"reason": "unknown login"})).await;
-        return Err(ApiError::InvalidCredentials);
-    };
-    let auth = &state.config.auth;
-    let now_us = state.clock.now_us();
-    let lock_until = now_us + i64::try_from(auth.lockout_secs.as_micros()).unwrap_or(i64::MAX / 2);
-    let max_attempts = i64::from(auth.max_failed_logins);
-    let locked = |until_us: i64| {
-        let retry_after_secs = u64::try_from((until_us - now_us) / 1_000_000).unwrap_or(0) + 1;
-        ApiError::TooManyRequests {
-            message: format!("too many failed logins: this account is locked; retry in {retry_after_secs} s"),
-            retry_after_secs,
+/// Checks a username (or e-mail) and password from `client` and issues an access token. Each
+/// attempt is counted before the password is checked, so parallel guesses share one budget;
+/// failures lock the login for the client's network only (see `lockout`). A login that names
+/// no account is answered exactly like a wrong password, locks included.
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    password: String,
+    client: Option<IpAddr>,
+) -> Result<(UserRecord, IssuedToken), ApiError> {
+    let account = find_by_login(state, login).await?.filter(UserRecord::has_account);
+    let subject = account.as_ref().map(|user| user.user_id.clone());
+    let subject = subject.as_deref();
+    let pair = lockout::pair(state, account.as_ref(), login, client);
+    let network = json!({"network": pair.network});
+    let attempt = match lockout::admit(state, pair).await? {
+        Admission::Checked(attempt) => attempt,
+        Admission::Refused { retry_after_secs, locked_now } => {
+            if locked_now {
+                audit::record(state, "login", subject, subject, "locked", network).await;
+            }
+            return Err(lockout::refusal(retry_after_secs));
         }
     };
-    let Some(attempts) = state.store.count_login_attempt(&user.user_id, now_us).await? else {
-        let current = state.store.user(&user.user_id).await?;
-        return Err(locked(current.and_then(|u| u.locked_until_us).unwrap_or(lock_until)));
+    // An unknown login costs the same hash as a known one.
+    let verified = match &account {
+        Some(user) => {
+            let stored_hash = user.password_hash.clone().unwrap_or_default();
+            state.passwords.verify(password, stored_hash).await.map_err(ApiError::internal)?
+        }
+        None => {
+            state.passwords.verify_nothing(password).await.map_err(ApiError::internal)?;
+            false
+        }
     };
-    if attempts > max_attempts {
-        // Parallel guesses went past the limit: this one is not even checked.
-        state.store.set_login_state(&user.user_id, 0, Some(lock_until)).await?;
-        audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "locked", json!({})).await;
-        return Err(locked(lock_until));
-    }
-    let stored_hash = user.password_hash.clone().unwrap_or_default();
-    if !state.passwords.verify(password, stored_hash).await.map_err(ApiError::internal)? {
-        let outcome = if attempts >= max_attempts {
-            state.store.set_login_state(&user.user_id, 0, Some(lock_until)).await?;
-            "locked"
-        } else {
-            "failure"
-        };
-        audit::record(
-            state,
-            "login",
-            Some(&user.user_id),
-            Some(&user.user_id),
-            outcome,
-            json!({"reason": "wrong password"}),
-        )
-        .await;
+    let Some(user) = account.filter(|_| verified) else {
+        let outcome = if lockout::failed(state, &attempt).await? { "locked" } else { "failure" };
+        let reason = if subject.is_some() { "wrong password" } else { "unknown login" };
+        let detail = json!({"reason": reason, "network": attempt.pair.network});
+        audit::record(state, "login", subject, subject, outcome, detail).await;
         return Err(ApiError::InvalidCredentials);
-    }
-    state.store.set_login_state(&user.user_id, 0, None).await?;
-    audit::record(state, "login", Some(&user.user_id), Some(&user.user_id), "success", json!({})).await;
-    let token = state.auth.jwt().issue(&user.user_id, user.role, user.username.as_deref(), state.clock.now());
+    };
+    lockout::succeeded(state, &attempt).await?;
+    audit::record(state, "login", subject, subject, "success", network).await;
+    let token = issue_token(state, &user);
     Ok((user, token))
+}
+
+/// An access token for an account, under its current token generation.
+pub fn issue_token(state: &AppState, user: &UserRecord) -> IssuedToken {
+    let subject = TokenSubject {
+        user_id: &user.user_id,
+        role: user.role,
+        username: user.username.as_deref(),
+        generation: user.token_generation,
+    };
+    state.auth.jwt().issue(subject, state.clock.now())
+}
+
+/// Whose an access token is (the username, else the user id), or `None` when it is not valid:
+/// forged, expired, or its account erased.
+pub async fn token_owner(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
+    match state.auth.verify_access_token(token, state.clock.now()).await {
+        Ok(claims) => Ok(Some(claims.username.unwrap_or(claims.sub))),
+        Err(ApiError::InvalidToken(_) | ApiError::TokenExpired) => Ok(None),
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn get_user(state: &AppState, user_id: &str) -> Result<UserView, ApiError> {

@@ -71,7 +71,12 @@ impl App {
         let (ingestor, writer) =
             Ingestor::start(Arc::clone(&store), writer_options, Arc::clone(&metrics), Arc::new(move || wake.wake()));
         let jwt = JwtKeys::new(&jwt_secret, config.auth.token_ttl_secs);
-        let auth = Arc::new(Authenticator::new(jwt, Arc::clone(&store), config.auth.api_key_cache_secs));
+        let auth = Arc::new(Authenticator::new(
+            jwt,
+            Arc::clone(&store),
+            config.auth.api_key_cache_secs,
+            config.auth.token_check_cache_ms,
+        ));
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let passwords = Passwords::new(cpus);
         let analyses = Arc::new(tokio::sync::Semaphore::new(config.ml.max_concurrent_analyses));

@@ -1,6 +1,7 @@
 //! The HTTP API: `router(state)` builds every route with no socket, so tests can also drive
 //! it in-process. Handlers are thin: parse, call a service, map the result.
 
+pub mod client;
 pub mod extract;
 mod middleware;
 mod principal;

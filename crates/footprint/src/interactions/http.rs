@@ -14,6 +14,7 @@ use crate::accounts::principal::Principal;
 use crate::accounts::service::{self as accounts, NewUserRequest};
 use crate::app::config::Secret;
 use crate::app::state::AppState;
+use crate::http::client::ClientIp;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, JsonOrForm};
 use crate::interactions::predictions::{self, NextActions, SeedPrediction};
 use crate::interactions::service::{self as interactions, InteractionView, SubmitRequest};
@@ -94,9 +95,10 @@ pub struct SeedToken {
     responses((status = 200, body = SeedToken), (status = 400, body = crate::kernel::error::ErrorBody), (status = 429, body = crate::kernel::error::ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonOrForm(credentials): JsonOrForm<Credentials>,
 ) -> Result<Json<SeedToken>, ApiError> {
-    match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned()).await {
+    match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned(), client).await {
         Ok((_, token)) => Ok(Json(SeedToken { access_token: token.access_token, token_type: "bearer" })),
         Err(ApiError::InvalidCredentials) => {
             Err(ApiError::BadRequest { code: Code::InvalidCredentials, message: "Identifiants invalides".to_owned() })
@@ -122,12 +124,12 @@ pub struct TokenValidity {
 /// Whether an access token is valid, and whose it is.
 #[utoipa::path(post, path = "/check-token", tag = "seed 002", request_body = TokenCheck,
     responses((status = 200, body = TokenValidity), (status = 422, body = crate::kernel::error::ErrorBody)))]
-async fn check_token(State(state): State<AppState>, ApiJson(check): ApiJson<TokenCheck>) -> Json<TokenValidity> {
-    let claims = state.auth.jwt().verify(check.access_token.trim(), state.clock.now()).ok();
-    Json(TokenValidity {
-        valid: claims.is_some(),
-        username: claims.map(|claims| claims.username.unwrap_or(claims.sub)),
-    })
+async fn check_token(
+    State(state): State<AppState>,
+    ApiJson(check): ApiJson<TokenCheck>,
+) -> Result<Json<TokenValidity>, ApiError> {
+    let owner = accounts::token_owner(&state, check.access_token.trim()).await?;
+    Ok(Json(TokenValidity { valid: owner.is_some(), username: owner }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,7 +1,8 @@
 //! The statistics cache: Redis when `REDIS_URL` is set (shared by every node), in-process
 //! otherwise. Entries are keyed by a *generation* that every write changing the statistics
-//! bumps, so a write is visible in the next read; entries also expire. A cache failure never
-//! fails a request: it is logged and the value is computed.
+//! bumps, so a write is visible in the next read; entries also expire. An erasure purges:
+//! entries of earlier generations, which may name the user, are deleted at once. A cache
+//! failure never fails a request: it is logged and the value is computed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +21,9 @@ pub trait Cache: Send + Sync {
     async fn generation(&self) -> u64;
     /// Makes every entry stored before stale.
     async fn invalidate(&self);
+    /// Invalidates, and deletes every entry of every generation at once rather than letting
+    /// them expire: after an erasure or anonymisation, whose user they may name.
+    async fn purge(&self);
 }
 
 /// One process's cache.
@@ -55,6 +59,11 @@ impl Cache for LocalCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
+
+    async fn purge(&self) {
+        // An invalidation already drops every entry here.
+        self.invalidate().await;
+    }
 }
 
 /// Redis, shared by every node.
@@ -73,9 +82,28 @@ impl RedisCache {
         Ok(Self { connection, prefix: prefix.to_owned() })
     }
 
+    /// The key of an entry; entries live apart from the generation counter, so that a purge
+    /// can delete them all and keep the counter (generations never repeat).
     fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        format!("{}entry:{key}", self.prefix)
     }
+
+    fn generation_key(&self) -> String {
+        format!("{}generation", self.prefix)
+    }
+}
+
+/// A `SCAN MATCH` pattern for every entry under `prefix`, its glob characters escaped.
+fn entries_pattern(prefix: &str) -> String {
+    let mut pattern = String::new();
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str("entry:*");
+    pattern
 }
 
 fn warn(operation: &str, error: &redis::RedisError) {
@@ -108,7 +136,7 @@ impl Cache for RedisCache {
 
     async fn generation(&self) -> u64 {
         let mut connection = self.connection.clone();
-        match connection.get::<_, Option<u64>>(self.key("generation")).await {
+        match connection.get::<_, Option<u64>>(self.generation_key()).await {
             Ok(value) => value.unwrap_or(0),
             Err(error) => {
                 warn("generation", &error);
@@ -120,8 +148,34 @@ impl Cache for RedisCache {
 
     async fn invalidate(&self) {
         let mut connection = self.connection.clone();
-        if let Err(error) = connection.incr::<_, _, u64>(self.key("generation"), 1).await {
+        if let Err(error) = connection.incr::<_, _, u64>(self.generation_key(), 1).await {
             warn("invalidate", &error);
+        }
+    }
+
+    async fn purge(&self) {
+        self.invalidate().await;
+        let mut connection = self.connection.clone();
+        let mut keys: Vec<String> = Vec::new();
+        match connection.scan_match::<_, String>(entries_pattern(&self.prefix)).await {
+            Ok(mut found) => {
+                while let Some(key) = found.next_item().await {
+                    match key {
+                        Ok(key) => keys.push(key),
+                        Err(error) => {
+                            warn("purge", &error);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => warn("purge", &error),
+        }
+        let mut connection = self.connection.clone();
+        for batch in keys.chunks(500) {
+            if let Err(error) = connection.unlink::<_, usize>(batch).await {
+                warn("purge", &error);
+            }
         }
     }
 }
@@ -142,5 +196,11 @@ mod tests {
         cache.invalidate().await;
         assert_ne!(cache.generation().await, before);
         assert_eq!(cache.get("a").await, None);
+    }
+
+    #[test]
+    fn a_purge_matches_the_prefix_literally() {
+        assert_eq!(entries_pattern("footprint:"), "footprint:entry:*");
+        assert_eq!(entries_pattern("a*b?[c]\\:"), "a\\*b\\?\\[c\\]\\\\:entry:*");
     }
 }

@@ -40,6 +40,12 @@ pub fn random_token(n_bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A random token generation for a new account, from 1 to 2^53 (exact in any JSON reader): the
+/// tokens of an earlier account with the same id, erased since, never carry it.
+pub fn random_generation() -> i64 {
+    i64::try_from(rand::rng().next_u64() >> 11).unwrap_or(0) + 1
+}
+
 /// Hex SHA-256, for high-entropy secrets such as API keys (passwords use argon2id).
 pub fn sha256_hex(input: &str) -> String {
     hex::encode(Sha256::digest(input.as_bytes()))
@@ -119,6 +125,11 @@ impl Pseudonymizer {
     /// its pseudonym.
     pub fn tombstone(&self, user_id: &str) -> String {
         self.keyed_hash("erased", user_id)
+    }
+
+    /// What failed logins with a login that names no account are counted under.
+    pub fn login_key(&self, login: &str) -> String {
+        self.keyed_hash("login", login)
     }
 
     /// The lookup index of a normalised e-mail address.

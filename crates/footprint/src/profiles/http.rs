@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::accounts::http::{LoginRequest, TokenResponse};
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
+use crate::http::client::ClientIp;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::kernel::error::ApiError;
 use crate::profiles::segments::{self, Recommendations, UserCluster, UserClustering};
@@ -67,8 +68,12 @@ async fn health(State(state): State<AppState>) -> Result<Json<ProfileHealth>, Ap
 #[utoipa::path(post, path = "/api/profile/auth", tag = "profiles", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::kernel::error::ErrorBody),
         (status = 422, body = crate::kernel::error::ErrorBody), (status = 429, body = crate::kernel::error::ErrorBody)))]
-async fn auth(state: State<AppState>, request: ApiJson<LoginRequest>) -> Result<Json<TokenResponse>, ApiError> {
-    crate::accounts::http::login(state, request).await
+async fn auth(
+    state: State<AppState>,
+    client: ClientIp,
+    request: ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    crate::accounts::http::login(state, client, request).await
 }
 
 /// The user's profile: what they declared, and the features computed from their events.

@@ -95,7 +95,10 @@ pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<Er
     };
     // Not while a processing run holds this user's rows in memory: it would write them back.
     let change = state.processor.exclusive(state.store.erase_user(erasure)).await?;
-    state.cache.invalidate().await;
+    // The account's tokens stop working here at once, on other nodes within seconds.
+    state.auth.forget_account(user_id.as_str());
+    // Cached statistics of earlier generations may name the user: deleted, not left to expire.
+    state.cache.purge().await;
     // The actor is the user themself when they erase their own data: not kept either.
     let actor = if actor == user_id.as_str() { ERASED } else { actor };
     audit::record(
@@ -130,7 +133,9 @@ pub async fn anonymize(state: &AppState, user_id: &UserId, actor: &str) -> Resul
         now_us,
     };
     let change = state.processor.exclusive(state.store.anonymize_user(change)).await?;
-    state.cache.invalidate().await;
+    state.auth.forget_account(user_id.as_str());
+    // Cached statistics of earlier generations may name the user: deleted, not left to expire.
+    state.cache.purge().await;
     audit::record(
         state,
         "privacy.anonymization",

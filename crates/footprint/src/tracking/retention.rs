@@ -121,6 +121,8 @@ pub async fn cleanup(state: &AppState, actor: &str) -> Result<CleanupReport, Api
     }
     report.removed_ml_calls =
         state.store.expire_ml_calls(now_us - i64::from(state.config.ml.call_log_days) * DAY_US).await?;
+    let forgotten_logins = crate::accounts::lockout::forget_quiet_pairs(state).await?;
+    tracing::debug!(forgotten_logins, "failed-login counts of quiet logins forgotten");
     if report.removed_events > 0 {
         state.cache.invalidate().await;
     }

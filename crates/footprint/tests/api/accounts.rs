@@ -145,7 +145,7 @@ async fn users_read_themselves_staff_read_anyone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_lock_the_account_with_429() {
+async fn repeated_failures_lock_the_login_from_that_network_with_429() {
     let app = TestApp::spawn_with(|config| config.auth.max_failed_logins = 3).await;
     app.user_with_role("carol", Role::User).await;
     for _ in 0..3 {

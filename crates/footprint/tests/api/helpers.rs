@@ -106,6 +106,16 @@ impl TestApp {
         Self::start_with_clock(config, data_dir, None, clock).await
     }
 
+    /// Another node of the same instance: this one's configuration (its PostgreSQL schema, with
+    /// the secrets kept there) in a data directory of its own.
+    pub async fn another_node(&self) -> Self {
+        assert!(self.state.config.store.database_url.is_some(), "nodes share a PostgreSQL store");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = (*self.state.config).clone();
+        config.store.data_dir = data_dir.path().to_owned();
+        Self::start(config, data_dir, None).await
+    }
+
     async fn start(config: Config, data_dir: tempfile::TempDir, pg_schema: Option<ScratchSchema>) -> Self {
         Self::start_with_clock(config, data_dir, pg_schema, Arc::new(SystemClock)).await
     }

@@ -1,5 +1,6 @@
 //! Every protected route, without a token, with a bad or expired token, and with the wrong role.
 
+use footprint::accounts::jwt::TokenSubject;
 use footprint_analytics::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -159,16 +160,23 @@ async fn call(app: &TestApp, route: &Route, credential: Option<&str>) -> reqwest
 async fn protected_routes_refuse_missing_bad_and_expired_credentials() {
     let app = TestApp::spawn().await;
     let now = time::OffsetDateTime::now_utc();
-    let expired =
-        app.state.auth.jwt().issue("admin", Role::Admin, Some("admin"), now - time::Duration::hours(3)).access_token;
+    let generation = app.state.store.token_generation("admin").await.unwrap().expect("the admin's generation");
+    let admin = |generation| TokenSubject { user_id: "admin", role: Role::Admin, username: Some("admin"), generation };
+    let expired = app.state.auth.jwt().issue(admin(generation), now - time::Duration::hours(3)).access_token;
     let forged = footprint::accounts::jwt::JwtKeys::new(
         b"someone-elses-secret-someone-else",
         std::time::Duration::from_secs(600),
     )
-    .issue("admin", Role::Admin, Some("admin"), now)
+    .issue(admin(generation), now)
     .access_token;
     let mut tampered = app.admin_token.clone();
     tampered.insert(tampered.len() / 2, 'x');
+    // Signed here and unexpired, but not under the account's generation; and the token of an
+    // account erased since it was issued.
+    let stale = app.state.auth.jwt().issue(admin(generation + 1), now).access_token;
+    let erased = app.user_with_role("gone-admin", Role::Admin).await;
+    let erasure = app.client.delete(app.url("/api/v1/users/gone-admin")).bearer_auth(&app.admin_token).send().await;
+    assert_eq!(erasure.unwrap().status(), StatusCode::OK);
     for route in &protected_routes() {
         let label = format!("{} {}", route.method, route.path);
         assert_eq!(
@@ -176,8 +184,14 @@ async fn protected_routes_refuse_missing_bad_and_expired_credentials() {
             "UNAUTHORIZED",
             "{label}"
         );
-        for (name, token) in [("garbage", "not-a-token"), ("forged", forged.as_str()), ("tampered", tampered.as_str())]
-        {
+        let bad = [
+            ("garbage", "not-a-token"),
+            ("forged", forged.as_str()),
+            ("tampered", tampered.as_str()),
+            ("stale", stale.as_str()),
+            ("erased account's", erased.as_str()),
+        ];
+        for (name, token) in bad {
             let code = error_code(call(&app, route, Some(token)).await, StatusCode::UNAUTHORIZED).await;
             assert_eq!(code, "INVALID_TOKEN", "{label} with a {name} token");
         }

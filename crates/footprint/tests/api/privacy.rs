@@ -25,6 +25,30 @@ async fn rows_with(app: &TestApp, needle: &str) -> Vec<(String, String)> {
     every_row(&location(app)).await.unwrap().into_iter().filter(|(_, row)| row.contains(needle)).collect()
 }
 
+/// The files of the data directory (the databases, their WALs and shared-memory files, and
+/// anything else) whose raw bytes hold one of `needles`, with how often.
+fn files_with(app: &TestApp, needles: &[&str]) -> Vec<(String, String, usize)> {
+    let mut found = Vec::new();
+    let mut directories = vec![app.data_dir.path().to_owned()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                directories.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            for needle in needles {
+                let times = bytes.windows(needle.len()).filter(|window| *window == needle.as_bytes()).count();
+                if times > 0 {
+                    found.push((path.display().to_string(), (*needle).to_owned(), times));
+                }
+            }
+        }
+    }
+    found
+}
+
 /// An account with e-mail and profile, consents, tracked and match events, derived rows and
 /// audit entries; and the same, smaller, for another user.
 async fn fixture(app: &TestApp) -> String {
@@ -135,6 +159,13 @@ async fn export_then_erase(postgres: bool) {
     let audit = app.state.store.audit_log(5).await.unwrap();
     assert_eq!(audit[0].action, "privacy.erasure");
     assert!(!format!("{audit:?}").contains(GONE));
+    if !postgres {
+        // Not even in the files' free pages or their write-ahead logs.
+        let email = format!("{GONE}@example.com");
+        let bytes_left = files_with(&app, &[GONE, &pseudonym, &email]);
+        assert!(bytes_left.is_empty(), "the user's bytes are still in the data directory: {bytes_left:?}");
+        assert!(!files_with(&app, &[KEPT]).is_empty(), "the scan finds what is there");
+    }
 
     // The token of an erased account no longer reaches anything of theirs; events for the id are refused…
     let again = app
@@ -177,6 +208,8 @@ async fn anonymisation_keeps_the_events_without_the_identity() {
     let anonymous = report["anonymous_id"].as_str().unwrap();
     assert!(anonymous.starts_with("anonymous-"));
     assert!(rows_with(&app, GONE).await.is_empty() && rows_with(&app, &pseudonym).await.is_empty());
+    let bytes_left = files_with(&app, &[GONE, &pseudonym]);
+    assert!(bytes_left.is_empty(), "the identity is still in the data directory: {bytes_left:?}");
     assert_eq!(app.events_of(anonymous).await.len(), 3);
     let usage_after = body(app.get("/stats/usage", Some(&app.admin_token)).await).await;
     assert_eq!(usage_after["total_interactions"], usage_before["total_interactions"], "aggregates keep the events");
@@ -226,4 +259,50 @@ async fn the_library_face_works_in_process() {
     assert_eq!(privacy_manager.cleanup_expired_data().await.unwrap().removed_events, 0);
     let metrics: Value = body(app.get("/api/metrics/acceptance?days=1", Some(&app.admin_token)).await).await;
     assert_eq!(metrics["proposed"], 0, "erased events are not counted");
+}
+
+/// The values stored in Redis under `prefix` that hold `needle`.
+async fn redis_values_with(prefix: &str, needle: &str) -> Vec<String> {
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut connection).await.unwrap();
+    let mut found = Vec::new();
+    for key in keys {
+        let value: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut connection).await.unwrap();
+        if value.is_some_and(|value| value.contains(needle)) {
+            found.push(key);
+        }
+    }
+    found
+}
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_leaves_nothing_of_the_user_in_the_redis_cache() {
+    let prefix = format!("footprint-test-{}:", ulid::Ulid::new());
+    let app = TestApp::spawn_with(|config| {
+        config.store.redis_url = Some(Secret::new(REDIS));
+        config.cache.redis_prefix = prefix.clone();
+        config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant;
+    })
+    .await;
+    let key = app.ingest_key().await;
+    for user in [GONE, KEPT] {
+        assert!(app.track(&key, &json!({"user_id": user, "type": "click"})).await.status().is_success());
+    }
+    let stats = app.get("/stats/interactions", Some(&app.admin_token)).await;
+    assert!(body(stats).await.to_string().contains(GONE), "the statistics name the user");
+    // A write moves the cache to a new generation; the entry naming the user stays behind it.
+    assert!(app.track(&key, &json!({"user_id": KEPT, "type": "view"})).await.status().is_success());
+    assert_eq!(app.get("/stats/interactions", Some(&app.admin_token)).await.status(), StatusCode::OK);
+    assert!(redis_values_with(&prefix, GONE).await.len() >= 2, "two generations name the user");
+
+    let erased =
+        app.client.delete(app.url(&format!("/api/v1/users/{GONE}"))).bearer_auth(&app.admin_token).send().await;
+    assert_eq!(erased.unwrap().status(), StatusCode::OK);
+    let left = redis_values_with(&prefix, GONE).await;
+    assert!(left.is_empty(), "cache entries still name the erased user: {left:?}");
+    let stats = body(app.get("/stats/interactions", Some(&app.admin_token)).await).await;
+    assert!(!stats.to_string().contains(GONE) && stats.to_string().contains(KEPT), "{stats}");
 }

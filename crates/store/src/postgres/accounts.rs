@@ -47,11 +47,12 @@ async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAcc
     let written = tx
         .execute(
             "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier, profile_enc,
-                                created_at_us, updated_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                                created_at_us, updated_at_us, token_generation)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
              ON CONFLICT (user_id) DO UPDATE SET username = EXCLUDED.username, email_enc = EXCLUDED.email_enc,
                 email_index = EXCLUDED.email_index, password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,
-                tier = EXCLUDED.tier, profile_enc = EXCLUDED.profile_enc, updated_at_us = EXCLUDED.updated_at_us
+                tier = EXCLUDED.tier, profile_enc = EXCLUDED.profile_enc, updated_at_us = EXCLUDED.updated_at_us,
+                token_generation = EXCLUDED.token_generation
              WHERE users.password_hash IS NULL",
             &[
                 &account.user_id,
@@ -64,6 +65,7 @@ async fn create_account(client: &mut deadpool_postgres::Client, account: &NewAcc
                 &account.tier.as_str(),
                 &account.profile_enc,
                 &account.now_us,
+                &account.token_generation,
             ],
         )
         .await;
@@ -98,6 +100,17 @@ impl AccountStore for PostgresStore {
         self.find_user("email_index", email_index).await
     }
 
+    async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT token_generation FROM users WHERE user_id = $1 AND password_hash IS NOT NULL",
+                &[&user_id],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
     async fn count_admins(&self) -> StoreResult<u64> {
         let client = self.pool.get().await?;
         let row = client
@@ -106,33 +119,59 @@ impl AccountStore for PostgresStore {
         Ok(row.get::<_, i64>(0).unsigned_abs())
     }
 
-    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>> {
+    async fn count_login_attempt(&self, pair: &LoginPair, now_us: i64) -> StoreResult<LoginAttempt> {
         let client = self.pool.get().await?;
-        let row = client
+        // Counts an attempt unless the pair is locked, atomically (the row lock orders parallel
+        // attempts), so that parallel guesses cannot all slip under the limit.
+        let counted = client
             .query_opt(
-                "UPDATE users SET failed_logins = failed_logins + 1
-                 WHERE user_id = $1 AND COALESCE(locked_until_us, 0) <= $2
-                 RETURNING failed_logins",
-                &[&user_id, &now_us],
+                "INSERT INTO login_attempts (login_key, network, attempts, last_attempt_us) VALUES ($1, $2, 1, $3)
+                 ON CONFLICT (login_key, network) DO UPDATE SET attempts = login_attempts.attempts + 1,
+                     last_attempt_us = EXCLUDED.last_attempt_us
+                 WHERE COALESCE(login_attempts.locked_until_us, 0) <= EXCLUDED.last_attempt_us
+                 RETURNING attempts, lockouts",
+                &[&pair.login_key, &pair.network, &now_us],
             )
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        if let Some(row) = counted {
+            return Ok(LoginAttempt::Counted { attempts: row.get(0), lockouts: row.get(1) });
+        }
+        let row = client
+            .query_opt(
+                "SELECT locked_until_us FROM login_attempts WHERE login_key = $1 AND network = $2",
+                &[&pair.login_key, &pair.network],
+            )
+            .await?;
+        let until_us: Option<i64> = row.and_then(|row| row.get(0));
+        Ok(LoginAttempt::Locked { until_us: until_us.unwrap_or(now_us) })
     }
 
-    async fn set_login_state(
-        &self,
-        user_id: &str,
-        failed_logins: i64,
-        locked_until_us: Option<i64>,
-    ) -> StoreResult<()> {
+    async fn lock_login(&self, pair: &LoginPair, until_us: i64, now_us: i64) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        let locked = client
+            .execute(
+                "UPDATE login_attempts SET attempts = 0, lockouts = lockouts + 1, locked_until_us = $3
+                 WHERE login_key = $1 AND network = $2 AND COALESCE(locked_until_us, 0) <= $4",
+                &[&pair.login_key, &pair.network, &until_us, &now_us],
+            )
+            .await?;
+        Ok(locked > 0)
+    }
+
+    async fn clear_login_attempts(&self, pair: &LoginPair) -> StoreResult<()> {
         let client = self.pool.get().await?;
         client
             .execute(
-                "UPDATE users SET failed_logins = $2, locked_until_us = $3 WHERE user_id = $1",
-                &[&user_id, &failed_logins, &locked_until_us],
+                "DELETE FROM login_attempts WHERE login_key = $1 AND network = $2",
+                &[&pair.login_key, &pair.network],
             )
             .await?;
         Ok(())
+    }
+
+    async fn expire_login_attempts(&self, before_us: i64) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        Ok(client.execute("DELETE FROM login_attempts WHERE last_attempt_us < $1", &[&before_us]).await?)
     }
 
     async fn update_profile(

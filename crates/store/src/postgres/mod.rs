@@ -36,6 +36,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_ml_calls.sql")),
     (10, include_str!("migrations/0010_attendance_history_index.sql")),
     (11, include_str!("migrations/0011_lookup_indexes.sql")),
+    (12, include_str!("migrations/0012_token_generation.sql")),
+    (13, include_str!("migrations/0013_login_attempts.sql")),
 ];
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;

@@ -54,6 +54,7 @@ impl PrivacyStore for PostgresStore {
         .await?;
         tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
+        tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&erasure.user_key]).await?;
         let mut derived_rows =
             tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
@@ -93,6 +94,7 @@ impl PrivacyStore for PostgresStore {
             .await?
             .and_then(|row| row.get(0));
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
+        tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&change.user_key]).await?;
         tx.execute(
             "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
             &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],

@@ -7,7 +7,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::model::{ApiKeyRecord, AuditEntry, ConsentRecord, StoredEvent, UserRecord};
 
 pub(super) const USER_COLUMNS: &str = "user_id, user_key, username, email_enc, email_index, password_hash, role, tier, \
-     profile_enc, first_seen_us, created_at_us, updated_at_us, failed_logins, locked_until_us";
+     profile_enc, first_seen_us, created_at_us, updated_at_us, token_generation";
 
 pub(super) fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
     let role: String = row.get(6);
@@ -25,8 +25,7 @@ pub(super) fn user_from_row(row: &Row) -> StoreResult<UserRecord> {
         first_seen_us: row.get(9),
         created_at_us: row.get(10),
         updated_at_us: row.get(11),
-        failed_logins: row.get(12),
-        locked_until_us: row.get(13),
+        token_generation: row.get(12),
     })
 }
 

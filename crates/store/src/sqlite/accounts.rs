@@ -21,19 +21,26 @@ fn taken_by_other(tx: &Transaction<'_>, column: &str, value: &str, user_id: &str
     Ok(tx.query_row(&sql, params![value, user_id], |row| row.get(0))?)
 }
 
-/// Counts an attempt unless the account is locked, atomically, so that parallel guesses
-/// cannot all slip under the limit.
-const COUNT_LOGIN_ATTEMPT: &str = "UPDATE users SET failed_logins = failed_logins + 1
-    WHERE user_id = ?1 AND coalesce(locked_until_us, 0) <= ?2
-    RETURNING failed_logins";
+/// Counts an attempt unless the pair is locked, atomically, so that parallel guesses cannot
+/// all slip under the limit.
+const COUNT_LOGIN_ATTEMPT: &str = "INSERT INTO login_attempts (login_key, network, attempts, last_attempt_us)
+    VALUES (?1, ?2, 1, ?3)
+    ON CONFLICT (login_key, network) DO UPDATE SET attempts = login_attempts.attempts + 1,
+        last_attempt_us = excluded.last_attempt_us
+    WHERE coalesce(login_attempts.locked_until_us, 0) <= excluded.last_attempt_us
+    RETURNING attempts, lockouts";
+
+const LOCK_LOGIN: &str = "UPDATE login_attempts SET attempts = 0, lockouts = lockouts + 1, locked_until_us = ?3
+    WHERE login_key = ?1 AND network = ?2 AND coalesce(locked_until_us, 0) <= ?4";
 
 const UPSERT_ACCOUNT: &str =
     "INSERT INTO users (user_id, user_key, username, email_enc, email_index, password_hash, role, tier,
-                       profile_enc, created_at_us, updated_at_us)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                       profile_enc, created_at_us, updated_at_us, token_generation)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
     ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, email_enc = excluded.email_enc,
         email_index = excluded.email_index, password_hash = excluded.password_hash, role = excluded.role,
-        tier = excluded.tier, profile_enc = excluded.profile_enc, updated_at_us = excluded.updated_at_us
+        tier = excluded.tier, profile_enc = excluded.profile_enc, updated_at_us = excluded.updated_at_us,
+        token_generation = excluded.token_generation
     WHERE users.password_hash IS NULL";
 
 fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<UserRecord> {
@@ -61,7 +68,8 @@ fn create_account(conn: &mut Connection, account: &NewAccount) -> StoreResult<Us
             account.role.as_str(),
             account.tier.as_str(),
             account.profile_enc,
-            account.now_us
+            account.now_us,
+            account.token_generation
         ],
     )?;
     if written == 0 {
@@ -93,6 +101,18 @@ impl AccountStore for SqliteStore {
         self.read(move |conn| find_user(conn, "email_index", &email_index)).await
     }
 
+    async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let generation = conn
+                .prepare_cached("SELECT token_generation FROM users WHERE user_id = ?1 AND password_hash IS NOT NULL")?
+                .query_row([user_id], |row| row.get(0))
+                .optional()?;
+            Ok(generation)
+        })
+        .await
+    }
+
     async fn count_admins(&self) -> StoreResult<u64> {
         self.read(|conn| {
             let n: i64 = conn.query_row(
@@ -105,31 +125,49 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn count_login_attempt(&self, user_id: &str, now_us: i64) -> StoreResult<Option<i64>> {
-        let user_id = user_id.to_owned();
+    async fn count_login_attempt(&self, pair: &LoginPair, now_us: i64) -> StoreResult<LoginAttempt> {
+        let pair = pair.clone();
         self.write(move |conn| {
-            let attempts = conn
+            let counted = conn
                 .prepare_cached(COUNT_LOGIN_ATTEMPT)?
-                .query_row(params![user_id, now_us], |row| row.get(0))
+                .query_row(params![pair.login_key, pair.network, now_us], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
-            Ok(attempts)
+            if let Some((attempts, lockouts)) = counted {
+                return Ok(LoginAttempt::Counted { attempts, lockouts });
+            }
+            let until_us: Option<i64> = conn.query_row(
+                "SELECT locked_until_us FROM login_attempts WHERE login_key = ?1 AND network = ?2",
+                params![pair.login_key, pair.network],
+                |row| row.get(0),
+            )?;
+            Ok(LoginAttempt::Locked { until_us: until_us.unwrap_or(now_us) })
         })
         .await
     }
 
-    async fn set_login_state(
-        &self,
-        user_id: &str,
-        failed_logins: i64,
-        locked_until_us: Option<i64>,
-    ) -> StoreResult<()> {
-        let user_id = user_id.to_owned();
+    async fn lock_login(&self, pair: &LoginPair, until_us: i64, now_us: i64) -> StoreResult<bool> {
+        let pair = pair.clone();
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE users SET failed_logins = ?2, locked_until_us = ?3 WHERE user_id = ?1",
-                params![user_id, failed_logins, locked_until_us],
-            )?;
+            let locked =
+                conn.prepare_cached(LOCK_LOGIN)?.execute(params![pair.login_key, pair.network, until_us, now_us])?;
+            Ok(locked > 0)
+        })
+        .await
+    }
+
+    async fn clear_login_attempts(&self, pair: &LoginPair) -> StoreResult<()> {
+        let pair = pair.clone();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM login_attempts WHERE login_key = ?1 AND network = ?2")?
+                .execute(params![pair.login_key, pair.network])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn expire_login_attempts(&self, before_us: i64) -> StoreResult<u64> {
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM login_attempts WHERE last_attempt_us < ?1", [before_us])? as u64)
         })
         .await
     }

@@ -28,6 +28,9 @@ pub(super) fn open_connection(path: &Path, options: &SqliteOptions, read_only: b
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted rows are overwritten with zeros, not left in free space and free pages: an erased
+    // user's bytes must not outlive the erasure in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // Memory-mapped reads, and a page cache of 64 MiB for the writer (indexes keyed by user are
     // touched at random) and 16 MiB for each reader (readers also share the OS cache through mmap).
     conn.pragma_update(None, "mmap_size", 268_435_456)?;
@@ -69,6 +72,26 @@ pub(super) fn run_checkpointer(connections: Vec<Connection>, stop: mpsc::Receive
         if let Err(error) = checkpoint(conn, "TRUNCATE") {
             tracing::debug!(error = %error, "final WAL checkpoint did not complete");
         }
+    }
+}
+
+/// How long an erasure waits for readers to leave the WAL before it gives up truncating it.
+const TRUNCATE_WAIT: Duration = Duration::from_secs(10);
+
+/// Copies the whole WAL of the connection's main file into the file and truncates the WAL to
+/// nothing, so that no earlier version of a page (an erased user's rows) stays in it. Waits
+/// for readers and for the background checkpoint; false when they kept it busy too long.
+pub(super) fn truncate_wal(conn: &Connection) -> StoreResult<bool> {
+    let deadline = std::time::Instant::now() + TRUNCATE_WAIT;
+    loop {
+        let busy: i64 = conn.query_row("PRAGMA main.wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -39,6 +39,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_ml_calls.sql")),
     (7, include_str!("migrations/0007_attendance_history_index.sql")),
     (8, include_str!("migrations/0008_repair_version_2.sql")),
+    (9, include_str!("migrations/0009_token_generation.sql")),
+    (10, include_str!("migrations/0010_login_attempts.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
@@ -143,6 +145,18 @@ impl SqliteStore {
             work(&mut conn)
         })
         .await?
+    }
+
+    /// Truncates both WALs after an erasure or anonymisation: the pages written before it,
+    /// which still hold the user's rows, go with them. The rows are already gone either way;
+    /// a WAL kept busy past the wait is logged and truncated by a later checkpoint.
+    async fn truncate_wals(&self) -> StoreResult<()> {
+        for (file, writer) in [("primary", &self.writer), ("derived", &self.derived_writer)] {
+            if !Self::write_with(Arc::clone(writer), |conn| files::truncate_wal(conn)).await? {
+                tracing::warn!(file, "the SQLite WAL stayed busy: an erased user's old pages remain in it for now");
+            }
+        }
+        Ok(())
     }
 
     async fn read<T, F>(&self, work: F) -> StoreResult<T>

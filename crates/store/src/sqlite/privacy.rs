@@ -1,4 +1,5 @@
-//! Erasure and anonymisation: every table that names a user or their pseudonym, in both files.
+//! Erasure and anonymisation: every table that names a user or their pseudonym, in both files;
+//! deleted rows are zeroed (`secure_delete`) and both WALs truncated afterwards.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -63,6 +64,7 @@ impl PrivacyStore for SqliteStore {
                 )?;
                 tx.execute("DELETE FROM attendance_registrations WHERE user_id = ?1", [&erasure.user_id])?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
+                tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&erasure.user_key])?;
                 tx.execute(
                     "INSERT INTO erasures (tombstone, erased_at_us) VALUES (?1, ?2)
                      ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
@@ -74,6 +76,7 @@ impl PrivacyStore for SqliteStore {
             })
             .await?;
         change.derived_rows = derived_rows;
+        self.truncate_wals().await?;
         Ok(change)
     }
 
@@ -126,6 +129,7 @@ impl PrivacyStore for SqliteStore {
                     .query_row("SELECT first_seen_us FROM users WHERE user_id = ?1", [&change.user_id], |row| row.get(0))
                     .optional()?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&change.user_id])? > 0;
+                tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&change.user_key])?;
                 tx.execute(
                     "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)",
                     params![change.new_user_id, change.new_user_key, first_seen.flatten(), change.now_us],
@@ -149,6 +153,7 @@ impl PrivacyStore for SqliteStore {
             })
             .await?;
         result.derived_rows = derived_rows;
+        self.truncate_wals().await?;
         Ok(result)
     }
 }

@@ -95,7 +95,7 @@ behaviour_suite!(
     survives_concurrent_batches_for_the_same_users,
     keeps_everything_across_a_reopen,
     keeps_an_audit_log,
-    keeps_login_state,
+    counts_login_attempts_per_login_and_network,
     gives_a_late_event_the_session_stored_before_it,
     ignores_a_consent_older_than_the_recorded_one,
     reads_events_in_arrival_order,
@@ -109,6 +109,7 @@ behaviour_suite!(
     keeps_attendance_events_and_registrations,
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,
+    ends_token_generations_with_the_account,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -122,6 +123,7 @@ fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, rol
         role,
         tier: Tier::Premium,
         profile_enc: None,
+        token_generation: 7,
         now_us: 1_000,
     }
 }
@@ -425,32 +427,46 @@ async fn keeps_an_audit_log(db: &TestDb) {
     assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["user.create", "login"]);
 }
 
-async fn keeps_login_state(db: &TestDb) {
-    db.store.create_account(account("alice", Some("alice"), None, Role::User)).await.unwrap();
-    assert_eq!(db.store.user("alice").await.unwrap().unwrap().failed_logins, 0);
-    db.store.set_login_state("alice", 3, Some(77)).await.unwrap();
-    let user = db.store.user("alice").await.unwrap().unwrap();
-    assert_eq!((user.failed_logins, user.locked_until_us), (3, Some(77)));
-    db.store.set_login_state("alice", 0, None).await.unwrap();
-    let user = db.store.user("alice").await.unwrap().unwrap();
-    assert_eq!((user.failed_logins, user.locked_until_us), (0, None));
+async fn counts_login_attempts_per_login_and_network(db: &TestDb) {
+    let pair = |login: &str, network: &str| LoginPair { login_key: login.to_owned(), network: network.to_owned() };
+    let (here, elsewhere) = (pair("key-alice", "192.0.2.0"), pair("key-alice", "198.51.100.0"));
+    let counted = |attempts, lockouts| LoginAttempt::Counted { attempts, lockouts };
 
-    // Attempts are counted one by one, even when they race, and not while locked.
+    // Attempts are counted one by one, even when they race.
     let mut tasks = Vec::new();
     for _ in 0..6 {
-        let store = Arc::clone(&db.store);
-        tasks.push(tokio::spawn(async move { store.count_login_attempt("alice", 100).await.unwrap() }));
+        let (store, here) = (Arc::clone(&db.store), here.clone());
+        tasks.push(tokio::spawn(async move { store.count_login_attempt(&here, 100).await.unwrap() }));
     }
-    let mut counted: Vec<i64> = Vec::new();
+    let mut numbers: Vec<i64> = Vec::new();
     for task in tasks {
-        counted.push(task.await.unwrap().expect("not locked"));
+        match task.await.unwrap() {
+            LoginAttempt::Counted { attempts, lockouts: 0 } => numbers.push(attempts),
+            other => panic!("not locked yet: {other:?}"),
+        }
     }
-    counted.sort_unstable();
-    assert_eq!(counted, vec![1, 2, 3, 4, 5, 6]);
-    db.store.set_login_state("alice", 0, Some(500)).await.unwrap();
-    assert_eq!(db.store.count_login_attempt("alice", 499).await.unwrap(), None, "locked until 500");
-    assert_eq!(db.store.count_login_attempt("alice", 500).await.unwrap(), Some(1), "the lock has passed");
-    assert_eq!(db.store.count_login_attempt("nobody", 500).await.unwrap(), None);
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6]);
+
+    // A lock holds back this login from this network only, and is taken once.
+    assert!(db.store.lock_login(&here, 500, 100).await.unwrap());
+    assert!(!db.store.lock_login(&here, 900, 101).await.unwrap(), "already locked");
+    assert_eq!(db.store.count_login_attempt(&here, 499).await.unwrap(), LoginAttempt::Locked { until_us: 500 });
+    assert_eq!(db.store.count_login_attempt(&elsewhere, 499).await.unwrap(), counted(1, 0));
+    assert_eq!(db.store.count_login_attempt(&pair("key-bob", "192.0.2.0"), 499).await.unwrap(), counted(1, 0));
+    // Once it has passed, attempts start over and the lock is remembered.
+    assert_eq!(db.store.count_login_attempt(&here, 500).await.unwrap(), counted(1, 1));
+    assert!(db.store.lock_login(&here, 1_000, 500).await.unwrap());
+    assert_eq!(db.store.count_login_attempt(&here, 1_000).await.unwrap(), counted(1, 2));
+    // A success forgets both.
+    db.store.clear_login_attempts(&here).await.unwrap();
+    assert_eq!(db.store.count_login_attempt(&here, 1_100).await.unwrap(), counted(1, 0));
+    db.store.clear_login_attempts(&pair("nobody", "192.0.2.0")).await.unwrap();
+
+    // Pairs quiet since before a time are forgotten.
+    assert_eq!(db.store.expire_login_attempts(1_000).await.unwrap(), 2, "elsewhere and bob, last seen at 499");
+    assert_eq!(db.store.count_login_attempt(&elsewhere, 1_200).await.unwrap(), counted(1, 0));
+    assert_eq!(db.store.count_login_attempt(&here, 1_200).await.unwrap(), counted(2, 0), "kept");
 }
 
 async fn gives_a_late_event_the_session_stored_before_it(db: &TestDb) {

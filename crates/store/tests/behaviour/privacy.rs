@@ -20,6 +20,9 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .unwrap();
     }
     db.store.update_profile(user, &format!("enc-profile-of-{user}"), user, 3).await.unwrap();
+    // Failed logins, counted under the account's pseudonym.
+    let login = LoginPair { login_key: format!("key-{user}"), network: "192.0.2.0".to_owned() };
+    db.store.count_login_attempt(&login, 3).await.unwrap();
     db.store.upsert_attendance_event(attendance_event("class-1", 10)).await.unwrap();
     db.store.upsert_registration(registration("class-1", user, Some(true))).await.unwrap();
     let mut batch = vec![event(1, user, 0), event(2, user, 1), event(3, other, 2)];
@@ -168,4 +171,48 @@ pub(super) async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
     let counts = db.store.sequence_counts(&[("key-anonymous-x1".into(), "a".into())]).await.unwrap();
     assert_eq!(counts, vec![delta("key-anonymous-x1", "a", "b", 2)]);
     assert_eq!(db.store.count_users().await.unwrap().users, 2, "the anonymous user still counts");
+}
+
+/// The token generation is the account's: none for a tracked-only user, gone with erasure and
+/// anonymisation, and a new account under the same id has the one it was created with.
+pub(super) async fn ends_token_generations_with_the_account(db: &TestDb) {
+    db.store.create_account(account("gen-user", Some("gen-user"), None, Role::User)).await.unwrap();
+    assert_eq!(db.store.token_generation("gen-user").await.unwrap(), Some(7));
+    assert_eq!(db.store.user("gen-user").await.unwrap().unwrap().token_generation, 7);
+    db.store.commit_events(vec![event(1, "tracked-only", 0)].into(), granting()).await.unwrap();
+    assert!(db.store.user("tracked-only").await.unwrap().is_some());
+    assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), None, "no account, no tokens");
+    assert_eq!(db.store.token_generation("nobody").await.unwrap(), None);
+
+    let erasure = |user_id: &str| Erasure {
+        user_id: user_id.to_owned(),
+        user_key: format!("key-{user_id}"),
+        tombstone: format!("tomb-{user_id}"),
+        scrub: vec![user_id.to_owned()],
+        replacement: "erased-user".to_owned(),
+        now_us: 50,
+    };
+    db.store.erase_user(erasure("gen-user")).await.unwrap();
+    assert_eq!(db.store.token_generation("gen-user").await.unwrap(), None, "erased");
+    let again = NewAccount { token_generation: 8, ..account("gen-user", Some("gen-user"), None, Role::User) };
+    db.store.create_account(again).await.unwrap();
+    assert_eq!(db.store.token_generation("gen-user").await.unwrap(), Some(8), "the new account's own");
+
+    // A tracked user granted an account takes the generation given with it.
+    let granted = NewAccount { token_generation: 9, ..account("tracked-only", Some("tracked"), None, Role::User) };
+    db.store.create_account(granted).await.unwrap();
+    assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), Some(9));
+    db.store
+        .anonymize_user(Anonymization {
+            user_id: "tracked-only".to_owned(),
+            user_key: "key-tracked-only".to_owned(),
+            new_user_id: "anonymous-g1".to_owned(),
+            new_user_key: "key-anonymous-g1".to_owned(),
+            scrub: vec!["tracked-only".to_owned()],
+            now_us: 60,
+        })
+        .await
+        .unwrap();
+    assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), None, "anonymised");
+    assert_eq!(db.store.token_generation("anonymous-g1").await.unwrap(), None, "the new identity has no account");
 }

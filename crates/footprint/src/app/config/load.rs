@@ -122,6 +122,7 @@ impl Config {
             ("ingest.session_gap_secs", self.ingest.session_gap_secs, 30 * 86_400),
             ("auth.token_ttl_secs", self.auth.token_ttl_secs, 30 * 86_400),
             ("auth.lockout_secs", self.auth.lockout_secs, 30 * 86_400),
+            ("auth.max_lockout_secs", self.auth.max_lockout_secs, 30 * 86_400),
         ];
         for (name, value, max_secs) in bounded {
             if value.as_secs() > max_secs {
@@ -165,6 +166,15 @@ impl Config {
         }
         if self.processing.batch_events == 0 || self.processing.interval_ms.is_zero() {
             return invalid("processing", "batch_events and interval_ms must be positive".to_owned());
+        }
+        if self.auth.max_lockout_secs < self.auth.lockout_secs {
+            return invalid("auth.max_lockout_secs", "must be at least auth.lockout_secs".to_owned());
+        }
+        if self.auth.max_failed_logins == 0 {
+            return invalid("auth.max_failed_logins", "must be at least 1".to_owned());
+        }
+        if self.auth.token_check_cache_ms > Duration::from_secs(10) {
+            return invalid("auth.token_check_cache_ms", "must be at most 10000 ms".to_owned());
         }
         if self.auth.token_ttl_secs.is_zero() {
             return invalid("auth.token_ttl_secs", "must be positive".to_owned());

@@ -236,6 +236,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Who may read `/metrics`.
     pub metrics_access: MetricsAccess,
+    /// Addresses of the reverse proxies in front of Footprint. A request from one of them is
+    /// taken to come from the address it names last in `X-Forwarded-For` (after any other
+    /// trusted proxy); the header is ignored on a request from anywhere else. Empty: the
+    /// peer's address is the client's.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -245,6 +250,7 @@ impl Default for ServerConfig {
             port: 8001,
             max_body_bytes: 1024 * 1024,
             metrics_access: MetricsAccess::Auto,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -311,13 +317,23 @@ pub struct AuthConfig {
     pub token_ttl_secs: Duration,
     pub admin_username: Option<String>,
     pub admin_password: Option<Secret>,
-    /// Failed logins in a row that lock an account.
+    /// Failed logins in a row, for one login from one network (/24 or /48), that lock that
+    /// network out of that login; other networks keep their own count.
     pub max_failed_logins: u32,
+    /// How long the first lock lasts; each further lock of the same login and network (with no
+    /// success in between) lasts twice as long as the one before…
     #[serde(with = "seconds")]
     pub lockout_secs: Duration,
+    /// …up to this.
+    #[serde(with = "seconds")]
+    pub max_lockout_secs: Duration,
     /// How long a verified API key is trusted before it is looked up again (revocation delay).
     #[serde(with = "seconds")]
     pub api_key_cache_secs: Duration,
+    /// How long a node trusts what it last read of an account's token generation: another
+    /// node may accept the token of an account erased meanwhile for this long (at most 10 s).
+    #[serde(with = "milliseconds")]
+    pub token_check_cache_ms: Duration,
     /// Whether anyone may create a `user` account with `POST /create_user` (seed 002).
     pub self_registration: bool,
 }
@@ -331,7 +347,9 @@ impl Default for AuthConfig {
             admin_password: None,
             max_failed_logins: 5,
             lockout_secs: Duration::from_secs(15 * 60),
+            max_lockout_secs: Duration::from_secs(4 * 3600),
             api_key_cache_secs: Duration::from_secs(60),
+            token_check_cache_ms: Duration::from_millis(2_000),
             self_registration: true,
         }
     }

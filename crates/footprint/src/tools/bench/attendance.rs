@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use footprint_analytics::Role;
 use footprint_analytics::attendance::synthetic;
 use hyper::Method;
 use serde_json::json;
@@ -47,7 +46,7 @@ pub async fn run(bench: AttendanceBench, base_config: &Config) -> anyhow::Result
     config.ml.analysis_timeout_secs = Duration::from_secs(600);
     let target = Target::start(&config, bench.database_url.as_deref()).await?;
     let state = target.state.clone();
-    let admin = state.auth.jwt().issue("bench-admin", Role::Admin, Some("bench-admin"), state.clock.now()).access_token;
+    let admin = target.admin_token().await?;
     let authorization = format!("Bearer {admin}");
 
     // The history ends last week; one class of the coming week has the members' registrations.

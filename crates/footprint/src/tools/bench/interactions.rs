@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use footprint_analytics::rng::SplitMix64;
-use footprint_analytics::{EventType, Role, UserId};
+use footprint_analytics::{EventType, UserId};
 use hyper::Method;
 
 use super::load::{Call, Timing, drive};
@@ -104,7 +104,7 @@ pub async fn run(bench: InteractionsBench, base_config: &Config) -> anyhow::Resu
     }
     let target = Target::start(base_config, bench.database_url.as_deref()).await?;
     let state = target.state.clone();
-    let admin = state.auth.jwt().issue("bench-admin", Role::Admin, Some("bench-admin"), state.clock.now()).access_token;
+    let admin = target.admin_token().await?;
     let authorization = format!("Bearer {admin}");
     println!(
         "footprint bench interactions: {} store, {} connections, {} s measured after {} s warm-up per route",

@@ -1,13 +1,14 @@
 //! A Footprint started for a benchmark: SQLite in a temp directory or PostgreSQL in a fresh
-//! schema, an ingest API key, consent granted by default.
+//! schema, an ingest API key, consent granted by default, and an admin's token on request.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use footprint_analytics::ConsentDefault;
+use footprint_analytics::{ConsentDefault, Role};
 use footprint_store::{EventPosition, EventQuery, ScratchSchema};
 
 use crate::accounts::api_key;
+use crate::accounts::service::{self as accounts, NewUserRequest};
 use crate::app::config::{Config, Secret};
 use crate::app::server::{App, serve};
 use crate::app::state::AppState;
@@ -47,6 +48,24 @@ impl Target {
             let _ = stopped.await;
         }));
         Ok(Self { state, address, key, stop, server, _dir: dir, _schema: schema })
+    }
+
+    /// An access token of an admin account created for the benchmark.
+    pub async fn admin_token(&self) -> anyhow::Result<String> {
+        let request = NewUserRequest {
+            user_id: None,
+            username: Some("bench-admin".to_owned()),
+            email: None,
+            password: Secret::new(crate::kernel::crypto::random_token(18)),
+            role: Some(Role::Admin),
+            tier: None,
+            profile: None,
+        };
+        accounts::create_account(&self.state, request, "bench")
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot create the bench admin: {error}"))?;
+        let admin = self.state.store.user("bench-admin").await?.context("the bench admin was not stored")?;
+        Ok(accounts::issue_token(&self.state, &admin).access_token)
     }
 
     pub fn url(&self) -> String {
