@@ -275,6 +275,9 @@ mod tests {
             price: None,
             bad_weather: None,
             temperature_c: None,
+            condition: None,
+            location: None,
+            instructor: None,
         };
         let day = crate::time::DAY_US;
         let events = [event("a", 10 * day), event("b", 20 * day)];

@@ -1,21 +1,8 @@
-//! Which factors move attendance: each factor's correlation with attending, rates by level,
-//! the best level against the rest (Bonferroni-adjusted), the regression's F-test, and the
-//! summaries insights report (whether levels differ, weekly rates, per-event rates, capacity use).
+//! Rates by level of the factors scheduling can choose, the best level against the rest
+//! (Bonferroni-adjusted), and the summaries insights and recommendations report (whether
+//! levels differ, weekly rates, per-event rates, capacity use).
 
 use super::*;
-
-/// A factor's relation to attendance over the examples.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FactorEffect {
-    pub factor: String,
-    /// Point-biserial correlation with attending.
-    pub correlation: Option<f64>,
-    pub p_value: Option<f64>,
-    /// Mean attendance where the factor is set (binary factors) and where it is not.
-    pub rate_when_present: Option<f64>,
-    pub rate_when_absent: Option<f64>,
-    pub sample_size: u64,
-}
 
 /// Attendance rate and count for one level of a categorical factor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,56 +39,17 @@ pub fn best_level(levels: &[LevelRate]) -> Option<BestLevel> {
     })
 }
 
+/// Attendance by the levels of the factors scheduling can choose.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FactorAnalysis {
-    pub examples: usize,
-    pub factors: Vec<FactorEffect>,
-    /// Rates by day of week, time slot, event type and weather.
+    /// Rates by day of week, time slot (morning, afternoon, evening), event type and weather
+    /// (good, bad, unknown), best level first.
     pub levels: BTreeMap<String, Vec<LevelRate>>,
-    /// The linear probability model of attending on every factor.
-    pub r_squared: Option<f64>,
-    pub adjusted_r_squared: Option<f64>,
-    pub f_statistic: Option<f64>,
-    pub f_p_value: Option<f64>,
 }
 
-/// Each factor's correlation with attendance and its p-value, the rates by level, and the
-/// regression's fit (R², adjusted R², F and its p-value).
-pub fn analyze_factors(
-    space: &FeatureSpace,
-    examples: &[Example],
-    events: &[EventInfo],
-    registrations: &[RegistrationInfo],
-) -> FactorAnalysis {
-    let mut factors = Vec::new();
-    for (column, name) in space.names.iter().enumerate() {
-        let mut moments = crate::stats::Moments::default();
-        let (mut present, mut absent) = (crate::stats::Mean::default(), crate::stats::Mean::default());
-        let binary = examples.iter().all(|e| e.features[column] == 0.0 || e.features[column] == 1.0);
-        for example in examples {
-            let y = if example.attended { 1.0 } else { 0.0 };
-            moments.push(example.features[column], y);
-            if binary {
-                if example.features[column] == 1.0 { present.push(y) } else { absent.push(y) }
-            }
-        }
-        let correlation = moments.correlation();
-        factors.push(FactorEffect {
-            factor: name.clone(),
-            correlation: correlation.as_ref().map(|c| c.r),
-            p_value: correlation.as_ref().map(|c| c.p_value),
-            rate_when_present: present.mean(),
-            rate_when_absent: absent.mean(),
-            sample_size: moments.n,
-        });
-    }
-    // Columns that never vary cannot be in the regression.
-    let varying: Vec<usize> =
-        (0..space.names.len()).filter(|&c| examples.iter().any(|e| e.features[c] != examples[0].features[c])).collect();
-    let rows: Vec<Vec<f64>> = examples.iter().map(|e| varying.iter().map(|&c| e.features[c]).collect()).collect();
-    let y: Vec<f64> = examples.iter().map(|e| if e.attended { 1.0 } else { 0.0 }).collect();
-    let fit = if varying.is_empty() { None } else { crate::stats::ols(&rows, &y) };
-
+/// The rates by level of the registrations with a known outcome (seed 004's own factor
+/// analysis, factor by factor with its tests, is [`factor_report`]).
+pub fn analyze_factors(events: &[EventInfo], registrations: &[RegistrationInfo]) -> FactorAnalysis {
     let by_id: HashMap<&str, &EventInfo> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
     let mut tallies: BTreeMap<String, BTreeMap<String, (u64, u64)>> = BTreeMap::new();
     for registration in registrations {
@@ -140,15 +88,7 @@ pub fn analyze_factors(
             (factor, rates)
         })
         .collect();
-    FactorAnalysis {
-        examples: examples.len(),
-        factors,
-        levels,
-        r_squared: fit.as_ref().map(|f| f.r_squared),
-        adjusted_r_squared: fit.as_ref().map(|f| f.adjusted_r_squared),
-        f_statistic: fit.as_ref().map(|f| f.f_statistic),
-        f_p_value: fit.as_ref().map(|f| f.f_p_value),
-    }
+    FactorAnalysis { levels }
 }
 
 /// The p-value of a χ² test of whether the rates differ between the levels at all (attended
@@ -241,6 +181,9 @@ mod summary_tests {
             price: None,
             bad_weather: None,
             temperature_c: None,
+            condition: None,
+            location: None,
+            instructor: None,
         }
     }
 

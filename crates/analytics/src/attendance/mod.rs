@@ -29,6 +29,10 @@ pub struct EventInfo {
     /// Rain, snow or storms forecast or observed.
     pub bad_weather: Option<bool>,
     pub temperature_c: Option<f64>,
+    /// The weather's condition as [`weather_condition`] names it.
+    pub condition: Option<String>,
+    pub location: Option<String>,
+    pub instructor: Option<String>,
 }
 
 /// A registration, with its outcome when known.
@@ -54,6 +58,33 @@ pub fn weather_from_json(value: &serde_json::Value) -> (Option<bool>, Option<f64
     let rain = value.get("rain").and_then(Value::as_bool);
     let temperature = value.get("temperature_c").or_else(|| value.get("temperature")).and_then(Value::as_f64);
     (bad.or(precipitation).or(rain), temperature)
+}
+
+/// An event's weather condition in the seed's words, from the JSON the API takes: `snowy`,
+/// `stormy`, `rainy`, `cloudy` or `sunny` when its `condition` (or `forecast`) says so in
+/// English or French, else that condition as given (lowercased); without a condition, `rainy`
+/// when `precipitation_mm` is above 0.5 or `rain` is true.
+pub fn weather_condition(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let given = value
+        .get("condition")
+        .or_else(|| value.get("forecast"))
+        .and_then(Value::as_str)
+        .map(|c| c.trim().to_lowercase());
+    if let Some(condition) = given.filter(|c| !c.is_empty()) {
+        const WORDS: [(&str, &[&str]); 5] = [
+            ("snowy", &["snow", "neige", "sleet", "blizzard"]),
+            ("stormy", &["storm", "thunder", "orage"]),
+            ("rainy", &["rain", "drizzle", "shower", "pluie", "pluv", "averse", "bruine"]),
+            ("cloudy", &["cloud", "overcast", "fog", "mist", "nuag", "couvert", "brouillard", "gris"]),
+            ("sunny", &["sun", "clear", "fair", "soleil", "ensoleill", "dégagé", "degage", "beau"]),
+        ];
+        let named = WORDS.iter().find(|(_, words)| words.iter().any(|w| condition.contains(w)));
+        return Some(named.map_or(condition, |(name, _)| (*name).to_owned()));
+    }
+    let precipitation = value.get("precipitation_mm").and_then(Value::as_f64).map(|mm| mm > 0.5);
+    let rain = value.get("rain").and_then(Value::as_bool);
+    precipitation.or(rain).filter(|wet| *wet).map(|_| "rainy".to_owned())
 }
 
 pub use crate::time::weekday;
@@ -188,21 +219,32 @@ fn examples_of(
     space: &FeatureSpace,
     known: &[(&EventInfo, &RegistrationInfo)],
 ) -> (Vec<Example>, HashMap<String, History>) {
+    let (before, histories) = histories_before(known);
+    let examples = known
+        .iter()
+        .zip(&before)
+        .map(|((event, registration), history)| Example {
+            event_start_us: event.start_us,
+            user_id: registration.user_id.clone(),
+            features: space.features(event, registration.registered_at_us, history),
+            attended: registration.attended == Some(true),
+        })
+        .collect();
+    (examples, histories)
+}
+
+/// Each registration's user history over the events that started before its event (events
+/// starting at the same time see each other's outcomes only after all of them), in `known`'s
+/// order, and every user's final history.
+pub(crate) fn histories_before(known: &[(&EventInfo, &RegistrationInfo)]) -> (Vec<History>, HashMap<String, History>) {
     let mut histories: HashMap<String, History> = HashMap::new();
-    let mut examples = Vec::with_capacity(known.len());
-    // Events starting at the same time see each other's outcomes only after all of them.
+    let mut before = Vec::with_capacity(known.len());
     let mut index = 0;
     while index < known.len() {
         let start = known[index].0.start_us;
         let group_end = known[index..].iter().position(|(e, _)| e.start_us != start).map_or(known.len(), |n| index + n);
-        for (event, registration) in &known[index..group_end] {
-            let history = histories.get(&registration.user_id).copied().unwrap_or_default();
-            examples.push(Example {
-                event_start_us: event.start_us,
-                user_id: registration.user_id.clone(),
-                features: space.features(event, registration.registered_at_us, &history),
-                attended: registration.attended == Some(true),
-            });
+        for (_, registration) in &known[index..group_end] {
+            before.push(histories.get(&registration.user_id).copied().unwrap_or_default());
         }
         for (_, registration) in &known[index..group_end] {
             let history = histories.entry(registration.user_id.clone()).or_default();
@@ -211,7 +253,7 @@ fn examples_of(
         }
         index = group_end;
     }
-    (examples, histories)
+    (before, histories)
 }
 
 /// A trained attendance model, serialisable into the registry.
@@ -352,9 +394,11 @@ pub fn overall(probabilities: &[f64], level: f64) -> Overall {
 pub mod synthetic;
 
 mod anomalies;
+mod drivers;
 mod factors;
 
 pub use anomalies::*;
+pub use drivers::*;
 pub use factors::*;
 
 #[cfg(test)]
@@ -372,6 +416,9 @@ mod tests {
             price: None,
             bad_weather: None,
             temperature_c: None,
+            condition: None,
+            location: None,
+            instructor: None,
         };
         let registration = |id: &str, attended: bool| RegistrationInfo {
             event_id: id.to_owned(),
@@ -423,17 +470,17 @@ mod tests {
     #[test]
     fn factor_analysis_finds_the_planted_factors() {
         let (events, registrations) = synthetic::weekly_classes(40, 11);
-        let (space, examples, _) = examples(&events, &registrations);
-        let analysis = analyze_factors(&space, &examples, &events, &registrations);
-        let factor = |name: &str| analysis.factors.iter().find(|f| f.factor == name).unwrap().clone();
-        let tuesday = factor("day_tuesday");
-        assert!(tuesday.correlation.unwrap() > 0.0 && tuesday.p_value.unwrap() < 0.01, "{tuesday:?}");
-        let rain = factor("bad_weather");
-        assert!(rain.correlation.unwrap() < 0.0 && rain.p_value.unwrap() < 0.01, "{rain:?}");
-        assert!(factor("historical_rate").p_value.unwrap() < 0.01);
+        let analysis = analyze_factors(&events, &registrations);
         assert_eq!(analysis.levels["day_of_week"][0].level, "tuesday", "the best day first");
-        assert!(analysis.f_p_value.unwrap() < 0.01 && analysis.r_squared.unwrap() > 0.05);
-        assert!(analysis.adjusted_r_squared.unwrap() <= analysis.r_squared.unwrap());
+        assert_eq!(analysis.levels["weather"][0].level, "good", "rain −10 points");
+        let report =
+            factor_report(&events, &registrations, &[Factor::DayOfWeek, Factor::Weather, Factor::HistoricalAttendance]);
+        let (days, rain, history) = (&report.factors[0], &report.factors[1], &report.factors[2]);
+        assert!(days.correlation.unwrap() > 0.0 && days.significance.unwrap() < 0.01, "{days:?}");
+        assert!(rain.correlation.unwrap() < 0.0 && rain.significance.unwrap() < 0.01, "{rain:?}");
+        assert!(history.correlation.unwrap() > 0.0 && history.significance.unwrap() < 0.01, "{history:?}");
+        let fit = report.fit.unwrap();
+        assert!(fit.p_value < 0.01 && fit.r_squared > 0.05 && fit.adjusted_r_squared <= fit.r_squared, "{fit:?}");
     }
 
     #[test]

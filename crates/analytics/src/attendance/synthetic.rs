@@ -30,6 +30,9 @@ pub fn weekly_classes_of(weeks: i64, members: usize, seed: u64) -> (Vec<EventInf
                 price: Some(10.0),
                 bad_weather: Some(rain),
                 temperature_c: None,
+                condition: Some(if rain { "rainy" } else { "sunny" }.to_owned()),
+                location: None,
+                instructor: None,
             });
             for user in 0..members {
                 if rng.next_f64() < 0.5 {

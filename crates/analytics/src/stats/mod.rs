@@ -13,7 +13,7 @@ mod regression;
 pub use counts::*;
 pub use poisson_binomial::*;
 pub(crate) use regression::solve_linear_system;
-pub use regression::{OlsFit, ols};
+pub use regression::{OlsFit, independent_columns, ols};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 

@@ -108,6 +108,46 @@ fn f_survival(statistic: f64, freedom_1: f64, freedom_2: f64) -> Option<f64> {
     Some(distribution.sf(statistic.max(0.0)).clamp(0.0, 1.0))
 }
 
+/// The columns (each one variable's values over the observations) that are neither (nearly)
+/// constant nor (nearly) linear combinations of the columns kept before them, by index: a
+/// greedy Cholesky factorisation of their correlation matrix keeps a column when more than
+/// 1e-8 of its variance is left after projecting it on the columns already kept.
+pub fn independent_columns(columns: &[Vec<f64>]) -> Vec<usize> {
+    let centred: Vec<Vec<f64>> = columns
+        .iter()
+        .map(|column| {
+            let mean = column.iter().sum::<f64>() / column.len().max(1) as f64;
+            column.iter().map(|value| value - mean).collect()
+        })
+        .collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut kept: Vec<usize> = Vec::new();
+    let mut norms: Vec<f64> = Vec::new();
+    // Rows of the lower-triangular factor of the kept columns' correlation matrix.
+    let mut factor: Vec<Vec<f64>> = Vec::new();
+    for (index, column) in centred.iter().enumerate() {
+        let spread = dot(column, column);
+        if !has_spread(spread, dot(&columns[index], &columns[index])) {
+            continue;
+        }
+        let norm = spread.sqrt();
+        let mut projection: Vec<f64> = Vec::with_capacity(kept.len());
+        for (row, (&other, &other_norm)) in factor.iter().zip(kept.iter().zip(&norms)) {
+            let correlation = dot(&centred[other], column) / (other_norm * norm);
+            let done: f64 = row.iter().zip(&projection).map(|(l, v)| l * v).sum();
+            projection.push((correlation - done) / row[row.len() - 1]);
+        }
+        let left = 1.0 - projection.iter().map(|v| v * v).sum::<f64>();
+        if left > 1e-8 && left.is_finite() {
+            projection.push(left.sqrt());
+            factor.push(projection);
+            kept.push(index);
+            norms.push(norm);
+        }
+    }
+    kept
+}
+
 /// Solves the square system `matrix · x = rhs` (`matrix` row-major, dim = `rhs.len()`) by Gaussian
 /// elimination with partial pivoting. `None` when a pivot is at most `relative_tolerance` times the
 /// largest entry of the matrix (singular for practical purposes), on a size mismatch, or when the

@@ -17,7 +17,7 @@ use crate::app::state::AppState;
 use crate::attendance::model::batch::{self, BatchPrediction, BatchRequest, TestPrediction, TestPredictionRequest};
 use crate::attendance::model::insights::{self as ml_insights, InsightsRequest};
 use crate::attendance::model::{
-    self as attendance_model, AnomalyReport, AnomalyRequest, AttendancePrediction, FactorReport, FactorRequest,
+    self as attendance_model, AnomalyReport, AnomalyRequest, AttendancePrediction, FactorAnalysisView, FactorRequest,
     ModelPerformance, PredictRequest, RecommendationRequest, Recommendations, TrainRequest,
 };
 use crate::attendance::records::{
@@ -298,7 +298,7 @@ async fn analyze_factors(
     State(state): State<AppState>,
     principal: Principal,
     MlJson(request): MlJson<FactorRequest>,
-) -> Result<Json<Envelope<FactorReport>>, ApiError> {
+) -> Result<Json<Envelope<FactorAnalysisView>>, ApiError> {
     principal.require_staff()?;
     let started = Instant::now();
     let result = attendance_model::analyze_factors(&state, request).await;

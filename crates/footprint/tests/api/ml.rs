@@ -272,7 +272,8 @@ async fn performance_by_month_and_segment() {
     assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
 }
 
-/// The planted factors (Tuesday, rain), found with the right sign.
+/// The planted factors (Tuesday, rain), found with the right sign, in seed 004's shape: one entry per
+/// requested factor with its rates under the seed's keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_factor_analysis_finds_the_planted_effects() {
     let Trained { app, manager, .. } = trained().await;
@@ -281,12 +282,66 @@ async fn the_factor_analysis_finds_the_planted_effects() {
         "duration", "location", "price", "instructor", "historical_attendance"], "analysisType": "correlation"});
     let factors = body(app.post_json("/api/ml/analyze-factors", Some(&manager), &seed_request).await).await;
     let data = &factors["data"];
-    let factor = |name: &str| data["factors"].as_array().unwrap().iter().find(|f| f["factor"] == name).unwrap().clone();
-    let (tuesday, rain) = (factor("day_tuesday"), factor("bad_weather"));
-    assert!(tuesday["correlation"].as_f64().unwrap() > 0.0 && tuesday["p_value"].as_f64().unwrap() < 0.01, "{tuesday}");
-    assert!(rain["correlation"].as_f64().unwrap() < 0.0 && rain["p_value"].as_f64().unwrap() < 0.01, "{rain}");
-    assert_eq!(data["levels"]["day_of_week"][0]["level"], "tuesday");
-    assert!(data["model"]["fPValue"].as_f64().unwrap() < 0.01);
+    // One entry per requested factor, in the seed's shape.
+    let names: Vec<&str> = data["factors"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "weather",
+            "day_of_week",
+            "time_of_day",
+            "event_type",
+            "duration",
+            "location",
+            "price",
+            "instructor",
+            "historical_attendance"
+        ]
+    );
+    assert_eq!(data["eventId"], "next-tuesday");
+    let factor = |name: &str| data["factors"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone();
+    let days = factor("day_of_week");
+    assert_eq!(days["measure"], "eta");
+    assert!(days["correlation"].as_f64().unwrap() > 0.0 && days["significance"].as_f64().unwrap() < 0.01, "{days}");
+    let rate = |values: &Value, key: &str| values[key].as_f64().unwrap_or_else(|| panic!("no {key} in {values}"));
+    let values = &days["values"];
+    assert_eq!(values.as_object().unwrap().keys().collect::<Vec<_>>(), ["monday", "tuesday", "thursday"]);
+    assert!(rate(values, "tuesday") > rate(values, "monday") && rate(values, "tuesday") > rate(values, "thursday"));
+    assert!(days["description"].as_str().unwrap().starts_with("Tuesday events have the highest attendance"), "{days}");
+    assert!(["high", "medium"].contains(&days["impact"].as_str().unwrap()), "{days}");
+    let weather = factor("weather");
+    assert_eq!(weather["measure"], "pearson");
+    assert!(
+        weather["correlation"].as_f64().unwrap() < 0.0 && weather["significance"].as_f64().unwrap() < 0.01,
+        "{weather}"
+    );
+    let conditions = &weather["conditions"];
+    assert!(rate(conditions, "rainy") < rate(conditions, "sunny"), "{conditions}");
+    // Every class starts at 18h: one slot, so nothing to measure, and said so.
+    let slots = factor("time_of_day");
+    assert_eq!(slots["timeSlots"].as_object().unwrap().keys().collect::<Vec<_>>(), ["17:00-19:00"]);
+    assert_eq!(slots["correlation"], Value::Null);
+    assert!(slots["description"].as_str().unwrap().starts_with("Not enough variation in time of day"), "{slots}");
+    // Levels' counts add up to the registrations where the factor is known.
+    let counted: u64 = days["levels"].as_array().unwrap().iter().map(|l| l["registrations"].as_u64().unwrap()).sum();
+    assert_eq!(counted, days["sampleSize"].as_u64().unwrap());
+    assert_eq!(days["sampleSize"], data["examples"]);
+    assert!(factor("price")["ranges"].is_object() && factor("historical_attendance")["ranges"].is_object());
+    let model = &data["model"];
+    assert!(model["p_value"].as_f64().unwrap() < 0.01, "{model}");
+    let (r2, adjusted) = (model["r_squared"].as_f64().unwrap(), model["adjusted_r_squared"].as_f64().unwrap());
+    assert!(r2 > 0.0 && adjusted < r2 && model["f_statistic"].as_f64().unwrap() > 1.0, "{model}");
+    let advice = data["recommendations"].as_array().unwrap();
+    assert!(advice.iter().any(|a| a.as_str().unwrap().starts_with("Schedule events on tuesday")), "{advice:?}");
+    assert!(advice.iter().any(|a| a.as_str().unwrap().contains("before rainy")), "{advice:?}");
+    // An unknown factor is refused with the valid names.
+    let unknown =
+        app.post_json("/api/ml/analyze-factors", Some(&manager), &json!({"factors": ["weather", "moon"]})).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    let unknown = body(unknown).await;
+    assert_eq!(unknown["error"]["code"], "INVALID_PARAMETERS");
+    let message = unknown["error"]["message"].as_str().unwrap();
+    assert!(message.contains("moon") && message.contains("weather, day_of_week, time_of_day"), "{message}");
     let wrong_kind = app.post_json("/api/ml/analyze-factors", Some(&manager), &json!({"analysisType": "causal"})).await;
     assert_eq!(error_code(wrong_kind, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
 }

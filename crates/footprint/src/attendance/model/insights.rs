@@ -87,8 +87,8 @@ struct Facts {
 }
 
 fn compute(infos: &[EventInfo], regs: &[RegistrationInfo], capacities: &[(String, Option<i64>)], seed: u64) -> Facts {
-    let (space, examples, _) = attendance::examples(infos, regs);
-    let analysis = attendance::analyze_factors(&space, &examples, infos, regs);
+    let (_, examples, _) = attendance::examples(infos, regs);
+    let analysis = attendance::analyze_factors(infos, regs);
     let origin = examples.first().map_or(0, |e| e.event_start_us);
     let weeks: Vec<f64> = examples.iter().map(|e| (e.event_start_us - origin) as f64 / WEEK_US as f64).collect();
     let outcomes: Vec<bool> = examples.iter().map(|e| e.attended).collect();

@@ -3,12 +3,13 @@
 //! registry, and used to predict who will come to an event.
 //!
 //! `training` fits and registers versions, `prediction` answers for an event's registrants,
-//! `analyses` the factors and a model's performance, `anomalies` and `recommendations` their
-//! routes. Here: reading the records, the registry lookups and the analysis time budget.
+//! `factors` the factor analysis, `analyses` a model's performance, `anomalies` and
+//! `recommendations` their routes. Here: reading the records, the registry lookups and the analysis time budget.
 
 mod analyses;
 mod anomalies;
 pub mod batch;
+mod factors;
 pub mod insights;
 mod prediction;
 mod recommendations;
@@ -16,6 +17,7 @@ mod training;
 
 pub use analyses::*;
 pub use anomalies::*;
+pub use factors::*;
 pub use prediction::*;
 pub use recommendations::*;
 pub use training::*;
@@ -43,15 +45,10 @@ pub const MODEL_TYPE: &str = crate::kernel::registry::ATTENDANCE_PREDICTOR.model
 const PAGE: u32 = 1000;
 
 /// The event's weather as the model reads it: bad weather and temperature.
-fn weather(event: &AttendanceEvent) -> (Option<bool>, Option<f64>) {
-    match event.weather.as_deref().and_then(|w| serde_json::from_str::<Value>(w).ok()) {
-        Some(value) => attendance::weather_from_json(&value),
-        None => (None, None),
-    }
-}
-
 pub fn event_info(event: &AttendanceEvent) -> EventInfo {
-    let (bad_weather, temperature_c) = weather(event);
+    let weather = event.weather.as_deref().and_then(|w| serde_json::from_str::<Value>(w).ok());
+    let (bad_weather, temperature_c) = weather.as_ref().map_or((None, None), attendance::weather_from_json);
+    let condition = weather.as_ref().and_then(attendance::weather_condition);
     EventInfo {
         event_id: event.event_id.clone(),
         event_type: event.event_type.clone(),
@@ -60,6 +57,9 @@ pub fn event_info(event: &AttendanceEvent) -> EventInfo {
         price: event.price,
         bad_weather,
         temperature_c,
+        condition,
+        location: event.location.clone(),
+        instructor: event.instructor.clone(),
     }
 }
 

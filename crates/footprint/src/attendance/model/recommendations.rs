@@ -32,8 +32,8 @@ pub async fn recommendations(state: &AppState, request: RecommendationRequest) -
         let (infos, regs) = (infos.clone(), regs.clone());
         budget
             .run(state, "measuring the rates", move || {
-                let (space, examples, histories) = attendance::examples(&infos, &regs);
-                (attendance::analyze_factors(&space, &examples, &infos, &regs), histories, examples.len())
+                let (_, examples, histories) = attendance::examples(&infos, &regs);
+                (attendance::analyze_factors(&infos, &regs), histories, examples.len())
             })
             .await?
     };

@@ -284,6 +284,10 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
             price: optional(record, "price").and_then(|p| p.parse().ok()),
             bad_weather,
             temperature_c,
+            condition: optional(record, "weather")
+                .and_then(|w| attendance::weather_condition(&serde_json::json!({"condition": w}))),
+            location: optional(record, "location"),
+            instructor: optional(record, "instructor"),
         });
         let registered_at = match optional(record, "registered_at") {
             Some(text) => parse_time(&text).map_err(|e| anyhow::anyhow!(at(e.to_string())))?,
@@ -333,6 +337,9 @@ fn wooldridge(
             price: None,
             bad_weather: None,
             temperature_c: None,
+            condition: None,
+            location: None,
+            instructor: None,
         })
         .collect();
     let mut rng = SplitMix64::new(seed);
