@@ -194,7 +194,7 @@ async fn the_weather_may_be_a_condition_on_its_own() {
 async fn ml_routes_refuse_malformed_requests_with_the_seeds_code_and_the_valid_values() {
     let app = TestApp::spawn().await;
     let admin = &app.admin_token;
-    let cases: [(&str, Value, &str); 5] = [
+    let cases: [(&str, Value, &str); 7] = [
         ("/api/ml/anomalies", json!({"sensitivity": 5}), "the body does not have the expected shape"),
         (
             "/api/ml/anomalies",
@@ -204,6 +204,8 @@ async fn ml_routes_refuse_malformed_requests_with_the_seeds_code_and_the_valid_v
         ("/api/ml/anomalies", json!({"scope": "planet"}), "scope: planet is not one of organization, event"),
         ("/api/ml/anomalies", json!({"timeframe": {"start": "soon"}}), "timeframe.start: "),
         ("/api/ml/recommendations", json!({"focus": ["luck"]}), "focus: luck is not one of attendance_optimization"),
+        ("/api/ml/analyze-factors", json!({"factors": ["moon"]}), "factors: moon is not one of weather, day_of_week"),
+        ("/api/ml/analyze-factors", json!({"timeRange": {"end": "later"}}), "timeRange.end: "),
     ];
     for (path, request, message) in cases {
         let answer = app.post_json(path, Some(admin), &request).await;
