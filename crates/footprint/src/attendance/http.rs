@@ -180,19 +180,31 @@ async fn check_in(
 }
 
 /// Import JSON lines: one event per line, with `registrations: [{user_id, registered_at, attended?}]`.
-/// Bad lines are reported with their reason; the others are kept. Bodies up to
-/// `ingest.batch_max_bytes` (10 MiB by default).
+/// Bad lines are reported with their reason; the others are kept. A line whose event exists is
+/// refused unless `mode=upsert`, which replaces the event and reports the stored registrations
+/// its line did not mention (they stay attached). Bodies up to `ingest.batch_max_bytes` (10 MiB
+/// by default).
 #[utoipa::path(post, path = "/api/v1/attendance/import", tag = "attendance",
+    params(ImportQuery),
     request_body(content = String, content_type = "application/x-ndjson"), security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
         (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn import(
     State(state): State<AppState>,
     principal: Principal,
+    ApiQuery(query): ApiQuery<ImportQuery>,
     TextBody(text): TextBody,
 ) -> Result<Json<ImportReport>, ApiError> {
     principal.require_staff()?;
-    Ok(Json(attendance::import(&state, &text, &principal.actor()).await?))
+    let mode = attendance::ImportMode::parse(query.mode.as_deref())?;
+    Ok(Json(attendance::import(&state, &text, mode, &principal.actor()).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `insert` (default: a line whose event exists is refused) or `upsert` (it replaces the event).
+    mode: Option<String>,
 }
 
 /// Seed 004's envelope: `{"success": true, "data": …}`.

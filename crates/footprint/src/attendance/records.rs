@@ -354,18 +354,61 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// What an import does with a line whose event id is already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportMode {
+    /// The line is refused with the reason, and the stored event left as it is.
+    #[default]
+    Insert,
+    /// The line replaces the event (its creation time kept); the registrations it carries are
+    /// added or updated, and those already stored that it does not mention stay attached to
+    /// the event, counted in `registrations_kept`.
+    Upsert,
+}
+
+impl ImportMode {
+    /// `insert` or `upsert` (`mode` in the query), `insert` without it.
+    pub fn parse(mode: Option<&str>) -> Result<Self, ApiError> {
+        match mode {
+            None | Some("insert") => Ok(ImportMode::Insert),
+            Some("upsert") => Ok(ImportMode::Upsert),
+            Some(other) => Err(invalid(format!(
+                "mode: insert (the default: a line whose event exists is refused) or upsert (it replaces the event), not {other}"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImportReport {
+    pub mode: ImportMode,
     pub lines: usize,
+    /// Events stored: created and replaced.
     pub events_imported: usize,
+    pub events_created: usize,
+    pub events_replaced: usize,
     pub registrations_imported: usize,
+    /// Registrations already stored on a replaced event that its line did not mention: they stay
+    /// attached to the replaced event.
+    pub registrations_kept: usize,
     pub rejected: Vec<Rejected>,
 }
 
 /// Imports JSON lines, one event per line with its registrations; a bad line is reported and
-/// skipped, the others are kept.
-pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportReport, ApiError> {
-    let mut report = ImportReport { lines: 0, events_imported: 0, registrations_imported: 0, rejected: Vec::new() };
+/// skipped, the others are kept. A line whose event exists is refused unless `mode` is
+/// `upsert`.
+pub async fn import(state: &AppState, body: &str, mode: ImportMode, actor: &str) -> Result<ImportReport, ApiError> {
+    let mut report = ImportReport {
+        mode,
+        lines: 0,
+        events_imported: 0,
+        events_created: 0,
+        events_replaced: 0,
+        registrations_imported: 0,
+        registrations_kept: 0,
+        rejected: Vec::new(),
+    };
     let now_us = state.clock.now_us();
     for (index, line) in body.lines().enumerate() {
         if line.trim().is_empty() {
@@ -380,7 +423,7 @@ pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportR
                 continue;
             }
         };
-        let event = match event_from_input(input, None, now_us) {
+        let mut event = match event_from_input(input, None, now_us) {
             Ok(event) => event,
             Err(error) => {
                 report.rejected.push(reject(error.to_string()));
@@ -398,6 +441,23 @@ pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportR
                 continue;
             }
         };
+        match (mode, state.store.attendance_event(&event.event_id).await?) {
+            (ImportMode::Insert, Some(_)) => {
+                report.rejected.push(reject(format!(
+                    "event {} exists and was left as it is: import with mode=upsert to replace it",
+                    event.event_id
+                )));
+                continue;
+            }
+            (ImportMode::Upsert, Some(existing)) => {
+                event.created_at_us = existing.created_at_us;
+                let stored = state.store.registrations(std::slice::from_ref(&event.event_id)).await?;
+                report.registrations_kept +=
+                    stored.iter().filter(|old| !registrations.iter().any(|new| new.user_id == old.user_id)).count();
+                report.events_replaced += 1;
+            }
+            (_, None) => report.events_created += 1,
+        }
         state.store.upsert_attendance_event(event).await?;
         report.events_imported += 1;
         for registration in registrations {
@@ -411,7 +471,8 @@ pub async fn import(state: &AppState, body: &str, actor: &str) -> Result<ImportR
         Some(actor),
         None,
         "success",
-        serde_json::json!({"events": report.events_imported, "registrations": report.registrations_imported, "rejected": report.rejected.len()}),
+        serde_json::json!({"mode": mode, "created": report.events_created, "replaced": report.events_replaced,
+            "registrations": report.registrations_imported, "rejected": report.rejected.len()}),
     )
     .await;
     Ok(report)

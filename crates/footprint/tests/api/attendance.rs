@@ -172,3 +172,75 @@ async fn an_import_keeps_good_lines_and_reports_bad_ones() {
         (Some(400), Some(16_000))
     );
 }
+
+/// Posts `lines` to the import with `mode` in the query when given.
+async fn import(app: &TestApp, mode: Option<&str>, lines: &[Value]) -> reqwest::Response {
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let mut request = app.client.post(app.url("/api/v1/attendance/import"));
+    if let Some(mode) = mode {
+        request = request.query(&[("mode", mode)]);
+    }
+    request
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/x-ndjson")
+        .body(text.join("\n"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A line whose event exists is refused with the reason by default; `mode=upsert` replaces the
+/// event, keeps its creation time and says how many stored registrations stay attached.
+async fn import_says_what_it_does_with_existing_events(app: &TestApp) {
+    let registration = |user: &str| json!({"user_id": user, "registered_at": "2026-03-01T08:00:00Z", "attended": true});
+    let first = json!({"id": "yoga-1", "name": "Yoga", "type": "class", "start": "2026-03-10T18:00:00Z",
+        "duration_minutes": 60, "registrations": [registration("ana"), registration("bob")]});
+    let created = body(import(app, None, std::slice::from_ref(&first)).await).await;
+    assert_eq!((created["events_created"].as_u64(), created["mode"].as_str()), (Some(1), Some("insert")), "{created}");
+    let before = body(app.get("/api/v1/attendance/events/yoga-1", Some(&app.admin_token)).await).await;
+
+    // The same id again, moved to another day, with one more registrant.
+    let moved = json!({"id": "yoga-1", "name": "Yoga (moved)", "type": "class", "start": "2026-03-12T18:00:00Z",
+        "duration_minutes": 60, "registrations": [registration("bob"), registration("cleo")]});
+    let refused = body(import(app, None, std::slice::from_ref(&moved)).await).await;
+    assert_eq!((refused["events_imported"].as_u64(), refused["registrations_imported"].as_u64()), (Some(0), Some(0)));
+    let reason = refused["rejected"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("yoga-1 exists") && reason.contains("mode=upsert"), "{reason}");
+    let unchanged = body(app.get("/api/v1/attendance/events/yoga-1", Some(&app.admin_token)).await).await;
+    assert_eq!(unchanged, before, "the stored event and its registrations are untouched");
+
+    let replaced = body(import(app, Some("upsert"), std::slice::from_ref(&moved)).await).await;
+    assert_eq!(replaced["mode"], "upsert");
+    assert_eq!(
+        (replaced["events_replaced"].as_u64(), replaced["events_created"].as_u64()),
+        (Some(1), Some(0)),
+        "{replaced}"
+    );
+    assert_eq!(replaced["registrations_imported"], 2);
+    assert_eq!(replaced["registrations_kept"], 1, "ana was not in the line and stays attached: {replaced}");
+    let after = body(app.get("/api/v1/attendance/events/yoga-1", Some(&app.admin_token)).await).await;
+    assert_eq!((after["name"].as_str(), after["start"].as_str()), (Some("Yoga (moved)"), Some("2026-03-12T18:00:00Z")));
+    assert_eq!(after["created_at"], before["created_at"]);
+    let users: Vec<&str> =
+        after["registrations"].as_array().unwrap().iter().map(|r| r["user_id"].as_str().unwrap()).collect();
+    assert_eq!(users.len(), 3, "{users:?}");
+
+    let bad = import(app, Some("merge"), std::slice::from_ref(&moved)).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = body(bad).await;
+    assert!(bad["error"]["message"].as_str().unwrap().starts_with("mode: insert"), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_existing_events_unless_upsert_on_sqlite() {
+    let app = TestApp::spawn().await;
+    import_says_what_it_does_with_existing_events(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_existing_events_unless_upsert_on_postgres() {
+    let app = TestApp::spawn_postgres_with(|_| {}).await;
+    import_says_what_it_does_with_existing_events(&app).await;
+    app.stop().await;
+}

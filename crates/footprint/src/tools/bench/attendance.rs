@@ -66,8 +66,9 @@ pub async fn run(bench: AttendanceBench, base_config: &Config) -> anyhow::Result
     let started = Instant::now();
     let mut imported = 0;
     for chunk in lines.chunks(50) {
-        let report =
-            attendance::import(&state, &chunk.join("\n"), "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = attendance::import(&state, &chunk.join("\n"), attendance::ImportMode::Insert, "bench")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         anyhow::ensure!(report.rejected.is_empty(), "import rejected lines: {:?}", report.rejected);
         imported += report.registrations_imported;
     }
