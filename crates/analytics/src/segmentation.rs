@@ -10,6 +10,23 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{KMeansOptions, Points, Standardizer, choose_k, kmeans, labels_by_size, pca_2d, silhouette};
 use crate::profile::Features;
 
+/// Fewest users a segmentation is computed for: under it, [`segment`] gives `None`.
+pub const MIN_USERS: usize = 3;
+
+/// Whether the users are due a segmentation between scheduled runs: the first as soon as
+/// [`MIN_USERS`] users have a profile, then whenever the population has reached `growth` times
+/// the last run's. A `growth` of 0 (or below 1) turns the rule off, except for the first run.
+pub fn due(profiled_users: u64, last_run_users: Option<u64>, growth: f64) -> bool {
+    if profiled_users < MIN_USERS as u64 {
+        return false;
+    }
+    match last_run_users {
+        None => true,
+        Some(_) if growth < 1.0 => false,
+        Some(last) => profiled_users as f64 >= (last.max(1) as f64 * growth).ceil(),
+    }
+}
+
 /// The traits, in vector order.
 pub const TRAITS: [&str; 13] = [
     "events",
@@ -134,10 +151,10 @@ fn name(z: &[f64]) -> (String, Vec<(String, f64)>) {
     (name, defining)
 }
 
-/// Segments `vectors` (one per user, [`traits`] order). `None` under 3 users.
+/// Segments `vectors` (one per user, [`traits`] order). `None` under [`MIN_USERS`] users.
 pub fn segment(vectors: &[Vec<f64>], config: &SegmentationConfig) -> Option<Segmentation> {
     let dims = TRAITS.len();
-    if vectors.len() < 3 || vectors.iter().any(|v| v.len() != dims) {
+    if vectors.len() < MIN_USERS || vectors.iter().any(|v| v.len() != dims) {
         return None;
     }
     let raw = Points::new(vectors.iter().flatten().map(|v| if v.is_finite() { *v } else { 0.0 }).collect(), dims);
@@ -223,7 +240,44 @@ pub struct TraitComparison {
     pub difference_z: f64,
 }
 
+/// Where a user who was not part of a run falls in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub segment: usize,
+    /// To the segment's centroid, in standard deviations.
+    pub distance: f64,
+    /// On the run's 2-D projection.
+    pub position: [f64; 2],
+}
+
 impl SegmentModel {
+    /// Places a raw trait vector ([`traits`] order) in this run: the nearest centroid after the
+    /// run's standardisation (ties to the lower id), and the point on the run's projection. A
+    /// member of the run lands where the run put them.
+    pub fn place(&self, vector: &[f64]) -> Placement {
+        let z: Vec<f64> = vector
+            .iter()
+            .enumerate()
+            .map(|(d, value)| {
+                let value = if value.is_finite() { *value } else { 0.0 };
+                let mean = self.means.get(d).copied().unwrap_or(0.0);
+                let std = self.stds.get(d).copied().unwrap_or(1.0);
+                if std > 1e-12 { (value - mean) / std } else { value - mean }
+            })
+            .collect();
+        let (segment, distance) = self
+            .segments
+            .iter()
+            .map(|s| (s.id, s.centroid_z.iter().zip(&z).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .unwrap_or((0, 0.0));
+        let project = |component: &Vec<f64>| {
+            z.iter().zip(&self.projection_mean).zip(component).map(|((v, m), c)| (v - m) * c).sum::<f64>()
+        };
+        let position = [project(&self.projection_components[0]), project(&self.projection_components[1])];
+        Placement { segment, distance, position }
+    }
+
     pub fn compare(&self, vector: &[f64], segment: usize) -> Vec<TraitComparison> {
         let Some(segment) = self.segments.get(segment) else { return Vec::new() };
         let mut comparisons: Vec<TraitComparison> = vector
@@ -296,5 +350,31 @@ mod tests {
     #[test]
     fn too_few_users_give_no_segmentation() {
         assert!(segment(&population()[..2], &SegmentationConfig::default()).is_none());
+    }
+
+    #[test]
+    fn a_member_placed_again_lands_where_the_run_put_them() {
+        let vectors = population();
+        let segmentation = segment(&vectors, &SegmentationConfig::default()).unwrap();
+        for (row, vector) in vectors.iter().enumerate() {
+            let placement = segmentation.model.place(vector);
+            assert_eq!(placement.segment, segmentation.labels[row], "row {row}");
+            assert!((placement.distance - segmentation.distances[row]).abs() < 1e-9, "row {row}");
+            for axis in 0..2 {
+                assert!((placement.position[axis] - segmentation.coordinates[row][axis]).abs() < 1e-9, "row {row}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_is_due_at_the_minimum_then_when_the_population_has_grown() {
+        assert!(!due(2, None, 1.5), "under the minimum");
+        assert!(due(3, None, 1.5), "the first run, as soon as there are enough users");
+        assert!(!due(14, Some(10), 1.5));
+        assert!(due(15, Some(10), 1.5), "half as many again");
+        assert!(due(5, Some(3), 1.5), "4.5 rounds up to 5");
+        assert!(!due(4, Some(3), 1.5));
+        assert!(!due(1_000, Some(3), 0.0), "0 turns the growth rule off");
+        assert!(due(3, None, 0.0), "but not the first run");
     }
 }

@@ -417,6 +417,9 @@ pub struct ClusterAssignment {
     pub distance: f64,
     pub x: f64,
     pub y: f64,
+    /// Placed at the nearest centroid after the run (a user who arrived since), not one of the
+    /// users the run was computed from.
+    pub placed: bool,
 }
 
 /// An organiser's event (seed 004).

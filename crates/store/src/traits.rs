@@ -106,6 +106,11 @@ pub trait SegmentStore: Send + Sync {
     /// Newest first.
     async fn cluster_runs(&self, limit: u32) -> StoreResult<Vec<ClusterRun>>;
     async fn cluster_assignment(&self, run_id: &str, user_key: &str) -> StoreResult<Option<ClusterAssignment>>;
+    /// Keeps the assignment of a user placed in a run after it was computed (`placed`), if that
+    /// run is still the latest and the user has none in it yet; `false` when nothing was written.
+    async fn place_in_cluster_run(&self, run_id: &str, assignment: ClusterAssignment) -> StoreResult<bool>;
+    /// How many users have a profile (a cheap look at whether the population has grown).
+    async fn count_profile_states(&self) -> StoreResult<u64>;
     /// Members of a cluster of a run, `limit` at most, nearest to the centroid first.
     async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>>;
 }

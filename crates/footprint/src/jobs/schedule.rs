@@ -1,5 +1,6 @@
 //! Scheduled work, each job on its configured interval (0 turns it off), until shutdown: the
-//! retention clean-up, the match model's refit and the segmentation runs. Each run is recorded
+//! retention clean-up, the match model's refit and the segmentation runs; and between the
+//! scheduled segmentations, those the growth of the population calls for. Each run is recorded
 //! by the tasks tracker.
 
 use std::time::Duration;
@@ -14,6 +15,9 @@ use crate::tracking::retention;
 const ACTOR: &str = "scheduler";
 /// A restart should not postpone a daily job by a day: the first run comes this soon.
 const FIRST_RUN_AFTER: Duration = Duration::from_secs(60);
+/// Segmentations called for by new profiles are at least this far apart: a stream of
+/// newcomers costs one run per gap, not one per batch.
+const GROWTH_RUNS_APART: Duration = Duration::from_secs(30);
 
 /// Starts every job whose interval is not zero.
 pub fn start(state: &AppState) {
@@ -41,15 +45,50 @@ pub fn start(state: &AppState) {
             }
         });
     }
+    if state.config.processing.segmentation_growth > 0.0 {
+        segment_as_the_population_grows(state);
+    }
     let segment_every = state.config.processing.segmentation_interval_secs;
     if !segment_every.is_zero() {
-        every(state, segment_every, "segmentation", |state| async move {
+        every(state, segment_every, segments::JOB, |state| async move {
             match segments::UserClustering::new(state).update_clusters().await {
                 Ok(_) | Err(ApiError::InsufficientData { .. }) => Ok(()),
                 Err(error) => Err(error),
             }
         });
     }
+}
+
+/// Waits for processing to create profiles and, when the population calls for it
+/// ([`segments::due_on_growth`]), runs a segmentation at once; then lets [`GROWTH_RUNS_APART`]
+/// pass before looking again (profiles created meanwhile are looked at then).
+fn segment_as_the_population_grows(state: &AppState) {
+    let state = state.clone();
+    let mut created = state.processor.profiles_created();
+    let mut shutdown = state.tasks.stopping();
+    state.tasks.clone().spawn_loop(async move {
+        loop {
+            tokio::select! {
+                changed = created.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+            match segments::due_on_growth(&state).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not tell whether users are due a segmentation");
+                    continue;
+                }
+            }
+            if let Err(error) = segments::run_recorded(&state).await {
+                tracing::warn!(error = %error, "segmentation after new profiles failed; the next ones retry");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(GROWTH_RUNS_APART) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
 }
 
 /// Runs `job` every `interval` (the first time after at most [`FIRST_RUN_AFTER`]) until shutdown.

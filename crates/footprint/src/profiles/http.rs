@@ -15,10 +15,11 @@ use crate::app::state::AppState;
 use crate::http::client::ClientIp;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::kernel::error::ApiError;
+use crate::profiles::enriched::{self, Enriched, Recalculation};
 use crate::profiles::segments::{self, Recommendations, UserCluster, UserClustering};
 use crate::profiles::service::{
-    self as profiles, Enriched, FeatureExtractor, FeaturesView, PatternDetector, PatternsView, PreferenceCalculator,
-    PreferencesView, ProfileManager, ProfileVersionView, ProfileView, Recalculated,
+    FeatureExtractor, FeaturesView, PatternDetector, PatternsView, PreferenceCalculator, PreferencesView,
+    ProfileManager, ProfileVersionView, ProfileView,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -202,22 +203,24 @@ async fn enriched(
     ApiQuery(params): ApiQuery<LimitParams>,
 ) -> Result<Json<Enriched>, ApiError> {
     principal.require_self_or_staff(&user_id)?;
-    Ok(Json(profiles::enriched(&state, &user_id, limit(&params)?).await?))
+    Ok(Json(enriched::enriched(&state, &user_id, limit(&params)?).await?))
 }
 
 /// Rebuild the user's profile from all their events (it is otherwise kept up to date event by
-/// event) and say whether it matched.
+/// event), say whether it matched, and give the user their segment (placed at the nearest
+/// centroid of the latest run if they were not in it; a run first if none exists and enough
+/// users have events).
 #[utoipa::path(post, path = "/api/profile/{user_id}/recalculate", tag = "profiles", params(("user_id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = Recalculated), (status = 401, body = crate::kernel::error::ErrorBody),
+    responses((status = 200, body = Recalculation), (status = 401, body = crate::kernel::error::ErrorBody),
         (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody), (status = 409, body = crate::kernel::error::ErrorBody)))]
 async fn recalculate(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(user_id): ApiPath<String>,
-) -> Result<Json<Recalculated>, ApiError> {
+) -> Result<Json<Recalculation>, ApiError> {
     principal.require_self_or_staff(&user_id)?;
-    Ok(Json(profiles::recalculate(&state, &user_id).await?))
+    Ok(Json(enriched::recalculate(&state, &user_id).await?))
 }
 
 /// The user's segment in the latest segmentation run: its name (from its strongest traits),

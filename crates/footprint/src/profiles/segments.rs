@@ -1,11 +1,12 @@
 //! Seed 000's `UserClustering` (segments of users by behaviour, computed off the request path
-//! and recorded run by run) and the recommendations drawn from a user's preferences and what
-//! their segment's peers engage with.
+//! and recorded run by run; a user who arrived since the latest run is placed at its nearest
+//! centroid when asked, and kept there) and the recommendations drawn from a user's preferences
+//! and what their segment's peers engage with.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use footprint_analytics::profile::ProfileState;
-use footprint_analytics::segmentation::{self, SegmentModel, Segmentation, TraitComparison};
+use footprint_analytics::segmentation::{self, MIN_USERS, SegmentModel, Segmentation, TraitComparison};
 use footprint_store::{ClusterAssignment, ClusterRun, UserRecord};
 use serde::Serialize;
 use serde_json::Value;
@@ -18,6 +19,8 @@ use crate::profiles::service::{self as profiles, profile_state};
 
 const PAGE: u32 = 10_000;
 const PEERS_MAX: u32 = 500;
+/// The job segmentation runs are recorded under, whatever started them.
+pub const JOB: &str = "segmentation";
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunView {
@@ -52,7 +55,7 @@ impl UserClustering {
     }
 
     /// Segments every profiled user now and records the run. The computation runs on the
-    /// blocking pool. Under 3 users: `INSUFFICIENT_DATA`.
+    /// blocking pool. Under [`MIN_USERS`] users: `INSUFFICIENT_DATA`.
     pub async fn update_clusters(&self) -> Result<RunView, ApiError> {
         let state = &self.state;
         state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
@@ -86,8 +89,10 @@ impl UserClustering {
                 .map_err(ApiError::internal)?;
         let Some(result) = result else {
             return Err(ApiError::InsufficientData {
-                message: format!("segmenting users needs at least 3 users with events; there are {available}"),
-                needed: 3,
+                message: format!(
+                    "segmenting users needs at least {MIN_USERS} users with events; there are {available}"
+                ),
+                needed: MIN_USERS as u64,
                 available,
             });
         };
@@ -108,6 +113,7 @@ impl UserClustering {
                 distance: result.distances[row],
                 x: result.coordinates[row][0],
                 y: result.coordinates[row][1],
+                placed: false,
             })
             .collect();
         state.store.save_cluster_run(run.clone(), assignments).await?;
@@ -120,13 +126,16 @@ impl UserClustering {
         self.state.store.cluster_runs(1).await?.first().map(run_view).transpose()
     }
 
-    /// The user's segment in the latest run; a user who was not in it (new since) is placed at
-    /// the nearest centroid now.
+    /// The user's segment in the latest run. A user who was not in it (new since) is placed at
+    /// the nearest centroid now, and kept there until the next run (so they count among its
+    /// members); a user without events is placed but not kept.
     pub async fn cluster_of(&self, user_id: &str) -> Result<UserCluster, ApiError> {
         let user = profiles::user(&self.state, user_id).await?;
         let Some(run) = self.state.store.cluster_runs(1).await?.into_iter().next() else {
             return Err(ApiError::InsufficientData {
-                message: "no segmentation has run yet: it runs on its interval, or an admin starts one with POST /api/profile/clusters/update".to_owned(),
+                message: format!(
+                    "no segmentation has run yet: one runs as soon as {MIN_USERS} users have events, then on its interval; an admin can start one with POST /api/profile/clusters/update"
+                ),
                 needed: 1,
                 available: 0,
             });
@@ -134,14 +143,26 @@ impl UserClustering {
         let model: SegmentModel = serde_json::from_str(&run.model).map_err(ApiError::internal)?;
         let profile = profile_state(&self.state, &user).await?;
         let vector = segmentation::traits(&profile.features(self.state.clock.now_us()));
-        let assignment = self.state.store.cluster_assignment(&run.run_id, &user.user_key).await?;
-        let (segment, distance, position, in_run) = match assignment {
-            Some(a) => (a.cluster as usize, a.distance, Some([a.x, a.y]), true),
+        let assignment = match self.state.store.cluster_assignment(&run.run_id, &user.user_key).await? {
+            Some(assignment) => assignment,
             None => {
-                let (segment, distance) = nearest(&model, &vector);
-                (segment, distance, None, false)
+                let placement = model.place(&vector);
+                let assignment = ClusterAssignment {
+                    user_key: user.user_key.clone(),
+                    cluster: placement.segment as i64,
+                    distance: placement.distance,
+                    x: placement.position[0],
+                    y: placement.position[1],
+                    placed: true,
+                };
+                if profile.events > 0 {
+                    // `false` when a newer run was saved meanwhile: this answer still holds for this run.
+                    self.state.store.place_in_cluster_run(&run.run_id, assignment.clone()).await?;
+                }
+                assignment
             }
         };
+        let segment = usize::try_from(assignment.cluster).map_err(ApiError::internal)?;
         let details = model.segments.get(segment).cloned().ok_or_else(|| ApiError::internal("segment out of range"))?;
         Ok(UserCluster {
             user_id: user.user_id.clone(),
@@ -151,9 +172,9 @@ impl UserClustering {
             name: details.name.clone(),
             size: details.size,
             defining_traits: details.defining_traits.clone(),
-            distance_to_centroid: distance,
-            position,
-            in_latest_run: in_run,
+            distance_to_centroid: assignment.distance,
+            position: [assignment.x, assignment.y],
+            in_latest_run: !assignment.placed,
             comparison: model.compare(&vector, segment),
             segments: model.k,
             silhouette: model.silhouette,
@@ -161,19 +182,63 @@ impl UserClustering {
     }
 }
 
-/// The nearest centroid to a raw trait vector, and the distance in standard deviations.
-fn nearest(model: &SegmentModel, vector: &[f64]) -> (usize, f64) {
-    let z: Vec<f64> = vector
-        .iter()
-        .enumerate()
-        .map(|(d, v)| if model.stds[d] > 1e-12 { (v - model.means[d]) / model.stds[d] } else { 0.0 })
-        .collect();
-    model
-        .segments
-        .iter()
-        .map(|s| (s.id, s.centroid_z.iter().zip(&z).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or((0, 0.0))
+/// The user's segment, or why there is none (no run yet, too few users).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ClusterOrReason {
+    Given(Box<UserCluster>),
+    Unavailable { available: bool, reason: String },
+}
+
+/// [`UserClustering::cluster_of`], with "no segmentation yet" as an answer rather than an error.
+pub async fn cluster_or_reason(state: &AppState, user_id: &str) -> Result<ClusterOrReason, ApiError> {
+    match UserClustering::new(state.clone()).cluster_of(user_id).await {
+        Ok(cluster) => Ok(ClusterOrReason::Given(Box::new(cluster))),
+        Err(ApiError::InsufficientData { message, .. }) => {
+            Ok(ClusterOrReason::Unavailable { available: false, reason: message })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The user's segment after their profile was rebuilt: if no segmentation exists yet but
+/// enough users have events, one runs first (here, recorded like any other run); then the
+/// user's place in the latest run (placed at the nearest centroid if they were not in it).
+pub async fn segment_after_recalculation(state: &AppState, user_id: &str) -> Result<ClusterOrReason, ApiError> {
+    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    if state.store.cluster_runs(1).await?.is_empty() && state.store.count_profile_states().await? >= MIN_USERS as u64 {
+        run_recorded(state).await.map_err(ApiError::internal)?;
+    }
+    cluster_or_reason(state, user_id).await
+}
+
+/// Whether the users are due a segmentation before the next scheduled one: the first as soon
+/// as [`MIN_USERS`] have a profile, then once they are `processing.segmentation_growth` times
+/// the last run's (`footprint_analytics::segmentation::due`). Two counts, no profile read.
+pub async fn due_on_growth(state: &AppState) -> Result<bool, ApiError> {
+    let profiled = state.store.count_profile_states().await?;
+    let last_run_users = state.store.cluster_runs(1).await?.first().map(|run| u64::try_from(run.n_users).unwrap_or(0));
+    Ok(segmentation::due(profiled, last_run_users, state.config.processing.segmentation_growth))
+}
+
+/// One segmentation run, recorded as a run of [`JOB`]; too few users is a success with
+/// nothing segmented.
+pub async fn run_recorded(state: &AppState) -> Result<(), String> {
+    state.tasks.record(JOB, run_once(UserClustering::new(state.clone()))).await
+}
+
+async fn run_once(clustering: UserClustering) -> Result<(), String> {
+    match clustering.update_clusters().await {
+        Ok(run) => {
+            tracing::info!(run = %run.run_id, "segmentation run recorded");
+            Ok(())
+        }
+        Err(ApiError::InsufficientData { message, .. }) => {
+            tracing::info!(reason = %message, "no segmentation run");
+            Ok(())
+        }
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -189,8 +254,9 @@ pub struct UserCluster {
     pub defining_traits: Vec<(String, f64)>,
     /// In standard deviations.
     pub distance_to_centroid: f64,
-    /// On the run's 2-D projection (absent for a user placed after the run).
-    pub position: Option<[f64; 2]>,
+    /// On the run's 2-D projection (for a user placed after the run, where their traits fall).
+    pub position: [f64; 2],
+    /// `false` for a user placed after the run (at the nearest centroid).
     pub in_latest_run: bool,
     /// The user against the segment, trait by trait, largest differences first.
     #[schema(value_type = Object)]
@@ -299,20 +365,7 @@ pub async fn recommend(state: &AppState, user_id: &str, limit: usize) -> Result<
 /// Starts a segmentation run in the background (the route answers at once); refused once
 /// shutdown has begun.
 pub fn start_update(state: &AppState) -> Result<(), ApiError> {
-    let clustering = UserClustering::new(state.clone());
-    let run = state.tasks.run("segmentation", async move {
-        match clustering.update_clusters().await {
-            Ok(run) => {
-                tracing::info!(run = %run.run_id, "segmentation run recorded");
-                Ok(())
-            }
-            Err(ApiError::InsufficientData { message, .. }) => {
-                tracing::info!(reason = %message, "no segmentation run");
-                Ok(())
-            }
-            Err(error) => Err(error.to_string()),
-        }
-    });
+    let run = state.tasks.run(JOB, run_once(UserClustering::new(state.clone())));
     run.map_err(|_| ApiError::Unavailable {
         message: "the server is shutting down; retry on another node or shortly".to_owned(),
         retry_after_secs: Some(5),

@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use crate::accounts::audit;
 use crate::accounts::service as accounts;
 use crate::app::state::AppState;
-use crate::interactions::predictions::NextActions;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::tracking::{consent, events};
@@ -305,35 +304,18 @@ pub enum PreferencesOrReason {
     Withheld { available: bool, reason: String },
 }
 
-/// Everything known about the user in one answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Enriched {
-    /// The variable-order model's three most probable next actions (null when unknown).
-    #[schema(value_type = Option<Object>)]
-    pub next_actions: Option<NextActions>,
-    pub patterns: PatternsView,
-    pub preferences: PreferencesOrReason,
-    pub profile: ProfileView,
-    pub user_id: String,
-}
-
-/// Everything known about the user in one answer. Preferences need consent: without it the
-/// field says why it is missing.
-pub async fn enriched(state: &AppState, user_id: &str, limit: usize) -> Result<Enriched, ApiError> {
-    let user = user(state, user_id).await?;
-    let profile = ProfileManager::new(state.clone()).get_profile(user_id).await?;
-    let state_now = profile_state(state, &user).await?;
-    let preferences = match require_preferences_consent(state, &user).await {
-        Ok(_) => PreferencesOrReason::Given(preferences_view(state, &user, &state_now, limit)),
-        Err(ApiError::ConsentRequired(reason)) => PreferencesOrReason::Withheld { available: false, reason },
-        Err(error) => return Err(error),
-    };
-    let patterns = PatternDetector::new(state.clone()).detect_patterns(user_id).await?;
-    let next_actions = match footprint_analytics::UserId::parse(&user.user_id) {
-        Ok(id) => crate::interactions::predictions::next_actions(state, &id, 3).await.ok(),
-        Err(_) => None,
-    };
-    Ok(Enriched { next_actions, patterns, preferences, profile, user_id: user_id.to_owned() })
+/// The user's top `limit` preferences from `profile`, or why they are withheld.
+pub async fn preferences_or_reason(
+    state: &AppState,
+    user: &UserRecord,
+    profile: &ProfileState,
+    limit: usize,
+) -> Result<PreferencesOrReason, ApiError> {
+    match require_preferences_consent(state, user).await {
+        Ok(_) => Ok(PreferencesOrReason::Given(preferences_view(state, user, profile, limit))),
+        Err(ApiError::ConsentRequired(reason)) => Ok(PreferencesOrReason::Withheld { available: false, reason }),
+        Err(error) => Err(error),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -349,9 +331,11 @@ pub struct Recalculated {
 }
 
 /// Rebuilds the user's profile from all their events and stores it in place of the one kept
-/// incrementally, under the processing watermark.
+/// incrementally, under the processing watermark (once processing has caught up, so that the
+/// events committed before the call are among them).
 pub async fn recalculate(state: &AppState, user_id: &str) -> Result<Recalculated, ApiError> {
     let user = user(state, user_id).await?;
+    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
     let config = state.config.profiles.clone();
     let processor = &state.processor;
     let (rebuilt, matched, events) = processor

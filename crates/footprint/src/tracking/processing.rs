@@ -64,6 +64,9 @@ pub struct Processor {
     /// The highest watermark this process has seen applied: a reader with nothing newer to wait
     /// for needs no more than one look at the log's end.
     known_watermark: AtomicI64,
+    /// Profiles this process has created (users' first processed events), counted up at each
+    /// commit: `jobs` watches it to segment users as the population grows.
+    profiles_created: watch::Sender<u64>,
 }
 
 impl Processor {
@@ -85,6 +88,7 @@ impl Processor {
             running: Mutex::new(Warm::default()),
             wake: Notify::new(),
             known_watermark: AtomicI64::new(0),
+            profiles_created: watch::Sender::new(0),
         }
     }
 
@@ -94,6 +98,11 @@ impl Processor {
 
     pub fn profile_config(&self) -> &ProfileConfig {
         &self.profiles
+    }
+
+    /// Changes whenever a committed batch has created profiles (its value: how many so far).
+    pub fn profiles_created(&self) -> watch::Receiver<u64> {
+        self.profiles_created.subscribe()
     }
 
     /// Asks the background loop to run now (called after events are committed).
@@ -164,6 +173,7 @@ impl Processor {
             user_keys.iter().map(|key| (key.clone(), warm.sequences.get(key).cloned().unwrap_or_default())).collect();
         let mut profiles: HashMap<String, ProfileState> =
             user_keys.iter().map(|key| (key.clone(), warm.profiles.get(key).cloned().unwrap_or_default())).collect();
+        let created = profiles.values().filter(|profile| profile.events == 0).count() as u64;
 
         let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
         for event in &events {
@@ -223,6 +233,9 @@ impl Processor {
         warm.sequences.extend(states);
         warm.profiles.extend(profiles);
         self.known_watermark.fetch_max(new_watermark, Ordering::AcqRel);
+        if created > 0 {
+            self.profiles_created.send_modify(|total| *total += created);
+        }
         self.cache.invalidate().await;
         Ok(ProcessReport { processed: events.len(), profiles_updated, watermark: new_watermark })
     }

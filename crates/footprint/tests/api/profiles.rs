@@ -216,11 +216,7 @@ async fn patterns_are_the_hand_computed_habits() {
 
 /// Six light users (one short visit: shoes and socks, item sku-9; one of them also sku-77), three heavy ones (daily
 /// visits over a week: hats and scarves), and ana, light, who only looked at shoes.
-async fn segmented_app() -> TestApp {
-    let app =
-        TestApp::spawn_with(|config| config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant).await;
-    app.user_with_role("ana", Role::User).await;
-    let now = footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc());
+fn segmented_events(now: i64) -> Vec<Value> {
     let mut events = Vec::new();
     for n in 0..6 {
         for (m, (category, item)) in [("shoes", "sku-1"), ("socks", "sku-9"), ("shoes", "sku-9")].iter().enumerate() {
@@ -246,8 +242,34 @@ async fn segmented_app() -> TestApp {
             "properties": {"category": "shoes", "item_id": item}}),
         );
     }
-    let response = app.track_batch(&app.admin_token, &events).await;
+    events
+}
+
+fn now_us() -> i64 {
+    footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc())
+}
+
+/// Consent granted by default and `customise`d, on SQLite or on PostgreSQL; ana has an account.
+async fn profiling_app(postgres: bool, customise: impl FnOnce(&mut footprint::Config)) -> TestApp {
+    let configure = |config: &mut footprint::Config| {
+        config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant;
+        customise(config);
+    };
+    let app =
+        if postgres { TestApp::spawn_postgres_with(configure).await } else { TestApp::spawn_with(configure).await };
+    app.user_with_role("ana", Role::User).await;
+    app
+}
+
+async fn track_all(app: &TestApp, events: &[Value]) {
+    let response = app.track_batch(&app.admin_token, events).await;
     assert_eq!(body(response).await["accepted"], events.len());
+}
+
+/// The segmented users, tracked, on a server that segments only when asked.
+async fn segmented_app() -> TestApp {
+    let app = profiling_app(false, |config| config.processing.segmentation_growth = 0.0).await;
+    track_all(&app, &segmented_events(now_us())).await;
     app
 }
 
@@ -295,6 +317,134 @@ async fn segments_and_recommendations_come_from_peers() {
     assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "CONSENT_REQUIRED");
     let started = app.post_json("/api/profile/clusters/update", Some(&app.admin_token), &json!({})).await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
+}
+
+/// `GET path` until it answers 200 (a segmentation runs in the background); fails at the deadline.
+async fn poll_until_ok(app: &TestApp, path: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let response = app.get(path, Some(&app.admin_token)).await;
+        if response.status() == StatusCode::OK {
+            return body(response).await;
+        }
+        let answer = body(response).await;
+        assert!(tokio::time::Instant::now() < deadline, "{path} never answered 200; last answer: {answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn user_key(app: &TestApp, user_id: &str) -> String {
+    app.state.store.user(user_id).await.unwrap().expect("the user is stored").user_key
+}
+
+/// Newcomers who track events get their segment (and what depends on it) without waiting for
+/// the hourly segmentation.
+async fn newcomers_get_a_segment_without_waiting_for_the_hourly_run(postgres: bool) {
+    let app = profiling_app(postgres, |_| {}).await;
+    assert_eq!(app.state.config.processing.segmentation_interval_secs, std::time::Duration::from_secs(3_600));
+    track_all(&app, &segmented_events(now_us())).await;
+
+    let cluster = poll_until_ok(&app, "/api/profile/ana/cluster").await;
+    assert_eq!(cluster["in_latest_run"], true, "{cluster}");
+    assert_eq!(cluster["segments"], 2, "{cluster}");
+    assert_eq!(cluster["size"], 7, "ana with the six light users: {cluster}");
+    let heavy = body(app.get("/api/profile/heavy-0/cluster", Some(&app.admin_token)).await).await;
+    assert_ne!(heavy["segment_id"], cluster["segment_id"]);
+    let recommended = app.get("/api/profile/ana/recommendations", Some(&app.admin_token)).await;
+    assert_eq!(recommended.status(), StatusCode::OK);
+    let enriched = body(app.get("/api/profile/ana/enriched", Some(&app.admin_token)).await).await;
+    assert_eq!(enriched["cluster"]["segment_id"], cluster["segment_id"], "{enriched}");
+    let jobs = body(app.get("/api/v1/jobs", Some(&app.admin_token)).await).await;
+    let runs = jobs["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "segmentation").unwrap()["runs"].clone();
+    assert_eq!(runs, 1, "one run for the newcomers, recorded: {jobs}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newcomers_get_a_segment_without_waiting_for_the_hourly_run_on_sqlite() {
+    newcomers_get_a_segment_without_waiting_for_the_hourly_run(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newcomers_get_a_segment_without_waiting_for_the_hourly_run_on_postgres() {
+    newcomers_get_a_segment_without_waiting_for_the_hourly_run(true).await;
+}
+
+/// Recalculating says why there is no segment while there are too few users, runs the first
+/// segmentation once there are enough, and places a user who joined after it at the nearest
+/// centroid, kept; asking for the segment places a newcomer too. Nothing runs on growth here.
+async fn recalculate_gives_a_user_who_joined_after_the_segmentation_a_segment(postgres: bool) {
+    let app = profiling_app(postgres, |config| config.processing.segmentation_growth = 0.0).await;
+    let events = segmented_events(now_us());
+    let of = |users: &[&str]| -> Vec<Value> {
+        events.iter().filter(|e| users.contains(&e["user_id"].as_str().unwrap())).cloned().collect()
+    };
+    track_all(&app, &of(&["light-0", "light-1"])).await;
+    let too_few =
+        body(app.post_json("/api/profile/light-0/recalculate", Some(&app.admin_token), &json!({})).await).await;
+    assert_eq!(too_few["matched_incremental"], true);
+    assert_eq!(too_few["cluster"]["available"], false, "{too_few}");
+    assert!(too_few["cluster"]["reason"].as_str().unwrap().contains("no segmentation"), "{too_few}");
+    let before = app.get("/api/profile/light-0/cluster", Some(&app.admin_token)).await;
+    assert_eq!(error_code(before, StatusCode::UNPROCESSABLE_ENTITY).await, "INSUFFICIENT_DATA");
+
+    // Enough users: the recalculation runs the first segmentation.
+    track_all(&app, &of(&["light-2", "light-3", "light-4", "light-5", "heavy-0", "heavy-1", "heavy-2"])).await;
+    let first = body(app.post_json("/api/profile/light-0/recalculate", Some(&app.admin_token), &json!({})).await).await;
+    assert_eq!(first["cluster"]["in_latest_run"], true, "{first}");
+    let runs = app.state.store.cluster_runs(10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.n_users).collect::<Vec<_>>(), [9]);
+    let run_id = runs[0].run_id.clone();
+
+    // Ana joins after it: the recalculation places her at the nearest centroid and keeps it.
+    track_all(&app, &of(&["ana"])).await;
+    let ana = body(app.post_json("/api/profile/ana/recalculate", Some(&app.admin_token), &json!({})).await).await;
+    assert_eq!(ana["events"], 2);
+    assert_eq!(ana["cluster"]["in_latest_run"], false, "{ana}");
+    assert_eq!(ana["cluster"]["run_id"], run_id.as_str());
+    assert_eq!(ana["cluster"]["segment_id"], first["cluster"]["segment_id"], "light, like light-0: {ana}");
+    let kept = app.state.store.cluster_assignment(&run_id, &user_key(&app, "ana").await).await.unwrap();
+    let kept = kept.expect("ana's placement is kept");
+    assert!(kept.placed);
+    assert_eq!(Some(kept.cluster), ana["cluster"]["segment_id"].as_i64());
+    let cluster = app.get("/api/profile/ana/cluster", Some(&app.admin_token)).await;
+    assert_eq!(cluster.status(), StatusCode::OK);
+    let cluster = body(cluster).await;
+    assert_eq!(cluster["segment_id"], ana["cluster"]["segment_id"]);
+    assert_eq!(cluster["in_latest_run"], false);
+    let segment = kept.cluster;
+    let members = app.state.store.cluster_members(&run_id, segment, 100).await.unwrap();
+    assert!(members.iter().any(|m| m.user_key == kept.user_key), "ana counts among the segment's members");
+
+    // Bob joins and only asks: placed on demand, kept, and in his enriched profile.
+    let bob: Vec<Value> = of(&["heavy-0"])
+        .into_iter()
+        .map(|mut event| {
+            event["user_id"] = json!("bob");
+            event
+        })
+        .collect();
+    track_all(&app, &bob).await;
+    let bob_cluster = body(app.get("/api/profile/bob/cluster", Some(&app.admin_token)).await).await;
+    assert_eq!(bob_cluster["in_latest_run"], false, "{bob_cluster}");
+    let heavy = body(app.get("/api/profile/heavy-0/cluster", Some(&app.admin_token)).await).await;
+    assert_eq!(bob_cluster["segment_id"], heavy["segment_id"], "bob behaves as heavy-0 did");
+    let bob_key = user_key(&app, "bob").await;
+    assert!(app.state.store.cluster_assignment(&run_id, &bob_key).await.unwrap().is_some_and(|a| a.placed));
+    let enriched = body(app.get("/api/profile/bob/enriched", Some(&app.admin_token)).await).await;
+    assert_eq!(enriched["cluster"]["segment_id"], heavy["segment_id"], "{enriched}");
+    assert_eq!(app.state.store.cluster_runs(10).await.unwrap().len(), 1, "placing users runs no segmentation");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recalculate_gives_a_user_who_joined_after_the_segmentation_a_segment_on_sqlite() {
+    recalculate_gives_a_user_who_joined_after_the_segmentation_a_segment(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recalculate_gives_a_user_who_joined_after_the_segmentation_a_segment_on_postgres() {
+    recalculate_gives_a_user_who_joined_after_the_segmentation_a_segment(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

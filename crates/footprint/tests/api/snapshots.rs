@@ -202,10 +202,15 @@ impl std::ops::Deref for Snap {
 
 impl Snap {
     /// A server on SQLite whose clock stands at `now_us`, with fixed secrets: pseudonyms, and
-    /// so the order in which the store lists users, are the same on every run.
+    /// so the order in which the store lists users, are the same on every run. Users are
+    /// segmented only when a test asks (not as their number grows, at a moment of its own).
     async fn start(now_us: i64) -> Self {
         let clock = Arc::new(StillClock(AtomicI64::new(now_us)));
-        let app = TestApp::spawn_with_clock_and(clock.clone(), crate::helpers::fixed_secrets).await;
+        let app = TestApp::spawn_with_clock_and(clock.clone(), |config| {
+            crate::helpers::fixed_secrets(config);
+            config.processing.segmentation_growth = 0.0;
+        })
+        .await;
         Snap { app, clock }
     }
 

@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("migrations/0011_lookup_indexes.sql")),
     (12, include_str!("migrations/0012_token_generation.sql")),
     (13, include_str!("migrations/0013_login_attempts.sql")),
+    (14, include_str!("migrations/0014_cluster_placed.sql")),
 ];
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;

@@ -54,10 +54,11 @@ impl SegmentStore for PostgresStore {
             let distances: Vec<f64> = chunk.iter().map(|a| a.distance).collect();
             let xs: Vec<f64> = chunk.iter().map(|a| a.x).collect();
             let ys: Vec<f64> = chunk.iter().map(|a| a.y).collect();
+            let placed: Vec<bool> = chunk.iter().map(|a| a.placed).collect();
             tx.execute(
-                "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y)
-                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::float8[], $5::float8[], $6::float8[])",
-                &[&run.run_id, &keys, &clusters, &distances, &xs, &ys],
+                "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y, placed)
+                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::float8[], $5::float8[], $6::float8[], $7::bool[])",
+                &[&run.run_id, &keys, &clusters, &distances, &xs, &ys, &placed],
             )
             .await?;
         }
@@ -91,7 +92,7 @@ impl SegmentStore for PostgresStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT user_key, cluster, distance, x, y FROM cluster_assignments WHERE run_id = $1 AND user_key = $2",
+                "SELECT user_key, cluster, distance, x, y, placed FROM cluster_assignments WHERE run_id = $1 AND user_key = $2",
                 &[&run_id, &user_key],
             )
             .await?;
@@ -101,14 +102,46 @@ impl SegmentStore for PostgresStore {
             distance: row.get(2),
             x: row.get(3),
             y: row.get(4),
+            placed: row.get(5),
         }))
+    }
+
+    async fn place_in_cluster_run(&self, run_id: &str, assignment: ClusterAssignment) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // The lock `save_cluster_run` takes: a run saved meanwhile cannot be given a stale row.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('cluster_runs'))", &[]).await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y, placed)
+                 SELECT $1::text, $2::text, $3::int8, $4::float8, $5::float8, $6::float8, TRUE
+                 WHERE $1::text = (SELECT run_id FROM cluster_runs ORDER BY created_at_us DESC, run_id DESC LIMIT 1)
+                 ON CONFLICT (run_id, user_key) DO NOTHING",
+                &[
+                    &run_id,
+                    &assignment.user_key,
+                    &assignment.cluster,
+                    &assignment.distance,
+                    &assignment.x,
+                    &assignment.y,
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn count_profile_states(&self) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        let count: i64 = client.query_one("SELECT count(*) FROM profile_state", &[]).await?.get(0);
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn cluster_members(&self, run_id: &str, cluster: i64, limit: u32) -> StoreResult<Vec<ClusterAssignment>> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT user_key, cluster, distance, x, y FROM cluster_assignments WHERE run_id = $1 AND cluster = $2
+                "SELECT user_key, cluster, distance, x, y, placed FROM cluster_assignments WHERE run_id = $1 AND cluster = $2
                  ORDER BY distance, user_key LIMIT $3",
                 &[&run_id, &cluster, &i64::from(limit)],
             )
@@ -121,6 +154,7 @@ impl SegmentStore for PostgresStore {
                 distance: row.get(2),
                 x: row.get(3),
                 y: row.get(4),
+                placed: row.get(5),
             })
             .collect())
     }

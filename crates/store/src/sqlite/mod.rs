@@ -48,6 +48,7 @@ const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/derived_0002_profiles.sql")),
     (3, include_str!("migrations/derived_0003_clusters.sql")),
     (4, include_str!("migrations/derived_0004_cluster_user.sql")),
+    (5, include_str!("migrations/derived_0005_cluster_placed.sql")),
 ];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged

@@ -54,10 +54,10 @@ impl SegmentStore for SqliteStore {
             )?;
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO cluster_assignments (run_id, user_key, cluster, distance, x, y, placed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
                 for a in &assignments {
-                    insert.execute(params![run.run_id, a.user_key, a.cluster, a.distance, a.x, a.y])?;
+                    insert.execute(params![run.run_id, a.user_key, a.cluster, a.distance, a.x, a.y, a.placed])?;
                 }
             }
             tx.commit()?;
@@ -94,12 +94,42 @@ impl SegmentStore for SqliteStore {
         self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT user_key, cluster, distance, x, y FROM derived.cluster_assignments WHERE run_id = ?1 AND user_key = ?2",
+                    "SELECT user_key, cluster, distance, x, y, placed FROM derived.cluster_assignments WHERE run_id = ?1 AND user_key = ?2",
                 )?
                 .query_row([run_id, user_key], |row| {
-                    Ok(ClusterAssignment { user_key: row.get(0)?, cluster: row.get(1)?, distance: row.get(2)?, x: row.get(3)?, y: row.get(4)? })
+                    Ok(ClusterAssignment { user_key: row.get(0)?, cluster: row.get(1)?, distance: row.get(2)?, x: row.get(3)?, y: row.get(4)?, placed: row.get(5)? })
                 })
                 .optional()?)
+        })
+        .await
+    }
+
+    async fn place_in_cluster_run(&self, run_id: &str, assignment: ClusterAssignment) -> StoreResult<bool> {
+        let run_id = run_id.to_owned();
+        self.write_derived(move |conn| {
+            // Only into the latest run: the single writer orders this against `save_cluster_run`.
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO cluster_assignments (run_id, user_key, cluster, distance, x, y, placed)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, 1
+                 WHERE ?1 = (SELECT run_id FROM cluster_runs ORDER BY created_at_us DESC, run_id DESC LIMIT 1)",
+                params![
+                    run_id,
+                    assignment.user_key,
+                    assignment.cluster,
+                    assignment.distance,
+                    assignment.x,
+                    assignment.y
+                ],
+            )?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn count_profile_states(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            let count: i64 = conn.query_row("SELECT count(*) FROM derived.profile_state", [], |row| row.get(0))?;
+            Ok(u64::try_from(count).unwrap_or(0))
         })
         .await
     }
@@ -108,12 +138,12 @@ impl SegmentStore for SqliteStore {
         let run_id = run_id.to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT user_key, cluster, distance, x, y FROM derived.cluster_assignments WHERE run_id = ?1 AND cluster = ?2
+                "SELECT user_key, cluster, distance, x, y, placed FROM derived.cluster_assignments WHERE run_id = ?1 AND cluster = ?2
                  ORDER BY distance, user_key LIMIT ?3",
             )?;
             let members = stmt
                 .query_map(params![run_id, cluster, limit], |row| {
-                    Ok(ClusterAssignment { user_key: row.get(0)?, cluster: row.get(1)?, distance: row.get(2)?, x: row.get(3)?, y: row.get(4)? })
+                    Ok(ClusterAssignment { user_key: row.get(0)?, cluster: row.get(1)?, distance: row.get(2)?, x: row.get(3)?, y: row.get(4)?, placed: row.get(5)? })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(members)

@@ -106,6 +106,7 @@ behaviour_suite!(
     logs_ml_calls_and_counts_a_models_predictions,
     keeps_every_version_of_a_profile,
     keeps_cluster_runs_and_the_latest_assignments,
+    places_a_newcomer_in_the_latest_run_only,
     keeps_attendance_events_and_registrations,
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,

@@ -168,7 +168,7 @@ pub(super) async fn keeps_every_version_of_a_profile(db: &TestDb) {
 }
 
 pub(super) fn assignment(user_key: &str, cluster: i64, distance: f64) -> ClusterAssignment {
-    ClusterAssignment { user_key: user_key.to_owned(), cluster, distance, x: distance, y: -distance }
+    ClusterAssignment { user_key: user_key.to_owned(), cluster, distance, x: distance, y: -distance, placed: false }
 }
 
 pub(super) fn run(run_id: &str, at: i64) -> ClusterRun {
@@ -193,6 +193,28 @@ pub(super) async fn keeps_cluster_runs_and_the_latest_assignments(db: &TestDb) {
     let runs = db.store.cluster_runs(10).await.unwrap();
     assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["r2", "r1"], "every run's summary stays");
     assert_eq!(runs[1], run("r1", 1));
+}
+
+/// A user who arrived after a run is placed in it once; a run saved since is not given the row.
+pub(super) async fn places_a_newcomer_in_the_latest_run_only(db: &TestDb) {
+    db.store.save_cluster_run(run("r1", 1), vec![assignment("key-a", 0, 0.5)]).await.unwrap();
+    let newcomer = ClusterAssignment { placed: true, ..assignment("key-new", 1, 0.7) };
+    assert!(db.store.place_in_cluster_run("r1", newcomer.clone()).await.unwrap());
+    assert_eq!(db.store.cluster_assignment("r1", "key-new").await.unwrap(), Some(newcomer.clone()));
+    assert!(!db.store.place_in_cluster_run("r1", assignment("key-new", 0, 0.1)).await.unwrap(), "placed once");
+    assert!(!db.store.place_in_cluster_run("r1", assignment("key-a", 1, 0.1)).await.unwrap(), "in the run");
+    assert_eq!(db.store.cluster_assignment("r1", "key-a").await.unwrap(), Some(assignment("key-a", 0, 0.5)));
+    let members = db.store.cluster_members("r1", 1, 10).await.unwrap();
+    assert_eq!(members, std::slice::from_ref(&newcomer), "a placed user is a member, and says it was placed");
+
+    db.store.save_cluster_run(run("r2", 2), vec![assignment("key-a", 1, 0.2)]).await.unwrap();
+    assert!(
+        !db.store.place_in_cluster_run("r1", assignment("key-late", 0, 0.1)).await.unwrap(),
+        "no longer the latest"
+    );
+    assert_eq!(db.store.cluster_assignment("r1", "key-late").await.unwrap(), None);
+    assert_eq!(db.store.cluster_assignment("r1", "key-new").await.unwrap(), None, "placements go with their run");
+    assert!(db.store.place_in_cluster_run("r2", newcomer.clone()).await.unwrap());
 }
 
 pub(super) fn attendance_event(id: &str, start_us: i64) -> AttendanceEvent {

@@ -88,6 +88,7 @@ pub(super) async fn applies_a_processed_batch_only_once(db: &TestDb) {
     let all = db.store.all_profile_states("", 10).await.unwrap();
     assert_eq!(all.len(), 1);
     assert!(db.store.all_profile_states("key-u", 10).await.unwrap().is_empty(), "after the last key");
+    assert_eq!(db.store.count_profile_states().await.unwrap(), 1, "one user has a profile");
 
     // Two processors racing for the same stretch: exactly one wins.
     let mut racers = Vec::new();

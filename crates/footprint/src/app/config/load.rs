@@ -117,6 +117,10 @@ impl Config {
                 format!("must be between ingest.batch_max_bytes ({}) and 4 GiB", self.ingest.batch_max_bytes),
             );
         }
+        let growth = self.processing.segmentation_growth;
+        if !(growth == 0.0 || (growth >= 1.0 && growth.is_finite())) {
+            return invalid("processing.segmentation_growth", "must be 0 (off) or at least 1".to_owned());
+        }
         let bounded = [
             ("ingest.max_future_secs", self.ingest.max_future_secs, 10 * 365 * 86_400),
             ("ingest.session_gap_secs", self.ingest.session_gap_secs, 30 * 86_400),

@@ -196,6 +196,10 @@ pub struct ProcessingConfig {
     /// How often users are segmented again; 0 turns the scheduled run off.
     #[serde(with = "seconds")]
     pub segmentation_interval_secs: Duration,
+    /// Between scheduled runs, users are segmented as soon as the minimum (3) have a profile,
+    /// and again once the users with a profile are this many times the last run's (at most one
+    /// such run every 30 s); 0 turns these runs off (1 or more otherwise).
+    pub segmentation_growth: f64,
 }
 
 impl Default for ProcessingConfig {
@@ -206,6 +210,7 @@ impl Default for ProcessingConfig {
             debounce_ms: Duration::from_millis(250),
             catch_up_timeout_ms: Duration::from_millis(2_000),
             segmentation_interval_secs: Duration::from_secs(3_600),
+            segmentation_growth: 1.5,
         }
     }
 }
