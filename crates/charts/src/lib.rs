@@ -183,6 +183,8 @@ pub struct Radar {
     pub axes: Vec<String>,
     /// One polygon per series, a value per axis.
     pub series: Vec<Series>,
+    /// The centre's value (0 for scores; −3 for standard scores).
+    pub min: f64,
     /// The outer ring's value (1 for scores from 0 to 1).
     pub max: f64,
 }

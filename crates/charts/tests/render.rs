@@ -95,6 +95,7 @@ fn samples() -> Vec<(&'static str, Chart)> {
                         Series::new("ana", vec![0.8, 0.4, 0.6, 0.2]),
                         Series::new("segment", vec![0.5, 0.5, 0.5, 0.5]),
                     ],
+                    min: 0.0,
                     max: 1.0,
                 },
             ),
@@ -147,7 +148,12 @@ fn too_little_data_draws_the_panel_and_no_marks() {
         Chart::new("Pie", Pie { slices: vec![("a".into(), 0.0)], value_label: "uses".into() }),
         Chart::new(
             "Radar",
-            Radar { axes: vec!["a".into(), "b".into()], series: vec![Series::new("x", vec![1.0, 2.0])], max: 2.0 },
+            Radar {
+                axes: vec!["a".into(), "b".into()],
+                series: vec![Series::new("x", vec![1.0, 2.0])],
+                min: 0.0,
+                max: 2.0,
+            },
         ),
         Chart::new("Lines", Lines::new(vec![], XAxis::Number, "x", "y")),
     ];

@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod tracking;
 
 pub mod attendance;
+pub mod dashboard;
 pub mod interactions;
 pub mod matching;
 pub mod profiles;

@@ -17,7 +17,7 @@ pub fn draw(canvas: &mut Canvas, theme: &Theme, area: Area, heatmap: &Heatmap) -
         > (area.width() - longest * 6.6) / heatmap.columns.len() as f64;
     let area = Area {
         left: area.left + (longest * 6.6 + 10.0).min(area.width() * 0.35),
-        bottom: area.bottom - if rotate { 60.0 } else { 36.0 },
+        bottom: area.bottom - if rotate { 98.0 } else { 36.0 },
         ..area
     };
     let (cell_w, cell_h) = (area.width() / heatmap.columns.len() as f64, area.height() / heatmap.rows.len() as f64);
@@ -45,8 +45,8 @@ pub fn draw(canvas: &mut Canvas, theme: &Theme, area: Area, heatmap: &Heatmap) -
                 ],
                 &format!("{name} · {column_name}: {} {}", format(value), heatmap.value_label),
             );
-            let text = format(value);
-            if cell_w >= text.chars().count() as f64 * 6.4 + 4.0 && cell_h >= 14.0 {
+            let text = if heatmap.percent || value == value.trunc() { format(value) } else { format!("{value:.1}") };
+            if value != 0.0 && cell_w >= text.chars().count() as f64 * 6.2 + 4.0 && cell_h >= 14.0 {
                 canvas.text(
                     (x + cell_w / 2.0, y + cell_h / 2.0 + 4.0),
                     &text,
@@ -79,7 +79,7 @@ pub fn draw(canvas: &mut Canvas, theme: &Theme, area: Area, heatmap: &Heatmap) -
     let more = if theme.name == "dark" { "brighter" } else { "darker" };
     let caption = format!("{}: {} to {}, {more} is more", heatmap.value_label, format(low), format(high));
     canvas.text(
-        (area.left, area.bottom + if rotate { 56.0 } else { 32.0 }),
+        (area.left, area.bottom + if rotate { 94.0 } else { 32.0 }),
         &caption,
         LABEL,
         theme.muted,

@@ -15,16 +15,17 @@ pub fn draw(canvas: &mut Canvas, theme: &Theme, area: Area, radar: &Radar) -> Re
     area.top += legend(canvas, theme, area, &names) + 8.0;
     let (cx, cy) = (area.left + area.width() / 2.0, area.top + area.height() / 2.0);
     let radius = (area.width().min(area.height()) / 2.0 - 34.0).max(20.0);
-    let max = if radar.max > 0.0 && radar.max.is_finite() { radar.max } else { 1.0 };
+    let min = if radar.min.is_finite() { radar.min } else { 0.0 };
+    let max = if radar.max > min && radar.max.is_finite() { radar.max } else { min + 1.0 };
     let count = radar.axes.len();
     let towards = |axis: usize, fraction: f64| {
         let angle = -std::f64::consts::FRAC_PI_2 + axis as f64 * std::f64::consts::TAU / count as f64;
         (cx + radius * fraction * angle.cos(), cy + radius * fraction * angle.sin())
     };
-    let at = |axis: usize, value: f64| towards(axis, (value / max).clamp(0.0, 1.0));
+    let at = |axis: usize, value: f64| towards(axis, ((value - min) / (max - min)).clamp(0.0, 1.0));
     canvas.open("g", &[("class", "axis radial".into())]);
     for ring in 1..=4 {
-        let value = max * f64::from(ring) / 4.0;
+        let value = min + (max - min) * f64::from(ring) / 4.0;
         let ring_points: Vec<String> =
             (0..count).map(|a| at(a, value)).map(|(x, y)| format!("{},{}", n(x), n(y))).collect();
         canvas.element(
@@ -54,7 +55,7 @@ pub fn draw(canvas: &mut Canvas, theme: &Theme, area: Area, radar: &Radar) -> Re
     for (index, series) in radar.series.iter().enumerate() {
         let colour = theme.colour(index);
         let vertices: Vec<(f64, f64)> =
-            (0..count).map(|a| at(a, series.values.get(a).copied().filter(|v| v.is_finite()).unwrap_or(0.0))).collect();
+            (0..count).map(|a| at(a, series.values.get(a).copied().filter(|v| v.is_finite()).unwrap_or(min))).collect();
         let polygon: Vec<String> = vertices.iter().map(|(x, y)| format!("{},{}", n(*x), n(*y))).collect();
         canvas.element(
             "polygon",

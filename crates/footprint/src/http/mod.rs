@@ -37,6 +37,7 @@ use crate::kernel::error::ApiError;
         (name = "attendance", description = "Seed 004: attendance events, registrations and check-ins"),
         (name = "privacy", description = "Retention, erasure and export"),
         (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
+        (name = "visualizations", description = "Seed 000: charts drawn from the current data, as SVG or PNG"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -69,6 +70,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::profiles::http::routes())
         .merge(crate::attendance::http::routes(state))
         .merge(crate::jobs::http::routes())
+        .merge(crate::dashboard::http::routes())
 }
 
 /// Seed 000's profile routes alone, ready to be merged into another axum app

@@ -23,3 +23,4 @@ mod seed002;
 mod snapshots;
 mod tokens;
 mod track;
+mod visualizations;

@@ -127,6 +127,7 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/ml/insights",
         "POST /api/ml/test-prediction",
         "GET /api/ml/analytics",
+        "GET /api/visualizations/{type}",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -138,6 +138,8 @@ fn protected_routes() -> Vec<Route> {
         route(Method::POST, "/api/ml/insights", Some(json!({})), Needs::Staff),
         route(Method::POST, "/api/ml/test-prediction", Some(json!({"testData": {"eventId": "e1"}})), Needs::Admin),
         route(Method::GET, "/api/ml/analytics", None, Needs::Staff),
+        route(Method::GET, "/api/visualizations/cluster_scatter", None, Needs::Staff),
+        route(Method::GET, "/api/visualizations/hourly_activity_heatmap?user_id=bob", None, Needs::SelfOrStaff),
         route(Method::GET, "/api/v1/users/bob/export", None, Needs::SelfOrAdmin),
         route(Method::POST, "/api/v1/users/carol/anonymize", None, Needs::Admin),
         // Last: it erases bob.

@@ -216,7 +216,7 @@ async fn patterns_are_the_hand_computed_habits() {
 
 /// Six light users (one short visit: shoes and socks, item sku-9; one of them also sku-77), three heavy ones (daily
 /// visits over a week: hats and scarves), and ana, light, who only looked at shoes.
-fn segmented_events(now: i64) -> Vec<Value> {
+pub(crate) fn segmented_events(now: i64) -> Vec<Value> {
     let mut events = Vec::new();
     for n in 0..6 {
         for (m, (category, item)) in [("shoes", "sku-1"), ("socks", "sku-9"), ("shoes", "sku-9")].iter().enumerate() {
@@ -245,12 +245,12 @@ fn segmented_events(now: i64) -> Vec<Value> {
     events
 }
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc())
 }
 
 /// Consent granted by default and `customise`d, on SQLite or on PostgreSQL; ana has an account.
-async fn profiling_app(postgres: bool, customise: impl FnOnce(&mut footprint::Config)) -> TestApp {
+pub(crate) async fn profiling_app(postgres: bool, customise: impl FnOnce(&mut footprint::Config)) -> TestApp {
     let configure = |config: &mut footprint::Config| {
         config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant;
         customise(config);
@@ -261,7 +261,7 @@ async fn profiling_app(postgres: bool, customise: impl FnOnce(&mut footprint::Co
     app
 }
 
-async fn track_all(app: &TestApp, events: &[Value]) {
+pub(crate) async fn track_all(app: &TestApp, events: &[Value]) {
     let response = app.track_batch(&app.admin_token, events).await;
     assert_eq!(body(response).await["accepted"], events.len());
 }

@@ -117,6 +117,17 @@ impl Config {
                 format!("must be between ingest.batch_max_bytes ({}) and 4 GiB", self.ingest.batch_max_bytes),
             );
         }
+        if footprint_charts::Theme::named(&self.visualization.chart_theme).is_none() {
+            return invalid("visualization.chart_theme", "must be light or dark".to_owned());
+        }
+        let size = self.visualization.plot_size;
+        let pixels = footprint_charts::Size::MIN..=footprint_charts::Size::MAX;
+        if !pixels.contains(&size.width) || !pixels.contains(&size.height) {
+            return invalid(
+                "visualization.plot_size",
+                format!("width and height must be from {} to {} pixels", pixels.start(), pixels.end()),
+            );
+        }
         let growth = self.processing.segmentation_growth;
         if !(growth == 0.0 || (growth >= 1.0 && growth.is_finite())) {
             return invalid("processing.segmentation_growth", "must be 0 (off) or at least 1".to_owned());

@@ -88,7 +88,37 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub match_model: MatchModelConfig,
     pub ml: MlConfig,
+    /// Seed 000's `BehaviorVisualization`: where chart files go, their theme and size.
+    pub visualization: VisualizationConfig,
     pub log: LogConfig,
+}
+
+/// Charts and dashboards (seed 000's `output_path`, `chart_theme`, `plot_size`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VisualizationConfig {
+    /// Where the library and `footprint visualize` write chart files and dashboards.
+    pub output_path: PathBuf,
+    /// `light` or `dark`.
+    pub chart_theme: String,
+    pub plot_size: PlotSize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for VisualizationConfig {
+    fn default() -> Self {
+        Self {
+            output_path: PathBuf::from("./visualizations"),
+            chart_theme: "light".to_owned(),
+            plot_size: PlotSize { width: 800, height: 500 },
+        }
+    }
 }
 
 /// Seed 004's `/api/ml` service.

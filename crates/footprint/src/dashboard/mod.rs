@@ -1,0 +1,11 @@
+//! What a person sees: the charts of seed 000 (and those the other seeds' data asks for),
+//! drawn by `footprint-charts` from what the services compute, served by
+//! `GET /api/visualizations/{type}` and written to files by the library face
+//! (`BehaviorVisualization`).
+//!
+//! `charts` names the chart types and draws the segment charts, `user_charts` those of one
+//! user; `http` the route.
+
+pub mod charts;
+pub mod http;
+mod user_charts;
