@@ -45,6 +45,42 @@ pub enum Command {
     /// Measure throughput and latency (run a release build: cargo run --release -- bench …).
     #[command(subcommand)]
     Bench(crate::tools::bench::BenchCommand),
+    /// Draw a chart, or a user's or a segment's dashboard, from the store's data into files.
+    Visualize(VisualizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VisualizeArgs {
+    /// A chart (cluster_scatter, user_cluster_radar, behavior_patterns_heatmap, activity_timeline,
+    /// preference_radar, user_engagement_bar, content_preferences_breakdown,
+    /// hourly_activity_heatmap, feature_usage_pie, cluster_comparison) or `dashboard`.
+    pub kind: String,
+    /// The user the chart or dashboard is about.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A segment of the latest run (`3` or `cluster_3`).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// svg or png (default: both).
+    #[arg(long, value_enum)]
+    pub format: Option<ChartFormat>,
+    /// light or dark (default: visualization.chart_theme).
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Pixels (default: visualization.plot_size).
+    #[arg(long)]
+    pub width: Option<u32>,
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Where the files go (default: visualization.output_path).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChartFormat {
+    Svg,
+    Png,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,7 +148,54 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Create(args)) => admin::create_admin(config, args).await,
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::tools::eval::run(eval)).await?,
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,
+        Command::Visualize(args) => visualize(config, args).await,
     }
+}
+
+/// `footprint visualize`: the files written, one per line.
+async fn visualize(mut config: Config, args: VisualizeArgs) -> anyhow::Result<()> {
+    use crate::dashboard::visualization::{BehaviorVisualization, Formats};
+    let look = &mut config.visualization;
+    if let Some(theme) = args.theme {
+        look.chart_theme = theme;
+    }
+    if let Some(out) = args.out {
+        look.output_path = out;
+    }
+    look.plot_size.width = args.width.unwrap_or(look.plot_size.width);
+    look.plot_size.height = args.height.unwrap_or(look.plot_size.height);
+    let app = App::build(config).await?;
+    let formats = match args.format {
+        None => Formats::SvgAndPng,
+        Some(ChartFormat::Svg) => Formats::Svg,
+        Some(ChartFormat::Png) => Formats::Png,
+    };
+    let visualizer = BehaviorVisualization::new(app.state.clone()).writing(formats);
+    let written = match (args.kind.as_str(), &args.user, &args.cluster) {
+        ("dashboard", Some(user), _) => visualizer.create_user_dashboard(user).await.map(|d| {
+            let mut files = vec![d.page];
+            files.extend(d.charts.into_iter().flat_map(|c| c.files));
+            files
+        }),
+        ("dashboard", None, Some(cluster)) => visualizer.create_cluster_dashboard(cluster).await.map(|d| {
+            let mut files = vec![d.page];
+            files.extend(d.charts.into_iter().flat_map(|c| c.files));
+            files
+        }),
+        ("dashboard", None, None) => {
+            app.shutdown().await;
+            anyhow::bail!("visualize dashboard: name a user (--user ID) or a segment (--cluster ID)");
+        }
+        (kind, user, cluster) => {
+            visualizer.create_visualization(kind, user.as_deref(), cluster.as_deref()).await.map(|v| v.files)
+        }
+    };
+    app.shutdown().await;
+    let files = written.map_err(|error| anyhow::anyhow!("{error}"))?;
+    for file in files {
+        println!("{}", file.display());
+    }
+    Ok(())
 }
 
 async fn run_server(config: Config) -> anyhow::Result<()> {

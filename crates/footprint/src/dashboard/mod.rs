@@ -4,8 +4,11 @@
 //! (`BehaviorVisualization`).
 //!
 //! `charts` names the chart types and draws the segment charts, `user_charts` those of one
-//! user; `http` the route.
+//! user; `visualization` the library face and its dashboards; `http` the route.
 
 pub mod charts;
 pub mod http;
 mod user_charts;
+pub mod visualization;
+
+pub use visualization::BehaviorVisualization;

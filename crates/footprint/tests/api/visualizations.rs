@@ -137,3 +137,70 @@ async fn chart_requests_are_checked() {
     assert_eq!(segments.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+/// The library face writes each chart's SVG and PNG under the output path, and a dashboard's
+/// page with its charts inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_writes_charts_and_dashboards() {
+    use footprint::dashboard::visualization::{BehaviorVisualization, Formats};
+    let app = profiling_app(false, |config| config.processing.segmentation_growth = 0.0).await;
+    track_all(&app, &segmented_events(now_us())).await;
+    footprint::profiles::segments::UserClustering::new(app.state.clone()).update_clusters().await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut config = app.state.config.visualization.clone();
+    // FOOTPRINT_CHARTS_OUT=dir keeps the files to look at.
+    config.output_path = std::env::var("FOOTPRINT_CHARTS_OUT").map_or_else(|_| out.path().to_owned(), Into::into);
+    config.chart_theme = "dark".to_owned();
+    let visualizer = BehaviorVisualization::with_config(app.state.clone(), config);
+
+    let written = visualizer.create_visualization("cluster_scatter", Some("ana"), None).await.unwrap();
+    assert!(written.has_data);
+    let names: Vec<String> =
+        written.files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["cluster_scatter_ana.svg", "cluster_scatter_ana.png"]);
+    let svg = std::fs::read_to_string(&written.files[0]).unwrap();
+    assert_eq!(marks(&svg, "point"), 10);
+    assert!(svg.contains("fill=\"#0d1117\""), "the configured theme");
+    assert_eq!(&std::fs::read(&written.files[1]).unwrap()[..4], b"\x89PNG");
+    assert!(visualizer.create_visualization("bubble_cloud", None, None).await.is_err());
+
+    let dashboard = visualizer.clone().writing(Formats::Svg).create_user_dashboard("heavy-0").await.unwrap();
+    assert_eq!(dashboard.charts.len(), 9, "the segments with the user, and the user's eight charts");
+    let page = std::fs::read_to_string(&dashboard.page).unwrap();
+    assert_eq!(page.matches("<svg").count(), 9);
+    assert!(page.contains("href=\"hourly_activity_heatmap.svg\"") && !page.contains(".png"));
+    assert!(dashboard.charts.iter().all(|c| c.files.iter().all(|f| f.exists())));
+    let segment = visualizer.create_cluster_dashboard("cluster_1").await.unwrap();
+    let page = std::fs::read_to_string(&segment.page).unwrap();
+    assert_eq!(marks(&page, "point"), 3, "only the segment's users");
+    app.stop().await;
+}
+
+/// `footprint visualize` on a fresh store: the panel in both files; an unknown chart fails
+/// with the valid names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_writes_chart_files() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("charts");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_footprint"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FOOTPRINT_DATA_DIR", data.path())
+            .env("RUST_LOG", "error")
+            .args(args)
+            .output()
+            .expect("run footprint")
+    };
+    let drawn =
+        run(&["visualize", "cluster_comparison", "--theme", "dark", "--width", "400", "--out", out.to_str().unwrap()]);
+    assert!(drawn.status.success(), "{}", String::from_utf8_lossy(&drawn.stderr));
+    let listed: Vec<String> = String::from_utf8_lossy(&drawn.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let svg = std::fs::read_to_string(&listed[0]).unwrap();
+    assert!(is_panel(&svg) && svg.contains("width=\"400\""));
+    assert_eq!(&std::fs::read(&listed[1]).unwrap()[..4], b"\x89PNG");
+    let unknown = run(&["visualize", "bubble_cloud", "--out", out.to_str().unwrap()]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("cluster_scatter"));
+}
