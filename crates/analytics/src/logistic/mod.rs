@@ -313,8 +313,10 @@ fn invert(matrix: &[f64], dim: usize) -> Vec<f64> {
     inverse
 }
 
+mod curves;
 mod metrics;
 
+pub use curves::*;
 pub use metrics::*;
 
 #[cfg(test)]

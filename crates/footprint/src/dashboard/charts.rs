@@ -5,7 +5,7 @@ use footprint_analytics::segmentation::{SegmentModel, TRAITS};
 use footprint_charts::{Chart, Heatmap, Point, Scatter};
 use footprint_store::ClusterRun;
 
-use super::user_charts;
+use super::{model_charts, user_charts};
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 use crate::profiles::segments::UserClustering;
@@ -23,10 +23,21 @@ pub enum VisType {
     HourlyActivityHeatmap,
     FeatureUsagePie,
     ClusterComparison,
+    /// Seed 004: attendance rate by weekday and two-hour slot.
+    AttendanceByWeekdaySlot,
+    /// Seed 004: an attendance model on its held-out registrations.
+    ModelRocCurve,
+    ModelCalibration,
+    ModelConfusionMatrix,
+    /// Seed 001: acceptance and satisfaction per day.
+    MatchAcceptanceOverTime,
+    /// Seed 002: a user's most probable next actions.
+    NextActionProbabilities,
 }
 
 impl VisType {
-    pub const ALL: [VisType; 10] = [
+    /// Seed 000's ten, then the charts of the other seeds' data.
+    pub const ALL: [VisType; 16] = [
         VisType::ClusterScatter,
         VisType::UserClusterRadar,
         VisType::BehaviorPatternsHeatmap,
@@ -37,6 +48,12 @@ impl VisType {
         VisType::HourlyActivityHeatmap,
         VisType::FeatureUsagePie,
         VisType::ClusterComparison,
+        VisType::AttendanceByWeekdaySlot,
+        VisType::ModelRocCurve,
+        VisType::ModelCalibration,
+        VisType::ModelConfusionMatrix,
+        VisType::MatchAcceptanceOverTime,
+        VisType::NextActionProbabilities,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +68,12 @@ impl VisType {
             VisType::HourlyActivityHeatmap => "hourly_activity_heatmap",
             VisType::FeatureUsagePie => "feature_usage_pie",
             VisType::ClusterComparison => "cluster_comparison",
+            VisType::AttendanceByWeekdaySlot => "attendance_by_weekday_slot",
+            VisType::ModelRocCurve => "model_roc_curve",
+            VisType::ModelCalibration => "model_calibration",
+            VisType::ModelConfusionMatrix => "model_confusion_matrix",
+            VisType::MatchAcceptanceOverTime => "match_acceptance_over_time",
+            VisType::NextActionProbabilities => "next_action_probabilities",
         }
     }
 
@@ -65,7 +88,21 @@ impl VisType {
     /// Whether the chart is about one user (who must be named); the others are about segments
     /// and are for managers and admins.
     pub fn about_a_user(self) -> bool {
-        !matches!(self, VisType::ClusterScatter | VisType::ClusterComparison)
+        !matches!(
+            self,
+            VisType::ClusterScatter
+                | VisType::ClusterComparison
+                | VisType::AttendanceByWeekdaySlot
+                | VisType::ModelRocCurve
+                | VisType::ModelCalibration
+                | VisType::ModelConfusionMatrix
+                | VisType::MatchAcceptanceOverTime
+        )
+    }
+
+    /// One of seed 000's ten.
+    pub fn from_seed_000(self) -> bool {
+        Self::ALL[..10].contains(&self)
     }
 }
 
@@ -75,6 +112,10 @@ pub struct Target {
     pub user_id: Option<String>,
     /// A segment id of the latest run (cluster charts), `3` or `cluster_3`.
     pub cluster_id: Option<String>,
+    /// An attendance model (model charts; default the latest ready one).
+    pub model_id: Option<String>,
+    /// Days back from now (match charts; default 30).
+    pub days: Option<u32>,
 }
 
 /// Draws `vis` for `target` from the current data.
@@ -84,6 +125,14 @@ pub async fn chart(state: &AppState, vis: VisType, target: &Target) -> Result<Ch
             ApiError::Validation(format!("user_id: {} is a chart of one user: name them", vis.name()))
         })?;
         return user_charts::chart(state, vis, user_id).await;
+    }
+    match vis {
+        VisType::AttendanceByWeekdaySlot => return model_charts::attendance_by_slot(state).await,
+        VisType::ModelRocCurve | VisType::ModelCalibration | VisType::ModelConfusionMatrix => {
+            return model_charts::model(state, vis, target.model_id.as_deref()).await;
+        }
+        VisType::MatchAcceptanceOverTime => return model_charts::matches_over_time(state, target.days).await,
+        _ => {}
     }
     let Some(run) = state.store.cluster_runs(1).await?.into_iter().next() else {
         return Ok(Chart::not_enough_data(
@@ -111,6 +160,12 @@ pub fn title(vis: VisType) -> &'static str {
         VisType::HourlyActivityHeatmap => "Activity by weekday and hour",
         VisType::FeatureUsagePie => "Feature usage",
         VisType::ClusterComparison => "Segments side by side",
+        VisType::AttendanceByWeekdaySlot => "Attendance by weekday and time",
+        VisType::ModelRocCurve => "ROC curve on held-out registrations",
+        VisType::ModelCalibration => "Calibration on held-out registrations",
+        VisType::ModelConfusionMatrix => "Confusion matrix on held-out registrations",
+        VisType::MatchAcceptanceOverTime => "Match acceptance and satisfaction per day",
+        VisType::NextActionProbabilities => "Most probable next actions",
     }
 }
 

@@ -29,6 +29,10 @@ pub struct ChartParams {
     user_id: Option<String>,
     /// A segment of the latest run (`3` or `cluster_3`): only it, in the segment charts.
     cluster_id: Option<String>,
+    /// An attendance model (the model charts; default the latest ready one).
+    model_id: Option<String>,
+    /// Days back from now (the match chart; default 30).
+    days: Option<u32>,
     /// `svg` (default) or `png`.
     format: Option<String>,
     /// `light` or `dark` (default: `visualization.chart_theme`).
@@ -38,11 +42,13 @@ pub struct ChartParams {
     height: Option<u32>,
 }
 
-/// One chart of seed 000 (`cluster_scatter`, `user_cluster_radar`, `behavior_patterns_heatmap`,
-/// `activity_timeline`, `preference_radar`, `user_engagement_bar`,
+/// One chart, drawn from the current data: seed 000's (`cluster_scatter`, `user_cluster_radar`,
+/// `behavior_patterns_heatmap`, `activity_timeline`, `preference_radar`, `user_engagement_bar`,
 /// `content_preferences_breakdown`, `hourly_activity_heatmap`, `feature_usage_pie`,
-/// `cluster_comparison`), drawn from the current data; too little data draws a panel that
-/// says why. An unknown type is 404 with the valid ones.
+/// `cluster_comparison`) and those of the other seeds' data (`attendance_by_weekday_slot`,
+/// `model_roc_curve`, `model_calibration`, `model_confusion_matrix`,
+/// `match_acceptance_over_time`, `next_action_probabilities`). Too little data draws a panel
+/// that says why. An unknown type is 404 with the valid ones.
 #[utoipa::path(get, path = "/api/visualizations/{type}", tag = "visualizations", params(("type" = String, Path), ChartParams),
     security(("bearer" = [])),
     responses((status = 200, description = "image/svg+xml or image/png"), (status = 400, body = crate::kernel::error::ErrorBody),
@@ -65,7 +71,8 @@ async fn visualization(
         .ok_or_else(|| ApiError::Validation(format!("theme: light or dark, not {theme_name}")))?;
     let size =
         Size::new(params.width.unwrap_or(config.plot_size.width), params.height.unwrap_or(config.plot_size.height));
-    let target = Target { user_id: params.user_id, cluster_id: params.cluster_id };
+    let target =
+        Target { user_id: params.user_id, cluster_id: params.cluster_id, model_id: params.model_id, days: params.days };
     let chart = charts::chart(&state, vis, &target).await?;
     match params.format.as_deref().unwrap_or("svg") {
         "svg" => {

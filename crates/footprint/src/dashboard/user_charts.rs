@@ -73,7 +73,8 @@ pub async fn chart(state: &AppState, vis: VisType, user_id: &str) -> Result<Char
             Ok(Chart::new(name, Pie { slices: top(&counts), value_label: "events".into() }).with_subtitle(subtitle))
         }
         VisType::UserClusterRadar | VisType::UserEngagementBar => against_segment(state, vis, user_id).await,
-        VisType::ClusterScatter | VisType::ClusterComparison => Err(ApiError::internal("a segment chart")),
+        VisType::NextActionProbabilities => super::model_charts::next_actions(state, user_id).await,
+        _ => Err(ApiError::internal(format!("{} is not a chart of one user", vis.name()))),
     }
 }
 

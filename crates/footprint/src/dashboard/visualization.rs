@@ -79,7 +79,11 @@ impl BehaviorVisualization {
         cluster_id: Option<&str>,
     ) -> Result<VisualizationFiles, ApiError> {
         let vis = VisType::parse(vis_type)?;
-        let target = Target { user_id: user_id.map(str::to_owned), cluster_id: cluster_id.map(str::to_owned) };
+        let target = Target {
+            user_id: user_id.map(str::to_owned),
+            cluster_id: cluster_id.map(str::to_owned),
+            ..Target::default()
+        };
         let chart = charts::chart(&self.state, vis, &target).await?;
         let stem = match (user_id, cluster_id) {
             (Some(user), _) => format!("{}_{}", vis.name(), file_safe(user)),
@@ -114,14 +118,14 @@ impl BehaviorVisualization {
     /// Every chart of one user on one page: `{output_path}/user_{id}/index.html`.
     pub async fn create_user_dashboard(&self, user_id: &str) -> Result<DashboardFiles, ApiError> {
         let kinds: Vec<VisType> = VisType::ALL.into_iter().filter(|vis| vis.about_a_user()).collect();
-        let target = Target { user_id: Some(user_id.to_owned()), cluster_id: None };
+        let target = Target { user_id: Some(user_id.to_owned()), ..Target::default() };
         let dir = self.config.output_path.join(format!("user_{}", file_safe(user_id)));
         self.dashboard(&format!("User {user_id}"), &[VisType::ClusterScatter], &kinds, &target, &dir).await
     }
 
     /// The segment on the plane and against the others: `{output_path}/cluster_{id}/index.html`.
     pub async fn create_cluster_dashboard(&self, cluster_id: &str) -> Result<DashboardFiles, ApiError> {
-        let target = Target { user_id: None, cluster_id: Some(cluster_id.to_owned()) };
+        let target = Target { cluster_id: Some(cluster_id.to_owned()), ..Target::default() };
         let dir = self.config.output_path.join(format!("cluster_{}", file_safe(cluster_id)));
         let kinds = [VisType::ClusterScatter, VisType::ClusterComparison];
         self.dashboard(&format!("Segment {cluster_id}"), &kinds, &[], &target, &dir).await

@@ -461,3 +461,48 @@ async fn insights_batch_and_test_predictions() {
     let tokens = crate::ml_insights::Tokens { admin: &admin, manager: &manager, user: &user };
     crate::ml_insights::check(&app, tokens, id, &failed_id, 0).await;
 }
+
+/// The model and attendance charts agree with the performance route and the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_charts_draw_the_held_out_registrations() {
+    let Trained { app, manager, model, .. } = trained().await;
+    let id = model["id"].as_str().unwrap();
+    let chart = |path: String| {
+        let (app, manager) = (&app, &manager);
+        async move {
+            let response = app.get(&path, Some(manager)).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.text().await.unwrap()
+        }
+    };
+    let values = |svg: &str| -> Vec<f64> {
+        svg.split("data-value=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap()).collect()
+    };
+    let performance = body(app.get(&format!("/api/ml/models/{id}/performance"), Some(&manager)).await).await;
+    let evaluated = performance["data"]["performance"]["evaluatedOn"].as_f64().unwrap();
+    let confusion = chart(format!("/api/visualizations/model_confusion_matrix?model_id={id}")).await;
+    assert_eq!(values(&confusion).iter().sum::<f64>(), evaluated, "the cells add up to the held-out registrations");
+    assert_eq!(values(&confusion)[3], performance["data"]["performance"]["confusionMatrix"][1][1].as_f64().unwrap());
+    let roc = chart("/api/visualizations/model_roc_curve".to_owned()).await;
+    let auc = performance["data"]["performance"]["overall"]["auc"].as_f64().unwrap();
+    assert!(roc.contains(&format!("AUC {auc:.3}")), "the latest ready model by default");
+    assert!(values(&roc).len() > 10 && roc.contains("class=\"reference\""));
+    let calibration = chart(format!("/api/visualizations/model_calibration?model_id={id}")).await;
+    let observed = values(&calibration);
+    assert!(!observed.is_empty() && observed.len() <= 10 && observed.iter().all(|v| (0.0..=1.0).contains(v)));
+    // Classes on Monday, Tuesday and Thursday at 18h: three cells, Tuesday's the best.
+    let slots = chart("/api/visualizations/attendance_by_weekday_slot".to_owned()).await;
+    let rates = values(&slots);
+    assert_eq!(rates.len(), 3, "{slots}");
+    assert!(rates[1] > rates[0] && rates[1] > rates[2], "{rates:?}");
+    // To look at them: FOOTPRINT_CHARTS_OUT=dir cargo test -p footprint --test api the_model_charts.
+    if let Ok(dir) = std::env::var("FOOTPRINT_CHARTS_OUT") {
+        for name in ["model_roc_curve", "model_calibration", "model_confusion_matrix", "attendance_by_weekday_slot"] {
+            let path = format!("/api/visualizations/{name}?format=png&width=640&height=400");
+            std::fs::write(format!("{dir}/{name}.png"), app.get(&path, Some(&manager)).await.bytes().await.unwrap())
+                .unwrap();
+        }
+    }
+    let missing = app.get("/api/visualizations/model_roc_curve?model_id=model-nope", Some(&manager)).await;
+    assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
+}

@@ -204,3 +204,35 @@ async fn the_cli_writes_chart_files() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("cluster_scatter"));
 }
+
+/// Seed 001's acceptance per day and seed 002's next actions, drawn from what was tracked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_and_next_action_charts_follow_the_data() {
+    let app = profiling_app(false, |_| {}).await;
+    let post = |path: String| {
+        let request = app.client.post(app.url(&path)).bearer_auth(&app.admin_token);
+        async move { request.send().await.unwrap().status() }
+    };
+    let empty = svg(&app, "/api/visualizations/match_acceptance_over_time").await;
+    assert!(is_panel(&empty) && empty.contains("no match was decided"));
+    for (n, accepted) in [true, true, false, true].iter().enumerate() {
+        let proposed = format!(
+            "/api/tracking/event/match-proposed?user_id=ana&match_id=m{n}&match_score=0.7&alternatives_count=2"
+        );
+        assert_eq!(post(proposed).await, StatusCode::OK);
+        let decided = format!("/api/tracking/event/match-decision?user_id=ana&match_id=m{n}&decision={accepted}");
+        assert_eq!(post(decided).await, StatusCode::OK);
+    }
+    let rated = "/api/tracking/event/match-feedback?user_id=ana&match_id=m0&rating=4".to_owned();
+    assert_eq!(post(rated).await, StatusCode::OK);
+    let matches = svg(&app, "/api/visualizations/match_acceptance_over_time?days=7").await;
+    let points: Vec<f64> =
+        matches.split("data-value=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap()).collect();
+    assert_eq!(points, [0.75, 0.8], "three of four accepted today; a rating of 4 of 5");
+
+    track_all(&app, &segmented_events(now_us())).await;
+    let next = svg(&app, "/api/visualizations/next_action_probabilities?user_id=heavy-0").await;
+    assert!(marks(&next, "bar") >= 1 && !next.contains("class=\"empty\""));
+    assert!(sum(&next) <= 1.0 + 1e-9, "probabilities of one next action");
+    app.stop().await;
+}

@@ -67,9 +67,19 @@ pub struct ModelPerformance {
     pub feature_importance: Value,
 }
 
-/// A model's performance on the latest part of its data (the validation window it was trained
-/// with): overall metrics, by month of the event and by segment, and feature importance.
-pub async fn performance(state: &AppState, model_id: &str) -> Result<ModelPerformance, ApiError> {
+/// A held-out registration as the model scored it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub event_start_us: i64,
+    /// Under three past registrations: the hard case, a segment of its own.
+    pub new_user: bool,
+    pub probability: f64,
+    pub attended: bool,
+}
+
+/// The model's record and its scores on the latest part of its data (the validation window it
+/// was trained with), in its own feature space.
+pub async fn held_out_scores(state: &AppState, model_id: &str) -> Result<(ModelRecord, Vec<Scored>), ApiError> {
     let (record, model) = usable_model(state, model_id).await?;
     let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
     let validation = hyper.get("validationSplit").and_then(Value::as_f64).unwrap_or(0.2);
@@ -79,22 +89,34 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<ModelPerfor
     let (events, registrations) = records(state, bound("from"), bound("to")).await?;
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
-    let result = tokio::task::spawn_blocking(move || {
+    let scored = tokio::task::spawn_blocking(move || {
         let (examples, _) = attendance::examples_in(&model.space, &infos, &regs);
         let split = ((examples.len() as f64) * (1.0 - validation)).round() as usize;
-        let held_out = &examples[split.min(examples.len())..];
-        // Features as the trained model lays them out (its own feature space).
+        examples[split.min(examples.len())..]
+            .iter()
+            .map(|e| Scored {
+                event_start_us: e.event_start_us,
+                new_user: e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p(),
+                probability: model.model.predict_proba(&e.features),
+                attended: e.attended,
+            })
+            .collect()
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok((record, scored))
+}
+
+/// A model's performance on the latest part of its data (the validation window it was trained
+/// with): overall metrics, by month of the event and by segment, and feature importance.
+pub async fn performance(state: &AppState, model_id: &str) -> Result<ModelPerformance, ApiError> {
+    let (record, held_out) = held_out_scores(state, model_id).await?;
+    let result = tokio::task::spawn_blocking(move || {
         let scored: Vec<(String, String, f64, bool)> = held_out
             .iter()
-            .map(|e| {
-                let month = rfc3339(e.event_start_us)[..7].to_owned();
-                // Users with little history are the hard case: a segment of their own.
-                let segment = if e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p() {
-                    "new_users"
-                } else {
-                    "returning_users"
-                };
-                (month, segment.to_owned(), model.model.predict_proba(&e.features), e.attended)
+            .map(|s| {
+                let segment = if s.new_user { "new_users" } else { "returning_users" };
+                (rfc3339(s.event_start_us)[..7].to_owned(), segment.to_owned(), s.probability, s.attended)
             })
             .collect();
         let metrics = |rows: &[&(String, String, f64, bool)]| {
