@@ -1,5 +1,5 @@
 //! The command line: `footprint [serve]` (here, with its shutdown signal), `setup-db`, `keys
-//! create` and `admin create` (`admin.rs`), `bench` and `eval` (`tools/`).
+//! create` and `admin create` (`admin.rs`), `bench`, `eval` and `demo` (`tools/`).
 
 mod admin;
 
@@ -45,6 +45,9 @@ pub enum Command {
     /// Measure throughput and latency (run a release build: cargo run --release -- bench …).
     #[command(subcommand)]
     Bench(crate::tools::bench::BenchCommand),
+    /// Load a realistic generated dataset (users, sessions, matches, attendance, a trained model,
+    /// segments, one account of each role) so that every page and endpoint has something to show.
+    Demo(crate::tools::demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +115,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Admin(AdminCommand::Create(args)) => admin::create_admin(config, args).await,
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::tools::eval::run(eval)).await?,
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,
+        Command::Demo(args) => crate::tools::demo::run(args, config).await,
     }
 }
 
