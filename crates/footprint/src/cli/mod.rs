@@ -1,5 +1,5 @@
 //! The command line: `footprint [serve]` (here, with its shutdown signal), `setup-db`, `keys
-//! create` and `admin create` (`admin.rs`), `bench` and `eval` (`tools/`).
+//! create` and `admin create` (`admin.rs`), `bench`, `eval` and `demo` (`tools/`).
 
 mod admin;
 
@@ -47,6 +47,9 @@ pub enum Command {
     Bench(crate::tools::bench::BenchCommand),
     /// Draw a chart, or a user's or a segment's dashboard, from the store's data into files.
     Visualize(VisualizeArgs),
+    /// Load a realistic generated dataset (users, sessions, matches, attendance, a trained model,
+    /// segments, one account of each role) so that every page and endpoint has something to show.
+    Demo(crate::tools::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::tools::eval::run(eval)).await?,
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,
         Command::Visualize(args) => visualize(config, args).await,
+        Command::Demo(args) => crate::tools::demo::run(args, config).await,
     }
 }
 

@@ -96,7 +96,8 @@ fn queue_error(error: IngestError, retry_after_secs: u64) -> ApiError {
     }
 }
 
-fn limits(state: &AppState) -> EventLimits {
+/// The limits `validate_event` applies on this instance.
+pub(crate) fn limits(state: &AppState) -> EventLimits {
     let ingest = &state.config.ingest;
     EventLimits {
         properties_max_bytes: ingest.properties_max_bytes,

@@ -5,6 +5,7 @@
 mod accounts;
 mod attendance;
 mod consent;
+mod demo;
 mod durability;
 mod edge;
 mod events;
