@@ -5,7 +5,9 @@
 //! `cargo bench -p footprint-charts` (results in BENCHMARKS.md).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use footprint_charts::{Bars, Chart, Heatmap, LineSeries, Lines, Pie, Point, Radar, Scatter, Series, Size, Theme, XAxis};
+use footprint_charts::{
+    Bars, Chart, Heatmap, LineSeries, Lines, Pie, Point, Radar, Scatter, Series, Size, Theme, XAxis,
+};
 
 /// A deterministic spread of values in [0, 1).
 fn noise(i: usize) -> f64 {
@@ -52,10 +54,16 @@ fn charts() -> Vec<(&'static str, Chart)> {
     };
     let bars = Bars::horizontal(
         (0..8).map(|t| format!("trait {t}")).collect(),
-        vec![Series::new("user", (0..8).map(noise).collect()), Series::new("segment", (0..8).map(|t| noise(t + 8)).collect())],
+        vec![
+            Series::new("user", (0..8).map(noise).collect()),
+            Series::new("segment", (0..8).map(|t| noise(t + 8)).collect()),
+        ],
         "z",
     );
-    let pie = Pie { slices: (0..9).map(|s| (format!("feature {s}"), noise(s) * 100.0)).collect(), value_label: "uses".into() };
+    let pie = Pie {
+        slices: (0..9).map(|s| (format!("feature {s}"), noise(s) * 100.0)).collect(),
+        value_label: "uses".into(),
+    };
     vec![
         ("scatter_100k_users", Chart::new("Users by segment", scatter)),
         ("heatmap_7x24", Chart::new("Activity", heatmap)),

@@ -21,6 +21,9 @@ pub trait AccountStore: Send + Sync {
     /// The generation of the user's access tokens; `None` when the user has no account (never
     /// had one, or it was erased or anonymised).
     async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>>;
+    /// Gives the account a new token generation (every token issued before is then refused);
+    /// false when the user has no account.
+    async fn renew_token_generation(&self, user_id: &str, generation: i64) -> StoreResult<bool>;
     async fn count_admins(&self) -> StoreResult<u64>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
     /// Counts a login attempt of the pair at `now_us`, atomically (parallel attempts each get

@@ -45,7 +45,11 @@ pub fn draw(canvas: &mut Canvas, theme: &Theme, area: Area, heatmap: &Heatmap) -
                 ],
                 &format!("{name} · {column_name}: {} {}", format(value), heatmap.value_label),
             );
-            let text = if heatmap.percent || value == value.trunc() { format(value) } else { format!("{value:.1}") };
+            let text = if heatmap.percent || value == value.trunc() {
+                format(value)
+            } else {
+                format!("{value:.1}").replace("-0.0", "0.0")
+            };
             if value != 0.0 && cell_w >= text.chars().count() as f64 * 6.2 + 4.0 && cell_h >= 14.0 {
                 canvas.text(
                     (x + cell_w / 2.0, y + cell_h / 2.0 + 4.0),

@@ -17,7 +17,11 @@ use crate::http::extract::{ApiJson, ApiPath};
 use crate::kernel::error::ApiError;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(create_user)).routes(routes!(get_user))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(create_user))
+        .routes(routes!(get_user))
+        .routes(routes!(revoke_tokens))
 }
 
 /// Credentials: a username or an e-mail (`login` accepts either), and the password.
@@ -92,4 +96,22 @@ async fn get_user(
 ) -> Result<Json<UserView>, ApiError> {
     principal.require_self_or_staff(&id)?;
     Ok(Json(accounts::get_user(&state, &id).await?))
+}
+
+/// Revoke every access token of the account (log out everywhere): the user themself or an
+/// admin. Tokens issued before are then 401 `INVALID_TOKEN`; a new login works.
+#[utoipa::path(post, path = "/api/v1/users/{id}/revoke-tokens", tag = "accounts",
+    params(("id" = String, Path, description = "user_id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody),
+    ))]
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_self_or_admin(&id)?;
+    accounts::revoke_tokens(&state, &id, &principal.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

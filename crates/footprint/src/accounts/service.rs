@@ -298,6 +298,17 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Revokes every access token issued to the account so far (all sessions, every node once its
+/// look-up of the generation is older than `auth.token_check_cache_ms`; this node at once).
+pub async fn revoke_tokens(state: &AppState, user_id: &str, actor: &str) -> Result<(), ApiError> {
+    if !state.store.renew_token_generation(user_id, crate::kernel::crypto::random_generation()).await? {
+        return Err(ApiError::NotFound(format!("no account {user_id}")));
+    }
+    state.auth.forget_account(user_id);
+    audit::record(state, "account.tokens_revoked", Some(actor), Some(user_id), "success", serde_json::json!({})).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

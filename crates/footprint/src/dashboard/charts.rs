@@ -242,7 +242,10 @@ async fn scatter(
 fn comparison(model: &SegmentModel, focus: Option<usize>) -> Chart {
     let segments: Vec<usize> = (0..model.k).filter(|s| focus.is_none_or(|f| f == *s)).collect();
     let body = Heatmap {
-        rows: segments.iter().map(|&s| format!("{} ({})", segment_label(model, s), model.segments[s].size)).collect(),
+        rows: segments
+            .iter()
+            .map(|&s| format!("{s} ({}): {}", model.segments[s].size, model.segments[s].name))
+            .collect(),
         columns: TRAITS.iter().map(|t| t.replace('_', " ")).collect(),
         values: segments.iter().map(|&s| model.segments[s].centroid_z.clone()).collect(),
         value_label: "standard deviations from all users' mean".into(),

@@ -128,6 +128,7 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/ml/test-prediction",
         "GET /api/ml/analytics",
         "GET /api/visualizations/{type}",
+        "POST /api/v1/users/{id}/revoke-tokens",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -32,6 +32,7 @@ fn protected_routes() -> Vec<Route> {
     vec![
         route(Method::POST, "/api/v1/users", Some(json!({"username": "new", "password": PASSWORD})), Needs::Admin),
         route(Method::GET, "/api/v1/users/bob", None, Needs::SelfOrStaff),
+        route(Method::POST, "/api/v1/users/bob/revoke-tokens", None, Needs::SelfOrAdmin),
         route(Method::GET, "/api/v1/events", None, Needs::Staff),
         route(
             Method::POST,

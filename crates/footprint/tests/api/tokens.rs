@@ -116,3 +116,34 @@ async fn every_node_refuses_an_erased_accounts_token() {
     }
     assert_refused_everywhere(&second, &token).await;
 }
+
+/// Revoking an account's tokens (log out everywhere) ends every token issued before, whoever
+/// asked (the user or an admin); a new login works; another user may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_tokens_are_refused_and_a_new_login_works() {
+    let app = TestApp::spawn().await;
+    create_leaver(&app).await;
+    app.grant_consent(LEAVER).await;
+    let (phone, laptop) = (app.login_ok(LEAVER, PASSWORD).await, app.login_ok(LEAVER, PASSWORD).await);
+    let revoke = |token: String, user_id: &str| {
+        let request = app.client.post(app.url(&format!("/api/v1/users/{user_id}/revoke-tokens"))).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let other = app.user_with_role("someone-else", footprint_analytics::Role::Manager).await;
+    assert_eq!(error_code(revoke(other, LEAVER).await, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+    assert_eq!(revoke(phone.clone(), LEAVER).await.status(), StatusCode::NO_CONTENT);
+    assert_refused_everywhere(&app, &phone).await;
+    assert_refused_everywhere(&app, &laptop).await;
+
+    let fresh = app.login_ok(LEAVER, PASSWORD).await;
+    assert_eq!(check_token(&app, &fresh).await, json!({"valid": true, "username": LEAVER}));
+    assert_eq!(revoke(app.admin_token.clone(), LEAVER).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(check_token(&app, &fresh).await["valid"], false, "an admin revokes them too");
+    let unknown = revoke(app.admin_token.clone(), "nobody-here").await;
+    assert_eq!(error_code(unknown, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+    assert_eq!(
+        app.get("/api/v1/users/admin", Some(&app.admin_token)).await.status(),
+        StatusCode::OK,
+        "the admin's own still work"
+    );
+}

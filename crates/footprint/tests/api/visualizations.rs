@@ -165,9 +165,9 @@ async fn the_library_writes_charts_and_dashboards() {
     assert!(visualizer.create_visualization("bubble_cloud", None, None).await.is_err());
 
     let dashboard = visualizer.clone().writing(Formats::Svg).create_user_dashboard("heavy-0").await.unwrap();
-    assert_eq!(dashboard.charts.len(), 9, "the segments with the user, and the user's eight charts");
+    assert_eq!(dashboard.charts.len(), 10, "the segments with the user, and the user's nine charts");
     let page = std::fs::read_to_string(&dashboard.page).unwrap();
-    assert_eq!(page.matches("<svg").count(), 9);
+    assert_eq!(page.matches("<svg").count(), 10);
     assert!(page.contains("href=\"hourly_activity_heatmap.svg\"") && !page.contains(".png"));
     assert!(dashboard.charts.iter().all(|c| c.files.iter().all(|f| f.exists())));
     let segment = visualizer.create_cluster_dashboard("cluster_1").await.unwrap();

@@ -111,6 +111,17 @@ impl AccountStore for PostgresStore {
         Ok(row.map(|row| row.get(0)))
     }
 
+    async fn renew_token_generation(&self, user_id: &str, generation: i64) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute(
+                "UPDATE users SET token_generation = $2 WHERE user_id = $1 AND password_hash IS NOT NULL",
+                &[&user_id, &generation],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn count_admins(&self) -> StoreResult<u64> {
         let client = self.pool.get().await?;
         let row = client

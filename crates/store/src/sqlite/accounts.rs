@@ -113,6 +113,18 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn renew_token_generation(&self, user_id: &str, generation: i64) -> StoreResult<bool> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let changed = conn.execute(
+                "UPDATE users SET token_generation = ?2 WHERE user_id = ?1 AND password_hash IS NOT NULL",
+                rusqlite::params![user_id, generation],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn count_admins(&self) -> StoreResult<u64> {
         self.read(|conn| {
             let n: i64 = conn.query_row(

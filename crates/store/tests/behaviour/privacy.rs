@@ -192,8 +192,15 @@ pub(super) async fn ends_token_generations_with_the_account(db: &TestDb) {
         replacement: "erased-user".to_owned(),
         now_us: 50,
     };
+    // Renewed (tokens revoked): only accounts have one to renew.
+    assert!(db.store.renew_token_generation("gen-user", 70).await.unwrap());
+    assert_eq!(db.store.token_generation("gen-user").await.unwrap(), Some(70));
+    assert!(!db.store.renew_token_generation("tracked-only", 71).await.unwrap(), "no account");
+    assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), None);
+    assert!(!db.store.renew_token_generation("nobody", 72).await.unwrap());
     db.store.erase_user(erasure("gen-user")).await.unwrap();
     assert_eq!(db.store.token_generation("gen-user").await.unwrap(), None, "erased");
+    assert!(!db.store.renew_token_generation("gen-user", 73).await.unwrap(), "an erased account stays without tokens");
     let again = NewAccount { token_generation: 8, ..account("gen-user", Some("gen-user"), None, Role::User) };
     db.store.create_account(again).await.unwrap();
     assert_eq!(db.store.token_generation("gen-user").await.unwrap(), Some(8), "the new account's own");

@@ -50,7 +50,10 @@ impl DemoReport {
             let password = account.password.as_ref().map_or("(existed already: password unchanged)", |p| p.expose());
             text.push_str(&format!("  {:<8} {:<13} {password}\n", account.role.as_str(), account.username));
         }
-        text.push_str("\nNext: footprint serve, then open the dashboard and log in with one of them.");
+        text.push_str(
+            "\nNext: footprint serve, then log in with one of them (POST /api/v1/auth/login, or the API docs at /docs); \
+             charts: GET /api/visualizations/cluster_scatter, or footprint visualize dashboard --cluster 0.",
+        );
         text
     }
 }
