@@ -205,3 +205,27 @@ fn png_comes_from_the_same_drawing() {
         }
     }
 }
+
+#[test]
+fn a_large_scatter_is_drawn_as_density_cells_that_count_every_point() {
+    let points: Vec<Point> = (0..20_000)
+        .map(|i| Point {
+            x: f64::from(i % 200) + f64::from((i * 7919) % 13) / 4.0,
+            y: f64::from(i / 200) + f64::from(i % 200) / 10.0,
+            group: (i % 3) as usize,
+            highlight: (i == 77).then(|| "ana".to_owned()),
+        })
+        .collect();
+    let chart = Chart::new(
+        "Segments",
+        Scatter { points, groups: vec!["a".into(), "b".into(), "c".into()], x_label: "x".into(), y_label: "y".into() },
+    );
+    let svg = chart.to_svg(&Theme::light(), Size::new(800, 500));
+    assert_eq!(marks(&svg, "point"), 1, "only the highlighted user is a point");
+    assert!(marks(&svg, "cell") > 100);
+    assert_eq!(values(&svg).iter().sum::<f64>(), 20_000.0, "the cells and the highlight count every user once");
+    assert!(svg.len() < 1_000_000, "{} bytes", svg.len());
+    if let Ok(dir) = std::env::var("FOOTPRINT_CHARTS_OUT") {
+        std::fs::write(format!("{dir}/density.png"), chart.to_png(&Theme::light(), Size::new(800, 500)).unwrap()).unwrap();
+    }
+}
