@@ -226,6 +226,7 @@ fn a_large_scatter_is_drawn_as_density_cells_that_count_every_point() {
     assert_eq!(values(&svg).iter().sum::<f64>(), 20_000.0, "the cells and the highlight count every user once");
     assert!(svg.len() < 1_000_000, "{} bytes", svg.len());
     if let Ok(dir) = std::env::var("FOOTPRINT_CHARTS_OUT") {
-        std::fs::write(format!("{dir}/density.png"), chart.to_png(&Theme::light(), Size::new(800, 500)).unwrap()).unwrap();
+        std::fs::write(format!("{dir}/density.png"), chart.to_png(&Theme::light(), Size::new(800, 500)).unwrap())
+            .unwrap();
     }
 }
