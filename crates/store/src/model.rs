@@ -275,6 +275,35 @@ pub struct UserCounts {
     pub accounts: i64,
 }
 
+/// One page of the users a dashboard lists, in user id order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserPageQuery {
+    /// Part of the user id or the username (case-insensitive); none lists everyone.
+    pub search: Option<String>,
+    /// Only user ids after this one (the last of the previous page).
+    pub after_user_id: Option<String>,
+    pub limit: u32,
+}
+
+/// The events of one UTC day and type: how many, and from how many users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyTypeCount {
+    pub day_us: i64,
+    pub event_type: String,
+    pub events: i64,
+    pub users: i64,
+}
+
+/// How many users' latest consent grants each purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConsentTotals {
+    /// Users with at least one consent record.
+    pub users: i64,
+    pub analytics: i64,
+    pub preferences: i64,
+    pub improvement: i64,
+}
+
 /// Which event types a retention rule covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeSelector {

@@ -26,6 +26,8 @@ pub trait AccountStore: Send + Sync {
     async fn renew_token_generation(&self, user_id: &str, generation: i64) -> StoreResult<bool>;
     async fn count_admins(&self) -> StoreResult<u64>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
+    /// A page of users (tracked, with an account, or both), in user id order.
+    async fn users_page(&self, query: UserPageQuery) -> StoreResult<Vec<UserRecord>>;
     /// Counts a login attempt of the pair at `now_us`, atomically (parallel attempts each get
     /// their own number), unless the pair is locked then.
     async fn count_login_attempt(&self, pair: &LoginPair, now_us: i64) -> StoreResult<LoginAttempt>;
@@ -76,6 +78,12 @@ pub trait EventStore: Send + Sync {
     /// Deletes expired events and keeps what was folded from them, in one transaction;
     /// returns how many events were deleted.
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64>;
+    /// Events per UTC day and type with `from_us <= ts_us < to_us`, with their distinct users.
+    async fn daily_type_counts(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyTypeCount>>;
+    /// Distinct users with an event in `from_us <= ts_us < to_us`.
+    async fn active_users(&self, from_us: i64, to_us: i64) -> StoreResult<i64>;
+    /// How many users' latest consent grants each purpose.
+    async fn consent_totals(&self) -> StoreResult<ConsentTotals>;
     /// Aggregates of `kind` for days starting at or after `from_day_us`.
     async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>>;
 }

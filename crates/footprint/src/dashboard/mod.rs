@@ -4,12 +4,14 @@
 //! (`BehaviorVisualization`).
 //!
 //! `charts` names the chart types and draws the segment charts, `user_charts` those of one
-//! user, `model_charts` those of seeds 001, 002 and 004; `visualization` the library face and its dashboards; `http` the route.
+//! user, `model_charts` those of seeds 001, 002 and 004; `visualization` the library face and its dashboards; `http` the route;
+//! `web` the dashboard served at `/`.
 
 pub mod charts;
 pub mod http;
 mod model_charts;
 mod user_charts;
 pub mod visualization;
+pub mod web;
 
 pub use visualization::BehaviorVisualization;

@@ -40,16 +40,19 @@ pub(super) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Resp
         .into_response()
 }
 
-/// Any 4xx or 5xx that is not already JSON (a body limit's plain text, an empty answer from a
+/// Any 4xx or 5xx that is not already JSON (or a dashboard page) (a body limit's plain text, an empty answer from a
 /// layer) becomes the JSON error of its status, so every error a client sees has one shape.
 pub(super) async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.to_ascii_lowercase().contains("json"));
+    let is_json =
+        response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(
+            |value| {
+                let value = value.to_ascii_lowercase();
+                // The dashboard's pages answer a browser with an HTML page of the error.
+                value.contains("json") || value.starts_with("text/html")
+            },
+        );
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

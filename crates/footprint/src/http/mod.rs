@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = api_routes(&state).split_for_parts();
     let max_body = state.config.server.max_body_bytes;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(crate::dashboard::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::json_errors))

@@ -137,6 +137,12 @@ impl Pseudonymizer {
         self.keyed_hash("email", email)
     }
 
+    /// The CSRF token of a dashboard session (or of a login form's nonce): the same on every
+    /// node, and worthless without the key.
+    pub fn csrf_token(&self, purpose: &str, value: &str) -> String {
+        self.keyed_hash(&format!("csrf-{purpose}"), value)
+    }
+
     /// A fingerprint of another key, stored so that a changed key is noticed at start.
     pub fn fingerprint(key: &[u8; 32]) -> String {
         Pseudonymizer::new(*key).keyed_hash("key-check", "footprint")

@@ -35,6 +35,15 @@ pub struct Metrics {
     pub commit_batch_size: Histogram,
     pub commit_seconds: Histogram,
     http_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    /// Events accepted in each of the last seconds (this node), for the dashboard's live rate.
+    recent_accepted: std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>,
+}
+
+/// The seconds the live ingestion rate is averaged over.
+pub const LIVE_RATE_SECONDS: u64 = 60;
+
+fn unix_second() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Default for Metrics {
@@ -58,7 +67,15 @@ impl Default for Metrics {
             "HTTP request latency by method, route and status",
             http_seconds.clone(),
         );
-        Self { registry, events, queue_depth, commit_batch_size, commit_seconds, http_seconds }
+        Self {
+            registry,
+            events,
+            queue_depth,
+            commit_batch_size,
+            commit_seconds,
+            http_seconds,
+            recent_accepted: Default::default(),
+        }
     }
 }
 
@@ -66,7 +83,41 @@ impl Metrics {
     pub fn count_events(&self, outcome: &'static str, n: u64) {
         if n > 0 {
             self.events.get_or_create(&OutcomeLabels { outcome }).inc_by(n);
+            if outcome == "accepted" {
+                self.note_accepted(unix_second(), n);
+            }
         }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(u64, u64)>> {
+        self.recent_accepted.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn note_accepted(&self, second: u64, n: u64) {
+        let mut recent = self.recent();
+        match recent.back_mut() {
+            Some((last, count)) if *last == second => *count += n,
+            _ => recent.push_back((second, n)),
+        }
+        while recent.front().is_some_and(|(s, _)| s + LIVE_RATE_SECONDS <= second) {
+            recent.pop_front();
+        }
+    }
+
+    /// Events accepted by this node in the last [`LIVE_RATE_SECONDS`] seconds before `second`
+    /// (the current second, still filling, left out).
+    fn accepted_before(&self, second: u64) -> u64 {
+        self.recent().iter().filter(|(s, _)| *s < second && s + LIVE_RATE_SECONDS >= second).map(|(_, n)| n).sum()
+    }
+
+    /// This node's accepted events per second over the last minute.
+    pub fn accepted_per_second(&self) -> f64 {
+        self.accepted_before(unix_second()) as f64 / LIVE_RATE_SECONDS as f64
+    }
+
+    /// Events this node has counted under `outcome` since it started.
+    pub fn events_total(&self, outcome: &'static str) -> u64 {
+        self.events.get_or_create(&OutcomeLabels { outcome }).get()
     }
 
     /// Records one request's latency under its route template.
@@ -91,4 +142,23 @@ pub fn init_logging(config: &LogConfig) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_rate_counts_the_last_minute_of_whole_seconds() {
+        let metrics = Metrics::default();
+        metrics.note_accepted(1_000, 30);
+        metrics.note_accepted(1_000, 10);
+        metrics.note_accepted(1_030, 20);
+        assert_eq!(metrics.accepted_before(1_030), 40, "the second still filling is left out");
+        assert_eq!(metrics.accepted_before(1_031), 60);
+        metrics.note_accepted(1_061, 7);
+        assert_eq!(metrics.accepted_before(1_061), 20, "second 1 000 is more than a minute before 1 061");
+        assert_eq!(metrics.accepted_before(1_062), 27);
+        assert_eq!(metrics.accepted_before(2_000), 0);
+    }
 }

@@ -4,7 +4,10 @@
 
 mod accounts;
 mod attendance;
+mod browser;
+mod cdp;
 mod consent;
+mod dashboard;
 mod demo;
 mod durability;
 mod edge;

@@ -23,6 +23,12 @@ async fn find_user(client: &impl GenericClient, column: &str, value: &str) -> St
     row.as_ref().map(user_from_row).transpose()
 }
 
+/// `%part%` for (I)LIKE, with the wildcards of `part` taken literally (`\\` escapes by default).
+fn like_pattern(part: &str) -> String {
+    let escaped = part.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// Maps a unique violation to the conflict it means for an account.
 fn account_conflict(error: tokio_postgres::Error, account: &NewAccount) -> StoreError {
     let Some(db_error) = error.as_db_error() else {
@@ -262,6 +268,19 @@ impl AccountStore for PostgresStore {
         let client = self.pool.get().await?;
         let row = client.query_one("SELECT count(*), count(password_hash) FROM users", &[]).await?;
         Ok(UserCounts { users: row.get(0), accounts: row.get(1) })
+    }
+
+    async fn users_page(&self, query: UserPageQuery) -> StoreResult<Vec<UserRecord>> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE user_id COLLATE \"C\" > $1
+             AND ($2::text IS NULL OR user_id ILIKE $2 OR username ILIKE $2)
+             ORDER BY user_id COLLATE \"C\" LIMIT $3"
+        );
+        let pattern = query.search.as_deref().map(like_pattern);
+        let after = query.after_user_id.unwrap_or_default();
+        let rows = client.query(&sql, &[&after, &pattern, &i64::from(query.limit)]).await?;
+        rows.iter().map(user_from_row).collect()
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()> {

@@ -330,6 +330,51 @@ impl EventStore for PostgresStore {
         Ok(deleted)
     }
 
+    async fn daily_type_counts(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyTypeCount>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT (ts_us / 86400000000) * 86400000000 AS day, type, count(*), count(DISTINCT user_key) FROM events
+                 WHERE ts_us >= $1 AND ts_us < $2 GROUP BY day, type ORDER BY day, type",
+                &[&from_us, &to_us],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| DailyTypeCount {
+                day_us: row.get(0),
+                event_type: row.get(1),
+                events: row.get(2),
+                users: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn active_users(&self, from_us: i64, to_us: i64) -> StoreResult<i64> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT count(DISTINCT user_key) FROM events WHERE ts_us >= $1 AND ts_us < $2",
+                &[&from_us, &to_us],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn consent_totals(&self) -> StoreResult<ConsentTotals> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE analytics), count(*) FILTER (WHERE preferences),
+                        count(*) FILTER (WHERE improvement)
+                 FROM (SELECT DISTINCT ON (user_id) analytics, preferences, improvement FROM consents
+                       ORDER BY user_id, id DESC) AS latest",
+                &[],
+            )
+            .await?;
+        Ok(ConsentTotals { users: row.get(0), analytics: row.get(1), preferences: row.get(2), improvement: row.get(3) })
+    }
+
     async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>> {
         let client = self.pool.get().await?;
         let rows = client

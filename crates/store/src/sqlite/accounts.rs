@@ -16,6 +16,12 @@ fn find_user(conn: &Connection, column: &str, value: &str) -> StoreResult<Option
     row.transpose()
 }
 
+/// `%part%` for LIKE, with the wildcards of `part` taken literally.
+fn like_pattern(part: &str) -> String {
+    let escaped = part.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 fn taken_by_other(tx: &Transaction<'_>, column: &str, value: &str, user_id: &str) -> StoreResult<bool> {
     let sql = format!("SELECT count(*) > 0 FROM users WHERE {column} = ?1 AND user_id <> ?2");
     Ok(tx.query_row(&sql, params![value, user_id], |row| row.get(0))?)
@@ -267,6 +273,23 @@ impl AccountStore for SqliteStore {
             Ok(conn.query_row("SELECT count(*), count(password_hash) FROM users", [], |row| {
                 Ok(UserCounts { users: row.get(0)?, accounts: row.get(1)? })
             })?)
+        })
+        .await
+    }
+
+    async fn users_page(&self, query: UserPageQuery) -> StoreResult<Vec<UserRecord>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE user_id > ?1
+                 AND (?2 IS NULL OR user_id LIKE ?2 ESCAPE '\\' OR username LIKE ?2 ESCAPE '\\')
+                 ORDER BY user_id LIMIT ?3"
+            );
+            let pattern = query.search.as_deref().map(like_pattern);
+            let after = query.after_user_id.unwrap_or_default();
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let users =
+                stmt.query_map(params![after, pattern, query.limit], user_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            users.into_iter().collect()
         })
         .await
     }

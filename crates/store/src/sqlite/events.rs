@@ -293,6 +293,55 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn daily_type_counts(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyTypeCount>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT (ts_us / 86400000000) * 86400000000 AS day, type, count(*), count(DISTINCT user_key) FROM events
+                 WHERE ts_us >= ?1 AND ts_us < ?2 GROUP BY day, type ORDER BY day, type",
+            )?;
+            let counts = stmt
+                .query_map(params![from_us, to_us], |row| {
+                    Ok(DailyTypeCount {
+                        day_us: row.get(0)?,
+                        event_type: row.get(1)?,
+                        events: row.get(2)?,
+                        users: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn active_users(&self, from_us: i64, to_us: i64) -> StoreResult<i64> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT count(DISTINCT user_key) FROM events WHERE ts_us >= ?1 AND ts_us < ?2")?
+                .query_row(params![from_us, to_us], |row| row.get(0))?)
+        })
+        .await
+    }
+
+    async fn consent_totals(&self) -> StoreResult<ConsentTotals> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(analytics), 0), coalesce(sum(preferences), 0), coalesce(sum(improvement), 0)
+                     FROM consents WHERE id IN (SELECT max(id) FROM consents GROUP BY user_id)",
+                )?
+                .query_row([], |row| {
+                    Ok(ConsentTotals {
+                        users: row.get(0)?,
+                        analytics: row.get(1)?,
+                        preferences: row.get(2)?,
+                        improvement: row.get(3)?,
+                    })
+                })?)
+        })
+        .await
+    }
+
     async fn metric_aggregates(&self, kind: &str, from_day_us: i64) -> StoreResult<Vec<MetricAggregate>> {
         let kind = kind.to_owned();
         self.read(move |conn| {

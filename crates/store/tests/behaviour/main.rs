@@ -111,6 +111,8 @@ behaviour_suite!(
     erases_every_trace_of_a_user,
     anonymizes_a_user_and_keeps_their_events,
     ends_token_generations_with_the_account,
+    pages_users_and_finds_them_by_part_of_their_id_or_name,
+    counts_events_per_day_and_type_active_users_and_consents,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -508,4 +510,70 @@ async fn ignores_a_consent_older_than_the_recorded_one(db: &TestDb) {
     assert!(matches!(outcomes[0], EventOutcome::Accepted { .. }), "a newer consent counts");
     let history = db.store.consent_history("u").await.unwrap();
     assert_eq!(history.last().unwrap().recorded_at_us, event(3, "u", 80).timestamp_us);
+}
+
+async fn pages_users_and_finds_them_by_part_of_their_id_or_name(db: &TestDb) {
+    for (id, name) in [("u_03", Some("Carol")), ("u_01", Some("alice")), ("u%02", None), ("x_04", Some("dave"))] {
+        db.store.create_account(account(id, name, None, Role::User)).await.unwrap();
+    }
+    db.store.commit_events(vec![event(1, "tracked-only", 0)].into(), granting()).await.unwrap();
+    let page = |search: Option<&str>, after: Option<&str>, limit: u32| {
+        let query = UserPageQuery { search: search.map(str::to_owned), after_user_id: after.map(str::to_owned), limit };
+        let store = db.store.clone();
+        async move { store.users_page(query).await.unwrap().into_iter().map(|u| u.user_id).collect::<Vec<_>>() }
+    };
+    assert_eq!(page(None, None, 10).await, ["tracked-only", "u%02", "u_01", "u_03", "x_04"]);
+    assert_eq!(page(None, None, 2).await, ["tracked-only", "u%02"]);
+    assert_eq!(page(None, Some("u%02"), 2).await, ["u_01", "u_03"], "the next page starts after the last id");
+    assert_eq!(page(Some("CAROL"), None, 10).await, ["u_03"], "usernames match whatever their case");
+    assert_eq!(page(Some("_0"), None, 10).await, ["u_01", "u_03", "x_04"], "_ is a character, not a wildcard");
+    assert_eq!(page(Some("%"), None, 10).await, ["u%02"], "% is a character, not a wildcard");
+    assert!(page(Some("zzz"), None, 10).await.is_empty());
+}
+
+async fn counts_events_per_day_and_type_active_users_and_consents(db: &TestDb) {
+    const DAY: i64 = 86_400_000_000;
+    let at = |day: i64, minute: i64| 1_700_006_400_000_000 + day * DAY + minute * MINUTE;
+    assert_eq!(at(0, 0) % DAY, 0, "day 0 starts at midnight UTC");
+    let mut events = Vec::new();
+    for (n, (user, event_type, day, minute)) in [
+        ("a", "view", 0, 1),
+        ("a", "view", 0, 2),
+        ("b", "view", 0, 3),
+        ("a", "buy", 0, 4),
+        ("b", "view", 1, 0),
+        ("c", "view", 3, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(n as u32, user, 0);
+        e.event_type = event_type.to_owned();
+        e.timestamp_us = at(day, minute);
+        events.push(e);
+    }
+    db.store.commit_events(events.into(), granting()).await.unwrap();
+    let counts = db.store.daily_type_counts(at(0, 0), at(3, 0)).await.unwrap();
+    let found: Vec<_> =
+        counts.iter().map(|c| ((c.day_us - at(0, 0)) / DAY, c.event_type.as_str(), c.events, c.users)).collect();
+    assert_eq!(found, [(0, "buy", 1, 1), (0, "view", 3, 2), (1, "view", 1, 1)], "day 3 is outside the range");
+    assert_eq!(db.store.active_users(at(0, 0), at(4, 0)).await.unwrap(), 3);
+    assert_eq!(db.store.active_users(at(1, 0), at(2, 0)).await.unwrap(), 1);
+    assert_eq!(db.store.active_users(at(5, 0), at(6, 0)).await.unwrap(), 0);
+
+    assert_eq!(db.store.consent_totals().await.unwrap(), ConsentTotals::default());
+    let consent = |user: &str, analytics: bool, preferences: bool, at: i64| ConsentRecord {
+        user_id: user.to_owned(),
+        consent: Consent { analytics, preferences, improvement: false },
+        source: "api".to_owned(),
+        recorded_at_us: at,
+    };
+    for record in [consent("a", true, true, 1), consent("a", true, false, 2), consent("b", false, true, 3)] {
+        db.store.append_consent(record).await.unwrap();
+    }
+    assert_eq!(
+        db.store.consent_totals().await.unwrap(),
+        ConsentTotals { users: 2, analytics: 1, preferences: 1, improvement: 0 },
+        "only each user's latest consent counts"
+    );
 }

@@ -1,0 +1,182 @@
+//! The web dashboard served at `/`: pages drawn on the server from the same services as the
+//! API (each page calls them directly and inlines its charts as SVG), a session cookie for the
+//! accounts that exist, CSRF tokens on every form, and a little JavaScript that only adds to
+//! pages that work without it (the live ingestion figures, confirmations).
+//!
+//! `session` is who is looking, `page` the frame and its pieces; one module per page.
+
+mod assets;
+mod attendance;
+mod matching;
+mod models;
+mod operations;
+mod overview;
+pub mod page;
+mod segments;
+pub mod session;
+mod users;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+
+use self::page::PageError;
+use self::session::Viewer;
+use crate::accounts::service as accounts;
+use crate::app::state::AppState;
+use crate::http::client::ClientIp;
+use crate::kernel::error::ApiError;
+
+/// Every dashboard route. The API's routes never read the session cookie; these never read a
+/// bearer token.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::show))
+        .route("/ui", get(|| async { redirect("/") }))
+        .route("/ui/login", get(login_form).post(login))
+        .route("/ui/logout", post(logout))
+        .route("/ui/live", get(overview::live))
+        .route("/ui/users", get(users::list))
+        .route("/ui/users/{id}", get(users::show))
+        .route("/ui/users/{id}/export", post(users::export))
+        .route("/ui/users/{id}/erase", post(users::erase))
+        .route("/ui/users/{id}/revoke-tokens", post(users::revoke_tokens))
+        .route("/ui/segments", get(segments::show))
+        .route("/ui/segments/run", post(segments::run))
+        .route("/ui/matching", get(matching::show))
+        .route("/ui/attendance", get(attendance::show))
+        .route("/ui/models", get(models::show))
+        .route("/ui/models/train", post(models::train))
+        .route("/ui/operations", get(operations::show))
+        .route("/ui/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::map_response(assets::security_headers))
+}
+
+pub(crate) fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}
+
+/// A plain user's dashboard is their own page.
+pub(crate) fn staff_only(viewer: &Viewer) -> Result<(), PageError> {
+    viewer.principal().require_staff().map_err(PageError::Api)
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    expired: Option<String>,
+}
+
+async fn login_form(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<LoginQuery>) -> Response {
+    let note = query.expired.is_some().then_some("Your session has ended: log in again.");
+    login_page(&state, &headers, StatusCode::OK, query.next.as_deref(), note, None)
+}
+
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: Option<&str>,
+    note: Option<&str>,
+    failure: Option<&str>,
+) -> Response {
+    let (set_cookie, csrf) = session::login_csrf(state, headers);
+    let next = session::safe_next(next);
+    let body = page::bare_page(
+        "Log in",
+        html! {
+            h1 { "Footprint" }
+            p.lead { "Log in with your account." }
+            @if let Some(note) = note { p.note role="status" { (note) } }
+            @if let Some(failure) = failure { p.error role="alert" { (failure) } }
+            form.login method="post" action="/ui/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                label for="username" { "Username or e-mail" }
+                input #username name="username" type="text" autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { "Log in" }
+            }
+        },
+    );
+    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    if let Some((name, value)) = set_cookie {
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginFields {
+    csrf: Option<String>,
+    next: Option<String>,
+    username: Option<String>,
+    password: Option<crate::app::config::Secret>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    axum::Form(fields): axum::Form<LoginFields>,
+) -> Result<Response, PageError> {
+    session::check_login_csrf(&state, &headers, fields.csrf.as_deref())?;
+    let next = fields.next.as_deref();
+    let (Some(login), Some(password)) = (fields.username.filter(|u| !u.trim().is_empty()), fields.password) else {
+        return Ok(login_page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            next,
+            None,
+            Some("Give a username and a password."),
+        ));
+    };
+    match accounts::login(&state, login.trim(), password.expose().to_owned(), client).await {
+        Ok((_, token)) => {
+            let mut response = redirect(&session::safe_next(next));
+            let (name, value) = session::session_cookie(&headers, &token.access_token, token.expires_in);
+            response.headers_mut().append(name, value);
+            Ok(response)
+        }
+        Err(ApiError::InvalidCredentials) => {
+            Ok(login_page(&state, &headers, StatusCode::UNAUTHORIZED, next, None, Some("Wrong username or password.")))
+        }
+        Err(ApiError::TooManyRequests { retry_after_secs, .. }) => Ok(login_page(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            None,
+            Some(&format!("Too many failed attempts from your network: try again in {retry_after_secs} s.")),
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
+async fn logout(
+    viewer: Viewer,
+    headers: HeaderMap,
+    axum::Form(fields): axum::Form<CsrfField>,
+) -> Result<Response, PageError> {
+    viewer.check_form(&headers, fields.csrf.as_deref())?;
+    let mut response = redirect("/ui/login");
+    let (name, value) = session::cleared_session(&headers);
+    response.headers_mut().append(name, value);
+    Ok(response)
+}

@@ -1,0 +1,420 @@
+//! The frame of every dashboard page (head, navigation by role, footer), the HTML answer of a
+//! failure, and the small pieces pages are made of: inline charts, figures, tables of what a
+//! service returned, times and numbers.
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use footprint_charts::{Chart, Size, Theme};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde_json::Value;
+
+use super::session::Viewer;
+use crate::app::state::AppState;
+use crate::dashboard::charts::{self, Target, VisType};
+use crate::kernel::error::ApiError;
+
+/// Who sees a page in the navigation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Staff,
+    Admins,
+    Everyone,
+}
+
+/// The pages of the navigation (the empty path is the viewer's own page).
+const PAGES: [(&str, &str, Audience); 8] = [
+    ("/", "Overview", Audience::Staff),
+    ("/ui/users", "Users", Audience::Staff),
+    ("/ui/segments", "Segments", Audience::Staff),
+    ("/ui/matching", "Matching", Audience::Staff),
+    ("/ui/attendance", "Attendance", Audience::Staff),
+    ("/ui/models", "Models", Audience::Admins),
+    ("/ui/operations", "Operations", Audience::Staff),
+    ("", "My page", Audience::Everyone),
+];
+
+fn sees(viewer: &Viewer, audience: Audience) -> bool {
+    match audience {
+        Audience::Staff => viewer.is_staff(),
+        Audience::Admins => viewer.is_admin(),
+        Audience::Everyone => true,
+    }
+}
+
+/// Why a page is not shown.
+#[derive(Debug)]
+pub enum PageError {
+    /// No session (or an expired or revoked one): to the login page, then back.
+    LoginNeeded {
+        next: String,
+        expired: bool,
+    },
+    /// A form without this session's CSRF token, or from another origin.
+    Csrf,
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError::Api(error)
+    }
+}
+
+impl From<footprint_store::StoreError> for PageError {
+    fn from(error: footprint_store::StoreError) -> Self {
+        PageError::Api(error.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::LoginNeeded { next, expired } => {
+                let mut location = format!("/ui/login?next={}", urlencode(&next));
+                if expired {
+                    location.push_str("&expired=1");
+                }
+                let mut response = StatusCode::SEE_OTHER.into_response();
+                response.headers_mut().insert(LOCATION, HeaderValue::from_str(&location).expect("url-encoded"));
+                response
+            }
+            PageError::Csrf => error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form did not carry this session's security token (or came from another site). \
+                 Go back, reload the page and try again.",
+            ),
+            PageError::Api(error) => {
+                let (status, _) = error.status_and_code();
+                if let ApiError::Internal(source) = &error {
+                    tracing::error!(error = %source, "a dashboard page failed");
+                }
+                let title = match status {
+                    StatusCode::FORBIDDEN => "Not for this account",
+                    StatusCode::NOT_FOUND => "Not found",
+                    status if status.is_server_error() => "Something went wrong",
+                    _ => "This cannot be shown",
+                };
+                error_page(status, title, &error.to_string())
+            }
+        }
+    }
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body {
+                main.narrow {
+                    h1 { (title) }
+                    p { (message) }
+                    p { a href="/" { "Back to the dashboard" } }
+                }
+            }
+        }
+    };
+    (status, html_headers(), body.into_string()).into_response()
+}
+
+pub fn urlencode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)]).map(|s| s[1..].to_owned()).unwrap_or_default()
+}
+
+fn html_headers() -> [(axum::http::HeaderName, HeaderValue); 2] {
+    [
+        (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · Footprint" }
+        link rel="icon" href="/ui/assets/icon.svg" type="image/svg+xml";
+        link rel="stylesheet" href="/ui/assets/dashboard.css";
+        script src="/ui/assets/dashboard.js" defer {}
+    }
+}
+
+/// A whole page: the navigation for the viewer's role, the title, the content.
+pub fn page(state: &AppState, viewer: &Viewer, current: &str, title: &str, content: Markup) -> Response {
+    let dark = state.config.visualization.chart_theme == "dark";
+    let own = format!("/ui/users/{}", urlencode(&viewer.user_id));
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body class=[dark.then_some("dark")] {
+                a.skip href="#content" { "Skip to the content" }
+                header.top {
+                    a.brand href=(if viewer.is_staff() { "/" } else { own.as_str() }) { "Footprint" }
+                    nav aria-label="Pages" {
+                        ul {
+                            @for (path, label, audience) in PAGES {
+                                @if sees(viewer, audience) {
+                                    @let path = if path.is_empty() { own.as_str() } else { path };
+                                    li { a href=(path) aria-current=[(path == current).then_some("page")] { (label) } }
+                                }
+                            }
+                        }
+                    }
+                    form.logout method="post" action="/ui/logout" {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        span.who { (viewer.name()) " · " (viewer.role.as_str()) }
+                        button type="submit" { "Log out" }
+                    }
+                }
+                main #content {
+                    h1 { (title) }
+                    (content)
+                }
+                footer { "Footprint " (env!("CARGO_PKG_VERSION")) " · " (state.store.backend()) }
+            }
+        }
+    };
+    (html_headers(), body.into_string()).into_response()
+}
+
+/// A page outside the session (the login form).
+pub fn bare_page(title: &str, content: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body { main.narrow #content { (content) } }
+        }
+    }
+    .into_string()
+}
+
+/// The chart size pages draw at (the SVG scales to the column's width).
+pub const CHART: Size = Size { width: 720, height: 400 };
+
+/// A chart drawn inline; a chart that cannot be drawn says why in its place.
+pub async fn chart(state: &AppState, vis: VisType, target: &Target) -> Markup {
+    match charts::chart(state, vis, target).await {
+        Ok(drawn) => figure(state, &drawn),
+        Err(error) => unavailable(vis.name(), &error),
+    }
+}
+
+/// A chart built by the page itself.
+pub fn figure(state: &AppState, chart: &Chart) -> Markup {
+    let theme = Theme::named(&state.config.visualization.chart_theme).unwrap_or_else(Theme::light);
+    html! {
+        figure.chart data-has-data=(chart.has_data()) { (PreEscaped(chart.to_svg(&theme, CHART))) }
+    }
+}
+
+fn unavailable(name: &str, error: &ApiError) -> Markup {
+    if let ApiError::Internal(source) = error {
+        tracing::error!(error = %source, chart = name, "a dashboard chart failed");
+    }
+    html! {
+        figure.chart.unavailable data-has-data="false" {
+            figcaption { strong { (name) } }
+            p { (error.to_string()) }
+        }
+    }
+}
+
+/// A row of headline figures.
+pub fn figures(items: &[(&str, String)]) -> Markup {
+    html! {
+        dl.figures {
+            @for (label, value) in items {
+                div { dt { (label) } dd { (value) } }
+            }
+        }
+    }
+}
+
+/// A row of headline figures, each with a line of context under it.
+pub fn noted_figures(items: &[(&str, String, String)]) -> Markup {
+    html! {
+        dl.figures {
+            @for (label, value, note) in items {
+                div { dt { (label) } dd { (value) } dd.note-line { (note) } }
+            }
+        }
+    }
+}
+
+/// A number as people read it: integers with thin grouping, others to 3 significant digits.
+pub fn number(value: f64) -> String {
+    if !value.is_finite() {
+        return "–".to_owned();
+    }
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        let digits = format!("{}", value.abs() as i64);
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push('\u{202f}');
+            }
+            grouped.push(c);
+        }
+        return if value < 0.0 { format!("-{grouped}") } else { grouped };
+    }
+    let magnitude = value.abs();
+    let decimals = if magnitude >= 100.0 {
+        0
+    } else if magnitude >= 10.0 {
+        1
+    } else if magnitude >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{value:.decimals$}")
+}
+
+pub fn percent(part: f64, whole: f64) -> String {
+    if whole <= 0.0 { "–".to_owned() } else { format!("{:.1} %", 100.0 * part / whole) }
+}
+
+/// A time in microseconds as `2026-12-02 14:05 UTC`.
+pub fn time_us(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us)
+        .map_or_else(|_| "–".to_owned(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+/// An RFC 3339 time as `2026-12-02 14:05 UTC`.
+pub fn time_text(text: &str) -> String {
+    text.parse::<jiff::Timestamp>().map_or_else(|_| text.to_owned(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+/// `snake_case` or `camelCase` as words.
+fn label(key: &str) -> String {
+    let mut words = String::new();
+    for (i, c) in key.chars().enumerate() {
+        if c == '_' {
+            words.push(' ');
+        } else if c.is_uppercase() && i > 0 {
+            words.push(' ');
+            words.extend(c.to_lowercase());
+        } else if i == 0 {
+            words.extend(c.to_uppercase());
+        } else {
+            words.push(c);
+        }
+    }
+    words
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::Null => "–".to_owned(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number),
+        // Times as people read them.
+        Value::String(s) if s.len() >= 20 && s.as_bytes()[10] == b'T' => time_text(s),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What a service returned, as tables: an object as label/value rows, a list of objects as a
+/// table with a column per field, a list of values inline. Deeper levels than `depth` are
+/// shown as compact JSON.
+pub fn data(value: &Value, depth: usize) -> Markup {
+    match value {
+        Value::Object(map) if depth > 0 => html! {
+            div.scroll {
+                table.kv {
+                    tbody {
+                        @for (key, item) in map {
+                            tr { th scope="row" { (label(key)) } td { (data(item, depth - 1)) } }
+                        }
+                    }
+                }
+            }
+        },
+        Value::Array(items) if depth > 0 && !items.is_empty() && items.iter().all(Value::is_object) => {
+            let mut columns: Vec<&String> = Vec::new();
+            for item in items {
+                for key in item.as_object().into_iter().flat_map(|m| m.keys()) {
+                    if !columns.contains(&key) {
+                        columns.push(key);
+                    }
+                }
+            }
+            html! {
+                div.scroll {
+                    table.grid {
+                        thead { tr { @for column in &columns { th scope="col" { (label(column)) } } } }
+                        tbody {
+                            @for item in items {
+                                tr { @for column in &columns { td { (data(&item[column.as_str()], depth - 1)) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) if items.iter().all(|v| !v.is_object() && !v.is_array()) => {
+            if items.is_empty() {
+                html! { "none" }
+            } else {
+                html! { (items.iter().map(scalar).collect::<Vec<_>>().join(", ")) }
+            }
+        }
+        Value::Object(_) | Value::Array(_) => html! { code { (value.to_string()) } },
+        other => html! { (scalar(other)) },
+    }
+}
+
+/// A serialisable answer as tables.
+pub fn shown(value: &impl serde::Serialize, depth: usize) -> Markup {
+    match serde_json::to_value(value) {
+        Ok(value) => data(&value, depth),
+        Err(error) => html! { p { "cannot be shown: " (error.to_string()) } },
+    }
+}
+
+/// A section whose content failed says why, and the rest of the page is still shown.
+pub fn or_reason(result: Result<Markup, ApiError>) -> Markup {
+    result.unwrap_or_else(|error| {
+        if let ApiError::Internal(source) = &error {
+            tracing::error!(error = %source, "a dashboard section failed");
+        }
+        html! { p.reason { (error.to_string()) } }
+    })
+}
+
+/// The hidden CSRF field of a form.
+pub fn csrf(viewer: &Viewer) -> Markup {
+    html! { input type="hidden" name="csrf" value=(viewer.csrf); }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_people_write_them() {
+        assert_eq!(number(1234567.0), "1\u{202f}234\u{202f}567");
+        assert_eq!(number(-1200.0), "-1\u{202f}200");
+        assert_eq!(number(0.12345), "0.123");
+        assert_eq!(number(12.345), "12.3");
+        assert_eq!(number(f64::NAN), "–");
+        assert_eq!(percent(1.0, 3.0), "33.3 %");
+        assert_eq!(percent(1.0, 0.0), "–");
+    }
+
+    #[test]
+    fn keys_become_labels_and_values_are_escaped() {
+        assert_eq!(label("next_cursor"), "Next cursor");
+        assert_eq!(label("timeRange"), "Time range");
+        let html =
+            data(&serde_json::json!({"name": "<script>x</script>", "rows": [{"a": 1}, {"b": true}]}), 3).into_string();
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("<th scope=\"col\">A</th><th scope=\"col\">B</th>"), "{html}");
+    }
+}
