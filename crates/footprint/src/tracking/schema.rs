@@ -90,6 +90,16 @@ pub fn unwrap_body(body: Option<Value>, wrapper: &str, bare_is: fn(&Value) -> bo
 /// Stores a match event through ingestion. Without analytics consent nothing is stored and the
 /// caller gets 403, as in seed 001.
 pub async fn track(state: &AppState, principal: &Principal, event: MatchEvent) -> Result<String, ApiError> {
+    track_at(state, principal, event, state.clock.now_us()).await
+}
+
+/// [`track`] for an event that happened at `timestamp_us` (the demo's history).
+pub async fn track_at(
+    state: &AppState,
+    principal: &Principal,
+    event: MatchEvent,
+    timestamp_us: i64,
+) -> Result<String, ApiError> {
     principal.may_track(event.user_id.as_str()).map_err(ApiError::Forbidden)?;
     let properties = Value::Object(event.properties).to_string();
     if properties.len() > state.config.ingest.properties_max_bytes {
@@ -103,7 +113,7 @@ pub async fn track(state: &AppState, principal: &Principal, event: MatchEvent) -
         user_id: event.user_id.clone(),
         event_type: EventType::parse(event.event_type).map_err(ApiError::internal)?,
         properties,
-        timestamp_us: state.clock.now_us(),
+        timestamp_us,
         session_id: event.session_id,
         message_id: None,
         context: json!({"source": "api/tracking"}).to_string(),

@@ -53,12 +53,14 @@ pub async fn show(
             ("Ratings", number(satisfaction.count as f64)),
             ("Mean rating", satisfaction.mean_rating.map_or_else(|| "–".to_owned(), |m| format!("{} / 5", number(m)))),
         ]))
-        (chart)
         div.grid2 {
+            (chart)
             section.panel {
                 h2 { "Satisfaction" }
                 (shown(&satisfaction, 3))
             }
+        }
+        div.grid2 {
             section.panel {
                 h2 { "Constraints and acceptance" }
                 p.muted { "Mean satisfaction of each constraint for accepted and rejected matches; point-biserial correlation with acceptance and its p-value." }

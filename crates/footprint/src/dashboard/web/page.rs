@@ -364,8 +364,48 @@ pub fn data(value: &Value, depth: usize) -> Markup {
                 html! { (items.iter().map(scalar).collect::<Vec<_>>().join(", ")) }
             }
         }
-        Value::Object(_) | Value::Array(_) => html! { code { (value.to_string()) } },
+        Value::Object(_) | Value::Array(_) => html! { (inline(value)) },
         other => html! { (scalar(other)) },
+    }
+}
+
+/// Most items a list shows inline.
+const INLINE_ITEMS: usize = 8;
+
+/// A value in one line: an object as `label value · label value`, a list as its first items
+/// (features with an importance, the most important first).
+fn inline(value: &Value) -> String {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, item)| format!("{} {}", label(key).to_lowercase(), inline(item)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Value::Array(items) => {
+            let mut items: Vec<&Value> = items.iter().collect();
+            let ranked = items.iter().all(|i| i.get("feature").is_some() && i["importance"].is_number());
+            if ranked {
+                items.sort_by(|a, b| {
+                    b["importance"].as_f64().unwrap_or(0.0).total_cmp(&a["importance"].as_f64().unwrap_or(0.0))
+                });
+            }
+            let shown: Vec<String> = items
+                .iter()
+                .take(INLINE_ITEMS)
+                .map(|item| {
+                    if ranked {
+                        format!("{} {}", scalar(&item["feature"]), scalar(&item["importance"]))
+                    } else if item.is_object() {
+                        format!("({})", inline(item))
+                    } else {
+                        inline(item)
+                    }
+                })
+                .collect();
+            let more = items.len().saturating_sub(INLINE_ITEMS);
+            if more > 0 { format!("{}, … {more} more", shown.join(", ")) } else { shown.join(", ") }
+        }
+        other => scalar(other),
     }
 }
 
@@ -416,5 +456,10 @@ mod tests {
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("<th scope=\"col\">A</th><th scope=\"col\">B</th>"), "{html}");
+        let ranked = serde_json::json!({"fit": {"n": 3, "auc": 0.5}, "importance": [
+            {"feature": "a", "importance": 0.1}, {"feature": "b", "importance": 0.7}]});
+        let html = data(&ranked, 1).into_string();
+        assert!(html.contains("n 3 · auc 0.500"), "{html}");
+        assert!(html.contains("b 0.700, a 0.100"), "the most important first: {html}");
     }
 }

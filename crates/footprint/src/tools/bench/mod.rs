@@ -10,6 +10,7 @@
 
 mod attendance;
 mod baseline;
+mod dashboard;
 mod ingest;
 mod interactions;
 mod kmeans;
@@ -36,6 +37,8 @@ pub enum BenchCommand {
     Profiles(profiles::ProfilesBench),
     /// Seed 004's /api/ml routes on a generated attendance history: import, training, predictions, analyses.
     Attendance(attendance::AttendanceBench),
+    /// The dashboard's overview page and every chart, on a generated store (default 100 000 users, 1 M events).
+    Dashboard(dashboard::DashboardBench),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Kmeans(bench) => kmeans::run(&bench),
         BenchCommand::Profiles(bench) => profiles::run(&bench),
         BenchCommand::Attendance(bench) => attendance::run(bench, config).await,
+        BenchCommand::Dashboard(bench) => dashboard::run(bench, config).await,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use footprint_analytics::time::DAY_US;
 use footprint_analytics::{Consent, UserId};
 use futures_util::{StreamExt, stream};
 use indicatif::ProgressBar;
@@ -190,22 +191,35 @@ where
     anyhow::bail!("the ingestion queue stayed full")
 }
 
+const SECOND_US: i64 = 1_000_000;
+const MINUTE_US: i64 = 60 * SECOND_US;
+
 /// Each story's events in order (proposed, viewed, decided, feedback), many stories at once, as
 /// the `/api/tracking/event/match-*` routes store them. Returns how many events were stored.
 async fn track_matches(state: &AppState, stories: &[MatchStory], bar: &ProgressBar) -> anyhow::Result<usize> {
     bar.set_length(stories.len() as u64);
     let principal = Principal::ApiKey { key_id: "demo".to_owned(), scopes: vec![crate::accounts::SCOPE_INGEST.into()] };
     let principal = &principal;
-    let mut tracked = stream::iter(stories)
-        .map(|story| async move {
-            let mut events = vec![story.proposed.to_match_event()];
-            events.extend(story.viewed.as_ref().map(ToMatchEvent::to_match_event));
-            events.extend(story.decided.as_ref().map(ToMatchEvent::to_match_event));
-            events.extend(story.feedback.as_ref().map(ToMatchEvent::to_match_event));
+    let now_us = state.clock.now_us();
+    let mut tracked = stream::iter(stories.iter().enumerate())
+        .map(|(n, story)| async move {
+            // Proposals spread over the last four weeks (a day apart from now at least), each
+            // viewed a minute later, decided after its decision time, rated two hours after.
+            let proposed_at = now_us - DAY_US - ((n as i64 * 7_919) % (27 * 24 * 60)) * MINUTE_US;
+            let decided_after = story
+                .decided
+                .as_ref()
+                .and_then(|d| d.decision_time_seconds)
+                .map_or(120 * SECOND_US, |s| (s * SECOND_US as f64) as i64);
+            let mut events = vec![(story.proposed.to_match_event(), proposed_at)];
+            events.extend(story.viewed.as_ref().map(|v| (v.to_match_event(), proposed_at + MINUTE_US)));
+            events
+                .extend(story.decided.as_ref().map(|d| (d.to_match_event(), proposed_at + MINUTE_US + decided_after)));
+            events.extend(story.feedback.as_ref().map(|f| (f.to_match_event(), proposed_at + 2 * 60 * MINUTE_US)));
             let n_events = events.len();
-            for event in events {
+            for (event, at) in events {
                 let event = event.map_err(failed("a generated match event is invalid"))?;
-                with_retries(|| schema::track(state, principal, event.clone())).await?;
+                with_retries(|| schema::track_at(state, principal, event.clone(), at)).await?;
             }
             anyhow::Ok(n_events)
         })
