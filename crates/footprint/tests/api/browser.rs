@@ -51,7 +51,9 @@ async fn text(page: &Page) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_page_shows_its_data_in_a_real_browser() {
     let app = TestApp::spawn().await;
-    let report = demo::load(&app.state, &DemoOptions { users: 80, seed: 11, force: false }, &ProgressBar::hidden())
+    // FOOTPRINT_BROWSER_DEMO_USERS=2000 runs it on the demo's default size (for a look at the screenshots).
+    let users = std::env::var("FOOTPRINT_BROWSER_DEMO_USERS").ok().and_then(|n| n.parse().ok()).unwrap_or(80);
+    let report = demo::load(&app.state, &DemoOptions { users, seed: 11, force: false }, &ProgressBar::hidden())
         .await
         .expect("the demo loads");
     let password = |username: &str| {
