@@ -3,12 +3,13 @@
 //! `GET /api/visualizations/{type}` and written to files by the library face
 //! (`BehaviorVisualization`).
 //!
-//! `charts` names the chart types and draws the segment charts, `user_charts` those of one
+//! `kinds` names the chart types, `charts` draws any of them and the segment charts, `user_charts` those of one
 //! user, `model_charts` those of seeds 001, 002 and 004; `visualization` the library face and its dashboards; `http` the route;
 //! `web` the dashboard served at `/`.
 
 pub mod charts;
 pub mod http;
+mod kinds;
 mod model_charts;
 mod user_charts;
 pub mod visualization;

@@ -10,7 +10,7 @@ use footprint_analytics::logistic::{self, BinaryMetrics};
 use footprint_analytics::matching::MatchStats;
 use footprint_charts::{Bars, Chart, Heatmap, LineSeries, Lines, Series, XAxis};
 
-use super::charts::{VisType, title};
+use super::kinds::{VisType, title};
 use crate::app::state::AppState;
 use crate::attendance::model::{self as attendance_model, event_info, records, registration_info};
 use crate::kernel::error::ApiError;

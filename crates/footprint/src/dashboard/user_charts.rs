@@ -7,7 +7,7 @@ use footprint_analytics::segmentation::{self, SegmentModel, TRAITS};
 use footprint_charts::{Bars, Chart, Heatmap, LineSeries, Lines, Pie, Radar, Series, XAxis};
 use footprint_store::{EventQuery, StoredEvent};
 
-use super::charts::{VisType, title};
+use super::kinds::{VisType, title};
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 use crate::kernel::time::{DAY_US, HOUR_US};

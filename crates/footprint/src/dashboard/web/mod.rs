@@ -7,6 +7,7 @@
 
 mod assets;
 mod attendance;
+mod error;
 mod matching;
 mod models;
 mod operations;

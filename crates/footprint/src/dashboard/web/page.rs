@@ -1,14 +1,13 @@
-//! The frame of every dashboard page (head, navigation by role, footer), the HTML answer of a
-//! failure, and the small pieces pages are made of: inline charts, figures, tables of what a
-//! service returned, times and numbers.
+//! The frame of every dashboard page (navigation by role, footer), and the small pieces pages
+//! are made of: inline charts, figures, tables of what a service returned, times and numbers.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use footprint_charts::{Chart, Size, Theme};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
+pub use super::error::{PageError, urlencode};
+use super::error::{head, html_headers};
 use super::session::Viewer;
 use crate::app::state::AppState;
 use crate::dashboard::charts::{self, Target, VisType};
@@ -39,105 +38,6 @@ fn sees(viewer: &Viewer, audience: Audience) -> bool {
         Audience::Staff => viewer.is_staff(),
         Audience::Admins => viewer.is_admin(),
         Audience::Everyone => true,
-    }
-}
-
-/// Why a page is not shown.
-#[derive(Debug)]
-pub enum PageError {
-    /// No session (or an expired or revoked one): to the login page, then back.
-    LoginNeeded {
-        next: String,
-        expired: bool,
-    },
-    /// A form without this session's CSRF token, or from another origin.
-    Csrf,
-    Api(ApiError),
-}
-
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
-        PageError::Api(error)
-    }
-}
-
-impl From<footprint_store::StoreError> for PageError {
-    fn from(error: footprint_store::StoreError) -> Self {
-        PageError::Api(error.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        match self {
-            PageError::LoginNeeded { next, expired } => {
-                let mut location = format!("/ui/login?next={}", urlencode(&next));
-                if expired {
-                    location.push_str("&expired=1");
-                }
-                let mut response = StatusCode::SEE_OTHER.into_response();
-                response.headers_mut().insert(LOCATION, HeaderValue::from_str(&location).expect("url-encoded"));
-                response
-            }
-            PageError::Csrf => error_page(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "The form did not carry this session's security token (or came from another site). \
-                 Go back, reload the page and try again.",
-            ),
-            PageError::Api(error) => {
-                let (status, _) = error.status_and_code();
-                if let ApiError::Internal(source) = &error {
-                    tracing::error!(error = %source, "a dashboard page failed");
-                }
-                let title = match status {
-                    StatusCode::FORBIDDEN => "Not for this account",
-                    StatusCode::NOT_FOUND => "Not found",
-                    status if status.is_server_error() => "Something went wrong",
-                    _ => "This cannot be shown",
-                };
-                error_page(status, title, &error.to_string())
-            }
-        }
-    }
-}
-
-fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head { (head(title)) }
-            body {
-                main.narrow {
-                    h1 { (title) }
-                    p { (message) }
-                    p { a href="/" { "Back to the dashboard" } }
-                }
-            }
-        }
-    };
-    (status, html_headers(), body.into_string()).into_response()
-}
-
-pub fn urlencode(text: &str) -> String {
-    serde_urlencoded::to_string([("", text)]).map(|s| s[1..].to_owned()).unwrap_or_default()
-}
-
-fn html_headers() -> [(axum::http::HeaderName, HeaderValue); 2] {
-    [
-        (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
-        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
-    ]
-}
-
-fn head(title: &str) -> Markup {
-    html! {
-        meta charset="utf-8";
-        meta name="viewport" content="width=device-width, initial-scale=1";
-        title { (title) " · Footprint" }
-        link rel="icon" href="/ui/assets/icon.svg" type="image/svg+xml";
-        link rel="stylesheet" href="/ui/assets/dashboard.css";
-        script src="/ui/assets/dashboard.js" defer {}
     }
 }
 

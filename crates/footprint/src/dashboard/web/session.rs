@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use footprint_analytics::Role;
 
-use super::page::PageError;
+use super::error::PageError;
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::kernel::crypto::random_token;
