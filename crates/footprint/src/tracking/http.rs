@@ -20,6 +20,7 @@ use crate::kernel::error::ApiError;
 use crate::tracking::consent::{self, ConsentPurposes, ConsentStatus};
 use crate::tracking::events::{self, EventFilter, EventPage};
 use crate::tracking::ingest::{self, BatchResponse, EventResult};
+use crate::tracking::privacy::user_id as user;
 use crate::tracking::privacy::{self, AnonymizationReport, ErasureReport};
 
 pub(crate) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
@@ -206,10 +207,6 @@ async fn list_events(
         cursor: params.cursor,
     };
     Ok(Json(events::list(&state, filter).await?))
-}
-
-fn user(id: &str) -> Result<UserId, ApiError> {
-    UserId::parse(id).map_err(|error| ApiError::InvalidParameters(format!("user id: {}", error.reason)))
 }
 
 /// Right to erasure: removes the user's account, consents, events, sessions and every row

@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use footprint_analytics::{Consent, UserId};
+use footprint_analytics::Consent;
 use footprint_store::ConsentRecord;
 
 pub use crate::tracking::privacy::{AnonymizationReport, ErasureReport};
@@ -36,6 +36,7 @@ pub use crate::tracking::schema::{
 use crate::accounts::principal::{Principal, SCOPE_INGEST};
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
+use crate::tracking::privacy::user_id as user;
 use crate::tracking::schema as matching;
 use crate::tracking::{consent, privacy, retention};
 
@@ -49,10 +50,6 @@ pub enum Purpose {
 
 /// The name in-process callers go by in the audit log.
 const ACTOR: &str = "in-process";
-
-fn user(user_id: &str) -> Result<UserId, ApiError> {
-    UserId::parse(user_id).map_err(|error| ApiError::InvalidParameters(format!("user_id: {}", error.reason)))
-}
 
 /// Consent, pseudonyms and the user's rights, in-process.
 #[derive(Clone)]

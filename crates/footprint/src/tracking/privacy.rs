@@ -81,6 +81,12 @@ fn scrub_values(user_id: &UserId, user: Option<&UserRecord>) -> Vec<String> {
 }
 
 /// Right to erasure: removes the account, consents (a tombstone with the date stays), events,
+/// A user id named by a caller (a path, an in-process call): 400 `INVALID_PARAMETERS` saying
+/// what is wrong with it.
+pub fn user_id(id: &str) -> Result<UserId, ApiError> {
+    UserId::parse(id).map_err(|error| ApiError::InvalidParameters(format!("user_id: {}", error.reason)))
+}
+
 /// sessions and every derived row, and takes the user out of the audit log.
 pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<ErasureReport, ApiError> {
     let user = known(state, user_id).await?;

@@ -252,12 +252,11 @@ async fn every_state_changing_form_needs_the_sessions_csrf_token() {
     let accepted = app.track(&victim, &json!({"user_id": victim_id, "event_type": "page_view"})).await;
     assert!(accepted.status().is_success());
     let admin = log_in(&app, ADMIN, ADMIN_PASSWORD).await;
-    let manager_token = app.user_with_role("boss", Role::Manager).await;
+    app.user_with_role("boss", Role::Manager).await;
     let manager = log_in(&app, "boss", PASSWORD).await;
     let token = csrf_of(&page(&app, "/ui/segments", &admin).await);
     let manager_token_field = csrf_of(&page(&app, "/", &manager).await);
     assert_ne!(token, manager_token_field, "each session has its own token");
-    drop(manager_token);
 
     let erase = format!("/ui/users/{victim_id}/erase");
     let export = format!("/ui/users/{victim_id}/export");

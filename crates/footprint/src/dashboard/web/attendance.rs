@@ -79,14 +79,7 @@ async fn past(state: &AppState) -> Result<Markup, ApiError> {
     })
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number),
-        Value::Null => "–".to_owned(),
-        other => other.to_string(),
-    }
-}
+use super::page::scalar as text;
 
 fn share(value: &Value) -> String {
     value.as_f64().map_or_else(|| "–".to_owned(), |v| format!("{:.0} %", 100.0 * v))

@@ -27,7 +27,7 @@ use maud::html;
 use serde::Deserialize;
 
 use self::page::PageError;
-use self::session::Viewer;
+use self::session::{CsrfForm, Viewer};
 use crate::accounts::service as accounts;
 use crate::app::state::AppState;
 use crate::http::client::ClientIp;
@@ -165,19 +165,19 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfField {
-    csrf: Option<String>,
-}
-
 async fn logout(
     viewer: Viewer,
     headers: HeaderMap,
-    axum::Form(fields): axum::Form<CsrfField>,
+    axum::Form(form): axum::Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_form(&headers, fields.csrf.as_deref())?;
+    viewer.check_form(&headers, form.csrf.as_deref())?;
+    Ok(signed_out(&headers))
+}
+
+/// To the login page, the session cookie cleared.
+pub(crate) fn signed_out(headers: &HeaderMap) -> Response {
     let mut response = redirect("/ui/login");
-    let (name, value) = session::cleared_session(&headers);
+    let (name, value) = session::cleared_session(headers);
     response.headers_mut().append(name, value);
-    Ok(response)
+    response
 }

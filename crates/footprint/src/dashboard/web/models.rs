@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{self, PageError, csrf, data, time_text};
-use super::session::Viewer;
+use super::session::{CsrfForm, Viewer};
 use crate::app::state::AppState;
 use crate::attendance::model::{TrainRequest, start_training};
 use crate::attendance::views::{self, ModelParams};
@@ -72,16 +72,11 @@ pub async fn show(
     Ok(page::page(&state, &viewer, "/ui/models", "Models", content))
 }
 
-#[derive(Deserialize)]
-pub struct TrainForm {
-    csrf: Option<String>,
-}
-
 pub async fn train(
     State(state): State<AppState>,
     viewer: Viewer,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<TrainForm>,
+    axum::Form(form): axum::Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_form(&headers, form.csrf.as_deref())?;
     viewer.principal().require_admin()?;

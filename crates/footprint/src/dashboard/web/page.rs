@@ -207,7 +207,8 @@ fn label(key: &str) -> String {
     words
 }
 
-fn scalar(value: &Value) -> String {
+/// One value as text (times and numbers as people read them).
+pub fn scalar(value: &Value) -> String {
     match value {
         Value::Null => "–".to_owned(),
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
@@ -319,12 +320,15 @@ pub fn shown(value: &impl serde::Serialize, depth: usize) -> Markup {
 
 /// A section whose content failed says why, and the rest of the page is still shown.
 pub fn or_reason(result: Result<Markup, ApiError>) -> Markup {
-    result.unwrap_or_else(|error| {
-        if let ApiError::Internal(source) = &error {
-            tracing::error!(error = %source, "a dashboard section failed");
-        }
-        html! { p.reason { (error.to_string()) } }
-    })
+    result.unwrap_or_else(|error| reason(&error))
+}
+
+/// Why a section is missing (an internal cause is logged, not shown).
+pub fn reason(error: &ApiError) -> Markup {
+    if let ApiError::Internal(source) = error {
+        tracing::error!(error = %source, "a dashboard section failed");
+    }
+    html! { p.reason { (error.to_string()) } }
 }
 
 /// The hidden CSRF field of a form.

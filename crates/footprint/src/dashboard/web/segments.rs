@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::page::{self, PageError, csrf, figures, number, shown, time_text};
-use super::session::Viewer;
+use super::session::{CsrfForm, Viewer};
 use crate::app::state::AppState;
 use crate::dashboard::charts::{Target, VisType};
 use crate::profiles::segments::{self, UserClustering};
@@ -86,16 +86,11 @@ pub async fn show(
     Ok(page::page(&state, &viewer, "/ui/segments", "Segments", content))
 }
 
-#[derive(Deserialize)]
-pub struct RunForm {
-    csrf: Option<String>,
-}
-
 pub async fn run(
     State(state): State<AppState>,
     viewer: Viewer,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<RunForm>,
+    axum::Form(form): axum::Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_form(&headers, form.csrf.as_deref())?;
     viewer.principal().require_admin()?;

@@ -59,6 +59,12 @@ impl Viewer {
     }
 }
 
+/// A form that carries nothing but the session's CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: Option<String>,
+}
+
 /// A cookie's value from the request's `Cookie` headers.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

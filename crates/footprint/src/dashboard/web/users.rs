@@ -6,7 +6,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use footprint_analytics::UserId;
 use footprint_analytics::profile::ProfileState;
 use footprint_analytics::segmentation::SegmentModel;
 use footprint_store::UserPageQuery;
@@ -14,14 +13,16 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::page::{self, PageError, csrf, figures, number, or_reason, shown, time_text, time_us, urlencode};
-use super::session::{self, Viewer};
+use super::session::Viewer;
+use crate::accounts::principal::Principal;
 use crate::accounts::service as accounts;
 use crate::app::state::AppState;
 use crate::dashboard::charts::{Target, VisType};
 use crate::kernel::error::ApiError;
-use crate::profiles::enriched;
+use crate::profiles::enriched::{self, Enriched};
 use crate::profiles::segments::ClusterOrReason;
-use crate::tracking::{consent, privacy};
+use crate::tracking::consent;
+use crate::tracking::privacy::{self, user_id};
 
 const PAGE_SIZE: u32 = 50;
 
@@ -134,10 +135,6 @@ pub async fn list(
     Ok(page::page(&state, &viewer, "/ui/users", "Users", content))
 }
 
-fn user_id(id: &str) -> Result<UserId, ApiError> {
-    UserId::parse(id).map_err(|error| ApiError::InvalidParameters(format!("user id: {}", error.reason)))
-}
-
 pub async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -163,6 +160,11 @@ pub async fn show(
         charts.push(page::chart(&state, vis, &target).await);
     }
     let profile = enriched::enriched(&state, &id, 10).await;
+    // A section of the profile, or why there is none.
+    let section = |draw: &dyn Fn(&Enriched) -> Markup| match &profile {
+        Ok(profile) => draw(profile),
+        Err(error) => page::reason(error),
+    };
     let consent = consent::status(&state, &parsed).await;
     let own = viewer.user_id == id;
     let may_erase = principal.require_self_or_admin(&id).is_ok();
@@ -187,21 +189,21 @@ pub async fn show(
             }
             section.panel {
                 h2 { "Segment" }
-                (or_reason(profile.as_ref().map(|p| segment(&p.cluster)).map_err(clone_error)))
+                (section(&|p| segment(&p.cluster)))
                 h2 { "Next actions" }
-                (or_reason(profile.as_ref().map(|p| match &p.next_actions {
+                (section(&|p| match &p.next_actions {
                     Some(next) => shown(&next.predictions, 2),
                     None => html! { p.muted { "No prediction: too little history." } },
-                }).map_err(clone_error)))
+                }))
             }
         }
         section.panel {
             h2 { "Habits" }
-            (or_reason(profile.as_ref().map(|p| shown(&p.patterns.patterns, 3)).map_err(clone_error)))
+            (section(&|p| shown(&p.patterns.patterns, 3)))
         }
         section.panel {
             h2 { "Preferences" }
-            (or_reason(profile.as_ref().map(|p| shown(&p.preferences, 3)).map_err(clone_error)))
+            (section(&|p| shown(&p.preferences, 3)))
         }
         section.panel {
             h2 { "Consent history" }
@@ -239,16 +241,6 @@ pub async fn show(
     Ok(page::page(&state, &viewer, &current, &title, content))
 }
 
-fn clone_error(error: &ApiError) -> ApiError {
-    match error {
-        ApiError::Internal(source) => {
-            tracing::error!(error = %source, "a user's profile failed");
-            ApiError::internal("the profile could not be read")
-        }
-        other => ApiError::Validation(other.to_string()),
-    }
-}
-
 fn segment(cluster: &ClusterOrReason) -> Markup {
     match cluster {
         ClusterOrReason::Given(cluster) => html! {
@@ -266,6 +258,14 @@ pub struct RightsForm {
     confirm: Option<String>,
 }
 
+/// A data-rights form's checks: this session's CSRF token, and the user themself or an admin.
+fn rights(viewer: &Viewer, headers: &HeaderMap, form: &RightsForm, id: &str) -> Result<Principal, PageError> {
+    viewer.check_form(headers, form.csrf.as_deref())?;
+    let principal = viewer.principal();
+    principal.require_self_or_admin(id)?;
+    Ok(principal)
+}
+
 pub async fn export(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -273,9 +273,7 @@ pub async fn export(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<RightsForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_form(&headers, form.csrf.as_deref())?;
-    let principal = viewer.principal();
-    principal.require_self_or_admin(&id)?;
+    let principal = rights(&viewer, &headers, &form, &id)?;
     let body = privacy::export(&state, &user_id(&id)?, &principal.actor()).await?;
     let disposition = format!("attachment; filename=\"footprint-export-{}.json\"", id.replace(['"', '\\'], "_"));
     Ok(([(CONTENT_TYPE, "application/json".to_owned()), (CONTENT_DISPOSITION, disposition)], body).into_response())
@@ -288,18 +286,13 @@ pub async fn erase(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<RightsForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_form(&headers, form.csrf.as_deref())?;
-    let principal = viewer.principal();
-    principal.require_self_or_admin(&id)?;
+    let principal = rights(&viewer, &headers, &form, &id)?;
     if form.confirm.as_deref().map(str::trim) != Some(id.as_str()) {
         return Err(ApiError::Validation(format!("confirm: type the user id {id} to erase this user")).into());
     }
     let report = privacy::erase(&state, &user_id(&id)?, &principal.actor()).await?;
     if viewer.user_id == id {
-        let mut response = super::redirect("/ui/login");
-        let (name, value) = session::cleared_session(&headers);
-        response.headers_mut().append(name, value);
-        return Ok(response);
+        return Ok(super::signed_out(&headers));
     }
     let content = html! {
         p.ok role="status" { (format!("{id} was erased.")) }
@@ -316,15 +309,10 @@ pub async fn revoke_tokens(
     Path(id): Path<String>,
     axum::Form(form): axum::Form<RightsForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_form(&headers, form.csrf.as_deref())?;
-    let principal = viewer.principal();
-    principal.require_self_or_admin(&id)?;
+    let principal = rights(&viewer, &headers, &form, &id)?;
     accounts::revoke_tokens(&state, &id, &principal.actor()).await?;
     if viewer.user_id == id {
-        let mut response = super::redirect("/ui/login");
-        let (name, value) = session::cleared_session(&headers);
-        response.headers_mut().append(name, value);
-        return Ok(response);
+        return Ok(super::signed_out(&headers));
     }
     Ok(super::redirect(&format!("/ui/users/{}", urlencode(&id))))
 }

@@ -94,7 +94,7 @@ pub async fn run(bench: DashboardBench, config: &Config) -> anyhow::Result<()> {
             consent: None,
         });
         if batch.len() == BATCH || n + 1 == bench.events {
-            state.store.commit_events(Arc::from(std::mem::take(&mut batch)), options.clone()).await?;
+            state.store.commit_events(Arc::from(std::mem::take(&mut batch)), options).await?;
         }
     }
     let load = started.elapsed().as_secs_f64();
