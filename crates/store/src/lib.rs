@@ -124,4 +124,20 @@ mod tests {
         ));
         assert!(StoreLocation::resolve(Some("mysql://h/db"), dir).is_err());
     }
+
+    #[test]
+    fn a_window_of_days_becomes_one_mask_per_period_it_touches() {
+        let day = |n: i64| n * DAY_US;
+        let window = |from: i64, to: i64| DayWindow { from_us: day(from), to_us: day(to) };
+        assert_eq!(window(0, 1).period_masks(), [(0, 1)]);
+        assert_eq!(window(30, 34).period_masks(), [(0, 0b11 << 30), (1, 0b11)], "days 30, 31 | 32, 33");
+        assert_eq!(window(0, 32).period_masks(), [(0, 0xFFFF_FFFF)]);
+        assert_eq!(window(5, 5).period_masks(), []);
+        // A partial day counts whole: noon of day 2 to noon of day 3 is days 2 and 3.
+        let noon = DayWindow { from_us: day(2) + DAY_US / 2, to_us: day(3) + DAY_US / 2 };
+        assert_eq!(noon.period_masks(), [(0, 0b1100)]);
+        assert_eq!(ActiveDays::day_starts(1, 0b101).collect::<Vec<_>>(), [day(32), day(34)]);
+        assert_eq!(ActiveDays::of(day(33) + 5), (1, 0b10));
+        assert!(active_users_sql(&[]).is_none());
+    }
 }

@@ -248,6 +248,11 @@ pub struct SequenceBatch {
     pub states: Vec<SequenceStateRecord>,
     /// Profiles replaced whole (their new state).
     pub profiles: Vec<ProfileStateRecord>,
+    /// The batch's events per UTC day and type, added to the kept counts.
+    pub day_counts: Vec<DailyTypeCount>,
+    /// The days each user of the batch was active (one entry per user and period), OR-ed into
+    /// what is kept; a day newly set counts the user in that day's active users.
+    pub active_days: Vec<ActiveDays>,
     pub now_us: i64,
 }
 
@@ -285,13 +290,113 @@ pub struct UserPageQuery {
     pub limit: u32,
 }
 
-/// The events of one UTC day and type: how many, and from how many users.
+/// The processed events of one UTC day and type (a count processing keeps, or a batch's share of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DailyTypeCount {
     pub day_us: i64,
     pub event_type: String,
     pub events: i64,
+}
+
+/// How many distinct users had a processed event on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyUsers {
+    pub day_us: i64,
     pub users: i64,
+}
+
+/// A UTC day as counted since 1970-01-01.
+pub fn day_number(ts_us: i64) -> i64 {
+    ts_us.div_euclid(DAY_US)
+}
+
+/// The processor whose watermark the daily activity follows (the SQL of both backends names it
+/// too, when erasure takes out what it counted).
+pub const SEQUENCE_PROCESSOR: &str = "sequences";
+
+/// One day in microseconds.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// Days per stored activity period: a user's active days are kept as one bit per day, one row
+/// per period.
+pub const ACTIVITY_PERIOD_DAYS: i64 = 32;
+
+/// The days of one period on which a user had a processed event: bit `d` stands for the day
+/// `period * ACTIVITY_PERIOD_DAYS + d`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveDays {
+    pub user_key: String,
+    pub period: i64,
+    pub days: i64,
+}
+
+impl ActiveDays {
+    /// The period and bit of the day holding `ts_us`.
+    pub fn of(ts_us: i64) -> (i64, i64) {
+        let day = day_number(ts_us);
+        (day.div_euclid(ACTIVITY_PERIOD_DAYS), 1 << day.rem_euclid(ACTIVITY_PERIOD_DAYS))
+    }
+
+    /// The start of each day in `days` (a period's bits), in order.
+    pub fn day_starts(period: i64, days: i64) -> impl Iterator<Item = i64> {
+        (0..ACTIVITY_PERIOD_DAYS)
+            .filter(move |bit| days & (1 << bit) != 0)
+            .map(move |bit| (period * ACTIVITY_PERIOD_DAYS + bit) * DAY_US)
+    }
+}
+
+/// A stretch of whole UTC days, `[from_us, to_us)`, over which distinct active users are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayWindow {
+    pub from_us: i64,
+    pub to_us: i64,
+}
+
+impl DayWindow {
+    /// Each period the window touches, with the bits of its days inside the window (partial
+    /// days count whole: the window runs from the day of `from_us` to the day before `to_us`
+    /// ends).
+    pub fn period_masks(&self) -> Vec<(i64, i64)> {
+        let first = day_number(self.from_us);
+        let end = day_number(self.to_us - 1) + 1;
+        let mut masks = Vec::new();
+        if end <= first {
+            return masks;
+        }
+        let mut period = first.div_euclid(ACTIVITY_PERIOD_DAYS);
+        while period * ACTIVITY_PERIOD_DAYS < end {
+            let start = period * ACTIVITY_PERIOD_DAYS;
+            let (low, high) = (first.max(start) - start, end.min(start + ACTIVITY_PERIOD_DAYS) - start);
+            let mask = (low..high).fold(0_i64, |mask, bit| mask | (1 << bit));
+            masks.push((period, mask));
+            period += 1;
+        }
+        masks
+    }
+}
+
+/// The SQL of [`EventStore::active_users`] over `user_active_days`, the same on both backends:
+/// one row per user with a 0/1 per window, summed. The masks are integers computed here, so
+/// they are written into the statement.
+pub(crate) fn active_users_sql(windows: &[DayWindow]) -> Option<String> {
+    let masks: Vec<Vec<(i64, i64)>> = windows.iter().map(DayWindow::period_masks).collect();
+    let periods: Vec<i64> = masks.iter().flatten().map(|(period, _)| *period).collect();
+    let (low, high) = (periods.iter().min()?, periods.iter().max()?);
+    let mut per_user = Vec::new();
+    let mut sums = Vec::new();
+    for (n, window) in masks.iter().enumerate() {
+        let cases: Vec<String> =
+            window.iter().map(|(period, mask)| format!("WHEN {period} THEN days & {mask}")).collect();
+        let test =
+            if cases.is_empty() { "0".to_owned() } else { format!("CASE period {} ELSE 0 END", cases.join(" ")) };
+        per_user.push(format!("max(CASE WHEN ({test}) <> 0 THEN 1 ELSE 0 END) AS w{n}"));
+        sums.push(format!("coalesce(sum(w{n}), 0)"));
+    }
+    Some(format!(
+        "SELECT {} FROM (SELECT {} FROM user_active_days WHERE period >= {low} AND period <= {high} GROUP BY user_key) AS t",
+        sums.join(", "),
+        per_user.join(", ")
+    ))
 }
 
 /// How many users' latest consent grants each purpose.
@@ -525,4 +630,30 @@ pub struct MlCallBucket {
     pub predictions: i64,
     pub total_duration_us: i64,
     pub max_duration_us: i64,
+}
+
+/// A change of an account's role or tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantChange {
+    pub role: Option<Role>,
+    pub tier: Option<Tier>,
+    /// The token generation given with a new role.
+    pub new_generation: i64,
+    /// Who changed it (kept in the tier history).
+    pub changed_by: String,
+    pub now_us: i64,
+}
+
+/// One change of an account's tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierChange {
+    pub from_tier: Tier,
+    pub to_tier: Tier,
+    pub changed_by: String,
+    pub at_us: i64,
+}
+
+/// A stored tier, or an error for one this code does not know.
+pub(crate) fn parse_tier(stored: &str) -> crate::error::StoreResult<Tier> {
+    stored.parse().map_err(|error: footprint_analytics::InvalidValue| crate::error::StoreError::Other(Box::new(error)))
 }

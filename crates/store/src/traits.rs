@@ -24,6 +24,12 @@ pub trait AccountStore: Send + Sync {
     /// Gives the account a new token generation (every token issued before is then refused);
     /// false when the user has no account.
     async fn renew_token_generation(&self, user_id: &str, generation: i64) -> StoreResult<bool>;
+    /// Changes the account's role and/or tier (what is `None` stays), in one transaction with
+    /// the tier history; a new role also gives the account `new_generation` (tokens issued
+    /// under the old role are then refused). False when the user has no account.
+    async fn update_grants(&self, user_id: &str, grants: GrantChange) -> StoreResult<bool>;
+    /// The account's tier changes, oldest first.
+    async fn tier_history(&self, user_id: &str) -> StoreResult<Vec<TierChange>>;
     async fn count_admins(&self) -> StoreResult<u64>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
     /// A page of users (tracked, with an account, or both), in user id order.
@@ -78,10 +84,15 @@ pub trait EventStore: Send + Sync {
     /// Deletes expired events and keeps what was folded from them, in one transaction;
     /// returns how many events were deleted.
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64>;
-    /// Events per UTC day and type with `from_us <= ts_us < to_us`, with their distinct users.
+    /// Processed events per UTC day and type, for the days starting in `[from_us, to_us)`,
+    /// from the counts processing keeps (no event is read). Erased users' events are taken out.
     async fn daily_type_counts(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyTypeCount>>;
-    /// Distinct users with an event in `from_us <= ts_us < to_us`.
-    async fn active_users(&self, from_us: i64, to_us: i64) -> StoreResult<i64>;
+    /// Distinct users with a processed event, per UTC day starting in `[from_us, to_us)` (days
+    /// without any are left out).
+    async fn daily_active_users(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyUsers>>;
+    /// Distinct users with a processed event in each window of whole days, in the windows'
+    /// order, from one pass over the users' kept active days.
+    async fn active_users(&self, windows: &[DayWindow]) -> StoreResult<Vec<i64>>;
     /// How many users' latest consent grants each purpose.
     async fn consent_totals(&self) -> StoreResult<ConsentTotals>;
     /// Aggregates of `kind` for days starting at or after `from_day_us`.

@@ -42,3 +42,83 @@ async fn an_early_sqlite_store_is_repaired_on_open() {
         .unwrap();
     assert_eq!(left, 0, "the tables that moved to the derived file are gone from the main one");
 }
+
+/// A derived file from before the daily activity (derived migration 6) gets it filled from the
+/// events processed so far, once, when the store opens: the events not processed yet are left
+/// to processing.
+#[tokio::test]
+async fn the_daily_activity_of_already_processed_events_is_filled_on_open() {
+    const DAY: i64 = DAY_US;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("footprint.db");
+    let location = StoreLocation::Sqlite(path.clone());
+    let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
+    let start = 1_700_006_400_000_000;
+    let events: Vec<NewEvent> = [("a", 0), ("a", 0), ("b", 0), ("b", 1), ("c", 2)]
+        .into_iter()
+        .enumerate()
+        .map(|(n, (user, day))| NewEvent {
+            event_id: format!("01EVENT{n:019}"),
+            user_id: user.to_owned(),
+            user_key: format!("key-{user}"),
+            message_id: None,
+            session_id: None,
+            event_type: "view".to_owned(),
+            properties: "{}".to_owned(),
+            context: "{}".to_owned(),
+            timestamp_us: start + day * DAY + n as i64,
+            received_us: start + day * DAY + n as i64,
+            consent: None,
+        })
+        .collect();
+    let options =
+        CommitOptions { session_gap_us: 1_800_000_000, consent_default: footprint_analytics::Consent::GRANT_ALL };
+    store.commit_events(events.into(), options).await.unwrap();
+    let seqs: Vec<i64> = store.events_in_arrival_order(0, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    // Processed (by an earlier version) up to b's second event; c's is not processed yet.
+    let batch = SequenceBatch {
+        processor: "sequences".to_owned(),
+        expected_watermark: 0,
+        new_watermark: seqs[3],
+        deltas: Vec::new(),
+        states: Vec::new(),
+        profiles: Vec::new(),
+        day_counts: Vec::new(),
+        active_days: Vec::new(),
+        now_us: 1,
+    };
+    assert!(store.commit_sequence_batch(batch).await.unwrap());
+    drop(store);
+    {
+        let derived = rusqlite::Connection::open(dir.path().join("footprint-derived.db")).unwrap();
+        derived
+            .execute_batch(
+                "DROP TABLE daily_event_counts; DROP TABLE daily_active_users; DROP TABLE user_active_days;
+                 DROP TABLE upkeep; DELETE FROM schema_migrations WHERE version = 6;",
+            )
+            .unwrap();
+    }
+    let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
+    let counts: Vec<(i64, i64)> = store
+        .daily_type_counts(start, start + 10 * DAY)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| ((c.day_us - start) / DAY, c.events))
+        .collect();
+    assert_eq!(counts, [(0, 3), (1, 1)]);
+    let users: Vec<(i64, i64)> = store
+        .daily_active_users(start, start + 10 * DAY)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| ((d.day_us - start) / DAY, d.users))
+        .collect();
+    assert_eq!(users, [(0, 2), (1, 1)]);
+    let window = DayWindow { from_us: start, to_us: start + 10 * DAY };
+    assert_eq!(store.active_users(&[window]).await.unwrap(), [2]);
+    drop(store);
+    // Once: opening again adds nothing.
+    let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
+    assert_eq!(store.daily_type_counts(start, start + DAY).await.unwrap()[0].events, 3);
+}

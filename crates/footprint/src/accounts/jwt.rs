@@ -82,19 +82,25 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, subject: TokenSubject<'_>, now: OffsetDateTime) -> IssuedToken {
+        self.issue_within(subject, now, None)
+    }
+
+    /// A token lasting the configured lifetime, or `limit` when that is shorter.
+    pub fn issue_within(&self, subject: TokenSubject<'_>, now: OffsetDateTime, limit: Option<Duration>) -> IssuedToken {
+        let ttl = limit.map_or(self.ttl, |limit| limit.min(self.ttl));
         let claims = Claims {
             sub: subject.user_id.to_owned(),
             role: subject.role,
             username: subject.username.map(str::to_owned),
             generation: subject.generation,
             iat: now.unix_timestamp(),
-            exp: now.unix_timestamp() + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            exp: now.unix_timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iss: ISSUER.to_owned(),
             jti: crate::kernel::crypto::random_token(12),
         };
         let access_token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of serialisable claims cannot fail");
-        IssuedToken { access_token, expires_in: self.ttl.as_secs() }
+        IssuedToken { access_token, expires_in: ttl.as_secs() }
     }
 
     /// The claims of a token signed here and not expired at `now` (the server's clock).

@@ -4,11 +4,13 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod changes;
 pub mod http;
 pub mod jwt;
 pub mod lockout;
 pub mod password;
 pub mod principal;
 pub mod service;
+pub mod settings;
 
 pub use principal::{Authenticator, Principal, SCOPE_INGEST, SCOPE_METRICS};

@@ -87,8 +87,9 @@ pub async fn view(state: &AppState, user: &UserRecord) -> Result<UserView, ApiEr
     })
 }
 
-/// Checks the well-known profile keys; other keys are kept as given.
-pub fn validate_profile(profile: &Map<String, Value>) -> Result<(), String> {
+/// Checks the well-known profile keys (and normalises seed 003's settings, see `settings`);
+/// other keys are kept as given.
+pub fn validate_profile(profile: &mut Map<String, Value>) -> Result<(), String> {
     let text_limits = [("display_name", 100), ("language", 35), ("timezone", 64)];
     for (key, max_chars) in text_limits {
         match profile.get(key) {
@@ -112,9 +113,7 @@ pub fn validate_profile(profile: &Map<String, Value>) -> Result<(), String> {
             "profile.language: {language:?} is not a BCP 47 language tag such as fr, en-GB or zh-Hant"
         ));
     }
-    if profile.get("ai_preferences").is_some_and(|value| !value.is_object() && !value.is_null()) {
-        return Err("profile.ai_preferences: must be an object".to_owned());
-    }
+    crate::accounts::settings::check(profile)?;
     let size = Value::Object(profile.clone()).to_string().len();
     if size > PROFILE_MAX_BYTES {
         return Err(format!("profile: must be at most {PROFILE_MAX_BYTES} bytes of JSON (got {size})"));
@@ -141,8 +140,8 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
         return Err(ApiError::Validation("username or email is required so that the account can log in".to_owned()));
     }
     check_password_policy(request.password.expose()).map_err(ApiError::Validation)?;
-    let profile = request.profile.unwrap_or_default();
-    validate_profile(&profile).map_err(ApiError::Validation)?;
+    let mut profile = request.profile.unwrap_or_default();
+    validate_profile(&mut profile).map_err(ApiError::Validation)?;
 
     let password_hash = state.passwords.hash(request.password.expose().to_owned()).await.map_err(ApiError::internal)?;
     let keys = &state.keys;
@@ -228,7 +227,8 @@ pub async fn login(
     Ok((user, token))
 }
 
-/// An access token for an account, under its current token generation.
+/// An access token for an account, under its current token generation, lasting no longer
+/// than the account's `security_settings.session_timeout_minutes`.
 pub fn issue_token(state: &AppState, user: &UserRecord) -> IssuedToken {
     let subject = TokenSubject {
         user_id: &user.user_id,
@@ -236,7 +236,13 @@ pub fn issue_token(state: &AppState, user: &UserRecord) -> IssuedToken {
         username: user.username.as_deref(),
         generation: user.token_generation,
     };
-    state.auth.jwt().issue(subject, state.clock.now())
+    let timeout = user
+        .profile_enc
+        .as_deref()
+        .and_then(|stored| state.keys.cipher.decrypt(stored).ok())
+        .and_then(|text| serde_json::from_str::<Map<String, Value>>(&text).ok())
+        .and_then(|profile| crate::accounts::settings::session_timeout(&profile));
+    state.auth.jwt().issue_within(subject, state.clock.now(), timeout)
 }
 
 /// Whose an access token is (the username, else the user id), or `None` when it is not valid:
@@ -317,25 +323,38 @@ mod tests {
 
     #[test]
     fn profiles_are_checked_where_the_keys_are_known() {
-        let ok = json!({"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris", "ai_preferences": {"level": "advanced"}, "favourite_genre": "jazz"});
-        assert!(validate_profile(ok.as_object().unwrap()).is_ok());
+        let ok = json!({"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris", "ai_preferences": {"personalization_level": "advanced"}, "favourite_genre": "jazz"});
+        assert!(validate_profile(&mut ok.as_object().cloned().unwrap()).is_ok());
         let bad_zone = json!({"timezone": "Paris"});
-        assert!(validate_profile(bad_zone.as_object().unwrap()).unwrap_err().starts_with("profile.timezone"));
+        assert!(
+            validate_profile(&mut bad_zone.as_object().cloned().unwrap()).unwrap_err().starts_with("profile.timezone")
+        );
         let made_up_zone = json!({"timezone": "Europe/Atlantis"});
-        assert!(validate_profile(made_up_zone.as_object().unwrap()).unwrap_err().starts_with("profile.timezone"));
+        assert!(
+            validate_profile(&mut made_up_zone.as_object().cloned().unwrap())
+                .unwrap_err()
+                .starts_with("profile.timezone")
+        );
         for zone in ["UTC", "America/Argentina/Buenos_Aires", "Asia/Kolkata"] {
-            assert!(validate_profile(json!({"timezone": zone}).as_object().unwrap()).is_ok(), "{zone}");
+            assert!(validate_profile(&mut json!({"timezone": zone}).as_object().cloned().unwrap()).is_ok(), "{zone}");
         }
         for language in ["fr", "en-GB", "zh-Hant-TW", "es-419"] {
-            assert!(validate_profile(json!({"language": language}).as_object().unwrap()).is_ok(), "{language}");
+            assert!(
+                validate_profile(&mut json!({"language": language}).as_object().cloned().unwrap()).is_ok(),
+                "{language}"
+            );
         }
         for language in ["french!", "e", "en_GB", "x"] {
-            let error = validate_profile(json!({"language": language}).as_object().unwrap()).unwrap_err();
+            let error = validate_profile(&mut json!({"language": language}).as_object().cloned().unwrap()).unwrap_err();
             assert!(error.starts_with("profile.language"), "{language}: {error}");
         }
         let bad_name = json!({"display_name": 42});
-        assert!(validate_profile(bad_name.as_object().unwrap()).unwrap_err().starts_with("profile.display_name"));
+        assert!(
+            validate_profile(&mut bad_name.as_object().cloned().unwrap())
+                .unwrap_err()
+                .starts_with("profile.display_name")
+        );
         let bad_prefs = json!({"ai_preferences": "lots"});
-        assert!(validate_profile(bad_prefs.as_object().unwrap()).is_err());
+        assert!(validate_profile(&mut bad_prefs.as_object().cloned().unwrap()).is_err());
     }
 }

@@ -256,11 +256,11 @@ impl ProfileManager {
     pub async fn update_profile(
         &self,
         user_id: &str,
-        declared: Map<String, Value>,
+        mut declared: Map<String, Value>,
         actor: &str,
     ) -> Result<ProfileView, ApiError> {
         let user = user(&self.state, user_id).await?;
-        accounts::validate_profile(&declared).map_err(ApiError::Validation)?;
+        accounts::validate_profile(&mut declared).map_err(ApiError::Validation)?;
         let encrypted = self.state.keys.cipher.encrypt(&Value::Object(declared).to_string());
         let version =
             self.state.store.update_profile(&user.user_id, &encrypted, actor, self.state.clock.now_us()).await?;
@@ -374,6 +374,8 @@ pub async fn recalculate(state: &AppState, user_id: &str) -> Result<Recalculated
                 deltas: Vec::new(),
                 states: Vec::new(),
                 profiles: vec![record],
+                day_counts: Vec::new(),
+                active_days: Vec::new(),
                 now_us,
             };
             if !state.store.commit_sequence_batch(batch).await? {

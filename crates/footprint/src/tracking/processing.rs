@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use footprint_analytics::profile::{ProfileConfig, ProfileEvent, ProfileState};
 use footprint_analytics::sequence::{SequenceConfig, UserSequence};
-use footprint_store::{ProfileStateRecord, SequenceBatch, SequenceCount, SequenceStateRecord, Store, StoreError};
+use footprint_store::{
+    ActiveDays, DAY_US, DailyTypeCount, ProfileStateRecord, SequenceBatch, SequenceCount, SequenceStateRecord, Store,
+    StoreError, day_number,
+};
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -20,7 +23,7 @@ use crate::kernel::cache::Cache;
 use crate::kernel::clock::Clock;
 
 /// The name under which this processor's watermark is stored.
-pub const SEQUENCES: &str = "sequences";
+pub const SEQUENCES: &str = footprint_store::SEQUENCE_PROCESSOR;
 
 /// What one run did: `{processed, profiles_updated}` in seed 000's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -176,7 +179,13 @@ impl Processor {
         let created = profiles.values().filter(|profile| profile.events == 0).count() as u64;
 
         let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
+        let mut day_counts: HashMap<(i64, &str), i64> = HashMap::new();
+        let mut active_days: HashMap<(&str, i64), i64> = HashMap::new();
         for event in &events {
+            let day_us = day_number(event.timestamp_us) * DAY_US;
+            *day_counts.entry((day_us, event.event_type.as_str())).or_default() += 1;
+            let (period, bit) = ActiveDays::of(event.timestamp_us);
+            *active_days.entry((event.user_key.as_str(), period)).or_default() |= bit;
             let state = states.entry(event.user_key.clone()).or_default();
             let observation = state.observe(&event.event_type, event.timestamp_us, &self.config);
             for context in observation.global {
@@ -219,6 +228,18 @@ impl Processor {
                 })
                 .collect(),
             profiles: profile_records,
+            day_counts: day_counts
+                .into_iter()
+                .map(|((day_us, event_type), events)| DailyTypeCount {
+                    day_us,
+                    event_type: event_type.to_owned(),
+                    events,
+                })
+                .collect(),
+            active_days: active_days
+                .into_iter()
+                .map(|((user_key, period), days)| ActiveDays { user_key: user_key.to_owned(), period, days })
+                .collect(),
             now_us,
         };
         if !self.store.commit_sequence_batch(batch).await? {

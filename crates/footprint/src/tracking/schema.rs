@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
+use crate::kernel::time::DAY_US;
 use crate::tracking::ingest::{self, EventResult, ValidEvent};
 
 pub const MATCH_PROPOSED: &str = "match_proposed";
@@ -193,8 +194,35 @@ pub async fn read_events(
     from_us: Option<i64>,
     to_us: Option<i64>,
 ) -> Result<Vec<StoredEvent>, ApiError> {
+    let Some((from_us, to_us)) = days_holding(state, event_type, from_us, to_us).await? else {
+        return Ok(Vec::new());
+    };
     let query = EventQuery { event_type: Some(event_type.to_owned()), from_us, to_us, ..EventQuery::default() };
     crate::tracking::events::read_all(state, query).await
+}
+
+/// The part of the window between the first and the last day holding events of `event_type`,
+/// or `None` when no day does, from the daily counts processing keeps — used only when every
+/// committed event is processed (the counts are then whole); otherwise the window as given.
+async fn days_holding(
+    state: &AppState,
+    event_type: &str,
+    from_us: Option<i64>,
+    to_us: Option<i64>,
+) -> Result<Option<(Option<i64>, Option<i64>)>, ApiError> {
+    let store = &state.store;
+    if store.processing_watermark(crate::tracking::processing::SEQUENCES).await? < store.max_event_seq().await? {
+        return Ok(Some((from_us, to_us)));
+    }
+    // Counts are by UTC day: the days that the window touches.
+    let first_day = from_us.map_or(0, |from| from - from.rem_euclid(DAY_US));
+    let days = store.daily_type_counts(first_day, to_us.unwrap_or(i64::MAX)).await?;
+    let mut holding = days.iter().filter(|day| day.event_type == event_type).map(|day| day.day_us);
+    let Some(first) = holding.next() else { return Ok(None) };
+    let last = holding.next_back().unwrap_or(first);
+    let from = from_us.map_or(first, |from| from.max(first));
+    let to = to_us.map_or(last + DAY_US, |to| to.min(last + DAY_US));
+    Ok(Some((Some(from), Some(to))))
 }
 
 /// The latest decision on each (user, match) among decisions at or after `from_us`.

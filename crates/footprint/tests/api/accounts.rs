@@ -225,3 +225,123 @@ async fn a_wrong_or_lost_key_is_refused_at_start() {
         footprint::App::build(crate::helpers::test_config(&data_dir)).await.err().expect("lost keys must be refused");
     assert!(error.to_string().contains("does not match"), "{error}");
 }
+
+async fn put(app: &TestApp, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+    app.client.put(app.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+}
+
+/// Seed 003's `update_user_profile` and `upgrade_user_tier` as routes: the seed's `updates`
+/// merged into the profile (its settings field by field, each checked), the session timeout
+/// bounding the next token, role and tier by an admin only, a new role ending the old tokens,
+/// and the tier history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_change_as_seed_003_shows_and_keep_a_tier_history() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post_json(
+            "/api/v1/users",
+            Some(&app.admin_token),
+            &json!({"email": "user@example.com", "password": PASSWORD, "tier": "premium",
+                    "profile_data": {"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris",
+                                     "ai_preferences": {"learning_rate": 0.1}}}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = body(created).await["user_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/{id}");
+    let own = app.login_ok("user@example.com", PASSWORD).await;
+
+    // The seed's example, by the user themself.
+    let updates = json!({"updates": {"display_name": "Jeanne Dupont",
+                                     "ai_preferences": {"personalization_level": "advanced", "mood_detection_enabled": true}}});
+    let response = put(&app, &path, &own, &updates).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let changed = body(response).await;
+    assert_eq!(changed["profile"]["display_name"], "Jeanne Dupont");
+    assert_eq!(changed["profile"]["language"], "fr", "fields not named stay");
+    assert_eq!(
+        changed["profile"]["ai_preferences"],
+        json!({"learning_rate": 0.1, "personalization_level": "advanced", "mood_detection_enabled": true}),
+        "settings merge field by field"
+    );
+    let versions = app.get(&format!("/api/profile/{id}/history"), Some(&own)).await;
+    assert_eq!(body(versions).await.as_array().map(Vec::len), Some(1), "the change is kept as a version");
+
+    for (bad, field) in [
+        (
+            json!({"ai_preferences": {"personalization_level": "extreme"}}),
+            "profile.ai_preferences.personalization_level",
+        ),
+        (
+            json!({"security_settings": {"mfa_methods": ["email", "carrier-pigeon"]}}),
+            "profile.security_settings.mfa_methods",
+        ),
+        (
+            json!({"security_settings": {"session_timeout_minutes": 0}}),
+            "profile.security_settings.session_timeout_minutes",
+        ),
+        (json!({"timezone": "Paris"}), "profile.timezone"),
+        (json!({"password": "new-password-1"}), "updates.password"),
+        (json!({"tier": "gold"}), "updates.tier"),
+    ] {
+        let response = put(&app, &path, &app.admin_token, &bad).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let message = body(response).await["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with(field), "{bad}: {message}");
+    }
+
+    // The session timeout bounds the next token.
+    let settings = json!({"security_settings": {"require_mfa": false, "session_timeout_minutes": 30, "risk_score_threshold": 0.7}});
+    assert_eq!(put(&app, &path, &own, &settings).await.status(), StatusCode::OK);
+    let login =
+        app.post_json("/api/v1/auth/login", None, &json!({"email": "user@example.com", "password": PASSWORD})).await;
+    assert_eq!(body(login).await["expires_in"], 1800);
+
+    // Role and tier: an admin only.
+    let response = put(&app, &path, &own, &json!({"tier": "vip"})).await;
+    assert_eq!(error_code(response, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+    let manager = app.user_with_role("mona", Role::Manager).await;
+    assert_eq!(put(&app, &path, &manager, &json!({"display_name": "J. D."})).await.status(), StatusCode::OK);
+    let response = put(&app, &path, &manager, &json!({"role": "admin"})).await;
+    assert_eq!(error_code(response, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+    assert_eq!(app.state.store.user(&id).await.unwrap().unwrap().role, Role::User, "nothing changed");
+
+    let response = put(&app, &path, &app.admin_token, &json!({"role": "manager"})).await;
+    assert_eq!(body(response).await["role"], "manager");
+    assert_eq!(app.get(&path, Some(&own)).await.status(), StatusCode::UNAUTHORIZED, "tokens of the old role end");
+    let own = app.login_ok("user@example.com", PASSWORD).await;
+    assert_eq!(app.get("/api/v1/users/mona", Some(&own)).await.status(), StatusCode::OK, "the new role applies");
+
+    // The seed's upgrade, then the history.
+    let response =
+        app.post_json(&format!("{path}/upgrade"), Some(&app.admin_token), &json!({"new_tier": "enterprise"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let upgraded = body(response).await;
+    assert_eq!((upgraded["tier"].as_str(), upgraded["previous_tier"].as_str()), (Some("enterprise"), Some("premium")));
+    assert_eq!(put(&app, &path, &app.admin_token, &json!({"tier": "free"})).await.status(), StatusCode::OK);
+    let history = body(app.get(&format!("{path}/tier-history"), Some(&own)).await).await;
+    let steps: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["from_tier"].as_str().unwrap(), c["to_tier"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps, [("premium", "enterprise"), ("enterprise", "free")]);
+    assert!(history.as_array().unwrap().iter().all(|c| c["changed_by"] == "admin"));
+    let audit = app.state.store.audit_log(50).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "user.tier").count(), 2);
+    assert!(audit.iter().any(|e| e.action == "user.role" && e.detail.contains("manager")));
+    let bad = app.post_json(&format!("{path}/upgrade"), Some(&app.admin_token), &json!({"new_tier": "gold"})).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The last admin cannot be demoted; a tracked-only user has no tier to change.
+    let response = put(&app, "/api/v1/users/admin", &app.admin_token, &json!({"role": "user"})).await;
+    assert_eq!(error_code(response, StatusCode::CONFLICT).await, "CONFLICT");
+    app.grant_consent("tracked-1").await;
+    assert!(app.track(&app.admin_token, &event("tracked-1", "click")).await.status().is_success());
+    let response =
+        app.post_json("/api/v1/users/tracked-1/upgrade", Some(&app.admin_token), &json!({"new_tier": "vip"})).await;
+    assert_eq!(error_code(response, StatusCode::CONFLICT).await, "CONFLICT");
+    let response = put(&app, "/api/v1/users/nobody", &app.admin_token, &json!({"display_name": "x"})).await;
+    assert_eq!(error_code(response, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+}

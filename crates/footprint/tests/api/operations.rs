@@ -129,6 +129,9 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/ml/analytics",
         "GET /api/visualizations/{type}",
         "POST /api/v1/users/{id}/revoke-tokens",
+        "PUT /api/v1/users/{id}",
+        "POST /api/v1/users/{id}/upgrade",
+        "GET /api/v1/users/{id}/tier-history",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

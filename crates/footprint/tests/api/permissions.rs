@@ -33,6 +33,10 @@ fn protected_routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/users", Some(json!({"username": "new", "password": PASSWORD})), Needs::Admin),
         route(Method::GET, "/api/v1/users/bob", None, Needs::SelfOrStaff),
         route(Method::POST, "/api/v1/users/bob/revoke-tokens", None, Needs::SelfOrAdmin),
+        route(Method::PUT, "/api/v1/users/bob", Some(json!({"updates": {"display_name": "Bob"}})), Needs::SelfOrStaff),
+        route(Method::PUT, "/api/v1/users/bob", Some(json!({"tier": "vip"})), Needs::Admin),
+        route(Method::POST, "/api/v1/users/bob/upgrade", Some(json!({"new_tier": "premium"})), Needs::Admin),
+        route(Method::GET, "/api/v1/users/bob/tier-history", None, Needs::SelfOrStaff),
         route(Method::GET, "/api/v1/events", None, Needs::Staff),
         route(
             Method::POST,

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use footprint_analytics::{Role, Tier};
 
 use super::PostgresStore;
 use super::rows::{USER_COLUMNS, api_key_from_row, audit_from_row, user_from_row};
@@ -126,6 +127,59 @@ impl AccountStore for PostgresStore {
             )
             .await?;
         Ok(changed == 1)
+    }
+
+    async fn update_grants(&self, user_id: &str, grants: GrantChange) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(before) = tx
+            .query_opt(
+                "SELECT role, tier FROM users WHERE user_id = $1 AND password_hash IS NOT NULL FOR UPDATE",
+                &[&user_id],
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let (role, tier): (String, String) = (before.get(0), before.get(1));
+        let new_role = grants.role.map(Role::as_str).filter(|new| *new != role);
+        let new_tier = grants.tier.map(Tier::as_str).filter(|new| *new != tier);
+        tx.execute(
+            "UPDATE users SET role = coalesce($2, role), tier = coalesce($3, tier),
+                token_generation = CASE WHEN $2::text IS NULL THEN token_generation ELSE $4 END, updated_at_us = $5
+             WHERE user_id = $1",
+            &[&user_id, &new_role, &new_tier, &grants.new_generation, &grants.now_us],
+        )
+        .await?;
+        if let Some(new_tier) = new_tier {
+            tx.execute(
+                "INSERT INTO tier_changes (user_id, from_tier, to_tier, changed_by, at_us) VALUES ($1, $2, $3, $4, $5)",
+                &[&user_id, &tier, &new_tier, &grants.changed_by, &grants.now_us],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn tier_history(&self, user_id: &str) -> StoreResult<Vec<TierChange>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT from_tier, to_tier, changed_by, at_us FROM tier_changes WHERE user_id = $1 ORDER BY id",
+                &[&user_id],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TierChange {
+                    from_tier: parse_tier(row.get(0))?,
+                    to_tier: parse_tier(row.get(1))?,
+                    changed_by: row.get(2),
+                    at_us: row.get(3),
+                })
+            })
+            .collect()
     }
 
     async fn count_admins(&self) -> StoreResult<u64> {

@@ -334,31 +334,36 @@ impl EventStore for PostgresStore {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT (ts_us / 86400000000) * 86400000000 AS day, type, count(*), count(DISTINCT user_key) FROM events
-                 WHERE ts_us >= $1 AND ts_us < $2 GROUP BY day, type ORDER BY day, type",
+                "SELECT day_us, type, events FROM daily_event_counts
+                 WHERE day_us >= $1 AND day_us < $2 AND events > 0 ORDER BY day_us, type",
                 &[&from_us, &to_us],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|row| DailyTypeCount {
-                day_us: row.get(0),
-                event_type: row.get(1),
-                events: row.get(2),
-                users: row.get(3),
-            })
+            .map(|row| DailyTypeCount { day_us: row.get(0), event_type: row.get(1), events: row.get(2) })
             .collect())
     }
 
-    async fn active_users(&self, from_us: i64, to_us: i64) -> StoreResult<i64> {
+    async fn daily_active_users(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyUsers>> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_one(
-                "SELECT count(DISTINCT user_key) FROM events WHERE ts_us >= $1 AND ts_us < $2",
+        let rows = client
+            .query(
+                "SELECT day_us, users FROM daily_active_users WHERE day_us >= $1 AND day_us < $2 AND users > 0 ORDER BY day_us",
                 &[&from_us, &to_us],
             )
             .await?;
-        Ok(row.get(0))
+        Ok(rows.iter().map(|row| DailyUsers { day_us: row.get(0), users: row.get(1) }).collect())
+    }
+
+    async fn active_users(&self, windows: &[DayWindow]) -> StoreResult<Vec<i64>> {
+        let Some(sql) = crate::model::active_users_sql(windows) else {
+            return Ok(vec![0; windows.len()]);
+        };
+        let client = self.pool.get().await?;
+        // The per-user 0/1 are int4, so each sum is an int8.
+        let row = client.query_one(&sql, &[]).await?;
+        Ok((0..windows.len()).map(|i| row.get::<_, i64>(i)).collect())
     }
 
     async fn consent_totals(&self) -> StoreResult<ConsentTotals> {

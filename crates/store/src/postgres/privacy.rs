@@ -35,6 +35,28 @@ async fn scrub_audit(tx: &deadpool_postgres::Transaction<'_>, scrub: &[String], 
     Ok(changed.len() as u64)
 }
 
+/// Takes an erased user's processed events out of the daily counts and their days out of the
+/// daily active users, then forgets their active days; returns the rows deleted.
+async fn forget_daily_activity(tx: &deadpool_postgres::Transaction<'_>, user_key: &str) -> StoreResult<u64> {
+    let kept = tx.query("SELECT period, days FROM user_active_days WHERE user_key = $1", &[&user_key]).await?;
+    if kept.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(
+        "UPDATE daily_event_counts c SET events = c.events - e.n
+         FROM (SELECT (ts_us / 86400000000) * 86400000000 AS day_us, type, count(*) AS n FROM events
+               WHERE user_key = $1 AND seq <= (SELECT coalesce(max(watermark), 0) FROM processor_state WHERE name = 'sequences')
+               GROUP BY 1, 2) AS e
+         WHERE c.day_us = e.day_us AND c.type = e.type",
+        &[&user_key],
+    )
+    .await?;
+    let days: Vec<i64> =
+        kept.iter().flat_map(|row| ActiveDays::day_starts(row.get(0), row.get(1)).collect::<Vec<_>>()).collect();
+    tx.execute("UPDATE daily_active_users SET users = users - 1 WHERE day_us = ANY($1::int8[])", &[&days]).await?;
+    Ok(tx.execute("DELETE FROM user_active_days WHERE user_key = $1", &[&user_key]).await?)
+}
+
 #[async_trait]
 impl PrivacyStore for PostgresStore {
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
@@ -43,6 +65,8 @@ impl PrivacyStore for PostgresStore {
         // Serialised with ingestion, so no commit for this user lands halfway through.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INGEST_LOCK]).await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
+        // Before the events go: what of them processing counted comes out of the daily counts.
+        let forgotten = forget_daily_activity(&tx, &erasure.user_key).await?;
         let events = tx.execute("DELETE FROM events WHERE user_key = $1", &[&erasure.user_key]).await?;
         let consents = tx.execute("DELETE FROM consents WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute("DELETE FROM profile_versions WHERE user_id = $1", &[&erasure.user_id]).await?;
@@ -53,10 +77,16 @@ impl PrivacyStore for PostgresStore {
         )
         .await?;
         tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM tier_changes WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute(
+            "UPDATE tier_changes SET changed_by = $2 WHERE changed_by = $1",
+            &[&erasure.user_id, &erasure.replacement],
+        )
+        .await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&erasure.user_key]).await?;
-        let mut derived_rows =
-            tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
+        let mut derived_rows = forgotten;
+        derived_rows += tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
@@ -115,6 +145,13 @@ impl PrivacyStore for PostgresStore {
             &[&change.user_id, &change.new_user_id],
         )
         .await?;
+        // The account is gone, and its tier history with it.
+        tx.execute("DELETE FROM tier_changes WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute(
+            "UPDATE tier_changes SET changed_by = $2 WHERE changed_by = $1",
+            &[&change.user_id, &change.new_user_id],
+        )
+        .await?;
         let mut derived_rows = tx
             .execute(
                 "UPDATE sequence_state SET user_key = $2 WHERE user_key = $1",
@@ -136,6 +173,12 @@ impl PrivacyStore for PostgresStore {
         derived_rows += tx
             .execute(
                 "UPDATE cluster_assignments SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE user_active_days SET user_key = $2 WHERE user_key = $1",
                 &[&change.user_key, &change.new_user_key],
             )
             .await?;

@@ -76,6 +76,58 @@ async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &Se
         )
         .await?;
     }
+    if !batch.day_counts.is_empty() {
+        let days: Vec<i64> = batch.day_counts.iter().map(|d| d.day_us).collect();
+        let types: Vec<&str> = batch.day_counts.iter().map(|d| d.event_type.as_str()).collect();
+        let counts: Vec<i64> = batch.day_counts.iter().map(|d| d.events).collect();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO daily_event_counts (day_us, type, events)
+                 SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[])
+                 ON CONFLICT (day_us, type) DO UPDATE SET events = daily_event_counts.events + EXCLUDED.events",
+            )
+            .await?,
+            &[&days, &types, &counts],
+        )
+        .await?;
+    }
+    if !batch.active_days.is_empty() {
+        let keys: Vec<&str> = batch.active_days.iter().map(|a| a.user_key.as_str()).collect();
+        let periods: Vec<i64> = batch.active_days.iter().map(|a| a.period).collect();
+        let days: Vec<i64> = batch.active_days.iter().map(|a| a.days).collect();
+        // Every part of the statement sees the table as it was before: `added` is what is new.
+        let added = tx
+            .query(
+                &tx.prepare_cached(
+                    "WITH k AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[]) AS k(user_key, period, days)
+                                WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_key = k.user_key)),
+                          added AS (SELECT k.period, k.days & ~coalesce(a.days, 0) AS days FROM k
+                                    LEFT JOIN user_active_days a ON a.user_key = k.user_key AND a.period = k.period),
+                          kept AS (INSERT INTO user_active_days (user_key, period, days) SELECT * FROM k
+                                   ON CONFLICT (user_key, period) DO UPDATE SET days = user_active_days.days | EXCLUDED.days)
+                     SELECT period, days FROM added WHERE days <> 0",
+                )
+                .await?,
+                &[&keys, &periods, &days],
+            )
+            .await?;
+        let mut per_day: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+        for row in &added {
+            for day_us in ActiveDays::day_starts(row.get(0), row.get(1)) {
+                *per_day.entry(day_us).or_default() += 1;
+            }
+        }
+        let (days, users): (Vec<i64>, Vec<i64>) = per_day.into_iter().unzip();
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO daily_active_users (day_us, users) SELECT * FROM unnest($1::int8[], $2::int8[])
+                 ON CONFLICT (day_us) DO UPDATE SET users = daily_active_users.users + EXCLUDED.users",
+            )
+            .await?,
+            &[&days, &users],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -2,6 +2,7 @@
 //! versions, API keys and the audit log.
 
 use async_trait::async_trait;
+use footprint_analytics::{Role, Tier};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
@@ -127,6 +128,63 @@ impl AccountStore for SqliteStore {
                 rusqlite::params![user_id, generation],
             )?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn update_grants(&self, user_id: &str, grants: GrantChange) -> StoreResult<bool> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let before: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT role, tier FROM users WHERE user_id = ?1 AND password_hash IS NOT NULL",
+                    [&user_id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let Some((role, tier)) = before else { return Ok(false) };
+            let new_role = grants.role.map(Role::as_str).filter(|new| *new != role);
+            let new_tier = grants.tier.map(Tier::as_str).filter(|new| *new != tier);
+            tx.execute(
+                "UPDATE users SET role = coalesce(?2, role), tier = coalesce(?3, tier),
+                    token_generation = CASE WHEN ?2 IS NULL THEN token_generation ELSE ?4 END, updated_at_us = ?5
+                 WHERE user_id = ?1",
+                params![user_id, new_role, new_tier, grants.new_generation, grants.now_us],
+            )?;
+            if let Some(new_tier) = new_tier {
+                tx.execute(
+                    "INSERT INTO tier_changes (user_id, from_tier, to_tier, changed_by, at_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![user_id, tier, new_tier, grants.changed_by, grants.now_us],
+                )?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn tier_history(&self, user_id: &str) -> StoreResult<Vec<TierChange>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT from_tier, to_tier, changed_by, at_us FROM tier_changes WHERE user_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([&user_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(from, to, changed_by, at_us)| {
+                    Ok(TierChange { from_tier: parse_tier(&from)?, to_tier: parse_tier(&to)?, changed_by, at_us })
+                })
+                .collect()
         })
         .await
     }

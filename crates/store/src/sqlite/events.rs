@@ -296,17 +296,12 @@ impl EventStore for SqliteStore {
     async fn daily_type_counts(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyTypeCount>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT (ts_us / 86400000000) * 86400000000 AS day, type, count(*), count(DISTINCT user_key) FROM events
-                 WHERE ts_us >= ?1 AND ts_us < ?2 GROUP BY day, type ORDER BY day, type",
+                "SELECT day_us, type, events FROM derived.daily_event_counts
+                 WHERE day_us >= ?1 AND day_us < ?2 AND events > 0 ORDER BY day_us, type",
             )?;
             let counts = stmt
                 .query_map(params![from_us, to_us], |row| {
-                    Ok(DailyTypeCount {
-                        day_us: row.get(0)?,
-                        event_type: row.get(1)?,
-                        events: row.get(2)?,
-                        users: row.get(3)?,
-                    })
+                    Ok(DailyTypeCount { day_us: row.get(0)?, event_type: row.get(1)?, events: row.get(2)? })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(counts)
@@ -314,11 +309,29 @@ impl EventStore for SqliteStore {
         .await
     }
 
-    async fn active_users(&self, from_us: i64, to_us: i64) -> StoreResult<i64> {
+    async fn daily_active_users(&self, from_us: i64, to_us: i64) -> StoreResult<Vec<DailyUsers>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT day_us, users FROM derived.daily_active_users
+                 WHERE day_us >= ?1 AND day_us < ?2 AND users > 0 ORDER BY day_us",
+            )?;
+            let days = stmt
+                .query_map(params![from_us, to_us], |row| Ok(DailyUsers { day_us: row.get(0)?, users: row.get(1)? }))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(days)
+        })
+        .await
+    }
+
+    async fn active_users(&self, windows: &[DayWindow]) -> StoreResult<Vec<i64>> {
+        let Some(sql) = crate::model::active_users_sql(windows) else {
+            return Ok(vec![0; windows.len()]);
+        };
+        let n = windows.len();
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached("SELECT count(DISTINCT user_key) FROM events WHERE ts_us >= ?1 AND ts_us < ?2")?
-                .query_row(params![from_us, to_us], |row| row.get(0))?)
+                .prepare(&sql)?
+                .query_row([], |row| (0..n).map(|i| row.get::<_, i64>(i)).collect::<Result<Vec<_>, _>>())?)
         })
         .await
     }

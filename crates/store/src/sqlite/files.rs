@@ -110,6 +110,23 @@ pub(super) fn open_writer(path: &Path, options: &SqliteOptions, migrations: &[(i
     Ok(writer)
 }
 
+/// Work the derived migrations left for when the events file is attached as `store` (each in
+/// one transaction with its removal from `upkeep`).
+pub(super) fn run_upkeep(conn: &mut Connection) -> StoreResult<()> {
+    const WORK: &[(&str, &str)] = &[("daily_activity", include_str!("migrations/derived_upkeep_daily_activity.sql"))];
+    for (name, sql) in WORK {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let pending: bool =
+            tx.query_row("SELECT count(*) > 0 FROM upkeep WHERE name = ?1", [name], |row| row.get(0))?;
+        if pending {
+            tx.execute_batch(sql)?;
+            tracing::info!(name, "sqlite upkeep done");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection, migrations: &[(i64, &str)]) -> StoreResult<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_us INTEGER NOT NULL)",

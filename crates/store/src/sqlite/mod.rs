@@ -28,7 +28,7 @@ use rusqlite::{Connection, params};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, now_us};
 pub(crate) use files::derived_path;
-use files::{open_connection, open_writer, run_checkpointer};
+use files::{open_connection, open_writer, run_checkpointer, run_upkeep};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_foundation.sql")),
@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/0008_repair_version_2.sql")),
     (9, include_str!("migrations/0009_token_generation.sql")),
     (10, include_str!("migrations/0010_login_attempts.sql")),
+    (11, include_str!("migrations/0011_tier_changes.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
@@ -49,6 +50,7 @@ const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/derived_0003_clusters.sql")),
     (4, include_str!("migrations/derived_0004_cluster_user.sql")),
     (5, include_str!("migrations/derived_0005_cluster_placed.sql")),
+    (6, include_str!("migrations/derived_0006_daily_activity.sql")),
 ];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged
@@ -93,10 +95,11 @@ impl SqliteStore {
             }
             let derived = derived_path(&path);
             let writer = open_writer(&path, &options, MIGRATIONS)?;
-            let derived_writer = open_writer(&derived, &options, DERIVED_MIGRATIONS)?;
+            let mut derived_writer = open_writer(&derived, &options, DERIVED_MIGRATIONS)?;
             // Processing commits read the users table: rows of users no longer stored (erased,
             // anonymised) are left out.
             derived_writer.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
+            run_upkeep(&mut derived_writer)?;
             let (checkpointer, stop) = mpsc::channel();
             let checkpoints =
                 vec![open_connection(&path, &options, false)?, open_connection(&derived, &options, false)?];

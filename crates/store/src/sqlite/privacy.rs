@@ -34,6 +34,34 @@ fn scrub_audit(tx: &Transaction<'_>, scrub: &[String], replacement: &str) -> Sto
     Ok(changed.len() as u64)
 }
 
+/// Takes an erased user's processed events out of the daily counts and their days out of the
+/// daily active users, then forgets their active days; returns the rows deleted. Done only while
+/// the user still has active days, so that erasing again does not take them out twice.
+fn forget_daily_activity(tx: &Transaction<'_>, user_key: &str) -> StoreResult<usize> {
+    let mut rows = tx.prepare_cached("SELECT period, days FROM user_active_days WHERE user_key = ?1")?;
+    let kept = rows
+        .query_map([user_key], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if kept.is_empty() {
+        return Ok(0);
+    }
+    tx.execute(
+        "UPDATE daily_event_counts SET events = events - e.n
+         FROM (SELECT (ts_us / 86400000000) * 86400000000 AS day_us, type, count(*) AS n FROM store.events
+               WHERE user_key = ?1 AND seq <= (SELECT coalesce(max(watermark), 0) FROM processor_state WHERE name = 'sequences')
+               GROUP BY 1, 2) AS e
+         WHERE daily_event_counts.day_us = e.day_us AND daily_event_counts.type = e.type",
+        [user_key],
+    )?;
+    let mut fewer = tx.prepare_cached("UPDATE daily_active_users SET users = users - 1 WHERE day_us = ?1")?;
+    for (period, days) in &kept {
+        for day_us in ActiveDays::day_starts(*period, *days) {
+            fewer.execute([day_us])?;
+        }
+    }
+    Ok(tx.execute("DELETE FROM user_active_days WHERE user_key = ?1", [user_key])?)
+}
+
 #[async_trait]
 impl PrivacyStore for SqliteStore {
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
@@ -43,7 +71,8 @@ impl PrivacyStore for SqliteStore {
         let derived_rows = self
             .write_derived(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let mut removed = tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&user_key])?;
+                let mut removed = forget_daily_activity(&tx, &user_key)?;
+                removed += tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [&user_key])?;
@@ -63,6 +92,11 @@ impl PrivacyStore for SqliteStore {
                     [&erasure.user_id, &erasure.replacement],
                 )?;
                 tx.execute("DELETE FROM attendance_registrations WHERE user_id = ?1", [&erasure.user_id])?;
+                tx.execute("DELETE FROM tier_changes WHERE user_id = ?1", [&erasure.user_id])?;
+                tx.execute(
+                    "UPDATE tier_changes SET changed_by = ?2 WHERE changed_by = ?1",
+                    [&erasure.user_id, &erasure.replacement],
+                )?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
                 tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&erasure.user_key])?;
                 tx.execute(
@@ -118,6 +152,8 @@ impl PrivacyStore for SqliteStore {
                     "UPDATE cluster_assignments SET user_key = ?2 WHERE user_key = ?1",
                     [&old_key, &new_key],
                 )?;
+                moved +=
+                    tx.execute("UPDATE user_active_days SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
                 tx.commit()?;
                 Ok(moved as u64)
             })
@@ -145,6 +181,12 @@ impl PrivacyStore for SqliteStore {
                 )?;
                 tx.execute(
                     "UPDATE attendance_registrations SET user_id = ?2 WHERE user_id = ?1",
+                    [&change.user_id, &change.new_user_id],
+                )?;
+                // The account is gone, and its tier history with it.
+                tx.execute("DELETE FROM tier_changes WHERE user_id = ?1", [&change.user_id])?;
+                tx.execute(
+                    "UPDATE tier_changes SET changed_by = ?2 WHERE changed_by = ?1",
                     [&change.user_id, &change.new_user_id],
                 )?;
                 let audit_entries = scrub_audit(&tx, &change.scrub, &change.new_user_id)?;

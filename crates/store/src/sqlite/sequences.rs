@@ -51,6 +51,44 @@ fn apply_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreRe
         for record in &batch.profiles {
             profile.execute(params![record.user_key, record.state, record.updated_at_us])?;
         }
+        let mut count = tx.prepare_cached(
+            "INSERT INTO daily_event_counts (day_us, type, events) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day_us, type) DO UPDATE SET events = daily_event_counts.events + excluded.events",
+        )?;
+        for day in &batch.day_counts {
+            count.execute(params![day.day_us, day.event_type, day.events])?;
+        }
+        let mut kept = tx.prepare_cached(
+            "SELECT days FROM user_active_days WHERE user_key = ?1 AND period = ?2
+             AND EXISTS (SELECT 1 FROM store.users WHERE user_key = ?1)",
+        )?;
+        let mut first = tx.prepare_cached(
+            "INSERT INTO user_active_days (user_key, period, days) SELECT ?1, ?2, ?3
+             WHERE EXISTS (SELECT 1 FROM store.users WHERE user_key = ?1)",
+        )?;
+        let mut more =
+            tx.prepare_cached("UPDATE user_active_days SET days = ?3 WHERE user_key = ?1 AND period = ?2")?;
+        let mut active = tx.prepare_cached(
+            "INSERT INTO daily_active_users (day_us, users) VALUES (?1, 1)
+             ON CONFLICT (day_us) DO UPDATE SET users = daily_active_users.users + 1",
+        )?;
+        for entry in &batch.active_days {
+            let before: Option<i64> =
+                kept.query_row(params![entry.user_key, entry.period], |row| row.get(0)).optional()?;
+            let added = match before {
+                Some(days) if entry.days & !days == 0 => continue,
+                Some(days) => {
+                    more.execute(params![entry.user_key, entry.period, days | entry.days])?;
+                    entry.days & !days
+                }
+                None if first.execute(params![entry.user_key, entry.period, entry.days])? > 0 => entry.days,
+                // The user is gone (erased or anonymised since the batch was read).
+                None => continue,
+            };
+            for day_us in ActiveDays::day_starts(entry.period, added) {
+                active.execute([day_us])?;
+            }
+        }
     }
     tx.commit()?;
     Ok(true)

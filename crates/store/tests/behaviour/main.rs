@@ -112,7 +112,9 @@ behaviour_suite!(
     anonymizes_a_user_and_keeps_their_events,
     ends_token_generations_with_the_account,
     pages_users_and_finds_them_by_part_of_their_id_or_name,
-    counts_events_per_day_and_type_active_users_and_consents,
+    counts_each_users_latest_consent,
+    changes_roles_and_tiers_and_keeps_the_tier_history,
+    keeps_daily_activity_of_processed_batches,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {
@@ -531,36 +533,7 @@ async fn pages_users_and_finds_them_by_part_of_their_id_or_name(db: &TestDb) {
     assert!(page(Some("zzz"), None, 10).await.is_empty());
 }
 
-async fn counts_events_per_day_and_type_active_users_and_consents(db: &TestDb) {
-    const DAY: i64 = 86_400_000_000;
-    let at = |day: i64, minute: i64| 1_700_006_400_000_000 + day * DAY + minute * MINUTE;
-    assert_eq!(at(0, 0) % DAY, 0, "day 0 starts at midnight UTC");
-    let mut events = Vec::new();
-    for (n, (user, event_type, day, minute)) in [
-        ("a", "view", 0, 1),
-        ("a", "view", 0, 2),
-        ("b", "view", 0, 3),
-        ("a", "buy", 0, 4),
-        ("b", "view", 1, 0),
-        ("c", "view", 3, 0),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut e = event(n as u32, user, 0);
-        e.event_type = event_type.to_owned();
-        e.timestamp_us = at(day, minute);
-        events.push(e);
-    }
-    db.store.commit_events(events.into(), granting()).await.unwrap();
-    let counts = db.store.daily_type_counts(at(0, 0), at(3, 0)).await.unwrap();
-    let found: Vec<_> =
-        counts.iter().map(|c| ((c.day_us - at(0, 0)) / DAY, c.event_type.as_str(), c.events, c.users)).collect();
-    assert_eq!(found, [(0, "buy", 1, 1), (0, "view", 3, 2), (1, "view", 1, 1)], "day 3 is outside the range");
-    assert_eq!(db.store.active_users(at(0, 0), at(4, 0)).await.unwrap(), 3);
-    assert_eq!(db.store.active_users(at(1, 0), at(2, 0)).await.unwrap(), 1);
-    assert_eq!(db.store.active_users(at(5, 0), at(6, 0)).await.unwrap(), 0);
-
+async fn counts_each_users_latest_consent(db: &TestDb) {
     assert_eq!(db.store.consent_totals().await.unwrap(), ConsentTotals::default());
     let consent = |user: &str, analytics: bool, preferences: bool, at: i64| ConsentRecord {
         user_id: user.to_owned(),
@@ -576,4 +549,40 @@ async fn counts_events_per_day_and_type_active_users_and_consents(db: &TestDb) {
         ConsentTotals { users: 2, analytics: 1, preferences: 1, improvement: 0 },
         "only each user's latest consent counts"
     );
+}
+
+async fn changes_roles_and_tiers_and_keeps_the_tier_history(db: &TestDb) {
+    let mut free = account("t1", Some("t1"), None, Role::User);
+    free.tier = Tier::Free;
+    db.store.create_account(free).await.unwrap();
+    let generation = db.store.token_generation("t1").await.unwrap();
+    let change = |role: Option<Role>, tier: Option<Tier>, at: i64| GrantChange {
+        role,
+        tier,
+        new_generation: 1000 + at,
+        changed_by: "admin".to_owned(),
+        now_us: at,
+    };
+    assert!(db.store.update_grants("t1", change(None, Some(Tier::Premium), 1)).await.unwrap());
+    assert_eq!(db.store.token_generation("t1").await.unwrap(), generation, "a tier change keeps the tokens");
+    assert!(db.store.update_grants("t1", change(None, Some(Tier::Premium), 2)).await.unwrap());
+    assert!(db.store.update_grants("t1", change(Some(Role::Manager), Some(Tier::Enterprise), 3)).await.unwrap());
+    let user = db.store.user("t1").await.unwrap().unwrap();
+    assert_eq!((user.role, user.tier), (Role::Manager, Tier::Enterprise));
+    assert_eq!(db.store.token_generation("t1").await.unwrap(), Some(1003), "a new role ends the old tokens");
+    assert!(db.store.update_grants("t1", change(Some(Role::Manager), None, 4)).await.unwrap());
+    assert_eq!(db.store.token_generation("t1").await.unwrap(), Some(1003), "the same role changes nothing");
+    let history = db.store.tier_history("t1").await.unwrap();
+    let steps: Vec<_> = history.iter().map(|c| (c.from_tier, c.to_tier, c.at_us)).collect();
+    assert_eq!(
+        steps,
+        [(Tier::Free, Tier::Premium, 1), (Tier::Premium, Tier::Enterprise, 3)],
+        "the same tier again is no change"
+    );
+    assert!(history.iter().all(|c| c.changed_by == "admin"));
+    // A tracked user without an account has no grants to change.
+    db.store.commit_events(vec![event(1, "tracked", 0)].into(), granting()).await.unwrap();
+    assert!(!db.store.update_grants("tracked", change(None, Some(Tier::Vip), 5)).await.unwrap());
+    assert!(!db.store.update_grants("nobody", change(None, Some(Tier::Vip), 5)).await.unwrap());
+    assert!(db.store.tier_history("nobody").await.unwrap().is_empty());
 }

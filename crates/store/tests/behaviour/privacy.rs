@@ -20,6 +20,14 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .unwrap();
     }
     db.store.update_profile(user, &format!("enc-profile-of-{user}"), user, 3).await.unwrap();
+    let upgrade = GrantChange {
+        role: None,
+        tier: Some(Tier::Premium),
+        new_generation: 8,
+        changed_by: user.to_owned(),
+        now_us: 3,
+    };
+    assert!(db.store.update_grants(user, upgrade).await.unwrap());
     // Failed logins, counted under the account's pseudonym.
     let login = LoginPair { login_key: format!("key-{user}"), network: "192.0.2.0".to_owned() };
     db.store.count_login_attempt(&login, 3).await.unwrap();
@@ -49,6 +57,11 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             state: "{\"events\": 2}".to_owned(),
             updated_at_us: 5,
         }],
+        day_counts: vec![DailyTypeCount { day_us: 0, event_type: "page_view".to_owned(), events: 3 }],
+        active_days: [&key, &format!("key-{other}")]
+            .into_iter()
+            .map(|user_key| ActiveDays { user_key: user_key.clone(), period: 0, days: 1 })
+            .collect(),
         now_us: 5,
     };
     assert!(db.store.commit_sequence_batch(batch).await.unwrap());
@@ -115,8 +128,8 @@ pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
         .unwrap();
     assert_eq!(
         change,
-        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 4, audit_entries: 3 },
-        "the state, the user's own counts, the profile and the cluster assignment; three audit entries name the user"
+        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 5, audit_entries: 3 },
+        "the state, the user's own counts, the profile, the cluster assignment and the active days; three audit entries name the user"
     );
     let left = rows_naming(db, "erase-me-4242").await;
     assert!(left.is_empty(), "found after erasure: {left:?}");
@@ -156,7 +169,7 @@ pub(super) async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 4));
+    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 5));
     assert_eq!(db.store.profile_states(&["key-anonymous-x1".into()]).await.unwrap().len(), 1);
     let left = rows_naming(db, "hide-me-5151").await;
     assert!(left.is_empty(), "found after anonymisation: {left:?}");

@@ -43,6 +43,8 @@ pub(super) fn processed(expected: i64, new: i64, deltas: Vec<SequenceCount>) -> 
             state: format!("{{\"n\": {new}}}"),
             updated_at_us: new,
         }],
+        day_counts: Vec::new(),
+        active_days: Vec::new(),
         now_us: 1,
     }
 }
@@ -133,4 +135,123 @@ pub(super) async fn answers_counts_totals_and_user_numbers(db: &TestDb) {
         db.store.user_totals().await.unwrap(),
         vec![UserTotal { user_id: "u".into(), user_key: "key-u".into(), username: None, n_actions: 4 }]
     );
+}
+
+/// What processing would add to the daily activity for `events`: per day and type, and per
+/// user and period.
+fn activity_of(events: &[NewEvent]) -> (Vec<DailyTypeCount>, Vec<ActiveDays>) {
+    let mut counts: std::collections::BTreeMap<(i64, String), i64> = std::collections::BTreeMap::new();
+    let mut days: std::collections::BTreeMap<(String, i64), i64> = std::collections::BTreeMap::new();
+    for event in events {
+        *counts.entry((day_number(event.timestamp_us) * DAY_US, event.event_type.clone())).or_default() += 1;
+        let (period, bit) = ActiveDays::of(event.timestamp_us);
+        *days.entry((event.user_key.clone(), period)).or_default() |= bit;
+    }
+    (
+        counts
+            .into_iter()
+            .map(|((day_us, event_type), events)| DailyTypeCount { day_us, event_type, events })
+            .collect(),
+        days.into_iter().map(|((user_key, period), days)| ActiveDays { user_key, period, days }).collect(),
+    )
+}
+
+/// Daily counts, daily active users and distinct users over windows of days, kept from
+/// processed batches: a user counted once per day however many batches see them, windows
+/// across two stored periods, and erasure taking out what the user's processed events added.
+pub(super) async fn keeps_daily_activity_of_processed_batches(db: &TestDb) {
+    let at = |day: i64, minute: i64| 1_700_006_400_000_000 + day * DAY_US + minute * MINUTE;
+    assert_eq!(at(0, 0) % DAY_US, 0, "day 0 starts at midnight UTC");
+    assert_eq!(ActiveDays::of(at(3, 0)).1, 1 << 31, "day 3 is a period's last day, day 4 the next one's first");
+    let mut events = Vec::new();
+    for (n, (user, event_type, day, minute)) in [
+        ("a", "view", 0, 1),
+        ("a", "view", 0, 2),
+        ("b", "view", 0, 3),
+        ("a", "buy", 0, 4),
+        ("b", "view", 1, 0),
+        ("c", "view", 4, 0),
+        ("a", "view", 5, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(n as u32, user, 0);
+        e.event_type = event_type.to_owned();
+        e.timestamp_us = at(day, minute);
+        events.push(e);
+    }
+    db.store.commit_events(events.clone().into(), granting()).await.unwrap();
+    let seqs: Vec<i64> = db.store.events_in_arrival_order(0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    // Two batches, as processing makes them; "a" is active on day 0 in both.
+    let mut watermark = 0;
+    for (from, to) in [(0, 3), (3, 7)] {
+        let (day_counts, active_days) = activity_of(&events[from..to]);
+        let mut batch = processed(watermark, seqs[to - 1], Vec::new());
+        (batch.states, batch.profiles) = (Vec::new(), Vec::new());
+        (batch.day_counts, batch.active_days) = (day_counts, active_days);
+        assert!(db.store.commit_sequence_batch(batch.clone()).await.unwrap());
+        assert!(!db.store.commit_sequence_batch(batch).await.unwrap(), "a batch applies once");
+        watermark = seqs[to - 1];
+    }
+    let day = |d: i64| at(d, 0);
+    let counts = |from: i64, to: i64| {
+        let store = db.store.clone();
+        async move {
+            let counts = store.daily_type_counts(day(from), day(to)).await.unwrap();
+            counts.into_iter().map(|c| ((c.day_us - day(0)) / DAY_US, c.event_type, c.events)).collect::<Vec<_>>()
+        }
+    };
+    let per_day = |from: i64, to: i64| {
+        let store = db.store.clone();
+        async move {
+            let days = store.daily_active_users(day(from), day(to)).await.unwrap();
+            days.into_iter().map(|d| ((d.day_us - day(0)) / DAY_US, d.users)).collect::<Vec<_>>()
+        }
+    };
+    let windows = [(0, 6), (0, 1), (1, 2), (3, 5), (6, 7), (-30, 0)];
+    let distinct = || {
+        let store = db.store.clone();
+        let windows: Vec<DayWindow> =
+            windows.iter().map(|&(from, to)| DayWindow { from_us: day(from), to_us: day(to) }).collect();
+        async move { store.active_users(&windows).await.unwrap() }
+    };
+    let view = |d: i64, n: i64| (d, "view".to_owned(), n);
+    assert_eq!(counts(0, 4).await, [(0, "buy".to_owned(), 1), view(0, 3), view(1, 1)], "day 4 is outside the range");
+    assert_eq!(per_day(0, 10).await, [(0, 2), (1, 1), (4, 1), (5, 1)], "a is counted once on day 0");
+    assert_eq!(distinct().await, [3, 2, 1, 1, 0, 0]);
+    assert_eq!(db.store.active_users(&[]).await.unwrap(), Vec::<i64>::new());
+
+    // An event of "a" committed but not processed yet: not counted, and not taken out either.
+    let mut late = event(20, "a", 0);
+    late.event_type = "view".to_owned();
+    late.timestamp_us = at(0, 30);
+    db.store.commit_events(vec![late].into(), granting()).await.unwrap();
+    let erasure = Erasure {
+        user_id: "a".to_owned(),
+        user_key: "key-a".to_owned(),
+        tombstone: "tomb-a".to_owned(),
+        scrub: vec!["a".to_owned()],
+        replacement: "erased-user".to_owned(),
+        now_us: 99,
+    };
+    db.store.erase_user(erasure.clone()).await.unwrap();
+    assert_eq!(counts(0, 6).await, [view(0, 1), view(1, 1), view(4, 1)], "a's processed events are taken out");
+    assert_eq!(per_day(0, 10).await, [(0, 1), (1, 1), (4, 1)]);
+    assert_eq!(distinct().await, [2, 1, 1, 1, 0, 0]);
+    db.store.erase_user(erasure).await.unwrap();
+    assert_eq!(counts(0, 6).await, [view(0, 1), view(1, 1), view(4, 1)], "erasing again takes nothing out twice");
+
+    db.store
+        .anonymize_user(Anonymization {
+            user_id: "b".to_owned(),
+            user_key: "key-b".to_owned(),
+            new_user_id: "anonymous-b".to_owned(),
+            new_user_key: "key-anonymous-b".to_owned(),
+            scrub: vec!["b".to_owned()],
+            now_us: 99,
+        })
+        .await
+        .unwrap();
+    assert_eq!(distinct().await, [2, 1, 1, 1, 0, 0], "an anonymised user's days stay theirs");
 }

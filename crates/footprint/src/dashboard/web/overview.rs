@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use footprint_charts::{Chart, LineSeries, Lines, XAxis};
+use footprint_store::DayWindow;
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
@@ -95,36 +96,43 @@ struct Overview {
 }
 
 async fn overview(state: &AppState, range: &Range) -> Result<Overview, ApiError> {
+    // Like every reader: what is committed is counted first (within the configured wait).
+    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
     let store = &state.store;
     let length = range.to_us - range.from_us;
     let counts = store.daily_type_counts(range.from_us, range.to_us).await?;
     let previous = store.daily_type_counts(range.from_us - length, range.from_us).await?;
     let mut by_type: BTreeMap<String, TypeCounts> = BTreeMap::new();
-    let mut users_per_day: BTreeMap<i64, i64> = BTreeMap::new();
     for count in &counts {
         let entry = by_type.entry(count.event_type.clone()).or_default();
         entry.0 += count.events;
         *entry.1.entry(count.day_us).or_default() += count.events;
     }
-    let mut day = range.from_us;
-    while day < range.to_us {
-        users_per_day.insert(day, 0);
-        day += DAY_US;
-    }
-    // Users active per day over all types: the distinct count of each day, asked per day only
-    // for days with events.
-    for day in counts.iter().map(|c| c.day_us).collect::<std::collections::BTreeSet<_>>() {
-        users_per_day.insert(day, store.active_users(day, day + DAY_US).await?);
+    let mut users_per_day: BTreeMap<i64, i64> =
+        (0..range.days()).map(|day| (range.from_us + day * DAY_US, 0)).collect();
+    for day in store.daily_active_users(range.from_us, range.to_us).await? {
+        users_per_day.insert(day.day_us, day.users);
     }
     let end = range.to_us;
+    let window = |from_us: i64, to_us: i64| DayWindow { from_us, to_us };
+    let active = store
+        .active_users(&[
+            window(range.from_us, end),
+            window(range.from_us - length, range.from_us),
+            window(end - DAY_US, end),
+            window(end - 7 * DAY_US, end),
+            window(end - 30 * DAY_US, end),
+        ])
+        .await?;
+    let figure = |n: usize| active.get(n).copied().unwrap_or(0);
     Ok(Overview {
         events: counts.iter().map(|c| c.events).sum(),
         previous_events: previous.iter().map(|c| c.events).sum(),
-        active: store.active_users(range.from_us, range.to_us).await?,
-        previous_active: store.active_users(range.from_us - length, range.from_us).await?,
-        daily: store.active_users(end - DAY_US, end).await?,
-        weekly: store.active_users(end - 7 * DAY_US, end).await?,
-        monthly: store.active_users(end - 30 * DAY_US, end).await?,
+        active: figure(0),
+        previous_active: figure(1),
+        daily: figure(2),
+        weekly: figure(3),
+        monthly: figure(4),
         by_type,
         users_per_day,
     })

@@ -94,6 +94,9 @@ pub fn bare_page(title: &str, content: Markup) -> String {
 
 /// The chart size pages draw at (the SVG scales to the column's width).
 pub const CHART: Size = Size { width: 720, height: 400 };
+/// The size of the same chart on a phone-width screen, so that its text stays readable there
+/// (the stylesheet shows one of the two).
+pub const PHONE_CHART: Size = Size { width: 400, height: 320 };
 
 /// A chart drawn inline; a chart that cannot be drawn says why in its place.
 pub async fn chart(state: &AppState, vis: VisType, target: &Target) -> Markup {
@@ -107,7 +110,10 @@ pub async fn chart(state: &AppState, vis: VisType, target: &Target) -> Markup {
 pub fn figure(state: &AppState, chart: &Chart) -> Markup {
     let theme = Theme::named(&state.config.visualization.chart_theme).unwrap_or_else(Theme::light);
     html! {
-        figure.chart data-has-data=(chart.has_data()) { (PreEscaped(chart.to_svg(&theme, CHART))) }
+        figure.chart data-has-data=(chart.has_data()) {
+            div.wide { (PreEscaped(chart.to_svg(&theme, CHART))) }
+            div.phone { (PreEscaped(chart.to_svg(&theme, PHONE_CHART))) }
+        }
     }
 }
 

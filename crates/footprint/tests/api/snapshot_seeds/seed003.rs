@@ -39,15 +39,23 @@ async fn seed003_account_routes() {
     app.get("seed003_get_api_v1_users_id", &format!("/api/v1/users/{id}"), Some(&token)).await;
     app.get("seed003_get_api_v1_users_id__other_user", "/api/v1/users/admin", Some(&token)).await;
     app.get("seed003_get_api_v1_users_id__unknown", "/api/v1/users/user_123", Some(&admin)).await;
-    // The README's routes that are not implemented.
-    let updates = json!({"display_name": "Jeanne Dupont", "ai_preferences": {"personalization_level": "advanced", "mood_detection_enabled": true}});
-    app.put("seed003_put_api_v1_users_id", "/api/v1/users/user_123", Some(&admin), &updates).await;
-    app.get("seed003_get_api_v1_users_id_insights", "/api/v1/users/user_123/insights", Some(&admin)).await;
+    let updates = json!({"updates": {"display_name": "Jeanne Dupont", "ai_preferences": {"personalization_level": "advanced", "mood_detection_enabled": true}}});
+    app.put("seed003_put_api_v1_users_id", &format!("/api/v1/users/{id}"), Some(&token), &updates).await;
+    app.put("seed003_put_api_v1_users_id__unknown", "/api/v1/users/user_123", Some(&admin), &updates).await;
     app.post(
         "seed003_post_api_v1_users_id_upgrade",
+        &format!("/api/v1/users/{id}/upgrade"),
+        Some(&admin),
+        &json!({"new_tier": "enterprise"}),
+    )
+    .await;
+    app.post(
+        "seed003_post_api_v1_users_id_upgrade__unknown",
         "/api/v1/users/user_123/upgrade",
         Some(&admin),
         &json!({"new_tier": "enterprise"}),
     )
     .await;
+    // The README's route that is not implemented yet.
+    app.get("seed003_get_api_v1_users_id_insights", "/api/v1/users/user_123/insights", Some(&admin)).await;
 }
