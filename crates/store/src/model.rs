@@ -104,6 +104,8 @@ pub struct ApiKeyRecord {
     pub key_hash: String,
     pub name: String,
     pub scopes: Vec<String>,
+    /// The tier whose request limit the key's calls count against.
+    pub tier: Tier,
     pub created_at_us: i64,
     pub revoked_at_us: Option<i64>,
 }

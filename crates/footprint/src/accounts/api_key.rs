@@ -1,6 +1,7 @@
 //! API keys for server-to-server calls: `fp_<id>_<secret>`. Only the SHA-256 of the whole
 //! key is stored; the key itself is shown once, when created.
 
+use footprint_analytics::Tier;
 use footprint_store::ApiKeyRecord;
 
 use crate::kernel::crypto::{random_token, sha256_hex};
@@ -15,8 +16,9 @@ pub fn hash(secret: &str) -> String {
     sha256_hex(secret)
 }
 
-/// A new key: the secret to hand out once, and the record to store.
-pub fn generate(name: &str, scopes: Vec<String>, now_us: i64) -> (String, ApiKeyRecord) {
+/// A new key: the secret to hand out once, and the record to store. Its calls count against
+/// `tier`'s request limit.
+pub fn generate(name: &str, scopes: Vec<String>, tier: Tier, now_us: i64) -> (String, ApiKeyRecord) {
     let id: String = random_token(6).chars().filter(char::is_ascii_alphanumeric).take(8).collect();
     let key_id = format!("{PREFIX}{id}");
     let secret = format!("{key_id}_{}", random_token(32));
@@ -25,6 +27,7 @@ pub fn generate(name: &str, scopes: Vec<String>, now_us: i64) -> (String, ApiKey
         key_hash: hash(&secret),
         name: name.to_owned(),
         scopes,
+        tier,
         created_at_us: now_us,
         revoked_at_us: None,
     };
@@ -37,7 +40,7 @@ mod tests {
 
     #[test]
     fn a_generated_key_is_recognised_and_only_its_hash_is_kept() {
-        let (secret, record) = generate("web", vec!["ingest".into()], 1);
+        let (secret, record) = generate("web", vec!["ingest".into()], Tier::Free, 1);
         assert!(looks_like_api_key(&secret));
         assert!(secret.starts_with(&record.key_id));
         assert_eq!(record.key_hash, hash(&secret));

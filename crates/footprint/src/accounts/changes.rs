@@ -170,9 +170,11 @@ async fn set_grants(
     if !state.store.update_grants(&user.user_id, grants).await? {
         return Err(ApiError::NotFound(format!("no account {}", user.user_id)));
     }
+    // What this node read of the account (its token generation, its tier) is read again at
+    // the next request; other nodes read it again within `auth.token_check_cache_ms`.
+    state.auth.forget_account(&user.user_id);
     if let Some(role) = role.filter(|role| *role != user.role) {
         // Tokens carry the role: those issued under the old one are refused from now on.
-        state.auth.forget_account(&user.user_id);
         let detail = json!({"from": user.role.as_str(), "to": role.as_str()});
         audit::record(state, "user.role", Some(actor), Some(&user.user_id), "success", detail).await;
     }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod changes;
 pub mod http;
 pub mod jwt;
+pub mod limits;
 pub mod lockout;
 pub mod password;
 pub mod principal;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use footprint_analytics::Role;
-use footprint_store::{ApiKeyRecord, Store};
+use footprint_analytics::{Role, Tier};
+use footprint_store::{ApiKeyRecord, Store, UserRecord};
 
 use crate::accounts::api_key;
 use crate::accounts::jwt::{Claims, JwtKeys, TokenError};
@@ -143,15 +143,15 @@ pub struct Authenticator {
     jwt: JwtKeys,
     store: Arc<dyn Store>,
     api_keys: Recent<Option<ApiKeyRecord>>,
-    /// The token generation of each account recently seen (`None`: no account).
-    generations: Recent<Option<i64>>,
+    /// The token generation and tier of each account recently seen (`None`: no account).
+    accounts: Recent<Option<(i64, Tier)>>,
 }
 
 impl Authenticator {
     /// `api_key_cache_ttl` and `account_cache_ttl` bound how long a revoked key, or the token of
     /// an erased account, may still be accepted by a node that looked it up just before.
     pub fn new(jwt: JwtKeys, store: Arc<dyn Store>, api_key_cache_ttl: Duration, account_cache_ttl: Duration) -> Self {
-        Self { jwt, store, api_keys: Recent::new(api_key_cache_ttl), generations: Recent::new(account_cache_ttl) }
+        Self { jwt, store, api_keys: Recent::new(api_key_cache_ttl), accounts: Recent::new(account_cache_ttl) }
     }
 
     pub fn jwt(&self) -> &JwtKeys {
@@ -160,17 +160,31 @@ impl Authenticator {
 
     /// The principal behind a credential; a token's expiry is read against `now`, the server's clock.
     pub async fn authenticate(&self, credential: &str, now: time::OffsetDateTime) -> Result<Principal, ApiError> {
+        Ok(self.authenticate_with_tier(credential, now).await?.0)
+    }
+
+    /// The principal behind a credential and the tier its calls count against: its account's
+    /// (as read at most `account_cache_ttl` ago), or the one its API key was created with.
+    pub async fn authenticate_with_tier(
+        &self,
+        credential: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(Principal, Tier), ApiError> {
         if api_key::looks_like_api_key(credential) {
             return self.authenticate_api_key(credential).await;
         }
-        let claims = self.verify_access_token(credential, now).await?;
-        Ok(Principal::User { user_id: claims.sub, role: claims.role, username: claims.username })
+        let (claims, tier) = self.verify(credential, now).await?;
+        Ok((Principal::User { user_id: claims.sub, role: claims.role, username: claims.username }, tier))
     }
 
     /// The claims of an access token that is signed here, not expired at `now`, and issued
     /// under its account's current token generation: the token of an erased account, or one
     /// issued before its account's tokens were revoked, is `InvalidToken`.
     pub async fn verify_access_token(&self, token: &str, now: time::OffsetDateTime) -> Result<Claims, ApiError> {
+        Ok(self.verify(token, now).await?.0)
+    }
+
+    async fn verify(&self, token: &str, now: time::OffsetDateTime) -> Result<(Claims, Tier), ApiError> {
         let claims = match self.jwt.verify(token, now) {
             Ok(claims) => claims,
             Err(TokenError::Expired) => return Err(ApiError::TokenExpired),
@@ -178,30 +192,31 @@ impl Authenticator {
                 return Err(ApiError::InvalidToken(format!("the access token is not valid ({why}): log in again")));
             }
         };
-        let generation = match self.generations.get(&claims.sub) {
-            Some(generation) => generation,
+        let account = match self.accounts.get(&claims.sub) {
+            Some(account) => account,
             None => {
-                let generation = self.store.token_generation(&claims.sub).await?;
-                self.generations.put(claims.sub.clone(), generation);
-                generation
+                let user = self.store.user(&claims.sub).await?;
+                let account = user.filter(UserRecord::has_account).map(|user| (user.token_generation, user.tier));
+                self.accounts.put(claims.sub.clone(), account);
+                account
             }
         };
-        if generation != Some(claims.generation) {
-            return Err(ApiError::InvalidToken(
+        match account {
+            Some((generation, tier)) if generation == claims.generation => Ok((claims, tier)),
+            _ => Err(ApiError::InvalidToken(
                 "the access token was revoked (its account was erased or changed): log in again".to_owned(),
-            ));
+            )),
         }
-        Ok(claims)
     }
 
     /// Forgets what this node read of the account, so that a change to it (its erasure) is
     /// seen here at the next request; other nodes see it once their look-up is older than
     /// `account_cache_ttl`.
     pub fn forget_account(&self, user_id: &str) {
-        self.generations.forget(user_id);
+        self.accounts.forget(user_id);
     }
 
-    async fn authenticate_api_key(&self, secret: &str) -> Result<Principal, ApiError> {
+    async fn authenticate_api_key(&self, secret: &str) -> Result<(Principal, Tier), ApiError> {
         let key_hash = api_key::hash(secret);
         let record = match self.api_keys.get(&key_hash) {
             Some(record) => record,
@@ -213,7 +228,7 @@ impl Authenticator {
         };
         match record {
             Some(key) if key.revoked_at_us.is_none() => {
-                Ok(Principal::ApiKey { key_id: key.key_id, scopes: key.scopes })
+                Ok((Principal::ApiKey { key_id: key.key_id, scopes: key.scopes }, key.tier))
             }
             Some(_) => Err(ApiError::InvalidToken("this API key has been revoked".to_owned())),
             None => Err(ApiError::InvalidToken("unknown API key".to_owned())),

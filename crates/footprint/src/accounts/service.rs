@@ -154,7 +154,7 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
         email_index: email.as_ref().map(|e| keys.pseudonymizer.email_index(e.as_str())),
         password_hash,
         role,
-        tier: request.tier.unwrap_or_default(),
+        tier: request.tier.unwrap_or(state.config.tiers.default_tier),
         profile_enc: (!profile.is_empty()).then(|| keys.cipher.encrypt(&Value::Object(profile).to_string())),
         token_generation: crate::kernel::crypto::random_generation(),
         now_us: state.clock.now_us(),
@@ -292,7 +292,7 @@ pub async fn bootstrap_admin(state: &AppState) -> Result<(), ApiError> {
         email: None,
         password: Secret::new(password),
         role: Some(Role::Admin),
-        tier: None,
+        tier: Some(state.config.tiers.admin_tier),
         profile: None,
     };
     match create_account(state, request, "bootstrap").await {

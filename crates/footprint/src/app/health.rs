@@ -28,6 +28,9 @@ pub struct Readiness {
     status: &'static str,
     /// `sqlite` or `postgres`.
     store: &'static str,
+    /// Where the tiers' request budgets are counted: `redis` (shared by every node), `local`
+    /// (this node; no `REDIS_URL`), or `local (redis unavailable)` while Redis does not answer.
+    rate_limits: &'static str,
 }
 
 /// Liveness: the process answers.
@@ -50,7 +53,12 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErro
         tracing::warn!(error = %error, "readiness check failed");
         ApiError::Unavailable { message: "the store does not answer".to_owned(), retry_after_secs: Some(5) }
     })?;
-    Ok(Json(Readiness { status: "ready", store: state.store.backend() }))
+    let limiter = state.limits.limiter();
+    let rate_limits = match (limiter.kind(), limiter.degraded()) {
+        (_, true) => "local (redis unavailable)",
+        (kind, false) => kind,
+    };
+    Ok(Json(Readiness { status: "ready", store: state.store.backend(), rate_limits }))
 }
 
 /// Prometheus/OpenMetrics text: events by outcome, queue depth, commit sizes and latency,

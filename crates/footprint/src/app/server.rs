@@ -12,6 +12,7 @@ use footprint_store::CommitOptions;
 use tokio::net::TcpListener;
 
 use crate::accounts::jwt::JwtKeys;
+use crate::accounts::limits::{Limits, LocalLimiter, RateLimiter, RedisLimiter};
 use crate::accounts::password::Passwords;
 use crate::accounts::principal::Authenticator;
 use crate::accounts::service as accounts;
@@ -59,6 +60,11 @@ impl App {
             Some(url) => Arc::new(RedisCache::connect(url.expose(), &config.cache.redis_prefix).await?),
             None => Arc::new(LocalCache::default()),
         };
+        let limiter: Box<dyn RateLimiter> = match &config.store.redis_url {
+            Some(url) => Box::new(RedisLimiter::connect(url.expose(), &config.cache.redis_prefix).await?),
+            None => Box::new(LocalLimiter::default()),
+        };
+        let limits = Arc::new(Limits::new(config.tiers.clone(), limiter));
         let processor = Arc::new(Processor::new(
             Arc::clone(&store),
             Arc::clone(&clock),
@@ -87,6 +93,7 @@ impl App {
             clock,
             keys: Arc::new(keys),
             auth,
+            limits,
             passwords,
             ingest: ingestor,
             batch_parsing: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<Keys>,
     pub auth: Arc<Authenticator>,
+    /// The tiers' request limits (seed 003).
+    pub limits: Arc<crate::accounts::limits::Limits>,
     pub passwords: Passwords,
     pub ingest: Ingestor,
     /// Batches parsed and validated at the same time (each may be 10 MB).

@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use footprint_analytics::Role;
+use footprint_analytics::{Role, Tier};
 
 use super::{AdminCreate, Scope};
 use crate::accounts::api_key;
@@ -23,10 +23,10 @@ pub(super) async fn setup_db(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn create_key(config: Config, scope: Scope, name: &str) -> anyhow::Result<()> {
+pub(super) async fn create_key(config: Config, scope: Scope, name: &str, tier: Tier) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let scopes = vec![scope.name().to_owned()];
-    let (secret, record) = api_key::generate(name, scopes, SystemClock.now_us());
+    let (secret, record) = api_key::generate(name, scopes, tier, SystemClock.now_us());
     let key_id = record.key_id.clone();
     store.insert_api_key(record).await?;
     store
@@ -36,11 +36,14 @@ pub(super) async fn create_key(config: Config, scope: Scope, name: &str) -> anyh
             actor: Some("cli".to_owned()),
             subject: Some(key_id.clone()),
             outcome: "success".to_owned(),
-            detail: serde_json::json!({"name": name, "scope": scope.name()}).to_string(),
+            detail: serde_json::json!({"name": name, "scope": scope.name(), "tier": tier.as_str()}).to_string(),
         })
         .await?;
     println!("{secret}");
-    eprintln!("API key {key_id} ({name}, scope {}) created. It is shown only now: store it safely.", scope.name());
+    eprintln!(
+        "API key {key_id} ({name}, scope {}, tier {tier}) created. It is shown only now: store it safely.",
+        scope.name()
+    );
     eprintln!("Use it as: Authorization: Bearer <key>   or   X-API-Key: <key>");
     Ok(())
 }
@@ -62,7 +65,7 @@ pub(super) async fn create_admin(config: Config, args: AdminCreate) -> anyhow::R
         email: args.email,
         password: crate::app::config::Secret::new(password),
         role: Some(Role::Admin),
-        tier: None,
+        tier: Some(app.state.config.tiers.admin_tier),
         profile: None,
     };
     let result = accounts::create_account(&app.state, request, "cli").await;

@@ -96,7 +96,16 @@ pub enum KeysCommand {
         /// A name to recognise the key by.
         #[arg(long, default_value = "default")]
         name: String,
+        /// The tier whose hourly request limit the key's calls count against: free, premium,
+        /// enterprise or vip (unlimited, the default: ingestion from a server is not throttled
+        /// unless asked).
+        #[arg(long, default_value = "vip", value_parser = parse_tier)]
+        tier: footprint_analytics::Tier,
     },
+}
+
+fn parse_tier(text: &str) -> Result<footprint_analytics::Tier, String> {
+    text.parse().map_err(|error: footprint_analytics::InvalidValue| error.to_string())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -147,7 +156,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_server(config).await,
         Command::SetupDb => admin::setup_db(config).await,
-        Command::Keys(KeysCommand::Create { scope, name }) => admin::create_key(config, scope, &name).await,
+        Command::Keys(KeysCommand::Create { scope, name, tier }) => admin::create_key(config, scope, &name, tier).await,
         Command::Admin(AdminCommand::Create(args)) => admin::create_admin(config, args).await,
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::tools::eval::run(eval)).await?,
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,

@@ -2,16 +2,52 @@
 //! JSON answer of a handler that panicked, and the JSON error shape for any error answer that a
 //! layer below the handlers sent as plain text or with no body.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::accounts::limits::Decision;
 use crate::app::state::AppState;
 use crate::kernel::error::{Code, error_body};
 use crate::kernel::telemetry::HttpLabels;
+
+/// Where the `Principal` extractor leaves the request's rate-limit decision, for
+/// [`rate_limit_headers`] to put on the answer.
+#[derive(Clone, Default)]
+pub struct LimitSlot(Arc<Mutex<Option<Decision>>>);
+
+impl LimitSlot {
+    pub fn set(&self, decision: Decision) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(decision);
+    }
+
+    fn take(&self) -> Option<Decision> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds) on every answer to
+/// a request counted against a limited tier, refused ones included.
+pub async fn rate_limit_headers(mut request: Request, next: Next) -> Response {
+    let slot = LimitSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    if let Some(decision) = slot.take() {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("ratelimit-limit", u64::from(decision.limit)),
+            ("ratelimit-remaining", u64::from(decision.remaining)),
+            ("ratelimit-reset", decision.reset_secs),
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+    }
+    response
+}
 
 /// Records each request's latency under its route template (bounded cardinality).
 pub async fn track_http(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -5,8 +5,10 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use crate::accounts::limits::Limits;
 use crate::accounts::principal::{API_KEY_HEADER, Principal};
 use crate::app::state::AppState;
+use crate::http::middleware::LimitSlot;
 use crate::kernel::error::ApiError;
 
 /// The credential of a request: `Authorization: Bearer …` or `X-API-Key: …`.
@@ -27,12 +29,26 @@ fn credential(parts: &Parts) -> Result<Option<String>, ApiError> {
     Ok(None)
 }
 
+/// The caller behind `credential`, counted against its tier's request limit (the decision is
+/// left in the request's [`LimitSlot`] for the answer's headers).
+async fn admitted(parts: &Parts, state: &AppState, credential: &str) -> Result<Principal, ApiError> {
+    let (principal, tier) = state.auth.authenticate_with_tier(credential, state.clock.now()).await?;
+    let user_key = principal.user_id().map(|user_id| state.keys.pseudonymizer.user_key(user_id));
+    let Some(decision) = state.limits.admit(&principal, user_key.as_deref(), tier, state.clock.now_us()).await else {
+        return Ok(principal);
+    };
+    if let Some(slot) = parts.extensions.get::<LimitSlot>() {
+        slot.set(decision);
+    }
+    if decision.allowed { Ok(principal) } else { Err(Limits::refusal(tier, &decision)) }
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match credential(parts)? {
-            Some(credential) => state.auth.authenticate(&credential, state.clock.now()).await,
+            Some(credential) => admitted(parts, state, &credential).await,
             None => Err(ApiError::MissingCredentials(
                 "this route needs credentials: send Authorization: Bearer <access token or API key>".to_owned(),
             )),
@@ -46,7 +62,7 @@ impl OptionalFromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         match credential(parts)? {
-            Some(credential) => state.auth.authenticate(&credential, state.clock.now()).await.map(Some),
+            Some(credential) => admitted(parts, state, &credential).await.map(Some),
             None => Ok(None),
         }
     }

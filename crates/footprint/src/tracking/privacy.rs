@@ -105,6 +105,7 @@ pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<Er
     state.auth.forget_account(user_id.as_str());
     // Cached statistics of earlier generations may name the user: deleted, not left to expire.
     state.cache.purge().await;
+    state.limits.forget_user(&state.keys.pseudonymizer.user_key(user_id.as_str())).await;
     // The actor is the user themself when they erase their own data: not kept either.
     let actor = if actor == user_id.as_str() { ERASED } else { actor };
     audit::record(
@@ -142,6 +143,7 @@ pub async fn anonymize(state: &AppState, user_id: &UserId, actor: &str) -> Resul
     state.auth.forget_account(user_id.as_str());
     // Cached statistics of earlier generations may name the user: deleted, not left to expire.
     state.cache.purge().await;
+    state.limits.forget_user(&state.keys.pseudonymizer.user_key(user_id.as_str())).await;
     audit::record(
         state,
         "privacy.anonymization",

@@ -100,7 +100,12 @@ async fn metrics_need_a_token_unless_configured_public() {
     assert_eq!(app.get("/metrics", Some(&app.admin_token)).await.status(), StatusCode::OK);
     let ingest = app.ingest_key().await;
     assert_eq!(error_code(app.get("/metrics", Some(&ingest)).await, StatusCode::FORBIDDEN).await, "FORBIDDEN");
-    let (scraper, record) = api_key::generate("prometheus", vec!["metrics".to_owned()], SystemClock.now_us());
+    let (scraper, record) = api_key::generate(
+        "prometheus",
+        vec!["metrics".to_owned()],
+        footprint_analytics::Tier::Vip,
+        SystemClock.now_us(),
+    );
     app.state.store.insert_api_key(record).await.unwrap();
     let scraped = app.get("/metrics", Some(&scraper)).await;
     assert_eq!(scraped.status(), StatusCode::OK);

@@ -37,6 +37,9 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config.store.data_dir = data_dir.to_owned();
     config.auth.admin_username = Some(ADMIN.to_owned());
     config.auth.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+    // Tests make many calls with a user's token: the tiers' budgets are tested where they are
+    // asked for (`limits.rs`, with the defaults back).
+    config.tiers.free.requests_per_hour = 0;
     config
 }
 
@@ -216,7 +219,8 @@ impl TestApp {
 
     /// An API key with the ingest scope, created as `footprint keys create` does.
     pub async fn ingest_key(&self) -> String {
-        let (secret, record) = api_key::generate("tests", vec!["ingest".to_owned()], SystemClock.now_us());
+        let (secret, record) =
+            api_key::generate("tests", vec!["ingest".to_owned()], footprint_analytics::Tier::Vip, SystemClock.now_us());
         self.state.store.insert_api_key(record).await.expect("insert key");
         secret
     }

@@ -14,6 +14,7 @@ mod edge;
 mod events;
 mod helpers;
 mod jobs;
+mod limits;
 mod lockout;
 mod ml;
 mod ml_insights;

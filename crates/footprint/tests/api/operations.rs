@@ -13,7 +13,7 @@ async fn health_and_readiness_answer_without_credentials() {
     assert_eq!(body(health).await["status"], "ok");
     let ready = app.get("/ready", None).await;
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(body(ready).await, json!({"status": "ready", "store": "sqlite"}));
+    assert_eq!(body(ready).await, json!({"status": "ready", "store": "sqlite", "rate_limits": "local"}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

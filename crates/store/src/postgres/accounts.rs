@@ -300,8 +300,16 @@ impl AccountStore for PostgresStore {
         let client = self.pool.get().await?;
         client
             .execute(
-                "INSERT INTO api_keys (key_id, key_hash, name, scopes, created_at_us, revoked_at_us) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&key.key_id, &key.key_hash, &key.name, &key.scopes.join(","), &key.created_at_us, &key.revoked_at_us],
+                "INSERT INTO api_keys (key_id, key_hash, name, scopes, created_at_us, revoked_at_us, tier) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &key.key_id,
+                    &key.key_hash,
+                    &key.name,
+                    &key.scopes.join(","),
+                    &key.created_at_us,
+                    &key.revoked_at_us,
+                    &key.tier.as_str(),
+                ],
             )
             .await?;
         Ok(())
@@ -311,11 +319,11 @@ impl AccountStore for PostgresStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT key_id, key_hash, name, scopes, created_at_us, revoked_at_us FROM api_keys WHERE key_hash = $1",
+                "SELECT key_id, key_hash, name, scopes, created_at_us, revoked_at_us, tier FROM api_keys WHERE key_hash = $1",
                 &[&key_hash],
             )
             .await?;
-        Ok(row.as_ref().map(api_key_from_row))
+        row.as_ref().map(api_key_from_row).transpose()
     }
 
     async fn count_users(&self) -> StoreResult<UserCounts> {

@@ -38,16 +38,17 @@ pub(super) fn consent_from_row(row: &Row) -> ConsentRecord {
     }
 }
 
-pub(super) fn api_key_from_row(row: &Row) -> ApiKeyRecord {
+pub(super) fn api_key_from_row(row: &Row) -> StoreResult<ApiKeyRecord> {
     let scopes: String = row.get(3);
-    ApiKeyRecord {
+    Ok(ApiKeyRecord {
         key_id: row.get(0),
         key_hash: row.get(1),
         name: row.get(2),
         scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         created_at_us: row.get(4),
         revoked_at_us: row.get(5),
-    }
+        tier: crate::model::parse_tier(row.get(6))?,
+    })
 }
 
 pub(super) fn event_from_row(row: &Row) -> StoredEvent {

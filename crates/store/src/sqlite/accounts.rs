@@ -304,8 +304,16 @@ impl AccountStore for SqliteStore {
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(
-                "INSERT INTO api_keys (key_id, key_hash, name, scopes, created_at_us, revoked_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key.key_id, key.key_hash, key.name, key.scopes.join(","), key.created_at_us, key.revoked_at_us],
+                "INSERT INTO api_keys (key_id, key_hash, name, scopes, created_at_us, revoked_at_us, tier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    key.key_id,
+                    key.key_hash,
+                    key.name,
+                    key.scopes.join(","),
+                    key.created_at_us,
+                    key.revoked_at_us,
+                    key.tier.as_str()
+                ],
             )?;
             Ok(())
         })
@@ -317,7 +325,7 @@ impl AccountStore for SqliteStore {
         self.read(move |conn| {
             let key = conn
                 .prepare_cached(
-                    "SELECT key_id, key_hash, name, scopes, created_at_us, revoked_at_us FROM api_keys WHERE key_hash = ?1",
+                    "SELECT key_id, key_hash, name, scopes, created_at_us, revoked_at_us, tier FROM api_keys WHERE key_hash = ?1",
                 )?
                 .query_row([key_hash], api_key_from_row)
                 .optional()?;

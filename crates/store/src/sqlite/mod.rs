@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("migrations/0009_token_generation.sql")),
     (10, include_str!("migrations/0010_login_attempts.sql")),
     (11, include_str!("migrations/0011_tier_changes.sql")),
+    (12, include_str!("migrations/0012_api_key_tier.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

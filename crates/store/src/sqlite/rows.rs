@@ -52,6 +52,12 @@ pub(super) fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> 
         scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         created_at_us: row.get(4)?,
         revoked_at_us: row.get(5)?,
+        tier: {
+            let tier: String = row.get(6)?;
+            tier.parse().map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(error))
+            })?
+        },
     })
 }
 

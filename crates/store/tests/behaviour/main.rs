@@ -219,6 +219,7 @@ async fn stores_api_keys_by_hash(db: &TestDb) {
         key_hash: "hash-1".into(),
         name: "web".into(),
         scopes: vec!["ingest".into()],
+        tier: Tier::Enterprise,
         created_at_us: 42,
         revoked_at_us: None,
     };

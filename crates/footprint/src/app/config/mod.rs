@@ -73,6 +73,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub auth: AuthConfig,
+    /// Seed 003's tiers: each one's request limit, and who gets which.
+    pub tiers: TiersConfig,
     pub privacy: PrivacyConfig,
     pub ingest: IngestConfig,
     /// The next-action model (see EVALUATION.md for how its defaults were measured).
@@ -386,6 +388,60 @@ impl Default for AuthConfig {
             api_key_cache_secs: Duration::from_secs(60),
             token_check_cache_ms: Duration::from_millis(2_000),
             self_registration: true,
+        }
+    }
+}
+
+/// Seed 003's tiers. Every authenticated request (an ingestion batch is one) counts against its
+/// caller's tier: an account's, or the tier an API key was created with. Over the limit: 429
+/// `RATE_LIMIT_EXCEEDED` with `Retry-After`; every limited answer carries `RateLimit-Limit`,
+/// `RateLimit-Remaining` and `RateLimit-Reset`. With `REDIS_URL` the budget is shared by every
+/// node.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TiersConfig {
+    /// The tier of an account created without one.
+    pub default_tier: footprint_analytics::Tier,
+    /// The tier of the admin created from `FOOTPRINT_ADMIN_USERNAME` (unlimited, so that
+    /// operating the instance is never throttled by accident).
+    pub admin_tier: footprint_analytics::Tier,
+    pub free: TierLimits,
+    pub premium: TierLimits,
+    pub enterprise: TierLimits,
+    pub vip: TierLimits,
+}
+
+/// What one tier may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierLimits {
+    /// Requests per hour, over a sliding hour (GCRA: the whole budget may be spent at once,
+    /// then one more request every hour ÷ limit); 0 means unlimited.
+    pub requests_per_hour: u32,
+}
+
+impl TiersConfig {
+    pub fn limits(&self, tier: footprint_analytics::Tier) -> TierLimits {
+        use footprint_analytics::Tier;
+        match tier {
+            Tier::Free => self.free,
+            Tier::Premium => self.premium,
+            Tier::Enterprise => self.enterprise,
+            Tier::Vip => self.vip,
+        }
+    }
+}
+
+impl Default for TiersConfig {
+    fn default() -> Self {
+        use footprint_analytics::Tier;
+        Self {
+            default_tier: Tier::Free,
+            admin_tier: Tier::Vip,
+            free: TierLimits { requests_per_hour: 100 },
+            premium: TierLimits { requests_per_hour: 5_000 },
+            enterprise: TierLimits { requests_per_hour: 50_000 },
+            vip: TierLimits { requests_per_hour: 0 },
         }
     }
 }

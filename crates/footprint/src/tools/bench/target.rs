@@ -38,7 +38,8 @@ impl Target {
         };
         config.store.database_url = schema.as_ref().map(|schema| Secret::new(schema.url()));
         let app = App::build(config).await?;
-        let (key, record) = api_key::generate("bench", vec!["ingest".to_owned()], SystemClock.now_us());
+        let (key, record) =
+            api_key::generate("bench", vec!["ingest".to_owned()], footprint_analytics::Tier::Vip, SystemClock.now_us());
         app.state.store.insert_api_key(record).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
@@ -58,7 +59,8 @@ impl Target {
             email: None,
             password: Secret::new(crate::kernel::crypto::random_token(18)),
             role: Some(Role::Admin),
-            tier: None,
+            // Unlimited: the benchmark measures the server, not the tier's budget.
+            tier: Some(footprint_analytics::Tier::Vip),
             profile: None,
         };
         accounts::create_account(&self.state, request, "bench")

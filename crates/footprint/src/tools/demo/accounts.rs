@@ -35,7 +35,12 @@ pub async fn create(state: &AppState, user_id: &str) -> anyhow::Result<Vec<DemoA
             email: None,
             password: password.clone(),
             role: Some(role),
-            tier: Some(if role == Role::User { footprint_analytics::Tier::Premium } else { Default::default() }),
+            // Staff operate the instance: never throttled (as the configured admin is not).
+            tier: Some(if role == Role::User {
+                footprint_analytics::Tier::Premium
+            } else {
+                state.config.tiers.admin_tier
+            }),
             profile: Some(serde_json::Map::from_iter([(
                 "display_name".to_owned(),
                 serde_json::json!(format!("Demo {}", role.as_str())),
