@@ -659,3 +659,29 @@ pub struct TierChange {
 pub(crate) fn parse_tier(stored: &str) -> crate::error::StoreResult<Tier> {
     stored.parse().map_err(|error: footprint_analytics::InvalidValue| crate::error::StoreError::Other(Box::new(error)))
 }
+
+/// An account's TOTP second factor.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MfaRecord {
+    pub user_id: String,
+    /// The secret, encrypted like the other personal fields.
+    pub secret_enc: String,
+    /// False between enrolment and the first verified code.
+    pub active: bool,
+    /// The last time step whose code was accepted (codes of it and before are refused).
+    pub last_step: i64,
+    /// Keyed hashes of the unused recovery codes.
+    pub recovery_hashes: Vec<String>,
+    pub created_at_us: i64,
+}
+
+impl std::fmt::Debug for MfaRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaRecord")
+            .field("user_id", &self.user_id)
+            .field("active", &self.active)
+            .field("last_step", &self.last_step)
+            .field("recovery_codes_left", &self.recovery_hashes.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -52,6 +52,18 @@ pub trait AccountStore: Send + Sync {
     /// Oldest first.
     async fn profile_versions(&self, user_id: &str) -> StoreResult<Vec<ProfileVersion>>;
 
+    /// The account's TOTP second factor, if it enrolled one.
+    async fn mfa(&self, user_id: &str) -> StoreResult<Option<MfaRecord>>;
+    /// Stores (or replaces) the account's second factor.
+    async fn put_mfa(&self, record: MfaRecord) -> StoreResult<()>;
+    /// Removes it; false when there was none.
+    async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool>;
+    /// Records `step` as accepted, atomically, only if it is after the last accepted one (so a
+    /// code is accepted once, also by two nodes at the same moment); false otherwise.
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Uses up one recovery code (by its hash), atomically; false when it is not (or no longer) one.
+    async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
 

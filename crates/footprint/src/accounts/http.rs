@@ -10,8 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::changes::{self, AccountChange, TierChangeView, UpgradeView};
+use crate::accounts::jwt::IssuedToken;
+use crate::accounts::mfa::{self, Activation, Enrollment, MfaRequired};
 use crate::accounts::principal::Principal;
-use crate::accounts::service::{self as accounts, NewUserRequest, UserView};
+use crate::accounts::service::{self as accounts, LoginOutcome, NewUserRequest, UserView};
 use crate::app::state::AppState;
 use crate::http::client::ClientIp;
 use crate::http::extract::{ApiJson, ApiPath};
@@ -20,6 +22,10 @@ use crate::kernel::error::ApiError;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
+        .routes(routes!(mfa_enroll))
+        .routes(routes!(mfa_verify))
+        .routes(routes!(mfa_challenge))
+        .routes(routes!(mfa_remove))
         .routes(routes!(create_user))
         .routes(routes!(get_user, update_user))
         .routes(routes!(upgrade_user))
@@ -46,10 +52,20 @@ pub struct TokenResponse {
     pub expires_in: u64,
 }
 
-/// Log in with a username or e-mail and a password.
+/// A login's answer: the token, or (an account with a second factor) the challenge.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Token(TokenResponse),
+    SecondFactor(MfaRequired),
+}
+
+/// Log in with a username or e-mail and a password. An account with an active second factor
+/// gets `{"mfa_required": true, "mfa_token", "methods", "expires_in"}` and no token: complete
+/// it with `POST /api/v1/auth/mfa/challenge`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginRequest,
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = LoginResponse),
         (status = 401, description = "Wrong credentials", body = crate::kernel::error::ErrorBody),
         (status = 429, description = "Locked for this login from the caller's network after repeated failures; see Retry-After", body = crate::kernel::error::ErrorBody),
     ))]
@@ -57,12 +73,110 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, ApiError> {
     let Some(login) = request.username.or(request.email).or(request.login) else {
         return Err(ApiError::Validation("username or email is required".to_owned()));
     };
-    let (_, token) = accounts::login(&state, &login, request.password.expose().to_owned(), client).await?;
-    Ok(Json(TokenResponse { access_token: token.access_token, token_type: "bearer", expires_in: token.expires_in }))
+    Ok(Json(match accounts::login(&state, &login, request.password.expose().to_owned(), client).await? {
+        LoginOutcome::Token(_, token) => LoginResponse::Token(bearer(token)),
+        LoginOutcome::SecondFactor(challenge) => LoginResponse::SecondFactor(challenge),
+    }))
+}
+
+fn bearer(token: IssuedToken) -> TokenResponse {
+    TokenResponse { access_token: token.access_token, token_type: "bearer", expires_in: token.expires_in }
+}
+
+/// The account a second-factor route acts on: a user's own token (not an API key).
+fn own_account(principal: &Principal) -> Result<&str, ApiError> {
+    principal
+        .user_id()
+        .ok_or_else(|| ApiError::Forbidden("a second factor belongs to an account: use its access token".to_owned()))
+}
+
+/// Start enrolling a TOTP second factor (RFC 6238, SHA-1, 6 digits, 30 s): the base32 secret and
+/// the `otpauth://` URI for an authenticator app. It is active once a code is verified.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/enroll", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Enrollment),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 409, description = "A second factor is active already", body = crate::kernel::error::ErrorBody),
+    ))]
+async fn mfa_enroll(State(state): State<AppState>, principal: Principal) -> Result<Json<Enrollment>, ApiError> {
+    Ok(Json(mfa::enroll(&state, own_account(&principal)?).await?))
+}
+
+/// A code from the authenticator (or a recovery code, where one is accepted).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaCode {
+    #[schema(value_type = String, example = "123456")]
+    code: crate::app::config::Secret,
+}
+
+/// Activate the enrolled factor with its current code; answers the ten one-time recovery codes,
+/// shown only now.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "accounts", request_body = MfaCode, security(("bearer" = [])),
+    responses(
+        (status = 200, body = Activation),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 409, description = "Nothing enrolled, or already active", body = crate::kernel::error::ErrorBody),
+        (status = 422, description = "Not the current code (or a code already used)", body = crate::kernel::error::ErrorBody),
+    ))]
+async fn mfa_verify(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<MfaCode>,
+) -> Result<Json<Activation>, ApiError> {
+    Ok(Json(mfa::activate(&state, own_account(&principal)?, request.code.expose()).await?))
+}
+
+/// Remove the second factor, with a current code or a recovery code.
+#[utoipa::path(delete, path = "/api/v1/auth/mfa", tag = "accounts", request_body = MfaCode, security(("bearer" = [])),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 404, description = "No second factor", body = crate::kernel::error::ErrorBody),
+        (status = 422, body = crate::kernel::error::ErrorBody),
+    ))]
+async fn mfa_remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<MfaCode>,
+) -> Result<StatusCode, ApiError> {
+    mfa::disable(&state, own_account(&principal)?, request.code.expose()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A login's second step: the challenge and the authenticator's code, or a recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaChallenge {
+    mfa_token: String,
+    #[schema(value_type = Option<String>, example = "123456")]
+    code: Option<crate::app::config::Secret>,
+    #[schema(value_type = Option<String>)]
+    recovery_code: Option<crate::app::config::Secret>,
+}
+
+/// Complete a login that answered `mfa_required`: the access token. Wrong codes count towards
+/// the login's lockout (429 with Retry-After once locked); a code is accepted once.
+#[utoipa::path(post, path = "/api/v1/auth/mfa/challenge", tag = "accounts", request_body = MfaChallenge,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "A wrong code, or a challenge that is not valid or has expired", body = crate::kernel::error::ErrorBody),
+        (status = 422, body = crate::kernel::error::ErrorBody),
+        (status = 429, body = crate::kernel::error::ErrorBody),
+    ))]
+async fn mfa_challenge(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    ApiJson(request): ApiJson<MfaChallenge>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let code = request.code.as_ref().map(crate::app::config::Secret::expose);
+    let recovery = request.recovery_code.as_ref().map(crate::app::config::Secret::expose);
+    let user = mfa::complete(&state, &request.mfa_token, code, recovery, client).await?;
+    Ok(Json(bearer(accounts::issue_token(&state, &user))))
 }
 
 /// Create an account (admin). A user id known only from tracking gains the account and keeps its history.

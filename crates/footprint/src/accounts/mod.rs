@@ -9,6 +9,7 @@ pub mod http;
 pub mod jwt;
 pub mod limits;
 pub mod lockout;
+pub mod mfa;
 pub mod password;
 pub mod principal;
 pub mod service;

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::accounts::audit;
 use crate::accounts::jwt::{IssuedToken, TokenSubject};
 use crate::accounts::lockout::{self, Admission};
+use crate::accounts::mfa;
 use crate::accounts::password::check_password_policy;
 use crate::app::config::Secret;
 use crate::app::state::AppState;
@@ -188,7 +189,7 @@ pub async fn login(
     login: &str,
     password: String,
     client: Option<IpAddr>,
-) -> Result<(UserRecord, IssuedToken), ApiError> {
+) -> Result<LoginOutcome, ApiError> {
     let account = find_by_login(state, login).await?.filter(UserRecord::has_account);
     let subject = account.as_ref().map(|user| user.user_id.clone());
     let subject = subject.as_deref();
@@ -221,10 +222,24 @@ pub async fn login(
         audit::record(state, "login", subject, subject, outcome, detail).await;
         return Err(ApiError::InvalidCredentials);
     };
+    if mfa::required(state, &user).await? {
+        // The attempts are not forgotten until the second factor passes: wrong codes count on.
+        audit::record(state, "login", subject, subject, "mfa_required", network).await;
+        return Ok(LoginOutcome::SecondFactor(mfa::challenge(state, &user)));
+    }
     lockout::succeeded(state, &attempt).await?;
     audit::record(state, "login", subject, subject, "success", network).await;
     let token = issue_token(state, &user);
-    Ok((user, token))
+    Ok(LoginOutcome::Token(Box::new(user), token))
+}
+
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// The access token.
+    Token(Box<UserRecord>, IssuedToken),
+    /// The account has a second factor: the challenge to complete with it.
+    SecondFactor(mfa::MfaRequired),
 }
 
 /// An access token for an account, under its current token generation, lasting no longer

@@ -99,7 +99,13 @@ async fn login(
     JsonOrForm(credentials): JsonOrForm<Credentials>,
 ) -> Result<Json<SeedToken>, ApiError> {
     match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned(), client).await {
-        Ok((_, token)) => Ok(Json(SeedToken { access_token: token.access_token, token_type: "bearer" })),
+        Ok(accounts::LoginOutcome::Token(_, token)) => {
+            Ok(Json(SeedToken { access_token: token.access_token, token_type: "bearer" }))
+        }
+        Ok(accounts::LoginOutcome::SecondFactor(_)) => Err(ApiError::Forbidden(
+            "this account has a second factor: log in with POST /api/v1/auth/login, then POST /api/v1/auth/mfa/challenge"
+                .to_owned(),
+        )),
         Err(ApiError::InvalidCredentials) => {
             Err(ApiError::BadRequest { code: Code::InvalidCredentials, message: "Identifiants invalides".to_owned() })
         }

@@ -40,6 +40,18 @@ pub fn random_token(n_bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// `n` random bytes from the OS-seeded generator.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// Equality of two secrets' encodings in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
 /// A random token generation for a new account, from 1 to 2^53 (exact in any JSON reader): the
 /// tokens of an earlier account with the same id, erased since, never carry it.
 pub fn random_generation() -> i64 {
@@ -141,6 +153,16 @@ impl Pseudonymizer {
     /// node, and worthless without the key.
     pub fn csrf_token(&self, purpose: &str, value: &str) -> String {
         self.keyed_hash(&format!("csrf-{purpose}"), value)
+    }
+
+    /// What a recovery code of `user_id` is kept as (codes are random: a keyed hash suffices).
+    pub fn recovery_code(&self, user_id: &str, code: &str) -> String {
+        self.keyed_hash("mfa-recovery", &format!("{user_id}\n{code}"))
+    }
+
+    /// The signature of a pending second-factor challenge.
+    pub fn mfa_challenge(&self, payload: &str) -> String {
+        self.keyed_hash("mfa-challenge", payload)
     }
 
     /// A fingerprint of another key, stored so that a changed key is noticed at start.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::http::{LoginRequest, TokenResponse};
+use crate::accounts::http::{LoginRequest, LoginResponse};
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::http::client::ClientIp;
@@ -67,13 +67,13 @@ async fn health(State(state): State<AppState>) -> Result<Json<ProfileHealth>, Ap
 
 /// Log in (seed 000's `auth`): the same login as `POST /api/v1/auth/login`, answering a JWT.
 #[utoipa::path(post, path = "/api/profile/auth", tag = "profiles", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::kernel::error::ErrorBody),
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::kernel::error::ErrorBody),
         (status = 422, body = crate::kernel::error::ErrorBody), (status = 429, body = crate::kernel::error::ErrorBody)))]
 async fn auth(
     state: State<AppState>,
     client: ClientIp,
     request: ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Json<LoginResponse>, ApiError> {
     crate::accounts::http::login(state, client, request).await
 }
 

@@ -132,6 +132,10 @@ async fn the_openapi_document_lists_every_route() {
         "PUT /api/v1/users/{id}",
         "POST /api/v1/users/{id}/upgrade",
         "GET /api/v1/users/{id}/tier-history",
+        "POST /api/v1/auth/mfa/enroll",
+        "POST /api/v1/auth/mfa/verify",
+        "POST /api/v1/auth/mfa/challenge",
+        "DELETE /api/v1/auth/mfa",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

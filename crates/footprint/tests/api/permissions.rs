@@ -18,6 +18,8 @@ enum Needs {
     SelfOrStaff,
     /// The user themself, or an admin.
     SelfOrAdmin,
+    /// Any account's own token (the route acts on the caller's account); not an API key.
+    Account,
 }
 
 struct Route {
@@ -37,6 +39,9 @@ fn protected_routes() -> Vec<Route> {
         route(Method::PUT, "/api/v1/users/bob", Some(json!({"tier": "vip"})), Needs::Admin),
         route(Method::POST, "/api/v1/users/bob/upgrade", Some(json!({"new_tier": "premium"})), Needs::Admin),
         route(Method::GET, "/api/v1/users/bob/tier-history", None, Needs::SelfOrStaff),
+        route(Method::POST, "/api/v1/auth/mfa/enroll", None, Needs::Account),
+        route(Method::POST, "/api/v1/auth/mfa/verify", Some(json!({"code": "000000"})), Needs::Account),
+        route(Method::DELETE, "/api/v1/auth/mfa", Some(json!({"code": "000000"})), Needs::Account),
         route(Method::GET, "/api/v1/events", None, Needs::Staff),
         route(
             Method::POST,
@@ -241,6 +246,7 @@ async fn protected_routes_refuse_the_wrong_role() {
             Needs::SelfOrAdmin => {
                 vec![("another user", user.as_str()), ("manager", manager.as_str()), ("API key", key.as_str())]
             }
+            Needs::Account => vec![("API key", key.as_str())],
         };
         for (who, credential) in refused {
             let code = error_code(call(&app, &route, Some(credential)).await, StatusCode::FORBIDDEN).await;
@@ -249,7 +255,7 @@ async fn protected_routes_refuse_the_wrong_role() {
         assert_passes_role_check(&app, &route, &app.admin_token, &format!("{label} as admin")).await;
         // The roles the route allows pass the check. A manager on staff routes: the call may then
         // meet what the admin's call did before (409, 404), but never 401 or 403.
-        if matches!(route.needs, Needs::Staff | Needs::SelfOrStaff) {
+        if matches!(route.needs, Needs::Staff | Needs::SelfOrStaff | Needs::Account) {
             let status = call(&app, &route, Some(&manager)).await.status();
             assert!(
                 status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
@@ -268,7 +274,14 @@ async fn assert_passes_role_check(app: &TestApp, route: &Route, credential: &str
         return;
     }
     let code = body(response).await["error"]["code"].as_str().unwrap_or_default().to_owned();
-    let passed = (status == StatusCode::UNPROCESSABLE_ENTITY
+    // A second-factor route given a made-up code: refused for the code, past the role check
+    // (or nothing enrolled for this caller).
+    let mfa = route.path.starts_with("/api/v1/auth/mfa")
+        && ((status == StatusCode::UNPROCESSABLE_ENTITY && code == "VALIDATION_ERROR")
+            || (status == StatusCode::CONFLICT && code == "CONFLICT")
+            || (status == StatusCode::NOT_FOUND && code == "NOT_FOUND"));
+    let passed = mfa
+        || (status == StatusCode::UNPROCESSABLE_ENTITY
                 && code == "INSUFFICIENT_DATA"
                 && [
                     "/api/ml/update",

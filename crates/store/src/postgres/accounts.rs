@@ -296,6 +296,78 @@ impl AccountStore for PostgresStore {
             .collect())
     }
 
+    async fn mfa(&self, user_id: &str) -> StoreResult<Option<MfaRecord>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT user_id, secret_enc, active, last_step, recovery, created_at_us FROM mfa_totp WHERE user_id = $1",
+                &[&user_id],
+            )
+            .await?;
+        row.map(|row| {
+            let recovery: String = row.get(4);
+            Ok(MfaRecord {
+                user_id: row.get(0),
+                secret_enc: row.get(1),
+                active: row.get(2),
+                last_step: row.get(3),
+                recovery_hashes: serde_json::from_str(&recovery).map_err(|error| StoreError::Other(Box::new(error)))?,
+                created_at_us: row.get(5),
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_mfa(&self, record: MfaRecord) -> StoreResult<()> {
+        let recovery =
+            serde_json::to_string(&record.recovery_hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO mfa_totp (user_id, secret_enc, active, last_step, recovery, created_at_us) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (user_id) DO UPDATE SET secret_enc = EXCLUDED.secret_enc, active = EXCLUDED.active,
+                    last_step = EXCLUDED.last_step, recovery = EXCLUDED.recovery, created_at_us = EXCLUDED.created_at_us",
+                &[&record.user_id, &record.secret_enc, &record.active, &record.last_step, &recovery, &record.created_at_us],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        Ok(client.execute("DELETE FROM mfa_totp WHERE user_id = $1", &[&user_id]).await? > 0)
+    }
+
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute("UPDATE mfa_totp SET last_step = $2 WHERE user_id = $1 AND last_step < $2", &[&user_id, &step])
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(row) =
+            tx.query_opt("SELECT recovery FROM mfa_totp WHERE user_id = $1 AND active FOR UPDATE", &[&user_id]).await?
+        else {
+            return Ok(false);
+        };
+        let kept: String = row.get(0);
+        let mut hashes: Vec<String> =
+            serde_json::from_str(&kept).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let before = hashes.len();
+        hashes.retain(|kept| kept != hash);
+        if hashes.len() == before {
+            return Ok(false);
+        }
+        let left = serde_json::to_string(&hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+        tx.execute("UPDATE mfa_totp SET recovery = $2 WHERE user_id = $1", &[&user_id, &left]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         let client = self.pool.get().await?;
         client

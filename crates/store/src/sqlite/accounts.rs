@@ -301,6 +301,95 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn mfa(&self, user_id: &str) -> StoreResult<Option<MfaRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT user_id, secret_enc, active, last_step, recovery, created_at_us FROM mfa_totp WHERE user_id = ?1",
+                )?
+                .query_row([&user_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, bool>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, i64>(5)?,
+                    ))
+                })
+                .optional()?;
+            row.map(|(user_id, secret_enc, active, last_step, recovery, created_at_us)| {
+                Ok(MfaRecord {
+                    user_id,
+                    secret_enc,
+                    active,
+                    last_step,
+                    recovery_hashes: serde_json::from_str(&recovery).map_err(|error| StoreError::Other(Box::new(error)))?,
+                    created_at_us,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_mfa(&self, record: MfaRecord) -> StoreResult<()> {
+        let recovery =
+            serde_json::to_string(&record.recovery_hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO mfa_totp (user_id, secret_enc, active, last_step, recovery, created_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, active = excluded.active,
+                    last_step = excluded.last_step, recovery = excluded.recovery, created_at_us = excluded.created_at_us",
+                params![record.user_id, record.secret_enc, record.active, record.last_step, recovery, record.created_at_us],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| Ok(conn.execute("DELETE FROM mfa_totp WHERE user_id = ?1", [&user_id])? > 0)).await
+    }
+
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE mfa_totp SET last_step = ?2 WHERE user_id = ?1 AND last_step < ?2",
+                params![user_id, step],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool> {
+        let (user_id, hash) = (user_id.to_owned(), hash.to_owned());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let kept: Option<String> = tx
+                .query_row("SELECT recovery FROM mfa_totp WHERE user_id = ?1 AND active = 1", [&user_id], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            let Some(kept) = kept else { return Ok(false) };
+            let mut hashes: Vec<String> =
+                serde_json::from_str(&kept).map_err(|error| StoreError::Other(Box::new(error)))?;
+            let before = hashes.len();
+            hashes.retain(|kept| kept != &hash);
+            if hashes.len() == before {
+                return Ok(false);
+            }
+            let left = serde_json::to_string(&hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+            tx.execute("UPDATE mfa_totp SET recovery = ?2 WHERE user_id = ?1", params![user_id, left])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(

@@ -114,6 +114,7 @@ behaviour_suite!(
     pages_users_and_finds_them_by_part_of_their_id_or_name,
     counts_each_users_latest_consent,
     changes_roles_and_tiers_and_keeps_the_tier_history,
+    keeps_a_second_factor_and_accepts_each_step_once,
     keeps_daily_activity_of_processed_batches,
 );
 
@@ -586,4 +587,33 @@ async fn changes_roles_and_tiers_and_keeps_the_tier_history(db: &TestDb) {
     assert!(!db.store.update_grants("tracked", change(None, Some(Tier::Vip), 5)).await.unwrap());
     assert!(!db.store.update_grants("nobody", change(None, Some(Tier::Vip), 5)).await.unwrap());
     assert!(db.store.tier_history("nobody").await.unwrap().is_empty());
+}
+
+async fn keeps_a_second_factor_and_accepts_each_step_once(db: &TestDb) {
+    assert_eq!(db.store.mfa("m1").await.unwrap(), None);
+    let pending = MfaRecord {
+        user_id: "m1".to_owned(),
+        secret_enc: "enc".to_owned(),
+        active: false,
+        last_step: 0,
+        recovery_hashes: Vec::new(),
+        created_at_us: 1,
+    };
+    db.store.put_mfa(pending.clone()).await.unwrap();
+    assert_eq!(db.store.mfa("m1").await.unwrap(), Some(pending.clone()));
+    assert!(!db.store.use_recovery_code("m1", "h1").await.unwrap(), "not active yet");
+    let active = MfaRecord { active: true, recovery_hashes: vec!["h1".to_owned(), "h2".to_owned()], ..pending };
+    db.store.put_mfa(active).await.unwrap();
+    assert!(db.store.accept_totp_step("m1", 100).await.unwrap());
+    assert!(!db.store.accept_totp_step("m1", 100).await.unwrap(), "the same step twice");
+    assert!(!db.store.accept_totp_step("m1", 99).await.unwrap(), "an earlier step");
+    assert!(db.store.accept_totp_step("m1", 101).await.unwrap());
+    assert!(db.store.use_recovery_code("m1", "h2").await.unwrap());
+    assert!(!db.store.use_recovery_code("m1", "h2").await.unwrap(), "a recovery code works once");
+    assert!(!db.store.use_recovery_code("m1", "h3").await.unwrap());
+    let kept = db.store.mfa("m1").await.unwrap().unwrap();
+    assert_eq!((kept.last_step, kept.recovery_hashes), (101, vec!["h1".to_owned()]));
+    assert!(!db.store.accept_totp_step("nobody", 5).await.unwrap());
+    assert!(db.store.delete_mfa("m1").await.unwrap());
+    assert!(!db.store.delete_mfa("m1").await.unwrap());
 }

@@ -28,6 +28,15 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
         now_us: 3,
     };
     assert!(db.store.update_grants(user, upgrade).await.unwrap());
+    let mfa = MfaRecord {
+        user_id: user.to_owned(),
+        secret_enc: format!("enc-secret-of-{user}"),
+        active: true,
+        last_step: 1,
+        recovery_hashes: vec![format!("recovery-of-{user}")],
+        created_at_us: 3,
+    };
+    db.store.put_mfa(mfa).await.unwrap();
     // Failed logins, counted under the account's pseudonym.
     let login = LoginPair { login_key: format!("key-{user}"), network: "192.0.2.0".to_owned() };
     db.store.count_login_attempt(&login, 3).await.unwrap();

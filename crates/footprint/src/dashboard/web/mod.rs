@@ -144,7 +144,15 @@ async fn login(
         ));
     };
     match accounts::login(&state, login.trim(), password.expose().to_owned(), client).await {
-        Ok((_, token)) => {
+        Ok(accounts::LoginOutcome::SecondFactor(_)) => Ok(login_page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            next,
+            None,
+            Some("This account has a second factor, which the dashboard does not ask for yet: use the API to log in."),
+        )),
+        Ok(accounts::LoginOutcome::Token(_, token)) => {
             let mut response = redirect(&session::safe_next(next));
             let (name, value) = session::session_cookie(&headers, &token.access_token, token.expires_in);
             response.headers_mut().append(name, value);

@@ -7,6 +7,7 @@
 //! - `interactions`: seed 002's submit route, and both next-action routes for users with long
 //!   histories.
 //! - `attendance`: seed 004's `/api/ml` routes on a generated attendance history.
+//! - `limits`: the tiers' rate limiter alone, in-process and on Redis.
 
 mod attendance;
 mod baseline;
@@ -14,6 +15,7 @@ mod dashboard;
 mod ingest;
 mod interactions;
 mod kmeans;
+mod limits;
 mod load;
 mod profiles;
 mod target;
@@ -39,6 +41,8 @@ pub enum BenchCommand {
     Attendance(attendance::AttendanceBench),
     /// The dashboard's overview page and every chart, on a generated store (default 100 000 users, 1 M events).
     Dashboard(dashboard::DashboardBench),
+    /// What counting a request against its tier costs: the in-process limiter and the Redis one.
+    Limits(limits::LimitsBench),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Profiles(bench) => profiles::run(&bench),
         BenchCommand::Attendance(bench) => attendance::run(bench, config).await,
         BenchCommand::Dashboard(bench) => dashboard::run(bench, config).await,
+        BenchCommand::Limits(bench) => limits::run(bench).await,
     }
 }
 
