@@ -685,3 +685,17 @@ impl std::fmt::Debug for MfaRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A message left in the outbox by the default sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Set by the store.
+    pub id: i64,
+    pub user_id: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub recipient_enc: String,
+    pub subject: String,
+    pub body_enc: String,
+    pub created_at_us: i64,
+}

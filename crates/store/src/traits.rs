@@ -64,6 +64,15 @@ pub trait AccountStore: Send + Sync {
     /// Uses up one recovery code (by its hash), atomically; false when it is not (or no longer) one.
     async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
 
+    /// Leaves a message in the outbox; returns its id.
+    async fn append_outbox(&self, message: OutboxMessage) -> StoreResult<i64>;
+    /// The latest messages, newest first.
+    async fn outbox(&self, limit: u32) -> StoreResult<Vec<OutboxMessage>>;
+    /// Keeps the user's pending one-time code (replacing an earlier one).
+    async fn put_mfa_code(&self, user_id: &str, code_hash: &str, expires_at_us: i64) -> StoreResult<()>;
+    /// Uses up the pending code if it is this one and unexpired at `now_us`, atomically.
+    async fn take_mfa_code(&self, user_id: &str, code_hash: &str, now_us: i64) -> StoreResult<bool>;
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
 

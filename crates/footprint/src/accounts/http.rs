@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use crate::accounts::changes::{self, AccountChange, TierChangeView, UpgradeView};
 use crate::accounts::jwt::IssuedToken;
 use crate::accounts::mfa::{self, Activation, Enrollment, MfaRequired};
+use crate::accounts::outbox::OutboxView;
 use crate::accounts::principal::Principal;
 use crate::accounts::service::{self as accounts, LoginOutcome, NewUserRequest, UserView};
 use crate::app::state::AppState;
@@ -26,6 +27,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa_verify))
         .routes(routes!(mfa_challenge))
         .routes(routes!(mfa_remove))
+        .routes(routes!(admin_outbox))
         .routes(routes!(create_user))
         .routes(routes!(get_user, update_user))
         .routes(routes!(upgrade_user))
@@ -146,6 +148,28 @@ async fn mfa_remove(
 ) -> Result<StatusCode, ApiError> {
     mfa::disable(&state, own_account(&principal)?, request.code.expose()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OutboxQuery {
+    /// Newest messages to list (1–1000, default 50).
+    limit: Option<u32>,
+}
+
+/// The messages the default sender left for users (e-mailed and SMS sign-in codes), newest
+/// first (admin): where a deployment without a mail gateway reads them.
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "accounts", params(OutboxQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<OutboxView>),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody),
+    ))]
+async fn admin_outbox(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::http::extract::ApiQuery(query): crate::http::extract::ApiQuery<OutboxQuery>,
+) -> Result<Json<Vec<OutboxView>>, ApiError> {
+    principal.require_admin()?;
+    Ok(Json(crate::accounts::outbox::latest(&state, query.limit.unwrap_or(50)).await?))
 }
 
 /// A login's second step: the challenge and the authenticator's code, or a recovery code.

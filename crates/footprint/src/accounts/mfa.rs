@@ -184,31 +184,98 @@ pub async fn disable(state: &AppState, user_id: &str, code: &str) -> Result<(), 
     Ok(())
 }
 
-/// Whether a login of this account needs the second factor.
-pub async fn required(state: &AppState, user: &UserRecord) -> Result<bool, ApiError> {
-    Ok(state.store.mfa(&user.user_id).await?.is_some_and(|record| record.active))
+/// How a login's second step is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The authenticator app's code, or a recovery code.
+    Authenticator,
+    /// A one-time code sent to the account's e-mail.
+    Email,
 }
 
-fn challenge_payload(user: &UserRecord, expires_us: i64) -> String {
-    format!("{}\n{expires_us}\n{}", user.user_id, user.token_generation)
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Authenticator => "authenticator",
+            Method::Email => "email",
+        }
+    }
 }
 
-/// The challenge a login answers when the second factor is needed.
-pub fn challenge(state: &AppState, user: &UserRecord) -> MfaRequired {
-    let expires_us = state.clock.now_us() + CHALLENGE_SECS * 1_000_000;
-    let payload = challenge_payload(user, expires_us);
+/// Whether a login of this account needs a second step, and which: the authenticator when one
+/// is active, else an e-mailed code when `security_settings.require_mfa` asks for one.
+pub async fn required(state: &AppState, user: &UserRecord) -> Result<Option<Method>, ApiError> {
+    if state.store.mfa(&user.user_id).await?.is_some_and(|record| record.active) {
+        return Ok(Some(Method::Authenticator));
+    }
+    if !requires_mfa(state, user) {
+        return Ok(None);
+    }
+    if user.email_enc.is_none() {
+        return Err(ApiError::Forbidden(
+            "this account requires a second factor but has neither an authenticator nor an e-mail to send a code to; \
+             an admin can turn security_settings.require_mfa off, or give the account an e-mail"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(Method::Email))
+}
+
+fn requires_mfa(state: &AppState, user: &UserRecord) -> bool {
+    let Some(stored) = user.profile_enc.as_deref() else { return false };
+    let Ok(text) = state.keys.cipher.decrypt(stored) else { return false };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|profile| profile.get("security_settings")?.get("require_mfa")?.as_bool())
+        .unwrap_or(false)
+}
+
+fn challenge_payload(user: &UserRecord, expires_us: i64, method: Method) -> String {
+    format!("{}\n{expires_us}\n{}\n{}", user.user_id, user.token_generation, method.name())
+}
+
+/// How long an e-mailed code may be used.
+const EMAILED_CODE_SECS: i64 = 600;
+
+/// The challenge a login answers when the second step is needed; for `Email`, the code is sent
+/// (and only its keyed hash kept).
+pub async fn challenge(state: &AppState, user: &UserRecord, method: Method) -> Result<MfaRequired, ApiError> {
+    let now_us = state.clock.now_us();
+    let expires_us = now_us + CHALLENGE_SECS * 1_000_000;
+    if method == Method::Email {
+        let bytes = random_bytes(4);
+        let code = format!("{:06}", u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 1_000_000);
+        let hash = state.keys.pseudonymizer.recovery_code(&user.user_id, &format!("email:{code}"));
+        state.store.put_mfa_code(&user.user_id, &hash, now_us + EMAILED_CODE_SECS * 1_000_000).await?;
+        let recipient = match user.email_enc.as_deref() {
+            Some(stored) => state.keys.cipher.decrypt(stored).map_err(ApiError::internal)?,
+            None => return Err(ApiError::Forbidden("the account has no e-mail to send a code to".to_owned())),
+        };
+        let message = crate::accounts::outbox::Message {
+            user_id: user.user_id.clone(),
+            channel: "email",
+            recipient,
+            subject: "Your Footprint sign-in code".to_owned(),
+            body: format!("Your sign-in code is {code}. It expires in {} minutes.", EMAILED_CODE_SECS / 60),
+        };
+        state.sender.send(message).await?;
+    }
+    let payload = challenge_payload(user, expires_us, method);
     let signature = state.keys.pseudonymizer.mfa_challenge(&payload);
-    MfaRequired {
+    Ok(MfaRequired {
         mfa_required: true,
         mfa_token: format!("{}.{signature}", URL_SAFE_NO_PAD.encode(payload.as_bytes())),
-        methods: vec!["authenticator", "recovery_code"],
+        methods: match method {
+            Method::Authenticator => vec!["authenticator", "recovery_code"],
+            Method::Email => vec!["email"],
+        },
         expires_in: CHALLENGE_SECS,
-    }
+    })
 }
 
 /// The account a challenge was issued to, if it is genuine, unexpired, and its account's tokens
 /// were not revoked since.
-async fn challenged(state: &AppState, mfa_token: &str) -> Result<UserRecord, ApiError> {
+async fn challenged(state: &AppState, mfa_token: &str) -> Result<(UserRecord, Method), ApiError> {
     let invalid = || ApiError::InvalidToken("mfa_token: not a valid or current challenge; log in again".to_owned());
     let (encoded, signature) = mfa_token.trim().split_once('.').ok_or_else(invalid)?;
     let payload =
@@ -217,8 +284,15 @@ async fn challenged(state: &AppState, mfa_token: &str) -> Result<UserRecord, Api
         return Err(invalid());
     }
     let mut parts = payload.split('\n');
-    let (Some(user_id), Some(expires), Some(generation)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(user_id), Some(expires), Some(generation), Some(method)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(invalid());
+    };
+    let method = match method {
+        "authenticator" => Method::Authenticator,
+        "email" => Method::Email,
+        _ => return Err(invalid()),
     };
     let expires_us: i64 = expires.parse().map_err(|_| invalid())?;
     if expires_us < state.clock.now_us() {
@@ -228,7 +302,7 @@ async fn challenged(state: &AppState, mfa_token: &str) -> Result<UserRecord, Api
     if generation != user.token_generation.to_string() {
         return Err(invalid());
     }
-    Ok(user)
+    Ok((user, method))
 }
 
 /// Completes a login's challenge with the authenticator's code or a recovery code: the account
@@ -240,23 +314,30 @@ pub async fn complete(
     recovery_code: Option<&str>,
     client: Option<IpAddr>,
 ) -> Result<UserRecord, ApiError> {
-    let user = challenged(state, mfa_token).await?;
-    let Some(record) = state.store.mfa(&user.user_id).await?.filter(|record| record.active) else {
+    let (user, method) = challenged(state, mfa_token).await?;
+    let record = state.store.mfa(&user.user_id).await?.filter(|record| record.active);
+    if method == Method::Authenticator && record.is_none() {
         return Err(ApiError::InvalidToken("the second factor was removed meanwhile: log in again".to_owned()));
-    };
+    }
     let subject = Some(user.user_id.as_str());
     let pair = lockout::pair(state, Some(&user), &user.user_id, client);
     let attempt = match lockout::admit(state, pair).await? {
         Admission::Checked(attempt) => attempt,
         Admission::Refused { retry_after_secs, .. } => return Err(lockout::refusal(retry_after_secs)),
     };
-    let (accepted, method) = match (code, recovery_code) {
-        (Some(code), _) => (accept_code(state, &user, &record, code).await?, "authenticator"),
-        (None, Some(recovery)) => {
+    let (accepted, method) = match (code, recovery_code, &record) {
+        (Some(code), _, _) if method == Method::Email => {
+            let hash = state.keys.pseudonymizer.recovery_code(&user.user_id, &format!("email:{}", code.trim()));
+            (state.store.take_mfa_code(&user.user_id, &hash, state.clock.now_us()).await?, "email")
+        }
+        (Some(code), _, Some(record)) => (accept_code(state, &user, record, code).await?, "authenticator"),
+        (None, Some(recovery), Some(_)) => {
             let hash = state.keys.pseudonymizer.recovery_code(&user.user_id, &normalised(recovery));
             (state.store.use_recovery_code(&user.user_id, &hash).await?, "recovery_code")
         }
-        (None, None) => return Err(ApiError::Validation("code or recovery_code is required".to_owned())),
+        _ => {
+            return Err(ApiError::Validation("code (or, with an authenticator, recovery_code) is required".to_owned()));
+        }
     };
     if !accepted {
         let outcome = if lockout::failed(state, &attempt).await? { "locked" } else { "failure" };

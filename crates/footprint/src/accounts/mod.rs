@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod limits;
 pub mod lockout;
 pub mod mfa;
+pub mod outbox;
 pub mod password;
 pub mod principal;
 pub mod service;

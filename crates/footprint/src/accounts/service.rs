@@ -222,10 +222,10 @@ pub async fn login(
         audit::record(state, "login", subject, subject, outcome, detail).await;
         return Err(ApiError::InvalidCredentials);
     };
-    if mfa::required(state, &user).await? {
+    if let Some(method) = mfa::required(state, &user).await? {
         // The attempts are not forgotten until the second factor passes: wrong codes count on.
         audit::record(state, "login", subject, subject, "mfa_required", network).await;
-        return Ok(LoginOutcome::SecondFactor(mfa::challenge(state, &user)));
+        return Ok(LoginOutcome::SecondFactor(mfa::challenge(state, &user, method).await?));
     }
     lockout::succeeded(state, &attempt).await?;
     audit::record(state, "login", subject, subject, "success", network).await;

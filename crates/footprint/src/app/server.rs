@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::jwt::JwtKeys;
 use crate::accounts::limits::{Limits, LocalLimiter, RateLimiter, RedisLimiter};
+use crate::accounts::outbox::OutboxSender;
 use crate::accounts::password::Passwords;
 use crate::accounts::principal::Authenticator;
 use crate::accounts::service as accounts;
@@ -86,6 +87,7 @@ impl App {
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let passwords = Passwords::new(cpus);
         let analyses = Arc::new(tokio::sync::Semaphore::new(config.ml.max_concurrent_analyses));
+        let sender = Arc::new(OutboxSender::new(Arc::clone(&store), keys.cipher.clone(), Arc::clone(&clock)));
         let state = AppState {
             tasks: Tasks::new(Arc::clone(&clock)),
             config,
@@ -94,6 +96,7 @@ impl App {
             keys: Arc::new(keys),
             auth,
             limits,
+            sender,
             passwords,
             ingest: ingestor,
             batch_parsing: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<Keys>,
     pub auth: Arc<Authenticator>,
+    /// Where messages to users (sign-in codes) go: the outbox by default.
+    pub sender: Arc<dyn crate::accounts::outbox::MessageSender>,
     /// The tiers' request limits (seed 003).
     pub limits: Arc<crate::accounts::limits::Limits>,
     pub passwords: Passwords,

@@ -142,3 +142,56 @@ async fn wrong_codes_lock_the_login_like_wrong_passwords() {
     let relogin = app.login("luc", PASSWORD).await;
     assert_eq!(relogin.status(), StatusCode::TOO_MANY_REQUESTS, "and the password login too");
 }
+
+/// `security_settings.require_mfa` without an authenticator: the login's second step is a code
+/// e-mailed through the outbox, used once, within its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_mfa_sends_a_one_time_code_through_the_outbox() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .post_json(
+            "/api/v1/users",
+            Some(&app.admin_token),
+            &json!({"username": "ema", "email": "ema@example.com", "password": PASSWORD,
+                    "profile_data": {"security_settings": {"require_mfa": true, "mfa_methods": ["email"]}}}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let pending = login(&app, "ema").await;
+    assert_eq!((pending["mfa_required"].as_bool(), pending["methods"].clone()), (Some(true), json!(["email"])));
+    let mfa_token = pending["mfa_token"].as_str().unwrap().to_owned();
+
+    let outbox = app.get("/api/v1/admin/outbox", Some(&app.admin_token)).await;
+    assert_eq!(outbox.status(), StatusCode::OK);
+    let messages = body(outbox).await;
+    let message = &messages[0];
+    assert_eq!((message["user_id"].as_str(), message["channel"].as_str()), (Some("ema"), Some("email")));
+    assert_eq!(message["recipient"], "ema@example.com");
+    let text = message["body"].as_str().unwrap();
+    let code: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
+    assert_eq!(code.len(), 6, "{text}");
+    let stored = app.state.store.outbox(1).await.unwrap();
+    assert!(!stored[0].body_enc.contains(&code) && !stored[0].recipient_enc.contains("example"), "encrypted at rest");
+
+    let wrong = challenge(&app, &mfa_token, "code", if code == "000000" { "111111" } else { "000000" }).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let done = challenge(&app, &mfa_token, "code", &code).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(body(done).await["access_token"].is_string());
+    let again = challenge(&app, &mfa_token, "code", &code).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED, "an e-mailed code works once");
+    let recovery = challenge(&app, &mfa_token, "recovery_code", "abcde-fghij").await;
+    assert_eq!(recovery.status(), StatusCode::UNPROCESSABLE_ENTITY, "no recovery codes without an authenticator");
+
+    // A required second factor with nowhere to send a code: refused with what to do.
+    let no_email = app
+        .post_json(
+            "/api/v1/users",
+            Some(&app.admin_token),
+            &json!({"username": "noe", "password": PASSWORD, "profile_data": {"security_settings": {"require_mfa": true}}}),
+        )
+        .await;
+    assert_eq!(no_email.status(), StatusCode::CREATED);
+    let refused = app.login("noe", PASSWORD).await;
+    assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "FORBIDDEN");
+}

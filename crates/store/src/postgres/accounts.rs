@@ -368,6 +368,70 @@ impl AccountStore for PostgresStore {
         Ok(true)
     }
 
+    async fn append_outbox(&self, message: OutboxMessage) -> StoreResult<i64> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO outbox (user_id, channel, recipient_enc, subject, body_enc, created_at_us)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[
+                    &message.user_id,
+                    &message.channel,
+                    &message.recipient_enc,
+                    &message.subject,
+                    &message.body_enc,
+                    &message.created_at_us,
+                ],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn outbox(&self, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, user_id, channel, recipient_enc, subject, body_enc, created_at_us FROM outbox ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| OutboxMessage {
+                id: row.get(0),
+                user_id: row.get(1),
+                channel: row.get(2),
+                recipient_enc: row.get(3),
+                subject: row.get(4),
+                body_enc: row.get(5),
+                created_at_us: row.get(6),
+            })
+            .collect())
+    }
+
+    async fn put_mfa_code(&self, user_id: &str, code_hash: &str, expires_at_us: i64) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO mfa_codes (user_id, code_hash, expires_at_us) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at_us = EXCLUDED.expires_at_us",
+                &[&user_id, &code_hash, &expires_at_us],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn take_mfa_code(&self, user_id: &str, code_hash: &str, now_us: i64) -> StoreResult<bool> {
+        let client = self.pool.get().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM mfa_codes WHERE user_id = $1 AND code_hash = $2 AND expires_at_us >= $3",
+                &[&user_id, &code_hash, &now_us],
+            )
+            .await?;
+        Ok(deleted == 1)
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         let client = self.pool.get().await?;
         client

@@ -79,6 +79,8 @@ impl PrivacyStore for PostgresStore {
         tx.execute("DELETE FROM attendance_registrations WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute("DELETE FROM tier_changes WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute("DELETE FROM mfa_totp WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM mfa_codes WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM outbox WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute(
             "UPDATE tier_changes SET changed_by = $2 WHERE changed_by = $1",
             &[&erasure.user_id, &erasure.replacement],
@@ -149,6 +151,8 @@ impl PrivacyStore for PostgresStore {
         // The account is gone, and its tier history with it.
         tx.execute("DELETE FROM tier_changes WHERE user_id = $1", &[&change.user_id]).await?;
         tx.execute("DELETE FROM mfa_totp WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute("DELETE FROM mfa_codes WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute("DELETE FROM outbox WHERE user_id = $1", &[&change.user_id]).await?;
         tx.execute(
             "UPDATE tier_changes SET changed_by = $2 WHERE changed_by = $1",
             &[&change.user_id, &change.new_user_id],

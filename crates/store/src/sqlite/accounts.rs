@@ -390,6 +390,71 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn append_outbox(&self, message: OutboxMessage) -> StoreResult<i64> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO outbox (user_id, channel, recipient_enc, subject, body_enc, created_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    message.user_id,
+                    message.channel,
+                    message.recipient_enc,
+                    message.subject,
+                    message.body_enc,
+                    message.created_at_us
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn outbox(&self, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, user_id, channel, recipient_enc, subject, body_enc, created_at_us FROM outbox ORDER BY id DESC LIMIT ?1",
+            )?;
+            let messages = stmt
+                .query_map([limit], |row| {
+                    Ok(OutboxMessage {
+                        id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        channel: row.get(2)?,
+                        recipient_enc: row.get(3)?,
+                        subject: row.get(4)?,
+                        body_enc: row.get(5)?,
+                        created_at_us: row.get(6)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(messages)
+        })
+        .await
+    }
+
+    async fn put_mfa_code(&self, user_id: &str, code_hash: &str, expires_at_us: i64) -> StoreResult<()> {
+        let (user_id, code_hash) = (user_id.to_owned(), code_hash.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO mfa_codes (user_id, code_hash, expires_at_us) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id) DO UPDATE SET code_hash = excluded.code_hash, expires_at_us = excluded.expires_at_us",
+                params![user_id, code_hash, expires_at_us],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_mfa_code(&self, user_id: &str, code_hash: &str, now_us: i64) -> StoreResult<bool> {
+        let (user_id, code_hash) = (user_id.to_owned(), code_hash.to_owned());
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM mfa_codes WHERE user_id = ?1 AND code_hash = ?2 AND expires_at_us >= ?3",
+                params![user_id, code_hash, now_us],
+            )? == 1)
+        })
+        .await
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         self.write(move |conn| {
             conn.execute(

@@ -115,6 +115,7 @@ behaviour_suite!(
     counts_each_users_latest_consent,
     changes_roles_and_tiers_and_keeps_the_tier_history,
     keeps_a_second_factor_and_accepts_each_step_once,
+    keeps_the_outbox_and_one_time_codes,
     keeps_daily_activity_of_processed_batches,
 );
 
@@ -616,4 +617,30 @@ async fn keeps_a_second_factor_and_accepts_each_step_once(db: &TestDb) {
     assert!(!db.store.accept_totp_step("nobody", 5).await.unwrap());
     assert!(db.store.delete_mfa("m1").await.unwrap());
     assert!(!db.store.delete_mfa("m1").await.unwrap());
+}
+
+async fn keeps_the_outbox_and_one_time_codes(db: &TestDb) {
+    let message = |n: i64| OutboxMessage {
+        id: 0,
+        user_id: format!("o{n}"),
+        channel: "email".to_owned(),
+        recipient_enc: "enc-to".to_owned(),
+        subject: format!("subject {n}"),
+        body_enc: "enc-body".to_owned(),
+        created_at_us: n,
+    };
+    let first = db.store.append_outbox(message(1)).await.unwrap();
+    let second = db.store.append_outbox(message(2)).await.unwrap();
+    assert!(second > first);
+    let kept = db.store.outbox(10).await.unwrap();
+    assert_eq!(kept.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(), ["subject 2", "subject 1"], "newest first");
+    assert_eq!(kept[0], OutboxMessage { id: second, ..message(2) });
+    assert_eq!(db.store.outbox(1).await.unwrap().len(), 1);
+
+    db.store.put_mfa_code("o1", "h-old", 100).await.unwrap();
+    db.store.put_mfa_code("o1", "h-new", 100).await.unwrap();
+    assert!(!db.store.take_mfa_code("o1", "h-old", 50).await.unwrap(), "replaced by the newer code");
+    assert!(!db.store.take_mfa_code("o1", "h-new", 101).await.unwrap(), "expired");
+    assert!(db.store.take_mfa_code("o1", "h-new", 100).await.unwrap());
+    assert!(!db.store.take_mfa_code("o1", "h-new", 100).await.unwrap(), "used once");
 }

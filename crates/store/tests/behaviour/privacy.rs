@@ -37,6 +37,17 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
         created_at_us: 3,
     };
     db.store.put_mfa(mfa).await.unwrap();
+    db.store.put_mfa_code(user, &format!("code-of-{user}"), 99).await.unwrap();
+    let message = OutboxMessage {
+        id: 0,
+        user_id: user.to_owned(),
+        channel: "email".to_owned(),
+        recipient_enc: format!("enc({user}@mail)"),
+        subject: "Your sign-in code".to_owned(),
+        body_enc: format!("enc(code for {user})"),
+        created_at_us: 3,
+    };
+    db.store.append_outbox(message).await.unwrap();
     // Failed logins, counted under the account's pseudonym.
     let login = LoginPair { login_key: format!("key-{user}"), network: "192.0.2.0".to_owned() };
     db.store.count_login_attempt(&login, 3).await.unwrap();
