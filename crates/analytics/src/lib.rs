@@ -14,6 +14,7 @@ pub mod matching;
 pub mod patterns;
 pub mod privacy;
 pub mod profile;
+pub mod risk;
 pub mod rng;
 pub mod segmentation;
 pub mod sequence;

@@ -699,3 +699,19 @@ pub struct OutboxMessage {
     pub body_enc: String,
     pub created_at_us: i64,
 }
+
+/// One login that passed the password, with its risk score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginRecord {
+    pub user_id: String,
+    pub at_us: i64,
+    pub network: String,
+    /// A keyed hash of the device id (or user agent) the client gave.
+    pub device: String,
+    /// 0–23, UTC.
+    pub hour: i64,
+    /// `success` (a token issued), `challenged` (a second step asked for) or `mfa_passed`.
+    pub outcome: String,
+    pub score: f64,
+    pub reasons: Vec<String>,
+}

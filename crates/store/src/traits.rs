@@ -64,6 +64,12 @@ pub trait AccountStore: Send + Sync {
     /// Uses up one recovery code (by its hash), atomically; false when it is not (or no longer) one.
     async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
 
+    async fn record_login(&self, login: LoginRecord) -> StoreResult<()>;
+    /// The account's latest logins, newest first.
+    async fn login_history(&self, user_id: &str, limit: u32) -> StoreResult<Vec<LoginRecord>>;
+    /// How many logins other than `except_login_key` have failed attempts from `network` since `since_us`.
+    async fn failing_logins_on_network(&self, network: &str, since_us: i64, except_login_key: &str)
+    -> StoreResult<u32>;
     /// Leaves a message in the outbox; returns its id.
     async fn append_outbox(&self, message: OutboxMessage) -> StoreResult<i64>;
     /// The latest messages, newest first.

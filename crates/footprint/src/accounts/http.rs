@@ -32,6 +32,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user))
         .routes(routes!(upgrade_user))
         .routes(routes!(user_tier_history))
+        .routes(routes!(user_security))
         .routes(routes!(revoke_tokens))
 }
 
@@ -43,6 +44,9 @@ pub struct LoginRequest {
     login: Option<String>,
     #[schema(value_type = String)]
     password: crate::app::config::Secret,
+    /// Seed 003's `context`: `ip_address` (the end user's, when an application logs them in from
+    /// its server), `user_agent`, `device_id`; scored against the account's own logins.
+    context: Option<crate::accounts::risk::LoginContext>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,7 +83,8 @@ pub(crate) async fn login(
     let Some(login) = request.username.or(request.email).or(request.login) else {
         return Err(ApiError::Validation("username or email is required".to_owned()));
     };
-    Ok(Json(match accounts::login(&state, &login, request.password.expose().to_owned(), client).await? {
+    let context = request.context.unwrap_or_default();
+    Ok(Json(match accounts::login(&state, &login, request.password.expose().to_owned(), client, &context).await? {
         LoginOutcome::Token(_, token) => LoginResponse::Token(bearer(token)),
         LoginOutcome::SecondFactor(challenge) => LoginResponse::SecondFactor(challenge),
     }))
@@ -314,6 +319,24 @@ async fn user_tier_history(
         return Err(ApiError::NotFound(format!("no user with user_id {id}")));
     }
     Ok(Json(changes::tier_history(&state, &id).await?))
+}
+
+/// The account's security (seed 003): recent logins with their risk score, reasons and outcome,
+/// the devices known from logins that went through, whether a second factor is active, and the
+/// threshold above which a login must pass one. The user themself or a manager/admin.
+#[utoipa::path(get, path = "/api/v1/users/{id}/security", tag = "accounts", params(("id" = String, Path, description = "user_id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = crate::accounts::risk::SecurityView),
+        (status = 401, body = crate::kernel::error::ErrorBody), (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody),
+    ))]
+async fn user_security(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<crate::accounts::risk::SecurityView>, ApiError> {
+    principal.require_self_or_staff(&id)?;
+    Ok(Json(crate::accounts::risk::security(&state, &id).await?))
 }
 
 /// Revoke every access token of the account (log out everywhere): the user themself or an

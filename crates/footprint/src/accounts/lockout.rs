@@ -42,6 +42,13 @@ pub enum Admission {
 
 /// The pair an attempt is counted under: the account's pseudonym when the login names an
 /// account, else a keyed hash of the login as typed (trimmed, in lower case).
+impl Attempt {
+    /// The failed attempts of this pair before this one (since its last success or lock).
+    pub fn previous_failures(&self) -> u32 {
+        u32::try_from((self.number - 1).max(0)).unwrap_or(u32::MAX)
+    }
+}
+
 pub fn pair(state: &AppState, account: Option<&UserRecord>, login: &str, client: Option<IpAddr>) -> LoginPair {
     let login_key = match account {
         Some(user) => user.user_key.clone(),

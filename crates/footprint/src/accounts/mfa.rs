@@ -18,9 +18,11 @@ use utoipa::ToSchema;
 
 use crate::accounts::audit;
 use crate::accounts::lockout::{self, Admission};
+use crate::accounts::risk::Assessment;
 use crate::app::state::AppState;
 use crate::kernel::crypto::{random_bytes, same_secret};
 use crate::kernel::error::ApiError;
+use footprint_analytics::risk::RiskScore;
 
 /// The issuer shown by authenticator apps.
 pub const ISSUER: &str = "Footprint";
@@ -221,6 +223,12 @@ pub async fn required(state: &AppState, user: &UserRecord) -> Result<Option<Meth
     Ok(Some(Method::Email))
 }
 
+/// The second step to ask for when the login's risk calls for one and no authenticator is
+/// active: a code by e-mail, if the account has an e-mail.
+pub fn fallback(user: &UserRecord) -> Option<Method> {
+    user.email_enc.is_some().then_some(Method::Email)
+}
+
 fn requires_mfa(state: &AppState, user: &UserRecord) -> bool {
     let Some(stored) = user.profile_enc.as_deref() else { return false };
     let Ok(text) = state.keys.cipher.decrypt(stored) else { return false };
@@ -230,8 +238,19 @@ fn requires_mfa(state: &AppState, user: &UserRecord) -> bool {
         .unwrap_or(false)
 }
 
-fn challenge_payload(user: &UserRecord, expires_us: i64, method: Method) -> String {
-    format!("{}\n{expires_us}\n{}\n{}", user.user_id, user.token_generation, method.name())
+/// What the challenge carries: whose, until when, under which token generation, how it is
+/// proven, and where the login came from (kept in the login history once it passes).
+fn challenge_payload(user: &UserRecord, expires_us: i64, method: Method, seen: &Assessment) -> String {
+    format!(
+        "{}\n{expires_us}\n{}\n{}\n{}\n{}\n{}\n{}",
+        user.user_id,
+        user.token_generation,
+        method.name(),
+        seen.network,
+        seen.device,
+        seen.hour,
+        seen.risk.score
+    )
 }
 
 /// How long an e-mailed code may be used.
@@ -239,7 +258,12 @@ const EMAILED_CODE_SECS: i64 = 600;
 
 /// The challenge a login answers when the second step is needed; for `Email`, the code is sent
 /// (and only its keyed hash kept).
-pub async fn challenge(state: &AppState, user: &UserRecord, method: Method) -> Result<MfaRequired, ApiError> {
+pub async fn challenge(
+    state: &AppState,
+    user: &UserRecord,
+    method: Method,
+    seen: &Assessment,
+) -> Result<MfaRequired, ApiError> {
     let now_us = state.clock.now_us();
     let expires_us = now_us + CHALLENGE_SECS * 1_000_000;
     if method == Method::Email {
@@ -260,7 +284,7 @@ pub async fn challenge(state: &AppState, user: &UserRecord, method: Method) -> R
         };
         state.sender.send(message).await?;
     }
-    let payload = challenge_payload(user, expires_us, method);
+    let payload = challenge_payload(user, expires_us, method, seen);
     let signature = state.keys.pseudonymizer.mfa_challenge(&payload);
     Ok(MfaRequired {
         mfa_required: true,
@@ -275,7 +299,7 @@ pub async fn challenge(state: &AppState, user: &UserRecord, method: Method) -> R
 
 /// The account a challenge was issued to, if it is genuine, unexpired, and its account's tokens
 /// were not revoked since.
-async fn challenged(state: &AppState, mfa_token: &str) -> Result<(UserRecord, Method), ApiError> {
+async fn challenged(state: &AppState, mfa_token: &str) -> Result<(UserRecord, Method, Assessment), ApiError> {
     let invalid = || ApiError::InvalidToken("mfa_token: not a valid or current challenge; log in again".to_owned());
     let (encoded, signature) = mfa_token.trim().split_once('.').ok_or_else(invalid)?;
     let payload =
@@ -294,6 +318,22 @@ async fn challenged(state: &AppState, mfa_token: &str) -> Result<(UserRecord, Me
         "email" => Method::Email,
         _ => return Err(invalid()),
     };
+    let (Some(network), Some(device), Some(hour), Some(score)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let seen = Assessment {
+        network: network.to_owned(),
+        device: device.to_owned(),
+        hour: hour.parse().map_err(|_| invalid())?,
+        risk: RiskScore {
+            score: score.parse().map_err(|_| invalid())?,
+            reasons: vec!["passed the second step".to_owned()],
+        },
+        threshold: 0.0,
+        enabled: true,
+    };
     let expires_us: i64 = expires.parse().map_err(|_| invalid())?;
     if expires_us < state.clock.now_us() {
         return Err(ApiError::TokenExpired);
@@ -302,7 +342,7 @@ async fn challenged(state: &AppState, mfa_token: &str) -> Result<(UserRecord, Me
     if generation != user.token_generation.to_string() {
         return Err(invalid());
     }
-    Ok((user, method))
+    Ok((user, method, seen))
 }
 
 /// Completes a login's challenge with the authenticator's code or a recovery code: the account
@@ -314,7 +354,7 @@ pub async fn complete(
     recovery_code: Option<&str>,
     client: Option<IpAddr>,
 ) -> Result<UserRecord, ApiError> {
-    let (user, method) = challenged(state, mfa_token).await?;
+    let (user, method, seen) = challenged(state, mfa_token).await?;
     let record = state.store.mfa(&user.user_id).await?.filter(|record| record.active);
     if method == Method::Authenticator && record.is_none() {
         return Err(ApiError::InvalidToken("the second factor was removed meanwhile: log in again".to_owned()));
@@ -345,6 +385,8 @@ pub async fn complete(
         return Err(ApiError::InvalidCredentials);
     }
     lockout::succeeded(state, &attempt).await?;
+    // The device and network are known from now on.
+    crate::accounts::risk::record(state, &user, &seen, "mfa_passed").await?;
     audit::record(state, "login.mfa", subject, subject, "success", json!({"method": method})).await;
     Ok(user)
 }

@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod outbox;
 pub mod password;
 pub mod principal;
+pub mod risk;
 pub mod service;
 pub mod settings;
 

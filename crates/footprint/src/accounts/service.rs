@@ -14,6 +14,7 @@ use crate::accounts::jwt::{IssuedToken, TokenSubject};
 use crate::accounts::lockout::{self, Admission};
 use crate::accounts::mfa;
 use crate::accounts::password::check_password_policy;
+use crate::accounts::risk::{self, LoginContext};
 use crate::app::config::Secret;
 use crate::app::state::AppState;
 use crate::kernel::clock::rfc3339;
@@ -189,6 +190,7 @@ pub async fn login(
     login: &str,
     password: String,
     client: Option<IpAddr>,
+    context: &LoginContext,
 ) -> Result<LoginOutcome, ApiError> {
     let account = find_by_login(state, login).await?.filter(UserRecord::has_account);
     let subject = account.as_ref().map(|user| user.user_id.clone());
@@ -222,13 +224,36 @@ pub async fn login(
         audit::record(state, "login", subject, subject, outcome, detail).await;
         return Err(ApiError::InvalidCredentials);
     };
-    if let Some(method) = mfa::required(state, &user).await? {
+    let mut assessment = risk::assess(state, &user, context, client, attempt.previous_failures()).await?;
+    let method = match mfa::required(state, &user).await? {
+        Some(method) => Some(method),
+        None if assessment.exceeds_threshold() => {
+            let fallback = mfa::fallback(&user);
+            if fallback.is_none() {
+                assessment
+                    .risk
+                    .reasons
+                    .push("above the threshold, but the account has no second factor to ask for".to_owned());
+            }
+            fallback
+        }
+        None => None,
+    };
+    let detail = json!({
+        "network": attempt.pair.network,
+        "risk_score": assessment.risk.score,
+        "risk_threshold": assessment.threshold,
+        "reasons": assessment.risk.reasons,
+    });
+    if let Some(method) = method {
         // The attempts are not forgotten until the second factor passes: wrong codes count on.
-        audit::record(state, "login", subject, subject, "mfa_required", network).await;
-        return Ok(LoginOutcome::SecondFactor(mfa::challenge(state, &user, method).await?));
+        risk::record(state, &user, &assessment, "challenged").await?;
+        audit::record(state, "login", subject, subject, "mfa_required", detail).await;
+        return Ok(LoginOutcome::SecondFactor(mfa::challenge(state, &user, method, &assessment).await?));
     }
     lockout::succeeded(state, &attempt).await?;
-    audit::record(state, "login", subject, subject, "success", network).await;
+    risk::record(state, &user, &assessment, "success").await?;
+    audit::record(state, "login", subject, subject, "success", detail).await;
     let token = issue_token(state, &user);
     Ok(LoginOutcome::Token(Box::new(user), token))
 }

@@ -98,7 +98,8 @@ async fn login(
     ClientIp(client): ClientIp,
     JsonOrForm(credentials): JsonOrForm<Credentials>,
 ) -> Result<Json<SeedToken>, ApiError> {
-    match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned(), client).await {
+    let context = crate::accounts::risk::LoginContext::default();
+    match accounts::login(&state, &credentials.username, credentials.password.expose().to_owned(), client, &context).await {
         Ok(accounts::LoginOutcome::Token(_, token)) => {
             Ok(Json(SeedToken { access_token: token.access_token, token_type: "bearer" }))
         }

@@ -24,6 +24,7 @@ mod permissions;
 mod privacy;
 mod profiles;
 mod queue;
+mod risk;
 mod seed001;
 mod seed002;
 mod snapshots;

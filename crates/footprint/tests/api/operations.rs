@@ -137,6 +137,7 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/v1/auth/mfa/challenge",
         "DELETE /api/v1/auth/mfa",
         "GET /api/v1/admin/outbox",
+        "GET /api/v1/users/{id}/security",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

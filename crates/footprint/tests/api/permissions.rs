@@ -41,6 +41,7 @@ fn protected_routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/users/bob/tier-history", None, Needs::SelfOrStaff),
         route(Method::POST, "/api/v1/auth/mfa/enroll", None, Needs::Account),
         route(Method::GET, "/api/v1/admin/outbox", None, Needs::Admin),
+        route(Method::GET, "/api/v1/users/bob/security", None, Needs::SelfOrStaff),
         route(Method::POST, "/api/v1/auth/mfa/verify", Some(json!({"code": "000000"})), Needs::Account),
         route(Method::DELETE, "/api/v1/auth/mfa", Some(json!({"code": "000000"})), Needs::Account),
         route(Method::GET, "/api/v1/events", None, Needs::Staff),

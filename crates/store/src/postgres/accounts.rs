@@ -368,6 +368,70 @@ impl AccountStore for PostgresStore {
         Ok(true)
     }
 
+    async fn record_login(&self, login: LoginRecord) -> StoreResult<()> {
+        let reasons = serde_json::to_string(&login.reasons).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO login_history (user_id, at_us, network, device, hour, outcome, score, reasons)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &login.user_id,
+                    &login.at_us,
+                    &login.network,
+                    &login.device,
+                    &login.hour,
+                    &login.outcome,
+                    &login.score,
+                    &reasons,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn login_history(&self, user_id: &str, limit: u32) -> StoreResult<Vec<LoginRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_id, at_us, network, device, hour, outcome, score, reasons FROM login_history
+                 WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+                &[&user_id, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let reasons: String = row.get(7);
+                Ok(LoginRecord {
+                    user_id: row.get(0),
+                    at_us: row.get(1),
+                    network: row.get(2),
+                    device: row.get(3),
+                    hour: row.get(4),
+                    outcome: row.get(5),
+                    score: row.get(6),
+                    reasons: serde_json::from_str(&reasons).map_err(|error| StoreError::Other(Box::new(error)))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn failing_logins_on_network(
+        &self,
+        network: &str,
+        since_us: i64,
+        except_login_key: &str,
+    ) -> StoreResult<u32> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM login_attempts WHERE network = $1 AND attempts > 0 AND last_attempt_us >= $2 AND login_key <> $3",
+                &[&network, &since_us, &except_login_key],
+            )
+            .await?;
+        Ok(u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX))
+    }
+
     async fn append_outbox(&self, message: OutboxMessage) -> StoreResult<i64> {
         let client = self.pool.get().await?;
         let row = client

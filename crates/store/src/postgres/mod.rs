@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("migrations/0017_api_key_tier.sql")),
     (18, include_str!("migrations/0018_mfa.sql")),
     (19, include_str!("migrations/0019_outbox.sql")),
+    (20, include_str!("migrations/0020_login_history.sql")),
 ];
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;

@@ -81,6 +81,7 @@ impl PrivacyStore for PostgresStore {
         tx.execute("DELETE FROM mfa_totp WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute("DELETE FROM mfa_codes WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute("DELETE FROM outbox WHERE user_id = $1", &[&erasure.user_id]).await?;
+        tx.execute("DELETE FROM login_history WHERE user_id = $1", &[&erasure.user_id]).await?;
         tx.execute(
             "UPDATE tier_changes SET changed_by = $2 WHERE changed_by = $1",
             &[&erasure.user_id, &erasure.replacement],
@@ -153,6 +154,7 @@ impl PrivacyStore for PostgresStore {
         tx.execute("DELETE FROM mfa_totp WHERE user_id = $1", &[&change.user_id]).await?;
         tx.execute("DELETE FROM mfa_codes WHERE user_id = $1", &[&change.user_id]).await?;
         tx.execute("DELETE FROM outbox WHERE user_id = $1", &[&change.user_id]).await?;
+        tx.execute("DELETE FROM login_history WHERE user_id = $1", &[&change.user_id]).await?;
         tx.execute(
             "UPDATE tier_changes SET changed_by = $2 WHERE changed_by = $1",
             &[&change.user_id, &change.new_user_id],

@@ -390,6 +390,82 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn record_login(&self, login: LoginRecord) -> StoreResult<()> {
+        let reasons = serde_json::to_string(&login.reasons).map_err(|error| StoreError::Other(Box::new(error)))?;
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO login_history (user_id, at_us, network, device, hour, outcome, score, reasons)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    login.user_id,
+                    login.at_us,
+                    login.network,
+                    login.device,
+                    login.hour,
+                    login.outcome,
+                    login.score,
+                    reasons
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn login_history(&self, user_id: &str, limit: u32) -> StoreResult<Vec<LoginRecord>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, at_us, network, device, hour, outcome, score, reasons FROM login_history
+                 WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![user_id, limit], |row| {
+                    Ok((
+                        LoginRecord {
+                            user_id: row.get(0)?,
+                            at_us: row.get(1)?,
+                            network: row.get(2)?,
+                            device: row.get(3)?,
+                            hour: row.get(4)?,
+                            outcome: row.get(5)?,
+                            score: row.get(6)?,
+                            reasons: Vec::new(),
+                        },
+                        row.get::<_, String>(7)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(record, reasons)| {
+                    Ok(LoginRecord {
+                        reasons: serde_json::from_str(&reasons).map_err(|error| StoreError::Other(Box::new(error)))?,
+                        ..record
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn failing_logins_on_network(
+        &self,
+        network: &str,
+        since_us: i64,
+        except_login_key: &str,
+    ) -> StoreResult<u32> {
+        let (network, except) = (network.to_owned(), except_login_key.to_owned());
+        self.read(move |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM login_attempts WHERE network = ?1 AND attempts > 0 AND last_attempt_us >= ?2 AND login_key <> ?3",
+                params![network, since_us, except],
+                |row| row.get(0),
+            )?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
     async fn append_outbox(&self, message: OutboxMessage) -> StoreResult<i64> {
         self.write(move |conn| {
             conn.execute(

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/0012_api_key_tier.sql")),
     (13, include_str!("migrations/0013_mfa.sql")),
     (14, include_str!("migrations/0014_outbox.sql")),
+    (15, include_str!("migrations/0015_login_history.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

@@ -96,6 +96,7 @@ impl PrivacyStore for SqliteStore {
                 tx.execute("DELETE FROM mfa_totp WHERE user_id = ?1", [&erasure.user_id])?;
                 tx.execute("DELETE FROM mfa_codes WHERE user_id = ?1", [&erasure.user_id])?;
                 tx.execute("DELETE FROM outbox WHERE user_id = ?1", [&erasure.user_id])?;
+                tx.execute("DELETE FROM login_history WHERE user_id = ?1", [&erasure.user_id])?;
                 tx.execute(
                     "UPDATE tier_changes SET changed_by = ?2 WHERE changed_by = ?1",
                     [&erasure.user_id, &erasure.replacement],
@@ -191,6 +192,7 @@ impl PrivacyStore for SqliteStore {
                 tx.execute("DELETE FROM mfa_totp WHERE user_id = ?1", [&change.user_id])?;
                 tx.execute("DELETE FROM mfa_codes WHERE user_id = ?1", [&change.user_id])?;
                 tx.execute("DELETE FROM outbox WHERE user_id = ?1", [&change.user_id])?;
+                tx.execute("DELETE FROM login_history WHERE user_id = ?1", [&change.user_id])?;
                 tx.execute(
                     "UPDATE tier_changes SET changed_by = ?2 WHERE changed_by = ?1",
                     [&change.user_id, &change.new_user_id],

@@ -116,6 +116,7 @@ behaviour_suite!(
     changes_roles_and_tiers_and_keeps_the_tier_history,
     keeps_a_second_factor_and_accepts_each_step_once,
     keeps_the_outbox_and_one_time_codes,
+    keeps_logins_and_counts_failing_logins_per_network,
     keeps_daily_activity_of_processed_batches,
 );
 
@@ -643,4 +644,39 @@ async fn keeps_the_outbox_and_one_time_codes(db: &TestDb) {
     assert!(!db.store.take_mfa_code("o1", "h-new", 101).await.unwrap(), "expired");
     assert!(db.store.take_mfa_code("o1", "h-new", 100).await.unwrap());
     assert!(!db.store.take_mfa_code("o1", "h-new", 100).await.unwrap(), "used once");
+}
+
+async fn keeps_logins_and_counts_failing_logins_per_network(db: &TestDb) {
+    let login = |n: i64| LoginRecord {
+        user_id: "h1".to_owned(),
+        at_us: n,
+        network: "198.51.100.0".to_owned(),
+        device: format!("d{n}"),
+        hour: n,
+        outcome: "success".to_owned(),
+        score: 0.35,
+        reasons: vec!["a device never seen for this account".to_owned()],
+    };
+    for n in 1..=3 {
+        db.store.record_login(login(n)).await.unwrap();
+    }
+    let history = db.store.login_history("h1", 2).await.unwrap();
+    assert_eq!(history, [login(3), login(2)], "newest first, limited");
+    assert!(db.store.login_history("nobody", 5).await.unwrap().is_empty());
+
+    for (login_key, network, at) in
+        [("k1", "203.0.113.0", 10), ("k2", "203.0.113.0", 11), ("k3", "203.0.113.0", 2), ("k4", "192.0.2.0", 12)]
+    {
+        db.store
+            .count_login_attempt(&LoginPair { login_key: login_key.to_owned(), network: network.to_owned() }, at)
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.store.failing_logins_on_network("203.0.113.0", 5, "k0").await.unwrap(), 2, "k3's attempt is too old");
+    assert_eq!(
+        db.store.failing_logins_on_network("203.0.113.0", 5, "k1").await.unwrap(),
+        1,
+        "the login itself left out"
+    );
+    assert_eq!(db.store.failing_logins_on_network("192.0.2.0", 0, "k0").await.unwrap(), 1);
 }

@@ -48,6 +48,17 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
         created_at_us: 3,
     };
     db.store.append_outbox(message).await.unwrap();
+    let login = LoginRecord {
+        user_id: user.to_owned(),
+        at_us: 3,
+        network: "192.0.2.0".to_owned(),
+        device: format!("device-of-{user}"),
+        hour: 9,
+        outcome: "success".to_owned(),
+        score: 0.0,
+        reasons: vec![format!("first login of {user}")],
+    };
+    db.store.record_login(login).await.unwrap();
     // Failed logins, counted under the account's pseudonym.
     let login = LoginPair { login_key: format!("key-{user}"), network: "192.0.2.0".to_owned() };
     db.store.count_login_attempt(&login, 3).await.unwrap();

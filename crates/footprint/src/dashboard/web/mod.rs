@@ -143,7 +143,14 @@ async fn login(
             Some("Give a username and a password."),
         ));
     };
-    match accounts::login(&state, login.trim(), password.expose().to_owned(), client).await {
+    let context = crate::accounts::risk::LoginContext {
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+        ..Default::default()
+    };
+    match accounts::login(&state, login.trim(), password.expose().to_owned(), client, &context).await {
         Ok(accounts::LoginOutcome::SecondFactor(_)) => Ok(login_page(
             &state,
             &headers,

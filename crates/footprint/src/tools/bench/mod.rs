@@ -17,6 +17,7 @@ mod interactions;
 mod kmeans;
 mod limits;
 mod load;
+mod login;
 mod profiles;
 mod target;
 
@@ -43,6 +44,8 @@ pub enum BenchCommand {
     Dashboard(dashboard::DashboardBench),
     /// What counting a request against its tier costs: the in-process limiter and the Redis one.
     Limits(limits::LimitsBench),
+    /// The login's server time with risk scoring (p50/p99).
+    Login(login::LoginBench),
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
@@ -54,6 +57,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Attendance(bench) => attendance::run(bench, config).await,
         BenchCommand::Dashboard(bench) => dashboard::run(bench, config).await,
         BenchCommand::Limits(bench) => limits::run(bench).await,
+        BenchCommand::Login(bench) => login::run(bench, config).await,
     }
 }
 
