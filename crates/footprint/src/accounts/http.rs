@@ -174,7 +174,8 @@ async fn admin_outbox(
     crate::http::extract::ApiQuery(query): crate::http::extract::ApiQuery<OutboxQuery>,
 ) -> Result<Json<Vec<OutboxView>>, ApiError> {
     principal.require_admin()?;
-    Ok(Json(crate::accounts::outbox::latest(&state, query.limit.unwrap_or(50)).await?))
+    let limit = query.limit.unwrap_or(50);
+    Ok(Json(crate::accounts::outbox::latest(state.store.as_ref(), &state.keys.cipher, limit).await?))
 }
 
 /// A login's second step: the challenge and the authenticator's code, or a recovery code.

@@ -9,7 +9,6 @@ use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-use crate::app::state::AppState;
 use crate::kernel::clock::{Clock, rfc3339};
 use crate::kernel::crypto::FieldCipher;
 use crate::kernel::error::ApiError;
@@ -77,10 +76,8 @@ pub struct OutboxView {
 }
 
 /// The latest `limit` messages, newest first.
-pub async fn latest(state: &AppState, limit: u32) -> Result<Vec<OutboxView>, ApiError> {
-    let cipher = &state.keys.cipher;
-    state
-        .store
+pub async fn latest(store: &dyn Store, cipher: &FieldCipher, limit: u32) -> Result<Vec<OutboxView>, ApiError> {
+    store
         .outbox(limit.clamp(1, 1000))
         .await?
         .into_iter()
