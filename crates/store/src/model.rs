@@ -715,3 +715,13 @@ pub struct LoginRecord {
     pub score: f64,
     pub reasons: Vec<String>,
 }
+
+/// A JSON column read back (a column this code wrote: an error means the store was changed by hand).
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> crate::error::StoreResult<T> {
+    serde_json::from_str(text).map_err(|error| crate::error::StoreError::Other(Box::new(error)))
+}
+
+/// A value as its JSON column.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> crate::error::StoreResult<String> {
+    serde_json::to_string(value).map_err(|error| crate::error::StoreError::Other(Box::new(error)))
+}

@@ -311,7 +311,7 @@ impl AccountStore for PostgresStore {
                 secret_enc: row.get(1),
                 active: row.get(2),
                 last_step: row.get(3),
-                recovery_hashes: serde_json::from_str(&recovery).map_err(|error| StoreError::Other(Box::new(error)))?,
+                recovery_hashes: from_json(&recovery)?,
                 created_at_us: row.get(5),
             })
         })
@@ -319,8 +319,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn put_mfa(&self, record: MfaRecord) -> StoreResult<()> {
-        let recovery =
-            serde_json::to_string(&record.recovery_hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let recovery = to_json(&record.recovery_hashes)?;
         let client = self.pool.get().await?;
         client
             .execute(
@@ -355,21 +354,20 @@ impl AccountStore for PostgresStore {
             return Ok(false);
         };
         let kept: String = row.get(0);
-        let mut hashes: Vec<String> =
-            serde_json::from_str(&kept).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let mut hashes: Vec<String> = from_json(&kept)?;
         let before = hashes.len();
         hashes.retain(|kept| kept != hash);
         if hashes.len() == before {
             return Ok(false);
         }
-        let left = serde_json::to_string(&hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let left = to_json(&hashes)?;
         tx.execute("UPDATE mfa_totp SET recovery = $2 WHERE user_id = $1", &[&user_id, &left]).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     async fn record_login(&self, login: LoginRecord) -> StoreResult<()> {
-        let reasons = serde_json::to_string(&login.reasons).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let reasons = to_json(&login.reasons)?;
         let client = self.pool.get().await?;
         client
             .execute(
@@ -410,7 +408,7 @@ impl AccountStore for PostgresStore {
                     hour: row.get(4),
                     outcome: row.get(5),
                     score: row.get(6),
-                    reasons: serde_json::from_str(&reasons).map_err(|error| StoreError::Other(Box::new(error)))?,
+                    reasons: from_json(&reasons)?,
                 })
             })
             .collect()

@@ -325,7 +325,7 @@ impl AccountStore for SqliteStore {
                     secret_enc,
                     active,
                     last_step,
-                    recovery_hashes: serde_json::from_str(&recovery).map_err(|error| StoreError::Other(Box::new(error)))?,
+                    recovery_hashes: from_json(&recovery)?,
                     created_at_us,
                 })
             })
@@ -335,8 +335,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn put_mfa(&self, record: MfaRecord) -> StoreResult<()> {
-        let recovery =
-            serde_json::to_string(&record.recovery_hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let recovery = to_json(&record.recovery_hashes)?;
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO mfa_totp (user_id, secret_enc, active, last_step, recovery, created_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -375,14 +374,13 @@ impl AccountStore for SqliteStore {
                 })
                 .optional()?;
             let Some(kept) = kept else { return Ok(false) };
-            let mut hashes: Vec<String> =
-                serde_json::from_str(&kept).map_err(|error| StoreError::Other(Box::new(error)))?;
+            let mut hashes: Vec<String> = from_json(&kept)?;
             let before = hashes.len();
             hashes.retain(|kept| kept != &hash);
             if hashes.len() == before {
                 return Ok(false);
             }
-            let left = serde_json::to_string(&hashes).map_err(|error| StoreError::Other(Box::new(error)))?;
+            let left = to_json(&hashes)?;
             tx.execute("UPDATE mfa_totp SET recovery = ?2 WHERE user_id = ?1", params![user_id, left])?;
             tx.commit()?;
             Ok(true)
@@ -391,7 +389,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn record_login(&self, login: LoginRecord) -> StoreResult<()> {
-        let reasons = serde_json::to_string(&login.reasons).map_err(|error| StoreError::Other(Box::new(error)))?;
+        let reasons = to_json(&login.reasons)?;
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO login_history (user_id, at_us, network, device, hour, outcome, score, reasons)
@@ -437,12 +435,7 @@ impl AccountStore for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter()
-                .map(|(record, reasons)| {
-                    Ok(LoginRecord {
-                        reasons: serde_json::from_str(&reasons).map_err(|error| StoreError::Other(Box::new(error)))?,
-                        ..record
-                    })
-                })
+                .map(|(record, reasons)| Ok(LoginRecord { reasons: from_json(&reasons)?, ..record }))
                 .collect()
         })
         .await
