@@ -16,6 +16,7 @@ mod helpers;
 mod jobs;
 mod limits;
 mod lockout;
+mod logs;
 mod mfa;
 mod ml;
 mod ml_insights;
