@@ -28,11 +28,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use wire::*;
 
 /// How long to wait for chromium to print its DevTools websocket URL.
-const LAUNCH_TIMEOUT: Duration = Duration::from_secs(20);
+const LAUNCH_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to wait for the answer to a single command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for `Page.loadEventFired` after a navigation or click.
-const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
+const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Number of chromium stderr lines kept for error messages.
 const STDERR_TAIL: usize = 40;
 
