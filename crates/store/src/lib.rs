@@ -3,12 +3,14 @@
 //! the default) and PostgreSQL, each with its own migrations. Both pass the same behaviour
 //! suite (`tests/behaviour/`).
 
+mod activity;
 mod error;
 mod inspect;
 pub mod model;
 mod plan;
 mod postgres;
 mod scratch;
+mod security;
 mod sqlite;
 mod traits;
 
@@ -23,7 +25,9 @@ pub use model::*;
 pub use postgres::PostgresOptions;
 pub use scratch::ScratchSchema;
 pub use sqlite::{SqliteOptions, Synchronous};
-pub use traits::{AccountStore, AttendanceStore, EventStore, PrivacyStore, RegistryStore, SegmentStore, SequenceStore};
+pub use traits::{
+    AccountStore, AttendanceStore, EventStore, PrivacyStore, RegistryStore, SecurityStore, SegmentStore, SequenceStore,
+};
 
 /// Everything Footprint persists goes through this trait (its area traits, in `traits.rs`,
 /// hold the rest of the contract); handlers and services never see SQL or driver types. A
@@ -31,6 +35,7 @@ pub use traits::{AccountStore, AttendanceStore, EventStore, PrivacyStore, Regist
 #[async_trait]
 pub trait Store:
     AccountStore
+    + SecurityStore
     + EventStore
     + SequenceStore
     + SegmentStore
@@ -123,21 +128,5 @@ mod tests {
             StoreLocation::Sqlite(p) if p == std::path::Path::new("/tmp/x.db")
         ));
         assert!(StoreLocation::resolve(Some("mysql://h/db"), dir).is_err());
-    }
-
-    #[test]
-    fn a_window_of_days_becomes_one_mask_per_period_it_touches() {
-        let day = |n: i64| n * DAY_US;
-        let window = |from: i64, to: i64| DayWindow { from_us: day(from), to_us: day(to) };
-        assert_eq!(window(0, 1).period_masks(), [(0, 1)]);
-        assert_eq!(window(30, 34).period_masks(), [(0, 0b11 << 30), (1, 0b11)], "days 30, 31 | 32, 33");
-        assert_eq!(window(0, 32).period_masks(), [(0, 0xFFFF_FFFF)]);
-        assert_eq!(window(5, 5).period_masks(), []);
-        // A partial day counts whole: noon of day 2 to noon of day 3 is days 2 and 3.
-        let noon = DayWindow { from_us: day(2) + DAY_US / 2, to_us: day(3) + DAY_US / 2 };
-        assert_eq!(noon.period_masks(), [(0, 0b1100)]);
-        assert_eq!(ActiveDays::day_starts(1, 0b101).collect::<Vec<_>>(), [day(32), day(34)]);
-        assert_eq!(ActiveDays::of(day(33) + 5), (1, 0b10));
-        assert!(active_users_sql(&[]).is_none());
     }
 }

@@ -3,6 +3,9 @@
 use footprint_analytics::{Consent, Role, Tier};
 use serde::{Deserialize, Serialize};
 
+pub use crate::activity::*;
+pub use crate::security::*;
+
 /// A user as stored: tracked only (no password) or also holding an account.
 /// Personal fields (`email_enc`, `profile_enc`) arrive already encrypted by the service.
 /// `Debug` leaves the password hash out.
@@ -292,115 +295,6 @@ pub struct UserPageQuery {
     pub limit: u32,
 }
 
-/// The processed events of one UTC day and type (a count processing keeps, or a batch's share of it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DailyTypeCount {
-    pub day_us: i64,
-    pub event_type: String,
-    pub events: i64,
-}
-
-/// How many distinct users had a processed event on one UTC day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DailyUsers {
-    pub day_us: i64,
-    pub users: i64,
-}
-
-/// A UTC day as counted since 1970-01-01.
-pub fn day_number(ts_us: i64) -> i64 {
-    ts_us.div_euclid(DAY_US)
-}
-
-/// The processor whose watermark the daily activity follows (the SQL of both backends names it
-/// too, when erasure takes out what it counted).
-pub const SEQUENCE_PROCESSOR: &str = "sequences";
-
-/// One day in microseconds.
-pub const DAY_US: i64 = 86_400_000_000;
-
-/// Days per stored activity period: a user's active days are kept as one bit per day, one row
-/// per period.
-pub const ACTIVITY_PERIOD_DAYS: i64 = 32;
-
-/// The days of one period on which a user had a processed event: bit `d` stands for the day
-/// `period * ACTIVITY_PERIOD_DAYS + d`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveDays {
-    pub user_key: String,
-    pub period: i64,
-    pub days: i64,
-}
-
-impl ActiveDays {
-    /// The period and bit of the day holding `ts_us`.
-    pub fn of(ts_us: i64) -> (i64, i64) {
-        let day = day_number(ts_us);
-        (day.div_euclid(ACTIVITY_PERIOD_DAYS), 1 << day.rem_euclid(ACTIVITY_PERIOD_DAYS))
-    }
-
-    /// The start of each day in `days` (a period's bits), in order.
-    pub fn day_starts(period: i64, days: i64) -> impl Iterator<Item = i64> {
-        (0..ACTIVITY_PERIOD_DAYS)
-            .filter(move |bit| days & (1 << bit) != 0)
-            .map(move |bit| (period * ACTIVITY_PERIOD_DAYS + bit) * DAY_US)
-    }
-}
-
-/// A stretch of whole UTC days, `[from_us, to_us)`, over which distinct active users are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayWindow {
-    pub from_us: i64,
-    pub to_us: i64,
-}
-
-impl DayWindow {
-    /// Each period the window touches, with the bits of its days inside the window (partial
-    /// days count whole: the window runs from the day of `from_us` to the day before `to_us`
-    /// ends).
-    pub fn period_masks(&self) -> Vec<(i64, i64)> {
-        let first = day_number(self.from_us);
-        let end = day_number(self.to_us - 1) + 1;
-        let mut masks = Vec::new();
-        if end <= first {
-            return masks;
-        }
-        let mut period = first.div_euclid(ACTIVITY_PERIOD_DAYS);
-        while period * ACTIVITY_PERIOD_DAYS < end {
-            let start = period * ACTIVITY_PERIOD_DAYS;
-            let (low, high) = (first.max(start) - start, end.min(start + ACTIVITY_PERIOD_DAYS) - start);
-            let mask = (low..high).fold(0_i64, |mask, bit| mask | (1 << bit));
-            masks.push((period, mask));
-            period += 1;
-        }
-        masks
-    }
-}
-
-/// The SQL of [`EventStore::active_users`] over `user_active_days`, the same on both backends:
-/// one row per user with a 0/1 per window, summed. The masks are integers computed here, so
-/// they are written into the statement.
-pub(crate) fn active_users_sql(windows: &[DayWindow]) -> Option<String> {
-    let masks: Vec<Vec<(i64, i64)>> = windows.iter().map(DayWindow::period_masks).collect();
-    let periods: Vec<i64> = masks.iter().flatten().map(|(period, _)| *period).collect();
-    let (low, high) = (periods.iter().min()?, periods.iter().max()?);
-    let mut per_user = Vec::new();
-    let mut sums = Vec::new();
-    for (n, window) in masks.iter().enumerate() {
-        let cases: Vec<String> =
-            window.iter().map(|(period, mask)| format!("WHEN {period} THEN days & {mask}")).collect();
-        let test =
-            if cases.is_empty() { "0".to_owned() } else { format!("CASE period {} ELSE 0 END", cases.join(" ")) };
-        per_user.push(format!("max(CASE WHEN ({test}) <> 0 THEN 1 ELSE 0 END) AS w{n}"));
-        sums.push(format!("coalesce(sum(w{n}), 0)"));
-    }
-    Some(format!(
-        "SELECT {} FROM (SELECT {} FROM user_active_days WHERE period >= {low} AND period <= {high} GROUP BY user_key) AS t",
-        sums.join(", "),
-        per_user.join(", ")
-    ))
-}
-
 /// How many users' latest consent grants each purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConsentTotals {
@@ -634,86 +528,9 @@ pub struct MlCallBucket {
     pub max_duration_us: i64,
 }
 
-/// A change of an account's role or tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantChange {
-    pub role: Option<Role>,
-    pub tier: Option<Tier>,
-    /// The token generation given with a new role.
-    pub new_generation: i64,
-    /// Who changed it (kept in the tier history).
-    pub changed_by: String,
-    pub now_us: i64,
-}
-
-/// One change of an account's tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TierChange {
-    pub from_tier: Tier,
-    pub to_tier: Tier,
-    pub changed_by: String,
-    pub at_us: i64,
-}
-
 /// A stored tier, or an error for one this code does not know.
 pub(crate) fn parse_tier(stored: &str) -> crate::error::StoreResult<Tier> {
     stored.parse().map_err(|error: footprint_analytics::InvalidValue| crate::error::StoreError::Other(Box::new(error)))
-}
-
-/// An account's TOTP second factor.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MfaRecord {
-    pub user_id: String,
-    /// The secret, encrypted like the other personal fields.
-    pub secret_enc: String,
-    /// False between enrolment and the first verified code.
-    pub active: bool,
-    /// The last time step whose code was accepted (codes of it and before are refused).
-    pub last_step: i64,
-    /// Keyed hashes of the unused recovery codes.
-    pub recovery_hashes: Vec<String>,
-    pub created_at_us: i64,
-}
-
-impl std::fmt::Debug for MfaRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MfaRecord")
-            .field("user_id", &self.user_id)
-            .field("active", &self.active)
-            .field("last_step", &self.last_step)
-            .field("recovery_codes_left", &self.recovery_hashes.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A message left in the outbox by the default sender.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxMessage {
-    /// Set by the store.
-    pub id: i64,
-    pub user_id: String,
-    /// `email` or `sms`.
-    pub channel: String,
-    pub recipient_enc: String,
-    pub subject: String,
-    pub body_enc: String,
-    pub created_at_us: i64,
-}
-
-/// One login that passed the password, with its risk score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoginRecord {
-    pub user_id: String,
-    pub at_us: i64,
-    pub network: String,
-    /// A keyed hash of the device id (or user agent) the client gave.
-    pub device: String,
-    /// 0–23, UTC.
-    pub hour: i64,
-    /// `success` (a token issued), `challenged` (a second step asked for) or `mfa_passed`.
-    pub outcome: String,
-    pub score: f64,
-    pub reasons: Vec<String>,
 }
 
 /// A JSON column read back (a column this code wrote: an error means the store was changed by hand).

@@ -24,12 +24,6 @@ pub trait AccountStore: Send + Sync {
     /// Gives the account a new token generation (every token issued before is then refused);
     /// false when the user has no account.
     async fn renew_token_generation(&self, user_id: &str, generation: i64) -> StoreResult<bool>;
-    /// Changes the account's role and/or tier (what is `None` stays), in one transaction with
-    /// the tier history; a new role also gives the account `new_generation` (tokens issued
-    /// under the old role are then refused). False when the user has no account.
-    async fn update_grants(&self, user_id: &str, grants: GrantChange) -> StoreResult<bool>;
-    /// The account's tier changes, oldest first.
-    async fn tier_history(&self, user_id: &str) -> StoreResult<Vec<TierChange>>;
     async fn count_admins(&self) -> StoreResult<u64>;
     async fn count_users(&self) -> StoreResult<UserCounts>;
     /// A page of users (tracked, with an account, or both), in user id order.
@@ -52,6 +46,24 @@ pub trait AccountStore: Send + Sync {
     /// Oldest first.
     async fn profile_versions(&self, user_id: &str) -> StoreResult<Vec<ProfileVersion>>;
 
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
+    async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// The most recent audit entries, newest first.
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// Accounts' security (seed 003): role and tier changes, the second factor and one-time codes,
+/// the login history the risk score reads, and the outbox.
+#[async_trait]
+pub trait SecurityStore: Send + Sync {
+    /// Changes the account's role and/or tier (what is `None` stays), in one transaction with
+    /// the tier history; a new role also gives the account `new_generation` (tokens issued
+    /// under the old role are then refused). False when the user has no account.
+    async fn update_grants(&self, user_id: &str, grants: GrantChange) -> StoreResult<bool>;
+    /// The account's tier changes, oldest first.
+    async fn tier_history(&self, user_id: &str) -> StoreResult<Vec<TierChange>>;
     /// The account's TOTP second factor, if it enrolled one.
     async fn mfa(&self, user_id: &str) -> StoreResult<Option<MfaRecord>>;
     /// Stores (or replaces) the account's second factor.
@@ -63,7 +75,7 @@ pub trait AccountStore: Send + Sync {
     async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
     /// Uses up one recovery code (by its hash), atomically; false when it is not (or no longer) one.
     async fn use_recovery_code(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
-
+    /// Keeps a login that passed the password in the account's history.
     async fn record_login(&self, login: LoginRecord) -> StoreResult<()>;
     /// The account's latest logins, newest first.
     async fn login_history(&self, user_id: &str, limit: u32) -> StoreResult<Vec<LoginRecord>>;
@@ -78,13 +90,6 @@ pub trait AccountStore: Send + Sync {
     async fn put_mfa_code(&self, user_id: &str, code_hash: &str, expires_at_us: i64) -> StoreResult<()>;
     /// Uses up the pending code if it is this one and unexpired at `now_us`, atomically.
     async fn take_mfa_code(&self, user_id: &str, code_hash: &str, now_us: i64) -> StoreResult<bool>;
-
-    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
-    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
-
-    async fn record_audit(&self, entry: AuditEntry) -> StoreResult<()>;
-    /// The most recent audit entries, newest first.
-    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }
 
 /// Consents, the event log (ingestion and the queries over it) and its retention.

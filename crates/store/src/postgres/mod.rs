@@ -12,6 +12,7 @@ mod events;
 mod privacy;
 mod registry;
 mod rows;
+mod security;
 mod segments;
 mod sequences;
 

@@ -15,6 +15,7 @@ mod files;
 mod privacy;
 mod registry;
 mod rows;
+mod security;
 mod segments;
 mod sequences;
 
