@@ -236,6 +236,14 @@ pub async fn upgrade_tier(
     })
 }
 
+/// A known user's tier changes, oldest first; `NotFound` for an unknown user id.
+pub async fn user_tier_history(state: &AppState, user_id: &str) -> Result<Vec<TierChangeView>, ApiError> {
+    if state.store.user(user_id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no user with user_id {user_id}")));
+    }
+    tier_history(state, user_id).await
+}
+
 /// The account's tier changes, oldest first.
 pub async fn tier_history(state: &AppState, user_id: &str) -> Result<Vec<TierChangeView>, ApiError> {
     Ok(state

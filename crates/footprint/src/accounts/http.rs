@@ -316,10 +316,7 @@ async fn user_tier_history(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<TierChangeView>>, ApiError> {
     principal.require_self_or_staff(&id)?;
-    if state.store.user(&id).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no user with user_id {id}")));
-    }
-    Ok(Json(changes::tier_history(&state, &id).await?))
+    Ok(Json(changes::user_tier_history(&state, &id).await?))
 }
 
 /// The account's security (seed 003): recent logins with their risk score, reasons and outcome,

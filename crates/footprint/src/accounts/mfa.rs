@@ -230,12 +230,8 @@ pub fn fallback(user: &UserRecord) -> Option<Method> {
 }
 
 fn requires_mfa(state: &AppState, user: &UserRecord) -> bool {
-    let Some(stored) = user.profile_enc.as_deref() else { return false };
-    let Ok(text) = state.keys.cipher.decrypt(stored) else { return false };
-    serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|profile| profile.get("security_settings")?.get("require_mfa")?.as_bool())
-        .unwrap_or(false)
+    let settings = crate::accounts::settings::security_settings(&state.keys.cipher, user);
+    settings.get("require_mfa").and_then(serde_json::Value::as_bool).unwrap_or(false)
 }
 
 /// What the challenge carries: whose, until when, under which token generation, how it is
@@ -269,7 +265,7 @@ pub async fn challenge(
     if method == Method::Email {
         let bytes = random_bytes(4);
         let code = format!("{:06}", u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 1_000_000);
-        let hash = state.keys.pseudonymizer.recovery_code(&user.user_id, &format!("email:{code}"));
+        let hash = state.keys.pseudonymizer.one_time_code(&user.user_id, &code);
         state.store.put_mfa_code(&user.user_id, &hash, now_us + EMAILED_CODE_SECS * 1_000_000).await?;
         let recipient = match user.email_enc.as_deref() {
             Some(stored) => state.keys.cipher.decrypt(stored).map_err(ApiError::internal)?,
@@ -367,7 +363,7 @@ pub async fn complete(
     };
     let (accepted, method) = match (code, recovery_code, &record) {
         (Some(code), _, _) if method == Method::Email => {
-            let hash = state.keys.pseudonymizer.recovery_code(&user.user_id, &format!("email:{}", code.trim()));
+            let hash = state.keys.pseudonymizer.one_time_code(&user.user_id, code.trim());
             (state.store.take_mfa_code(&user.user_id, &hash, state.clock.now_us()).await?, "email")
         }
         (Some(code), _, Some(record)) => (accept_code(state, &user, record, code).await?, "authenticator"),

@@ -53,19 +53,9 @@ impl Assessment {
 }
 
 fn settings(state: &AppState, user: &UserRecord) -> (f64, bool) {
-    let settings = user
-        .profile_enc
-        .as_deref()
-        .and_then(|stored| state.keys.cipher.decrypt(stored).ok())
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|profile| profile.get("security_settings").cloned());
-    let threshold = settings
-        .as_ref()
-        .and_then(|s| s.get("risk_score_threshold"))
-        .and_then(Value::as_f64)
-        .unwrap_or(DEFAULT_THRESHOLD);
-    let enabled =
-        settings.as_ref().and_then(|s| s.get("anomaly_detection_enabled")).and_then(Value::as_bool).unwrap_or(true);
+    let settings = crate::accounts::settings::security_settings(&state.keys.cipher, user);
+    let threshold = settings.get("risk_score_threshold").and_then(Value::as_f64).unwrap_or(DEFAULT_THRESHOLD);
+    let enabled = settings.get("anomaly_detection_enabled").and_then(Value::as_bool).unwrap_or(true);
     (threshold, enabled)
 }
 
@@ -80,7 +70,7 @@ pub async fn assess(
     let address = context.ip_address.as_deref().and_then(|text| text.trim().parse::<IpAddr>().ok()).or(client);
     let network = address.map_or_else(|| "unknown".to_owned(), |ip| network_of(ip).to_string());
     let device_text = context.device_id.as_deref().or(context.user_agent.as_deref()).unwrap_or("").trim();
-    let device = state.keys.pseudonymizer.csrf_token("device", &format!("{}\n{device_text}", user.user_id));
+    let device = state.keys.pseudonymizer.device(&user.user_id, device_text);
     let now_us = state.clock.now_us();
     let hour = u8::try_from(now_us.div_euclid(HOUR_US).rem_euclid(24)).unwrap_or(0);
     let history: Vec<PastLogin> = state

@@ -276,12 +276,8 @@ pub fn issue_token(state: &AppState, user: &UserRecord) -> IssuedToken {
         username: user.username.as_deref(),
         generation: user.token_generation,
     };
-    let timeout = user
-        .profile_enc
-        .as_deref()
-        .and_then(|stored| state.keys.cipher.decrypt(stored).ok())
-        .and_then(|text| serde_json::from_str::<Map<String, Value>>(&text).ok())
-        .and_then(|profile| crate::accounts::settings::session_timeout(&profile));
+    let settings = crate::accounts::settings::security_settings(&state.keys.cipher, user);
+    let timeout = crate::accounts::settings::session_timeout(&settings);
     state.auth.jwt().issue_within(subject, state.clock.now(), timeout)
 }
 

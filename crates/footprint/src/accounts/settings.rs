@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use footprint_store::UserRecord;
 use serde_json::{Map, Value};
+
+use crate::kernel::crypto::FieldCipher;
 
 /// `personalization_level`'s values, in increasing order.
 pub const PERSONALIZATION_LEVELS: [&str; 3] = ["basic", "standard", "advanced"];
@@ -128,9 +131,23 @@ pub fn merge(kept: Option<Value>, change: Value) -> Value {
     }
 }
 
+/// An account's `security_settings` as last written (empty when none, or unreadable: the
+/// defaults then apply).
+pub fn security_settings(cipher: &FieldCipher, user: &UserRecord) -> Map<String, Value> {
+    user.profile_enc
+        .as_deref()
+        .and_then(|stored| cipher.decrypt(stored).ok())
+        .and_then(|text| serde_json::from_str::<Map<String, Value>>(&text).ok())
+        .and_then(|mut profile| match profile.remove("security_settings") {
+            Some(Value::Object(settings)) => Some(settings),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// The longest a session of this profile may last (`security_settings.session_timeout_minutes`).
-pub fn session_timeout(profile: &Map<String, Value>) -> Option<Duration> {
-    let minutes = profile.get("security_settings")?.get("session_timeout_minutes")?.as_u64()?;
+pub fn session_timeout(settings: &Map<String, Value>) -> Option<Duration> {
+    let minutes = settings.get("session_timeout_minutes")?.as_u64()?;
     Some(Duration::from_secs(minutes.min(SESSION_TIMEOUT_MAX_MINUTES) * 60))
 }
 
@@ -156,7 +173,8 @@ mod tests {
         let profile = checked(profile).unwrap();
         assert_eq!(profile["ai_preferences"]["personalization_level"], "advanced");
         assert_eq!(profile["security_settings"]["mfa_methods"], json!(["email", "sms", "authenticator"]));
-        assert_eq!(session_timeout(profile.as_object().unwrap()), Some(Duration::from_secs(86_400)));
+        let settings = profile["security_settings"].as_object().unwrap();
+        assert_eq!(session_timeout(settings), Some(Duration::from_secs(86_400)));
     }
 
     #[test]

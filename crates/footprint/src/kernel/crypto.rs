@@ -160,6 +160,17 @@ impl Pseudonymizer {
         self.keyed_hash("mfa-recovery", &format!("{user_id}\n{code}"))
     }
 
+    /// What an e-mailed one-time code of `user_id` is kept as.
+    pub fn one_time_code(&self, user_id: &str, code: &str) -> String {
+        self.keyed_hash("mfa-one-time", &format!("{user_id}\n{code}"))
+    }
+
+    /// The name of a user's device in their login history (the device id or user agent the
+    /// client gave, never kept as such).
+    pub fn device(&self, user_id: &str, device: &str) -> String {
+        self.keyed_hash("device", &format!("{user_id}\n{device}"))
+    }
+
     /// The signature of a pending second-factor challenge.
     pub fn mfa_challenge(&self, payload: &str) -> String {
         self.keyed_hash("mfa-challenge", payload)
