@@ -5,6 +5,7 @@
 //! that exists is valid; the code behind the edge never re-checks it.
 
 pub mod attendance;
+pub mod churn;
 pub mod cluster;
 pub mod domain;
 pub mod engagement;
@@ -21,5 +22,6 @@ pub mod sequence;
 pub mod session;
 pub mod stats;
 pub mod time;
+pub mod trees;
 
 pub use domain::{Consent, ConsentDefault, Email, EventType, InvalidValue, Role, Tier, UserId, Username};

@@ -1,6 +1,8 @@
 //! `footprint eval`: offline evaluations on public datasets, printed as tables (or JSON).
 
 mod attendance;
+mod churn;
+mod churn_table;
 mod clustering;
 mod sequences;
 
@@ -19,6 +21,10 @@ pub enum EvalCommand {
     /// Attendance prediction on a time-ordered split: ROC AUC, Brier score and calibration of
     /// Footprint's model against a plain logistic regression on the static features.
     Attendance(attendance::AttendanceEval),
+    /// Churn on a transaction log split by date (calibration, then holdout): ROC AUC, Brier, log
+    /// loss, calibration and expected holdout transactions of Footprint's model next to RFM and
+    /// recency-only baselines; with --label, the classifier alone on a table of given features.
+    Churn(churn::ChurnEval),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,6 +89,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::NextAction(eval) => next_action(&eval),
         EvalCommand::Clustering(eval) => clustering::run(&eval),
         EvalCommand::Attendance(eval) => attendance::run(&eval),
+        EvalCommand::Churn(eval) => churn::run(&eval),
     }
 }
 
