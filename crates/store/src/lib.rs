@@ -1,10 +1,11 @@
 //! Footprint's storage: the [`Store`] trait, made of one trait per area (accounts, events,
-//! sequences, segments, registry, privacy, attendance), and its two backends, SQLite (embedded,
+//! sequences, segments, registry, privacy, attendance, insights, automation), and its two backends, SQLite (embedded,
 //! the default) and PostgreSQL, each with its own migrations. Both pass the same behaviour
 //! suite (`tests/behaviour/`).
 
 mod activity;
 mod error;
+mod insights;
 mod inspect;
 pub mod model;
 mod plan;
@@ -20,13 +21,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use error::{StoreError, StoreResult};
+pub use insights::*;
 pub use inspect::every_row;
 pub use model::*;
 pub use postgres::PostgresOptions;
 pub use scratch::ScratchSchema;
 pub use sqlite::{SqliteOptions, Synchronous};
 pub use traits::{
-    AccountStore, AttendanceStore, EventStore, PrivacyStore, RegistryStore, SecurityStore, SegmentStore, SequenceStore,
+    AccountStore, AttendanceStore, AutomationStore, EventStore, InsightsStore, PrivacyStore, RegistryStore,
+    SecurityStore, SegmentStore, SequenceStore,
 };
 
 /// Everything Footprint persists goes through this trait (its area traits, in `traits.rs`,
@@ -42,6 +45,8 @@ pub trait Store:
     + RegistryStore
     + PrivacyStore
     + AttendanceStore
+    + InsightsStore
+    + AutomationStore
     + Send
     + Sync
     + 'static

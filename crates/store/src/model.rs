@@ -241,7 +241,7 @@ pub struct SequenceCount {
 }
 
 /// One processed stretch of the event log, applied only if no one processed it first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SequenceBatch {
     pub processor: String,
     /// The watermark this batch was computed from.
@@ -258,6 +258,8 @@ pub struct SequenceBatch {
     /// The days each user of the batch was active (one entry per user and period), OR-ed into
     /// what is kept; a day newly set counts the user in that day's active users.
     pub active_days: Vec<ActiveDays>,
+    /// Each user's activity per day in the batch, added to what is kept.
+    pub user_days: Vec<crate::UserDay>,
     pub now_us: i64,
 }
 

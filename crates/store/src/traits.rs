@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::StoreResult;
+use crate::insights::*;
 use crate::model::*;
 
 /// Accounts and what hangs off them: login state, declared profiles and their versions, API
@@ -229,4 +230,43 @@ pub trait AttendanceStore: Send + Sync {
     /// Each of `user_ids`' outcomes over the events that started before `before_us` (users with
     /// none are left out).
     async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>>;
+}
+
+/// Seed 003's insights: users' activity per day (written by processing with the sequence
+/// counts) and callers' requests per hour.
+#[async_trait]
+pub trait InsightsStore: Send + Sync {
+    /// The user's kept days from `from_day` on, in day order, with when they were first seen.
+    async fn user_days(&self, user_key: &str, from_day: i64) -> StoreResult<Vec<UserDay>>;
+    /// Every user's kept days from `from_day` on, in (user key, day) order, at most `limit` rows
+    /// after the position `after` (a user key and a day).
+    async fn user_days_after(
+        &self,
+        after: Option<(String, i64)>,
+        from_day: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<UserDay>>;
+    /// Adds requests to what is kept per caller and hour.
+    async fn add_request_usage(&self, usage: Vec<RequestUsage>) -> StoreResult<()>;
+    /// The caller's hours from `from_us` on, oldest first.
+    async fn request_usage(&self, caller_key: &str, from_us: i64) -> StoreResult<Vec<RequestUsage>>;
+    /// Every caller's requests from `from_us` on.
+    async fn usage_by_caller(&self, from_us: i64) -> StoreResult<Vec<CallerUsage>>;
+    /// Forgets the hours before `before_us`; returns how many rows went.
+    async fn expire_request_usage(&self, before_us: i64) -> StoreResult<u64>;
+}
+
+/// Runs of the automation jobs (seed 003), and the lease that makes each scheduled run happen
+/// once across the nodes sharing the store.
+#[async_trait]
+pub trait AutomationStore: Send + Sync {
+    /// Records the run as started, unless a run of the same job and slot exists: then true only
+    /// when that one is still `running` but started before `stale_before_us` (its node died),
+    /// and this run takes it over. Runs without a slot are always recorded.
+    async fn claim_run(&self, run: AutomationRun, stale_before_us: i64) -> StoreResult<bool>;
+    /// Records how the run ended (status, counts, report, error, end time).
+    async fn finish_run(&self, run: AutomationRun) -> StoreResult<()>;
+    /// The latest runs, newest first, of one job or all.
+    async fn automation_runs(&self, job: Option<String>, limit: u32) -> StoreResult<Vec<AutomationRun>>;
+    async fn automation_run(&self, run_id: &str) -> StoreResult<Option<AutomationRun>>;
 }

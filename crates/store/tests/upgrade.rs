@@ -85,6 +85,7 @@ async fn the_daily_activity_of_already_processed_events_is_filled_on_open() {
         profiles: Vec::new(),
         day_counts: Vec::new(),
         active_days: Vec::new(),
+        user_days: Vec::new(),
         now_us: 1,
     };
     assert!(store.commit_sequence_batch(batch).await.unwrap());
@@ -121,4 +122,76 @@ async fn the_daily_activity_of_already_processed_events_is_filled_on_open() {
     // Once: opening again adds nothing.
     let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
     assert_eq!(store.daily_type_counts(start, start + DAY).await.unwrap()[0].events, 3);
+}
+
+/// A derived file from before the activity per user and day (derived migration 7) gets it filled
+/// from the events processed so far, once: sessions by the 30-minute gap, monetary values from
+/// `revenue`, `amount` or `total`.
+#[tokio::test]
+async fn the_activity_per_user_and_day_of_already_processed_events_is_filled_on_open() {
+    const MINUTE: i64 = 60_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("footprint.db");
+    let location = StoreLocation::Sqlite(path.clone());
+    let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
+    let start = 1_700_006_400_000_000;
+    // a: 00:00 (12.5 revenue), 00:10 (amount 2), 01:00 (a new session); then day 1; b: one event, not processed.
+    let events: Vec<NewEvent> = [
+        ("a", 0, r#"{"revenue": 12.5}"#),
+        ("a", 10, r#"{"amount": 2, "revenue": "n/a"}"#),
+        ("a", 60, r#"{"total": "3"}"#),
+        ("a", 24 * 60, "{}"),
+        ("b", 5, r#"{"revenue": 7}"#),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, (user, minute, properties))| NewEvent {
+        event_id: format!("01EVENT{n:019}"),
+        user_id: user.to_owned(),
+        user_key: format!("key-{user}"),
+        message_id: None,
+        session_id: None,
+        event_type: "view".to_owned(),
+        properties: properties.to_owned(),
+        context: "{}".to_owned(),
+        timestamp_us: start + minute * MINUTE,
+        received_us: start + minute * MINUTE,
+        consent: None,
+    })
+    .collect();
+    let options =
+        CommitOptions { session_gap_us: 30 * MINUTE, consent_default: footprint_analytics::Consent::GRANT_ALL };
+    store.commit_events(events.into(), options).await.unwrap();
+    let seqs: Vec<i64> = store.events_in_arrival_order(0, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    let batch = SequenceBatch {
+        processor: "sequences".to_owned(),
+        expected_watermark: 0,
+        new_watermark: seqs[3],
+        deltas: Vec::new(),
+        states: Vec::new(),
+        profiles: Vec::new(),
+        day_counts: Vec::new(),
+        active_days: Vec::new(),
+        user_days: Vec::new(),
+        now_us: 1,
+    };
+    assert!(store.commit_sequence_batch(batch).await.unwrap());
+    drop(store);
+    {
+        let derived = rusqlite::Connection::open(dir.path().join("footprint-derived.db")).unwrap();
+        derived.execute_batch("DROP TABLE user_days; DELETE FROM schema_migrations WHERE version = 7;").unwrap();
+    }
+    let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
+    let day = start / DAY_US;
+    let days: Vec<(i64, i64, i64, f64, f64)> = store
+        .user_days_after(None, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| (d.day - day, d.events, d.sessions, d.session_seconds, d.amount))
+        .collect();
+    assert_eq!(days, [(0, 3, 2, 600.0, 14.5), (1, 1, 1, 0.0, 0.0)], "b's event is left to processing");
+    drop(store);
+    let store = open(&location, &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap();
+    assert_eq!(store.user_days("key-a", 0).await.unwrap()[0].events, 3, "filled once");
 }

@@ -38,6 +38,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::{DAY_US, day_index};
 
+/// The properties whose number is an event's monetary value, the first present winning
+/// (Segment's `revenue` and `total`, and the common `amount`).
+pub const MONETARY_PROPERTIES: [&str; 3] = ["revenue", "amount", "total"];
+
+/// An event's monetary value: the first of [`MONETARY_PROPERTIES`] holding a finite number.
+pub fn monetary_value(properties: &serde_json::Map<String, serde_json::Value>) -> Option<f64> {
+    MONETARY_PROPERTIES
+        .iter()
+        .find_map(|name| properties.get(*name).and_then(serde_json::Value::as_f64))
+        .filter(|value| value.is_finite())
+}
+
 /// One activity (an event, a transaction) and its monetary value, if it carries one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Activity {

@@ -376,6 +376,7 @@ pub async fn recalculate(state: &AppState, user_id: &str) -> Result<Recalculated
                 profiles: vec![record],
                 day_counts: Vec::new(),
                 active_days: Vec::new(),
+                user_days: Vec::new(),
                 now_us,
             };
             if !state.store.commit_sequence_batch(batch).await? {

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use footprint_analytics::churn;
 use footprint_analytics::profile::{ProfileConfig, ProfileEvent, ProfileState};
 use footprint_analytics::sequence::{SequenceConfig, UserSequence};
 use footprint_store::{
     ActiveDays, DAY_US, DailyTypeCount, ProfileStateRecord, SequenceBatch, SequenceCount, SequenceStateRecord, Store,
-    StoreError, day_number,
+    StoreError, UserDay, day_number,
 };
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify, watch};
@@ -181,6 +182,8 @@ impl Processor {
         let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();
         let mut day_counts: HashMap<(i64, &str), i64> = HashMap::new();
         let mut active_days: HashMap<(&str, i64), i64> = HashMap::new();
+        let mut user_days: HashMap<(&str, i64), UserDay> = HashMap::new();
+        let session_gap_us = self.profiles.session_gap_secs.max(1) * 1_000_000;
         for event in &events {
             let day_us = day_number(event.timestamp_us) * DAY_US;
             *day_counts.entry((day_us, event.event_type.as_str())).or_default() += 1;
@@ -194,13 +197,34 @@ impl Processor {
             for context in observation.user {
                 *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;
             }
-            let profile_event = ProfileEvent::from_json_properties(
-                &event.event_type,
-                event.timestamp_us,
-                &event.properties,
-                &self.profiles,
-            );
-            profiles.entry(event.user_key.clone()).or_default().observe(&profile_event, &self.profiles);
+            let properties: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&event.properties).unwrap_or_default();
+            let profile_event =
+                ProfileEvent::from_properties(&event.event_type, event.timestamp_us, &properties, &self.profiles);
+            let profile = profiles.entry(event.user_key.clone()).or_default();
+            let day =
+                user_days.entry((event.user_key.as_str(), day_number(event.timestamp_us))).or_insert_with(|| UserDay {
+                    user_key: event.user_key.clone(),
+                    day: day_number(event.timestamp_us),
+                    events: 0,
+                    sessions: 0,
+                    session_seconds: 0.0,
+                    amount: 0.0,
+                    first_seen_us: None,
+                });
+            day.events += 1;
+            day.amount += churn::monetary_value(&properties).unwrap_or(0.0);
+            // Against the user's latest event so far: a gap of a session or more starts one, a
+            // shorter gap lengthens it; a late event does neither (see `UserDay`).
+            match profile.last_us {
+                None => day.sessions += 1,
+                Some(latest) if event.timestamp_us - latest >= session_gap_us => day.sessions += 1,
+                Some(latest) if event.timestamp_us >= latest => {
+                    day.session_seconds += (event.timestamp_us - latest) as f64 / 1e6;
+                }
+                Some(_) => {}
+            }
+            profile.observe(&profile_event, &self.profiles);
         }
         let now_us = self.clock.now_us();
         let mut profile_records = Vec::with_capacity(profiles.len());
@@ -240,6 +264,7 @@ impl Processor {
                 .into_iter()
                 .map(|((user_key, period), days)| ActiveDays { user_key: user_key.to_owned(), period, days })
                 .collect(),
+            user_days: user_days.into_values().collect(),
             now_us,
         };
         if !self.store.commit_sequence_batch(batch).await? {

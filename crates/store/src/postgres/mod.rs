@@ -9,6 +9,7 @@
 mod accounts;
 mod attendance;
 mod events;
+mod insights;
 mod privacy;
 mod registry;
 mod rows;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("migrations/0018_mfa.sql")),
     (19, include_str!("migrations/0019_outbox.sql")),
     (20, include_str!("migrations/0020_login_history.sql")),
+    (21, include_str!("migrations/0021_insights.sql")),
 ];
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;

@@ -89,11 +89,13 @@ impl PrivacyStore for PostgresStore {
         .await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&erasure.user_key]).await?;
+        tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&erasure.user_key]).await?;
         let mut derived_rows = forgotten;
         derived_rows += tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
         derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
+        derived_rows += tx.execute("DELETE FROM user_days WHERE user_key = $1", &[&erasure.user_key]).await?;
         tx.execute(
             "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
              ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
@@ -129,6 +131,7 @@ impl PrivacyStore for PostgresStore {
             .and_then(|row| row.get(0));
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&change.user_key]).await?;
+        tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&change.user_key]).await?;
         tx.execute(
             "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $4)",
             &[&change.new_user_id, &change.new_user_key, &first_seen, &change.now_us],
@@ -187,6 +190,12 @@ impl PrivacyStore for PostgresStore {
         derived_rows += tx
             .execute(
                 "UPDATE user_active_days SET user_key = $2 WHERE user_key = $1",
+                &[&change.user_key, &change.new_user_key],
+            )
+            .await?;
+        derived_rows += tx
+            .execute(
+                "UPDATE user_days SET user_key = $2 WHERE user_key = $1",
                 &[&change.user_key, &change.new_user_key],
             )
             .await?;

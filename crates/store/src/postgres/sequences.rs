@@ -128,6 +128,7 @@ async fn apply_sequence_batch(client: &mut deadpool_postgres::Client, batch: &Se
         )
         .await?;
     }
+    super::insights::add_user_days(&tx, &batch.user_days).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -113,7 +113,10 @@ pub(super) fn open_writer(path: &Path, options: &SqliteOptions, migrations: &[(i
 /// Work the derived migrations left for when the events file is attached as `store` (each in
 /// one transaction with its removal from `upkeep`).
 pub(super) fn run_upkeep(conn: &mut Connection) -> StoreResult<()> {
-    const WORK: &[(&str, &str)] = &[("daily_activity", include_str!("migrations/derived_upkeep_daily_activity.sql"))];
+    const WORK: &[(&str, &str)] = &[
+        ("daily_activity", include_str!("migrations/derived_upkeep_daily_activity.sql")),
+        ("user_days", include_str!("migrations/derived_upkeep_user_days.sql")),
+    ];
     for (name, sql) in WORK {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let pending: bool =

@@ -12,6 +12,7 @@ mod accounts;
 mod attendance;
 mod events;
 mod files;
+mod insights;
 mod privacy;
 mod registry;
 mod rows;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/0013_mfa.sql")),
     (14, include_str!("migrations/0014_outbox.sql")),
     (15, include_str!("migrations/0015_login_history.sql")),
+    (16, include_str!("migrations/0016_insights.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
@@ -56,6 +58,7 @@ const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/derived_0004_cluster_user.sql")),
     (5, include_str!("migrations/derived_0005_cluster_placed.sql")),
     (6, include_str!("migrations/derived_0006_daily_activity.sql")),
+    (7, include_str!("migrations/derived_0007_user_days.sql")),
 ];
 
 /// SQLite's `synchronous` setting. `Full` syncs the WAL at every commit, so an acknowledged

@@ -76,6 +76,7 @@ impl PrivacyStore for SqliteStore {
                 removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&user_key])?;
                 removed += tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [&user_key])?;
+                removed += tx.execute("DELETE FROM user_days WHERE user_key = ?1", [&user_key])?;
                 tx.commit()?;
                 Ok(removed as u64)
             })
@@ -97,6 +98,7 @@ impl PrivacyStore for SqliteStore {
                 tx.execute("DELETE FROM mfa_codes WHERE user_id = ?1", [&erasure.user_id])?;
                 tx.execute("DELETE FROM outbox WHERE user_id = ?1", [&erasure.user_id])?;
                 tx.execute("DELETE FROM login_history WHERE user_id = ?1", [&erasure.user_id])?;
+                tx.execute("DELETE FROM request_usage WHERE caller_key = ?1", [&erasure.user_key])?;
                 tx.execute(
                     "UPDATE tier_changes SET changed_by = ?2 WHERE changed_by = ?1",
                     [&erasure.user_id, &erasure.replacement],
@@ -158,6 +160,7 @@ impl PrivacyStore for SqliteStore {
                 )?;
                 moved +=
                     tx.execute("UPDATE user_active_days SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
+                moved += tx.execute("UPDATE user_days SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
                 tx.commit()?;
                 Ok(moved as u64)
             })
@@ -170,6 +173,7 @@ impl PrivacyStore for SqliteStore {
                     .optional()?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&change.user_id])? > 0;
                 tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&change.user_key])?;
+                tx.execute("DELETE FROM request_usage WHERE caller_key = ?1", [&change.user_key])?;
                 tx.execute(
                     "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)",
                     params![change.new_user_id, change.new_user_key, first_seen.flatten(), change.now_us],

@@ -90,6 +90,7 @@ fn apply_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreRe
             }
         }
     }
+    super::insights::add_user_days(&tx, &batch.user_days)?;
     tx.commit()?;
     Ok(true)
 }

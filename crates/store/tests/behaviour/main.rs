@@ -10,11 +10,13 @@ use std::sync::Arc;
 use footprint_analytics::{Consent, Role, Tier};
 use footprint_store::*;
 
+mod insights;
 mod privacy;
 mod records;
 mod security;
 mod sequences;
 
+use insights::*;
 use privacy::*;
 use records::*;
 use security::*;
@@ -118,6 +120,9 @@ behaviour_suite!(
     changes_roles_and_tiers_and_keeps_the_tier_history,
     keeps_a_second_factor_and_accepts_each_step_once,
     keeps_the_outbox_and_one_time_codes,
+    keeps_each_users_activity_per_day,
+    counts_requests_per_caller_and_hour,
+    runs_a_scheduled_job_once_per_slot,
     keeps_logins_and_counts_failing_logins_per_network,
     keeps_daily_activity_of_processed_batches,
 );

@@ -93,9 +93,20 @@ pub(super) async fn footprint_of(db: &TestDb, user: &str, other: &str) {
             .into_iter()
             .map(|user_key| ActiveDays { user_key: user_key.clone(), period: 0, days: 1 })
             .collect(),
+        user_days: vec![UserDay {
+            user_key: key.clone(),
+            day: 0,
+            events: 3,
+            sessions: 1,
+            session_seconds: 60.0,
+            amount: 9.5,
+            first_seen_us: None,
+        }],
         now_us: 5,
     };
     assert!(db.store.commit_sequence_batch(batch).await.unwrap());
+    let usage = RequestUsage { caller_key: key.clone(), hour_us: 0, requests: 3, limited: 1 };
+    db.store.add_request_usage(vec![usage]).await.unwrap();
     db.store
         .save_cluster_run(run("r1", 4), vec![assignment(&key, 0, 0.1), assignment(&format!("key-{other}"), 1, 0.2)])
         .await
@@ -159,8 +170,8 @@ pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
         .unwrap();
     assert_eq!(
         change,
-        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 5, audit_entries: 3 },
-        "the state, the user's own counts, the profile, the cluster assignment and the active days; three audit entries name the user"
+        IdentityChange { account: true, events: 2, consents: 1, derived_rows: 6, audit_entries: 3 },
+        "the state, the user's own counts, the profile, the cluster assignment, the active days and the day's activity; three audit entries name the user"
     );
     let left = rows_naming(db, "erase-me-4242").await;
     assert!(left.is_empty(), "found after erasure: {left:?}");
@@ -200,7 +211,10 @@ pub(super) async fn anonymizes_a_user_and_keeps_their_events(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 5));
+    assert_eq!((change.account, change.events, change.consents, change.derived_rows), (true, 2, 1, 6));
+    let days = db.store.user_days("key-anonymous-x1", 0).await.unwrap();
+    assert_eq!(days.iter().map(|d| (d.day, d.events)).collect::<Vec<_>>(), [(0, 3)], "the activity moved");
+    assert!(db.store.request_usage("key-hide-me-5151", 0).await.unwrap().is_empty(), "an account's usage goes");
     assert_eq!(db.store.profile_states(&["key-anonymous-x1".into()]).await.unwrap().len(), 1);
     let left = rows_naming(db, "hide-me-5151").await;
     assert!(left.is_empty(), "found after anonymisation: {left:?}");

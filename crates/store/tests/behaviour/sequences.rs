@@ -45,6 +45,7 @@ pub(super) fn processed(expected: i64, new: i64, deltas: Vec<SequenceCount>) -> 
         }],
         day_counts: Vec::new(),
         active_days: Vec::new(),
+        user_days: Vec::new(),
         now_us: 1,
     }
 }
