@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod domain;
 pub mod engagement;
 pub mod evaluation;
+pub mod insights;
 pub mod logistic;
 pub mod matching;
 pub mod patterns;

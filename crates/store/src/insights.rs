@@ -66,3 +66,49 @@ pub struct AutomationRun {
     pub report: Option<String>,
     pub error: Option<String>,
 }
+
+/// The periods cohorts and their activity are counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionPeriod {
+    /// UTC days (the index is the day number).
+    Day,
+    /// Weeks from Monday (the index m is the week whose Monday is day 7m − 3).
+    Week,
+    /// Calendar months (the index is months since January 1970).
+    Month,
+}
+
+impl RetentionPeriod {
+    /// The SQL of the period index of a day number, for SQLite or PostgreSQL.
+    pub(crate) fn index_sql(self, day: &str, postgres: bool) -> String {
+        match (self, postgres) {
+            (RetentionPeriod::Day, _) => format!("({day})"),
+            (RetentionPeriod::Week, _) => format!("(({day}) + 3) / 7"),
+            (RetentionPeriod::Month, false) => format!(
+                "((CAST(strftime('%Y', ({day}) * 86400, 'unixepoch') AS INTEGER) - 1970) * 12
+                  + CAST(strftime('%m', ({day}) * 86400, 'unixepoch') AS INTEGER) - 1)"
+            ),
+            (RetentionPeriod::Month, true) => format!(
+                "(((extract(year FROM to_timestamp(({day}) * 86400) AT TIME ZONE 'UTC') - 1970) * 12
+                  + extract(month FROM to_timestamp(({day}) * 86400) AT TIME ZONE 'UTC') - 1)::int8)"
+            ),
+        }
+    }
+}
+
+/// Which users' retention to count: those first seen in `[first_seen_from_us, first_seen_to_us)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionQuery {
+    pub period: RetentionPeriod,
+    pub first_seen_from_us: i64,
+    pub first_seen_to_us: i64,
+}
+
+/// Cohorts (by the period of their first event) and their activity per period.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetentionCounts {
+    /// (cohort, users first seen in it).
+    pub sizes: Vec<(i64, i64)>,
+    /// (cohort, period, users of the cohort with processed activity in the period).
+    pub cells: Vec<(i64, i64, i64)>,
+}

@@ -254,6 +254,12 @@ pub trait InsightsStore: Send + Sync {
     async fn usage_by_caller(&self, from_us: i64) -> StoreResult<Vec<CallerUsage>>;
     /// Forgets the hours before `before_us`; returns how many rows went.
     async fn expire_request_usage(&self, before_us: i64) -> StoreResult<u64>;
+    /// Cohorts of the users first seen in the query's window, by the period of their first
+    /// event, and how many of each were active in each period since (from the kept days).
+    async fn retention(&self, query: RetentionQuery) -> StoreResult<RetentionCounts>;
+    /// The pseudonyms of the users whose latest consent refuses `improvement` (their data
+    /// trains no model).
+    async fn refusing_improvement(&self) -> StoreResult<Vec<String>>;
 }
 
 /// Runs of the automation jobs (seed 003), and the lease that makes each scheduled run happen

@@ -174,6 +174,51 @@ impl InsightsStore for PostgresStore {
         let client = self.pool.get().await?;
         Ok(client.execute("DELETE FROM request_usage WHERE hour_us < $1", &[&before_us]).await?)
     }
+
+    async fn retention(&self, query: RetentionQuery) -> StoreResult<RetentionCounts> {
+        let cohort = query.period.index_sql("u.first_seen_us / 86400000000", true);
+        let period = query.period.index_sql("d.day", true);
+        let client = self.pool.get().await?;
+        let window = [&query.first_seen_from_us as &(dyn tokio_postgres::types::ToSql + Sync), &query.first_seen_to_us];
+        let sizes = client
+            .query(
+                &format!(
+                    "SELECT {cohort}, count(*) FROM users u WHERE u.first_seen_us >= $1 AND u.first_seen_us < $2 GROUP BY 1"
+                ),
+                &window,
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let cells = client
+            .query(
+                &format!(
+                    "SELECT {cohort}, {period}, count(DISTINCT d.user_key) FROM user_days d
+                     JOIN users u ON u.user_key = d.user_key
+                     WHERE u.first_seen_us >= $1 AND u.first_seen_us < $2 GROUP BY 1, 2"
+                ),
+                &window,
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect();
+        Ok(RetentionCounts { sizes, cells })
+    }
+
+    async fn refusing_improvement(&self) -> StoreResult<Vec<String>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT u.user_key FROM consents c JOIN users u ON u.user_id = c.user_id
+                 WHERE c.id IN (SELECT max(id) FROM consents GROUP BY user_id) AND NOT c.improvement
+                 ORDER BY u.user_key",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
 }
 
 #[async_trait]

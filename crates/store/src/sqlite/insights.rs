@@ -161,6 +161,44 @@ impl InsightsStore for SqliteStore {
         self.write(move |conn| Ok(conn.execute("DELETE FROM request_usage WHERE hour_us < ?1", [before_us])? as u64))
             .await
     }
+
+    async fn retention(&self, query: RetentionQuery) -> StoreResult<RetentionCounts> {
+        let cohort = query.period.index_sql("u.first_seen_us / 86400000000", false);
+        let period = query.period.index_sql("d.day", false);
+        self.read(move |conn| {
+            let window = params![query.first_seen_from_us, query.first_seen_to_us];
+            let sizes = conn
+                .prepare(&format!(
+                    "SELECT {cohort}, count(*) FROM users u WHERE u.first_seen_us >= ?1 AND u.first_seen_us < ?2 GROUP BY 1"
+                ))?
+                .query_map(window, |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let cells = conn
+                .prepare(&format!(
+                    "SELECT {cohort}, {period}, count(DISTINCT d.user_key) FROM derived.user_days d
+                     JOIN users u ON u.user_key = d.user_key
+                     WHERE u.first_seen_us >= ?1 AND u.first_seen_us < ?2 GROUP BY 1, 2"
+                ))?
+                .query_map(window, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RetentionCounts { sizes, cells })
+        })
+        .await
+    }
+
+    async fn refusing_improvement(&self) -> StoreResult<Vec<String>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT u.user_key FROM consents c JOIN users u ON u.user_id = c.user_id
+                     WHERE c.id IN (SELECT max(id) FROM consents GROUP BY user_id) AND c.improvement = 0
+                     ORDER BY u.user_key",
+                )?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -161,3 +161,73 @@ pub(super) async fn runs_a_scheduled_job_once_per_slot(db: &TestDb) {
 fn one_won(runs: &[AutomationRun]) -> bool {
     runs.iter().any(|r| r.run_id == "r1")
 }
+
+pub(super) async fn counts_the_retention_of_cohorts(db: &TestDb) {
+    const DAY: i64 = DAY_US;
+    // Day 19_723 is Monday 2024-01-01.
+    let monday = 19_723;
+    let mut events = Vec::new();
+    for (n, (user, first)) in [("a", 0), ("b", 1), ("c", 8), ("d", 40)].into_iter().enumerate() {
+        let mut e = event(n as u32, user, 0);
+        e.timestamp_us = (monday + first) * DAY + 1;
+        events.push(e);
+    }
+    db.store.commit_events(events.into(), granting()).await.unwrap();
+    let seqs: Vec<i64> = db.store.events_in_arrival_order(0, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    let mut batch = processed(0, *seqs.last().unwrap(), Vec::new());
+    (batch.states, batch.profiles) = (Vec::new(), Vec::new());
+    // a: days 0, 2, 9; b: day 1, 15; c: day 8 (twice, a day each), 9; d: day 40.
+    batch.user_days = [("a", 0), ("a", 2), ("a", 9), ("b", 1), ("b", 15), ("c", 8), ("c", 9), ("d", 40)]
+        .iter()
+        .map(|(user, day)| day_of(&format!("key-{user}"), monday + day, 1, 1, 0.0, 0.0))
+        .collect();
+    assert!(db.store.commit_sequence_batch(batch).await.unwrap());
+    let from = monday * DAY;
+    let weeks = db
+        .store
+        .retention(RetentionQuery {
+            period: RetentionPeriod::Week,
+            first_seen_from_us: from,
+            first_seen_to_us: from + 35 * DAY,
+        })
+        .await
+        .unwrap();
+    let week = (monday + 3) / 7;
+    let mut sizes = weeks.sizes.clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [(week, 2), (week + 1, 1)], "d was first seen after the window");
+    let mut cells = weeks.cells.clone();
+    cells.sort_unstable();
+    assert_eq!(cells, [(week, week, 2), (week, week + 1, 1), (week, week + 2, 1), (week + 1, week + 1, 1)]);
+    let months = db
+        .store
+        .retention(RetentionQuery { period: RetentionPeriod::Month, first_seen_from_us: 0, first_seen_to_us: i64::MAX })
+        .await
+        .unwrap();
+    let january = (2024 - 1970) * 12;
+    let mut sizes = months.sizes.clone();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [(january, 3), (january + 1, 1)], "day 40 is 2024-02-10");
+    let days = db
+        .store
+        .retention(RetentionQuery { period: RetentionPeriod::Day, first_seen_from_us: 0, first_seen_to_us: i64::MAX })
+        .await
+        .unwrap();
+    assert_eq!(days.cells.iter().filter(|(cohort, _, _)| *cohort == monday).count(), 3, "a's three days");
+}
+
+pub(super) async fn lists_the_users_whose_latest_consent_refuses_improvement(db: &TestDb) {
+    let events: Vec<NewEvent> = ["a", "b", "c"].iter().enumerate().map(|(n, user)| event(n as u32, user, 0)).collect();
+    db.store.commit_events(events.into(), granting()).await.unwrap();
+    let consent = |user: &str, improvement: bool, at: i64| ConsentRecord {
+        user_id: user.to_owned(),
+        consent: Consent { analytics: true, preferences: true, improvement },
+        source: "api".to_owned(),
+        recorded_at_us: at,
+    };
+    // a refused then agreed; b agreed then refused; c never said.
+    for record in [consent("a", false, 1), consent("a", true, 2), consent("b", true, 1), consent("b", false, 2)] {
+        db.store.append_consent(record).await.unwrap();
+    }
+    assert_eq!(db.store.refusing_improvement().await.unwrap(), ["key-b"]);
+}

@@ -123,6 +123,8 @@ behaviour_suite!(
     keeps_each_users_activity_per_day,
     counts_requests_per_caller_and_hour,
     runs_a_scheduled_job_once_per_slot,
+    counts_the_retention_of_cohorts,
+    lists_the_users_whose_latest_consent_refuses_improvement,
     keeps_logins_and_counts_failing_logins_per_network,
     keeps_daily_activity_of_processed_batches,
 );
