@@ -14,6 +14,7 @@ pub mod tracking;
 
 pub mod attendance;
 pub mod dashboard;
+pub mod insights;
 pub mod interactions;
 pub mod matching;
 pub mod profiles;

@@ -13,8 +13,10 @@ pub mod mfa;
 pub mod outbox;
 pub mod password;
 pub mod principal;
+pub mod provisioning;
 pub mod risk;
 pub mod service;
 pub mod settings;
+pub mod usage;
 
 pub use principal::{Authenticator, Principal, SCOPE_INGEST, SCOPE_METRICS};

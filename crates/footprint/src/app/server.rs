@@ -90,12 +90,14 @@ impl App {
         let sender = Arc::new(OutboxSender::new(Arc::clone(&store), keys.cipher.clone(), Arc::clone(&clock)));
         let state = AppState {
             tasks: Tasks::new(Arc::clone(&clock)),
+            node: Arc::from(jobs::automation::node_name()),
             config,
             store,
             clock,
             keys: Arc::new(keys),
             auth,
             limits,
+            usage: Arc::new(crate::accounts::usage::RequestCounter::default()),
             sender,
             passwords,
             ingest: ingestor,

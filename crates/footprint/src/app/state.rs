@@ -34,6 +34,8 @@ pub struct AppState {
     pub sender: Arc<dyn crate::accounts::outbox::MessageSender>,
     /// The tiers' request limits (seed 003).
     pub limits: Arc<crate::accounts::limits::Limits>,
+    /// Requests per caller and hour not yet added to the store.
+    pub usage: Arc<crate::accounts::usage::RequestCounter>,
     pub passwords: Passwords,
     pub ingest: Ingestor,
     /// Batches parsed and validated at the same time (each may be 10 MB).
@@ -45,4 +47,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every background task is spawned, recorded and stopped through it.
     pub tasks: Tasks,
+    /// This node's name in the automation runs it records (host, process, a random part).
+    pub node: Arc<str>,
 }

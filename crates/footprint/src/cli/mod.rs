@@ -1,7 +1,9 @@
 //! The command line: `footprint [serve]` (here, with its shutdown signal), `setup-db`, `keys
-//! create` and `admin create` (`admin.rs`), `bench`, `eval` and `demo` (`tools/`).
+//! create` and `admin create` (`admin.rs`), `automation` (`automation.rs`), `bench`, `eval` and
+//! `demo` (`tools/`).
 
 mod admin;
+pub mod automation;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,6 +49,10 @@ pub enum Command {
     Bench(crate::tools::bench::BenchCommand),
     /// Draw a chart, or a user's or a segment's dashboard, from the store's data into files.
     Visualize(VisualizeArgs),
+    /// Seed 003's automation: provisioning, tier analysis, the analytics report (each recorded
+    /// like a scheduled run).
+    #[command(subcommand)]
+    Automation(automation::AutomationCommand),
     /// Load a realistic generated dataset (users, sessions, matches, attendance, a trained model,
     /// segments, one account of each role) so that every page and endpoint has something to show.
     Demo(crate::tools::demo::DemoArgs),
@@ -162,6 +168,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,
         Command::Visualize(args) => visualize(config, args).await,
         Command::Demo(args) => crate::tools::demo::run(args, config).await,
+        Command::Automation(command) => automation::run(command, config).await,
     }
 }
 

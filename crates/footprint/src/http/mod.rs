@@ -35,6 +35,8 @@ use crate::kernel::error::ApiError;
         (name = "matching", description = "Seed 001: match events, their metrics and the match model's feedback loop"),
         (name = "profiles", description = "Seed 000: behavioural profiles, preferences and habits"),
         (name = "attendance", description = "Seed 004: attendance events, registrations and check-ins"),
+        (name = "insights", description = "Seed 003: engagement, churn risk, cohorts, usage of the tiers and the daily report"),
+        (name = "automation", description = "Seed 003: the scheduled jobs and their runs"),
         (name = "privacy", description = "Retention, erasure and export"),
         (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
         (name = "visualizations", description = "Seed 000: charts drawn from the current data, as SVG or PNG"),
@@ -69,6 +71,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::matching::http::routes())
         .merge(crate::profiles::http::routes())
         .merge(crate::attendance::http::routes(state))
+        .merge(crate::insights::http::routes())
         .merge(crate::jobs::http::routes())
         .merge(crate::dashboard::http::routes())
 }

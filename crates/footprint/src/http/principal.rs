@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 
 use crate::accounts::limits::Limits;
 use crate::accounts::principal::{API_KEY_HEADER, Principal};
+use crate::accounts::usage::caller_key;
 use crate::app::state::AppState;
 use crate::http::middleware::LimitSlot;
 use crate::kernel::error::ApiError;
@@ -34,13 +35,19 @@ fn credential(parts: &Parts) -> Result<Option<String>, ApiError> {
 async fn admitted(parts: &Parts, state: &AppState, credential: &str) -> Result<Principal, ApiError> {
     let (principal, tier) = state.auth.authenticate_with_tier(credential, state.clock.now()).await?;
     let user_key = principal.user_id().map(|user_id| state.keys.pseudonymizer.user_key(user_id));
-    let Some(decision) = state.limits.admit(&principal, user_key.as_deref(), tier, state.clock.now_us()).await else {
+    let now_us = state.clock.now_us();
+    let decision = state.limits.admit(&principal, user_key.as_deref(), tier, now_us).await;
+    let allowed = decision.is_none_or(|decision| decision.allowed);
+    if let Some(caller) = caller_key(&principal, user_key.as_deref()) {
+        state.usage.count(&caller, now_us, !allowed);
+    }
+    let Some(decision) = decision else {
         return Ok(principal);
     };
     if let Some(slot) = parts.extensions.get::<LimitSlot>() {
         slot.set(decision);
     }
-    if decision.allowed { Ok(principal) } else { Err(Limits::refusal(tier, &decision)) }
+    if allowed { Ok(principal) } else { Err(Limits::refusal(tier, &decision)) }
 }
 
 impl FromRequestParts<AppState> for Principal {

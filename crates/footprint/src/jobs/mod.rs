@@ -3,6 +3,7 @@
 //! and fails the training runs a crash left behind; `GET /api/v1/jobs` shows the runs. Shutdown
 //! (`App::shutdown`) stops the loops and waits for the runs under way.
 
+pub mod automation;
 pub mod http;
 pub mod schedule;
 pub mod tasks;
@@ -27,6 +28,7 @@ pub async fn start(state: &AppState) -> Result<(), ApiError> {
     let processor = Arc::clone(&state.processor);
     state.tasks.spawn_loop(processor.run_loop(processing.interval_ms, processing.debounce_ms, state.tasks.stopping()));
     schedule::start(state);
+    automation::start(state);
     Ok(())
 }
 

@@ -99,6 +99,8 @@ pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<Er
         replacement: ERASED.to_owned(),
         now_us,
     };
+    // Requests counted but not yet stored would otherwise be written after the erasure.
+    state.usage.forget(&erasure.user_key);
     // Not while a processing run holds this user's rows in memory: it would write them back.
     let change = state.processor.exclusive(state.store.erase_user(erasure)).await?;
     // The account's tokens stop working here at once, on other nodes within seconds.
@@ -106,6 +108,7 @@ pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<Er
     // Cached statistics of earlier generations may name the user: deleted, not left to expire.
     state.cache.purge().await;
     state.limits.forget_user(&state.keys.pseudonymizer.user_key(user_id.as_str())).await;
+    state.usage.forget(&state.keys.pseudonymizer.user_key(user_id.as_str()));
     // The actor is the user themself when they erase their own data: not kept either.
     let actor = if actor == user_id.as_str() { ERASED } else { actor };
     audit::record(
@@ -139,11 +142,13 @@ pub async fn anonymize(state: &AppState, user_id: &UserId, actor: &str) -> Resul
         scrub: scrub_values(user_id, user.as_ref()),
         now_us,
     };
+    state.usage.forget(&change.user_key);
     let change = state.processor.exclusive(state.store.anonymize_user(change)).await?;
     state.auth.forget_account(user_id.as_str());
     // Cached statistics of earlier generations may name the user: deleted, not left to expire.
     state.cache.purge().await;
     state.limits.forget_user(&state.keys.pseudonymizer.user_key(user_id.as_str())).await;
+    state.usage.forget(&state.keys.pseudonymizer.user_key(user_id.as_str()));
     audit::record(
         state,
         "privacy.anonymization",

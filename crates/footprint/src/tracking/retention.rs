@@ -121,6 +121,9 @@ pub async fn cleanup(state: &AppState, actor: &str) -> Result<CleanupReport, Api
     }
     report.removed_ml_calls =
         state.store.expire_ml_calls(now_us - i64::from(state.config.ml.call_log_days) * DAY_US).await?;
+    let usage_days = i64::from(state.config.insights.usage_keep_days);
+    let expired_usage = state.store.expire_request_usage(now_us - usage_days * DAY_US).await?;
+    tracing::debug!(expired_usage, "request counts older than insights.usage_keep_days forgotten");
     let forgotten_logins = crate::accounts::lockout::forget_quiet_pairs(state).await?;
     tracing::debug!(forgotten_logins, "failed-login counts of quiet logins forgotten");
     if report.removed_events > 0 {

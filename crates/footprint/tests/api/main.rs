@@ -13,6 +13,7 @@ mod durability;
 mod edge;
 mod events;
 mod helpers;
+mod insights;
 mod jobs;
 mod limits;
 mod lockout;

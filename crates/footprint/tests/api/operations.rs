@@ -138,6 +138,13 @@ async fn the_openapi_document_lists_every_route() {
         "DELETE /api/v1/auth/mfa",
         "GET /api/v1/admin/outbox",
         "GET /api/v1/users/{id}/security",
+        "GET /api/v1/users/{id}/insights",
+        "GET /api/v1/insights/cohorts",
+        "GET /api/v1/insights/tiers",
+        "GET /api/v1/insights/report",
+        "POST /api/v1/insights/churn/train",
+        "GET /api/v1/automation/runs",
+        "GET /api/v1/automation/runs/{id}",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

@@ -42,6 +42,13 @@ fn protected_routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/auth/mfa/enroll", None, Needs::Account),
         route(Method::GET, "/api/v1/admin/outbox", None, Needs::Admin),
         route(Method::GET, "/api/v1/users/bob/security", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/v1/users/bob/insights", None, Needs::SelfOrStaff),
+        route(Method::GET, "/api/v1/insights/cohorts?period=week", None, Needs::Staff),
+        route(Method::GET, "/api/v1/insights/tiers", None, Needs::Staff),
+        route(Method::GET, "/api/v1/insights/report", None, Needs::Staff),
+        route(Method::POST, "/api/v1/insights/churn/train", None, Needs::Admin),
+        route(Method::GET, "/api/v1/automation/runs", None, Needs::Admin),
+        route(Method::GET, "/api/v1/automation/runs/run-1", None, Needs::Admin),
         route(Method::POST, "/api/v1/auth/mfa/verify", Some(json!({"code": "000000"})), Needs::Account),
         route(Method::DELETE, "/api/v1/auth/mfa", Some(json!({"code": "000000"})), Needs::Account),
         route(Method::GET, "/api/v1/events", None, Needs::Staff),
@@ -282,7 +289,11 @@ async fn assert_passes_role_check(app: &TestApp, route: &Route, credential: &str
         && ((status == StatusCode::UNPROCESSABLE_ENTITY && code == "VALIDATION_ERROR")
             || (status == StatusCode::CONFLICT && code == "CONFLICT")
             || (status == StatusCode::NOT_FOUND && code == "NOT_FOUND"));
+    // A run that does not exist: 404, past the role check.
+    let missing_run =
+        route.path == "/api/v1/automation/runs/run-1" && status == StatusCode::NOT_FOUND && code == "NOT_FOUND";
     let passed = mfa
+        || missing_run
         || (status == StatusCode::UNPROCESSABLE_ENTITY
                 && code == "INSUFFICIENT_DATA"
                 && [
@@ -294,6 +305,10 @@ async fn assert_passes_role_check(app: &TestApp, route: &Route, credential: &str
                     "/api/ml/recommendations",
                     "/api/ml/insights",
                     "/api/ml/models/train",
+                    // No event of bob's, nor enough users to train on: past the role check.
+                    "/api/v1/users/bob/insights",
+                    "/api/v1/insights/cohorts?period=week",
+                    "/api/v1/insights/churn/train",
                 ]
                 .contains(&route.path))
             // No attendance model is trained in this test: MODEL_NOT_FOUND, past the role check.

@@ -159,6 +159,36 @@ impl Config {
         if self.ml.training_timeout_secs.is_zero() || self.ml.training_timeout_secs.as_secs() > 86_400 {
             return invalid("ml.training_timeout_secs", "must be from 1 to 86400 seconds".to_owned());
         }
+        let insights = &self.insights;
+        if insights.churn_horizon_days == 0 || insights.churn_horizon_days > 365 {
+            return invalid("insights.churn_horizon_days", "must be from 1 to 365".to_owned());
+        }
+        if !(28..=365).contains(&insights.churn_history_days) {
+            return invalid("insights.churn_history_days", "must be from 28 to 365".to_owned());
+        }
+        if insights.churn_training_days < 7 || insights.churn_max_training_rows < 1_000 || insights.churn_min_users < 2
+        {
+            return invalid(
+                "insights",
+                "churn_training_days must be at least 7, churn_max_training_rows at least 1000 and churn_min_users at least 2"
+                    .to_owned(),
+            );
+        }
+        if insights.engagement_weeks < 3 || insights.engagement_weeks > 104 {
+            return invalid("insights.engagement_weeks", "must be from 3 to 104".to_owned());
+        }
+        if insights.usage_window_days == 0 || insights.usage_keep_days < insights.usage_window_days {
+            return invalid(
+                "insights.usage_keep_days",
+                "usage_window_days must be at least 1 and usage_keep_days at least usage_window_days".to_owned(),
+            );
+        }
+        if insights.usage_flush_ms.is_zero() {
+            return invalid("insights.usage_flush_ms", "must be positive".to_owned());
+        }
+        if let Err(message) = crate::jobs::automation::check_config(&self.automation) {
+            return Err(ConfigError::Invalid { name: "automation".to_owned(), message });
+        }
         if self.ml.call_log_days == 0 {
             return invalid("ml.call_log_days", "must be at least 1 day".to_owned());
         }

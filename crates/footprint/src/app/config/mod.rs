@@ -14,7 +14,10 @@ use footprint_analytics::sequence::SequenceConfig;
 use footprint_store::Synchronous;
 use serde::{Deserialize, Serialize};
 
+mod insights;
 mod load;
+
+pub use insights::{AutomationConfig, InsightsConfig};
 
 pub use load::ConfigError;
 use load::{milliseconds, seconds};
@@ -90,6 +93,10 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub match_model: MatchModelConfig,
     pub ml: MlConfig,
+    /// Seed 003's insights: the churn model, engagement and usage against the tiers.
+    pub insights: InsightsConfig,
+    /// Seed 003's scheduled automation.
+    pub automation: AutomationConfig,
     /// Seed 000's `BehaviorVisualization`: where chart files go, their theme and size.
     pub visualization: VisualizationConfig,
     pub log: LogConfig,

@@ -2,70 +2,9 @@
 
 use footprint_analytics::logistic::BinaryMetrics;
 
+pub use crate::kernel::registry::{AccuracyPoint, MetricsView, ModelPerformance, PerformanceView, Trends};
+
 use super::*;
-
-/// Binary metrics with the seed's names beside ours (`f1Score` = `f1`, `auc` = `roc_auc`).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricsView {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub metrics: BinaryMetrics,
-    pub f1_score: f64,
-    pub auc: Option<f64>,
-}
-
-impl MetricsView {
-    pub fn of(metrics: Option<BinaryMetrics>) -> Option<Self> {
-        metrics.map(|metrics| Self { f1_score: metrics.f1, auc: metrics.roc_auc, metrics })
-    }
-}
-
-/// A month's accuracy.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct AccuracyPoint {
-    /// The month's first day, `YYYY-MM-01`.
-    pub date: String,
-    pub accuracy: Option<f64>,
-    pub n: usize,
-}
-
-/// Held-out performance: overall, by month and by segment.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PerformanceView {
-    /// The seed's layout: [[true negatives, false positives], [false negatives, true positives]].
-    pub confusion_matrix: [[Option<usize>; 2]; 2],
-    pub overall: Option<MetricsView>,
-    #[schema(value_type = Object)]
-    pub by_month: BTreeMap<String, Option<MetricsView>>,
-    /// `new_users` (under three past registrations) and `returning_users`.
-    #[schema(value_type = Object)]
-    pub by_segment: BTreeMap<String, Option<MetricsView>>,
-    /// As stored with the model: each feature's standardised weight.
-    #[schema(value_type = Object)]
-    pub feature_importance: Value,
-    pub evaluated_on: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Trends {
-    pub accuracy_over_time: Vec<AccuracyPoint>,
-}
-
-/// The answer of `GET /ml/models/{id}/performance`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ModelPerformance {
-    pub model_id: String,
-    pub version: i64,
-    pub trained_at: Option<String>,
-    pub performance: PerformanceView,
-    pub trends: Trends,
-    #[schema(value_type = Object)]
-    pub feature_importance: Value,
-}
 
 /// A held-out registration as the model scored it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,6 +49,12 @@ pub async fn held_out_scores(state: &AppState, model_id: &str) -> Result<(ModelR
 /// A model's performance on the latest part of its data (the validation window it was trained
 /// with): overall metrics, by month of the event and by segment, and feature importance.
 pub async fn performance(state: &AppState, model_id: &str) -> Result<ModelPerformance, ApiError> {
+    if let Some(record) = state.store.model(model_id).await?
+        && record.model_type != MODEL_TYPE
+    {
+        // Other kinds keep their held-out performance with the model when they are trained.
+        return crate::kernel::registry::stored_performance(record);
+    }
     let (record, held_out) = held_out_scores(state, model_id).await?;
     let result = tokio::task::spawn_blocking(move || {
         let scored: Vec<(String, String, f64, bool)> = held_out

@@ -13,6 +13,7 @@ use super::accounts;
 use super::offers::{self, MatchStory};
 use super::population::{self, DemoUser};
 use super::report::{DemoReport, Timings};
+use super::seed003;
 use super::{DemoOptions, guard};
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
@@ -24,7 +25,7 @@ use crate::tracking::ingest::{self, EventResult};
 use crate::tracking::schema::{self, ToMatchEvent};
 use crate::tracking::{consent, validate};
 
-const STAGES: usize = 8;
+const STAGES: usize = 9;
 const ACTOR: &str = "footprint demo";
 /// Users whose events go in one batch (about 1 000 events).
 const USERS_PER_BATCH: usize = 16;
@@ -93,6 +94,10 @@ pub async fn load(state: &AppState, options: &DemoOptions, bar: &ProgressBar) ->
     stage(bar, &mut timings, 8, "segmenting users", 1);
     let run = UserClustering::new(state.clone()).update_clusters().await.map_err(failed("cannot segment the users"))?;
     bar.inc(1);
+
+    stage(bar, &mut timings, 9, "accounts, their use of the API, the churn model", 1);
+    let seed003 = seed003::load(state, &users, options.seed, now_us, &accounts).await?;
+    bar.inc(1);
     timings.finish();
 
     Ok(DemoReport {
@@ -107,6 +112,7 @@ pub async fn load(state: &AppState, options: &DemoOptions, bar: &ProgressBar) ->
         model_id,
         segments: run.k,
         accounts,
+        seed003,
         stages: timings.done,
     })
 }

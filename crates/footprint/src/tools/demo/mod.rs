@@ -15,6 +15,7 @@ mod load;
 mod offers;
 mod population;
 mod report;
+mod seed003;
 
 use clap::Args;
 use indicatif::{ProgressDrawTarget, ProgressStyle};

@@ -121,14 +121,24 @@ pub fn users(n: usize, seed: u64) -> Vec<DemoUser> {
             let archetype = Archetype::draw(&mut rng);
             let (peak, rate, _, _) = archetype.habits();
             let joined_days_ago = if rng.next_f64() < 0.8 { DAYS } else { 7 + rng.below((DAYS - 7) as usize) as i64 };
-            let left_days_ago = if rng.next_f64() < 0.15 { 3 + rng.below(25) as i64 } else { 0 };
+            let consents = index == 0 || rng.next_f64() >= 0.03;
+            let peak_hour = (peak + normal(&mut rng) * 1.5).clamp(0.0, 23.0);
+            let keenness = (normal(&mut rng) * 0.35).exp();
+            // Users who come less than their kind's usual leave more often, at any time, after
+            // fading out over their last two weeks; user 0 (the demo's `user` account) stays.
+            let leave_chance = if keenness < 1.0 { 0.35 } else { 0.15 };
+            let left_days_ago = if index > 0 && rng.next_f64() < leave_chance {
+                1 + rng.below((joined_days_ago - 8).max(1) as usize) as i64
+            } else {
+                0
+            };
             DemoUser {
                 index,
                 user_id: format!("demo-{index:05}"),
                 archetype,
-                consents: index == 0 || rng.next_f64() >= 0.03,
-                peak_hour: (peak + normal(&mut rng) * 1.5).clamp(0.0, 23.0),
-                sessions_per_day: rate * (normal(&mut rng) * 0.35).exp(),
+                consents,
+                peak_hour,
+                sessions_per_day: rate * keenness,
                 favourite: rng.below(CATEGORIES.len()),
                 joined_days_ago,
                 left_days_ago: left_days_ago.min(joined_days_ago - 1),
@@ -164,7 +174,10 @@ pub fn events(user: &DemoUser, seed: u64, now_us: i64) -> Vec<Value> {
     let mut events = Vec::new();
     for days_ago in (user.left_days_ago..user.joined_days_ago).rev() {
         let day = today - days_ago * DAY_US;
-        let expected = user.sessions_per_day * weekdays[weekday(day)];
+        // A user who leaves fades out over their last 14 days.
+        let fading =
+            if user.left_days_ago > 0 { ((days_ago - user.left_days_ago) as f64 / 14.0).min(1.0) } else { 1.0 };
+        let expected = user.sessions_per_day * weekdays[weekday(day)] * fading;
         let sessions = expected.floor() as usize + usize::from(rng.next_f64() < expected.fract());
         let mut not_before = day;
         for _ in 0..sessions {

@@ -20,6 +20,8 @@ pub struct DemoReport {
     pub model_id: String,
     pub segments: i64,
     pub accounts: Vec<DemoAccount>,
+    /// Seed 003's accounts, usage, logins and churn model.
+    pub seed003: super::seed003::Seed003Report,
     /// Wall time of each stage, in order.
     pub stages: Vec<(&'static str, Duration)>,
 }
@@ -45,7 +47,8 @@ impl DemoReport {
         );
         let stages: Vec<String> =
             self.stages.iter().map(|(name, took)| format!("{name} {:.1} s", took.as_secs_f64())).collect();
-        text.insert_str(text.find("\n\nAccounts").unwrap_or(text.len()), &format!("\n  stages: {}", stages.join(", ")));
+        let more = format!("\n{}\n  stages: {}", super::seed003::summary(&self.seed003), stages.join(", "));
+        text.insert_str(text.find("\n\nAccounts").unwrap_or(text.len()), &more);
         for account in &self.accounts {
             let password = account.password.as_ref().map_or("(existed already: password unchanged)", |p| p.expose());
             text.push_str(&format!("  {:<8} {:<13} {password}\n", account.role.as_str(), account.username));
