@@ -23,7 +23,8 @@ pub(crate) struct RecordedConsent {
 /// Where a user stands before the batch.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UserState {
-    /// False for a user the store has never seen.
+    /// False for a user the store has never seen an event of (an account created before its
+    /// first event is not known yet: that event sets when it was first seen).
     pub known: bool,
     pub consent: Option<RecordedConsent>,
     /// The user's latest stored event.

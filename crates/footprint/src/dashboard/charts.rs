@@ -7,7 +7,7 @@ use footprint_store::ClusterRun;
 
 use super::kinds::title;
 pub use super::kinds::{Target, VisType};
-use super::{model_charts, user_charts};
+use super::{insight_charts, model_charts, user_charts};
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 use crate::profiles::segments::UserClustering;
@@ -26,6 +26,11 @@ pub async fn chart(state: &AppState, vis: VisType, target: &Target) -> Result<Ch
             return model_charts::model(state, vis, target.model_id.as_deref()).await;
         }
         VisType::MatchAcceptanceOverTime => return model_charts::matches_over_time(state, target.days).await,
+        VisType::TierDistribution => return insight_charts::tier_distribution(state).await,
+        VisType::TierUsage => return insight_charts::tier_usage(state).await,
+        VisType::SecurityEvents => return insight_charts::security_events(state).await,
+        VisType::ChurnRiskDistribution => return insight_charts::churn_distribution(state).await,
+        VisType::CohortRetention => return insight_charts::cohort_retention(state).await,
         _ => {}
     }
     let Some(run) = state.store.cluster_runs(1).await?.into_iter().next() else {

@@ -26,11 +26,21 @@ pub enum VisType {
     MatchAcceptanceOverTime,
     /// Seed 002: a user's most probable next actions.
     NextActionProbabilities,
+    /// Seed 003: accounts per tier.
+    TierDistribution,
+    /// Seed 003: the busiest hour against each tier's limit.
+    TierUsage,
+    /// Seed 003: logins and security events per day.
+    SecurityEvents,
+    /// Seed 003: users by churn probability.
+    ChurnRiskDistribution,
+    /// Seed 003: weekly cohorts and their retention.
+    CohortRetention,
 }
 
 impl VisType {
     /// Seed 000's ten, then the charts of the other seeds' data.
-    pub const ALL: [VisType; 16] = [
+    pub const ALL: [VisType; 21] = [
         VisType::ClusterScatter,
         VisType::UserClusterRadar,
         VisType::BehaviorPatternsHeatmap,
@@ -47,6 +57,11 @@ impl VisType {
         VisType::ModelConfusionMatrix,
         VisType::MatchAcceptanceOverTime,
         VisType::NextActionProbabilities,
+        VisType::TierDistribution,
+        VisType::TierUsage,
+        VisType::SecurityEvents,
+        VisType::ChurnRiskDistribution,
+        VisType::CohortRetention,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +82,11 @@ impl VisType {
             VisType::ModelConfusionMatrix => "model_confusion_matrix",
             VisType::MatchAcceptanceOverTime => "match_acceptance_over_time",
             VisType::NextActionProbabilities => "next_action_probabilities",
+            VisType::TierDistribution => "tier_distribution",
+            VisType::TierUsage => "tier_usage",
+            VisType::SecurityEvents => "security_events",
+            VisType::ChurnRiskDistribution => "churn_risk_distribution",
+            VisType::CohortRetention => "cohort_retention",
         }
     }
 
@@ -90,6 +110,11 @@ impl VisType {
                 | VisType::ModelCalibration
                 | VisType::ModelConfusionMatrix
                 | VisType::MatchAcceptanceOverTime
+                | VisType::TierDistribution
+                | VisType::TierUsage
+                | VisType::SecurityEvents
+                | VisType::ChurnRiskDistribution
+                | VisType::CohortRetention
         )
     }
 
@@ -130,5 +155,10 @@ pub fn title(vis: VisType) -> &'static str {
         VisType::ModelConfusionMatrix => "Confusion matrix on held-out registrations",
         VisType::MatchAcceptanceOverTime => "Match acceptance and satisfaction per day",
         VisType::NextActionProbabilities => "Most probable next actions",
+        VisType::TierDistribution => "Accounts per tier",
+        VisType::TierUsage => "Busiest hour against the tier's limit",
+        VisType::SecurityEvents => "Logins and security events per day",
+        VisType::ChurnRiskDistribution => "Churn risk over the next horizon",
+        VisType::CohortRetention => "Weekly cohorts: share active each week",
     }
 }

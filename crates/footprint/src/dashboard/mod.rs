@@ -9,6 +9,7 @@
 
 pub mod charts;
 pub mod http;
+mod insight_charts;
 mod kinds;
 mod model_charts;
 mod user_charts;

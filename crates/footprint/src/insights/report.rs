@@ -168,7 +168,7 @@ pub async fn generate(state: &AppState) -> Result<AnalyticsReport, ApiError> {
 }
 
 /// The churn probabilities of every user active within the horizon, from the newest model.
-async fn churn_distribution(state: &AppState, now_us: i64) -> Result<ChurnLine, ApiError> {
+pub async fn churn_distribution(state: &AppState, now_us: i64) -> Result<ChurnLine, ApiError> {
     let horizon = state.config.insights.churn_horizon_days;
     let mut line = ChurnLine { horizon_days: horizon, histogram: vec![0; 10], ..ChurnLine::default() };
     let Some((record, model)) = churn::ready_model(state).await? else {

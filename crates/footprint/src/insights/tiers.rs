@@ -174,8 +174,9 @@ pub struct TierAnalysis {
     pub candidates: Vec<Candidate>,
 }
 
-/// Every account with its usage, engagement and churn risk, and the advice for each.
-pub async fn analyze(state: &AppState) -> Result<TierAnalysis, ApiError> {
+/// Every account with its usage, engagement and churn risk, and the advice for each, in user
+/// id order.
+pub async fn every_account(state: &AppState) -> Result<Vec<Candidate>, ApiError> {
     let now_us = state.clock.now_us();
     let window_days = state.config.insights.usage_window_days;
     let from_us = now_us - i64::from(window_days) * DAY_US;
@@ -195,9 +196,7 @@ pub async fn analyze(state: &AppState) -> Result<TierAnalysis, ApiError> {
     let model = churn::ready_model(state).await?;
     let horizon = state.config.insights.churn_horizon_days;
     let today = footprint_analytics::time::day_index(now_us);
-    let mut by_tier: BTreeMap<String, TierSummary> =
-        TIERS.iter().map(|tier| (tier.as_str().to_owned(), TierSummary::default())).collect();
-    let mut candidates = Vec::new();
+    let mut lines = Vec::with_capacity(accounts.len());
     for chunk in accounts.chunks(500) {
         let keys: Vec<String> = chunk.iter().map(|user| user.user_key.clone()).collect();
         let profiles: HashMap<String, ProfileState> = state
@@ -225,29 +224,40 @@ pub async fn analyze(state: &AppState) -> Result<TierAnalysis, ApiError> {
             };
             let caller = usage.get(&user.user_key).unwrap_or(&none);
             let view = usage_view(state, user.tier, caller, engagement, churn_probability);
-            let summary = by_tier.entry(user.tier.as_str().to_owned()).or_default();
-            summary.accounts += 1;
-            summary.requests_in_window += caller.requests;
-            summary.limited_in_window += caller.limited;
-            match view.advice.action {
-                "upgrade" => summary.upgrade += 1,
-                "downgrade" => summary.downgrade += 1,
-                _ => summary.keep += 1,
-            }
-            if view.advice.action != "keep" {
-                candidates.push(Candidate {
-                    user_id: user.user_id.clone(),
-                    tier: user.tier,
-                    requests_in_window: caller.requests,
-                    peak_hour_requests: caller.peak_hour,
-                    limited_in_window: caller.limited,
-                    engagement,
-                    churn_probability,
-                    advice: view.advice,
-                });
-            }
+            lines.push(Candidate {
+                user_id: user.user_id.clone(),
+                tier: user.tier,
+                requests_in_window: caller.requests,
+                peak_hour_requests: caller.peak_hour,
+                limited_in_window: caller.limited,
+                engagement,
+                churn_probability,
+                advice: view.advice,
+            });
         }
     }
+    Ok(lines)
+}
+
+/// The tier analysis: every account counted by tier and advice, and the accounts that should
+/// move, upgrades first (busiest first), then downgrades.
+pub async fn analyze(state: &AppState) -> Result<TierAnalysis, ApiError> {
+    let lines = every_account(state).await?;
+    let mut by_tier: BTreeMap<String, TierSummary> =
+        TIERS.iter().map(|tier| (tier.as_str().to_owned(), TierSummary::default())).collect();
+    for line in &lines {
+        let summary = by_tier.entry(line.tier.as_str().to_owned()).or_default();
+        summary.accounts += 1;
+        summary.requests_in_window += line.requests_in_window;
+        summary.limited_in_window += line.limited_in_window;
+        match line.advice.action {
+            "upgrade" => summary.upgrade += 1,
+            "downgrade" => summary.downgrade += 1,
+            _ => summary.keep += 1,
+        }
+    }
+    let accounts = lines.len();
+    let mut candidates: Vec<Candidate> = lines.into_iter().filter(|line| line.advice.action != "keep").collect();
     candidates.sort_by(|a, b| {
         (a.advice.action != "upgrade", b.peak_hour_requests, &a.user_id).cmp(&(
             b.advice.action != "upgrade",
@@ -255,5 +265,5 @@ pub async fn analyze(state: &AppState) -> Result<TierAnalysis, ApiError> {
             &b.user_id,
         ))
     });
-    Ok(TierAnalysis { window_days, accounts: accounts.len(), by_tier, candidates })
+    Ok(TierAnalysis { window_days: state.config.insights.usage_window_days, accounts, by_tier, candidates })
 }

@@ -1,7 +1,8 @@
 //! Scheduled work, each job on its configured interval (0 turns it off), until shutdown: the
-//! retention clean-up, the match model's refit and the segmentation runs; and between the
-//! scheduled segmentations, those the growth of the population calls for. Each run is recorded
-//! by the tasks tracker.
+//! retention clean-up, the match model's refit and the segmentation runs; between the
+//! scheduled segmentations, those the growth of the population calls for; and the flush of the
+//! requests counted per caller. Each run is recorded by the tasks tracker. (Seed 003's cron
+//! schedules are in `automation.rs`.)
 
 use std::time::Duration;
 
@@ -48,6 +49,7 @@ pub fn start(state: &AppState) {
     if state.config.processing.segmentation_growth > 0.0 {
         segment_as_the_population_grows(state);
     }
+    flush_request_counts(state);
     let segment_every = state.config.processing.segmentation_interval_secs;
     if !segment_every.is_zero() {
         every(state, segment_every, segments::JOB, |state| async move {
@@ -57,6 +59,28 @@ pub fn start(state: &AppState) {
             }
         });
     }
+}
+
+/// Adds the requests this node counted to the store every `insights.usage_flush_ms`, and once
+/// more at shutdown (so that every node's requests add up in the tiers' usage).
+fn flush_request_counts(state: &AppState) {
+    let state = state.clone();
+    let every = state.config.insights.usage_flush_ms;
+    let mut shutdown = state.tasks.stopping();
+    state.tasks.clone().spawn_loop(async move {
+        loop {
+            let stopping = tokio::select! {
+                () = tokio::time::sleep(every) => false,
+                _ = shutdown.changed() => true,
+            };
+            if let Err(error) = state.usage.flush(state.store.as_ref()).await {
+                tracing::warn!(error = %error, "request counts not stored yet; kept for the next flush");
+            }
+            if stopping {
+                return;
+            }
+        }
+    });
 }
 
 /// Waits for processing to create profiles and, when the population calls for it

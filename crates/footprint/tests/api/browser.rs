@@ -50,7 +50,8 @@ async fn text(page: &Page) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_page_shows_its_data_in_a_real_browser() {
-    let app = TestApp::spawn().await;
+    // A small demo has few users who left: the churn model is checked on fewer of them.
+    let app = TestApp::spawn_with(|config| config.insights.churn_min_users = 3).await;
     // FOOTPRINT_BROWSER_DEMO_USERS=2000 runs it on the demo's default size (for a look at the screenshots).
     let users = std::env::var("FOOTPRINT_BROWSER_DEMO_USERS").ok().and_then(|n| n.parse().ok()).unwrap_or(80);
     let report = demo::load(&app.state, &DemoOptions { users, seed: 11, force: false }, &ProgressBar::hidden())
@@ -78,6 +79,7 @@ async fn every_dashboard_page_shows_its_data_in_a_real_browser() {
         ("segments", "/ui/segments".to_owned(), 2),
         ("matching", "/ui/matching?days=30".to_owned(), 1),
         ("attendance", "/ui/attendance".to_owned(), 1),
+        ("insights", "/ui/insights".to_owned(), 5),
         ("models", "/ui/models".to_owned(), 3),
         ("operations", "/ui/operations".to_owned(), 0),
     ];

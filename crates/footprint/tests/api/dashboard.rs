@@ -201,6 +201,7 @@ async fn each_role_sees_its_pages_and_no_other() {
         "/ui/segments".to_owned(),
         "/ui/matching".to_owned(),
         "/ui/attendance".to_owned(),
+        "/ui/insights".to_owned(),
         "/ui/models".to_owned(),
         "/ui/operations".to_owned(),
         "/ui/live".to_owned(),
@@ -219,6 +220,7 @@ async fn each_role_sees_its_pages_and_no_other() {
         "/ui/segments",
         "/ui/matching",
         "/ui/attendance",
+        "/ui/insights",
         "/ui/operations",
     ] {
         page(&app, path, &manager).await;
@@ -261,7 +263,9 @@ async fn every_state_changing_form_needs_the_sessions_csrf_token() {
     let erase = format!("/ui/users/{victim_id}/erase");
     let export = format!("/ui/users/{victim_id}/export");
     let revoke = format!("/ui/users/{victim_id}/revoke-tokens");
-    for path in ["/ui/segments/run", "/ui/models/train", &erase, &export, &revoke, "/ui/logout"] {
+    for path in
+        ["/ui/segments/run", "/ui/models/train", "/ui/insights/train-churn", &erase, &export, &revoke, "/ui/logout"]
+    {
         for csrf in [None, Some(manager_token_field.as_str()), Some("0000")] {
             let mut fields = vec![("confirm", victim_id.as_str())];
             if let Some(csrf) = csrf {

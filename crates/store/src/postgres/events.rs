@@ -53,8 +53,13 @@ async fn load_user_states<'a>(
     }
     let user_ids: Vec<&str> = states.keys().copied().collect();
     let user_keys: Vec<&str> = id_of_key.keys().copied().collect();
-    let known =
-        tx.query(&tx.prepare_cached("SELECT user_id FROM users WHERE user_id = ANY($1)").await?, &[&user_ids]).await?;
+    let known = tx
+        .query(
+            &tx.prepare_cached("SELECT user_id FROM users WHERE user_id = ANY($1) AND first_seen_us IS NOT NULL")
+                .await?,
+            &[&user_ids],
+        )
+        .await?;
     for row in known {
         let user_id: &str = row.get(0);
         if let Some(state) = states.get_mut(user_id) {

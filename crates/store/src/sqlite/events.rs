@@ -35,7 +35,8 @@ fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
 }
 
 fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
-    let mut known_stmt = tx.prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1")?;
+    let mut known_stmt =
+        tx.prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1 AND first_seen_us IS NOT NULL")?;
     let mut latest_stmt = tx.prepare_cached(
         "SELECT session_id, ts_us FROM events WHERE user_key = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1",
     )?;

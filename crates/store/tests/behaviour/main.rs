@@ -223,6 +223,15 @@ async fn grants_an_account_to_a_tracked_user(db: &TestDb) {
     assert_eq!(granted.user_key, tracked.user_key, "the pseudonym survives");
     assert_eq!(granted.first_seen_us, tracked.first_seen_us);
     assert_eq!(db.store.user_activity(&granted.user_key).await.unwrap().n_events, 1, "the history survives");
+
+    // An account made before its first event is first seen at that event, and only then.
+    let early = db.store.create_account(account("early", Some("early"), None, Role::User)).await.unwrap();
+    assert_eq!(early.first_seen_us, None);
+    db.store.commit_events(vec![event(2, "early", 5), event(3, "early", 9)].into(), granting()).await.unwrap();
+    db.store.commit_events(vec![event(4, "early", 20)].into(), granting()).await.unwrap();
+    let seen = db.store.user("early").await.unwrap().unwrap();
+    assert_eq!(seen.first_seen_us, Some(event(2, "early", 5).timestamp_us));
+    assert!(seen.has_account(), "the account is kept");
 }
 
 async fn stores_api_keys_by_hash(db: &TestDb) {

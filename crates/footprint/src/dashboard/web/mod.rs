@@ -8,6 +8,7 @@
 mod assets;
 mod attendance;
 mod error;
+mod insights;
 mod matching;
 mod models;
 mod operations;
@@ -51,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/segments/run", post(segments::run))
         .route("/ui/matching", get(matching::show))
         .route("/ui/attendance", get(attendance::show))
+        .route("/ui/insights", get(insights::show))
+        .route("/ui/insights/train-churn", post(insights::train_churn))
         .route("/ui/models", get(models::show))
         .route("/ui/models/train", post(models::train))
         .route("/ui/operations", get(operations::show))

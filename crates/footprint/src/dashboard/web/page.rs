@@ -22,12 +22,13 @@ enum Audience {
 }
 
 /// The pages of the navigation (the empty path is the viewer's own page).
-const PAGES: [(&str, &str, Audience); 8] = [
+const PAGES: [(&str, &str, Audience); 9] = [
     ("/", "Overview", Audience::Staff),
     ("/ui/users", "Users", Audience::Staff),
     ("/ui/segments", "Segments", Audience::Staff),
     ("/ui/matching", "Matching", Audience::Staff),
     ("/ui/attendance", "Attendance", Audience::Staff),
+    ("/ui/insights", "Insights", Audience::Staff),
     ("/ui/models", "Models", Audience::Admins),
     ("/ui/operations", "Operations", Audience::Staff),
     ("", "My page", Audience::Everyone),

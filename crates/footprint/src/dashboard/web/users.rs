@@ -18,6 +18,7 @@ use crate::accounts::principal::Principal;
 use crate::accounts::service as accounts;
 use crate::app::state::AppState;
 use crate::dashboard::charts::{Target, VisType};
+use crate::insights::service::{self as insight_service, ChurnAnswer, UserInsights};
 use crate::kernel::error::ApiError;
 use crate::profiles::enriched::{self, Enriched};
 use crate::profiles::segments::ClusterOrReason;
@@ -166,6 +167,7 @@ pub async fn show(
         Err(error) => page::reason(error),
     };
     let consent = consent::status(&state, &parsed).await;
+    let insights = insight_service::user_insights(&state, &principal, &id).await;
     let own = viewer.user_id == id;
     let may_erase = principal.require_self_or_admin(&id).is_ok();
     let title = match &account.username {
@@ -196,6 +198,10 @@ pub async fn show(
                     None => html! { p.muted { "No prediction: too little history." } },
                 }))
             }
+        }
+        section.panel #insights {
+            h2 { "Engagement, churn risk and tier" }
+            (match &insights { Ok(insights) => insights_panel(insights), Err(error) => page::reason(error) })
         }
         section.panel {
             h2 { "Habits" }
@@ -315,4 +321,49 @@ pub async fn revoke_tokens(
         return Ok(super::signed_out(&headers));
     }
     Ok(super::redirect(&format!("/ui/users/{}", urlencode(&id))))
+}
+
+/// Seed 003's insights of the user: engagement and its trend, churn risk and its reasons, the
+/// tier's use and the advice.
+fn insights_panel(insights: &UserInsights) -> Markup {
+    let trend = insights.engagement.trend.as_ref();
+    let trend_text = trend.map_or_else(
+        || "too few weeks".to_owned(),
+        |t| match t.p_value {
+            Some(p) => format!("{} ({:+.1} a week, p = {:.2})", t.direction, t.slope, p),
+            None => t.direction.to_owned(),
+        },
+    );
+    html! {
+        (figures(&[
+            ("Engagement", format!("{:.0} / 100", insights.engagement.score)),
+            ("Weekly trend", trend_text),
+            ("Events, last 30 days", number(insights.activity.events_last_30_days as f64)),
+            ("Cohort", insights.cohort.as_ref().map_or_else(|| "–".to_owned(), |c| format!("week of {} ({} users)", c.cohort, c.users))),
+        ]))
+        @match &insights.churn_risk {
+            ChurnAnswer::Given(risk) => {
+                p {
+                    "Churn risk over the next " (risk.horizon_days) " days: " strong { (format!("{:.0} %", 100.0 * risk.probability)) }
+                    " (" (risk.level) ", " (risk.status) "); expected active days: " (format!("{:.1}", risk.expected_active_days)) "."
+                }
+                ul {
+                    @for factor in &risk.factors {
+                        li { (factor.description) " — " (factor.effect) " the risk" }
+                    }
+                }
+            }
+            ChurnAnswer::Unavailable { reason, .. } => { p.muted { (reason) } }
+        }
+        @if let Some(usage) = &insights.usage {
+            p {
+                "Tier " strong { (usage.tier.as_str()) } ": "
+                (usage.limit_per_hour.map_or_else(|| "unlimited".to_owned(), |limit| format!("{limit} requests an hour")))
+                "; busiest hour of the last " (usage.window_days) " days: " (number(usage.peak_hour_requests as f64)) " requests. "
+                "Advice: " span.tag { (usage.advice.action) }
+                @if let Some(to) = usage.advice.suggested_tier { " to " (to.as_str()) }
+                " — " (usage.advice.reasons.join("; "))
+            }
+        }
+    }
 }

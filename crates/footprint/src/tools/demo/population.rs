@@ -126,7 +126,7 @@ pub fn users(n: usize, seed: u64) -> Vec<DemoUser> {
             let keenness = (normal(&mut rng) * 0.35).exp();
             // Users who come less than their kind's usual leave more often, at any time, after
             // fading out over their last two weeks; user 0 (the demo's `user` account) stays.
-            let leave_chance = if keenness < 1.0 { 0.35 } else { 0.15 };
+            let leave_chance = if keenness < 1.0 { 0.5 } else { 0.2 };
             let left_days_ago = if index > 0 && rng.next_f64() < leave_chance {
                 1 + rng.below((joined_days_ago - 8).max(1) as usize) as i64
             } else {

@@ -27,3 +27,8 @@ CREATE TABLE automation_runs (
 
 CREATE UNIQUE INDEX automation_runs_slot ON automation_runs (job, slot_us) WHERE slot_us IS NOT NULL;
 CREATE INDEX automation_runs_started ON automation_runs (started_at_us);
+
+-- Accounts created before their first event were left without a first-seen time (cohorts
+-- count users by it): their first stored event's.
+UPDATE users SET first_seen_us = (SELECT min(e.ts_us) FROM events e WHERE e.user_key = users.user_key)
+WHERE first_seen_us IS NULL;
