@@ -105,7 +105,7 @@ pub struct RetentionQuery {
 }
 
 /// Cohorts (by the period of their first event) and their activity per period.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RetentionCounts {
     /// (cohort, users first seen in it).
     pub sizes: Vec<(i64, i64)>,

@@ -193,6 +193,8 @@ pub enum Method {
     Authenticator,
     /// A one-time code sent to the account's e-mail.
     Email,
+    /// A one-time code sent by text message to the declared profile's `phone`.
+    Sms,
 }
 
 impl Method {
@@ -200,12 +202,54 @@ impl Method {
         match self {
             Method::Authenticator => "authenticator",
             Method::Email => "email",
+            Method::Sms => "sms",
         }
     }
 }
 
+/// The phone number a text can go to: the declared profile's `phone` (or `phone_number`), when
+/// it looks like one (digits, spaces, `+ - ( ) .`, 7 to 15 digits).
+fn phone(state: &AppState, user: &UserRecord) -> Option<String> {
+    let profile: serde_json::Map<String, serde_json::Value> = user
+        .profile_enc
+        .as_deref()
+        .and_then(|stored| state.keys.cipher.decrypt(stored).ok())
+        .and_then(|text| serde_json::from_str(&text).ok())?;
+    let number = ["phone", "phone_number"].iter().find_map(|field| profile.get(*field)?.as_str())?.trim().to_owned();
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let allowed = number.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    (allowed && (7..=15).contains(&digits)).then_some(number)
+}
+
+/// The code method an account can receive: the first of `security_settings.mfa_methods` it has
+/// the address for (`email`: an e-mail; `sms`: a phone in the profile), else an e-mail, else a
+/// phone.
+fn code_method(state: &AppState, user: &UserRecord) -> Option<Method> {
+    let settings = crate::accounts::settings::security_settings(&state.keys.cipher, user);
+    let listed: Vec<&str> = settings
+        .get("mfa_methods")
+        .and_then(serde_json::Value::as_array)
+        .map(|methods| methods.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let can = |method: Method| match method {
+        Method::Email => user.email_enc.is_some(),
+        Method::Sms => phone(state, user).is_some(),
+        Method::Authenticator => false,
+    };
+    listed
+        .iter()
+        .filter_map(|name| match *name {
+            "email" => Some(Method::Email),
+            "sms" => Some(Method::Sms),
+            _ => None,
+        })
+        .chain([Method::Email, Method::Sms])
+        .find(|method| can(*method))
+}
+
 /// Whether a login of this account needs a second step, and which: the authenticator when one
-/// is active, else an e-mailed code when `security_settings.require_mfa` asks for one.
+/// is active, else a code sent by e-mail or text (see [`code_method`]) when
+/// `security_settings.require_mfa` asks for one.
 pub async fn required(state: &AppState, user: &UserRecord) -> Result<Option<Method>, ApiError> {
     if state.store.mfa(&user.user_id).await?.is_some_and(|record| record.active) {
         return Ok(Some(Method::Authenticator));
@@ -213,20 +257,20 @@ pub async fn required(state: &AppState, user: &UserRecord) -> Result<Option<Meth
     if !requires_mfa(state, user) {
         return Ok(None);
     }
-    if user.email_enc.is_none() {
-        return Err(ApiError::Forbidden(
-            "this account requires a second factor but has neither an authenticator nor an e-mail to send a code to; \
-             an admin can turn security_settings.require_mfa off, or give the account an e-mail"
+    match code_method(state, user) {
+        Some(method) => Ok(Some(method)),
+        None => Err(ApiError::Forbidden(
+            "this account requires a second factor but has neither an authenticator, nor an e-mail, nor a phone in its \
+             profile to send a code to; an admin can turn security_settings.require_mfa off, or give the account an e-mail"
                 .to_owned(),
-        ));
+        )),
     }
-    Ok(Some(Method::Email))
 }
 
 /// The second step to ask for when the login's risk calls for one and no authenticator is
-/// active: a code by e-mail, if the account has an e-mail.
-pub fn fallback(user: &UserRecord) -> Option<Method> {
-    user.email_enc.is_some().then_some(Method::Email)
+/// active: a code by e-mail or text, if the account can receive one.
+pub fn fallback(state: &AppState, user: &UserRecord) -> Option<Method> {
+    code_method(state, user)
 }
 
 fn requires_mfa(state: &AppState, user: &UserRecord) -> bool {
@@ -262,18 +306,21 @@ pub async fn challenge(
 ) -> Result<MfaRequired, ApiError> {
     let now_us = state.clock.now_us();
     let expires_us = now_us + CHALLENGE_SECS * 1_000_000;
-    if method == Method::Email {
+    if matches!(method, Method::Email | Method::Sms) {
         let bytes = random_bytes(4);
         let code = format!("{:06}", u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) % 1_000_000);
         let hash = state.keys.pseudonymizer.one_time_code(&user.user_id, &code);
         state.store.put_mfa_code(&user.user_id, &hash, now_us + EMAILED_CODE_SECS * 1_000_000).await?;
-        let recipient = match user.email_enc.as_deref() {
-            Some(stored) => state.keys.cipher.decrypt(stored).map_err(ApiError::internal)?,
-            None => return Err(ApiError::Forbidden("the account has no e-mail to send a code to".to_owned())),
+        let recipient = match (method, user.email_enc.as_deref()) {
+            (Method::Email, Some(stored)) => state.keys.cipher.decrypt(stored).map_err(ApiError::internal)?,
+            (Method::Sms, _) => phone(state, user).ok_or_else(|| {
+                ApiError::Forbidden("the account has no phone in its profile to text a code to".to_owned())
+            })?,
+            _ => return Err(ApiError::Forbidden("the account has no e-mail to send a code to".to_owned())),
         };
         let message = crate::accounts::outbox::Message {
             user_id: user.user_id.clone(),
-            channel: "email",
+            channel: if method == Method::Sms { "sms" } else { "email" },
             recipient,
             subject: "Your Footprint sign-in code".to_owned(),
             body: format!("Your sign-in code is {code}. It expires in {} minutes.", EMAILED_CODE_SECS / 60),
@@ -288,6 +335,7 @@ pub async fn challenge(
         methods: match method {
             Method::Authenticator => vec!["authenticator", "recovery_code"],
             Method::Email => vec!["email"],
+            Method::Sms => vec!["sms"],
         },
         expires_in: CHALLENGE_SECS,
     })
@@ -312,6 +360,7 @@ async fn challenged(state: &AppState, mfa_token: &str) -> Result<(UserRecord, Me
     let method = match method {
         "authenticator" => Method::Authenticator,
         "email" => Method::Email,
+        "sms" => Method::Sms,
         _ => return Err(invalid()),
     };
     let (Some(network), Some(device), Some(hour), Some(score)) =
@@ -362,9 +411,9 @@ pub async fn complete(
         Admission::Refused { retry_after_secs, .. } => return Err(lockout::refusal(retry_after_secs)),
     };
     let (accepted, method) = match (code, recovery_code, &record) {
-        (Some(code), _, _) if method == Method::Email => {
+        (Some(code), _, _) if matches!(method, Method::Email | Method::Sms) => {
             let hash = state.keys.pseudonymizer.one_time_code(&user.user_id, code.trim());
-            (state.store.take_mfa_code(&user.user_id, &hash, state.clock.now_us()).await?, "email")
+            (state.store.take_mfa_code(&user.user_id, &hash, state.clock.now_us()).await?, method.name())
         }
         (Some(code), _, Some(record)) => (accept_code(state, &user, record, code).await?, "authenticator"),
         (None, Some(recovery), Some(_)) => {

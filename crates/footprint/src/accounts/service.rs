@@ -228,7 +228,7 @@ pub async fn login(
     let method = match mfa::required(state, &user).await? {
         Some(method) => Some(method),
         None if assessment.exceeds_threshold() => {
-            let fallback = mfa::fallback(&user);
+            let fallback = mfa::fallback(state, &user);
             if fallback.is_none() {
                 assessment
                     .risk

@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::state::AppState;
+use crate::kernel::cache::memo;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::kernel::time::DAY_US;
@@ -94,16 +95,20 @@ fn cohort_view(period: RetentionPeriod, row: CohortRow) -> Cohort {
     }
 }
 
+/// How long a retention count may lag behind the events (it changes as days pass; reading it
+/// groups every kept day of the cohorts' users).
+const RETENTION_LAG: std::time::Duration = std::time::Duration::from_secs(300);
+
 async fn rows(
     state: &AppState,
     period: RetentionPeriod,
     from_day: i64,
     to_day: i64,
 ) -> Result<Vec<CohortRow>, ApiError> {
-    let counts = state
-        .store
-        .retention(RetentionQuery { period, first_seen_from_us: from_day * DAY_US, first_seen_to_us: to_day * DAY_US })
-        .await?;
+    let query = RetentionQuery { period, first_seen_from_us: from_day * DAY_US, first_seen_to_us: to_day * DAY_US };
+    let key = format!("retention:{}:{from_day}:{to_day}", name(period));
+    let counts: footprint_store::RetentionCounts =
+        memo(state.cache.as_ref(), &key, RETENTION_LAG, async { Ok(state.store.retention(query).await?) }).await?;
     let cells: Vec<RetentionCell> =
         counts.cells.iter().map(|&(cohort, period, users)| RetentionCell { cohort, period, users }).collect();
     let today = day_index(state.clock.now_us());

@@ -167,8 +167,21 @@ pub async fn generate(state: &AppState) -> Result<AnalyticsReport, ApiError> {
     })
 }
 
-/// The churn probabilities of every user active within the horizon, from the newest model.
+/// The churn probabilities of every user active within the horizon, from the newest model:
+/// kept five minutes (scoring 100 000 users takes seconds; an erasure purges it).
 pub async fn churn_distribution(state: &AppState, now_us: i64) -> Result<ChurnLine, ApiError> {
+    let model = churn::ready_model(state).await?.map(|(record, _)| record.model_id).unwrap_or_default();
+    let key = format!("churn-distribution:{model}:{}", day_index(now_us));
+    crate::kernel::cache::memo(
+        state.cache.as_ref(),
+        &key,
+        std::time::Duration::from_secs(300),
+        score_active(state, now_us),
+    )
+    .await
+}
+
+async fn score_active(state: &AppState, now_us: i64) -> Result<ChurnLine, ApiError> {
     let horizon = state.config.insights.churn_horizon_days;
     let mut line = ChurnLine { horizon_days: horizon, histogram: vec![0; 10], ..ChurnLine::default() };
     let Some((record, model)) = churn::ready_model(state).await? else {

@@ -26,6 +26,33 @@ pub trait Cache: Send + Sync {
     async fn purge(&self);
 }
 
+/// A value kept for `ttl` under `key` whatever is written meanwhile (not tied to the
+/// generation): for aggregates that may lag a few minutes (cohort retention), never for what a
+/// write must show at once. An erasure purges them with the rest. A value that cannot be read
+/// back is computed again.
+pub async fn memo<T, F>(
+    cache: &dyn Cache,
+    key: &str,
+    ttl: Duration,
+    compute: F,
+) -> Result<T, crate::kernel::error::ApiError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    F: Future<Output = Result<T, crate::kernel::error::ApiError>>,
+{
+    let key = format!("memo:{key}");
+    if let Some(text) = cache.get(&key).await
+        && let Ok(value) = serde_json::from_str(&text)
+    {
+        return Ok(value);
+    }
+    let value = compute.await?;
+    if let Ok(text) = serde_json::to_string(&value) {
+        cache.put(&key, &text, ttl).await;
+    }
+    Ok(value)
+}
+
 /// One process's cache.
 #[derive(Default)]
 pub struct LocalCache {
@@ -56,13 +83,14 @@ impl Cache for LocalCache {
     }
 
     async fn invalidate(&self) {
+        // Entries keyed by an earlier generation are unreachable now, and expire; entries
+        // keyed without one (aggregates that may lag, see `memo`) stay until their time.
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 
     async fn purge(&self) {
-        // An invalidation already drops every entry here.
         self.invalidate().await;
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 }
 
@@ -195,7 +223,27 @@ mod tests {
         let before = cache.generation().await;
         cache.invalidate().await;
         assert_ne!(cache.generation().await, before);
-        assert_eq!(cache.get("a").await, None);
+        assert_eq!(cache.get("a").await.as_deref(), Some("1"), "keys name their generation; a memo lags on purpose");
+        cache.purge().await;
+        assert_eq!(cache.get("a").await, None, "a purge forgets everything");
+    }
+
+    #[tokio::test]
+    async fn a_memo_is_computed_once_until_it_expires_or_is_purged() {
+        let cache = LocalCache::default();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let compute = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, crate::kernel::error::ApiError>(vec![1, 2, 3])
+        };
+        let ttl = Duration::from_secs(60);
+        assert_eq!(memo(&cache, "k", ttl, compute()).await.unwrap(), [1, 2, 3]);
+        cache.invalidate().await;
+        assert_eq!(memo(&cache, "k", ttl, compute()).await.unwrap(), [1, 2, 3]);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a write does not drop it");
+        cache.purge().await;
+        memo(&cache, "k", ttl, compute()).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "an erasure does");
     }
 
     #[test]

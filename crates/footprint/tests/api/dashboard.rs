@@ -303,3 +303,63 @@ async fn every_state_changing_form_needs_the_sessions_csrf_token() {
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     app.stop().await;
 }
+
+/// An account with a second factor logs in to the dashboard in two steps: the password, then a
+/// form asking for the code; a wrong code asks again, the right one opens the session, and the
+/// second step needs the login form's CSRF token like the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_an_account_with_a_second_factor_for_its_code() {
+    use footprint::accounts::mfa::code_at;
+    let app = TestApp::spawn().await;
+    let token = app.user_with_role("tess", Role::Manager).await;
+    let enrolled: serde_json::Value =
+        app.post_json("/api/v1/auth/mfa/enroll", Some(&token), &json!({})).await.json().await.unwrap();
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let verified =
+        app.post_json("/api/v1/auth/mfa/verify", Some(&token), &json!({"code": code_at(&secret, now).unwrap()})).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+
+    let client = browser();
+    let form = client.get(app.url("/ui/login")).send().await.unwrap();
+    let nonce = cookie_value(set_cookie(form.headers(), "fp_login").unwrap()).to_owned();
+    let csrf = csrf_of(&form.text().await.unwrap());
+    let first = client
+        .post(app.url("/ui/login"))
+        .header("cookie", format!("fp_login={nonce}"))
+        .form(&[("csrf", csrf.as_str()), ("username", "tess"), ("password", PASSWORD), ("next", "/ui/users")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK, "the second step's form, not a session");
+    assert!(set_cookie(first.headers(), "fp_session").is_none());
+    let step = first.text().await.unwrap();
+    assert!(step.contains("authenticator app") && step.contains(r#"name="code""#), "{step}");
+    let field = |name: &str| {
+        let marker = format!(r#"name="{name}" value=""#);
+        let at = step.find(&marker).unwrap_or_else(|| panic!("no {name} in {step}")) + marker.len();
+        step[at..].split('"').next().unwrap().to_owned()
+    };
+    let (mfa_token, methods, step_csrf) = (field("mfa_token"), field("methods"), field("csrf"));
+    let send = |csrf: String, code: String| {
+        let request =
+            client.post(app.url("/ui/login/second-step")).header("cookie", format!("fp_login={nonce}")).form(&[
+                ("csrf", csrf),
+                ("mfa_token", mfa_token.clone()),
+                ("methods", methods.clone()),
+                ("code", code),
+                ("next", "/ui/users".to_owned()),
+            ]);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(send("0000".to_owned(), "123456".to_owned()).await.status(), StatusCode::FORBIDDEN, "CSRF");
+    let wrong = send(step_csrf.clone(), "000000".to_owned()).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("That code is not right"));
+    let right = send(step_csrf, code_at(&secret, now + 30).unwrap()).await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    assert_eq!(right.headers()[LOCATION], "/ui/users");
+    let session = cookie_value(set_cookie(right.headers(), "fp_session").expect("a session")).to_owned();
+    page(&app, "/ui/users", &session).await;
+    app.stop().await;
+}

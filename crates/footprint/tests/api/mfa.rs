@@ -195,3 +195,30 @@ async fn require_mfa_sends_a_one_time_code_through_the_outbox() {
     let refused = app.login("noe", PASSWORD).await;
     assert_eq!(error_code(refused, StatusCode::FORBIDDEN).await, "FORBIDDEN");
 }
+
+/// `mfa_methods: ["sms"]` with a phone in the declared profile: the code goes by text message
+/// (the `sms` channel of the outbox), even when the account also has an e-mail; a profile
+/// without a usable phone falls back to the e-mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_is_a_second_step_when_the_profile_has_a_phone() {
+    let app = TestApp::spawn().await;
+    let create = |username: &str, phone: &str| {
+        json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD,
+               "profile_data": {"phone": phone, "security_settings": {"require_mfa": true, "mfa_methods": ["sms", "email"]}}})
+    };
+    for (username, phone) in [("sam", "+33 6 12 34 56 78"), ("pat", "call me")] {
+        let created = app.post_json("/api/v1/users", Some(&app.admin_token), &create(username, phone)).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    let pending = login(&app, "sam").await;
+    assert_eq!(pending["methods"], json!(["sms"]));
+    let messages = body(app.get("/api/v1/admin/outbox", Some(&app.admin_token)).await).await;
+    let text = &messages[0];
+    assert_eq!((text["channel"].as_str(), text["recipient"].as_str()), (Some("sms"), Some("+33 6 12 34 56 78")));
+    let code: String = text["body"].as_str().unwrap().chars().filter(char::is_ascii_digit).take(6).collect();
+    let done = challenge(&app, pending["mfa_token"].as_str().unwrap(), "code", &code).await;
+    assert_eq!(done.status(), StatusCode::OK);
+
+    let fallback = login(&app, "pat").await;
+    assert_eq!(fallback["methods"], json!(["email"]), "not a phone number: the e-mail");
+}

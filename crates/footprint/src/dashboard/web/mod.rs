@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(overview::show))
         .route("/ui", get(|| async { redirect("/") }))
         .route("/ui/login", get(login_form).post(login))
+        .route("/ui/login/second-step", post(second_step))
         .route("/ui/logout", post(logout))
         .route("/ui/live", get(overview::live))
         .route("/ui/users", get(users::list))
@@ -154,14 +155,9 @@ async fn login(
         ..Default::default()
     };
     match accounts::login(&state, login.trim(), password.expose().to_owned(), client, &context).await {
-        Ok(accounts::LoginOutcome::SecondFactor(_)) => Ok(login_page(
-            &state,
-            &headers,
-            StatusCode::FORBIDDEN,
-            next,
-            None,
-            Some("This account has a second factor, which the dashboard does not ask for yet: use the API to log in."),
-        )),
+        Ok(accounts::LoginOutcome::SecondFactor(required)) => {
+            Ok(second_step_page(&state, &headers, StatusCode::OK, next, &required.mfa_token, &required.methods, None))
+        }
         Ok(accounts::LoginOutcome::Token(_, token)) => {
             let mut response = redirect(&session::safe_next(next));
             let (name, value) = session::session_cookie(&headers, &token.access_token, token.expires_in);
@@ -190,6 +186,121 @@ async fn logout(
 ) -> Result<Response, PageError> {
     viewer.check_form(&headers, form.csrf.as_deref())?;
     Ok(signed_out(&headers))
+}
+
+/// The login's second step: the code of the account's authenticator (or a recovery code), or
+/// the code sent by e-mail; the signed challenge rides in a hidden field.
+fn second_step_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: Option<&str>,
+    mfa_token: &str,
+    methods: &[&str],
+    failure: Option<&str>,
+) -> Response {
+    let (set_cookie, csrf) = session::login_csrf(state, headers);
+    let next = session::safe_next(next);
+    let sent_to = if methods.contains(&"sms") {
+        Some("the phone number of the account's profile, by text message")
+    } else if methods.contains(&"email") {
+        Some("the account's e-mail")
+    } else {
+        None
+    };
+    let body = page::bare_page(
+        "Second step",
+        html! {
+            h1 { "Footprint" }
+            p.lead {
+                @if let Some(to) = sent_to { "A 6-digit sign-in code was sent to " (to) ": enter it below." }
+                @else { "Enter the 6-digit code of your authenticator app, or one of your recovery codes." }
+            }
+            @if let Some(failure) = failure { p.error role="alert" { (failure) } }
+            form.login method="post" action="/ui/login/second-step" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                input type="hidden" name="mfa_token" value=(mfa_token);
+                input type="hidden" name="methods" value=(methods.join(","));
+                label for="code" { "Code" }
+                input #code name="code" type="text" inputmode="numeric" autocomplete="one-time-code" autofocus;
+                @if sent_to.is_none() {
+                    label for="recovery_code" { "Or a recovery code" }
+                    input #recovery_code name="recovery_code" type="text" autocomplete="off";
+                }
+                button type="submit" { "Continue" }
+            }
+        },
+    );
+    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    if let Some((name, value)) = set_cookie {
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct SecondStepFields {
+    csrf: Option<String>,
+    next: Option<String>,
+    mfa_token: Option<String>,
+    methods: Option<String>,
+    code: Option<crate::app::config::Secret>,
+    recovery_code: Option<crate::app::config::Secret>,
+}
+
+async fn second_step(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    axum::Form(fields): axum::Form<SecondStepFields>,
+) -> Result<Response, PageError> {
+    session::check_login_csrf(&state, &headers, fields.csrf.as_deref())?;
+    let next = fields.next.as_deref();
+    let methods_text = fields.methods.unwrap_or_default();
+    let methods: Vec<&str> =
+        methods_text.split(',').filter(|m| matches!(*m, "authenticator" | "recovery_code" | "email" | "sms")).collect();
+    let Some(mfa_token) = fields.mfa_token.filter(|token| !token.is_empty()) else {
+        return Ok(login_page(&state, &headers, StatusCode::BAD_REQUEST, next, None, Some("Log in again.")));
+    };
+    let given = |secret: &Option<crate::app::config::Secret>| {
+        secret.as_ref().map(|s| s.expose().trim().to_owned()).filter(|s| !s.is_empty())
+    };
+    let (code, recovery) = (given(&fields.code), given(&fields.recovery_code));
+    if code.is_none() && recovery.is_none() {
+        let failure = Some("Enter the code.");
+        return Ok(second_step_page(&state, &headers, StatusCode::BAD_REQUEST, next, &mfa_token, &methods, failure));
+    }
+    match crate::accounts::mfa::complete(&state, &mfa_token, code.as_deref(), recovery.as_deref(), client).await {
+        Ok(user) => {
+            let token = accounts::issue_token(&state, &user);
+            let mut response = redirect(&session::safe_next(next));
+            let (name, value) = session::session_cookie(&headers, &token.access_token, token.expires_in);
+            response.headers_mut().append(name, value);
+            Ok(response)
+        }
+        Err(ApiError::InvalidCredentials) => {
+            let failure = Some("That code is not right (or was used already): try again.");
+            Ok(second_step_page(&state, &headers, StatusCode::UNAUTHORIZED, next, &mfa_token, &methods, failure))
+        }
+        Err(ApiError::InvalidToken(_) | ApiError::TokenExpired) => Ok(login_page(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            next,
+            None,
+            Some("The second step took too long: log in again."),
+        )),
+        Err(ApiError::TooManyRequests { retry_after_secs, .. }) => Ok(login_page(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            None,
+            Some(&format!("Too many failed attempts from your network: try again in {retry_after_secs} s.")),
+        )),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// To the login page, the session cookie cleared.

@@ -2,7 +2,8 @@
 //! into the store (every user active at least once, the rest heavy-tailed over the users and
 //! spread over the last 30 days), lets processing build every profile, runs a segmentation,
 //! then times, in-process through the router (no socket), the dashboard's overview page and
-//! every chart of `GET /api/visualizations/{type}` — p50 and p90 of `--samples` requests.
+//! every chart of `GET /api/visualizations/{type}` — p50 and p90 of `--samples` requests; then
+//! trains the churn model and times seed 003's insight routes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +26,12 @@ pub struct DashboardBench {
     /// Users, each with at least one event.
     #[arg(long, default_value_t = 100_000)]
     pub users: usize,
-    /// Events in all, over the last 30 days.
+    /// Events in all, over the last `--days` days.
     #[arg(long, default_value_t = 1_000_000)]
     pub events: usize,
+    /// Days the events spread over (the churn model needs more than its 30-day horizon).
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
     /// Requests timed per page or chart.
     #[arg(long, default_value_t = 20)]
     pub samples: usize,
@@ -79,7 +83,7 @@ pub async fn run(bench: DashboardBench, config: &Config) -> anyhow::Result<()> {
         };
         let user_id = format!("u{user}");
         let event_type = TYPES[(rng.next_u64() % TYPES.len() as u64) as usize];
-        let ts = now - (rng.next_f64() * 30.0 * DAY_US as f64) as i64;
+        let ts = now - (rng.next_f64() * f64::from(bench.days) * DAY_US as f64) as i64;
         batch.push(NewEvent {
             event_id: ulid::Ulid::new().to_string(),
             user_key: state.keys.pseudonymizer.user_key(&user_id),
@@ -144,6 +148,60 @@ pub async fn run(bench: DashboardBench, config: &Config) -> anyhow::Result<()> {
         .await;
         println!("  {:<34} {status}  {:>9} bytes  p50 {p50:>8.1} ms  p90 {p90:>8.1} ms", vis.name(), bytes);
     }
+    churn_and_insights(&state, &router, &token, &bench).await?;
     target.stop().await;
+    Ok(())
+}
+
+/// Seed 003: trains the churn model (waiting for it), then times the insight routes.
+async fn churn_and_insights(
+    state: &crate::app::state::AppState,
+    router: &axum::Router,
+    token: &str,
+    bench: &DashboardBench,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    match crate::insights::churn::start_training(state, "bench").await {
+        Ok(model) => loop {
+            let record = state.store.model(&model.model_id).await?.ok_or_else(|| anyhow::anyhow!("model gone"))?;
+            if record.status != "training" {
+                let metrics: serde_json::Value = serde_json::from_str(&record.metrics).unwrap_or_default();
+                println!(
+                    "churn model: {} in {:.1} s on {} user-days; validation {}",
+                    record.status,
+                    started.elapsed().as_secs_f64(),
+                    record.rows_used,
+                    metrics
+                        .get("validation")
+                        .map_or_else(|| record.error.clone().unwrap_or_default(), ToString::to_string)
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        },
+        Err(error) => println!("churn model: not trained: {error}"),
+    }
+    let middle = format!("/api/v1/users/u{}/insights", bench.users / 2);
+    for path in [
+        "/api/v1/users/u0/insights",
+        middle.as_str(),
+        "/api/v1/insights/cohorts?period=week",
+        "/api/v1/insights/tiers",
+        "/api/v1/insights/report",
+    ] {
+        let (status, bytes, p50, p90) = time(
+            router,
+            || {
+                Request::get(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .expect("request")
+            },
+            bench.samples,
+        )
+        .await;
+        let name = if path == middle { "/api/v1/users/{median user}/insights" } else { path };
+        println!("  {name:<34} {status}  {bytes:>9} bytes  p50 {p50:>8.1} ms  p90 {p90:>8.1} ms");
+    }
     Ok(())
 }

@@ -32,6 +32,16 @@ impl Target {
         config.privacy.consent_default = ConsentDefault::Grant;
         config.auth.admin_username = None;
         config.auth.admin_password = None;
+        // What a bench times runs when the bench asks, not on a schedule of its own.
+        config.insights.churn_training_interval_secs = std::time::Duration::ZERO;
+        for schedule in [
+            &mut config.automation.provisioning_schedule,
+            &mut config.automation.analytics_schedule,
+            &mut config.automation.tiers_schedule,
+            &mut config.automation.cleanup_schedule,
+        ] {
+            schedule.clear();
+        }
         let schema = match database_url {
             Some(url) => Some(ScratchSchema::create(url, "fp_bench").await.context("cannot use --database-url")?),
             None => None,

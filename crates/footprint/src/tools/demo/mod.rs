@@ -75,8 +75,10 @@ pub fn progress_bar() -> ProgressBar {
 
 /// The command: opens the configured store, loads, prints the summary and the accounts'
 /// passwords (once, on standard output only), and shuts down cleanly.
-pub async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
+pub async fn run(args: DemoArgs, mut config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // The demo trains the churn model once its data is in; the schedule would train on half of it.
+    config.insights.churn_training_interval_secs = std::time::Duration::ZERO;
     let app = App::build(config).await?;
     let bar = progress_bar();
     let outcome = load(&app.state, &DemoOptions::from(&args), &bar).await;

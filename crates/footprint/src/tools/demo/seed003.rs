@@ -130,6 +130,18 @@ async fn train_churn(state: &AppState) -> Result<String, String> {
     let started: ModelRecord = match churn::start_training(state, "footprint demo").await {
         Ok(started) => started,
         Err(ApiError::InsufficientData { message, .. }) => return Err(message),
+        // A run under way (started by a schedule): wait for it instead.
+        Err(ApiError::Conflict(message)) => {
+            let training = footprint_store::ModelFilter {
+                name: Some(churn::MODEL_TYPE.to_owned()),
+                status: Some("training".to_owned()),
+                ..footprint_store::ModelFilter::default()
+            };
+            match state.store.models(training).await.map_err(|e| e.to_string())?.into_iter().next() {
+                Some(running) => running,
+                None => return Err(message),
+            }
+        }
         Err(error) => return Err(error.to_string()),
     };
     let deadline = tokio::time::Instant::now() + TRAINING_WAIT;
