@@ -20,6 +20,13 @@ use crate::kernel::error::ApiError;
 
 /// The window the tiers' limits are counted over.
 pub const WINDOW: Duration = Duration::from_secs(3600);
+/// The window of the tiers' event quotas.
+pub const MONTH: Duration = Duration::from_secs(30 * 86_400);
+
+/// The tier the request's caller counts against, left in the request by the `Principal`
+/// extractor for the routes that charge a quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerTier(pub Tier);
 
 /// What the limiter answered for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,33 +41,34 @@ pub struct Decision {
     pub retry_after_secs: u64,
 }
 
-/// A budget's state after a request: whether it was allowed, and how far the budget's
+/// A budget's state after spending `cost`: whether it was allowed, and how far the budget's
 /// theoretical arrival time lies ahead of now (in µs) once it is counted (or, refused, as it
 /// stands).
-fn decide(allowed: bool, ahead_us: i64, limit: u32, window_us: i64) -> Decision {
+fn decide(allowed: bool, ahead_us: i64, limit: u32, window_us: i64, cost: u32) -> Decision {
     let interval_us = window_us / i64::from(limit.max(1));
     let ahead_us = ahead_us.max(0);
     let remaining = ((window_us - ahead_us).max(0) / interval_us.max(1)).min(i64::from(limit));
     let up = |us: i64| u64::try_from(us.max(0)).unwrap_or(0).div_ceil(1_000_000);
+    let needed_us = ahead_us + i64::from(cost.max(1)) * interval_us - window_us;
     Decision {
         allowed,
         limit,
         remaining: u32::try_from(remaining).unwrap_or(0),
         reset_secs: up(ahead_us),
-        retry_after_secs: if allowed { 0 } else { up(ahead_us + interval_us - window_us).max(1) },
+        retry_after_secs: if allowed { 0 } else { up(needed_us).max(1) },
     }
 }
 
-/// GCRA on a stored arrival time: the new one to keep (when the request is allowed), and the
-/// decision.
-fn gcra(kept_us: Option<i64>, now_us: i64, limit: u32, window_us: i64) -> (Option<i64>, Decision) {
+/// GCRA on a stored arrival time, spending `cost` at once: the new time to keep (when allowed),
+/// and the decision. A cost above the limit never fits.
+fn gcra(kept_us: Option<i64>, now_us: i64, limit: u32, window_us: i64, cost: u32) -> (Option<i64>, Decision) {
     let interval_us = window_us / i64::from(limit.max(1));
     let tat = kept_us.unwrap_or(now_us).max(now_us);
-    let next = tat + interval_us;
+    let next = tat.saturating_add(i64::from(cost.max(1)).saturating_mul(interval_us));
     if next - now_us > window_us {
-        return (None, decide(false, tat - now_us, limit, window_us));
+        return (None, decide(false, tat - now_us, limit, window_us, cost));
     }
-    (Some(next), decide(true, next - now_us, limit, window_us))
+    (Some(next), decide(true, next - now_us, limit, window_us, cost))
 }
 
 #[async_trait]
@@ -68,7 +76,11 @@ pub trait RateLimiter: Send + Sync {
     /// `redis` or `local`.
     fn kind(&self) -> &'static str;
     /// Counts one request of `key` against `limit` per `window`.
-    async fn check(&self, key: &str, limit: u32, window: Duration, now_us: i64) -> Decision;
+    async fn check(&self, key: &str, limit: u32, window: Duration, now_us: i64) -> Decision {
+        self.spend(key, 1, limit, window, now_us).await
+    }
+    /// Spends `cost` of `key`'s budget of `limit` per `window` at once, or nothing.
+    async fn spend(&self, key: &str, cost: u32, limit: u32, window: Duration, now_us: i64) -> Decision;
     /// Forgets these budgets (an erased user's: their keys name the user's pseudonym).
     async fn forget(&self, keys: &[String]);
     /// Whether the shared counters are unreachable and this node counts on its own.
@@ -92,14 +104,14 @@ impl RateLimiter for LocalLimiter {
         "local"
     }
 
-    async fn check(&self, key: &str, limit: u32, window: Duration, now_us: i64) -> Decision {
+    async fn spend(&self, key: &str, cost: u32, limit: u32, window: Duration, now_us: i64) -> Decision {
         let window_us = i64::try_from(window.as_micros()).unwrap_or(i64::MAX / 4);
         let mut arrivals = self.arrivals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if arrivals.len() >= LOCAL_KEYS_MAX {
             // A budget whose arrival time has passed is full again: forgetting it changes nothing.
             arrivals.retain(|_, tat| *tat > now_us);
         }
-        let (kept, decision) = gcra(arrivals.get(key).copied(), now_us, limit, window_us);
+        let (kept, decision) = gcra(arrivals.get(key).copied(), now_us, limit, window_us, cost);
         if let Some(tat) = kept {
             arrivals.insert(key.to_owned(), tat);
         }
@@ -121,9 +133,10 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local interval = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3] or '1')
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local next = tat + interval
+local next = tat + cost * interval
 if next - now > window then
   return {0, tat - now}
 end
@@ -165,7 +178,7 @@ impl RateLimiter for RedisLimiter {
         "redis"
     }
 
-    async fn check(&self, key: &str, limit: u32, window: Duration, now_us: i64) -> Decision {
+    async fn spend(&self, key: &str, cost: u32, limit: u32, window: Duration, now_us: i64) -> Decision {
         let window_us = i64::try_from(window.as_micros()).unwrap_or(i64::MAX / 4);
         let interval_us = window_us / i64::from(limit.max(1));
         let mut connection = self.connection.clone();
@@ -176,6 +189,7 @@ impl RateLimiter for RedisLimiter {
             .arg(format!("{}rate:{key}", self.prefix))
             .arg(interval_us)
             .arg(window_us)
+            .arg(cost.max(1))
             .query_async(&mut connection)
             .await;
         match answer {
@@ -183,13 +197,13 @@ impl RateLimiter for RedisLimiter {
                 if self.degraded.swap(false, Ordering::AcqRel) {
                     tracing::info!("redis answers again: rate limits are shared by every node");
                 }
-                decide(allowed == 1, ahead_us, limit, window_us)
+                decide(allowed == 1, ahead_us, limit, window_us, cost)
             }
             Err(error) => {
                 if !self.degraded.swap(true, Ordering::AcqRel) {
                     tracing::warn!(error = %error, "redis unavailable: rate limits are counted by this node alone");
                 }
-                self.fallback.check(key, limit, window, now_us).await
+                self.fallback.spend(key, cost, limit, window, now_us).await
             }
         }
     }
@@ -251,11 +265,54 @@ impl Limits {
         Some(self.limiter.check(&budget(tier, &who), limit, WINDOW, now_us).await)
     }
 
+    /// Spends `events` of the caller's monthly event quota, or refuses them all: 429
+    /// `RATE_LIMIT_EXCEEDED` with `Retry-After` (when room for them comes back, if ever).
+    pub async fn charge_events(
+        &self,
+        principal: &Principal,
+        user_key: Option<&str>,
+        tier: Tier,
+        events: usize,
+        now_us: i64,
+    ) -> Result<(), ApiError> {
+        let limit = self.tiers.limits(tier).events_per_month;
+        if limit == 0 || events == 0 {
+            return Ok(());
+        }
+        let who = match (principal, user_key) {
+            (Principal::ApiKey { key_id, .. }, _) => format!("key:{key_id}"),
+            (Principal::User { .. }, Some(user_key)) => format!("user:{user_key}"),
+            (Principal::User { user_id, .. }, None) => format!("user:{user_id}"),
+        };
+        let cost = u32::try_from(events).unwrap_or(u32::MAX);
+        let decision = self.limiter.spend(&format!("events:{}", budget(tier, &who)), cost, limit, MONTH, now_us).await;
+        if decision.allowed {
+            return Ok(());
+        }
+        let message = if cost > limit {
+            format!(
+                "the {} tier allows {limit} events per 30 days: a request of {events} events never fits; split it, or ask an admin for a higher tier",
+                tier.as_str()
+            )
+        } else {
+            format!(
+                "the {} tier allows {limit} events per 30 days and {} are left; room for these {events} comes back in {} s, or ask an admin for a higher tier",
+                tier.as_str(),
+                decision.remaining,
+                decision.retry_after_secs
+            )
+        };
+        Err(ApiError::TooManyRequests { message, retry_after_secs: decision.retry_after_secs })
+    }
+
     /// Forgets an erased or anonymised user's budgets (they name the user's pseudonym).
     pub async fn forget_user(&self, user_key: &str) {
         let keys: Vec<String> = [Tier::Free, Tier::Premium, Tier::Enterprise, Tier::Vip]
             .iter()
-            .map(|tier| budget(*tier, &format!("user:{user_key}")))
+            .flat_map(|tier| {
+                let budget = budget(*tier, &format!("user:{user_key}"));
+                [format!("events:{budget}"), budget]
+            })
             .collect();
         self.limiter.forget(&keys).await;
     }
@@ -304,11 +361,26 @@ mod tests {
     #[test]
     fn a_refused_request_says_when_to_come_back() {
         // 10 per hour: one every 6 minutes. Spent 54 minutes ahead, one more fits exactly.
-        let (kept, decision) = gcra(Some(54 * 60_000_000), 0, 10, HOUR_US);
+        let (kept, decision) = gcra(Some(54 * 60_000_000), 0, 10, HOUR_US, 1);
         assert_eq!((kept, decision.allowed, decision.remaining), (Some(HOUR_US), true, 0));
-        assert!(!gcra(Some(55 * 60_000_000), 0, 10, HOUR_US).1.allowed, "55 + 6 minutes is past the hour");
-        let (kept, decision) = gcra(Some(HOUR_US), 0, 10, HOUR_US);
+        assert!(!gcra(Some(55 * 60_000_000), 0, 10, HOUR_US, 1).1.allowed, "55 + 6 minutes is past the hour");
+        let (kept, decision) = gcra(Some(HOUR_US), 0, 10, HOUR_US, 1);
         assert_eq!(kept, None);
         assert_eq!((decision.allowed, decision.retry_after_secs, decision.reset_secs), (false, 360, 3600));
+    }
+
+    #[test]
+    fn a_cost_spends_several_units_at_once_or_none() {
+        // 100 events in 30 days: 60 at once, then 50 do not fit; 40 do, and the budget is spent.
+        const MONTH_US: i64 = 30 * 24 * HOUR_US;
+        let (kept, decision) = gcra(None, 0, 100, MONTH_US, 60);
+        assert_eq!((decision.allowed, decision.remaining), (true, 40));
+        let (refused, decision) = gcra(kept, 0, 100, MONTH_US, 50);
+        assert_eq!((refused, decision.allowed, decision.remaining), (None, false, 40));
+        // Room for 10 more comes back at one every 7.2 hours: 72 hours.
+        assert_eq!(decision.retry_after_secs, 72 * 3600);
+        let (kept, decision) = gcra(kept, 0, 100, MONTH_US, 40);
+        assert_eq!((kept, decision.allowed, decision.remaining), (Some(MONTH_US), true, 0));
+        assert!(!gcra(None, 0, 100, MONTH_US, 101).1.allowed, "more than the whole budget never fits");
     }
 }

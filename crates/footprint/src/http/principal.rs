@@ -5,7 +5,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use crate::accounts::limits::Limits;
+use crate::accounts::limits::{CallerTier, Limits};
 use crate::accounts::principal::{API_KEY_HEADER, Principal};
 use crate::accounts::usage::caller_key;
 use crate::app::state::AppState;
@@ -32,8 +32,9 @@ fn credential(parts: &Parts) -> Result<Option<String>, ApiError> {
 
 /// The caller behind `credential`, counted against its tier's request limit (the decision is
 /// left in the request's [`LimitSlot`] for the answer's headers).
-async fn admitted(parts: &Parts, state: &AppState, credential: &str) -> Result<Principal, ApiError> {
+async fn admitted(parts: &mut Parts, state: &AppState, credential: &str) -> Result<Principal, ApiError> {
     let (principal, tier) = state.auth.authenticate_with_tier(credential, state.clock.now()).await?;
+    parts.extensions.insert(CallerTier(tier));
     let user_key = principal.user_id().map(|user_id| state.keys.pseudonymizer.user_key(user_id));
     let now_us = state.clock.now_us();
     let decision = state.limits.admit(&principal, user_key.as_deref(), tier, now_us).await;
@@ -72,5 +73,27 @@ impl OptionalFromRequestParts<AppState> for Principal {
             Some(credential) => admitted(parts, state, &credential).await.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// The tier of the request's caller, for the routes that charge a quota; must come after the
+/// `Principal` (which leaves it). Without a caller (an anonymous interaction): `None`.
+impl OptionalFromRequestParts<AppState> for CallerTier {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<CallerTier>().copied())
+    }
+}
+
+impl FromRequestParts<AppState> for CallerTier {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CallerTier>()
+            .copied()
+            .ok_or_else(|| ApiError::internal("the caller's tier is read after the Principal extractor"))
     }
 }

@@ -36,6 +36,8 @@ pub struct TierUsage {
     pub tier: Tier,
     /// Requests per hour the tier allows; `null`: unlimited.
     pub limit_per_hour: Option<u32>,
+    /// Events per 30 days the tier allows a caller to send; `null`: unlimited.
+    pub events_per_month: Option<u32>,
     /// Requests in the current hour (all nodes, up to the last few seconds).
     pub requests_this_hour: i64,
     pub requests_last_24_hours: i64,
@@ -127,6 +129,7 @@ fn usage_view(
     TierUsage {
         tier,
         limit_per_hour: limit,
+        events_per_month: Some(state.config.tiers.limits(tier).events_per_month).filter(|quota| *quota > 0),
         requests_this_hour: 0,
         requests_last_24_hours: 0,
         window_days,

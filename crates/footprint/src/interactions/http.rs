@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::accounts::limits::CallerTier;
 use crate::accounts::principal::Principal;
 use crate::accounts::service::{self as accounts, NewUserRequest};
 use crate::app::config::Secret;
@@ -155,9 +156,10 @@ pub struct Submitted {
 async fn submit(
     State(state): State<AppState>,
     principal: Option<Principal>,
+    tier: Option<CallerTier>,
     ApiJson(request): ApiJson<SubmitRequest>,
 ) -> Result<Json<Submitted>, ApiError> {
-    let (user_id, result) = interactions::submit(&state, principal.as_ref(), request).await?;
+    let (user_id, result) = interactions::submit(&state, principal.as_ref(), tier.map(|t| t.0), request).await?;
     Ok(Json(match result {
         EventResult::Accepted { .. } | EventResult::Duplicate => {
             Submitted { message: "Interaction enregistrée".to_owned(), collected: None }

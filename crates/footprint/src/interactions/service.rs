@@ -79,9 +79,13 @@ fn owner(principal: Option<&Principal>, request: &SubmitRequest) -> Result<UserI
 pub async fn submit(
     state: &AppState,
     principal: Option<&Principal>,
+    tier: Option<footprint_analytics::Tier>,
     request: SubmitRequest,
 ) -> Result<(UserId, EventResult), ApiError> {
     let user_id = owner(principal, &request)?;
+    if let (Some(principal), Some(tier)) = (principal, tier) {
+        crate::tracking::ingest::charge(state, principal, tier, 1).await?;
+    }
     let action =
         EventType::parse(&request.action).map_err(|error| ApiError::Validation(format!("action: {}", error.reason)))?;
     let event = ValidEvent {

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::accounts::limits::CallerTier;
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::http::extract::{ApiQuery, OptionalJson, lenient_bool, lenient_bool_opt};
@@ -86,6 +87,7 @@ pub struct ProposedBody {
 async fn match_proposed(
     State(state): State<AppState>,
     principal: Principal,
+    CallerTier(tier): CallerTier,
     ApiQuery(params): ApiQuery<ProposedParams>,
     OptionalJson(body): OptionalJson<Value>,
 ) -> Result<Json<Tracked>, ApiError> {
@@ -119,7 +121,7 @@ async fn match_proposed(
         }
     }
     let event = event.to_match_event()?;
-    Ok(tracked(matching::track(&state, &principal, event).await?))
+    Ok(tracked(matching::track_charged(&state, &principal, tier, event).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -142,6 +144,7 @@ pub struct ViewedParams {
 async fn match_viewed(
     State(state): State<AppState>,
     principal: Principal,
+    CallerTier(tier): CallerTier,
     ApiQuery(params): ApiQuery<ViewedParams>,
 ) -> Result<Json<Tracked>, ApiError> {
     let event = MatchViewedEvent {
@@ -152,7 +155,7 @@ async fn match_viewed(
         session_id: params.session_id,
     }
     .to_match_event()?;
-    Ok(tracked(matching::track(&state, &principal, event).await?))
+    Ok(tracked(matching::track_charged(&state, &principal, tier, event).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -176,6 +179,7 @@ pub struct DecisionParams {
 async fn match_decision(
     State(state): State<AppState>,
     principal: Principal,
+    CallerTier(tier): CallerTier,
     ApiQuery(params): ApiQuery<DecisionParams>,
     OptionalJson(body): OptionalJson<Value>,
 ) -> Result<Json<Tracked>, ApiError> {
@@ -201,7 +205,7 @@ async fn match_decision(
         session_id: params.session_id,
     }
     .to_match_event()?;
-    Ok(tracked(matching::track(&state, &principal, event).await?))
+    Ok(tracked(matching::track_charged(&state, &principal, tier, event).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -224,6 +228,7 @@ pub struct FeedbackParams {
 async fn match_feedback(
     State(state): State<AppState>,
     principal: Principal,
+    CallerTier(tier): CallerTier,
     ApiQuery(params): ApiQuery<FeedbackParams>,
     OptionalJson(body): OptionalJson<Value>,
 ) -> Result<Json<Tracked>, ApiError> {
@@ -240,7 +245,7 @@ async fn match_feedback(
         session_id: params.session_id,
     }
     .to_match_event()?;
-    Ok(tracked(matching::track(&state, &principal, event).await?))
+    Ok(tracked(matching::track_charged(&state, &principal, tier, event).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
+use crate::accounts::limits::CallerTier;
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, JsonBytes, lenient_bool};
@@ -71,9 +72,10 @@ pub struct TrackEvent {
 async fn track(
     State(state): State<AppState>,
     principal: Principal,
+    CallerTier(tier): CallerTier,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<EventResult>, ApiError> {
-    Ok(Json(ingest::ingest_one(&state, &principal, &body).await?))
+    Ok(Json(ingest::ingest_one(&state, &principal, tier, &body).await?))
 }
 
 /// Track up to 10 000 events (10 MB): `{"batch": [events…]}` or a bare array. Each event is
@@ -90,9 +92,10 @@ async fn track(
 async fn track_batch(
     State(state): State<AppState>,
     principal: Principal,
+    CallerTier(tier): CallerTier,
     JsonBytes(body): JsonBytes,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    Ok(Json(ingest::ingest_batch(&state, &principal, body).await?))
+    Ok(Json(ingest::ingest_batch(&state, &principal, tier, body).await?))
 }
 
 /// A purpose left out is not consented to.

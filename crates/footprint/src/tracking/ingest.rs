@@ -15,6 +15,7 @@ use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 use crate::tracking::queue::IngestError;
+use footprint_analytics::Tier;
 
 pub const NOT_COLLECTED_REASON: &str = "no analytics consent: nothing was stored";
 pub const ERASED_REASON: &str =
@@ -107,9 +108,15 @@ pub(crate) fn limits(state: &AppState) -> EventLimits {
 }
 
 /// Validates, authorizes and stores one event; answers once it is committed.
-pub async fn ingest_one(state: &AppState, principal: &Principal, raw: &Value) -> Result<EventResult, ApiError> {
+pub async fn ingest_one(
+    state: &AppState,
+    principal: &Principal,
+    tier: Tier,
+    raw: &Value,
+) -> Result<EventResult, ApiError> {
     let valid = validate_event(raw, state.clock.now(), &limits(state)).map_err(ApiError::Validation)?;
     principal.may_track(valid.user_id.as_str()).map_err(ApiError::Forbidden)?;
+    charge(state, principal, tier, 1).await?;
     let mut results = ingest(state, vec![Ok(valid)]).await?;
     results.pop().ok_or_else(|| ApiError::internal("no result for the event"))
 }
@@ -117,7 +124,18 @@ pub async fn ingest_one(state: &AppState, principal: &Principal, raw: &Value) ->
 /// Parses and validates a batch body (`{"batch": [...]}`, `{"events": [...]}` or a bare
 /// array) on the blocking pool, a few batches at a time; refuses the whole batch (403, nothing
 /// stored) if it names a user the caller may not track; stores the valid events.
-pub async fn ingest_batch(state: &AppState, principal: &Principal, body: Bytes) -> Result<BatchResponse, ApiError> {
+/// Spends `events` of the caller's monthly quota (seed 003's tiers), or refuses them all.
+pub async fn charge(state: &AppState, principal: &Principal, tier: Tier, events: usize) -> Result<(), ApiError> {
+    let user_key = principal.user_id().map(|user_id| state.keys.pseudonymizer.user_key(user_id));
+    state.limits.charge_events(principal, user_key.as_deref(), tier, events, state.clock.now_us()).await
+}
+
+pub async fn ingest_batch(
+    state: &AppState,
+    principal: &Principal,
+    tier: Tier,
+    body: Bytes,
+) -> Result<BatchResponse, ApiError> {
     let (now, limits, max_events) = (state.clock.now(), limits(state), state.config.ingest.batch_max_events);
     let items = {
         // Held while parsing only: waiting for the commit must not hold back other batches.
@@ -133,6 +151,7 @@ pub async fn ingest_batch(state: &AppState, principal: &Principal, body: Bytes) 
                 .map_err(|why| ApiError::Forbidden(format!("event {index}: {why}; nothing was stored")))?;
         }
     }
+    charge(state, principal, tier, items.iter().filter(|item| item.is_ok()).count()).await?;
     Ok(BatchResponse::new(ingest(state, items).await?))
 }
 

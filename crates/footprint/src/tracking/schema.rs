@@ -94,6 +94,18 @@ pub async fn track(state: &AppState, principal: &Principal, event: MatchEvent) -
     track_at(state, principal, event, state.clock.now_us()).await
 }
 
+/// [`track`] for a caller of the API: the event counts against their tier's monthly quota.
+pub async fn track_charged(
+    state: &AppState,
+    principal: &Principal,
+    tier: footprint_analytics::Tier,
+    event: MatchEvent,
+) -> Result<String, ApiError> {
+    principal.may_track(event.user_id.as_str()).map_err(ApiError::Forbidden)?;
+    crate::tracking::ingest::charge(state, principal, tier, 1).await?;
+    track(state, principal, event).await
+}
+
 /// [`track`] for an event that happened at `timestamp_us` (the demo's history).
 pub async fn track_at(
     state: &AppState,

@@ -40,6 +40,8 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     // Tests make many calls with a user's token: the tiers' budgets are tested where they are
     // asked for (`limits.rs`, with the defaults back).
     config.tiers.free.requests_per_hour = 0;
+    config.tiers.free.events_per_month = 0;
+    config.tiers.premium.events_per_month = 0;
     // Scheduled jobs run where a test asks for them (`insights.rs`), not at times of their own.
     config.insights.churn_training_interval_secs = std::time::Duration::ZERO;
     for schedule in [

@@ -201,3 +201,45 @@ async fn a_redis_outage_falls_back_to_local_limits_and_says_so() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(body(ready).await["rate_limits"], "local (redis unavailable)");
 }
+
+/// The tiers' other quota: events per 30 days. A batch spends its events at once or is refused
+/// whole (nothing stored) with when to come back; an API key has its own quota; a batch larger
+/// than the whole quota says it never fits; a vip is unlimited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiers_monthly_events_are_spent_by_batches_and_refused_past_the_quota() {
+    let app = TestApp::spawn_with(|config| {
+        config.tiers.free.events_per_month = 5;
+        config.tiers.free.requests_per_hour = 0;
+    })
+    .await;
+    let token = free_user(&app, "quinn").await;
+    app.grant_consent("quinn").await;
+    let batch = |n: usize| json!({"batch": (0..n).map(|k| event("quinn", if k % 2 == 0 { "click" } else { "view" })).collect::<Vec<_>>()});
+    assert_eq!(app.post_json("/api/track/batch", Some(&token), &batch(3)).await.status(), StatusCode::OK);
+    let refused = app.post_json("/api/track/batch", Some(&token), &batch(3)).await;
+    let retry_after = header(&refused, "retry-after").expect("Retry-After");
+    assert!(retry_after > 3600, "one event comes back every 6 days: {retry_after}");
+    let message = body(refused).await["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("free tier allows 5 events per 30 days and 2 are left"), "{message}");
+    assert_eq!(app.events_of("quinn").await.len(), 3, "the refused batch stored nothing");
+    // One at a time, and through seed 002's interactions, the same quota.
+    assert_eq!(app.track(&token, &event("quinn", "click")).await.status(), StatusCode::OK);
+    let submitted =
+        app.post_json("/interactions/submit", Some(&token), &json!({"action": "search", "user_id": "quinn"})).await;
+    assert_eq!(submitted.status(), StatusCode::OK);
+    let over = app.track(&token, &event("quinn", "click")).await;
+    assert_eq!(error_code(over, StatusCode::TOO_MANY_REQUESTS).await, "RATE_LIMIT_EXCEEDED");
+    let never = app.post_json("/api/track/batch", Some(&token), &batch(6)).await;
+    assert!(body(never).await["error"]["message"].as_str().unwrap().contains("never fits"));
+
+    // A free API key has a quota of its own; the admin (vip) none.
+    let (secret, record) =
+        footprint::accounts::api_key::generate("free-key", vec!["ingest".to_owned()], Tier::Free, SystemClock.now_us());
+    app.state.store.insert_api_key(record).await.unwrap();
+    assert_eq!(app.post_json("/api/track/batch", Some(&secret), &batch(5)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_json("/api/track/batch", Some(&secret), &batch(1)).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(app.post_json("/api/track/batch", Some(&app.admin_token), &batch(20)).await.status(), StatusCode::OK);
+}

@@ -1,6 +1,7 @@
 //! Nothing secret reaches the log: the real binary, at `debug`, through logins (right and
-//! wrong), account creation and change, the TOTP enrolment and challenge, an e-mailed code and
-//! the instance's own keys; then its whole stderr is searched for each secret.
+//! wrong), account creation and change, the TOTP enrolment and challenge, an e-mailed code, the
+//! instance's own keys, and provisioning from the command line (given passwords, invitations);
+//! then its whole stderr (and the command's output) is searched for each secret.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -114,7 +115,26 @@ async fn no_password_token_code_or_key_is_ever_logged() {
         .await;
 
     drop(child);
-    let logged = std::fs::read_to_string(&log_path).unwrap();
+    // Provisioning from the command line, at debug: a given password and an invitation's.
+    let users = data_dir.path().join("users.jsonl");
+    std::fs::write(
+        &users,
+        "{\"username\": \"pia\", \"email\": \"pia-secret@example.com\", \"password\": \"provisioned-secret-pass-77\"}\n\
+         {\"username\": \"rob\", \"email\": \"rob-secret@example.com\"}\n",
+    )
+    .unwrap();
+    let provisioned = Command::new(env!("CARGO_BIN_EXE_footprint"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FOOTPRINT_DATA_DIR", data_dir.path())
+        .env("RUST_LOG", "debug")
+        .args(["automation", "provision-users", "--file", users.to_str().unwrap()])
+        .output()
+        .expect("run footprint automation");
+    assert!(provisioned.status.success(), "{}", String::from_utf8_lossy(&provisioned.stderr));
+    let printed = String::from_utf8_lossy(&provisioned.stdout).into_owned();
+    assert!(printed.contains("2 created") && printed.contains("1 invitations"), "{printed}");
+    let logged = std::fs::read_to_string(&log_path).unwrap() + &printed + &String::from_utf8_lossy(&provisioned.stderr);
     assert!(
         logged.contains("DEBUG") || logged.contains("INFO"),
         "the log was written at debug: {} bytes",
@@ -134,6 +154,10 @@ async fn no_password_token_code_or_key_is_ever_logged() {
         ("a challenge".into(), mfa_token.clone()),
         ("an e-mail".into(), email.into()),
         ("an e-mailed code".into(), format!("code is {emailed}")),
+        ("a provisioned password".into(), "provisioned-secret-pass-77".into()),
+        ("an invitation's password".into(), "temporary password".into()),
+        ("a provisioned e-mail".into(), "pia-secret@example.com".into()),
+        ("a provisioned e-mail".into(), "rob-secret@example.com".into()),
     ];
     for (name, value) in keys.as_object().unwrap() {
         if let Some(text) = value.as_str() {

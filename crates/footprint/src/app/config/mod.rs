@@ -425,6 +425,9 @@ pub struct TierLimits {
     /// Requests per hour, over a sliding hour (GCRA: the whole budget may be spent at once,
     /// then one more request every hour ÷ limit); 0 means unlimited.
     pub requests_per_hour: u32,
+    /// Events a caller may send per 30 days (seed 003's storage quota, as Footprint stores
+    /// events), counted when they are sent, a batch as its events; 0 means unlimited.
+    pub events_per_month: u32,
 }
 
 impl TiersConfig {
@@ -445,10 +448,10 @@ impl Default for TiersConfig {
         Self {
             default_tier: Tier::Free,
             admin_tier: Tier::Vip,
-            free: TierLimits { requests_per_hour: 100 },
-            premium: TierLimits { requests_per_hour: 5_000 },
-            enterprise: TierLimits { requests_per_hour: 50_000 },
-            vip: TierLimits { requests_per_hour: 0 },
+            free: TierLimits { requests_per_hour: 100, events_per_month: 10_000 },
+            premium: TierLimits { requests_per_hour: 5_000, events_per_month: 1_000_000 },
+            enterprise: TierLimits { requests_per_hour: 50_000, events_per_month: 20_000_000 },
+            vip: TierLimits { requests_per_hour: 0, events_per_month: 0 },
         }
     }
 }
