@@ -219,22 +219,7 @@ pub fn fit(
     validation: Option<(&[Vec<f64>], &[bool])>,
     config: &TreesConfig,
 ) -> Result<Trees, FitError> {
-    let first = rows.first().ok_or(FitError::Empty)?;
-    if rows.len() != labels.len() {
-        return Err(FitError::LengthMismatch { rows: rows.len(), labels: labels.len() });
-    }
-    let k = first.len();
-    for (row, values) in rows.iter().enumerate() {
-        if values.len() != k {
-            return Err(FitError::RaggedRows { row, expected: k, found: values.len() });
-        }
-        if values.iter().any(|value| !value.is_finite()) {
-            return Err(FitError::NonFinite { row });
-        }
-    }
-    if labels.iter().all(|&label| label == labels[0]) {
-        return Err(FitError::OneClass { label: labels[0] });
-    }
+    let k = crate::logistic::validate_rows(rows, labels)?;
     if !(2..=255).contains(&config.bins) || config.learning_rate <= 0.0 || config.max_depth == 0 {
         return Err(FitError::InvalidConfig("bins must be 2–255, learning_rate > 0 and max_depth ≥ 1"));
     }
@@ -339,7 +324,7 @@ fn grow(binned: &Binned, gradients: &[f64], hessians: &[f64], config: &TreesConf
         let mut splits: Vec<Option<(usize, usize)>> = vec![None; nodes.len()];
         for (position, &node) in frontier.iter().enumerate() {
             let total = node_sums[node];
-            let mut best: Option<(f64, usize, usize)> = None;
+            let mut best: Option<(f64, usize, usize, Sums)> = None;
             for feature in 0..k {
                 let histogram = &histograms[(position * k + feature) * width..(position * k + feature + 1) * width];
                 let mut left = Sums::default();
@@ -361,19 +346,12 @@ fn grow(binned: &Binned, gradients: &[f64], hessians: &[f64], config: &TreesConf
                         continue;
                     }
                     let gain = left.score(config.l2) + right.score(config.l2) - total.score(config.l2);
-                    if gain > 1e-9 && best.is_none_or(|(best_gain, _, _)| gain > best_gain) {
-                        best = Some((gain, feature, bin));
+                    if gain > 1e-9 && best.is_none_or(|(best_gain, ..)| gain > best_gain) {
+                        best = Some((gain, feature, bin, left));
                     }
                 }
             }
-            let Some((_, feature, bin)) = best else { continue };
-            let histogram = &histograms[(position * k + feature) * width..(position * k + feature + 1) * width];
-            let mut left = Sums::default();
-            for sums in &histogram[..=bin] {
-                left.gradient += sums.gradient;
-                left.hessian += sums.hessian;
-                left.rows += sums.rows;
-            }
+            let Some((_, feature, bin, left)) = best else { continue };
             let right = Sums {
                 gradient: total.gradient - left.gradient,
                 hessian: total.hessian - left.hessian,

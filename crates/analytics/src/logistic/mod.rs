@@ -181,6 +181,12 @@ fn validate(rows: &[Vec<f64>], labels: &[bool], config: &LogisticConfig) -> Resu
     if config.tolerance.is_nan() || config.tolerance < 0.0 {
         return Err(FitError::InvalidConfig("tolerance must be non-negative"));
     }
+    validate_rows(rows, labels)
+}
+
+/// Checks rows of finite features, all of one length, with a label each and both classes among
+/// the labels; returns the number of features. Shared by the classifiers of this crate.
+pub(crate) fn validate_rows(rows: &[Vec<f64>], labels: &[bool]) -> Result<usize, FitError> {
     let first = rows.first().ok_or(FitError::Empty)?;
     if rows.len() != labels.len() {
         return Err(FitError::LengthMismatch { rows: rows.len(), labels: labels.len() });

@@ -199,7 +199,7 @@ pub async fn start_training(state: &AppState, actor: &str) -> Result<ModelRecord
     if started.is_err() {
         let mut model = stored;
         model.status = "error".to_owned();
-        model.error = Some(crate::jobs::INTERRUPTED.to_owned());
+        model.error = Some(crate::kernel::registry::INTERRUPTED.to_owned());
         state.store.update_model(model).await?;
         return Err(ApiError::Unavailable {
             message: "the server is shutting down".to_owned(),

@@ -10,7 +10,6 @@
 //! trigger, node, times, outcome, counts and report (`GET /api/v1/automation/runs`).
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use croner::Cron;
@@ -96,39 +95,16 @@ impl Schedule {
     }
 }
 
-fn cron(field: &str, pattern: &str) -> Result<Cron, String> {
-    Cron::from_str(pattern.trim()).map_err(|error| format!("{field}: {pattern:?} is not a cron expression: {error}"))
-}
-
-fn zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
-    jiff::tz::TimeZone::get(name.trim())
-        .map_err(|error| format!("timezone: {name:?} is not a time zone (an IANA name such as Europe/Paris): {error}"))
-}
-
-/// The cron schedules of the configuration, each checked (an empty one turns its job off).
+/// The cron schedules of the configuration (checked when it was loaded).
 fn cron_schedules(config: &AutomationConfig) -> Result<Vec<Schedule>, String> {
-    let zone = zone(&config.timezone)?;
-    let mut schedules = Vec::new();
-    for (job, field, pattern) in [
-        (Job::Provisioning, "provisioning_schedule", &config.provisioning_schedule),
-        (Job::Tiers, "tiers_schedule", &config.tiers_schedule),
-        (Job::Analytics, "analytics_schedule", &config.analytics_schedule),
-        (Job::Cleanup, "cleanup_schedule", &config.cleanup_schedule),
-    ] {
-        if pattern.trim().is_empty() {
-            continue;
-        }
-        schedules.push(Schedule { job, when: When::Cron(Box::new(cron(field, pattern)?), zone.clone()) });
-    }
-    Ok(schedules)
-}
-
-/// Checks the `[automation]` section (the configuration refuses to load otherwise).
-pub fn check_config(config: &AutomationConfig) -> Result<(), String> {
-    if config.lease_secs.is_zero() {
-        return Err("lease_secs: must be positive".to_owned());
-    }
-    cron_schedules(config).map(|_| ())
+    Ok(config
+        .schedules()?
+        .into_iter()
+        .filter_map(|schedule| {
+            let job = Job::parse(schedule.job)?;
+            Some(Schedule { job, when: When::Cron(Box::new(schedule.cron), schedule.zone) })
+        })
+        .collect())
 }
 
 /// A recorded run, as the API shows it.
@@ -413,7 +389,7 @@ mod tests {
         let schedules = cron_schedules(&config).unwrap();
         let analytics = schedules.iter().find(|s| s.job == Job::Analytics).unwrap();
         // 2026-01-15 12:00 UTC → the next 02:00 in Paris (UTC+1 in winter) is 01:00 UTC on the 16th.
-        let noon = jiff::Timestamp::from_str("2026-01-15T12:00:00Z").unwrap().as_microsecond();
+        let noon = <jiff::Timestamp as std::str::FromStr>::from_str("2026-01-15T12:00:00Z").unwrap().as_microsecond();
         let next = analytics.next_after(noon).unwrap();
         assert_eq!(jiff::Timestamp::from_microsecond(next).unwrap().to_string(), "2026-01-16T01:00:00Z");
         // Weekly on Sunday at 03:00 Paris: Thursday the 15th → Sunday the 18th, 02:00 UTC.
@@ -428,14 +404,14 @@ mod tests {
     #[test]
     fn bad_schedules_and_zones_are_refused_with_their_name() {
         let bad = AutomationConfig { analytics_schedule: "every day".to_owned(), ..AutomationConfig::default() };
-        assert!(check_config(&bad).unwrap_err().contains("analytics_schedule"));
+        assert!(bad.schedules().unwrap_err().contains("analytics_schedule"));
         let zone = AutomationConfig { timezone: "Mars/Olympus".to_owned(), ..AutomationConfig::default() };
-        assert!(check_config(&zone).unwrap_err().contains("timezone"));
+        assert!(zone.schedules().unwrap_err().contains("timezone"));
         let off = AutomationConfig { provisioning_schedule: String::new(), ..AutomationConfig::default() };
         assert_eq!(cron_schedules(&off).unwrap().len(), 3);
         let seconds =
             AutomationConfig { analytics_schedule: "*/2 * * * * *".to_owned(), ..AutomationConfig::default() };
-        assert!(check_config(&seconds).is_ok(), "six fields: seconds first");
+        assert!(seconds.schedules().is_ok(), "six fields: seconds first");
     }
 
     #[test]

@@ -17,9 +17,7 @@ pub use tasks::{JobRecord, ShuttingDown, Tasks};
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 
-/// What a run interrupted by a stop of its node is recorded with.
-pub const INTERRUPTED: &str =
-    "interrupted: the node training it stopped before the run finished (restart or crash); train again";
+pub use crate::kernel::registry::INTERRUPTED;
 
 /// Starts the background work of an instance: the processing loop and the scheduled jobs.
 pub async fn start(state: &AppState) -> Result<(), ApiError> {

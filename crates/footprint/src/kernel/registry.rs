@@ -14,6 +14,10 @@ use utoipa::ToSchema;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 
+/// What a training run interrupted by a stop of its node is recorded with.
+pub const INTERRUPTED: &str =
+    "interrupted: the node training it stopped before the run finished (restart or crash); train again";
+
 /// A kind of model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelKind {

@@ -92,3 +92,40 @@ impl Default for AutomationConfig {
         }
     }
 }
+
+/// A cron schedule of `[automation]`, read: the expression and the zone it is read in.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    /// The job's name (`provisioning`, `tiers`, `analytics`, `cleanup`).
+    pub job: &'static str,
+    pub cron: croner::Cron,
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl AutomationConfig {
+    /// The schedules that are on, each read (the configuration refuses to load with one that
+    /// cannot be): an error names the field.
+    pub fn schedules(&self) -> Result<Vec<CronSchedule>, String> {
+        if self.lease_secs.is_zero() {
+            return Err("lease_secs: must be positive".to_owned());
+        }
+        let zone = jiff::tz::TimeZone::get(self.timezone.trim()).map_err(|error| {
+            format!("timezone: {:?} is not a time zone (an IANA name such as Europe/Paris): {error}", self.timezone)
+        })?;
+        let mut schedules = Vec::new();
+        for (job, field, pattern) in [
+            ("provisioning", "provisioning_schedule", &self.provisioning_schedule),
+            ("tiers", "tiers_schedule", &self.tiers_schedule),
+            ("analytics", "analytics_schedule", &self.analytics_schedule),
+            ("cleanup", "cleanup_schedule", &self.cleanup_schedule),
+        ] {
+            if pattern.trim().is_empty() {
+                continue;
+            }
+            let cron = <croner::Cron as std::str::FromStr>::from_str(pattern.trim())
+                .map_err(|error| format!("{field}: {pattern:?} is not a cron expression: {error}"))?;
+            schedules.push(CronSchedule { job, cron, zone: zone.clone() });
+        }
+        Ok(schedules)
+    }
+}

@@ -186,7 +186,7 @@ impl Config {
         if insights.usage_flush_ms.is_zero() {
             return invalid("insights.usage_flush_ms", "must be positive".to_owned());
         }
-        if let Err(message) = crate::jobs::automation::check_config(&self.automation) {
+        if let Err(message) = self.automation.schedules() {
             return Err(ConfigError::Invalid { name: "automation".to_owned(), message });
         }
         if self.ml.call_log_days == 0 {

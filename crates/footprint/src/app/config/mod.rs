@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 mod insights;
 mod load;
 
-pub use insights::{AutomationConfig, InsightsConfig};
+pub use insights::{AutomationConfig, CronSchedule, InsightsConfig};
 
 pub use load::ConfigError;
 use load::{milliseconds, seconds};

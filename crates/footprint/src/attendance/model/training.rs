@@ -179,7 +179,7 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
         // Shutdown began between the check and the start: the run never starts.
         let mut model = stored;
         model.status = "error".to_owned();
-        model.error = Some(crate::jobs::INTERRUPTED.to_owned());
+        model.error = Some(crate::kernel::registry::INTERRUPTED.to_owned());
         model.trained_at_us = Some(state.clock.now_us());
         state.store.update_model(model).await?;
         return Err(shutting_down());

@@ -94,10 +94,8 @@ fn login_page(
     note: Option<&str>,
     failure: Option<&str>,
 ) -> Response {
-    let (set_cookie, csrf) = session::login_csrf(state, headers);
     let next = session::safe_next(next);
-    let body = page::bare_page(
-        "Log in",
+    outside_session(state, headers, status, "Log in", |csrf| {
         html! {
             h1 { "Footprint" }
             p.lead { "Log in with your account." }
@@ -112,8 +110,21 @@ fn login_page(
                 input #password name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { "Log in" }
             }
-        },
-    );
+        }
+    })
+}
+
+/// A page of the login (no session yet): its form's CSRF token is a keyed hash of a nonce
+/// cookie set here when the browser has none.
+fn outside_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    content: impl FnOnce(&str) -> maud::Markup,
+) -> Response {
+    let (set_cookie, csrf) = session::login_csrf(state, headers);
+    let body = page::bare_page(title, content(&csrf));
     let mut response = (status, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     if let Some((name, value)) = set_cookie {
         response.headers_mut().append(name, value);
@@ -158,12 +169,7 @@ async fn login(
         Ok(accounts::LoginOutcome::SecondFactor(required)) => {
             Ok(second_step_page(&state, &headers, StatusCode::OK, next, &required.mfa_token, &required.methods, None))
         }
-        Ok(accounts::LoginOutcome::Token(_, token)) => {
-            let mut response = redirect(&session::safe_next(next));
-            let (name, value) = session::session_cookie(&headers, &token.access_token, token.expires_in);
-            response.headers_mut().append(name, value);
-            Ok(response)
-        }
+        Ok(accounts::LoginOutcome::Token(_, token)) => Ok(signed_in(&headers, &token, next)),
         Err(ApiError::InvalidCredentials) => {
             Ok(login_page(&state, &headers, StatusCode::UNAUTHORIZED, next, None, Some("Wrong username or password.")))
         }
@@ -199,7 +205,6 @@ fn second_step_page(
     methods: &[&str],
     failure: Option<&str>,
 ) -> Response {
-    let (set_cookie, csrf) = session::login_csrf(state, headers);
     let next = session::safe_next(next);
     let sent_to = if methods.contains(&"sms") {
         Some("the phone number of the account's profile, by text message")
@@ -208,8 +213,7 @@ fn second_step_page(
     } else {
         None
     };
-    let body = page::bare_page(
-        "Second step",
+    outside_session(state, headers, status, "Second step", |csrf| {
         html! {
             h1 { "Footprint" }
             p.lead {
@@ -230,13 +234,8 @@ fn second_step_page(
                 }
                 button type="submit" { "Continue" }
             }
-        },
-    );
-    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
-    if let Some((name, value)) = set_cookie {
-        response.headers_mut().append(name, value);
-    }
-    response
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -274,10 +273,7 @@ async fn second_step(
     match crate::accounts::mfa::complete(&state, &mfa_token, code.as_deref(), recovery.as_deref(), client).await {
         Ok(user) => {
             let token = accounts::issue_token(&state, &user);
-            let mut response = redirect(&session::safe_next(next));
-            let (name, value) = session::session_cookie(&headers, &token.access_token, token.expires_in);
-            response.headers_mut().append(name, value);
-            Ok(response)
+            Ok(signed_in(&headers, &token, next))
         }
         Err(ApiError::InvalidCredentials) => {
             let failure = Some("That code is not right (or was used already): try again.");
@@ -301,6 +297,14 @@ async fn second_step(
         )),
         Err(other) => Err(other.into()),
     }
+}
+
+/// To where the login was going, with the session cookie of `token`.
+fn signed_in(headers: &HeaderMap, token: &crate::accounts::jwt::IssuedToken, next: Option<&str>) -> Response {
+    let mut response = redirect(&session::safe_next(next));
+    let (name, value) = session::session_cookie(headers, &token.access_token, token.expires_in);
+    response.headers_mut().append(name, value);
+    response
 }
 
 /// To the login page, the session cookie cleared.

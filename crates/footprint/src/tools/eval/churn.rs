@@ -4,58 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::Args;
 use footprint_analytics::churn::{self, ActiveDay, ChurnConfig, ChurnModel, FeatureSet, HazardKind, History};
-use footprint_analytics::logistic::{self, BinaryMetrics, CalibrationBin, LogisticConfig};
+use footprint_analytics::logistic::{self, BinaryMetrics, CalibrationBin};
 use serde::Serialize;
 
+use super::ChurnEval;
 use super::sequences::open;
 
-#[derive(Debug, Args)]
-pub struct ChurnEval {
-    /// A transaction log (customer, date[, quantity, amount]; comma- or whitespace-separated,
-    /// with or without a header, plain or .gz), or with `--label` a CSV of features per customer.
-    #[arg(long, value_name = "FILE")]
-    pub file: PathBuf,
-    /// The role of each column, comma-separated: customer, date, quantity, amount or - (ignored).
-    /// Default: read from the header's names, else the first column is the customer, the first
-    /// column holding dates is the date, and the columns after it are quantity and amount (one
-    /// column after the date: the amount).
-    #[arg(long, value_delimiter = ',')]
-    pub columns: Vec<String>,
-    /// The last day of the calibration period (YYYY-MM-DD or YYYYMMDD); default: halfway
-    /// between the first and last dates of the file.
-    #[arg(long)]
-    pub calibration_end: Option<String>,
-    /// The last day of the holdout period; default: the last date of the file.
-    #[arg(long)]
-    pub holdout_end: Option<String>,
-    /// How far back the features look, in days; default: the calibration period's length (at
-    /// most 365).
-    #[arg(long)]
-    pub history_days: Option<u32>,
-    /// L2 penalty of the logistic regressions.
-    #[arg(long, default_value_t = 1.0)]
-    pub l2: f64,
-    /// Futures simulated per customer for the expected number of holdout transactions (0: skip).
-    #[arg(long, default_value_t = 100)]
-    pub paths: usize,
-    /// A table of given features instead of a transaction log: the 0/1 column to predict. The
-    /// rows whose 0-based index is 2 modulo 3 are held out, the rest train.
-    #[arg(long, value_name = "COLUMN")]
-    pub label: Option<String>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 pub fn run(eval: &ChurnEval) -> anyhow::Result<()> {
-    if let Some(label) = &eval.label {
-        return super::churn_table::run(eval, label);
-    }
     let report = evaluate(eval)?;
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -454,11 +412,6 @@ fn print(report: &Report) {
             );
         }
     }
-}
-
-/// The logistic regression's settings of the table mode.
-pub(super) fn logistic_config(l2: f64) -> LogisticConfig {
-    LogisticConfig { l2, ..LogisticConfig::default() }
 }
 
 #[cfg(test)]

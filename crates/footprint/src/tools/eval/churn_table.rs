@@ -7,7 +7,7 @@ use footprint_analytics::logistic::{self, BinaryMetrics, CalibrationBin};
 use footprint_analytics::trees::{self, TreesConfig};
 use serde::Serialize;
 
-use super::churn::{ChurnEval, logistic_config};
+use super::ChurnEval;
 use super::sequences::open;
 
 #[derive(Debug, Serialize)]
@@ -139,7 +139,11 @@ fn evaluate(eval: &ChurnEval, label: &str) -> anyhow::Result<Report> {
             test_y.len(),
             test_y.iter().filter(|&&y| y).count(),
         );
-        let model = logistic::fit(&train_x, &train_y, &logistic_config(eval.l2))?;
+        let model = logistic::fit(
+            &train_x,
+            &train_y,
+            &logistic::LogisticConfig { l2: eval.l2, ..logistic::LogisticConfig::default() },
+        )?;
         let probabilities: Vec<f64> = test_x.iter().map(|row| model.predict_proba(row)).collect();
         models.push(Scores {
             model: name.to_owned(),

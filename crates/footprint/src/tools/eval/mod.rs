@@ -24,7 +24,7 @@ pub enum EvalCommand {
     /// Churn on a transaction log split by date (calibration, then holdout): ROC AUC, Brier, log
     /// loss, calibration and expected holdout transactions of Footprint's model next to RFM and
     /// recency-only baselines; with --label, the classifier alone on a table of given features.
-    Churn(churn::ChurnEval),
+    Churn(ChurnEval),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,12 +84,53 @@ pub struct NextActionEval {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ChurnEval {
+    /// A transaction log (customer, date[, quantity, amount]; comma- or whitespace-separated,
+    /// with or without a header, plain or .gz), or with `--label` a CSV of features per customer.
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// The role of each column, comma-separated: customer, date, quantity, amount or - (ignored).
+    /// Default: read from the header's names, else the first column is the customer, the first
+    /// column holding dates is the date, and the columns after it are quantity and amount (one
+    /// column after the date: the amount).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// The last day of the calibration period (YYYY-MM-DD or YYYYMMDD); default: halfway
+    /// between the first and last dates of the file.
+    #[arg(long)]
+    pub calibration_end: Option<String>,
+    /// The last day of the holdout period; default: the last date of the file.
+    #[arg(long)]
+    pub holdout_end: Option<String>,
+    /// How far back the features look, in days; default: the calibration period's length (at
+    /// most 365).
+    #[arg(long)]
+    pub history_days: Option<u32>,
+    /// L2 penalty of the logistic regressions.
+    #[arg(long, default_value_t = 1.0)]
+    pub l2: f64,
+    /// Futures simulated per customer for the expected number of holdout transactions (0: skip).
+    #[arg(long, default_value_t = 100)]
+    pub paths: usize,
+    /// A table of given features instead of a transaction log: the 0/1 column to predict. The
+    /// rows whose 0-based index is 2 modulo 3 are held out, the rest train.
+    #[arg(long, value_name = "COLUMN")]
+    pub label: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::NextAction(eval) => next_action(&eval),
         EvalCommand::Clustering(eval) => clustering::run(&eval),
         EvalCommand::Attendance(eval) => attendance::run(&eval),
-        EvalCommand::Churn(eval) => churn::run(&eval),
+        EvalCommand::Churn(eval) => match &eval.label {
+            Some(label) => churn_table::run(&eval, label),
+            None => churn::run(&eval),
+        },
     }
 }
 
