@@ -264,6 +264,47 @@ pub async fn provision(
     Ok(report)
 }
 
+/// Provisions from a file, or from every `.csv`, `.jsonl`, `.ndjson` and `.json` file of a
+/// drop folder, in name order (running them again changes nothing); the reports add up, a
+/// rejection naming its file.
+pub async fn provision_path(
+    state: &AppState,
+    path: &Path,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ProvisionReport, ApiError> {
+    if !path.is_dir() {
+        return provision_file(state, path, progress).await;
+    }
+    let listing = std::fs::read_dir(path)
+        .map_err(|error| ApiError::Validation(format!("cannot read the folder {}: {error}", path.display())))?;
+    let mut files: Vec<std::path::PathBuf> = listing
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|file| {
+            file.is_file()
+                && file
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["csv", "jsonl", "ndjson", "json"].contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    let mut total = ProvisionReport::default();
+    for file in files {
+        let done = total.rows;
+        let report = provision_file(state, &file, &|rows| progress(done + rows)).await?;
+        total.rows += report.rows;
+        total.created += report.created;
+        total.updated += report.updated;
+        total.unchanged += report.unchanged;
+        total.invitations += report.invitations;
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        total.rejected.extend(
+            report.rejected.into_iter().map(|r| Rejection { line: r.line, reason: format!("{name}: {}", r.reason) }),
+        );
+    }
+    Ok(total)
+}
+
 /// Provisions from a file.
 pub async fn provision_file(
     state: &AppState,

@@ -229,6 +229,7 @@ fn metrics(trained: &Trained) -> Value {
         ]),
         feature_importance: json!(importance),
         evaluated_on: check.users,
+        calibration: Some(json!(check.calibration)),
     };
     let trends = Trends {
         accuracy_over_time: vec![AccuracyPoint {

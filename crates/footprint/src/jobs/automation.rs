@@ -203,7 +203,7 @@ pub async fn execute(
         Job::Provisioning => {
             let configured = state.config.automation.provisioning_file.clone();
             match file.map(Path::to_path_buf).or(configured) {
-                Some(path) => Ok(Output::Provisioning(provisioning::provision_file(state, &path, progress).await?)),
+                Some(path) => Ok(Output::Provisioning(provisioning::provision_path(state, &path, progress).await?)),
                 None => Ok(Output::Skipped("no file to provision from (automation.provisioning_file)".to_owned())),
             }
         }

@@ -107,6 +107,10 @@ pub struct PerformanceView {
     #[schema(value_type = Object)]
     pub feature_importance: Value,
     pub evaluated_on: usize,
+    /// Predicted against observed, in tenths of probability (kinds that store it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub calibration: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

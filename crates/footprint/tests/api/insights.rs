@@ -121,6 +121,7 @@ async fn insights_follow_the_data(app: TestApp) {
     let performance = ok(&app, &format!("/api/ml/models/{model_id}/performance"), &admin).await;
     assert_eq!(performance["data"]["performance"]["evaluatedOn"], json!(100), "{performance}");
     assert!(performance["data"]["performance"]["overall"]["roc_auc"].as_f64().is_some(), "{performance}");
+    assert_eq!(performance["data"]["performance"]["calibration"].as_array().map(Vec::len), Some(10), "{performance}");
     let listed = ok(&app, "/api/ml/models?type=predictor", &admin).await;
     assert!(listed.to_string().contains("churn_predictor"), "{listed}");
 
@@ -234,6 +235,25 @@ async fn provisioning_is_idempotent_and_reports_each_row() {
     let jsonl = r#"{"email": "dee@example.com", "password": "mot_de_passe_securise", "tier": "premium", "profile_data": {"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris"}}"#;
     let seed = provisioning::provision(&app.state, jsonl.as_bytes(), Format::JsonLines, &|_| {}).await.unwrap();
     assert_eq!(seed.created, 1, "{seed:?}");
+
+    // A drop folder: each CSV and JSON-lines file in name order, the rest left alone.
+    let drop = app.data_dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    std::fs::write(drop.join("a.csv"), "username,tier\nfay,premium\n").unwrap();
+    std::fs::write(drop.join("b.jsonl"), "{\"username\": \"gus\", \"password\": \"a-good-password-3\"}\nnot json\n")
+        .unwrap();
+    std::fs::write(drop.join("notes.txt"), "username\nignored\n").unwrap();
+    let Output::Provisioning(dropped) =
+        automation::execute(&app.state, Job::Provisioning, Some(&drop), &|_| {}).await.unwrap()
+    else {
+        panic!("a provisioning report")
+    };
+    assert_eq!((dropped.rows, dropped.created), (3, 1), "{dropped:?}");
+    let reasons: Vec<&str> = dropped.rejected.iter().map(|r| r.reason.as_str()).collect();
+    assert!(
+        reasons[0].starts_with("a.csv: a new account needs a password") && reasons[1].starts_with("b.jsonl: not JSON"),
+        "{reasons:?}"
+    );
 
     let runs = ok(&app, "/api/v1/automation/runs?job=provisioning", &admin).await;
     let run = &runs["runs"][0];

@@ -64,8 +64,9 @@ pub struct AutomationConfig {
     pub timezone: String,
     /// Provisioning of new accounts (every 6 hours).
     pub provisioning_schedule: String,
-    /// The file scheduled provisioning reads (CSV or JSON lines, as `footprint automation
-    /// provision-users --file`); without one, the scheduled run has nothing to do and says so.
+    /// What scheduled provisioning reads: a file (CSV or JSON lines, as `footprint automation
+    /// provision-users --file`), or a drop folder whose `.csv`, `.jsonl`, `.ndjson` and `.json`
+    /// files are all read; without one, the scheduled run has nothing to do and says so.
     pub provisioning_file: Option<PathBuf>,
     /// The day's analytics report (daily at 02:00).
     pub analytics_schedule: String,

@@ -95,6 +95,7 @@ pub async fn performance(state: &AppState, model_id: &str) -> Result<ModelPerfor
             by_segment: by_segment.iter().map(|(segment, rows)| (segment.clone(), metrics(rows))).collect(),
             feature_importance: Value::Null,
             evaluated_on: scored.len(),
+            calibration: None,
         };
         (view, over_time)
     })
