@@ -246,7 +246,8 @@ pub trait InsightsStore: Send + Sync {
         from_day: i64,
         limit: u32,
     ) -> StoreResult<Vec<UserDay>>;
-    /// Adds requests to what is kept per caller and hour.
+    /// Adds requests to what is kept per caller and hour; those of a user no longer stored
+    /// (erased or anonymised since they were counted) are left out.
     async fn add_request_usage(&self, usage: Vec<RequestUsage>) -> StoreResult<()>;
     /// The caller's hours from `from_us` on, oldest first.
     async fn request_usage(&self, caller_key: &str, from_us: i64) -> StoreResult<Vec<RequestUsage>>;
@@ -270,8 +271,12 @@ pub trait AutomationStore: Send + Sync {
     /// when that one is still `running` but started before `stale_before_us` (its node died),
     /// and this run takes it over. Runs without a slot are always recorded.
     async fn claim_run(&self, run: AutomationRun, stale_before_us: i64) -> StoreResult<bool>;
-    /// Records how the run ended (status, counts, report, error, end time).
+    /// Records how the run ended (status, counts, report, error, end time) — if this run still
+    /// holds its slot (a run taken over by another node records nothing).
     async fn finish_run(&self, run: AutomationRun) -> StoreResult<()>;
+    /// Records as failed, with `error`, every run still `running` that started before
+    /// `before_us` (their nodes stopped); returns how many.
+    async fn fail_stale_runs(&self, before_us: i64, error: &str, now_us: i64) -> StoreResult<u64>;
     /// The latest runs, newest first, of one job or all.
     async fn automation_runs(&self, job: Option<String>, limit: u32) -> StoreResult<Vec<AutomationRun>>;
     async fn automation_run(&self, run_id: &str) -> StoreResult<Option<AutomationRun>>;

@@ -346,16 +346,19 @@ pub struct Trained {
 /// Fits and validates on time-ordered data: the validation cut-off is `end_day − horizon` (the
 /// latest whose outcome is known), the checked models see only the days before it, the family
 /// with the lower Brier score there is kept, and the served model is refitted on every day up
-/// to `end_day` (exclusive).
+/// to `end_day` (exclusive). Rows start at `start_day` (or the first day anyone was seen): the
+/// histories must hold every active day from a look-back before it, or a user seen long ago
+/// would look inactive on the days that were not read.
 pub fn train(
     histories: &[History],
+    start_day: i64,
     end_day: i64,
     config: &ChurnConfig,
     set: FeatureSet,
 ) -> Result<Trained, ChurnError> {
     let horizon = config.horizon_days;
     let cutoff = end_day - i64::from(horizon);
-    let start = histories.iter().map(History::first_day).min().unwrap_or(cutoff) + 1;
+    let start = (histories.iter().map(History::first_day).min().unwrap_or(cutoff) + 1).max(start_day);
     let mut candidates = Vec::new();
     for kind in [HazardKind::Logistic, HazardKind::Trees] {
         let checked = match fit(histories, start, cutoff, config, set, kind) {
@@ -442,7 +445,7 @@ mod tests {
     fn validation_separates_leavers_from_stayers() {
         let histories = population(400, 200);
         let config = ChurnConfig { horizon_days: 30, min_users: 20, ..ChurnConfig::default() };
-        let trained = train(&histories, 200, &config, FeatureSet::Full).unwrap();
+        let trained = train(&histories, 0, 200, &config, FeatureSet::Full).unwrap();
         let metrics = trained.validation.metrics.unwrap();
         assert!(metrics.roc_auc.unwrap() > 0.9, "{metrics:?}");
         assert_eq!(trained.validation.cutoff_day, 170);
@@ -460,7 +463,7 @@ mod tests {
     #[test]
     fn too_few_users_is_an_error_that_says_how_many() {
         let histories = population(6, 200);
-        let error = train(&histories, 200, &ChurnConfig::default(), FeatureSet::Full).unwrap_err();
+        let error = train(&histories, 0, 200, &ChurnConfig::default(), FeatureSet::Full).unwrap_err();
         assert!(matches!(error, ChurnError::TooFewUsers { needed: 30, .. }), "{error}");
     }
 

@@ -91,6 +91,17 @@ pub async fn change_account(
     change: AccountChange,
 ) -> Result<UserView, ApiError> {
     principal.require_self_or_staff(user_id)?;
+    // What guards the login (the second factor's settings, the phone a code is texted to) is the
+    // account's own or an admin's to change: a manager editing a profile must not redirect it.
+    let guarding = ["security_settings", "phone", "phone_number"];
+    if principal.user_id() != Some(user_id)
+        && guarding.iter().any(|field| change.profile.contains_key(*field))
+        && principal.require_admin().is_err()
+    {
+        return Err(ApiError::Forbidden(
+            "security_settings and phone of another account are changed by that account or an admin".to_owned(),
+        ));
+    }
     if change.role.is_some() || change.tier.is_some() {
         principal
             .require_admin()

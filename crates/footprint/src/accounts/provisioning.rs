@@ -88,9 +88,21 @@ fn text_field(object: &mut Map<String, Value>, field: &str) -> Result<Option<Str
     }
 }
 
+/// The fields of a row that are the account's, not its profile's (named in any case).
+const ACCOUNT_FIELDS: [&str; 8] =
+    ["user_id", "username", "email", "password", "role", "tier", "profile_data", "profile"];
+
 /// A row from its fields (a JSON object, or a CSV row made into one). Profile fields may be
-/// given at the top level (`display_name`, `language`, `timezone`, …) or in `profile_data`.
-fn row_of(mut object: Map<String, Value>) -> Result<Row, String> {
+/// given at the top level (`display_name`, `language`, `timezone`, …) or in `profile_data`; a
+/// field that looks like a password anywhere but `password` is refused, never kept in a profile.
+fn row_of(object: Map<String, Value>) -> Result<Row, String> {
+    let mut object: Map<String, Value> = object
+        .into_iter()
+        .map(|(field, value)| {
+            let lower = field.trim().to_ascii_lowercase();
+            (if ACCOUNT_FIELDS.contains(&lower.as_str()) { lower } else { field }, value)
+        })
+        .collect();
     let mut profile = match object.remove("profile_data").or_else(|| object.remove("profile")) {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(profile)) => profile,
@@ -112,6 +124,12 @@ fn row_of(mut object: Map<String, Value>) -> Result<Row, String> {
         if !value.is_null() && value != Value::String(String::new()) {
             profile.insert(field, value);
         }
+    }
+    if let Some(field) = profile.keys().find(|field| {
+        let lower = field.to_ascii_lowercase();
+        lower.contains("password") || lower.contains("passwd")
+    }) {
+        return Err(format!("{field}: a password goes in the password field, and is never kept in a profile"));
     }
     Ok(Row { user_id, username, email, password, role, tier, profile })
 }
@@ -214,9 +232,15 @@ pub async fn provision(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ProvisionReport, ApiError> {
     let mut report = ProvisionReport::default();
+    let mut reader = BufReader::new(reader);
+    // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
+    if reader.fill_buf().map_err(|error| ApiError::Validation(format!("line 1: {error}")))?.starts_with(b"\xEF\xBB\xBF")
+    {
+        reader.consume(3);
+    }
     match format {
         Format::JsonLines => {
-            for (index, line) in BufReader::new(reader).lines().enumerate() {
+            for (index, line) in reader.lines().enumerate() {
                 let line_number = index + 1;
                 let text = line.map_err(|error| ApiError::Validation(format!("line {line_number}: {error}")))?;
                 if text.trim().is_empty() {
@@ -347,6 +371,12 @@ mod tests {
         assert_eq!(user_id_of(&row).unwrap(), "user@example.com");
         assert!(row_of(object(serde_json::json!({"email": "a@b.c", "tier": "gold"}))).unwrap_err().contains("gold"));
         assert!(row_of(object(serde_json::json!({"username": 5}))).unwrap_err().contains("username"));
+        let cased =
+            row_of(object(serde_json::json!({"Email": "a@b.c", "Password": "x-secret-1234", "TIER": "vip"}))).unwrap();
+        assert_eq!((cased.email.as_deref(), cased.tier, cased.profile.len()), (Some("a@b.c"), Some(Tier::Vip), 0));
+        assert!(cased.password.is_some(), "a field of the account, in any case");
+        let hidden = row_of(object(serde_json::json!({"email": "a@b.c", "old_password": "x"}))).unwrap_err();
+        assert!(hidden.contains("old_password"), "{hidden}");
         let anonymous = row_of(object(serde_json::json!({"display_name": "x"}))).unwrap();
         assert!(user_id_of(&anonymous).unwrap_err().contains("user_id, username or email"));
     }

@@ -171,8 +171,14 @@ fn print(output: &Output, run_id: &str) {
         Output::Analytics(report) => {
             println!("generate-analytics ({run_id}): {} … {}", report.from, report.to);
             println!(
-                "  users {} (accounts {}), events {} from {} active users",
-                report.users, report.accounts, report.events_last_day, report.active_users_last_day
+                "  users {} (accounts {}); {}: {} events from {} active users; today so far: {} events from {} users",
+                report.users,
+                report.accounts,
+                report.yesterday,
+                report.events_yesterday,
+                report.active_users_yesterday,
+                report.events_today,
+                report.active_users_today
             );
             for (tier, line) in &report.usage_per_tier {
                 println!(

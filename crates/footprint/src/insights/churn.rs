@@ -173,7 +173,11 @@ pub async fn start_training(state: &AppState, actor: &str) -> Result<ModelRecord
     let started = state.tasks.run(JOB, async move {
         let timeout = background.config.ml.training_timeout_secs;
         let histories: Vec<History> = histories.into_iter().map(|(_, history)| history).collect();
-        let fit = tokio::task::spawn_blocking(move || churn::train(&histories, end_day, &config, FeatureSet::Full));
+        // The first rows need a whole look-back of the days read (the trend reads 56 days).
+        let start_day = from_day + i64::from(config.history_days).max(56);
+        let fit = tokio::task::spawn_blocking(move || {
+            churn::train(&histories, start_day, end_day, &config, FeatureSet::Full)
+        });
         let outcome = match tokio::time::timeout(timeout, fit).await {
             Ok(Ok(Ok(trained))) => {
                 model.status = "ready".to_owned();

@@ -1,6 +1,7 @@
 //! Seed 003's daily analytics report (`footprint automation generate-analytics`, and the
 //! `analytics` job at 02:00): over the last 24 hours, requests per tier, logins and security
-//! events from the audit log, events and active users; the churn-risk distribution of the users
+//! events from the audit log; events and active users of yesterday and today (UTC days); the
+//! churn-risk distribution of the users
 //! active within the churn horizon; and the latest segments' sizes. Aggregates only: it names
 //! no user, so it can be kept with the run that made it.
 
@@ -69,13 +70,18 @@ pub struct SegmentLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AnalyticsReport {
     pub generated_at: String,
-    /// The report covers `[from, to)`.
+    /// Requests, logins and security events are those of `[from, to)`, the 24 hours before.
     pub from: String,
     pub to: String,
     pub users: i64,
     pub accounts: i64,
-    pub events_last_day: i64,
-    pub active_users_last_day: i64,
+    /// Processed events and distinct active users of the last whole UTC day (`yesterday`), and
+    /// of today so far: they are kept per day.
+    pub yesterday: String,
+    pub events_yesterday: i64,
+    pub active_users_yesterday: i64,
+    pub events_today: i64,
+    pub active_users_today: i64,
     #[schema(value_type = Object)]
     pub usage_per_tier: BTreeMap<String, TierLine>,
     pub security: SecurityLine,
@@ -89,15 +95,15 @@ pub async fn generate(state: &AppState) -> Result<AnalyticsReport, ApiError> {
     let now_us = state.clock.now_us();
     let from_us = now_us - DAY_US;
     let counts = state.store.count_users().await?;
-    let events_last_day: i64 = state
-        .store
-        .daily_type_counts(from_us.div_euclid(DAY_US) * DAY_US, now_us)
-        .await?
-        .iter()
-        .filter(|count| count.day_us + DAY_US > from_us)
-        .map(|count| count.events)
-        .sum();
-    let active = state.store.active_users(&[DayWindow { from_us, to_us: now_us }]).await?;
+    let today_us = now_us.div_euclid(DAY_US) * DAY_US;
+    let yesterday_us = today_us - DAY_US;
+    let days = state.store.daily_type_counts(yesterday_us, today_us + DAY_US).await?;
+    let events_on = |day_us: i64| days.iter().filter(|count| count.day_us == day_us).map(|count| count.events).sum();
+    let windows = [
+        DayWindow { from_us: yesterday_us, to_us: today_us },
+        DayWindow { from_us: today_us, to_us: today_us + DAY_US },
+    ];
+    let active = state.store.active_users(&windows).await?;
 
     // Requests per tier: every account's tier, and what each caller spent.
     let mut tiers: HashMap<String, String> = HashMap::new();
@@ -158,8 +164,11 @@ pub async fn generate(state: &AppState) -> Result<AnalyticsReport, ApiError> {
         to: rfc3339(now_us),
         users: counts.users,
         accounts: counts.accounts,
-        events_last_day,
-        active_users_last_day: active.first().copied().unwrap_or(0),
+        yesterday: rfc3339(yesterday_us)[..10].to_owned(),
+        events_yesterday: events_on(yesterday_us),
+        active_users_yesterday: active.first().copied().unwrap_or(0),
+        events_today: events_on(today_us),
+        active_users_today: active.get(1).copied().unwrap_or(0),
         usage_per_tier,
         security,
         churn,

@@ -77,7 +77,8 @@ pub struct UserInsights {
     pub activity: Activity,
     #[schema(value_type = Object)]
     pub churn_risk: ChurnAnswer,
-    /// The week of the user's first event, and that cohort's retention week by week.
+    /// The week of the user's first event, and that cohort's retention week by week (shown to
+    /// the user themself only for a cohort of 10 users or more).
     pub cohort: Option<Cohort>,
     #[schema(value_type = Object)]
     pub segment: ClusterOrReason,
@@ -85,6 +86,9 @@ pub struct UserInsights {
     /// only from tracking.
     pub usage: Option<TierUsage>,
 }
+
+/// The fewest users a cohort needs before a plain user is shown its retention.
+const SMALLEST_COHORT_SHOWN: i64 = 10;
 
 fn active_day(day: &UserDay) -> ActiveDay {
     ActiveDay {
@@ -187,7 +191,10 @@ pub async fn user_insights(state: &AppState, principal: &Principal, user_id: &st
         engagement,
         activity,
         churn_risk,
-        cohort: cohorts::cohort_of(state, &user).await?,
+        // A small cohort's weekly counts would tell a user about the few others in it.
+        cohort: cohorts::cohort_of(state, &user)
+            .await?
+            .filter(|cohort| principal.is_staff() || cohort.users >= SMALLEST_COHORT_SHOWN),
         segment: cluster_or_reason(state, &user.user_id).await?,
         usage,
     })

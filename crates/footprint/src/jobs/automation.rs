@@ -179,7 +179,7 @@ impl Output {
                 Some(json!({"window_days": analysis.window_days, "by_tier": analysis.by_tier})),
             ),
             Output::Analytics(report) => (
-                json!({"users": report.users, "events_last_day": report.events_last_day,
+                json!({"users": report.users, "events_yesterday": report.events_yesterday,
                     "churn_users_scored": report.churn.users_scored}),
                 serde_json::to_value(report).ok(),
             ),
@@ -284,8 +284,24 @@ pub async fn run(
     Ok(Some(Ran { run: RunView::of(&run, false), output }))
 }
 
-/// Starts a loop per scheduled job (those with an empty schedule are off).
+/// What a run left `running` by a node that stopped is recorded with.
+const STOPPED: &str = "interrupted: the node running it stopped before it finished; the next slot runs again";
+
+/// Records as failed the runs left `running` for longer than the lease (their nodes stopped),
+/// then starts a loop per scheduled job (those with an empty schedule are off).
 pub fn start(state: &AppState) {
+    let sweep = state.clone();
+    state.tasks.clone().spawn_loop(async move {
+        let now_us = sweep.clock.now_us();
+        let lease_us = i64::try_from(sweep.config.automation.lease_secs.as_micros()).unwrap_or(i64::MAX);
+        match sweep.store.fail_stale_runs(now_us.saturating_sub(lease_us), STOPPED, now_us).await {
+            Ok(0) => {}
+            Ok(failed) => {
+                tracing::warn!(failed, "automation runs left unfinished by a stopped node recorded as failed")
+            }
+            Err(error) => tracing::warn!(error = %error, "could not look for unfinished automation runs"),
+        }
+    });
     let mut schedules = match cron_schedules(&state.config.automation) {
         Ok(schedules) => schedules,
         Err(error) => {

@@ -305,6 +305,15 @@ async fn accounts_change_as_seed_003_shows_and_keep_a_tier_history() {
     let response = put(&app, &path, &manager, &json!({"role": "admin"})).await;
     assert_eq!(error_code(response, StatusCode::FORBIDDEN).await, "FORBIDDEN");
     assert_eq!(app.state.store.user(&id).await.unwrap().unwrap().role, Role::User, "nothing changed");
+    // What guards the login is the account's or an admin's: a manager cannot redirect its codes.
+    for guarding in [json!({"phone": "+33 6 00 00 00 00"}), json!({"security_settings": {"require_mfa": false}})] {
+        let response = put(&app, &path, &manager, &guarding).await;
+        assert_eq!(error_code(response, StatusCode::FORBIDDEN).await, "FORBIDDEN", "{guarding}");
+    }
+    assert_eq!(
+        put(&app, &path, &app.admin_token, &json!({"phone": "+33 6 00 00 00 01"})).await.status(),
+        StatusCode::OK
+    );
 
     let response = put(&app, &path, &app.admin_token, &json!({"role": "manager"})).await;
     assert_eq!(body(response).await["role"], "manager");

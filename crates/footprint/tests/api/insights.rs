@@ -235,6 +235,10 @@ async fn provisioning_is_idempotent_and_reports_each_row() {
     let jsonl = r#"{"email": "dee@example.com", "password": "mot_de_passe_securise", "tier": "premium", "profile_data": {"display_name": "Jean Dupont", "language": "fr", "timezone": "Europe/Paris"}}"#;
     let seed = provisioning::provision(&app.state, jsonl.as_bytes(), Format::JsonLines, &|_| {}).await.unwrap();
     assert_eq!(seed.created, 1, "{seed:?}");
+    // A spreadsheet's byte-order mark is not part of the first header.
+    let bom = b"\xEF\xBB\xBFusername,password\nhal,a-good-password-4\n";
+    let spreadsheet = provisioning::provision(&app.state, bom.as_slice(), Format::Csv, &|_| {}).await.unwrap();
+    assert_eq!((spreadsheet.created, spreadsheet.rejected.len()), (1, 0), "{spreadsheet:?}");
 
     // A drop folder: each CSV and JSON-lines file in name order, the rest left alone.
     let drop = app.data_dir.path().join("drop");

@@ -120,7 +120,8 @@ impl InsightsStore for PostgresStore {
         client
             .execute(
                 "INSERT INTO request_usage (caller_key, hour_us, requests, limited)
-                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[])
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[]) AS k(caller_key, hour_us, requests, limited)
+                 WHERE k.caller_key LIKE 'key:%' OR EXISTS (SELECT 1 FROM users u WHERE u.user_key = k.caller_key)
                  ON CONFLICT (caller_key, hour_us) DO UPDATE SET requests = request_usage.requests + EXCLUDED.requests,
                     limited = request_usage.limited + EXCLUDED.limited",
                 &[&keys, &hours, &requests, &limited],
@@ -270,6 +271,17 @@ impl AutomationStore for PostgresStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn fail_stale_runs(&self, before_us: i64, error: &str, now_us: i64) -> StoreResult<u64> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE automation_runs SET status = 'failed', error = $2, finished_at_us = $3
+                 WHERE status = 'running' AND started_at_us < $1",
+                &[&before_us, &error, &now_us],
+            )
+            .await?)
     }
 
     async fn automation_runs(&self, job: Option<String>, limit: u32) -> StoreResult<Vec<AutomationRun>> {

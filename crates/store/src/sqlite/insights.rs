@@ -101,7 +101,8 @@ impl InsightsStore for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut add = tx.prepare_cached(
-                    "INSERT INTO request_usage (caller_key, hour_us, requests, limited) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO request_usage (caller_key, hour_us, requests, limited) SELECT ?1, ?2, ?3, ?4
+                     WHERE ?1 LIKE 'key:%' OR EXISTS (SELECT 1 FROM users WHERE user_key = ?1)
                      ON CONFLICT (caller_key, hour_us) DO UPDATE SET requests = request_usage.requests + excluded.requests,
                         limited = request_usage.limited + excluded.limited",
                 )?;
@@ -253,6 +254,18 @@ impl AutomationStore for SqliteStore {
                 params![run.run_id, run.finished_at_us, run.status, run.counts, run.report, run.error],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn fail_stale_runs(&self, before_us: i64, error: &str, now_us: i64) -> StoreResult<u64> {
+        let error = error.to_owned();
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE automation_runs SET status = 'failed', error = ?2, finished_at_us = ?3
+                 WHERE status = 'running' AND started_at_us < ?1",
+                params![before_us, error, now_us],
+            )? as u64)
         })
         .await
     }

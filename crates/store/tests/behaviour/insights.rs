@@ -70,6 +70,7 @@ pub(super) async fn keeps_each_users_activity_per_day(db: &TestDb) {
 
 pub(super) async fn counts_requests_per_caller_and_hour(db: &TestDb) {
     const HOUR: i64 = 3_600_000_000;
+    db.store.commit_events(vec![event(1, "u1", 0)].into(), granting()).await.unwrap();
     let usage = |caller: &str, hour: i64, requests: i64, limited: i64| RequestUsage {
         caller_key: caller.to_owned(),
         hour_us: hour * HOUR,
@@ -77,31 +78,39 @@ pub(super) async fn counts_requests_per_caller_and_hour(db: &TestDb) {
         limited,
     };
     db.store
-        .add_request_usage(vec![usage("u1", 1, 10, 0), usage("u1", 2, 100, 3), usage("key:k1", 2, 5, 0)])
+        .add_request_usage(vec![
+            usage("key-u1", 1, 10, 0),
+            usage("key-u1", 2, 100, 3),
+            usage("key:k1", 2, 5, 0),
+            usage("key-gone", 2, 7, 0),
+        ])
         .await
         .unwrap();
-    db.store.add_request_usage(vec![usage("u1", 2, 20, 1)]).await.unwrap();
+    db.store.add_request_usage(vec![usage("key-u1", 2, 20, 1)]).await.unwrap();
     db.store.add_request_usage(Vec::new()).await.unwrap();
     let hours: Vec<(i64, i64, i64)> = db
         .store
-        .request_usage("u1", 0)
+        .request_usage("key-u1", 0)
         .await
         .unwrap()
         .iter()
         .map(|u| (u.hour_us / HOUR, u.requests, u.limited))
         .collect();
     assert_eq!(hours, [(1, 10, 0), (2, 120, 4)]);
-    let callers = db.store.usage_by_caller(0).await.unwrap();
+    assert!(db.store.request_usage("key-gone", 0).await.unwrap().is_empty(), "a user no longer stored is left out");
+    let mut callers = db.store.usage_by_caller(0).await.unwrap();
+    callers.sort_by(|a, b| a.caller_key.cmp(&b.caller_key));
     assert_eq!(
         callers,
         [
+            CallerUsage { caller_key: "key-u1".into(), requests: 130, limited: 4, peak_hour: 120, active_hours: 2 },
             CallerUsage { caller_key: "key:k1".into(), requests: 5, limited: 0, peak_hour: 5, active_hours: 1 },
-            CallerUsage { caller_key: "u1".into(), requests: 130, limited: 4, peak_hour: 120, active_hours: 2 },
         ]
     );
-    assert_eq!(db.store.usage_by_caller(2 * HOUR).await.unwrap()[1].requests, 120, "from an hour on");
+    let later = db.store.usage_by_caller(2 * HOUR).await.unwrap();
+    assert_eq!(later.iter().find(|c| c.caller_key == "key-u1").unwrap().requests, 120, "from an hour on");
     assert_eq!(db.store.expire_request_usage(2 * HOUR).await.unwrap(), 1);
-    assert_eq!(db.store.request_usage("u1", 0).await.unwrap().len(), 1);
+    assert_eq!(db.store.request_usage("key-u1", 0).await.unwrap().len(), 1);
 }
 
 fn run(run_id: &str, job: &str, slot: Option<i64>, node: &str, at: i64) -> AutomationRun {
@@ -148,6 +157,15 @@ pub(super) async fn runs_a_scheduled_job_once_per_slot(db: &TestDb) {
     db.store.finish_run(done.clone()).await.unwrap();
     assert!(!db.store.claim_run(run("r8", "cleanup", Some(100), "node-1", 900), 1_000).await.unwrap());
     assert_eq!(db.store.automation_run("r4").await.unwrap().unwrap(), done);
+
+    // At a node's start, runs left `running` by stopped nodes are recorded as failed.
+    assert_eq!(db.store.fail_stale_runs(200, "interrupted", 1_000).await.unwrap(), 3, "r1 or r2, r5 and r6");
+    let failed = db.store.automation_run("r5").await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.error.as_deref(), failed.finished_at_us),
+        ("failed", Some("interrupted"), Some(1_000))
+    );
+    assert_eq!(db.store.automation_run("r7").await.unwrap().unwrap().status, "running", "a run started since stays");
 
     let all = db.store.automation_runs(None, 10).await.unwrap();
     assert_eq!(

@@ -14,7 +14,7 @@ use super::load::seconds;
 pub struct InsightsConfig {
     /// N: a user churns when they have no event in the N days after a day they were active.
     pub churn_horizon_days: u32,
-    /// How far back the churn model's features look (at most 365 days).
+    /// How far back the churn model's features look (56 to 365 days).
     pub churn_history_days: u32,
     /// Days of activity a training run learns from (before the horizon held out to check it).
     pub churn_training_days: u32,

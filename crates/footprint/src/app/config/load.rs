@@ -163,8 +163,11 @@ impl Config {
         if insights.churn_horizon_days == 0 || insights.churn_horizon_days > 365 {
             return invalid("insights.churn_horizon_days", "must be from 1 to 365".to_owned());
         }
-        if !(28..=365).contains(&insights.churn_history_days) {
-            return invalid("insights.churn_history_days", "must be from 28 to 365".to_owned());
+        if !(56..=365).contains(&insights.churn_history_days) {
+            return invalid(
+                "insights.churn_history_days",
+                "must be from 56 to 365 (the trend compares two 28-day spans)".to_owned(),
+            );
         }
         if insights.churn_training_days < 7 || insights.churn_max_training_rows < 1_000 || insights.churn_min_users < 2
         {

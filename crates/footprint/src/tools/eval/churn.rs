@@ -284,6 +284,7 @@ fn evaluate(eval: &ChurnEval) -> anyhow::Result<Report> {
     let choice_horizon = horizon.min(u32::try_from((cutoff - first) / 3).unwrap_or(horizon)).max(1);
     let choice = churn::train(
         &calibration,
+        first + 1,
         cutoff,
         &ChurnConfig { horizon_days: choice_horizon, min_users: 1, ..config.clone() },
         FeatureSet::Full,
