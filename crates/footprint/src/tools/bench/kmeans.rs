@@ -57,26 +57,29 @@ pub fn run(bench: &KMeansBench) -> anyhow::Result<()> {
         println!("wrote {} × {} f64 to {}", bench.rows, bench.dims, path.display());
     }
     let mut seconds = Vec::new();
-    let mut inertia = 0.0;
+    let mut inertias = Vec::new();
     for run in 0..bench.runs.max(1) {
         let options = KMeansOptions { restarts: bench.restarts, seed: 100 + run as u64, ..KMeansOptions::default() };
         let started = Instant::now();
         let model = kmeans(&points, bench.k, &options);
         seconds.push(started.elapsed().as_secs_f64());
-        inertia = model.inertia;
+        inertias.push(model.inertia);
     }
     seconds.sort_by(f64::total_cmp);
+    inertias.sort_by(f64::total_cmp);
     println!(
-        "k-means: {} × {}, k = {}, {} init(s): median {:.3} s over {} runs (min {:.3} s, max {:.3} s), last inertia {:.1}",
+        "k-means: {} × {}, k = {}, {} init(s), {} runs: time median {:.3} s (min {:.3} s, max {:.3} s); inertia median {:.1} (min {:.1}, max {:.1})",
         bench.rows,
         bench.dims,
         bench.k,
         bench.restarts,
-        seconds[seconds.len() / 2],
         seconds.len(),
+        seconds[seconds.len() / 2],
         seconds[0],
         seconds[seconds.len() - 1],
-        inertia
+        inertias[inertias.len() / 2],
+        inertias[0],
+        inertias[inertias.len() - 1],
     );
     Ok(())
 }

@@ -37,6 +37,11 @@ pub struct ClusteringEval {
     /// Columns to leave out, besides the label (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
+    /// Integer columns that look like codes (a region, browser or type id: whole numbers from 1
+    /// with few distinct values, or a name ending in id, code, region, type…) are left out, as
+    /// distances between codes mean nothing; name here those to use as numbers after all.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub numeric: Vec<String>,
     /// k-means++ restarts per k.
     #[arg(long, default_value_t = 10)]
     pub restarts: usize,
@@ -55,12 +60,20 @@ struct Scored {
     sizes: Vec<usize>,
 }
 
+#[derive(Debug, Clone, Serialize, PartialEq)]
+struct CodeColumn {
+    column: String,
+    reason: String,
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     file: String,
     rows: usize,
     features: Vec<String>,
     skipped_columns: Vec<String>,
+    /// Integer columns left out as codes, each with why (`--numeric` keeps them).
+    code_columns: Vec<CodeColumn>,
     label: String,
     classes: usize,
     log: bool,
@@ -84,7 +97,7 @@ pub fn run(eval: &ClusteringEval) -> anyhow::Result<()> {
 }
 
 fn evaluate(eval: &ClusteringEval) -> anyhow::Result<Report> {
-    let (features, skipped, rows, labels) = read(eval)?;
+    let Table { features, skipped, codes, rows, labels } = read(eval)?;
     let dims = features.len();
     let mut values: Vec<f64> = rows.into_iter().flatten().collect();
     if eval.log {
@@ -136,6 +149,7 @@ fn evaluate(eval: &ClusteringEval) -> anyhow::Result<Report> {
         rows: points.rows(),
         features,
         skipped_columns: skipped,
+        code_columns: codes,
         label: eval.label.clone(),
         classes,
         log: eval.log,
@@ -158,6 +172,12 @@ fn print(report: &Report, log: bool) {
     if !report.skipped_columns.is_empty() {
         println!("skipped (not numeric): {}", report.skipped_columns.join(", "));
     }
+    for code in &report.code_columns {
+        println!(
+            "skipped as a code: {} ({}; --numeric {} to use it as a number)",
+            code.column, code.reason, code.column
+        );
+    }
     let tried: Vec<String> = report.silhouettes.iter().map(|(k, s)| format!("k={k}: {s:.4}")).collect();
     println!("silhouette by k: {}", tried.join("  "));
     for (name, scored) in [("chosen by silhouette", &report.chosen), ("k = label classes", &report.at_label_classes)] {
@@ -168,9 +188,59 @@ fn print(report: &Report, log: bool) {
     }
 }
 
-type Table = (Vec<String>, Vec<String>, Vec<Vec<f64>>, Vec<String>);
+struct Table {
+    features: Vec<String>,
+    skipped: Vec<String>,
+    codes: Vec<CodeColumn>,
+    rows: Vec<Vec<f64>>,
+    labels: Vec<String>,
+}
 
-/// Numeric columns (every value parses as a number, or TRUE/FALSE) become features.
+/// Column names that say "identifier, not quantity" (compared lowercased, on the name's last
+/// word: `region`, `TrafficType`, `store_id`, `OperatingSystems`).
+const CODE_NAMES: [&str; 12] =
+    ["id", "code", "region", "type", "category", "class", "zip", "postcode", "browser", "system", "systems", "channel"];
+
+/// At most this many distinct whole numbers from 1 upwards make a column look like a code.
+const CODE_MAX_DISTINCT: usize = 32;
+
+/// Why an all-integer column looks like a code rather than a quantity, if it does: a name that
+/// says so, or whole numbers from 1 up with few distinct values (a count starts at 0).
+fn looks_like_code(name: &str, values: &[f64]) -> Option<String> {
+    if values.iter().any(|v| v.fract() != 0.0) {
+        return None;
+    }
+    let last_word = name
+        .rsplit(['_', ' ', '-'])
+        .next()
+        .map(|word| {
+            // CamelCase: the part from the last capital after a lowercase letter.
+            let at = word
+                .char_indices()
+                .zip(word.chars().skip(1))
+                .filter(|((_, a), b)| a.is_lowercase() && b.is_uppercase())
+                .map(|((at, a), _)| at + a.len_utf8())
+                .last()
+                .unwrap_or(0);
+            word[at..].to_lowercase()
+        })
+        .unwrap_or_default();
+    let distinct = values.iter().map(|v| *v as i64).collect::<std::collections::BTreeSet<i64>>();
+    if distinct.len() <= 2 {
+        return None; // a flag: 0/1, or two values, is a fine feature
+    }
+    if CODE_NAMES.contains(&last_word.as_str()) {
+        return Some(format!("whole numbers, and the name ends in \"{last_word}\""));
+    }
+    let min = *distinct.first()?;
+    if min >= 1 && distinct.len() <= CODE_MAX_DISTINCT {
+        return Some(format!("{} distinct whole numbers from {min} up, never 0", distinct.len()));
+    }
+    None
+}
+
+/// Numeric columns (every value parses as a number, or TRUE/FALSE) become features, except
+/// integer columns that look like codes (unless `--numeric` names them).
 fn read(eval: &ClusteringEval) -> anyhow::Result<Table> {
     let reader = super::sequences::open(&eval.csv)?;
     let mut csv = csv::Reader::from_reader(reader);
@@ -189,25 +259,44 @@ fn read(eval: &ClusteringEval) -> anyhow::Result<Table> {
     };
     let mut features = Vec::new();
     let mut skipped = Vec::new();
+    let mut codes = Vec::new();
     let mut columns = Vec::new();
     for (at, name) in headers.iter().enumerate() {
         if at == label_at || eval.exclude.contains(name) {
             continue;
         }
-        if records.iter().all(|record| record.get(at).and_then(parse).is_some()) {
+        let values: Option<Vec<f64>> = records.iter().map(|record| record.get(at).and_then(parse)).collect();
+        if let Some(values) = values {
+            if !eval.numeric.contains(name)
+                && let Some(reason) = looks_like_code(name, &values)
+            {
+                codes.push(CodeColumn { column: name.clone(), reason });
+                continue;
+            }
             features.push(name.clone());
             columns.push(at);
         } else {
             skipped.push(name.clone());
         }
     }
-    anyhow::ensure!(!columns.is_empty(), "no numeric column to cluster on");
+    for name in &eval.numeric {
+        anyhow::ensure!(headers.contains(name), "--numeric names no column {name}; columns: {}", headers.join(", "));
+    }
+    anyhow::ensure!(
+        !columns.is_empty(),
+        "no numeric column to cluster on{}",
+        if codes.is_empty() {
+            String::new()
+        } else {
+            " (the integer columns look like codes: --numeric to use them)".to_owned()
+        }
+    );
     let rows = records
         .iter()
         .map(|record| columns.iter().map(|&at| record.get(at).and_then(parse).unwrap_or(0.0)).collect())
         .collect();
     let labels = records.iter().map(|record| record.get(label_at).unwrap_or_default().to_owned()).collect();
-    Ok((features, skipped, rows, labels))
+    Ok(Table { features, skipped, codes, rows, labels })
 }
 
 #[cfg(test)]
@@ -223,6 +312,7 @@ mod tests {
             k_min: 2,
             k_max: 5,
             exclude: vec!["note".to_owned()],
+            numeric: Vec::new(),
             restarts: 3,
             seed: 1,
             json: false,
@@ -260,5 +350,46 @@ mod tests {
         assert_eq!(report.chosen.sizes, [10, 10, 10]);
         let missing = evaluate(&eval(path, "nope")).unwrap_err().to_string();
         assert!(missing.contains("no column nope"), "{missing}");
+    }
+
+    #[test]
+    fn integer_codes_are_left_out_unless_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("codes.csv");
+        // Region 1..4 and TrafficType 3..9: codes; visits 0..6: a count (has zeros); a store
+        // id named as one; amount: a real number.
+        let mut text = String::from("segment,Region,TrafficType,visits,store_id,amount\n");
+        for i in 0..40 {
+            let segment = if i % 2 == 0 { "low" } else { "high" };
+            let amount = if i % 2 == 0 { 1.0 } else { 50.0 } + f64::from(i % 7) * 0.1;
+            text.push_str(&format!("{segment},{},{},{},{},{amount}\n", 1 + i % 4, 3 + i % 7, i % 7, 100 + i % 9));
+        }
+        std::fs::write(&path, text).unwrap();
+        let report = evaluate(&eval(path.clone(), "segment")).unwrap();
+        assert_eq!(report.features, ["visits", "amount"]);
+        let codes: Vec<&str> = report.code_columns.iter().map(|code| code.column.as_str()).collect();
+        assert_eq!(codes, ["Region", "TrafficType", "store_id"]);
+        assert!(report.code_columns[0].reason.contains("\"region\""), "{:?}", report.code_columns);
+        assert!(report.code_columns[1].reason.contains("\"type\""), "{:?}", report.code_columns);
+
+        let told = ClusteringEval { numeric: vec!["Region".to_owned()], ..eval(path.clone(), "segment") };
+        assert_eq!(evaluate(&told).unwrap().features, ["Region", "visits", "amount"]);
+        let typo = ClusteringEval { numeric: vec!["Regoin".to_owned()], ..eval(path, "segment") };
+        assert!(evaluate(&typo).unwrap_err().to_string().contains("--numeric names no column Regoin"));
+    }
+
+    #[test]
+    fn code_detection_by_values_and_names() {
+        assert_eq!(
+            looks_like_code("size", &[1.0, 2.0, 3.0, 1.0]).as_deref(),
+            Some("3 distinct whole numbers from 1 up, never 0")
+        );
+        assert_eq!(looks_like_code("visits", &[0.0, 2.0, 3.0, 1.0]), None, "a count has zeros");
+        assert_eq!(looks_like_code("score", &[1.5, 2.0, 3.0]), None, "not whole numbers");
+        assert_eq!(looks_like_code("flag", &[1.0, 2.0, 1.0]), None, "two values are a flag");
+        assert!(looks_like_code("OperatingSystems", &[0.0, 1.0, 2.0]).is_some());
+        assert!(looks_like_code("customer id", &[0.0, 10.0, 20.0]).is_some());
+        let many: Vec<f64> = (1..=40).map(f64::from).collect();
+        assert_eq!(looks_like_code("age", &many), None, "40 distinct values from 1 up: a quantity");
     }
 }
