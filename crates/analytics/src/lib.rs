@@ -11,6 +11,7 @@ pub mod domain;
 pub mod engagement;
 pub mod evaluation;
 pub mod insights;
+pub mod kneser_ney;
 pub mod logistic;
 pub mod matching;
 pub mod patterns;

@@ -37,7 +37,8 @@ pub enum SequenceFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SplitMode {
-    /// The earliest 2/3 of the sequences train, the latest 1/3 test.
+    /// The earliest 2/3 of the sequences train, the latest 1/3 test (for a format without
+    /// timestamps, MSNBC: the first 2/3 in file order).
     Chronological,
     /// A shuffled 2/3 – 1/3 split (see --seed).
     Random,
@@ -122,6 +123,11 @@ pub struct ChurnEval {
     pub json: bool,
 }
 
+/// Whether the sequences of this format carry times (the MSNBC lines do not).
+fn sequences_timed(format: SequenceFormat) -> bool {
+    matches!(format, SequenceFormat::Csv)
+}
+
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::NextAction(eval) => next_action(&eval),
@@ -156,31 +162,56 @@ fn next_action(eval: &NextActionEval) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    let timed = sequences_timed(eval.format);
     println!(
-        "footprint eval next-action: {} — {} sequences ({} train, {} test, {:?} split), {} distinct actions, {} predictions",
+        "footprint eval next-action: {} — {} sequences ({} train, {} test, {:?} split), {} distinct actions, {} predictions ({} first actions)",
         eval.file.display(),
         report.train_sequences + report.test_sequences,
         report.train_sequences,
         report.test_sequences,
         eval.split,
         report.distinct_actions,
-        report.variable_order.predictions,
+        report.variable_order.all.predictions,
+        report.variable_order.first.predictions,
     );
+    match (eval.split, timed) {
+        (SplitMode::Chronological, true) => {
+            println!("chronological: the sequences that started first train, the later ones test")
+        }
+        (SplitMode::Chronological, false) => println!(
+            "chronological: this format has no timestamps, so it means file order — the first 2/3 of the sequences in the file train, the rest test"
+        ),
+        (SplitMode::Random, _) => println!("random: a shuffled 2/3 – 1/3 split (seed {})", eval.seed),
+    }
     println!(
         "variable-order model: global order ≤ {} (prior {}), user order ≤ {} (prior {}), time gaps {}",
         config.max_order,
         config.global_prior,
         config.user_max_order,
         config.user_prior,
-        if config.time_gaps { "on" } else { "off" }
+        if config.time_gaps && timed { "on" } else { "off" }
     );
-    println!("{:<34} {:>7} {:>7}", "model", "top-1", "top-3");
+    println!(
+        "Kneser-Ney: interpolated, modified (3 discounts per order), order {} chosen among {}–{} on the last fifth of the training sequences",
+        report.kneser_ney_order,
+        footprint_analytics::evaluation::KN_ORDERS.start(),
+        footprint_analytics::evaluation::KN_ORDERS.end()
+    );
+    println!(
+        "{:<30} {:>7} {:>7}   {:>13}   {:>7} {:>7}",
+        "model", "top-1", "top-3", "first: top-1", "rest: top-1", "top-3"
+    );
+    let kneser_ney = format!("Kneser-Ney (order {})", report.kneser_ney_order);
     for (name, accuracy) in [
         ("most frequent", report.most_frequent),
         ("first-order Markov", report.first_order),
+        (kneser_ney.as_str(), report.kneser_ney),
         ("variable-order (Footprint)", report.variable_order),
     ] {
-        println!("{name:<34} {:>7.4} {:>7.4}", accuracy.top1, accuracy.top3);
+        println!(
+            "{name:<30} {:>7.4} {:>7.4}   {:>13.4}   {:>11.4} {:>7.4}",
+            accuracy.all.top1, accuracy.all.top3, accuracy.first.top1, accuracy.rest.top1, accuracy.rest.top3
+        );
     }
     Ok(())
 }
