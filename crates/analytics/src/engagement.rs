@@ -278,6 +278,7 @@ mod tests {
             condition: None,
             location: None,
             instructor: None,
+            utc_offset_minutes: 0,
         };
         let day = crate::time::DAY_US;
         let events = [event("a", 10 * day), event("b", 20 * day)];
@@ -286,6 +287,7 @@ mod tests {
             user_id: user.to_owned(),
             registered_at_us: at,
             attended,
+            attributes: Default::default(),
         };
         let registrations = [
             registration("a", "ana", 7 * day, Some(true)),

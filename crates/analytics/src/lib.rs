@@ -5,6 +5,7 @@
 //! that exists is valid; the code behind the edge never re-checks it.
 
 pub mod attendance;
+pub mod calibration;
 pub mod churn;
 pub mod cluster;
 pub mod domain;

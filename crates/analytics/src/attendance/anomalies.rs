@@ -128,8 +128,7 @@ pub fn anomalies(
                     );
                 }
             }
-            history.registrations += 1;
-            history.attended += u64::from(attended);
+            history.record(attended);
         }
     }
     // Events whose rate stands out from the others' (robust z), not already flagged.

@@ -87,7 +87,7 @@ enum Reading {
     Number(f64),
 }
 
-/// The two-hour slot of the day (UTC) an instant falls in, the seed's way: `09:00-11:00`,
+/// The two-hour slot of the day (of the clock `at_us` is read on) an instant falls in, the seed's way: `09:00-11:00`,
 /// `11:00-13:00`, … (slots start at odd hours), and the slot's first hour.
 pub fn two_hour_slot(at_us: i64) -> (String, usize) {
     let hour = crate::time::hour_of_day(at_us);
@@ -112,13 +112,14 @@ fn reading(factor: Factor, event: &EventInfo, registration: &RegistrationInfo, h
     match factor {
         Factor::Weather => event.condition.as_ref().map(|c| Reading::Level(c.clone(), severity(c))),
         Factor::DayOfWeek => {
-            let day = weekday(event.start_us);
+            let day = event.local_weekday();
             Some(Reading::Level(DAYS[day].to_owned(), Some(day as f64)))
         }
-        Factor::TimeOfDay => {
-            let (slot, first) = two_hour_slot(event.start_us);
-            Some(Reading::Level(slot, Some(first as f64)))
-        }
+        // A date without a time has no time of day.
+        Factor::TimeOfDay => (!event.is_all_day()).then(|| {
+            let (slot, first) = two_hour_slot(event.local_us());
+            Reading::Level(slot, Some(first as f64))
+        }),
         Factor::EventType => Some(Reading::Level(event.event_type.clone(), None)),
         Factor::Location => level(&event.location),
         Factor::Instructor => level(&event.instructor),
@@ -411,6 +412,7 @@ mod tests {
             condition: condition.map(str::to_owned),
             location: Some(place.to_owned()),
             instructor: Some(format!("teacher of {place}")),
+            utc_offset_minutes: 0,
         }
     }
 
@@ -422,6 +424,7 @@ mod tests {
                 user_id: format!("{}-u{u}", event.event_id),
                 registered_at_us: event.start_us - DAY_US,
                 attended: Some(u < came),
+                attributes: Default::default(),
             })
             .collect()
     }
@@ -529,6 +532,7 @@ mod tests {
                 user_id: "ann".to_owned(),
                 registered_at_us: event.start_us - DAY_US,
                 attended: Some(came),
+                attributes: Default::default(),
             });
         }
         let report = factor_report(&[first, second], &regs, &[Factor::HistoricalAttendance, Factor::LeadTime]);

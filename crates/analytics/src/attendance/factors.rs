@@ -62,8 +62,8 @@ pub fn analyze_factors(events: &[EventInfo], registrations: &[RegistrationInfo])
             None => "unknown",
         };
         for (factor, level) in [
-            ("day_of_week", DAYS[weekday(event.start_us)].to_owned()),
-            ("time_slot", time_slot(event.start_us).to_owned()),
+            ("day_of_week", DAYS[event.local_weekday()].to_owned()),
+            ("time_slot", event.local_slot().to_owned()),
             ("event_type", event.event_type.clone()),
             ("weather", weather.to_owned()),
         ] {
@@ -169,7 +169,13 @@ mod summary_tests {
     use super::*;
 
     fn registration(event: &str, attended: Option<bool>) -> RegistrationInfo {
-        RegistrationInfo { event_id: event.to_owned(), user_id: "u".to_owned(), registered_at_us: 0, attended }
+        RegistrationInfo {
+            event_id: event.to_owned(),
+            user_id: "u".to_owned(),
+            registered_at_us: 0,
+            attended,
+            attributes: Default::default(),
+        }
     }
 
     fn event(id: &str) -> EventInfo {
@@ -184,6 +190,7 @@ mod summary_tests {
             condition: None,
             location: None,
             instructor: None,
+            utc_offset_minutes: 0,
         }
     }
 

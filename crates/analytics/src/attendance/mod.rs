@@ -1,22 +1,22 @@
 //! Seed 004's attendance model: features of a registration computed strictly from the past
 //! (the user's smoothed attendance rate over events that started before this one, how many they
-//! registered to), the event's day, time slot, type, lead time, duration, price and weather; a
-//! regularised logistic regression on them; and each feature's contribution to a prediction.
+//! registered to, how the last one went), the event's local day and time slot, type, lead
+//! time, duration, price and weather, and the typed attributes of the person and the
+//! registration ([`features`]); a regularised logistic regression and gradient-boosted trees
+//! on them, the better on the latest days serving, recalibrated ([`model`]); and each feature's
+//! contribution to a prediction.
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::logistic::{self, BinaryMetrics, FitError, LogisticConfig, LogisticModel};
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::statistics::Distribution;
 
 use crate::stats::poisson_binomial_mean;
 
 pub(crate) use crate::time::DAY_US;
-const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
-/// Pseudo-registrations at the overall rate that a user's history is blended with.
-const PRIOR_WEIGHT: f64 = 2.0;
+use features::DAYS;
 
 /// An event as the model sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,15 +33,48 @@ pub struct EventInfo {
     pub condition: Option<String>,
     pub location: Option<String>,
     pub instructor: Option<String>,
+    /// The event's offset from UTC at its start, in minutes (its or its organisation's time
+    /// zone): days and time slots are read in local time.
+    pub utc_offset_minutes: i32,
 }
 
-/// A registration, with its outcome when known.
+impl EventInfo {
+    /// The start in local time, as microseconds since the epoch of the local clock.
+    pub(crate) fn local_us(&self) -> i64 {
+        self.start_us + i64::from(self.utc_offset_minutes) * 60_000_000
+    }
+
+    /// 0 = Monday, in local time.
+    pub fn local_weekday(&self) -> usize {
+        weekday(self.local_us())
+    }
+
+    /// 0–23, in local time.
+    pub fn local_hour(&self) -> usize {
+        crate::time::hour_of_day(self.local_us())
+    }
+
+    /// Given as a date only: it starts at local midnight exactly (no class starts at 00:00:00.000).
+    pub fn is_all_day(&self) -> bool {
+        self.local_us().rem_euclid(DAY_US) == 0
+    }
+
+    /// `morning` (before 12h local), `afternoon` (12–17h), `evening` (17h on), or `all_day`
+    /// for a date without a time.
+    pub fn local_slot(&self) -> &'static str {
+        if self.is_all_day() { "all_day" } else { slot_of_hour(self.local_hour()) }
+    }
+}
+
+/// A registration, with its outcome when known and the typed attributes of the registration
+/// and of its person (`reminder_sent`, `age_band`, …).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrationInfo {
     pub event_id: String,
     pub user_id: String,
     pub registered_at_us: i64,
     pub attended: Option<bool>,
+    pub attributes: BTreeMap<String, AttributeValue>,
 }
 
 /// An event's weather as the model reads it, from the JSON the API takes: whether it is bad
@@ -89,255 +122,12 @@ pub fn weather_condition(value: &serde_json::Value) -> Option<String> {
 
 pub use crate::time::weekday;
 
-/// `morning` (before 12h UTC), `afternoon` (12–17h), `evening` (17h on).
-pub fn time_slot(at_us: i64) -> &'static str {
-    match crate::time::hour_of_day(at_us) {
+/// `morning` (before 12h), `afternoon` (12–17h), `evening` (17h on).
+fn slot_of_hour(hour: usize) -> &'static str {
+    match hour {
         0..=11 => "morning",
         12..=16 => "afternoon",
         _ => "evening",
-    }
-}
-
-/// A user's history before some time.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct History {
-    pub registrations: u64,
-    pub attended: u64,
-}
-
-impl History {
-    /// (attended + 2·base) / (registrations + 2): a new user starts at the overall rate.
-    pub fn smoothed_rate(&self, base_rate: f64) -> f64 {
-        (self.attended as f64 + PRIOR_WEIGHT * base_rate) / (self.registrations as f64 + PRIOR_WEIGHT)
-    }
-}
-
-/// How features are laid out: the event types and the overall rate seen in training.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureSpace {
-    pub base_rate: f64,
-    /// Event types with a column of their own (the rest share `type_other`).
-    pub event_types: Vec<String>,
-    pub names: Vec<String>,
-}
-
-impl FeatureSpace {
-    pub fn new(base_rate: f64, mut event_types: Vec<String>) -> Self {
-        event_types.sort();
-        event_types.dedup();
-        let mut names = vec!["historical_rate".to_owned(), "past_registrations".to_owned()];
-        // Monday is the reference day, morning the reference slot, the first type the reference type.
-        names.extend(DAYS[1..].iter().map(|d| format!("day_{d}")));
-        names.extend(["slot_afternoon".to_owned(), "slot_evening".to_owned()]);
-        names.extend(event_types.iter().skip(1).map(|t| format!("type_{t}")));
-        names.push("type_other".to_owned());
-        names.extend(
-            ["lead_time_days", "duration_hours", "price", "bad_weather", "weather_known", "temperature_c"]
-                .map(str::to_owned),
-        );
-        Self { base_rate, event_types, names }
-    }
-
-    /// The feature vector of a registration to `event` by a user with `history`.
-    pub fn features(&self, event: &EventInfo, registered_at_us: i64, history: &History) -> Vec<f64> {
-        let mut row = Vec::with_capacity(self.names.len());
-        row.push(history.smoothed_rate(self.base_rate));
-        row.push((history.registrations as f64).ln_1p());
-        let day = weekday(event.start_us);
-        row.extend((1..7).map(|d| if d == day { 1.0 } else { 0.0 }));
-        let slot = time_slot(event.start_us);
-        row.push(if slot == "afternoon" { 1.0 } else { 0.0 });
-        row.push(if slot == "evening" { 1.0 } else { 0.0 });
-        let known = self.event_types.iter().position(|t| *t == event.event_type);
-        row.extend((1..self.event_types.len()).map(|i| if known == Some(i) { 1.0 } else { 0.0 }));
-        row.push(if known.is_none() { 1.0 } else { 0.0 });
-        row.push((((event.start_us - registered_at_us).max(0)) as f64 / DAY_US as f64).ln_1p());
-        row.push(event.duration_minutes as f64 / 60.0);
-        row.push(event.price.unwrap_or(0.0).max(0.0).ln_1p());
-        row.push(if event.bad_weather == Some(true) { 1.0 } else { 0.0 });
-        row.push(if event.bad_weather.is_some() { 1.0 } else { 0.0 });
-        row.push(event.temperature_c.unwrap_or(0.0));
-        row
-    }
-}
-
-/// One labelled example, in time order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Example {
-    pub event_start_us: i64,
-    pub user_id: String,
-    pub features: Vec<f64>,
-    pub attended: bool,
-}
-
-/// Registrations with a known outcome of a known event, in time order.
-pub(crate) fn known<'a>(
-    events: &'a [EventInfo],
-    registrations: &'a [RegistrationInfo],
-) -> Vec<(&'a EventInfo, &'a RegistrationInfo)> {
-    let by_id: HashMap<&str, &EventInfo> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
-    let mut known: Vec<(&EventInfo, &RegistrationInfo)> = registrations
-        .iter()
-        .filter(|r| r.attended.is_some())
-        .filter_map(|r| by_id.get(r.event_id.as_str()).map(|e| (*e, r)))
-        .collect();
-    known.sort_by(|a, b| (a.0.start_us, &a.0.event_id, &a.1.user_id).cmp(&(b.0.start_us, &b.0.event_id, &b.1.user_id)));
-    known
-}
-
-/// Examples for every registration with a known outcome, each with history features taken
-/// strictly from events that started before its event. Also the final history of every user.
-pub fn examples(
-    events: &[EventInfo],
-    registrations: &[RegistrationInfo],
-) -> (FeatureSpace, Vec<Example>, HashMap<String, History>) {
-    let known = known(events, registrations);
-    let attended = known.iter().filter(|(_, r)| r.attended == Some(true)).count();
-    let base_rate = if known.is_empty() { 0.5 } else { attended as f64 / known.len() as f64 };
-    let mut type_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (event, _) in &known {
-        *type_counts.entry(event.event_type.as_str()).or_default() += 1;
-    }
-    // Types with at least 5 examples get their own column.
-    let types: Vec<String> = type_counts.iter().filter(|(_, n)| **n >= 5).map(|(t, _)| (*t).to_owned()).collect();
-    let space = FeatureSpace::new(base_rate, types);
-    let (examples, histories) = examples_of(&space, &known);
-    (space, examples, histories)
-}
-
-/// The same examples laid out in a given feature space (a trained model's), so that data that
-/// arrived after training is scored with the columns the model knows.
-pub fn examples_in(
-    space: &FeatureSpace,
-    events: &[EventInfo],
-    registrations: &[RegistrationInfo],
-) -> (Vec<Example>, HashMap<String, History>) {
-    examples_of(space, &known(events, registrations))
-}
-
-fn examples_of(
-    space: &FeatureSpace,
-    known: &[(&EventInfo, &RegistrationInfo)],
-) -> (Vec<Example>, HashMap<String, History>) {
-    let (before, histories) = histories_before(known);
-    let examples = known
-        .iter()
-        .zip(&before)
-        .map(|((event, registration), history)| Example {
-            event_start_us: event.start_us,
-            user_id: registration.user_id.clone(),
-            features: space.features(event, registration.registered_at_us, history),
-            attended: registration.attended == Some(true),
-        })
-        .collect();
-    (examples, histories)
-}
-
-/// Each registration's user history over the events that started before its event (events
-/// starting at the same time see each other's outcomes only after all of them), in `known`'s
-/// order, and every user's final history.
-pub(crate) fn histories_before(known: &[(&EventInfo, &RegistrationInfo)]) -> (Vec<History>, HashMap<String, History>) {
-    let mut histories: HashMap<String, History> = HashMap::new();
-    let mut before = Vec::with_capacity(known.len());
-    let mut index = 0;
-    while index < known.len() {
-        let start = known[index].0.start_us;
-        let group_end = known[index..].iter().position(|(e, _)| e.start_us != start).map_or(known.len(), |n| index + n);
-        for (_, registration) in &known[index..group_end] {
-            before.push(histories.get(&registration.user_id).copied().unwrap_or_default());
-        }
-        for (_, registration) in &known[index..group_end] {
-            let history = histories.entry(registration.user_id.clone()).or_default();
-            history.registrations += 1;
-            history.attended += u64::from(registration.attended == Some(true));
-        }
-        index = group_end;
-    }
-    (before, histories)
-}
-
-/// A trained attendance model, serialisable into the registry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttendanceModel {
-    pub space: FeatureSpace,
-    pub model: LogisticModel,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Training {
-    pub model: AttendanceModel,
-    pub train: Option<BinaryMetrics>,
-    /// On the latest `validation_fraction` of examples by event time.
-    pub validation: Option<BinaryMetrics>,
-    pub train_rows: usize,
-    pub validation_rows: usize,
-}
-
-/// Trains on the earlier examples and validates on the latest ones (by event time).
-pub fn train(
-    examples: &[Example],
-    space: FeatureSpace,
-    config: &LogisticConfig,
-    validation_fraction: f64,
-) -> Result<Training, FitError> {
-    let split = ((examples.len() as f64) * (1.0 - validation_fraction.clamp(0.0, 0.9))).round() as usize;
-    let (train_part, validation_part) = examples.split_at(split.min(examples.len()));
-    let rows: Vec<Vec<f64>> = train_part.iter().map(|e| e.features.clone()).collect();
-    let labels: Vec<bool> = train_part.iter().map(|e| e.attended).collect();
-    let model = logistic::fit(&rows, &labels, config)?;
-    let score = |part: &[Example]| {
-        let probabilities: Vec<f64> = part.iter().map(|e| model.predict_proba(&e.features)).collect();
-        let labels: Vec<bool> = part.iter().map(|e| e.attended).collect();
-        BinaryMetrics::compute(&probabilities, &labels)
-    };
-    Ok(Training {
-        train: score(train_part),
-        validation: score(validation_part),
-        train_rows: train_part.len(),
-        validation_rows: validation_part.len(),
-        model: AttendanceModel { space, model },
-    })
-}
-
-/// One feature's push on a prediction: weight × (value − training mean), in log-odds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Contribution {
-    pub feature: String,
-    pub value: f64,
-    pub contribution: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PersonPrediction {
-    pub probability: f64,
-    /// The 95 % interval of the probability from the model's coefficient uncertainty.
-    pub interval: Option<(f64, f64)>,
-    /// Largest pushes first.
-    pub contributions: Vec<Contribution>,
-}
-
-impl AttendanceModel {
-    pub fn predict(&self, event: &EventInfo, registered_at_us: i64, history: &History) -> PersonPrediction {
-        self.explain(self.space.features(event, registered_at_us, history))
-    }
-
-    /// The prediction for a feature vector laid out in this model's space.
-    pub fn explain(&self, features: Vec<f64>) -> PersonPrediction {
-        let probability = self.model.predict_proba(&features);
-        let interval = self.model.probability_interval(&features, 0.95);
-        let mut contributions: Vec<Contribution> = features
-            .iter()
-            .enumerate()
-            .map(|(i, value)| Contribution {
-                feature: self.space.names[i].clone(),
-                value: *value,
-                contribution: self.model.weights[i] * (value - self.model.means.get(i).copied().unwrap_or(0.0)),
-            })
-            .collect();
-        contributions.sort_by(|a, b| {
-            b.contribution.abs().total_cmp(&a.contribution.abs()).then_with(|| a.feature.cmp(&b.feature))
-        });
-        PersonPrediction { probability, interval, contributions }
     }
 }
 
@@ -396,10 +186,17 @@ pub mod synthetic;
 mod anomalies;
 mod drivers;
 mod factors;
+pub mod features;
+pub mod model;
 
 pub use anomalies::*;
 pub use drivers::*;
 pub use factors::*;
+pub use features::{
+    AttributeColumn, AttributeKind, AttributeValue, Example, FeatureSpace, History, examples, examples_in,
+};
+pub(crate) use features::{histories_before, known};
+pub use model::*;
 
 #[cfg(test)]
 mod tests {
@@ -419,12 +216,14 @@ mod tests {
             condition: None,
             location: None,
             instructor: None,
+            utc_offset_minutes: 0,
         };
         let registration = |id: &str, attended: bool| RegistrationInfo {
             event_id: id.to_owned(),
             user_id: "ana".to_owned(),
             registered_at_us: MONDAY - DAY_US,
             attended: Some(attended),
+            attributes: Default::default(),
         };
         let events = [event("a", 0), event("b", 1), event("c", 2)];
         let (space, examples, histories) =
@@ -437,14 +236,96 @@ mod tests {
         assert!((rates[1] - (1.0 + 2.0 * base) / 3.0).abs() < 1e-12);
         assert!((rates[2] - (1.0 + 2.0 * base) / 4.0).abs() < 1e-12);
         assert_eq!(histories["ana"], History { registrations: 3, attended: 2 });
-        assert_eq!(examples[1].features[2], 1.0, "Tuesday column");
+        let column = |name: &str| space.names.iter().position(|n| n == name).unwrap();
+        assert_eq!(examples[1].features[column("day_tuesday")], 1.0);
+        // Events at midnight UTC are dates without a time.
+        assert_eq!(examples[0].features[column("slot_all_day")], 1.0);
+    }
+
+    #[test]
+    fn days_and_slots_are_local_and_a_date_is_not_a_morning() {
+        let mut event = synthetic::weekly_classes(1, 1).0.remove(0);
+        // Monday 18:00 UTC is Tuesday 03:00 in Auckland (+13:00) and Monday 10:00 in Los Angeles (−08:00).
+        event.utc_offset_minutes = 13 * 60;
+        assert_eq!((event.local_weekday(), event.local_slot()), (1, "morning"));
+        event.utc_offset_minutes = -8 * 60;
+        assert_eq!((event.local_weekday(), event.local_slot()), (0, "morning"));
+        event.utc_offset_minutes = 0;
+        assert_eq!(event.local_slot(), "evening");
+        // Local midnight: a date only.
+        event.start_us = MONDAY - 2 * 3_600_000_000;
+        event.utc_offset_minutes = 120;
+        assert!(event.is_all_day());
+        assert_eq!((event.local_weekday(), event.local_slot()), (0, "all_day"));
+    }
+
+    #[test]
+    fn validation_starts_on_a_day_boundary() {
+        // Days 0, 0, 1, 1, 1, 2, 2, 3: a 25 % split would start at index 6 (day 2): it starts at
+        // that day's first example, 5.
+        let starts: Vec<i64> = [0, 0, 1, 1, 1, 2, 2, 3].iter().map(|d| d * DAY_US + 3_600_000_000).collect();
+        assert_eq!(validation_start(&starts, 0.25), 5);
+        assert_eq!(validation_start(&starts, 0.0), 8);
+        // Everything on one day: nothing left to train on.
+        assert_eq!(validation_start(&[5, 6, 7], 0.5), 0);
+    }
+
+    #[test]
+    fn attributes_get_columns_from_the_training_days_only() {
+        let (events, mut registrations) = synthetic::weekly_classes(20, 3);
+        let last_week = events[events.len() - 3].start_us;
+        let starts: HashMap<&str, i64> = events.iter().map(|e| (e.event_id.as_str(), e.start_us)).collect();
+        for (i, registration) in registrations.iter_mut().enumerate() {
+            let late = starts[registration.event_id.as_str()] >= last_week;
+            registration.attributes.insert("reminder_sent".to_owned(), AttributeValue::Flag(i % 2 == 0));
+            registration.attributes.insert("age".to_owned(), AttributeValue::Number(20.0 + (i % 30) as f64));
+            // A group seen only in the validation days gets no column of its own.
+            let group = if late {
+                "late-group"
+            } else if i % 3 == 0 {
+                "a"
+            } else {
+                "b"
+            };
+            registration.attributes.insert("group".to_owned(), AttributeValue::Level(group.to_owned()));
+        }
+        let options = TrainOptions { validation_fraction: 0.05, ..TrainOptions::default() };
+        let training = train(&events, &registrations, &options).unwrap();
+        let space = &training.model.space;
+        for name in ["attr:reminder_sent", "attr:age", "attr:group=a", "attr:group=b", "attr:group=other"] {
+            assert!(space.names.iter().any(|n| n == name), "{name} in {:?}", space.names);
+        }
+        assert!(!space.names.iter().any(|n| n.contains("late-group")));
+        let kinds: Vec<(&str, AttributeKind)> = space.attribute_kinds().collect();
+        assert_eq!(
+            kinds,
+            [
+                ("age", AttributeKind::Numeric),
+                ("group", AttributeKind::Categorical),
+                ("reminder_sent", AttributeKind::Boolean)
+            ]
+        );
+        // The overall rate is the training days' rate.
+        let known = known(&events, &registrations);
+        let cut = training.train_rows;
+        let rate = known[..cut].iter().filter(|(_, r)| r.attended == Some(true)).count() as f64 / cut as f64;
+        assert!((space.base_rate - rate).abs() < 1e-12);
+        // A missing number takes the training mean; an unknown level is `other`.
+        let mut attributes = BTreeMap::new();
+        attributes.insert("group".to_owned(), AttributeValue::Level("late-group".to_owned()));
+        let row = space.features_of(&events[0], events[0].start_us - DAY_US, &History::default(), &attributes);
+        let column = |name: &str| row[space.names.iter().position(|n| n == name).unwrap()];
+        assert_eq!(column("attr:group=other"), 1.0);
+        assert_eq!(column("attr:group=a"), 0.0);
+        assert!(column("attr:age") > 20.0 && column("attr:age") < 50.0);
     }
 
     #[test]
     fn the_model_learns_the_planted_effects_and_ranks_a_later_window() {
         let (events, registrations) = synthetic::weekly_classes(40, 11);
-        let (space, examples, _) = examples(&events, &registrations);
-        let training = train(&examples, space, &LogisticConfig::default(), 0.25).unwrap();
+        let options =
+            TrainOptions { validation_fraction: 0.25, family: FamilyChoice::Logistic, ..TrainOptions::default() };
+        let training = train(&events, &registrations, &options).unwrap();
         let validation = training.validation.unwrap();
         // The best possible AUC on this data (knowing every true probability) is 0.749.
         assert!(validation.roc_auc.unwrap() >= 0.7, "{validation:?}");
@@ -490,8 +371,7 @@ mod tests {
         for registration in registrations.iter_mut().filter(|r| r.event_id == "e35-1") {
             registration.attended = Some(false);
         }
-        let (space, examples, _) = examples(&events, &registrations);
-        let model = train(&examples, space, &LogisticConfig::default(), 0.2).unwrap().model;
+        let model = train(&events, &registrations, &TrainOptions::default()).unwrap().model;
         let from = MONDAY + 30 * 7 * DAY_US;
         let predict = |event: &EventInfo, registration: &RegistrationInfo, history: &History| {
             model.predict(event, registration.registered_at_us, history).probability

@@ -33,6 +33,7 @@ pub fn weekly_classes_of(weeks: i64, members: usize, seed: u64) -> (Vec<EventInf
                 condition: Some(if rain { "rainy" } else { "sunny" }.to_owned()),
                 location: None,
                 instructor: None,
+                utc_offset_minutes: 0,
             });
             for user in 0..members {
                 if rng.next_f64() < 0.5 {
@@ -45,6 +46,7 @@ pub fn weekly_classes_of(weeks: i64, members: usize, seed: u64) -> (Vec<EventInf
                     user_id,
                     registered_at_us: start - 3 * DAY_US,
                     attended: Some(rng.next_f64() < p),
+                    attributes: Default::default(),
                 });
             }
         }

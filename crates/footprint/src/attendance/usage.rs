@@ -173,7 +173,7 @@ async fn accuracy(state: &AppState, now_us: i64) -> Result<RecentAccuracy, ApiEr
         examples
             .into_iter()
             .filter(|e| e.event_start_us >= now_us - 30 * DAY_US)
-            .map(|e| (e.event_start_us, model.model.predict_proba(&e.features), e.attended))
+            .map(|e| (e.event_start_us, model.probability(&e.features), e.attended))
             .collect::<Vec<_>>()
     })
     .await

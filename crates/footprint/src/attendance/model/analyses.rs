@@ -30,13 +30,14 @@ pub async fn held_out_scores(state: &AppState, model_id: &str) -> Result<(ModelR
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
     let scored = tokio::task::spawn_blocking(move || {
         let (examples, _) = attendance::examples_in(&model.space, &infos, &regs);
-        let split = ((examples.len() as f64) * (1.0 - validation)).round() as usize;
-        examples[split.min(examples.len())..]
+        // The same whole days training validated on.
+        let starts: Vec<i64> = examples.iter().map(|e| e.event_start_us).collect();
+        examples[attendance::validation_start(&starts, validation)..]
             .iter()
             .map(|e| Scored {
                 event_start_us: e.event_start_us,
                 new_user: e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p(),
-                probability: model.model.predict_proba(&e.features),
+                probability: model.probability(&e.features),
                 attended: e.attended,
             })
             .collect()

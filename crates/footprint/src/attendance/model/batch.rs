@@ -358,8 +358,8 @@ pub async fn test_prediction(state: &AppState, request: TestPredictionRequest) -
         version: record.version,
         resolved: ResolvedInputs {
             event_date: rfc3339(start_us),
-            day_of_week: DAYS[attendance::weekday(start_us)],
-            time_slot: attendance::time_slot(start_us),
+            day_of_week: DAYS[info.local_weekday()],
+            time_slot: info.local_slot(),
             event_type: event.event_type,
             registered_at: rfc3339(registered_at_us),
             bad_weather: info.bad_weather,

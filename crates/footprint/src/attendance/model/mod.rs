@@ -26,7 +26,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use footprint_analytics::attendance::{self, AttendanceModel, EventInfo, History, PersonPrediction, RegistrationInfo};
+use footprint_analytics::attendance::{
+    self, AttendanceModel, EventInfo, Family, FamilyChoice, History, PersonPrediction, RegistrationInfo, TrainOptions,
+};
 use footprint_analytics::logistic::LogisticConfig;
 use footprint_store::{AttendanceEvent, AttendanceQuery, ModelFilter, ModelRecord, Registration};
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,8 @@ pub fn event_info(event: &AttendanceEvent) -> EventInfo {
         condition,
         location: event.location.clone(),
         instructor: event.instructor.clone(),
+        // Events carry no time zone yet: days and slots are read in UTC.
+        utc_offset_minutes: 0,
     }
 }
 
@@ -69,6 +73,7 @@ pub fn registration_info(registration: &Registration) -> RegistrationInfo {
         user_id: registration.user_id.clone(),
         registered_at_us: registration.registered_at_us,
         attended: registration.attended,
+        attributes: BTreeMap::new(),
     }
 }
 

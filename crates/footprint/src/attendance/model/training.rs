@@ -17,7 +17,9 @@ pub struct TrainRequest {
     /// A label of the client's; versions are numbered by the registry.
     pub version: Option<String>,
     pub training_data: Option<TrainingData>,
-    /// `{"l2": 1.0}`: the L2 penalty. Gradient-descent settings (`learningRate`, `epochs`,
+    /// `{"l2": 1.0, "family": "auto"}`: the L2 penalty of the logistic regression, and the
+    /// family (`auto`: the better of `logistic` and `trees` on the validation days, trees from
+    /// 5 000 training registrations). Gradient-descent settings (`learningRate`, `epochs`,
     /// `batchSize`) do not apply to the Newton solver and are reported as ignored.
     #[schema(value_type = Option<Object>)]
     pub hyperparameters: Option<serde_json::Map<String, Value>>,
@@ -96,7 +98,7 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
         .hyperparameters
         .iter()
         .flat_map(|h| h.keys())
-        .filter(|key| *key != "l2")
+        .filter(|key| *key != "l2" && *key != "family")
         .map(|key| format!("hyperparameters.{key}"))
         .collect();
     let data = request.training_data.clone().unwrap_or_default();
@@ -111,6 +113,12 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
             .as_f64()
             .filter(|l2| l2.is_finite() && *l2 >= 0.0)
             .ok_or_else(|| ApiError::InvalidParameters("hyperparameters.l2: must be a number ≥ 0".to_owned()))?,
+    };
+    let family = match request.hyperparameters.as_ref().and_then(|h| h.get("family")) {
+        None => FamilyChoice::Auto,
+        Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
+            ApiError::InvalidParameters("hyperparameters.family: must be auto, logistic or trees".to_owned())
+        })?,
     };
     let validation = request.validation_split.unwrap_or(0.2);
     if !(0.05..=0.5).contains(&validation) {
@@ -128,7 +136,7 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
     let model_id = format!("model-{}", ulid::Ulid::new().to_string().to_lowercase());
     let record = ModelRecord {
         hyperparameters: json!({
-            "l2": l2, "validationSplit": validation, "includeWeather": include_weather, "minDataPoints": min_examples,
+            "l2": l2, "family": family, "validationSplit": validation, "includeWeather": include_weather, "minDataPoints": min_examples,
             "clientVersion": request.version, "ignored": ignored,
         })
         .to_string(),
@@ -145,7 +153,7 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
         let timeout = background.config.ml.training_timeout_secs;
         let trained = tokio::time::timeout(
             timeout,
-            train(&background, from_us, to_us, l2, validation, include_weather, min_examples),
+            train(&background, from_us, to_us, (l2, family), validation, include_weather, min_examples),
         )
         .await
         .unwrap_or_else(|_| {
@@ -208,7 +216,7 @@ async fn train(
     state: &AppState,
     from_us: Option<i64>,
     to_us: Option<i64>,
-    l2: f64,
+    (l2, family): (f64, FamilyChoice),
     validation: f64,
     include_weather: bool,
     min_examples: u64,
@@ -226,30 +234,44 @@ async fn train(
     let regs: Vec<RegistrationInfo> =
         registrations.iter().filter(|r| !refused.contains(&r.user_id)).map(registration_info).collect();
     let result = tokio::task::spawn_blocking(move || {
-        let (space, examples, _) = attendance::examples(&infos, &regs);
-        let available = examples.len() as u64;
+        let available = regs.iter().filter(|r| r.attended.is_some()).count() as u64;
         if available < min_examples {
             return Err(insufficient(min_examples, available));
         }
-        let config = LogisticConfig { l2, ..LogisticConfig::default() };
-        attendance::train(&examples, space, &config, validation)
+        let options = TrainOptions {
+            logistic: LogisticConfig { l2, ..LogisticConfig::default() },
+            family,
+            validation_fraction: validation,
+            ..TrainOptions::default()
+        };
+        attendance::train(&infos, &regs, &options)
             .map_err(|error| ApiError::Validation(format!("the model could not be fitted: {error}")))
     })
     .await
     .map_err(ApiError::internal)??;
+    let family = result.family;
     let importance: Vec<Value> = result
         .model
-        .space
-        .names
-        .iter()
-        .zip(&result.model.model.standardized_weights)
-        .map(|(name, weight)| json!({"feature": name, "importance": weight.abs(), "weight": weight}))
+        .importance()
+        .into_iter()
+        .map(|(name, weight)| match family {
+            Family::Logistic => json!({"feature": name, "importance": weight.abs(), "weight": weight}),
+            Family::Trees => json!({"feature": name, "importance": weight}),
+        })
         .collect();
     let metrics = json!({
+        "family": family,
         "train": result.train,
         "validation": result.validation,
         "trainRows": result.train_rows,
         "validationRows": result.validation_rows,
+        "validationFrom": result.validation_from_us.map(rfc3339),
+        "families": result.families,
+        "calibration": {
+            "method": result.model.calibration.as_ref().map(|c| c.method()),
+            "table": result.calibration_table,
+        },
+        "noShows": result.no_shows,
         "featureImportance": importance,
         "excludedUsers": refused.len(),
     });

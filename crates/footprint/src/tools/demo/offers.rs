@@ -137,6 +137,7 @@ pub fn classes(users: &[DemoUser], seed: u64, now_us: i64) -> (Vec<EventInfo>, V
             user_id: member.user_id.clone(),
             registered_at_us: now_us - DAY_US,
             attended: None,
+            attributes: Default::default(),
         });
     }
     (events, registrations)

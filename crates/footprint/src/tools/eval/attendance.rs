@@ -1,13 +1,20 @@
-//! `footprint eval attendance`: the attendance model on a time-ordered split (history features
-//! computed strictly from earlier events), against a plain logistic regression on the static
-//! features and the training base rate: ROC AUC, Brier score, log loss and a calibration table.
+//! `footprint eval attendance`: the attendance model on a time split by whole days (the latest
+//! share of event days test; history features computed strictly from earlier events), each
+//! family (logistic regression, gradient-boosted trees) and the one training chooses, against
+//! the base rate and a plain logistic regression without history: ROC AUC, Brier score, log
+//! loss, the no-shows found at the model's threshold, and a calibration table. `--write-rows`
+//! writes the same feature columns with the label and the side of the split, for an external
+//! baseline (`bench/attendance_baseline.py` fits scikit-learn's gradient boosting on them).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use footprint_analytics::attendance::{self, EventInfo, Example, RegistrationInfo};
+use footprint_analytics::attendance::{
+    self, AttributeValue, EventInfo, FamilyChoice, NoShowMetrics, RegistrationInfo, TrainOptions,
+};
 use footprint_analytics::logistic::{self, BinaryMetrics, CalibrationBin, LogisticConfig};
 use footprint_analytics::rng::SplitMix64;
 use serde::Serialize;
@@ -18,13 +25,18 @@ use crate::kernel::time::DAY_US;
 const TERM_START: i64 = 1_725_271_200_000_000;
 /// Classes per student in the Wooldridge `attend` data.
 const WOOLDRIDGE_CLASSES: i64 = 32;
+/// A calibration bin with at least this many cases is held to [`CALIBRATION_TOLERANCE`].
+const CALIBRATION_MIN_CASES: usize = 200;
+const CALIBRATION_TOLERANCE: f64 = 0.05;
 
 #[derive(Debug, Args)]
 pub struct AttendanceEval {
     /// Registrations as CSV (plain or .gz): `event_id,user_id,start,attended` and optionally
     /// `registered_at,event_type,duration_minutes,price,weather` (times in RFC 3339, attended
-    /// 0/1 or true/false); or Wooldridge's `attend` table (detected by its `attend` and `priGPA`
-    /// columns), read as 32 classes per student.
+    /// 0/1 or true/false), any other column being an attribute of the registration (numbers,
+    /// true/false or text); or the medical appointments table (`PatientId`, `AppointmentDay`,
+    /// `No-show`: one event per appointment); or Wooldridge's `attend` table (`attend`,
+    /// `priGPA`), read as 32 classes per student.
     #[arg(long, value_name = "FILE", conflicts_with = "generated")]
     pub csv: Option<PathBuf>,
     /// Use the generated history with known effects instead (Tuesday +15 points, rain −10, one
@@ -34,10 +46,10 @@ pub struct AttendanceEval {
     /// Weeks of generated history.
     #[arg(long, default_value_t = 40)]
     pub weeks: i64,
-    /// Share of the latest events held out to test.
+    /// Share of the latest event days held out to test (whole days).
     #[arg(long, default_value_t = 0.25)]
     pub test_fraction: f64,
-    /// L2 penalty of both logistic regressions.
+    /// L2 penalty of the logistic regressions.
     #[arg(long, default_value_t = 1.0)]
     pub l2: f64,
     /// Bins of the calibration table.
@@ -47,19 +59,20 @@ pub struct AttendanceEval {
     /// attended ones (their order is not in the data).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write the served model's feature columns of every registration with `attended` and
+    /// `split` (train|test) as CSV, for an external baseline on the same columns.
+    #[arg(long, value_name = "FILE")]
+    pub write_rows: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-/// What is evaluated: events, registrations and, for some data, per-user covariates.
+/// What is evaluated: events and registrations (with their attributes).
 struct Dataset {
     name: String,
     events: Vec<EventInfo>,
     registrations: Vec<RegistrationInfo>,
-    /// Per-user static covariates (Wooldridge: prior GPA, ACT, freshman, sophomore).
-    covariates: HashMap<String, Vec<f64>>,
-    covariate_names: Vec<String>,
     /// Made by `attendance::synthetic`, whose true probabilities are known.
     generated: bool,
 }
@@ -69,7 +82,12 @@ struct Scored {
     model: String,
     features: Vec<String>,
     metrics: BinaryMetrics,
+    /// At the model's own no-show threshold (chosen on its validation days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_shows: Option<NoShowMetrics>,
     calibration: Vec<CalibrationBin>,
+    /// The largest |observed − mean predicted| over bins of at least 200 cases.
+    worst_calibration_gap: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,7 +98,11 @@ struct Report {
     train_examples: usize,
     test_examples: usize,
     test_from: String,
+    test_days: usize,
     base_rate_train: f64,
+    /// The family training chose on its validation days.
+    chosen_family: String,
+    attributes: Vec<String>,
     models: Vec<Scored>,
 }
 
@@ -97,8 +119,6 @@ pub fn run(eval: &AttendanceEval) -> anyhow::Result<()> {
                 name: format!("generated: {} weeks, seed {}", eval.weeks, eval.seed),
                 events,
                 registrations,
-                covariates: HashMap::new(),
-                covariate_names: Vec::new(),
                 generated: true,
             }
         }
@@ -113,65 +133,100 @@ pub fn run(eval: &AttendanceEval) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first instant of the latest `fraction` of the distinct event days (UTC) that have a
+/// registration with a known outcome.
+fn test_cut(data: &Dataset, fraction: f64) -> anyhow::Result<(i64, usize)> {
+    let starts: HashMap<&str, i64> = data.events.iter().map(|e| (e.event_id.as_str(), e.start_us)).collect();
+    let mut days: Vec<i64> = data
+        .registrations
+        .iter()
+        .filter(|r| r.attended.is_some())
+        .filter_map(|r| starts.get(r.event_id.as_str()))
+        .map(|start| start.div_euclid(DAY_US))
+        .collect::<std::collections::BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    days.sort_unstable();
+    anyhow::ensure!(days.len() >= 2, "the registrations with a known outcome span fewer than two days");
+    let test_days = ((days.len() as f64 * fraction).round() as usize).clamp(1, days.len() - 1);
+    Ok((days[days.len() - test_days] * DAY_US, test_days))
+}
+
 fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
-    let (_, examples, _) = attendance::examples(&data.events, &data.registrations);
-    anyhow::ensure!(examples.len() >= 50, "only {} registrations with a known outcome", examples.len());
-    // Split on event time: every registration of an event falls on one side.
-    let mut split = ((examples.len() as f64) * (1.0 - eval.test_fraction)).round() as usize;
-    let cut = examples[split.min(examples.len() - 1)].event_start_us;
-    split = examples.iter().position(|e| e.event_start_us >= cut).unwrap_or(examples.len());
-    let (train, test) = examples.split_at(split);
-    anyhow::ensure!(!train.is_empty() && !test.is_empty(), "the split leaves one side empty");
-    // The feature space of the training part only (its base rate and event types).
+    let (cut, test_days) = test_cut(data, eval.test_fraction)?;
     let train_events: Vec<EventInfo> = data.events.iter().filter(|e| e.start_us < cut).cloned().collect();
-    let (train_space, train_examples, _) = attendance::examples(&train_events, &data.registrations);
-    let (test_examples, _) = attendance::examples_in(&train_space, &data.events, &data.registrations);
-    let test_examples: Vec<Example> = test_examples.into_iter().filter(|e| e.event_start_us >= cut).collect();
-    let config = LogisticConfig { l2: eval.l2, ..LogisticConfig::default() };
+    let logistic_config = LogisticConfig { l2: eval.l2, ..LogisticConfig::default() };
+    let options = |family| TrainOptions { logistic: logistic_config, family, ..TrainOptions::default() };
+    let served = attendance::train(&train_events, &data.registrations, &options(FamilyChoice::Auto))
+        .map_err(|error| anyhow::anyhow!("the attendance model did not fit: {error}"))?;
+    let space = served.model.space.clone();
+    // Every registration laid out in the served model's space; the test part from the cut on.
+    let (all, _) = attendance::examples_in(&space, &data.events, &data.registrations);
+    let (train_examples, test_examples): (Vec<_>, Vec<_>) = all.into_iter().partition(|e| e.event_start_us < cut);
+    anyhow::ensure!(train_examples.len() >= 50, "only {} training registrations", train_examples.len());
+    anyhow::ensure!(!test_examples.is_empty(), "no test registration");
     let labels: Vec<bool> = test_examples.iter().map(|e| e.attended).collect();
-    let score = |model: String, features: Vec<String>, probabilities: Vec<f64>| -> anyhow::Result<Scored> {
-        Ok(Scored {
+    let score = |model: String, features: Vec<String>, probabilities: Vec<f64>, threshold: Option<f64>| {
+        let calibration = logistic::calibration(&probabilities, &labels, eval.bins);
+        let worst = calibration
+            .iter()
+            .filter(|bin| bin.count >= CALIBRATION_MIN_CASES)
+            .filter_map(|bin| Some((bin.observed_rate? - bin.mean_predicted?).abs()))
+            .fold(None, |worst: Option<f64>, gap| Some(worst.map_or(gap, |w| w.max(gap))));
+        Ok::<Scored, anyhow::Error>(Scored {
             model,
             features,
             metrics: BinaryMetrics::compute(&probabilities, &labels).context("no test metrics")?,
-            calibration: logistic::calibration(&probabilities, &labels, eval.bins),
+            no_shows: threshold.map(|t| NoShowMetrics::compute(&probabilities, &labels, t)),
+            calibration,
+            worst_calibration_gap: worst,
         })
     };
     let base_rate = train_examples.iter().filter(|e| e.attended).count() as f64 / train_examples.len() as f64;
-    let mut models = vec![score("base rate".to_owned(), Vec::new(), vec![base_rate; test_examples.len()])?];
+    let mut models = vec![score("base rate".to_owned(), Vec::new(), vec![base_rate; test_examples.len()], None)?];
 
-    // The plain logistic baseline: the same regression on the event features and the users'
-    // static covariates when the data has them, without the user's history.
+    // The plain logistic baseline: the same regression on the event columns and the attributes,
+    // without the user's history.
     let history = ["historical_rate", "past_registrations"];
     let static_columns: Vec<usize> =
-        (0..train_space.names.len()).filter(|&i| !history.contains(&train_space.names[i].as_str())).collect();
-    let static_row = |e: &Example| {
-        let mut row: Vec<f64> = static_columns.iter().map(|&i| e.features[i]).collect();
-        row.extend(data.covariates.get(&e.user_id).cloned().unwrap_or_else(|| vec![0.0; data.covariate_names.len()]));
-        row
-    };
+        (0..space.names.len()).filter(|&i| !history.contains(&space.names[i].as_str())).collect();
+    let static_row = |e: &attendance::Example| static_columns.iter().map(|&i| e.features[i]).collect::<Vec<f64>>();
     let rows: Vec<Vec<f64>> = train_examples.iter().map(static_row).collect();
     let train_labels: Vec<bool> = train_examples.iter().map(|e| e.attended).collect();
-    let plain = logistic::fit(&rows, &train_labels, &config).context("the baseline did not fit")?;
-    let mut plain_features: Vec<String> = static_columns.iter().map(|&i| train_space.names[i].clone()).collect();
-    plain_features.extend(data.covariate_names.iter().cloned());
+    let plain = logistic::fit(&rows, &train_labels, &logistic_config).context("the baseline did not fit")?;
     models.push(score(
         "plain logistic (no history)".to_owned(),
-        plain_features,
+        static_columns.iter().map(|&i| space.names[i].clone()).collect(),
         test_examples.iter().map(|e| plain.predict_proba(&static_row(e))).collect(),
+        None,
     )?);
 
-    // Footprint's model: the event features plus the user's smoothed past rate and count.
-    let trained = attendance::train(&train_examples, train_space.clone(), &config, 0.0)
-        .map_err(|error| anyhow::anyhow!("the attendance model did not fit: {error}"))?;
+    // Footprint's families, each trained and calibrated as the server does, then as served.
+    for (name, family) in [("footprint logistic", FamilyChoice::Logistic), ("footprint trees", FamilyChoice::Trees)] {
+        let trained = attendance::train(&train_events, &data.registrations, &options(family))
+            .map_err(|error| anyhow::anyhow!("{name} did not fit: {error}"))?;
+        let (examples, _) = attendance::examples_in(&trained.model.space, &data.events, &data.registrations);
+        let probabilities: Vec<f64> = examples
+            .iter()
+            .filter(|e| e.event_start_us >= cut)
+            .map(|e| trained.model.probability(&e.features))
+            .collect();
+        models.push(score(
+            format!("{name} (calibrated: {})", trained.model.calibration.as_ref().map_or("none", |c| c.method())),
+            trained.model.space.names.clone(),
+            probabilities,
+            trained.model.no_show_threshold,
+        )?);
+    }
     models.push(score(
-        "footprint (history + event features)".to_owned(),
-        train_space.names.clone(),
-        test_examples.iter().map(|e| trained.model.model.predict_proba(&e.features)).collect(),
+        format!("footprint as served ({:?})", served.family).to_lowercase(),
+        space.names.clone(),
+        test_examples.iter().map(|e| served.model.probability(&e.features)).collect(),
+        served.model.no_show_threshold,
     )?);
     // On generated data, the probabilities the generator used: the best any model can do.
     if data.generated {
-        let starts: std::collections::HashMap<i64, &EventInfo> = data.events.iter().map(|e| (e.start_us, e)).collect();
+        let starts: HashMap<i64, &EventInfo> = data.events.iter().map(|e| (e.start_us, e)).collect();
         let truth: Vec<f64> = test_examples
             .iter()
             .map(|e| {
@@ -180,9 +235,12 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
                     .map_or(f64::NAN, |event| attendance::synthetic::true_probability(event, &e.user_id))
             })
             .collect();
-        models.push(score("true probabilities (generator)".to_owned(), Vec::new(), truth)?);
+        models.push(score("true probabilities (generator)".to_owned(), Vec::new(), truth, None)?);
     }
-    let users: std::collections::HashSet<&str> = data.registrations.iter().map(|r| r.user_id.as_str()).collect();
+    if let Some(path) = &eval.write_rows {
+        write_rows(path, &space.names, &train_examples, &test_examples)?;
+    }
+    let users: HashSet<&str> = data.registrations.iter().map(|r| r.user_id.as_str()).collect();
     Ok(Report {
         data: data.name.clone(),
         events: data.events.len(),
@@ -190,29 +248,77 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
         train_examples: train_examples.len(),
         test_examples: test_examples.len(),
         test_from: crate::kernel::clock::rfc3339(cut),
+        test_days,
         base_rate_train: base_rate,
+        chosen_family: format!("{:?}", served.family).to_lowercase(),
+        attributes: space
+            .attribute_kinds()
+            .map(|(name, kind)| format!("{name} ({})", format!("{kind:?}").to_lowercase()))
+            .collect(),
         models,
     })
+}
+
+/// The feature columns, `attended` (0/1) and `split` of every registration, as CSV.
+fn write_rows(
+    path: &std::path::Path,
+    names: &[String],
+    train: &[attendance::Example],
+    test: &[attendance::Example],
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut writer = csv::Writer::from_writer(&mut out);
+    let mut header: Vec<String> = names.to_vec();
+    header.extend(["attended".to_owned(), "split".to_owned()]);
+    writer.write_record(&header)?;
+    for (split, examples) in [("train", train), ("test", test)] {
+        for example in examples {
+            let mut record: Vec<String> = example.features.iter().map(|v| v.to_string()).collect();
+            record.push(u8::from(example.attended).to_string());
+            record.push(split.to_owned());
+            writer.write_record(&record)?;
+        }
+    }
+    writer.flush()?;
+    drop(writer);
+    out.flush()?;
+    Ok(())
 }
 
 fn print(report: &Report) {
     println!("data: {}", report.data);
     println!(
-        "{} events, {} users; trained on {} registrations, tested on the {} of events from {} on (base rate {:.4})",
+        "{} events, {} users; trained on {} registrations, tested on the {} of the last {} event days (from {}; base rate {:.4})",
         report.events,
         report.users,
         report.train_examples,
         report.test_examples,
+        report.test_days,
         report.test_from,
         report.base_rate_train
     );
+    if !report.attributes.is_empty() {
+        println!("attributes: {}", report.attributes.join(", "));
+    }
+    println!("family chosen on the validation days: {}", report.chosen_family);
     println!();
-    println!("| model | ROC AUC | Brier | log loss | accuracy |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| model | ROC AUC | Brier | log loss | accuracy | no-shows: threshold, precision, recall | worst calibration gap (bins ≥ 200) |"
+    );
+    println!("|---|---:|---:|---:|---:|---|---:|");
     for scored in &report.models {
         let m = &scored.metrics;
         let auc = m.roc_auc.map_or("–".to_owned(), |auc| format!("{auc:.4}"));
-        println!("| {} | {auc} | {:.4} | {:.4} | {:.4} |", scored.model, m.brier, m.log_loss, m.accuracy);
+        let no_shows = scored.no_shows.map_or("–".to_owned(), |n| {
+            format!("p < {:.3}: {:.3}, {:.3} ({} flagged)", n.threshold, n.precision, n.recall, n.flagged)
+        });
+        let gap = scored.worst_calibration_gap.map_or("–".to_owned(), |g| {
+            if g > CALIBRATION_TOLERANCE { format!("{g:.3} (over {CALIBRATION_TOLERANCE})") } else { format!("{g:.3}") }
+        });
+        println!(
+            "| {} | {auc} | {:.4} | {:.4} | {:.4} | {no_shows} | {gap} |",
+            scored.model, m.brier, m.log_loss, m.accuracy
+        );
     }
     for scored in report.models.iter().skip(1) {
         println!();
@@ -246,6 +352,38 @@ fn parse_bool(text: &str) -> anyhow::Result<bool> {
     }
 }
 
+/// A CSV cell as an attribute value: true/false (yes/no) as a flag, a number, else text.
+fn attribute_value(text: &str) -> Option<AttributeValue> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(match text.to_lowercase().as_str() {
+        "true" | "yes" => AttributeValue::Flag(true),
+        "false" | "no" => AttributeValue::Flag(false),
+        _ => match text.parse::<f64>() {
+            Ok(number) if number.is_finite() => AttributeValue::Number(number),
+            _ => AttributeValue::Level(text.to_owned()),
+        },
+    })
+}
+
+/// The columns `read_csv` reads itself; any other is an attribute of the registration.
+const KNOWN_COLUMNS: [&str; 12] = [
+    "event_id",
+    "user_id",
+    "start",
+    "attended",
+    "registered_at",
+    "event_type",
+    "duration_minutes",
+    "price",
+    "weather",
+    "location",
+    "instructor",
+    "timezone_offset_minutes",
+];
+
 fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
     let mut reader = csv::Reader::from_reader(super::sequences::open(path)?);
     let headers: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
@@ -254,11 +392,14 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
     if column("attend").is_some() && column("priGPA").is_some() {
         return wooldridge(path, &headers, &records, seed);
     }
+    if column("PatientId").is_some() && column("AppointmentDay").is_some() && column("No-show").is_some() {
+        return appointments(path, &headers, &records);
+    }
     let (Some(event_at), Some(user_at), Some(start_at), Some(attended_at)) =
         (column("event_id"), column("user_id"), column("start"), column("attended"))
     else {
         bail!(
-            "{} needs the columns event_id, user_id, start, attended (or Wooldridge's attend table); it has {}",
+            "{} needs the columns event_id, user_id, start, attended (or the appointments or Wooldridge's attend table); it has {}",
             path.display(),
             headers.join(", ")
         );
@@ -266,6 +407,8 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
     let optional = |record: &csv::StringRecord, name: &str| {
         column(name).and_then(|i| record.get(i)).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
     };
+    let attribute_columns: Vec<(usize, &String)> =
+        headers.iter().enumerate().filter(|(_, h)| !KNOWN_COLUMNS.contains(&h.as_str())).collect();
     let mut events: BTreeMap<String, EventInfo> = BTreeMap::new();
     let mut registrations = Vec::with_capacity(records.len());
     for (line, record) in records.iter().enumerate() {
@@ -288,6 +431,7 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
                 .and_then(|w| attendance::weather_condition(&serde_json::json!({"condition": w}))),
             location: optional(record, "location"),
             instructor: optional(record, "instructor"),
+            utc_offset_minutes: optional(record, "timezone_offset_minutes").and_then(|m| m.parse().ok()).unwrap_or(0),
         });
         let registered_at = match optional(record, "registered_at") {
             Some(text) => parse_time(&text).map_err(|e| anyhow::anyhow!(at(e.to_string())))?,
@@ -301,14 +445,91 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
                 parse_bool(record.get(attended_at).unwrap_or_default())
                     .map_err(|e| anyhow::anyhow!(at(e.to_string())))?,
             ),
+            attributes: attribute_columns
+                .iter()
+                .filter_map(|(i, name)| Some(((*name).clone(), attribute_value(record.get(*i)?)?)))
+                .collect(),
         });
     }
     Ok(Dataset {
         name: path.display().to_string(),
         events: events.into_values().collect(),
         registrations,
-        covariates: HashMap::new(),
-        covariate_names: Vec::new(),
+        generated: false,
+    })
+}
+
+/// The medical appointments table (Kaggle "Medical Appointment No Shows"): one event per
+/// appointment on its day (a date without a time), the patient as the user, booked at
+/// `ScheduledDay`, attended unless `No-show` is `Yes`; the patient's age, gender,
+/// neighbourhood, welfare and conditions, and whether an SMS reminder was sent, as attributes.
+fn appointments(path: &std::path::Path, headers: &[String], records: &[csv::StringRecord]) -> anyhow::Result<Dataset> {
+    let column = |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("no column {name}"));
+    let (patient, appointment, scheduled, day, no_show) = (
+        column("PatientId")?,
+        column("AppointmentID")?,
+        column("ScheduledDay")?,
+        column("AppointmentDay")?,
+        column("No-show")?,
+    );
+    let attribute_columns: Vec<(usize, &String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            !["PatientId", "AppointmentID", "ScheduledDay", "AppointmentDay", "No-show"].contains(&h.as_str())
+        })
+        .collect();
+    let flags = ["Scholarship", "Hipertension", "Diabetes", "Alcoholism", "SMS_received"];
+    let mut events = Vec::with_capacity(records.len());
+    let mut registrations = Vec::with_capacity(records.len());
+    for (line, record) in records.iter().enumerate() {
+        let at = |message: String| anyhow::anyhow!("row {}: {message}", line + 2);
+        let field = |index: usize| record.get(index).unwrap_or_default().trim();
+        let start = parse_time(field(day)).map_err(|e| at(e.to_string()))?;
+        let booked = parse_time(field(scheduled)).map_err(|e| at(e.to_string()))?;
+        let event_id = format!("appointment-{}", field(appointment));
+        events.push(EventInfo {
+            event_id: event_id.clone(),
+            event_type: "appointment".to_owned(),
+            start_us: start,
+            duration_minutes: 15,
+            price: None,
+            bad_weather: None,
+            temperature_c: None,
+            condition: None,
+            location: None,
+            instructor: None,
+            utc_offset_minutes: 0,
+        });
+        let attended = match field(no_show) {
+            "No" => true,
+            "Yes" => false,
+            other => return Err(at(format!("No-show: {other:?} is not Yes or No"))),
+        };
+        let attributes = attribute_columns
+            .iter()
+            .filter_map(|(i, name)| {
+                let value = attribute_value(record.get(*i)?)?;
+                // 0/1 columns are flags; Handcap (0–4) and Age stay numbers.
+                let value = match value {
+                    AttributeValue::Number(x) if flags.contains(&name.as_str()) => AttributeValue::Flag(x != 0.0),
+                    other => other,
+                };
+                Some(((*name).clone(), value))
+            })
+            .collect();
+        registrations.push(RegistrationInfo {
+            event_id,
+            user_id: format!("patient-{}", field(patient)),
+            registered_at_us: booked,
+            attended: Some(attended),
+            attributes,
+        });
+    }
+    Ok(Dataset {
+        name: format!("{} (appointments: one event per appointment, patients as users)", path.display()),
+        events,
+        registrations,
         generated: false,
     })
 }
@@ -317,7 +538,7 @@ fn read_csv(path: &std::path::Path, seed: u64) -> anyhow::Result<Dataset> {
 /// year. The term is laid out as 32 classes on Mondays and Wednesdays; which of a student's
 /// classes were the attended ones is not in the data, so a seeded shuffle picks them (their
 /// order is exchangeable). History features then measure what a student's past attendance says
-/// about the next class; the baseline uses the covariates a registrar would know beforehand.
+/// about the next class; GPA, ACT and year are the student's attributes.
 fn wooldridge(
     path: &std::path::Path,
     headers: &[String],
@@ -340,11 +561,11 @@ fn wooldridge(
             condition: None,
             location: None,
             instructor: None,
+            utc_offset_minutes: 0,
         })
         .collect();
     let mut rng = SplitMix64::new(seed);
     let mut registrations = Vec::new();
-    let mut covariates = HashMap::new();
     for (row, record) in records.iter().enumerate() {
         let number = |index: usize| -> anyhow::Result<f64> {
             record
@@ -357,17 +578,26 @@ fn wooldridge(
         let attended = number(attend)? as i64;
         anyhow::ensure!((0..=WOOLDRIDGE_CLASSES).contains(&attended), "row {}: attend must be 0–32", row + 2);
         let user = format!("student-{row}");
-        covariates.insert(user.clone(), vec![number(gpa)?, number(act)?, number(frosh)?, number(soph)?]);
+        let attributes: BTreeMap<String, AttributeValue> = [
+            ("priGPA", AttributeValue::Number(number(gpa)?)),
+            ("ACT", AttributeValue::Number(number(act)?)),
+            ("frosh", AttributeValue::Flag(number(frosh)? != 0.0)),
+            ("soph", AttributeValue::Flag(number(soph)? != 0.0)),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
         // A seeded shuffle of the 32 classes; the first `attended` were attended.
         let mut order: Vec<i64> = (0..WOOLDRIDGE_CLASSES).collect();
         rng.shuffle(&mut order);
-        let came: std::collections::HashSet<i64> = order[..attended as usize].iter().copied().collect();
+        let came: HashSet<i64> = order[..attended as usize].iter().copied().collect();
         for (class, event) in events.iter().enumerate() {
             registrations.push(RegistrationInfo {
                 event_id: event.event_id.clone(),
                 user_id: user.clone(),
                 registered_at_us: TERM_START - DAY_US,
                 attended: Some(came.contains(&(class as i64))),
+                attributes: attributes.clone(),
             });
         }
     }
@@ -375,8 +605,6 @@ fn wooldridge(
         name: format!("{} (Wooldridge attend: {} students × 32 classes, seed {seed})", path.display(), records.len()),
         events,
         registrations,
-        covariates,
-        covariate_names: ["priGPA", "ACT", "frosh", "soph"].map(str::to_owned).to_vec(),
         generated: false,
     })
 }
@@ -394,6 +622,7 @@ mod tests {
             l2: 1.0,
             bins: 10,
             seed: 42,
+            write_rows: None,
             json: false,
         }
     }
@@ -401,33 +630,41 @@ mod tests {
     #[test]
     fn the_model_beats_the_plain_baseline_on_the_generated_history() {
         let (events, registrations) = attendance::synthetic::weekly_classes(40, 42);
-        let data = Dataset {
-            name: "generated".to_owned(),
-            events,
-            registrations,
-            covariates: HashMap::new(),
-            covariate_names: Vec::new(),
-            generated: true,
-        };
-        let report = evaluate(&data, &eval()).unwrap();
-        let auc = |i: usize| report.models[i].metrics.roc_auc.unwrap();
-        assert!(auc(2) > auc(1) + 0.1, "history matters: {} vs {}", auc(2), auc(1));
-        assert!(auc(2) >= 0.7);
-        assert!(report.models[2].metrics.brier < report.models[0].metrics.brier);
-        // The split is on event time: no event has registrations on both sides.
+        let data = Dataset { name: "generated".to_owned(), events, registrations, generated: true };
+        let dir = tempfile::tempdir().unwrap();
+        let rows = dir.path().join("rows.csv");
+        let report = evaluate(&data, &AttendanceEval { write_rows: Some(rows.clone()), ..eval() }).unwrap();
+        let model = |prefix: &str| report.models.iter().find(|m| m.model.starts_with(prefix)).unwrap();
+        let auc = |prefix: &str| model(prefix).metrics.roc_auc.unwrap();
+        let served = "footprint as served";
+        assert!(auc(served) > auc("plain") + 0.1, "history matters: {} vs {}", auc(served), auc("plain"));
+        assert!(auc(served) >= 0.7);
+        assert!(model(served).metrics.brier < model("base rate").metrics.brier);
+        // The split is by whole days: the test part starts at midnight, on a day with an event,
+        // and is the last quarter of the 120 event days.
         assert!(report.test_examples > 0 && report.train_examples > report.test_examples);
         let cut = crate::kernel::clock::parse_rfc3339(&report.test_from).map(crate::kernel::clock::to_us).unwrap();
-        assert!(data.events.iter().any(|e| e.start_us == cut), "the test part starts at an event");
+        assert_eq!(cut.rem_euclid(DAY_US), 0);
+        assert!(data.events.iter().any(|e| e.start_us.div_euclid(DAY_US) == cut / DAY_US));
+        assert_eq!(report.test_days, 30);
         assert_eq!(
             report.train_examples + report.test_examples,
             data.registrations.iter().filter(|r| r.attended.is_some()).count(),
             "every registration on exactly one side"
         );
         // The generator's own probabilities score at least as well as any model, by Brier.
-        let truth = report.models.iter().find(|m| m.model.starts_with("true")).unwrap();
-        assert!(truth.metrics.brier <= report.models[2].metrics.brier);
-        let binned: usize = report.models[2].calibration.iter().map(|b| b.count).sum();
+        assert!(model("true").metrics.brier <= model(served).metrics.brier);
+        let binned: usize = model(served).calibration.iter().map(|b| b.count).sum();
         assert_eq!(binned, report.test_examples);
+        // The no-shows are found at the served model's threshold.
+        let no_shows = model(served).no_shows.unwrap();
+        assert!(no_shows.recall > 0.3 && no_shows.precision > 0.3, "{no_shows:?}");
+        // The rows written: one per registration, the model's columns, label and split.
+        let written = std::fs::read_to_string(rows).unwrap();
+        let header = written.lines().next().unwrap();
+        assert!(header.starts_with("historical_rate,") && header.ends_with(",attended,split"), "{header}");
+        assert_eq!(written.lines().count(), 1 + report.train_examples + report.test_examples);
+        assert_eq!(written.lines().filter(|l| l.ends_with(",test")).count(), report.test_examples);
     }
 
     #[test]
@@ -438,7 +675,35 @@ mod tests {
         assert_eq!(data.events.len(), 32);
         assert_eq!(data.registrations.len(), 32);
         assert_eq!(data.registrations.iter().filter(|r| r.attended == Some(true)).count(), 27);
-        assert_eq!(data.covariates["student-0"], vec![2.64, 23.0, 0.0, 1.0]);
-        assert_eq!(attendance::weekday(data.events[1].start_us), 2, "the second class is on a Wednesday");
+        let attributes = &data.registrations[0].attributes;
+        assert_eq!(attributes["priGPA"], AttributeValue::Number(2.64));
+        assert_eq!(attributes["soph"], AttributeValue::Flag(true));
+        assert_eq!(data.events[1].local_weekday(), 2, "the second class is on a Wednesday");
+    }
+
+    #[test]
+    fn appointments_are_events_of_their_day_with_the_patients_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("appointments.csv");
+        std::fs::write(
+            &path,
+            "PatientId,AppointmentID,Gender,ScheduledDay,AppointmentDay,Age,Neighbourhood,Scholarship,Hipertension,Diabetes,Alcoholism,Handcap,SMS_received,No-show\n\
+             11,1,F,2016-04-25T17:29:31Z,2016-04-29T00:00:00Z,8,CENTRO,0,0,0,0,0,1,No\n\
+             12,2,M,2016-04-29T08:00:00Z,2016-04-29T00:00:00Z,56,JARDIM,1,1,0,0,2,0,Yes\n",
+        )
+        .unwrap();
+        let data = read_csv(&path, 1).unwrap();
+        assert_eq!(data.events.len(), 2);
+        assert!(data.events.iter().all(|e| e.is_all_day() && e.local_slot() == "all_day"), "a date, not a morning");
+        let (first, second) = (&data.registrations[0], &data.registrations[1]);
+        assert_eq!((first.attended, second.attended), (Some(true), Some(false)));
+        assert_eq!(first.user_id, "patient-11");
+        assert_eq!(first.attributes["SMS_received"], AttributeValue::Flag(true));
+        assert_eq!(second.attributes["Handcap"], AttributeValue::Number(2.0));
+        assert_eq!(second.attributes["Gender"], AttributeValue::Level("M".to_owned()));
+        assert_eq!(second.attributes["Scholarship"], AttributeValue::Flag(true));
+        // Booked four days ahead; the second was booked the same day, after midnight.
+        assert_eq!((data.events[0].start_us - first.registered_at_us) / DAY_US, 3);
+        assert!(second.registered_at_us > data.events[1].start_us);
     }
 }
