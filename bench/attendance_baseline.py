@@ -5,7 +5,8 @@ same time split, printed next to Footprint's own figures.
     ./target/release/footprint eval attendance --csv FILE --write-rows /tmp/rows.csv --json > /tmp/footprint.json
     python3 bench/attendance_baseline.py /tmp/rows.csv --footprint /tmp/footprint.json
 
-The rows file has one column per feature, then `attended` (0/1) and `split` (train|test). The
+The rows file has one column per feature, then `attended` (0/1), `split` (train|test) and the
+event's `day`. The
 baseline's number of trees is chosen by early stopping on the last 1/8 of the training rows
 (in time order, as Footprint's are), then it is refitted on all of them with that many.
 """
@@ -24,7 +25,7 @@ parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 
 rows = pd.read_csv(args.rows)
-features = [c for c in rows.columns if c not in ("attended", "split")]
+features = [c for c in rows.columns if c not in ("attended", "split", "day")]
 train = rows[rows.split == "train"]
 test = rows[rows.split == "test"]
 X, y = train[features].to_numpy(), train.attended.to_numpy()

@@ -1,7 +1,7 @@
 //! Recalibrating a classifier's probabilities on held-out rows so that predicted and observed
 //! rates agree: Platt scaling (a logistic regression on the log-odds, two parameters) or
 //! isotonic regression (pool-adjacent-violators, a monotone step function, interpolated between
-//! its blocks). Which of the two serves is decided by cross-fitting on the held-out rows: each
+//! its blocks, each block's rate smoothed by one pseudo-row at the overall rate). Which of the two serves is decided by cross-fitting on the held-out rows: each
 //! is fitted on one half and scored (log loss) on the other, both ways, and the better one is
 //! then fitted on all of them. The cross-fitted predictions are also what a model card should
 //! report, since a calibrator scored on its own fitting rows looks better than it is.
@@ -101,10 +101,15 @@ impl Calibration {
                 merged.2 += b.2;
             }
         }
-        Some(Calibration::Isotonic {
-            raw: blocks.iter().map(|b| b.0 / b.2).collect(),
-            calibrated: blocks.iter().map(|b| b.1 / b.2).collect(),
-        })
+        // Each block's rate is smoothed with one pseudo-row at the overall rate, so a small block
+        // at an end says "rarely", not "never" (a 0 or 1 there costs unbounded log loss on the
+        // next rows); the running maximum keeps the map non-decreasing after the smoothing.
+        let overall = labels.iter().filter(|l| **l).count() as f64 / labels.len() as f64;
+        let mut calibrated: Vec<f64> = blocks.iter().map(|b| (b.1 + overall) / (b.2 + 1.0)).collect();
+        for i in 1..calibrated.len() {
+            calibrated[i] = calibrated[i].max(calibrated[i - 1]);
+        }
+        Some(Calibration::Isotonic { raw: blocks.iter().map(|b| b.0 / b.2).collect(), calibrated })
     }
 
     /// The better of Platt and isotonic by cross-fitted log loss, refitted on all rows, with
@@ -163,16 +168,18 @@ mod tests {
 
     #[test]
     fn isotonic_pools_hand_computed_violators() {
-        // Sorted raw 0.1, 0.2, 0.3, 0.4 with labels 1, 0, 0, 1: the first three pool to 1/3.
+        // Sorted raw 0.1, 0.2, 0.3, 0.4 with labels 1, 0, 0, 1: the first three pool (1 of 3),
+        // the last stands alone (1 of 1). Smoothed by a pseudo-row at the overall 1/2:
+        // (1 + 0.5) / 4 = 0.375 and (1 + 0.5) / 2 = 0.75.
         let map = Calibration::isotonic(&[0.3, 0.1, 0.4, 0.2], &[false, true, true, false]).unwrap();
         let Calibration::Isotonic { raw, calibrated } = &map else { panic!("isotonic") };
         assert_eq!(calibrated.len(), 2);
-        assert!((raw[0] - 0.2).abs() < 1e-12 && (calibrated[0] - 1.0 / 3.0).abs() < 1e-12, "{map:?}");
-        assert!((raw[1] - 0.4).abs() < 1e-12 && (calibrated[1] - 1.0).abs() < 1e-12);
-        // Halfway between the block means 0.2 and 0.4: halfway between 1/3 and 1 (clamped below 1).
-        assert!((map.apply(0.3) - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(map.apply(0.05), 1.0 / 3.0);
-        assert_eq!(map.apply(0.9), 1.0 - EPSILON);
+        assert!((raw[0] - 0.2).abs() < 1e-12 && (calibrated[0] - 0.375).abs() < 1e-12, "{map:?}");
+        assert!((raw[1] - 0.4).abs() < 1e-12 && (calibrated[1] - 0.75).abs() < 1e-12);
+        // Halfway between the block means 0.2 and 0.4: halfway between 0.375 and 0.75.
+        assert!((map.apply(0.3) - 0.5625).abs() < 1e-12);
+        assert_eq!(map.apply(0.05), 0.375);
+        assert_eq!(map.apply(0.9), 0.75);
     }
 
     #[test]
@@ -199,6 +206,19 @@ mod tests {
         // Either method fixes it: the calibrated 0.9-ish predictions are about 0.75 now.
         let raw = sigmoid(2.0 * logit(0.75));
         assert!((chosen.apply(raw) - 0.75).abs() < 0.05, "{chosen:?}");
+    }
+
+    #[test]
+    fn isotonic_never_says_never_and_stays_monotone() {
+        // The lowest block is all no (0 of 2), then a violator-free run; the overall rate is 3/5.
+        let map = Calibration::isotonic(&[0.1, 0.15, 0.5, 0.6, 0.9], &[false, false, true, true, true]).unwrap();
+        let Calibration::Isotonic { calibrated, .. } = &map else { panic!("isotonic") };
+        // Equal rates pool: two blocks, 0 of 2 and 3 of 3. Smoothed: (0 + 0.6) / 3 = 0.2 instead
+        // of 0, and (3 + 0.6) / 4 = 0.9 instead of 1.
+        assert!((map.apply(0.05) - 0.2).abs() < 1e-12, "{map:?}");
+        assert!((map.apply(0.95) - 0.9).abs() < 1e-12, "{map:?}");
+        assert!(calibrated.windows(2).all(|w| w[0] <= w[1]), "{calibrated:?}");
+        assert!(calibrated.iter().all(|c| *c > 0.0 && *c < 1.0));
     }
 
     #[test]

@@ -339,6 +339,34 @@ mod tests {
     }
 
     #[test]
+    fn the_served_model_is_refitted_on_every_day_and_the_validation_figures_are_the_held_out_model_s() {
+        let (events, registrations) = synthetic::weekly_classes(40, 11);
+        let options =
+            TrainOptions { validation_fraction: 0.25, family: FamilyChoice::Logistic, ..TrainOptions::default() };
+        let training = train(&events, &registrations, &options).unwrap();
+        let held_out = training.model.held_out.as_deref().expect("the model fitted before the refit is kept");
+        assert!(held_out.held_out.is_none());
+        // Same space, calibration and threshold; different weights (more rows).
+        assert_eq!(held_out.space, training.model.space);
+        assert_eq!(held_out.calibration, training.model.calibration);
+        assert_eq!(held_out.no_show_threshold, training.model.no_show_threshold);
+        assert_ne!(held_out.model.weights, training.model.model.weights);
+        // The model fitted before the refit is the one trained without the refit.
+        let unrefitted = train(&events, &registrations, &TrainOptions { refit: false, ..options }).unwrap();
+        assert!(unrefitted.model.held_out.is_none());
+        assert_eq!(unrefitted.model.model.weights, held_out.model.weights);
+        // The validation figures do not change with the refit: they come from the held-out model.
+        assert_eq!(unrefitted.validation, training.validation);
+        // Trees: as many more trees as rows were added, in proportion.
+        let trees = TrainOptions { family: FamilyChoice::Trees, ..options };
+        let trained = train(&events, &registrations, &trees).unwrap();
+        let (served, before) = (trained.model.trees.as_ref().unwrap(), trained.model.held_out.as_ref().unwrap());
+        let before = before.trees.as_ref().unwrap().trees.len() as f64;
+        let scale = (trained.train_rows + trained.validation_rows) as f64 / trained.train_rows as f64;
+        assert_eq!(served.trees.len(), (before * scale).round() as usize);
+    }
+
+    #[test]
     fn the_expected_count_lies_inside_its_interval() {
         let probabilities = [0.9, 0.8, 0.5, 0.3, 0.95, 0.6];
         let overall = overall(&probabilities, 0.9);

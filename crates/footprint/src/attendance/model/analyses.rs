@@ -17,7 +17,7 @@ pub struct Scored {
 }
 
 /// The model's record and its scores on the latest part of its data (the validation window it
-/// was trained with), in its own feature space.
+/// was trained with), in its own feature space, by the model fitted without those days.
 pub async fn held_out_scores(state: &AppState, model_id: &str) -> Result<(ModelRecord, Vec<Scored>), ApiError> {
     let (record, model) = usable_model(state, model_id).await?;
     let hyper: Value = serde_json::from_str(&record.hyperparameters).unwrap_or(Value::Null);
@@ -30,14 +30,16 @@ pub async fn held_out_scores(state: &AppState, model_id: &str) -> Result<(ModelR
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
     let scored = tokio::task::spawn_blocking(move || {
         let (examples, _) = attendance::examples_in(&model.space, &infos, &regs);
-        // The same whole days training validated on.
+        // The same whole days training validated on, scored by the model fitted before them
+        // (the served one was refitted on them too).
+        let held_out = model.held_out.as_deref().unwrap_or(&model);
         let starts: Vec<i64> = examples.iter().map(|e| e.event_start_us).collect();
         examples[attendance::validation_start(&starts, validation)..]
             .iter()
             .map(|e| Scored {
                 event_start_us: e.event_start_us,
                 new_user: e.features.get(1).copied().unwrap_or(0.0) < 3f64.ln_1p(),
-                probability: model.probability(&e.features),
+                probability: held_out.probability(&e.features),
                 attended: e.attended,
             })
             .collect()

@@ -88,6 +88,35 @@ struct Scored {
     calibration: Vec<CalibrationBin>,
     /// The largest |observed − mean predicted| over bins of at least 200 cases.
     worst_calibration_gap: Option<f64>,
+    /// The predictions in ten groups of equal size, lowest first.
+    deciles: Vec<Decile>,
+    /// The largest |observed − mean predicted| over the deciles of at least 200 cases.
+    worst_decile_gap: Option<f64>,
+}
+
+/// One tenth of the predictions by rank: its size, mean prediction and observed rate.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Decile {
+    count: usize,
+    mean_predicted: f64,
+    observed_rate: f64,
+}
+
+/// The predictions sorted and cut into ten groups of (nearly) equal size.
+fn deciles(probabilities: &[f64], labels: &[bool]) -> Vec<Decile> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]));
+    let n = order.len();
+    (0..10)
+        .filter_map(|d| {
+            let part = &order[d * n / 10..(d + 1) * n / 10];
+            (!part.is_empty()).then(|| Decile {
+                count: part.len(),
+                mean_predicted: part.iter().map(|&i| probabilities[i]).sum::<f64>() / part.len() as f64,
+                observed_rate: part.iter().filter(|&&i| labels[i]).count() as f64 / part.len() as f64,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +202,12 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
             .filter(|bin| bin.count >= CALIBRATION_MIN_CASES)
             .filter_map(|bin| Some((bin.observed_rate? - bin.mean_predicted?).abs()))
             .fold(None, |worst: Option<f64>, gap| Some(worst.map_or(gap, |w| w.max(gap))));
+        let deciles = deciles(&probabilities, &labels);
+        let worst_decile_gap = deciles
+            .iter()
+            .filter(|d| d.count >= CALIBRATION_MIN_CASES)
+            .map(|d| (d.observed_rate - d.mean_predicted).abs())
+            .fold(None, |worst: Option<f64>, gap| Some(worst.map_or(gap, |w| w.max(gap))));
         Ok::<Scored, anyhow::Error>(Scored {
             model,
             features,
@@ -180,6 +215,8 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
             no_shows: threshold.map(|t| NoShowMetrics::compute(&probabilities, &labels, t)),
             calibration,
             worst_calibration_gap: worst,
+            deciles,
+            worst_decile_gap,
         })
     };
     let base_rate = train_examples.iter().filter(|e| e.attended).count() as f64 / train_examples.len() as f64;
@@ -259,7 +296,8 @@ fn evaluate(data: &Dataset, eval: &AttendanceEval) -> anyhow::Result<Report> {
     })
 }
 
-/// The feature columns, `attended` (0/1) and `split` of every registration, as CSV.
+/// The feature columns, `attended` (0/1), `split` and the event's `day` of every registration,
+/// as CSV.
 fn write_rows(
     path: &std::path::Path,
     names: &[String],
@@ -269,13 +307,16 @@ fn write_rows(
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut writer = csv::Writer::from_writer(&mut out);
     let mut header: Vec<String> = names.to_vec();
-    header.extend(["attended".to_owned(), "split".to_owned()]);
+    header.extend(["attended".to_owned(), "split".to_owned(), "day".to_owned()]);
     writer.write_record(&header)?;
     for (split, examples) in [("train", train), ("test", test)] {
         for example in examples {
             let mut record: Vec<String> = example.features.iter().map(|v| v.to_string()).collect();
             record.push(u8::from(example.attended).to_string());
             record.push(split.to_owned());
+            record.push(
+                crate::kernel::clock::rfc3339(example.event_start_us.div_euclid(DAY_US) * DAY_US)[..10].to_owned(),
+            );
             writer.write_record(&record)?;
         }
     }
@@ -303,20 +344,27 @@ fn print(report: &Report) {
     println!("family chosen on the validation days: {}", report.chosen_family);
     println!();
     println!(
-        "| model | ROC AUC | Brier | log loss | accuracy | no-shows: threshold, precision, recall | worst calibration gap (bins ≥ 200) |"
+        "| model | ROC AUC | Brier | log loss | accuracy | no-shows: threshold, precision, recall | worst gap, tenths of p (bins ≥ 200) | worst gap, deciles |"
     );
-    println!("|---|---:|---:|---:|---:|---|---:|");
+    println!("|---|---:|---:|---:|---:|---|---:|---:|");
     for scored in &report.models {
         let m = &scored.metrics;
         let auc = m.roc_auc.map_or("–".to_owned(), |auc| format!("{auc:.4}"));
         let no_shows = scored.no_shows.map_or("–".to_owned(), |n| {
             format!("p < {:.3}: {:.3}, {:.3} ({} flagged)", n.threshold, n.precision, n.recall, n.flagged)
         });
-        let gap = scored.worst_calibration_gap.map_or("–".to_owned(), |g| {
-            if g > CALIBRATION_TOLERANCE { format!("{g:.3} (over {CALIBRATION_TOLERANCE})") } else { format!("{g:.3}") }
-        });
+        let show = |gap: Option<f64>| {
+            gap.map_or("–".to_owned(), |g| {
+                if g > CALIBRATION_TOLERANCE {
+                    format!("{g:.3} (over {CALIBRATION_TOLERANCE})")
+                } else {
+                    format!("{g:.3}")
+                }
+            })
+        };
+        let (gap, decile_gap) = (show(scored.worst_calibration_gap), show(scored.worst_decile_gap));
         println!(
-            "| {} | {auc} | {:.4} | {:.4} | {:.4} | {no_shows} | {gap} |",
+            "| {} | {auc} | {:.4} | {:.4} | {:.4} | {no_shows} | {gap} | {decile_gap} |",
             scored.model, m.brier, m.log_loss, m.accuracy
         );
     }
@@ -335,6 +383,16 @@ fn print(report: &Report) {
                 bin.observed_rate.unwrap_or(f64::NAN)
             );
         }
+        let row = |f: &dyn Fn(&Decile) -> String| scored.deciles.iter().map(f).collect::<Vec<_>>().join(" | ");
+        println!();
+        println!(
+            "| deciles of p | {} |",
+            (1..=scored.deciles.len()).map(|d| d.to_string()).collect::<Vec<_>>().join(" | ")
+        );
+        println!("|---|{}", "---:|".repeat(scored.deciles.len()));
+        println!("| n | {} |", row(&|d| d.count.to_string()));
+        println!("| mean predicted | {} |", row(&|d| format!("{:.3}", d.mean_predicted)));
+        println!("| observed | {} |", row(&|d| format!("{:.3}", d.observed_rate)));
     }
 }
 
@@ -656,15 +714,21 @@ mod tests {
         assert!(model("true").metrics.brier <= model(served).metrics.brier);
         let binned: usize = model(served).calibration.iter().map(|b| b.count).sum();
         assert_eq!(binned, report.test_examples);
+        // Ten deciles of (nearly) equal size, rising mean predictions, every row in one.
+        let deciles = &model(served).deciles;
+        assert_eq!(deciles.len(), 10);
+        assert_eq!(deciles.iter().map(|d| d.count).sum::<usize>(), report.test_examples);
+        assert!(deciles.iter().all(|d| d.count.abs_diff(report.test_examples / 10) <= 1));
+        assert!(deciles.windows(2).all(|w| w[0].mean_predicted <= w[1].mean_predicted));
         // The no-shows are found at the served model's threshold.
         let no_shows = model(served).no_shows.unwrap();
         assert!(no_shows.recall > 0.3 && no_shows.precision > 0.3, "{no_shows:?}");
         // The rows written: one per registration, the model's columns, label and split.
         let written = std::fs::read_to_string(rows).unwrap();
         let header = written.lines().next().unwrap();
-        assert!(header.starts_with("historical_rate,") && header.ends_with(",attended,split"), "{header}");
+        assert!(header.starts_with("historical_rate,") && header.ends_with(",attended,split,day"), "{header}");
         assert_eq!(written.lines().count(), 1 + report.train_examples + report.test_examples);
-        assert_eq!(written.lines().filter(|l| l.ends_with(",test")).count(), report.test_examples);
+        assert_eq!(written.lines().filter(|l| l.contains(",test,")).count(), report.test_examples);
     }
 
     #[test]
