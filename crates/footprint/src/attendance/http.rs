@@ -180,15 +180,19 @@ async fn check_in(
 }
 
 /// Import JSON lines: one event per line, with `registrations: [{user_id, registered_at, attended?}]`.
-/// Bad lines are reported with their reason; the others are kept. A line whose event exists is
-/// refused unless `mode=upsert`, which replaces the event and reports the stored registrations
-/// its line did not mention (they stay attached). Bodies up to `ingest.batch_max_bytes` (10 MiB
-/// by default).
+/// Bad lines are reported with their reason; the others are kept. A line naming the same user
+/// twice is refused (one registration per user and event). A line whose event exists is refused
+/// unless `mode=upsert`, which replaces the event and reports the stored registrations its line
+/// did not mention (they stay attached). Bodies up to `ingest.batch_max_bytes` (10 MiB by
+/// default); a larger one gets 413.
 #[utoipa::path(post, path = "/api/v1/attendance/import", tag = "attendance",
     params(ImportQuery),
-    request_body(content = String, content_type = "application/x-ndjson"), security(("bearer" = [])),
+    request_body(content = crate::attendance::records::ImportLine, content_type = "application/x-ndjson",
+        description = "JSON lines, each line one object of this schema. At most `ingest.batch_max_bytes` (10 MiB by default) in all."),
+    security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
-        (status = 403, body = crate::kernel::error::ErrorBody)))]
+        (status = 403, body = crate::kernel::error::ErrorBody),
+        (status = 413, description = "The body is over `ingest.batch_max_bytes`: split it.", body = crate::kernel::error::ErrorBody)))]
 async fn import(
     State(state): State<AppState>,
     principal: Principal,
@@ -274,7 +278,9 @@ async fn get_model(
 
 /// Train a new version of the attendance predictor in the background (admin): 202 with its id;
 /// its status moves from `training` to `ready` or `error`.
-#[utoipa::path(post, path = "/api/ml/models/train", tag = "attendance", request_body = TrainRequest, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/ml/models/train", tag = "attendance",
+    request_body(content = Option<TrainRequest>, description = "Optional: no body trains on every record with the defaults."),
+    security(("bearer" = [])),
     responses((status = 202, body = Object), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
         (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn train_model(
@@ -286,14 +292,21 @@ async fn train_model(
     let OptionalJson(request) = request.map_err(ApiError::as_parameters)?;
     // No body trains with the defaults.
     let model = attendance_model::start_training(&state, request.unwrap_or_default()).await?;
-    let started = TrainingStarted { model_id: model.model_id, status: model.status, version: model.version };
+    let started = TrainingStarted {
+        id: model.model_id.clone(),
+        model_id: model.model_id,
+        status: model.status,
+        version: model.version,
+    };
     Ok((StatusCode::ACCEPTED, envelope(started)))
 }
 
-/// A training run registered: its model id, `training`, and the version it will be.
+/// A training run registered: its model id (`id`, as in the model list, and `modelId`, as in
+/// the performance answer), `training`, and the version it will be.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TrainingStarted {
+    id: String,
     model_id: String,
     status: String,
     version: i64,

@@ -334,17 +334,71 @@ pub async fn check_in(
 /// One imported line: an event (as `EventInput`, unknown fields refused) with its
 /// `registrations` embedded.
 fn import_line(line: &str) -> Result<(EventInput, Vec<RegistrationInput>), String> {
-    let mut object: Map<String, Value> =
-        serde_json::from_str(line).map_err(|error| format!("not an event: {error}"))?;
-    if let Some(field) = crate::kernel::input::nul_in_json(&Value::Object(object.clone())) {
+    let object: Value = serde_json::from_str(line).map_err(|error| format!("not an event: {error}"))?;
+    if let Some(field) = crate::kernel::input::nul_in_json(&object) {
         return Err(crate::kernel::input::nul_message(&field));
     }
-    let registrations = match object.remove("registrations") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(list) => serde_json::from_value(list).map_err(|error| format!("registrations: {error}"))?,
-    };
-    let event = serde_json::from_value(Value::Object(object)).map_err(|error| format!("not an event: {error}"))?;
+    let line: ImportLine = serde_json::from_value(object).map_err(|error| format!("not an event: {error}"))?;
+    let (event, registrations) = line.into_parts();
+    let mut first_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, registration) in registrations.iter().enumerate() {
+        if let Some(first) = first_of.insert(registration.user_id.as_str(), index) {
+            return Err(format!(
+                "registrations: user {:?} appears twice (items {} and {}); send one registration per user and event",
+                registration.user_id,
+                first + 1,
+                index + 1
+            ));
+        }
+    }
     Ok((event, registrations))
+}
+
+/// One line of an import: an event (its fields as for `POST /api/v1/attendance/events`) with its
+/// registrations. Only `name`, `type`, `start` and `duration_minutes` are required.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportLine {
+    /// Given by the client, or generated.
+    #[serde(alias = "event_id")]
+    pub id: Option<String>,
+    pub name: String,
+    /// e.g. `workshop`, `class`, `meeting`.
+    #[serde(rename = "type", alias = "event_type")]
+    pub event_type: String,
+    /// RFC 3339.
+    pub start: String,
+    pub duration_minutes: i64,
+    pub location: Option<String>,
+    pub capacity: Option<i64>,
+    pub price: Option<f64>,
+    pub instructor: Option<String>,
+    pub organization_id: Option<String>,
+    /// A condition (`sunny`, `cloudy`, `rainy`, `snowy`, …) or an object such as
+    /// `{"condition": "rain", "temperature_c": 12}`.
+    #[schema(value_type = Option<Object>)]
+    pub weather: Option<WeatherInput>,
+    /// One per user: a line naming a user twice is refused.
+    pub registrations: Option<Vec<RegistrationInput>>,
+}
+
+impl ImportLine {
+    fn into_parts(self) -> (EventInput, Vec<RegistrationInput>) {
+        let event = EventInput {
+            id: self.id,
+            name: self.name,
+            event_type: self.event_type,
+            start: self.start,
+            duration_minutes: self.duration_minutes,
+            location: self.location,
+            capacity: self.capacity,
+            price: self.price,
+            instructor: self.instructor,
+            organization_id: self.organization_id,
+            weather: self.weather,
+        };
+        (event, self.registrations.unwrap_or_default())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -120,6 +120,12 @@ async fn an_import_keeps_good_lines_and_reports_bad_ones() {
         json!({"id": "w3", "name": "Atelier", "type": "workshop", "start": "2026-02-10T10:00:00Z", "duration_minutes": 90,
                "registrations": [{"user_id": "ana", "registered_at": "2026-02-01T08:00:00Z"}]})
         .to_string(),
+        // The same user twice on one event is reported, not merged.
+        json!({"id": "w4", "name": "Atelier", "type": "workshop", "start": "2026-02-17T10:00:00Z", "duration_minutes": 90,
+               "registrations": [{"user_id": "ana", "registered_at": "2026-02-01T08:00:00Z", "attended": true},
+                                 {"user_id": "bob", "registered_at": "2026-02-01T09:00:00Z"},
+                                 {"user_id": "ana", "registered_at": "2026-02-02T08:00:00Z", "attended": false}]})
+        .to_string(),
     ];
     let response = app
         .client
@@ -132,14 +138,18 @@ async fn an_import_keeps_good_lines_and_reports_bad_ones() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let report = body(response).await;
-    assert_eq!(report["lines"], 5);
+    assert_eq!(report["lines"], 6);
     assert_eq!(report["events_imported"], 2);
     assert_eq!(report["registrations_imported"], 3);
     let rejected: Vec<u64> =
         report["rejected"].as_array().unwrap().iter().map(|r| r["line"].as_u64().unwrap()).collect();
-    assert_eq!(rejected, [2, 3, 4]);
+    assert_eq!(rejected, [2, 3, 4, 7]);
     assert!(report["rejected"][1]["reason"].as_str().unwrap().contains("capacty"), "{report}");
     assert!(report["rejected"][2]["reason"].as_str().unwrap().contains("start"));
+    let twice = report["rejected"][3]["reason"].as_str().unwrap();
+    assert!(twice.contains("\"ana\" appears twice (items 1 and 3)"), "{twice}");
+    let missing = app.get("/api/v1/attendance/events/w4", Some(&app.admin_token)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "a refused line stores nothing");
     let w1 = body(app.get("/api/v1/attendance/events/w1", Some(&app.admin_token)).await).await;
     assert_eq!(w1["registrations"][1]["attended"], false);
 

@@ -92,8 +92,11 @@ async fn trained() -> Trained {
     assert_eq!(started.status(), StatusCode::ACCEPTED);
     let started = body(started).await;
     assert_eq!(started["data"]["status"], "training");
+    // The id under the model list's name (`id`) and the performance answer's (`modelId`).
+    assert_eq!(started["data"]["id"], started["data"]["modelId"]);
     let model = wait_ready(&app, started["data"]["modelId"].as_str().unwrap()).await;
     assert_eq!(model["status"], "ready", "{model}");
+    assert_eq!(model["id"], started["data"]["id"]);
     assert_eq!(model["version"], 2);
 
     // A Tuesday class next week.
