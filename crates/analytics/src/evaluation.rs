@@ -12,14 +12,16 @@ use serde::Serialize;
 
 use crate::kneser_ney::KneserNey;
 use crate::rng::SplitMix64;
-use crate::sequence::{BEGIN, ContextCounts, SequenceConfig, context_key, gap_band, predict_next};
+use crate::sequence::{BEGIN, ContextCounts, SequenceConfig, actor_tag, context_key, gap_band, predict_next};
 
-/// One sequence: its actions in order, their times when known, and when it started.
+/// One sequence: its actions in order, their times and actors when known, and when it started.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sequence {
     pub start_us: i64,
     pub actions: Vec<String>,
     pub times_us: Option<Vec<i64>>,
+    /// Who performed each action (empty when not said).
+    pub actors: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,8 @@ pub struct NextActionReport {
     pub kneser_ney_order: usize,
     /// The variable-order model with the test sequence's own history as the user's model.
     pub variable_order: ModelAccuracy,
+    /// Sequences whose events name their actors.
+    pub with_actors: usize,
 }
 
 /// The Kneser-Ney orders tried (2 = bigram).
@@ -150,6 +154,12 @@ fn ranked(successors: &BTreeMap<String, u64>) -> Vec<&str> {
     entries.into_iter().take(3).map(|(action, _)| action.as_str()).collect()
 }
 
+/// The actor of the action before `position`, when known.
+fn actor_at(sequence: &Sequence, position: usize) -> Option<String> {
+    let actors = sequence.actors.as_ref()?;
+    position.checked_sub(1).and_then(|last| actors.get(last)).and_then(|actor| actor_tag(actor))
+}
+
 fn gap_at(sequence: &Sequence, position: usize) -> Option<u8> {
     let times = sequence.times_us.as_ref()?;
     (position >= 2).then(|| gap_band(times[position - 2], times[position - 1]))
@@ -161,7 +171,9 @@ pub fn evaluate_next_action(train: &[Sequence], test: &[Sequence], config: &Sequ
         let mut recent: Vec<&str> = vec![BEGIN];
         for (position, action) in sequence.actions.iter().enumerate() {
             let window = &recent[recent.len().saturating_sub(config.max_order)..];
-            global.observe(window, action, config.max_order, gap_at(sequence, position).filter(|_| config.time_gaps));
+            let gap = gap_at(sequence, position).filter(|_| config.time_gaps);
+            let actor = actor_at(sequence, position).filter(|_| config.actors);
+            global.observe(window, action, config.max_order, gap, actor.as_deref());
             recent.push(action);
         }
     }
@@ -187,12 +199,14 @@ pub fn evaluate_next_action(train: &[Sequence], test: &[Sequence], config: &Sequ
             kneser_ney_tally.record(position, &kneser_ney.rank(&sequence.actions[..position], 3), action);
 
             let window = &recent[recent.len().saturating_sub(config.max_order)..];
-            let prediction = predict_next(&global, &user, window, gap_at(sequence, position), config, 3);
+            let actor = actor_at(sequence, position);
+            let prediction =
+                predict_next(&global, &user, window, gap_at(sequence, position), actor.as_deref(), config, 3);
             let guesses: Vec<&str> = prediction.actions.iter().map(|scored| scored.action.as_str()).collect();
             model_tally.record(position, &guesses, action);
 
             let user_window = &recent[recent.len().saturating_sub(config.user_max_order)..];
-            user.observe(user_window, action, config.user_max_order, None);
+            user.observe(user_window, action, config.user_max_order, None, None);
             recent.push(action);
         }
     }
@@ -205,6 +219,7 @@ pub fn evaluate_next_action(train: &[Sequence], test: &[Sequence], config: &Sequ
         kneser_ney: kneser_ney_tally.accuracy(),
         kneser_ney_order,
         variable_order: model_tally.accuracy(),
+        with_actors: test.iter().chain(train).filter(|s| s.actors.is_some()).count(),
     }
 }
 
@@ -213,7 +228,7 @@ mod tests {
     use super::*;
 
     fn sequence(start_us: i64, actions: &[&str]) -> Sequence {
-        Sequence { start_us, actions: actions.iter().map(|a| (*a).to_owned()).collect(), times_us: None }
+        Sequence { start_us, actions: actions.iter().map(|a| (*a).to_owned()).collect(), times_us: None, actors: None }
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use footprint_analytics::UserId;
 use footprint_analytics::sequence::{
-    ContextCounts, ModelSource, ScoredAction, UserSequence, context_key, predict_first_order, predict_next,
+    ContextCounts, ModelSource, ScoredAction, UserSequence, context_key, observation_contexts, predict_first_order,
+    predict_next,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -27,11 +28,8 @@ pub enum SeedPrediction {
 async fn user_sequence(state: &AppState, user_key: &str) -> Result<UserSequence, ApiError> {
     state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
     let record = state.store.sequence_states(&[user_key.to_owned()]).await?.into_iter().next();
-    Ok(record.map_or_else(UserSequence::default, |record| UserSequence {
-        recent: UserSequence::decode_recent(&record.recent),
-        last_us: record.last_us,
-        previous_us: record.previous_us,
-        n_actions: record.n_actions,
+    Ok(record.map_or_else(UserSequence::default, |record| {
+        UserSequence::from_stored(&record.recent, record.last_us, record.previous_us, record.n_actions)
     }))
 }
 
@@ -85,14 +83,12 @@ pub async fn next_actions(state: &AppState, user_id: &UserId, k: usize) -> Resul
     let config = *state.processor.config();
     let recent: Vec<&str> = sequence.recent.iter().map(String::as_str).collect();
     let gap = sequence.gap().filter(|_| config.time_gaps);
+    let actor = sequence.actor(&config);
 
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for order in 0..=config.max_order.min(recent.len()) {
-        keys.extend(context_key(&recent, order, None).map(|key| (String::new(), key)));
-        if order > 0 && gap.is_some() {
-            keys.extend(context_key(&recent, order, gap).map(|key| (String::new(), key)));
-        }
-    }
+    let mut keys: Vec<(String, String)> = observation_contexts(&recent, config.max_order, gap, actor)
+        .into_iter()
+        .map(|key| (String::new(), key))
+        .collect();
     for order in 1..=config.user_max_order.min(recent.len()) {
         keys.extend(context_key(&recent, order, None).map(|key| (user_key.clone(), key)));
     }
@@ -101,7 +97,7 @@ pub async fn next_actions(state: &AppState, user_id: &UserId, k: usize) -> Resul
         let counts = if count.scope.is_empty() { &mut global } else { &mut user };
         counts.add(&count.context, &count.next, u64::try_from(count.count).unwrap_or(0));
     }
-    let prediction = predict_next(&global, &user, &recent, gap, &config, k);
+    let prediction = predict_next(&global, &user, &recent, gap, actor, &config, k);
     Ok(NextActions {
         user_id: user_id.as_str().to_owned(),
         predictions: prediction.actions,

@@ -195,6 +195,7 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
         state.store.sequence_states(std::slice::from_ref(&user_key)).await?.into_iter().next().map(|record| {
             json!({
                 "recent_actions": footprint_analytics::sequence::UserSequence::decode_recent(&record.recent),
+                "last_actor": footprint_analytics::sequence::UserSequence::decode_actor(&record.recent),
                 "actions_counted": record.n_actions,
             })
         });

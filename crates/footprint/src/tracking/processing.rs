@@ -154,12 +154,8 @@ impl Processor {
         let cold: Vec<String> = user_keys.iter().filter(|key| !warm.sequences.contains_key(*key)).cloned().collect();
         if !cold.is_empty() {
             for record in self.store.sequence_states(&cold).await? {
-                let state = UserSequence {
-                    recent: UserSequence::decode_recent(&record.recent),
-                    last_us: record.last_us,
-                    previous_us: record.previous_us,
-                    n_actions: record.n_actions,
-                };
+                let state =
+                    UserSequence::from_stored(&record.recent, record.last_us, record.previous_us, record.n_actions);
                 warm.sequences.insert(record.user_key, state);
             }
             for record in self.store.profile_states(&cold).await? {
@@ -189,16 +185,18 @@ impl Processor {
             *day_counts.entry((day_us, event.event_type.as_str())).or_default() += 1;
             let (period, bit) = ActiveDays::of(event.timestamp_us);
             *active_days.entry((event.user_key.as_str(), period)).or_default() |= bit;
+            let properties: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&event.properties).unwrap_or_default();
+            // Who performed the action, when the event says (`properties.actor`).
+            let actor = properties.get("actor").and_then(serde_json::Value::as_str);
             let state = states.entry(event.user_key.clone()).or_default();
-            let observation = state.observe(&event.event_type, event.timestamp_us, &self.config);
+            let observation = state.observe(&event.event_type, event.timestamp_us, actor, &self.config);
             for context in observation.global {
                 *deltas.entry((String::new(), context, event.event_type.clone())).or_default() += 1;
             }
             for context in observation.user {
                 *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;
             }
-            let properties: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&event.properties).unwrap_or_default();
             let profile_event =
                 ProfileEvent::from_properties(&event.event_type, event.timestamp_us, &properties, &self.profiles);
             let profile = profiles.entry(event.user_key.clone()).or_default();

@@ -477,3 +477,41 @@ async fn the_profiling_system_works_as_a_library() {
     assert_eq!(response.status(), StatusCode::OK);
     system.app.shutdown().await;
 }
+
+/// Who performed an action (`properties.actor`) is context for the next one: after the same
+/// "review", a clerk's goes on to "approve" and the system's to "notify", on both stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_action_reads_who_performed_the_last_one() {
+    for postgres in [false, true] {
+        let app = profiling_app(postgres, |_| {}).await;
+        let now = now_us();
+        let mut events = Vec::new();
+        let case = |user: String, reviewer: &str, next: Option<&str>, at: i64| {
+            let mut steps = vec![("submit", "web"), ("review", reviewer)];
+            steps.extend(next.map(|next| (next, reviewer)));
+            steps
+                .into_iter()
+                .enumerate()
+                .map(|(m, (action, actor))| {
+                    json!({"user_id": user, "type": action, "timestamp": rfc3339(at + m as i64 * MINUTE_US),
+                        "properties": {"actor": actor}})
+                })
+                .collect::<Vec<Value>>()
+        };
+        for n in 0..12 {
+            let at = now - DAY_US + n * 10 * MINUTE_US;
+            events.extend(case(format!("clerk-case-{n}"), "clerk", Some("approve"), at));
+            events.extend(case(format!("system-case-{n}"), "system", Some("notify"), at));
+        }
+        events.extend(case("open-clerk".to_owned(), "clerk", None, now - HOUR_US));
+        events.extend(case("open-system".to_owned(), "system", None, now - HOUR_US));
+        track_all(&app, &events).await;
+        for (user, expected) in [("open-clerk", "approve"), ("open-system", "notify")] {
+            let next =
+                body(app.get(&format!("/api/v1/users/{user}/next-actions?k=2"), Some(&app.admin_token)).await).await;
+            assert_eq!(next["predictions"][0]["action"], expected, "{user}: {next}");
+            assert!(next["predictions"][0]["probability"].as_f64().unwrap() > 0.7, "{next}");
+            assert_eq!(next["context"], json!(["submit", "review"]), "{next}");
+        }
+    }
+}

@@ -70,6 +70,9 @@ pub struct NextActionEval {
     /// Leave the gap between the last two actions out of the contexts.
     #[arg(long)]
     pub no_time_gaps: bool,
+    /// Leave the last action's actor (--actor-column) out of the contexts.
+    #[arg(long)]
+    pub no_actors: bool,
     /// CSV columns.
     #[arg(long, default_value = "case_id")]
     pub case_column: String,
@@ -80,6 +83,10 @@ pub struct NextActionEval {
     /// Appended to the activity when present and not empty (`activity-lifecycle`); "" to ignore.
     #[arg(long, default_value = "lifecycle")]
     pub lifecycle_column: String,
+    /// Who performed each event (a person, a team, a system), when the log says; "" to ignore.
+    /// Footprint reads the same from an event's `properties.actor`.
+    #[arg(long, default_value = "resource")]
+    pub actor_column: String,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -149,6 +156,7 @@ fn next_action(eval: &NextActionEval) -> anyhow::Result<()> {
         max_order: eval.max_order,
         user_max_order: eval.user_max_order,
         time_gaps: !eval.no_time_gaps,
+        actors: !eval.no_actors,
         global_prior: eval.global_prior,
         user_prior: eval.user_prior,
     };
@@ -184,12 +192,17 @@ fn next_action(eval: &NextActionEval) -> anyhow::Result<()> {
         (SplitMode::Random, _) => println!("random: a shuffled 2/3 – 1/3 split (seed {})", eval.seed),
     }
     println!(
-        "variable-order model: global order ≤ {} (prior {}), user order ≤ {} (prior {}), time gaps {}",
+        "variable-order model: global order ≤ {} (prior {}), user order ≤ {} (prior {}), time gaps {}, actors {}",
         config.max_order,
         config.global_prior,
         config.user_max_order,
         config.user_prior,
-        if config.time_gaps && timed { "on" } else { "off" }
+        if config.time_gaps && timed { "on" } else { "off" },
+        match (config.actors, report.with_actors) {
+            (false, _) => "off".to_owned(),
+            (true, 0) => "on, but no event names one".to_owned(),
+            (true, n) => format!("on ({} of the sequences name them, column {:?})", n, eval.actor_column),
+        }
     );
     println!(
         "Kneser-Ney: interpolated, modified (3 discounts per order), order {} chosen among {}–{} on the last fifth of the training sequences",

@@ -17,6 +17,7 @@ pub struct CsvColumns {
     pub activity: String,
     pub time: String,
     pub lifecycle: String,
+    pub actor: String,
 }
 
 impl From<&NextActionEval> for CsvColumns {
@@ -26,6 +27,7 @@ impl From<&NextActionEval> for CsvColumns {
             activity: eval.activity_column.clone(),
             time: eval.time_column.clone(),
             lifecycle: eval.lifecycle_column.clone(),
+            actor: eval.actor_column.clone(),
         }
     }
 }
@@ -57,8 +59,9 @@ pub fn load_csv(path: &Path, columns: &CsvColumns) -> anyhow::Result<Vec<Sequenc
         );
     };
     let lifecycle = column(&columns.lifecycle);
+    let actor = column(&columns.actor);
     let mut order: Vec<String> = Vec::new();
-    let mut cases: HashMap<String, Vec<(i64, usize, String)>> = HashMap::new();
+    let mut cases: HashMap<String, Vec<(i64, usize, String, String)>> = HashMap::new();
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{}: record {} is not valid CSV", path.display(), line + 2))?;
         let field = |index: usize| record.get(index).unwrap_or_default();
@@ -75,16 +78,18 @@ pub fn load_csv(path: &Path, columns: &CsvColumns) -> anyhow::Result<Vec<Sequenc
             order.push(case_id);
             Vec::new()
         });
-        events.push((time_us, line, action));
+        events.push((time_us, line, action, actor.map(field).unwrap_or_default().to_owned()));
     }
     let mut sequences = Vec::with_capacity(order.len());
     for case_id in order {
         let Some(mut events) = cases.remove(&case_id) else { continue };
-        events.sort_by_key(|(time_us, line, _)| (*time_us, *line));
+        events.sort_by_key(|(time_us, line, _, _)| (*time_us, *line));
+        let named = events.iter().any(|(_, _, _, actor)| !actor.is_empty());
         sequences.push(Sequence {
             start_us: events[0].0,
-            times_us: Some(events.iter().map(|(time_us, _, _)| *time_us).collect()),
-            actions: events.into_iter().map(|(_, _, action)| action).collect(),
+            times_us: Some(events.iter().map(|(time_us, _, _, _)| *time_us).collect()),
+            actors: named.then(|| events.iter().map(|(_, _, _, actor)| actor.clone()).collect()),
+            actions: events.into_iter().map(|(_, _, action, _)| action).collect(),
         });
     }
     if sequences.is_empty() {
@@ -108,6 +113,7 @@ pub fn load_msnbc(path: &Path) -> anyhow::Result<Vec<Sequence>> {
             start_us,
             actions: tokens.iter().map(|token| (*token).to_owned()).collect(),
             times_us: None,
+            actors: None,
         });
     }
     if sequences.is_empty() {
@@ -140,6 +146,7 @@ mod tests {
             activity: "activity".into(),
             time: "timestamp".into(),
             lifecycle: "lifecycle".into(),
+            actor: "resource".into(),
         };
         let sequences = load_csv(&path, &columns).unwrap();
         assert_eq!(sequences.len(), 2);
@@ -171,6 +178,7 @@ mod tests {
             activity: "activity".into(),
             time: "timestamp".into(),
             lifecycle: String::new(),
+            actor: String::new(),
         };
         let error = load_csv(&path, &columns).unwrap_err().to_string();
         assert!(error.contains("case_id") && error.contains("have: id, activity, when"), "{error}");
