@@ -471,6 +471,8 @@ pub struct AttendanceEvent {
     pub weather: Option<String>,
     pub created_at_us: i64,
     pub updated_at_us: i64,
+    /// IANA time zone name (`Europe/Paris`), when given: weekday and slot are taken there.
+    pub timezone: Option<String>,
 }
 
 /// A user's attendance before some time: registrations with a known outcome, and how many
@@ -490,6 +492,8 @@ pub struct Registration {
     pub registered_at_us: i64,
     pub attended: Option<bool>,
     pub checked_in_at_us: Option<i64>,
+    /// A JSON object of the person's and the registration's attributes, when given.
+    pub attributes: Option<String>,
 }
 
 /// Events starting in `[from_us, to_us)`, in start order, after `after` (start, id).

@@ -5,9 +5,9 @@
 
 use super::*;
 
-/// A factor clients can ask about, by the seed's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// A factor clients can ask about, by the seed's name, or one of the registrations' attributes
+/// by its own name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Factor {
     Weather,
     DayOfWeek,
@@ -19,6 +19,14 @@ pub enum Factor {
     Instructor,
     HistoricalAttendance,
     LeadTime,
+    /// An attribute of the person or the registration (`reminder_sent`, `age`, `channel`).
+    Attribute(String),
+}
+
+impl Serialize for Factor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 /// How a factor's levels relate to each other.
@@ -46,8 +54,9 @@ impl Factor {
         Factor::LeadTime,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
+            Factor::Attribute(name) => name,
             Factor::Weather => "weather",
             Factor::DayOfWeek => "day_of_week",
             Factor::TimeOfDay => "time_of_day",
@@ -61,7 +70,7 @@ impl Factor {
         }
     }
 
-    /// The factor a name means; `time_slot` is `time_of_day` too.
+    /// The built-in factor a name means; `time_slot` is `time_of_day` too.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "time_slot" => Some(Factor::TimeOfDay),
@@ -69,12 +78,14 @@ impl Factor {
         }
     }
 
-    fn kind(self) -> Kind {
-        match self {
+    /// The kind of a built-in factor; an attribute's comes from its values.
+    fn kind(&self) -> Option<Kind> {
+        Some(match self {
             Factor::DayOfWeek | Factor::EventType | Factor::Location | Factor::Instructor => Kind::Nominal,
             Factor::Weather | Factor::TimeOfDay => Kind::Ordered,
             Factor::Duration | Factor::Price | Factor::HistoricalAttendance | Factor::LeadTime => Kind::Number,
-        }
+            Factor::Attribute(_) => return None,
+        })
     }
 }
 
@@ -107,7 +118,7 @@ fn severity(condition: &str) -> Option<f64> {
 }
 
 /// What `factor` reads for a registration to `event` by a user with `history` before it.
-fn reading(factor: Factor, event: &EventInfo, registration: &RegistrationInfo, history: &History) -> Option<Reading> {
+fn reading(factor: &Factor, event: &EventInfo, registration: &RegistrationInfo, history: &History) -> Option<Reading> {
     let level = |level: &Option<String>| level.as_ref().map(|l| Reading::Level(l.clone(), None));
     match factor {
         Factor::Weather => event.condition.as_ref().map(|c| Reading::Level(c.clone(), severity(c))),
@@ -131,7 +142,19 @@ fn reading(factor: Factor, event: &EventInfo, registration: &RegistrationInfo, h
         Factor::LeadTime => {
             Some(Reading::Number((event.start_us - registration.registered_at_us).max(0) as f64 / DAY_US as f64))
         }
+        Factor::Attribute(name) => registration.attributes.get(name).map(|value| match value {
+            AttributeValue::Flag(flag) => Reading::Level(if *flag { "yes" } else { "no" }.to_owned(), None),
+            AttributeValue::Number(number) => Reading::Number(*number),
+            AttributeValue::Level(level) => Reading::Level(level.clone(), None),
+        }),
     }
+}
+
+/// The attributes the registrations with a known outcome carry, by name.
+pub fn attribute_factors(registrations: &[RegistrationInfo]) -> Vec<Factor> {
+    let names: std::collections::BTreeSet<&String> =
+        registrations.iter().filter(|r| r.attended.is_some()).flat_map(|r| r.attributes.keys()).collect();
+    names.into_iter().map(|name| Factor::Attribute(name.clone())).collect()
 }
 
 /// How a factor's correlation is measured.
@@ -220,14 +243,14 @@ pub fn factor_report(events: &[EventInfo], registrations: &[RegistrationInfo], f
     let attended: Vec<bool> = known.iter().map(|(_, r)| r.attended == Some(true)).collect();
     let columns: Vec<(Factor, Vec<Option<Reading>>)> = factors
         .iter()
-        .map(|&factor| {
+        .map(|factor| {
             let readings = known.iter().zip(&before).map(|((e, r), h)| reading(factor, e, r, h)).collect();
-            (factor, readings)
+            (factor.clone(), readings)
         })
         .collect();
     FactorReport {
         examples: known.len(),
-        factors: columns.iter().map(|(factor, readings)| summarise(*factor, readings, &attended)).collect(),
+        factors: columns.iter().map(|(factor, readings)| summarise(factor.clone(), readings, &attended)).collect(),
         fit: fit(&columns, &attended),
     }
 }
@@ -266,21 +289,22 @@ fn summarise(factor: Factor, readings: &[Option<Reading>], attended: &[bool]) ->
             None => {}
         }
     }
-    if factor.kind() == Kind::Number {
+    let kind = factor.kind().unwrap_or(if numbers.is_empty() { Kind::Nominal } else { Kind::Number });
+    if kind == Kind::Number {
         levels = quartiles(&mut numbers);
     }
     for level in &mut levels {
         level.rate = level.attended as f64 / level.registrations.max(1) as f64;
     }
     let known = levels.iter().map(|l| l.registrations).sum();
-    let (measure, correlation, significance) = match factor.kind() {
+    let (measure, correlation, significance) = match kind {
         Kind::Nominal => (Measure::Eta, eta(&levels), levels_differ(&levels)),
         Kind::Ordered | Kind::Number => {
             let correlation = moments.correlation();
             (Measure::Pearson, correlation.map(|c| c.r), correlation.map(|c| c.p_value))
         }
     };
-    match factor.kind() {
+    match kind {
         Kind::Nominal if factor != Factor::DayOfWeek => {
             levels.sort_by(|a, b| b.registrations.cmp(&a.registrations).then_with(|| a.level.cmp(&b.level)))
         }
@@ -487,7 +511,7 @@ mod tests {
         let report = factor_report(&events, &regs, &[Factor::Weather, Factor::DayOfWeek, Factor::TimeOfDay]);
         assert_eq!(report.examples, 22);
         let weather = &report.factors[0];
-        assert_eq!((weather.factor, weather.measure, weather.known), (Factor::Weather, Measure::Pearson, 20));
+        assert_eq!((&weather.factor, weather.measure, weather.known), (&Factor::Weather, Measure::Pearson, 20));
         let expected = -60.0 / 9600f64.sqrt();
         assert!((weather.correlation.unwrap() - expected).abs() < 1e-9, "{:?}", weather.correlation);
         let levels: Vec<(&str, f64)> = weather.levels.iter().map(|l| (l.level.as_str(), l.rate)).collect();
@@ -545,7 +569,7 @@ mod tests {
     #[test]
     fn factor_names_parse_with_the_alias() {
         assert_eq!(Factor::parse("time_slot"), Some(Factor::TimeOfDay));
-        assert!(Factor::ALL.iter().all(|f| Factor::parse(f.name()) == Some(*f)));
+        assert!(Factor::ALL.iter().all(|f| Factor::parse(f.name()).as_ref() == Some(f)));
         assert_eq!(Factor::parse("moon_phase"), None);
     }
 

@@ -39,6 +39,9 @@ pub struct EventInput {
     /// `{"condition": "rain", "temperature_c": 12}`.
     #[schema(value_type = Option<Object>)]
     pub weather: Option<WeatherInput>,
+    /// IANA time zone of the event (`Europe/Paris`): its weekday and time slot are taken there
+    /// (UTC without one).
+    pub timezone: Option<String>,
 }
 
 /// An event's weather as clients send it: a condition on its own, or the details.
@@ -76,6 +79,11 @@ pub struct RegistrationInput {
     pub registered_at: String,
     pub attended: Option<bool>,
     pub checked_in_at: Option<String>,
+    /// What is known of the person and of this registration, for the attendance model: up to
+    /// 32 names, each a boolean (`"reminder_sent": true`), a number (`"age": 34`) or a text
+    /// (`"channel": "email"`, a category). A name keeps one kind across registrations.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -101,6 +109,7 @@ pub struct EventView {
     pub organization_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub weather: Option<Value>,
+    pub timezone: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// With a single event: its registrations.
@@ -115,6 +124,9 @@ pub struct RegistrationView {
     pub registered_at: String,
     pub attended: Option<bool>,
     pub checked_in_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Value>,
 }
 
 impl From<&Registration> for RegistrationView {
@@ -125,6 +137,7 @@ impl From<&Registration> for RegistrationView {
             registered_at: rfc3339(r.registered_at_us),
             attended: r.attended,
             checked_in_at: r.checked_in_at_us.map(rfc3339),
+            attributes: r.attributes.as_deref().and_then(|a| serde_json::from_str(a).ok()),
         }
     }
 }
@@ -142,6 +155,7 @@ pub fn view(event: &AttendanceEvent, registrations: Option<&[Registration]>) -> 
         instructor: event.instructor.clone(),
         organization_id: event.organization_id.clone(),
         weather: event.weather.as_deref().and_then(|w| serde_json::from_str(w).ok()),
+        timezone: event.timezone.clone(),
         created_at: rfc3339(event.created_at_us),
         updated_at: rfc3339(event.updated_at_us),
         registrations: registrations.map(|list| list.iter().map(RegistrationView::from).collect()),
@@ -203,6 +217,7 @@ pub fn event_from_input(input: EventInput, path_id: Option<&str>, now_us: i64) -
         weather: input.weather.as_ref().map(|w| w.to_stored("weather")).transpose()?,
         created_at_us: now_us,
         updated_at_us: now_us,
+        timezone: input.timezone.as_deref().map(timezone).transpose()?,
     })
 }
 
@@ -215,7 +230,46 @@ pub fn registration_from_input(event_id: &str, input: RegistrationInput) -> Resu
         registered_at_us: parse_time("registered_at", &input.registered_at)?,
         attended: input.attended,
         checked_in_at_us: input.checked_in_at.as_deref().map(|t| parse_time("checked_in_at", t)).transpose()?,
+        attributes: input.attributes.as_ref().map(attributes).transpose()?,
     })
+}
+
+/// A known IANA zone name, as given (trimmed).
+fn timezone(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    jiff::tz::db().get(name).map(|_| name.to_owned()).map_err(|_| {
+        invalid(format!("timezone: {name:?} is not a known IANA time zone (e.g. Europe/Paris, America/New_York, UTC)"))
+    })
+}
+
+/// Most attributes one registration may carry.
+const MAX_ATTRIBUTES: usize = 32;
+
+/// Checked attributes, stored as a JSON object: names of 1–64 characters, values booleans,
+/// finite numbers or texts of at most 200 characters.
+fn attributes(input: &Map<String, Value>) -> Result<String, ApiError> {
+    if input.len() > MAX_ATTRIBUTES {
+        return Err(invalid(format!("attributes: at most {MAX_ATTRIBUTES}, not {}", input.len())));
+    }
+    for (name, value) in input {
+        if name.trim().is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "attributes: {name:?} is not a name (1–64 characters, no control characters)"
+            )));
+        }
+        let fits = match value {
+            Value::Bool(_) => true,
+            Value::Number(number) => number.as_f64().is_some_and(f64::is_finite),
+            Value::String(text) => text.chars().count() <= MAX_TEXT && !text.chars().any(char::is_control),
+            _ => false,
+        };
+        if !fits {
+            return Err(invalid(format!(
+                "attributes.{name}: a boolean, a number or a text of at most {MAX_TEXT} characters, not {value}"
+            )));
+        }
+    }
+    Ok(Value::Object(input.clone()).to_string())
 }
 
 /// Creates an event; 409 when its id is taken (use PUT to replace).
@@ -378,6 +432,8 @@ pub struct ImportLine {
     /// `{"condition": "rain", "temperature_c": 12}`.
     #[schema(value_type = Option<Object>)]
     pub weather: Option<WeatherInput>,
+    /// IANA time zone of the event (`Europe/Paris`).
+    pub timezone: Option<String>,
     /// One per user: a line naming a user twice is refused.
     pub registrations: Option<Vec<RegistrationInput>>,
 }
@@ -396,6 +452,7 @@ impl ImportLine {
             instructor: self.instructor,
             organization_id: self.organization_id,
             weather: self.weather,
+            timezone: self.timezone,
         };
         (event, self.registrations.unwrap_or_default())
     }

@@ -234,6 +234,7 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
                 "registered_at": rfc3339(r.registered_at_us),
                 "attended": r.attended,
                 "checked_in_at": r.checked_in_at_us.map(rfc3339),
+                "attributes": r.attributes.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()),
             })
         })
         .collect();

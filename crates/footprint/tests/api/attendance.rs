@@ -254,3 +254,94 @@ async fn import_refuses_existing_events_unless_upsert_on_postgres() {
     import_says_what_it_does_with_existing_events(&app).await;
     app.stop().await;
 }
+
+/// The import carries the events' time zones and the registrations' typed attributes; the
+/// factor analysis reads days in the events' own time and reports the attributes, naming the
+/// reminder with its measured effect. Bad zones and attribute values are refused with the reason.
+async fn attributes_and_time_zones_reach_the_factors(app: &TestApp) {
+    let mut lines = Vec::new();
+    // Ten Tuesdays 02:00 UTC, which are Mondays 21:00 or 22:00 in New York.
+    let first_tuesday = 1_772_503_200_000_000i64; // 2026-03-03T02:00:00Z
+    for week in 0..10i64 {
+        let start = first_tuesday + week * 7 * 86_400_000_000;
+        let registrations: Vec<Value> = (0..8)
+            .map(|n| {
+                let reminded = n % 2 == 0;
+                // Reminded: 3 in 4 come; not reminded: 1 in 4.
+                let came = if reminded { n % 8 != 6 } else { n % 8 == 1 };
+                json!({"user_id": format!("member-{n}"), "registered_at": "2026-02-01T08:00:00Z", "attended": came,
+                       "attributes": {"reminder_sent": reminded, "age": 20 + n * 5, "channel": if n < 4 { "email" } else { "phone" }}})
+            })
+            .collect();
+        lines.push(json!({"id": format!("ny-{week}"), "name": "Evening class", "type": "class",
+            "start": footprint::kernel::clock::rfc3339(start), "duration_minutes": 60, "timezone": "America/New_York",
+            "registrations": registrations}));
+    }
+    lines.push(
+        json!({"id": "mars", "name": "x", "type": "class", "start": "2026-03-03T02:00:00Z", "duration_minutes": 60,
+        "timezone": "Mars/Olympus_Mons"}),
+    );
+    lines.push(json!({"id": "nested", "name": "x", "type": "class", "start": "2026-03-03T02:00:00Z", "duration_minutes": 60,
+        "registrations": [{"user_id": "ana", "registered_at": "2026-02-01T08:00:00Z", "attributes": {"group": {"a": 1}}}]}));
+    let report = body(import(app, None, &lines).await).await;
+    assert_eq!(report["events_imported"], 10, "{report}");
+    let reasons: Vec<&str> =
+        report["rejected"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert!(reasons[0].contains("Mars/Olympus_Mons") && reasons[0].contains("IANA"), "{reasons:?}");
+    assert!(reasons[1].contains("attributes.group"), "{reasons:?}");
+
+    let stored = body(app.get("/api/v1/attendance/events/ny-0", Some(&app.admin_token)).await).await;
+    assert_eq!(stored["timezone"], "America/New_York");
+    assert_eq!(stored["registrations"][0]["attributes"], json!({"reminder_sent": true, "age": 20, "channel": "email"}));
+
+    let analysis = body(app.post_json("/api/ml/analyze-factors", Some(&app.admin_token), &json!({})).await).await;
+    let data = &analysis["data"];
+    let factor = |name: &str| data["factors"].as_array().unwrap().iter().find(|f| f["name"] == name).cloned();
+    // Days in New York time: every class is on a Monday evening there.
+    let days = factor("day_of_week").unwrap();
+    assert_eq!(days["values"].as_object().unwrap().keys().collect::<Vec<_>>(), ["monday"], "{days}");
+    let slots = factor("time_of_day").unwrap();
+    assert!(
+        slots["timeSlots"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{slots}"))
+            .keys()
+            .all(|slot| slot.starts_with("21:00")),
+        "{slots}"
+    );
+    // The attributes, each in its kind: the reminder's rates by level, the age by quartile.
+    let reminder = factor("reminder_sent").expect("the attribute is a factor");
+    assert_eq!(reminder["values"], json!({"yes": 0.75, "no": 0.25}), "{reminder}");
+    assert_eq!(reminder["sampleSize"], 80);
+    assert!(factor("age").unwrap()["ranges"].is_object());
+    assert!(factor("channel").unwrap()["values"].is_object());
+    let advice: Vec<&str> = data["recommendations"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(
+        advice.iter().any(|line| line
+            .starts_with("Send the reminder_sent: 75% of the registrations with it came, against 25% without")),
+        "{advice:?}"
+    );
+    // Asking for one attribute by its name; an unknown name lists the attributes present.
+    let one =
+        body(app.post_json("/api/ml/analyze-factors", Some(&app.admin_token), &json!({"factors": ["channel"]})).await)
+            .await;
+    assert_eq!(one["data"]["factors"].as_array().unwrap().len(), 1);
+    let unknown =
+        app.post_json("/api/ml/analyze-factors", Some(&app.admin_token), &json!({"factors": ["shoe_size"]})).await;
+    let unknown = body(unknown).await;
+    assert!(unknown["error"]["message"].as_str().unwrap().contains("reminder_sent"), "{unknown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_and_time_zones_reach_the_factors_on_sqlite() {
+    let app = TestApp::spawn().await;
+    attributes_and_time_zones_reach_the_factors(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_and_time_zones_reach_the_factors_on_postgres() {
+    let app = TestApp::spawn_postgres_with(|_| {}).await;
+    attributes_and_time_zones_reach_the_factors(&app).await;
+    app.stop().await;
+}

@@ -209,7 +209,11 @@ async fn ml_routes_refuse_malformed_requests_with_the_seeds_code_and_the_valid_v
         ("/api/ml/anomalies", json!({"scope": "planet"}), "scope: planet is not one of organization, event"),
         ("/api/ml/anomalies", json!({"timeframe": {"start": "soon"}}), "timeframe.start: "),
         ("/api/ml/recommendations", json!({"focus": ["luck"]}), "focus: luck is not one of attendance_optimization"),
-        ("/api/ml/analyze-factors", json!({"factors": ["moon"]}), "factors: moon is not one of weather, day_of_week"),
+        (
+            "/api/ml/analyze-factors",
+            json!({"factors": ["moon"]}),
+            "factors: moon is not a factor or an attribute of these registrations; one of weather, day_of_week",
+        ),
         ("/api/ml/analyze-factors", json!({"timeRange": {"end": "later"}}), "timeRange.end: "),
     ];
     for (path, request, message) in cases {

@@ -7,7 +7,7 @@ use crate::AttendanceStore;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
-/// `event_id, user_id, registered_at_us, attended, checked_in_at_us`.
+/// `event_id, user_id, registered_at_us, attended, checked_in_at_us, attributes`.
 fn registration_from_row(row: &tokio_postgres::Row) -> Registration {
     Registration {
         event_id: row.get(0),
@@ -15,11 +15,12 @@ fn registration_from_row(row: &tokio_postgres::Row) -> Registration {
         registered_at_us: row.get(2),
         attended: row.get(3),
         checked_in_at_us: row.get(4),
+        attributes: row.get(5),
     }
 }
 
 const ATTENDANCE_COLUMNS: &str = "event_id, organization_id, name, event_type, start_us, duration_minutes, location, \
-                                  capacity, price, instructor, weather, created_at_us, updated_at_us";
+                                  capacity, price, instructor, weather, created_at_us, updated_at_us, timezone";
 
 fn attendance_event_from_row(row: &tokio_postgres::Row) -> AttendanceEvent {
     AttendanceEvent {
@@ -36,6 +37,7 @@ fn attendance_event_from_row(row: &tokio_postgres::Row) -> AttendanceEvent {
         weather: row.get(10),
         created_at_us: row.get(11),
         updated_at_us: row.get(12),
+        timezone: row.get(13),
     }
 }
 
@@ -46,12 +48,12 @@ impl AttendanceStore for PostgresStore {
         let row = client
             .query_one(
                 &format!(
-                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                      ON CONFLICT (event_id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,
                         event_type = EXCLUDED.event_type, start_us = EXCLUDED.start_us,
                         duration_minutes = EXCLUDED.duration_minutes, location = EXCLUDED.location,
                         capacity = EXCLUDED.capacity, price = EXCLUDED.price, instructor = EXCLUDED.instructor,
-                        weather = EXCLUDED.weather, updated_at_us = EXCLUDED.updated_at_us
+                        weather = EXCLUDED.weather, updated_at_us = EXCLUDED.updated_at_us, timezone = EXCLUDED.timezone
                      RETURNING (xmax = 0)"
                 ),
                 &[
@@ -68,6 +70,7 @@ impl AttendanceStore for PostgresStore {
                     &event.weather,
                     &event.created_at_us,
                     &event.updated_at_us,
+                    &event.timezone,
                 ],
             )
             .await?;
@@ -119,10 +122,11 @@ impl AttendanceStore for PostgresStore {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us, attributes)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = EXCLUDED.registered_at_us,
-                    attended = EXCLUDED.attended, checked_in_at_us = EXCLUDED.checked_in_at_us
+                    attended = EXCLUDED.attended, checked_in_at_us = EXCLUDED.checked_in_at_us,
+                    attributes = EXCLUDED.attributes
                  RETURNING (xmax = 0)",
                 &[
                     &registration.event_id,
@@ -130,6 +134,7 @@ impl AttendanceStore for PostgresStore {
                     &registration.registered_at_us,
                     &registration.attended,
                     &registration.checked_in_at_us,
+                    &registration.attributes,
                 ],
             )
             .await
@@ -163,7 +168,7 @@ impl AttendanceStore for PostgresStore {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us FROM attendance_registrations
+                "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us, attributes FROM attendance_registrations
                  WHERE event_id = ANY($1::text[]) ORDER BY event_id, user_id",
                 &[&event_ids],
             )
@@ -192,7 +197,7 @@ impl AttendanceStore for PostgresStore {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us
+                "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us, r.attributes
                  FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
                  WHERE r.user_id = $1 ORDER BY e.start_us, r.event_id COLLATE \"C\"",
                 &[&user_id],

@@ -148,7 +148,8 @@ impl PrivacyStore for PostgresStore {
         )
         .await?;
         tx.execute(
-            "UPDATE attendance_registrations SET user_id = $2 WHERE user_id = $1",
+            // The attributes describe the person (age, group): they go with the identity.
+            "UPDATE attendance_registrations SET user_id = $2, attributes = NULL WHERE user_id = $1",
             &[&change.user_id, &change.new_user_id],
         )
         .await?;

@@ -10,7 +10,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
 const ATTENDANCE_COLUMNS: &str = "event_id, organization_id, name, event_type, start_us, duration_minutes, location, \
-                                  capacity, price, instructor, weather, created_at_us, updated_at_us";
+                                  capacity, price, instructor, weather, created_at_us, updated_at_us, timezone";
 
 fn attendance_event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AttendanceEvent> {
     Ok(AttendanceEvent {
@@ -27,6 +27,7 @@ fn attendance_event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Attend
         weather: row.get(10)?,
         created_at_us: row.get(11)?,
         updated_at_us: row.get(12)?,
+        timezone: row.get(13)?,
     })
 }
 
@@ -37,6 +38,7 @@ fn registration_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Registrati
         registered_at_us: row.get(2)?,
         attended: row.get(3)?,
         checked_in_at_us: row.get(4)?,
+        attributes: row.get(5)?,
     })
 }
 
@@ -51,12 +53,12 @@ impl AttendanceStore for SqliteStore {
                 })? > 0;
             tx.execute(
                 &format!(
-                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                    "INSERT INTO attendance_events ({ATTENDANCE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                      ON CONFLICT (event_id) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name,
                         event_type = excluded.event_type, start_us = excluded.start_us,
                         duration_minutes = excluded.duration_minutes, location = excluded.location,
                         capacity = excluded.capacity, price = excluded.price, instructor = excluded.instructor,
-                        weather = excluded.weather, updated_at_us = excluded.updated_at_us"
+                        weather = excluded.weather, updated_at_us = excluded.updated_at_us, timezone = excluded.timezone"
                 ),
                 params![
                     event.event_id,
@@ -71,7 +73,8 @@ impl AttendanceStore for SqliteStore {
                     event.instructor,
                     event.weather,
                     event.created_at_us,
-                    event.updated_at_us
+                    event.updated_at_us,
+                    event.timezone
                 ],
             )?;
             tx.commit()?;
@@ -144,16 +147,18 @@ impl AttendanceStore for SqliteStore {
                 |row| row.get::<_, i64>(0),
             )? > 0;
             tx.execute(
-                "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO attendance_registrations (event_id, user_id, registered_at_us, attended, checked_in_at_us, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (event_id, user_id) DO UPDATE SET registered_at_us = excluded.registered_at_us,
-                    attended = excluded.attended, checked_in_at_us = excluded.checked_in_at_us",
+                    attended = excluded.attended, checked_in_at_us = excluded.checked_in_at_us,
+                    attributes = excluded.attributes",
                 params![
                     registration.event_id,
                     registration.user_id,
                     registration.registered_at_us,
                     registration.attended,
-                    registration.checked_in_at_us
+                    registration.checked_in_at_us,
+                    registration.attributes
                 ],
             )?;
             tx.commit()?;
@@ -185,7 +190,7 @@ impl AttendanceStore for SqliteStore {
         event_ids.dedup();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us FROM attendance_registrations
+                "SELECT event_id, user_id, registered_at_us, attended, checked_in_at_us, attributes FROM attendance_registrations
                  WHERE event_id = ?1 ORDER BY user_id",
             )?;
             let mut registrations = Vec::new();
@@ -224,7 +229,7 @@ impl AttendanceStore for SqliteStore {
         let user_id = user_id.to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us
+                "SELECT r.event_id, r.user_id, r.registered_at_us, r.attended, r.checked_in_at_us, r.attributes
                      FROM attendance_registrations r JOIN attendance_events e ON e.event_id = r.event_id
                      WHERE r.user_id = ?1 ORDER BY e.start_us, r.event_id",
             )?;

@@ -188,7 +188,8 @@ impl PrivacyStore for SqliteStore {
                     [&change.user_id, &change.new_user_id],
                 )?;
                 tx.execute(
-                    "UPDATE attendance_registrations SET user_id = ?2 WHERE user_id = ?1",
+                    // The attributes describe the person (age, group): they go with the identity.
+            "UPDATE attendance_registrations SET user_id = ?2, attributes = NULL WHERE user_id = ?1",
                     [&change.user_id, &change.new_user_id],
                 )?;
                 // The account is gone, and its tier history with it.

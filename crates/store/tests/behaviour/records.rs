@@ -232,6 +232,7 @@ pub(super) fn attendance_event(id: &str, start_us: i64) -> AttendanceEvent {
         weather: Some(r#"{"rain": true}"#.to_owned()),
         created_at_us: 1,
         updated_at_us: 1,
+        timezone: Some("Europe/Paris".to_owned()),
     }
 }
 
@@ -242,6 +243,7 @@ pub(super) fn registration(event: &str, user: &str, attended: Option<bool>) -> R
         registered_at_us: 5,
         attended,
         checked_in_at_us: None,
+        attributes: Some(format!(r#"{{"reminder_sent":true,"group":"{user}"}}"#)),
     }
 }
 
@@ -262,6 +264,7 @@ pub(super) async fn keeps_attendance_events_and_registrations(db: &TestDb) {
         "creation time kept"
     );
     assert_eq!(stored.price, Some(12.5));
+    assert_eq!(stored.timezone.as_deref(), Some("Europe/Paris"));
 
     let page = |after: Option<(i64, String)>| AttendanceQuery { after, limit: 1, ..AttendanceQuery::default() };
     let first = db.store.attendance_events(page(None)).await.unwrap();
@@ -279,10 +282,12 @@ pub(super) async fn keeps_attendance_events_and_registrations(db: &TestDb) {
     assert!(!db.store.set_attended("e1", "carl", true, None).await.unwrap(), "not registered");
     let registrations = db.store.registrations(&["e1".into(), "e2".into()]).await.unwrap();
     assert_eq!(registrations.len(), 3);
+    // A check-in keeps the registration's attributes.
     assert_eq!(
         registrations[0],
         Registration { attended: Some(true), checked_in_at_us: Some(150), ..registration("e1", "ana", None) }
     );
+    assert!(registrations[0].attributes.as_deref().unwrap().contains("reminder_sent"));
     let anas = db.store.user_registrations("ana").await.unwrap();
     assert_eq!(anas.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(), ["e1", "e2"], "in event order");
     assert!(db.store.user_registrations("nobody").await.unwrap().is_empty());

@@ -63,7 +63,12 @@ pub async fn anomalies(state: &AppState, request: AnomalyRequest) -> Result<Anom
     let (event_anomalies, user_anomalies) = budget
         .run(state, "looking for anomalies", move || {
             let probability = |event: &EventInfo, registration: &RegistrationInfo, history: &History| match &model {
-                Some(model) => model.predict(event, registration.registered_at_us, history).probability,
+                Some(model) => model.probability(&model.space.features_of(
+                    event,
+                    registration.registered_at_us,
+                    history,
+                    &registration.attributes,
+                )),
                 None => history.smoothed_rate(base),
             };
             attendance::anomalies(&infos, &regs, start, end, threshold, &probability)

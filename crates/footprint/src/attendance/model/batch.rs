@@ -298,6 +298,7 @@ pub async fn test_prediction(state: &AppState, request: TestPredictionRequest) -
         price: None,
         instructor: None,
         weather: None,
+        timezone: None,
         created_at_us: 0,
         updated_at_us: 0,
     });

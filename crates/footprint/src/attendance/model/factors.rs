@@ -29,17 +29,23 @@ pub struct FactorRequest {
 /// Registrations with a known outcome the analysis needs.
 const MIN_EXAMPLES: usize = 30;
 
-/// The factors named by `factors` (all without it), or `INVALID_PARAMETERS` listing the names.
-fn requested(factors: Option<&[String]>) -> Result<Vec<Factor>, ApiError> {
+/// The factors named by `factors` (all without it: the built-in ones and every attribute the
+/// registrations carry), or `INVALID_PARAMETERS` listing the names. A name that is not a
+/// built-in factor is an attribute when the registrations carry it.
+fn requested(factors: Option<&[String]>, attributes: Vec<Factor>) -> Result<Vec<Factor>, ApiError> {
     let Some(names) = factors else {
-        return Ok(Factor::ALL.to_vec());
+        return Ok(Factor::ALL.into_iter().chain(attributes).collect());
     };
     let mut chosen = Vec::with_capacity(names.len());
     for name in names {
-        let factor = Factor::parse(name).ok_or_else(|| {
-            let known: Vec<&str> = Factor::ALL.iter().map(|f| f.name()).collect();
-            ApiError::InvalidParameters(format!("factors: {name} is not one of {}", known.join(", ")))
-        })?;
+        let factor =
+            Factor::parse(name).or_else(|| attributes.iter().find(|a| a.name() == name).cloned()).ok_or_else(|| {
+                let known: Vec<&str> = Factor::ALL.iter().chain(&attributes).map(|f| f.name()).collect();
+                ApiError::InvalidParameters(format!(
+                    "factors: {name} is not a factor or an attribute of these registrations; one of {}",
+                    known.join(", ")
+                ))
+            })?;
         if !chosen.contains(&factor) {
             chosen.push(factor);
         }
@@ -59,7 +65,9 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
     {
         return Err(ApiError::InvalidParameters(format!("analysisType: only correlation is available, not {kind}")));
     }
-    let factors = requested(request.factors.as_deref())?;
+    if request.factors.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::InvalidParameters("factors: name at least one factor, or leave it out for all".into()));
+    }
     let range = TimeWindow::from_json("timeRange", request.time_range.as_ref(), state.clock.now_us())?
         .map(|(window, _)| window)
         .unwrap_or_default();
@@ -75,6 +83,7 @@ pub async fn analyze_factors(state: &AppState, request: FactorRequest) -> Result
     let (events, registrations) = records(state, range.start_us, to_us).await?;
     let infos: Vec<EventInfo> = events.iter().map(event_info).collect();
     let regs: Vec<RegistrationInfo> = registrations.iter().map(registration_info).collect();
+    let factors = requested(request.factors.as_deref(), attendance::attribute_factors(&regs))?;
     let report =
         budget.run(state, "analysing the factors", move || attendance::factor_report(&infos, &regs, &factors)).await?;
     if report.examples < MIN_EXAMPLES {
@@ -117,7 +126,8 @@ pub struct FactorAnalysisView {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FactorEntry {
-    pub name: &'static str,
+    /// A built-in factor's name, or an attribute's.
+    pub name: String,
     pub correlation: Option<f64>,
     /// `pearson` (signed, with the value or the levels' rank) or `eta` (the correlation ratio, 0
     /// to 1, for levels without an order).
@@ -163,9 +173,11 @@ impl FactorEntry {
             Factor::TimeOfDay => time_slots = Some(rates),
             Factor::Duration | Factor::Price | Factor::HistoricalAttendance | Factor::LeadTime => ranges = Some(rates),
             Factor::DayOfWeek | Factor::EventType | Factor::Location | Factor::Instructor => values = Some(rates),
+            Factor::Attribute(_) if summary.measure == Measure::Pearson => ranges = Some(rates),
+            Factor::Attribute(_) => values = Some(rates),
         }
         Self {
-            name: summary.factor.name(),
+            name: summary.factor.name().to_owned(),
             correlation: summary.correlation,
             measure: summary.measure,
             significance: summary.significance,
@@ -271,7 +283,25 @@ fn describe(summary: &FactorSummary) -> String {
             percent(worst.rate),
             p_text(p)
         ),
+        Factor::Attribute(_) if summary.measure == Measure::Pearson => {
+            let direction = if falls { "falls" } else { "rises" };
+            format!("Attendance {direction} with {name} ({test}): {}", rates("for"))
+        }
+        Factor::Attribute(_) => format!(
+            "Registrations with {name} {} have the highest attendance ({}) and with {} the lowest ({}); the difference is significant ({})",
+            best.level,
+            percent(best.rate),
+            worst.level,
+            percent(worst.rate),
+            p_text(p)
+        ),
     }
+}
+
+/// Whether an attribute is one the organiser sets: a reminder or a message sent before the event.
+fn organiser_controlled(name: &str) -> bool {
+    let name = name.to_lowercase();
+    ["reminder", "sms", "notif", "message", "email_sent", "call"].iter().any(|word| name.contains(word))
 }
 
 fn capitalised(text: &str) -> String {
@@ -291,7 +321,7 @@ fn recommendations(factors: &[FactorSummary]) -> Vec<String> {
     };
     match (best_of(Factor::DayOfWeek), best_of(Factor::TimeOfDay)) {
         (Some(day), Some(slot)) => advice.push(format!(
-            "Schedule events on {} at {} (UTC): the best day ({}) and time slot ({})",
+            "Schedule events on {} at {} (local time): the best day ({}) and time slot ({})",
             day.level,
             slot.level,
             percent(day.rate),
@@ -300,15 +330,50 @@ fn recommendations(factors: &[FactorSummary]) -> Vec<String> {
         (Some(day), None) => {
             advice.push(format!("Schedule events on {}: the best day ({})", day.level, percent(day.rate)))
         }
-        (None, Some(slot)) => {
-            advice.push(format!("Schedule events at {} (UTC): the best time slot ({})", slot.level, percent(slot.rate)))
-        }
+        (None, Some(slot)) => advice.push(format!(
+            "Schedule events at {} (local time): the best time slot ({})",
+            slot.level,
+            percent(slot.rate)
+        )),
         (None, None) => {}
     }
     for summary in factors.iter().filter(|s| is_significant(s)) {
         let Some((best, worst)) = summary.extremes() else { continue };
-        let line = match summary.factor {
+        let line = match &summary.factor {
             Factor::DayOfWeek | Factor::TimeOfDay => continue,
+            Factor::Attribute(name) if organiser_controlled(name) => {
+                let level = |wanted: &str| summary.levels.iter().find(|l| l.level == wanted);
+                match (level("yes"), level("no")) {
+                    (Some(with), Some(without)) if with.rate > without.rate => format!(
+                        "Send the {name}: {} of the registrations with it came, against {} without ({} and {} registrations; measured, not an experiment)",
+                        percent(with.rate),
+                        percent(without.rate),
+                        with.registrations,
+                        without.registrations
+                    ),
+                    (Some(with), Some(without)) => format!(
+                        "The {name} does not lift attendance here: {} came with it, {} without ({} and {} registrations); it may go to the registrations most at risk, so compare like with like before dropping it",
+                        percent(with.rate),
+                        percent(without.rate),
+                        with.registrations,
+                        without.registrations
+                    ),
+                    _ => format!(
+                        "Attendance differs by {name}: {} for {}, {} for {}",
+                        percent(best.rate),
+                        best.level,
+                        percent(worst.rate),
+                        worst.level
+                    ),
+                }
+            }
+            Factor::Attribute(name) => format!(
+                "Attendance differs by {name}: {} for {}, against {} for {}",
+                percent(best.rate),
+                best.level,
+                percent(worst.rate),
+                worst.level
+            ),
             Factor::Weather => {
                 let overall = overall_rate(&summary.levels);
                 let below: Vec<&str> =
@@ -338,7 +403,7 @@ fn recommendations(factors: &[FactorSummary]) -> Vec<String> {
                 best.level
             ),
             Factor::Duration | Factor::Price | Factor::LeadTime => {
-                let unit = match summary.factor {
+                let unit = match &summary.factor {
                     Factor::Duration => "minutes long",
                     Factor::Price => "in price",
                     _ => "days ahead (registration to start)",

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use footprint_analytics::attendance::{
-    self, AttendanceModel, EventInfo, Family, FamilyChoice, History, PersonPrediction, RegistrationInfo, TrainOptions,
+    self, AttendanceModel, AttributeValue, EventInfo, Family, FamilyChoice, History, PersonPrediction,
+    RegistrationInfo, TrainOptions,
 };
 use footprint_analytics::logistic::LogisticConfig;
 use footprint_store::{AttendanceEvent, AttendanceQuery, ModelFilter, ModelRecord, Registration};
@@ -62,9 +63,16 @@ pub fn event_info(event: &AttendanceEvent) -> EventInfo {
         condition,
         location: event.location.clone(),
         instructor: event.instructor.clone(),
-        // Events carry no time zone yet: days and slots are read in UTC.
-        utc_offset_minutes: 0,
+        utc_offset_minutes: utc_offset_minutes(event.timezone.as_deref(), event.start_us),
     }
+}
+
+/// The offset from UTC at `at_us` in the IANA zone `timezone`, in minutes (0 without a zone or
+/// with one this build does not know: stored zones were checked when they came in).
+pub fn utc_offset_minutes(timezone: Option<&str>, at_us: i64) -> i32 {
+    let Some(zone) = timezone.and_then(|name| jiff::tz::TimeZone::get(name).ok()) else { return 0 };
+    let Ok(at) = jiff::Timestamp::from_microsecond(at_us) else { return 0 };
+    zone.to_offset(at).seconds() / 60
 }
 
 pub fn registration_info(registration: &Registration) -> RegistrationInfo {
@@ -73,8 +81,26 @@ pub fn registration_info(registration: &Registration) -> RegistrationInfo {
         user_id: registration.user_id.clone(),
         registered_at_us: registration.registered_at_us,
         attended: registration.attended,
-        attributes: BTreeMap::new(),
+        attributes: registration.attributes.as_deref().map(attributes_of).unwrap_or_default(),
     }
+}
+
+/// Stored attributes (a JSON object) as the model reads them: booleans are flags, numbers
+/// numbers, texts levels; anything else was refused when it came in and is skipped here.
+pub fn attributes_of(stored: &str) -> BTreeMap<String, AttributeValue> {
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(stored) else { return BTreeMap::new() };
+    object
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = match value {
+                Value::Bool(flag) => AttributeValue::Flag(flag),
+                Value::Number(number) => AttributeValue::Number(number.as_f64()?),
+                Value::String(level) => AttributeValue::Level(level),
+                _ => return None,
+            };
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// How long an analysis waits for a free slot before `SERVICE_UNAVAILABLE`.
@@ -293,5 +319,32 @@ impl ModelSummary {
             trained_at: record.trained_at_us.map(rfc3339),
             last_trained: record.trained_at_us.map(rfc3339),
         }
+    }
+}
+
+#[cfg(test)]
+mod local_time_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_follow_the_zone_and_its_summer_time() {
+        // 2026-01-15 and 2026-07-15 at noon UTC.
+        let (winter, summer) = (1_768_478_400_000_000, 1_784_116_800_000_000);
+        assert_eq!(utc_offset_minutes(Some("Europe/Paris"), winter), 60);
+        assert_eq!(utc_offset_minutes(Some("Europe/Paris"), summer), 120);
+        assert_eq!(utc_offset_minutes(Some("America/New_York"), winter), -300);
+        assert_eq!(utc_offset_minutes(Some("Asia/Kolkata"), summer), 330);
+        assert_eq!(utc_offset_minutes(None, summer), 0);
+        assert_eq!(utc_offset_minutes(Some("Nowhere/Else"), summer), 0);
+    }
+
+    #[test]
+    fn stored_attributes_become_typed_values() {
+        let attributes = attributes_of(r#"{"reminder_sent": true, "age": 34, "channel": "email", "odd": [1]}"#);
+        assert_eq!(attributes.len(), 3, "{attributes:?}");
+        assert_eq!(attributes["reminder_sent"], AttributeValue::Flag(true));
+        assert_eq!(attributes["age"], AttributeValue::Number(34.0));
+        assert_eq!(attributes["channel"], AttributeValue::Level("email".to_owned()));
+        assert!(attributes_of("not json").is_empty());
     }
 }

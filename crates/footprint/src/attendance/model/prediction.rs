@@ -22,6 +22,8 @@ pub struct Person {
     pub user_id: String,
     pub registered_at_us: i64,
     pub previous_attendance: Option<f64>,
+    /// The registration's attributes on record.
+    pub attributes: BTreeMap<String, AttributeValue>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -111,11 +113,8 @@ fn participants_of(
     on_record: &[Registration],
     now_us: i64,
 ) -> Result<Vec<Person>, ApiError> {
-    let registered_at: HashMap<&str, i64> = on_record
-        .iter()
-        .filter(|r| r.event_id == event.event_id)
-        .map(|r| (r.user_id.as_str(), r.registered_at_us))
-        .collect();
+    let on_event: HashMap<&str, &Registration> =
+        on_record.iter().filter(|r| r.event_id == event.event_id).map(|r| (r.user_id.as_str(), r)).collect();
     if given.as_ref().is_some_and(|list| list.len() > MAX_PARTICIPANTS) {
         return Err(ApiError::InvalidParameters(format!("participants: at most {MAX_PARTICIPANTS}")));
     }
@@ -125,15 +124,25 @@ fn participants_of(
             .map(|p| {
                 let registered_at_us = match p.registration_date.as_deref() {
                     Some(text) => parse_instant("registrationDate", text)?,
-                    None => registered_at.get(p.user_id.as_str()).copied().unwrap_or(now_us),
+                    None => on_event.get(p.user_id.as_str()).map_or(now_us, |r| r.registered_at_us),
                 };
+                let attributes = on_event
+                    .get(p.user_id.as_str())
+                    .and_then(|r| r.attributes.as_deref())
+                    .map(attributes_of)
+                    .unwrap_or_default();
                 if p.previous_attendance.is_some_and(|rate| !(0.0..=1.0).contains(&rate)) {
                     return Err(ApiError::InvalidParameters(format!(
                         "participants.previousAttendance of {}: must be from 0 to 1",
                         p.user_id
                     )));
                 }
-                Ok(Person { user_id: p.user_id, registered_at_us, previous_attendance: p.previous_attendance })
+                Ok(Person {
+                    user_id: p.user_id,
+                    registered_at_us,
+                    previous_attendance: p.previous_attendance,
+                    attributes,
+                })
             })
             .collect::<Result<_, ApiError>>()?,
         None => registered(event, on_record),
@@ -153,7 +162,12 @@ pub fn registered(event: &AttendanceEvent, on_record: &[Registration]) -> Vec<Pe
     on_record
         .iter()
         .filter(|r| r.event_id == event.event_id)
-        .map(|r| Person { user_id: r.user_id.clone(), registered_at_us: r.registered_at_us, previous_attendance: None })
+        .map(|r| Person {
+            user_id: r.user_id.clone(),
+            registered_at_us: r.registered_at_us,
+            previous_attendance: None,
+            attributes: r.attributes.as_deref().map(attributes_of).unwrap_or_default(),
+        })
         .collect()
 }
 
@@ -205,7 +219,7 @@ pub fn predict_event(
     let mut advice: BTreeMap<String, usize> = BTreeMap::new();
     for person in participants {
         let history = histories.get(&person.user_id).copied().unwrap_or_default();
-        let mut features = model.space.features(&info, person.registered_at_us, &history);
+        let mut features = model.space.features_of(&info, person.registered_at_us, &history, &person.attributes);
         if let Some(rate) = person.previous_attendance {
             features[0] = rate;
         }
