@@ -105,7 +105,7 @@ fn roc_auc(probabilities: &[f64], labels: &[bool]) -> Option<f64> {
 }
 
 /// One bin of a calibration table: predictions in [low, high).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationBin {
     pub low: f64,
     pub high: f64,

@@ -79,7 +79,8 @@ pub async fn model(state: &AppState, vis: VisType, model_id: Option<&str>) -> Re
             Err(error) => return Err(error),
         },
     };
-    let (record, scored) = attendance_model::held_out_scores(state, &model_id).await?;
+    let (record, held_out) = attendance_model::held_out_scores(state, &model_id).await?;
+    let scored = held_out.validation;
     let p: Vec<f64> = scored.iter().map(|s| s.probability).collect();
     let y: Vec<bool> = scored.iter().map(|s| s.attended).collect();
     let Some(metrics) = BinaryMetrics::compute(&p, &y) else {

@@ -234,6 +234,7 @@ fn metrics(trained: &Trained) -> Value {
         feature_importance: json!(importance),
         evaluated_on: check.users,
         calibration: Some(json!(check.calibration)),
+        after_training: None,
     };
     let trends = Trends {
         accuracy_over_time: vec![AccuracyPoint {

@@ -111,6 +111,23 @@ pub struct PerformanceView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub calibration: Option<Value>,
+    /// The served model on the registrations whose outcome arrived after it was trained (events
+    /// from its training data's end on), when there are any (kinds that compute it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_training: Option<AfterTraining>,
+}
+
+/// How a model has done since it was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AfterTraining {
+    /// Events starting from this time (RFC 3339) on.
+    pub from: String,
+    pub evaluated_on: usize,
+    pub overall: Option<MetricsView>,
+    /// Predicted against observed, in tenths of probability.
+    #[schema(value_type = Vec<Object>)]
+    pub calibration: Vec<footprint_analytics::logistic::CalibrationBin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

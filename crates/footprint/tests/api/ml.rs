@@ -271,6 +271,34 @@ async fn performance_by_month_and_segment() {
     assert_eq!(matrix, performance["evaluatedOn"].as_u64().unwrap());
     assert_eq!(performance["confusionMatrix"][1][1], performance["overall"]["confusion"]["tp"]);
     assert!(!performance["featureImportance"].as_array().unwrap().is_empty());
+    assert!(performance.get("afterTraining").is_none(), "no outcome has arrived since training");
+
+    // Outcomes arrive for an event after the training window (which ends 2026-03-15T23:59:59Z):
+    // the model card scores them with the served model, apart from the validation window.
+    let registrations: Vec<Value> = (0..12)
+        .map(|n| json!({"user_id": format!("later-{n}"), "registered_at": "2026-03-10T08:00:00Z", "attended": n % 3 != 0}))
+        .collect();
+    let later = json!({"id": "after-1", "name": "Cours", "type": "class", "start": "2026-03-17T18:00:00Z",
+        "duration_minutes": 60, "registrations": registrations});
+    let imported = app
+        .client
+        .post(app.url("/api/v1/attendance/import"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/x-ndjson")
+        .body(later.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(imported).await["registrations_imported"], 12);
+    let again = body(app.get(&format!("/api/ml/models/{id}/performance"), Some(&manager)).await).await;
+    let again = &again["data"]["performance"];
+    assert_eq!(again["evaluatedOn"], performance["evaluatedOn"], "the validation window is unchanged");
+    let after = &again["afterTraining"];
+    assert_eq!(after["evaluatedOn"], 12, "{after}");
+    assert!(after["from"].as_str().unwrap().starts_with("2026-03-15T23:59:59"), "{after}");
+    assert_eq!(after["overall"]["n"], 12);
+    let binned: u64 = after["calibration"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(binned, 12);
     let missing = app.get("/api/ml/models/model-nope/performance", Some(&manager)).await;
     assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
 }
