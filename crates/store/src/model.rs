@@ -475,6 +475,17 @@ pub struct AttendanceEvent {
     pub timezone: Option<String>,
 }
 
+/// What an organisation declares for its attendance events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttendanceOrganization {
+    pub organization_id: String,
+    /// IANA zone events stored without one take.
+    pub timezone: Option<String>,
+    /// A JSON object: attribute name → `numeric`, `categorical` or `boolean`.
+    pub attributes: String,
+    pub updated_at_us: i64,
+}
+
 /// A user's attendance before some time: registrations with a known outcome, and how many
 /// they came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

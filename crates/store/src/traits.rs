@@ -230,6 +230,10 @@ pub trait AttendanceStore: Send + Sync {
     /// Each of `user_ids`' outcomes over the events that started before `before_us` (users with
     /// none are left out).
     async fn attendance_histories(&self, user_ids: &[String], before_us: i64) -> StoreResult<Vec<AttendanceHistory>>;
+    /// An organisation's declarations, when it made any.
+    async fn attendance_organization(&self, organization_id: &str) -> StoreResult<Option<AttendanceOrganization>>;
+    /// Creates or replaces an organisation's declarations.
+    async fn put_attendance_organization(&self, organization: AttendanceOrganization) -> StoreResult<()>;
 }
 
 /// Seed 003's insights: users' activity per day (written by processing with the sequence

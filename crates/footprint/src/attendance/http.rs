@@ -21,7 +21,8 @@ use crate::attendance::model::{
     ModelPerformance, PredictRequest, RecommendationRequest, Recommendations, TrainRequest,
 };
 use crate::attendance::records::{
-    self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, RegistrationInput, RegistrationView,
+    self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, OrganizationInput, OrganizationView,
+    RegistrationInput, RegistrationView,
 };
 use crate::attendance::usage::{self as ml_usage, AnalyticsParams, ServiceAnalytics, Usage};
 use crate::attendance::views::{self, Insights, MlHealth, ModelParams, ModelView};
@@ -36,6 +37,7 @@ pub(crate) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(get_event, put_event, delete_event))
         .routes(routes!(register))
         .routes(routes!(check_in))
+        .routes(routes!(get_organization, declare_organization))
         .routes(routes!(health))
         .routes(routes!(predict_attendance))
         .routes(routes!(list_models))
@@ -131,6 +133,37 @@ async fn put_event(
     principal.require_staff()?;
     let (created, view) = attendance::replace(&state, &id, input).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
+}
+
+/// What an organisation declared for its attendance records: its time zone and its attributes' kinds.
+#[utoipa::path(get, path = "/api/v1/attendance/organizations/{id}", tag = "attendance", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrganizationView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 404, body = crate::kernel::error::ErrorBody)))]
+async fn get_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrganizationView>, ApiError> {
+    principal.require_staff()?;
+    Ok(Json(attendance::organization(&state, &id).await?))
+}
+
+/// Declare (or replace) an organisation's time zone, which its events take when they do not say
+/// theirs, and its registration attributes' kinds, to which values are converted as they come
+/// in (a value that cannot be is refused). Both apply to what is stored afterwards.
+#[utoipa::path(put, path = "/api/v1/attendance/organizations/{id}", tag = "attendance", params(("id" = String, Path)),
+    request_body = OrganizationInput, security(("bearer" = [])),
+    responses((status = 200, body = OrganizationView), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody), (status = 422, body = crate::kernel::error::ErrorBody)))]
+async fn declare_organization(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<OrganizationInput>,
+) -> Result<Json<OrganizationView>, ApiError> {
+    principal.require_staff()?;
+    Ok(Json(attendance::declare(&state, &id, input, &principal.actor()).await?))
 }
 
 /// Delete the event and its registrations.

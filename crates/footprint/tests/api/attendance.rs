@@ -345,3 +345,76 @@ async fn attributes_and_time_zones_reach_the_factors_on_postgres() {
     attributes_and_time_zones_reach_the_factors(&app).await;
     app.stop().await;
 }
+
+/// An organisation declares once its time zone and its attributes' kinds: its events take the
+/// zone, and registrations' values are converted to the declared kinds or refused.
+async fn organisations_declare_zones_and_kinds(app: &TestApp) {
+    let admin = &app.admin_token;
+    let put = |body: Value| async move {
+        app.client
+            .put(app.url("/api/v1/attendance/organizations/club"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let declared = put(json!({"timezone": "Asia/Tokyo", "attributes": {"group": "categorical", "reminded": "boolean", "age": "numeric"}})).await;
+    assert_eq!(declared.status(), StatusCode::OK);
+    let declared = body(declared).await;
+    assert_eq!(declared["timezone"], "Asia/Tokyo");
+    assert_eq!(declared["attributes"]["reminded"], "boolean");
+    let colour = put(json!({"attributes": {"x": "colour"}})).await;
+    let message = body(colour).await["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("attributes.x: numeric, categorical or boolean"), "{message}");
+    assert!(body(put(json!({"timezone": "Tokyo"})).await).await["error"]["message"].as_str().unwrap().contains("IANA"));
+    let shown = body(app.get("/api/v1/attendance/organizations/club", Some(admin)).await).await;
+    assert_eq!(shown["timezone"], "Asia/Tokyo", "a refused declaration changes nothing");
+    let none = app.get("/api/v1/attendance/organizations/nobody", Some(admin)).await;
+    assert_eq!(error_code(none, StatusCode::NOT_FOUND).await, "NOT_FOUND");
+
+    // The event takes the organisation's zone; an event saying its own keeps it.
+    let event = json!({"id": "club-1", "name": "Judo", "type": "class", "start": "2026-03-10T09:00:00Z",
+        "duration_minutes": 60, "organization_id": "club"});
+    let created = body(app.post_json("/api/v1/attendance/events", Some(admin), &event).await).await;
+    assert_eq!(created["timezone"], "Asia/Tokyo", "{created}");
+    let own = json!({"id": "club-2", "name": "Judo", "type": "class", "start": "2026-03-10T09:00:00Z",
+        "duration_minutes": 60, "organization_id": "club", "timezone": "Europe/Paris"});
+    assert_eq!(
+        body(app.post_json("/api/v1/attendance/events", Some(admin), &own).await).await["timezone"],
+        "Europe/Paris"
+    );
+
+    // Values converted to the declared kinds; an undeclared one kept as sent.
+    let registration = json!({"user_id": "ana", "registered_at": "2026-03-01T08:00:00Z",
+        "attributes": {"group": 3, "reminded": "yes", "age": "41", "belt": "green"}});
+    let stored =
+        body(app.post_json("/api/v1/attendance/events/club-1/registrations", Some(admin), &registration).await).await;
+    assert_eq!(stored["attributes"], json!({"group": "3", "reminded": true, "age": 41.0, "belt": "green"}), "{stored}");
+    let old = json!({"user_id": "bob", "registered_at": "2026-03-01T08:00:00Z", "attributes": {"age": "old"}});
+    let refused = app.post_json("/api/v1/attendance/events/club-1/registrations", Some(admin), &old).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let message = body(refused).await["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("attributes.age of bob") && message.contains("a number"), "{message}");
+    // The same in an import: the line is refused with the reason.
+    let line = json!({"id": "club-3", "name": "Judo", "type": "class", "start": "2026-03-17T09:00:00Z",
+        "duration_minutes": 60, "organization_id": "club",
+        "registrations": [{"user_id": "ana", "registered_at": "2026-03-01T08:00:00Z", "attributes": {"reminded": "maybe"}}]});
+    let report = body(import(app, None, &[line]).await).await;
+    assert_eq!(report["events_imported"], 0);
+    assert!(report["rejected"][0]["reason"].as_str().unwrap().contains("attributes.reminded of ana"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisations_declare_zones_and_kinds_on_sqlite() {
+    let app = TestApp::spawn().await;
+    organisations_declare_zones_and_kinds(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organisations_declare_zones_and_kinds_on_postgres() {
+    let app = TestApp::spawn_postgres_with(|_| {}).await;
+    organisations_declare_zones_and_kinds(&app).await;
+    app.stop().await;
+}

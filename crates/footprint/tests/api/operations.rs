@@ -113,6 +113,8 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/v1/attendance/events/{id}/registrations",
         "PUT /api/v1/attendance/events/{id}/registrations/{user_id}",
         "POST /api/v1/attendance/import",
+        "GET /api/v1/attendance/organizations/{id}",
+        "PUT /api/v1/attendance/organizations/{id}",
         "GET /api/ml/health",
         "POST /api/ml/predict-attendance",
         "GET /api/ml/models",

@@ -143,6 +143,13 @@ fn protected_routes() -> Vec<Route> {
             ),
             Needs::Staff,
         ),
+        route(
+            Method::PUT,
+            "/api/v1/attendance/organizations/org-1",
+            Some(json!({"timezone": "Europe/Paris", "attributes": {"age": "numeric"}})),
+            Needs::Staff,
+        ),
+        route(Method::GET, "/api/v1/attendance/organizations/org-1", None, Needs::Staff),
         route(Method::DELETE, "/api/v1/attendance/events/e1", None, Needs::Staff),
         route(Method::POST, "/api/ml/predict-attendance", Some(json!({"eventId": "e1"})), Needs::Staff),
         route(Method::GET, "/api/ml/models", None, Needs::Admin),

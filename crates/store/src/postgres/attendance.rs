@@ -205,4 +205,40 @@ impl AttendanceStore for PostgresStore {
             .await?;
         Ok(rows.iter().map(registration_from_row).collect())
     }
+
+    async fn attendance_organization(&self, organization_id: &str) -> StoreResult<Option<AttendanceOrganization>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT organization_id, timezone, attributes, updated_at_us FROM attendance_organizations
+                 WHERE organization_id = $1",
+                &[&organization_id],
+            )
+            .await?;
+        Ok(row.map(|row| AttendanceOrganization {
+            organization_id: row.get(0),
+            timezone: row.get(1),
+            attributes: row.get(2),
+            updated_at_us: row.get(3),
+        }))
+    }
+
+    async fn put_attendance_organization(&self, organization: AttendanceOrganization) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO attendance_organizations (organization_id, timezone, attributes, updated_at_us)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (organization_id) DO UPDATE SET timezone = EXCLUDED.timezone,
+                    attributes = EXCLUDED.attributes, updated_at_us = EXCLUDED.updated_at_us",
+                &[
+                    &organization.organization_id,
+                    &organization.timezone,
+                    &organization.attributes,
+                    &organization.updated_at_us,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
 }

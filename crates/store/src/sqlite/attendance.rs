@@ -238,4 +238,44 @@ impl AttendanceStore for SqliteStore {
         })
         .await
     }
+
+    async fn attendance_organization(&self, organization_id: &str) -> StoreResult<Option<AttendanceOrganization>> {
+        let organization_id = organization_id.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT organization_id, timezone, attributes, updated_at_us FROM attendance_organizations
+                     WHERE organization_id = ?1",
+                )?
+                .query_row([organization_id], |row| {
+                    Ok(AttendanceOrganization {
+                        organization_id: row.get(0)?,
+                        timezone: row.get(1)?,
+                        attributes: row.get(2)?,
+                        updated_at_us: row.get(3)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_attendance_organization(&self, organization: AttendanceOrganization) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO attendance_organizations (organization_id, timezone, attributes, updated_at_us)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (organization_id) DO UPDATE SET timezone = excluded.timezone,
+                    attributes = excluded.attributes, updated_at_us = excluded.updated_at_us",
+                params![
+                    organization.organization_id,
+                    organization.timezone,
+                    organization.attributes,
+                    organization.updated_at_us
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
 }

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("migrations/0015_login_history.sql")),
     (16, include_str!("migrations/0016_insights.sql")),
     (17, include_str!("migrations/0017_attendance_attributes.sql")),
+    (18, include_str!("migrations/0018_attendance_organizations.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

@@ -248,6 +248,21 @@ pub(super) fn registration(event: &str, user: &str, attended: Option<bool>) -> R
 }
 
 pub(super) async fn keeps_attendance_events_and_registrations(db: &TestDb) {
+    // An organisation's declarations: none, then stored, then replaced.
+    assert_eq!(db.store.attendance_organization("org-1").await.unwrap(), None);
+    let declared = AttendanceOrganization {
+        organization_id: "org-1".to_owned(),
+        timezone: Some("Europe/Paris".to_owned()),
+        attributes: r#"{"age":"numeric"}"#.to_owned(),
+        updated_at_us: 3,
+    };
+    db.store.put_attendance_organization(declared.clone()).await.unwrap();
+    assert_eq!(db.store.attendance_organization("org-1").await.unwrap().as_ref(), Some(&declared));
+    let replaced = AttendanceOrganization { timezone: None, updated_at_us: 4, ..declared };
+    db.store.put_attendance_organization(replaced.clone()).await.unwrap();
+    assert_eq!(db.store.attendance_organization("org-1").await.unwrap(), Some(replaced));
+    assert_eq!(db.store.attendance_organization("org-2").await.unwrap(), None);
+
     assert!(db.store.upsert_attendance_event(attendance_event("e1", 100)).await.unwrap(), "created");
     assert!(db.store.upsert_attendance_event(attendance_event("e2", 200)).await.unwrap());
     let renamed = AttendanceEvent {
