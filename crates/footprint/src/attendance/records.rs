@@ -230,7 +230,7 @@ pub fn registration_from_input(event_id: &str, input: RegistrationInput) -> Resu
         registered_at_us: parse_time("registered_at", &input.registered_at)?,
         attended: input.attended,
         checked_in_at_us: input.checked_in_at.as_deref().map(|t| parse_time("checked_in_at", t)).transpose()?,
-        attributes: input.attributes.as_ref().map(attributes).transpose()?,
+        attributes: input.attributes.as_ref().map(checked_attributes).transpose()?,
     })
 }
 
@@ -247,7 +247,7 @@ const MAX_ATTRIBUTES: usize = 32;
 
 /// Checked attributes, stored as a JSON object: names of 1–64 characters, values booleans,
 /// finite numbers or texts of at most 200 characters.
-fn attributes(input: &Map<String, Value>) -> Result<String, ApiError> {
+pub fn checked_attributes(input: &Map<String, Value>) -> Result<String, ApiError> {
     if input.len() > MAX_ATTRIBUTES {
         return Err(invalid(format!("attributes: at most {MAX_ATTRIBUTES}, not {}", input.len())));
     }

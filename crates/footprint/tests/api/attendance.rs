@@ -330,6 +330,38 @@ async fn attributes_and_time_zones_reach_the_factors(app: &TestApp) {
         app.post_json("/api/ml/analyze-factors", Some(&app.admin_token), &json!({"factors": ["shoe_size"]})).await;
     let unknown = body(unknown).await;
     assert!(unknown["error"]["message"].as_str().unwrap().contains("reminder_sent"), "{unknown}");
+
+    // A model trained on these registrations uses the attribute, also when a prediction gives it.
+    let train = json!({"trainingData": {"minDataPoints": 50}, "hyperparameters": {"family": "logistic"}});
+    let started = body(app.post_json("/api/ml/models/train", Some(&app.admin_token), &train).await).await;
+    let id = started["data"]["id"].as_str().unwrap_or_else(|| panic!("{started}")).to_owned();
+    let mut model = Value::Null;
+    for _ in 0..300 {
+        model = body(app.get(&format!("/api/ml/models/{id}"), Some(&app.admin_token)).await).await["data"].clone();
+        if model["status"] != "training" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(model["status"], "ready", "{model}");
+    let next = json!({"id": "ny-next", "name": "Evening class", "type": "class", "start": "2026-05-12T01:00:00Z",
+        "duration_minutes": 60, "timezone": "America/New_York"});
+    assert_eq!(
+        app.post_json("/api/v1/attendance/events", Some(&app.admin_token), &next).await.status(),
+        StatusCode::CREATED
+    );
+    let predict = |reminded: Value| {
+        json!({"eventId": "ny-next", "participants": [{"userId": "newcomer", "registrationDate": "2026-05-01T08:00:00Z",
+            "attributes": {"reminder_sent": reminded}}]})
+    };
+    let probability = |answer: &Value| answer["data"]["individual"][0]["attendanceProbability"].as_f64().unwrap();
+    let reminded =
+        body(app.post_json("/api/ml/predict-attendance", Some(&app.admin_token), &predict(json!(true))).await).await;
+    let forgotten =
+        body(app.post_json("/api/ml/predict-attendance", Some(&app.admin_token), &predict(json!(false))).await).await;
+    assert!(probability(&reminded) > probability(&forgotten) + 0.2, "{reminded} {forgotten}");
+    let odd = app.post_json("/api/ml/predict-attendance", Some(&app.admin_token), &predict(json!({"a": 1}))).await;
+    assert_eq!(error_code(odd, StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

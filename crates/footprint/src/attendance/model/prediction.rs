@@ -14,6 +14,10 @@ pub struct Participant {
     pub registration_date: Option<String>,
     /// The user's past attendance rate (0–1), replacing the one computed from the records.
     pub previous_attendance: Option<f64>,
+    /// Attributes of the person and the registration (booleans, numbers, texts), over those on
+    /// record for this registration.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Map<String, Value>>,
 }
 
 /// Someone to predict for.
@@ -22,7 +26,7 @@ pub struct Person {
     pub user_id: String,
     pub registered_at_us: i64,
     pub previous_attendance: Option<f64>,
-    /// The registration's attributes on record.
+    /// The registration's attributes: on record, with those given over them.
     pub attributes: BTreeMap<String, AttributeValue>,
 }
 
@@ -126,11 +130,17 @@ fn participants_of(
                     Some(text) => parse_instant("registrationDate", text)?,
                     None => on_event.get(p.user_id.as_str()).map_or(now_us, |r| r.registered_at_us),
                 };
-                let attributes = on_event
+                let mut attributes = on_event
                     .get(p.user_id.as_str())
                     .and_then(|r| r.attributes.as_deref())
                     .map(attributes_of)
                     .unwrap_or_default();
+                if let Some(given) = &p.attributes {
+                    let checked = crate::attendance::records::checked_attributes(given).map_err(|error| {
+                        ApiError::InvalidParameters(format!("participants.attributes of {}: {error}", p.user_id))
+                    })?;
+                    attributes.extend(attributes_of(&checked));
+                }
                 if p.previous_attendance.is_some_and(|rate| !(0.0..=1.0).contains(&rate)) {
                     return Err(ApiError::InvalidParameters(format!(
                         "participants.previousAttendance of {}: must be from 0 to 1",
