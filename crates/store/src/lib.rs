@@ -26,6 +26,7 @@ pub use inspect::every_row;
 pub use model::*;
 pub use postgres::PostgresOptions;
 pub use scratch::ScratchSchema;
+pub use sqlite::backup::{BackupReport, backup as backup_sqlite, restore as restore_sqlite};
 pub use sqlite::{SqliteOptions, Synchronous};
 pub use traits::{
     AccountStore, AttendanceStore, AutomationStore, EventStore, InsightsStore, PrivacyStore, RegistryStore,

@@ -1,9 +1,10 @@
 //! The command line: `footprint [serve]` (here, with its shutdown signal), `setup-db`, `keys
-//! create` and `admin create` (`admin.rs`), `automation` (`automation.rs`), `bench`, `eval` and
-//! `demo` (`tools/`).
+//! create` and `admin create` (`admin.rs`), `automation` (`automation.rs`), `backup` and
+//! `restore` (`backup.rs`), `bench`, `eval` and `demo` (`tools/`).
 
 mod admin;
 pub mod automation;
+pub mod backup;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +57,11 @@ pub enum Command {
     /// Load a realistic generated dataset (users, sessions, matches, attendance, a trained model,
     /// segments, one account of each role) so that every page and endpoint has something to show.
     Demo(crate::tools::demo::DemoArgs),
+    /// Copy the embedded store while the server runs (consistent, checked by opening the copy),
+    /// with the instance's secrets beside it. PostgreSQL: use pg_dump.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data directory.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +175,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Visualize(args) => visualize(config, args).await,
         Command::Demo(args) => crate::tools::demo::run(args, config).await,
         Command::Automation(command) => automation::run(command, config).await,
+        Command::Backup(args) => tokio::task::spawn_blocking(move || backup::backup(&config, &args).map(drop)).await?,
+        Command::Restore(args) => {
+            tokio::task::spawn_blocking(move || backup::restore(&config, &args).map(drop)).await?
+        }
     }
 }
 

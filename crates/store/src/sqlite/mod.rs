@@ -10,6 +10,7 @@
 
 mod accounts;
 mod attendance;
+pub mod backup;
 mod events;
 mod files;
 mod insights;
