@@ -269,3 +269,24 @@ async fn a_backup_under_load_restores_every_event_acknowledged_before_it() {
     assert!(stored.values().all(|n| *n == 1), "an event restored twice");
     assert!(stored.len() <= acknowledged.len());
 }
+
+/// With PostgreSQL, backup and restore refuse and say what to use instead; nothing is written.
+#[test]
+fn backup_and_restore_point_postgres_to_pg_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("copy.db");
+    for args in [vec!["backup", "--out", out.to_str().unwrap()], vec!["restore", out.to_str().unwrap()]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_footprint"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FOOTPRINT_DATA_DIR", dir.path())
+            .env("DATABASE_URL", "postgres://footprint@127.0.0.1:1/nowhere")
+            .args(&args)
+            .output()
+            .expect("run footprint");
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(text.contains("pg_dump") && text.contains("PostgreSQL"), "{args:?}: {text}");
+    }
+    assert!(!out.exists());
+}
