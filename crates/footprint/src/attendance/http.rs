@@ -20,9 +20,9 @@ use crate::attendance::model::{
     self as attendance_model, AnomalyReport, AnomalyRequest, AttendancePrediction, FactorAnalysisView, FactorRequest,
     ModelPerformance, PredictRequest, RecommendationRequest, Recommendations, TrainRequest,
 };
+use crate::attendance::organizations::{self, OrganizationInput, OrganizationView};
 use crate::attendance::records::{
-    self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, OrganizationInput, OrganizationView,
-    RegistrationInput, RegistrationView,
+    self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, RegistrationInput, RegistrationView,
 };
 use crate::attendance::usage::{self as ml_usage, AnalyticsParams, ServiceAnalytics, Usage};
 use crate::attendance::views::{self, Insights, MlHealth, ModelParams, ModelView};
@@ -146,7 +146,7 @@ async fn get_organization(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrganizationView>, ApiError> {
     principal.require_staff()?;
-    Ok(Json(attendance::organization(&state, &id).await?))
+    Ok(Json(organizations::organization(&state, &id).await?))
 }
 
 /// Declare (or replace) an organisation's time zone, which its events take when they do not say
@@ -163,7 +163,7 @@ async fn declare_organization(
     ApiJson(input): ApiJson<OrganizationInput>,
 ) -> Result<Json<OrganizationView>, ApiError> {
     principal.require_staff()?;
-    Ok(Json(attendance::declare(&state, &id, input, &principal.actor()).await?))
+    Ok(Json(organizations::declare(&state, &id, input, &principal.actor()).await?))
 }
 
 /// Delete the event and its registrations.
