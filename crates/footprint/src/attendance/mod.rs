@@ -5,6 +5,7 @@
 //! of their use.
 
 pub mod http;
+mod input;
 pub mod model;
 pub mod organizations;
 pub mod records;

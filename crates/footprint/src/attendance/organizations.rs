@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::audit;
 use crate::app::state::AppState;
-use crate::attendance::records::{MAX_ATTRIBUTES, invalid, text, timezone};
+use crate::attendance::input::{MAX_ATTRIBUTES, invalid, text, timezone};
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 

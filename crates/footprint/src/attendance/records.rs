@@ -10,12 +10,11 @@ use utoipa::ToSchema;
 
 use crate::accounts::audit;
 use crate::app::state::AppState;
+use crate::attendance::input::{MAX_ATTRIBUTES, MAX_TEXT, invalid, text, timezone};
 use crate::attendance::organizations::declarations;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::kernel::time::TimeWindow;
-
-const MAX_TEXT: usize = 200;
 
 /// An attendance event as clients send it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -163,25 +162,10 @@ pub fn view(event: &AttendanceEvent, registrations: Option<&[Registration]>) -> 
     }
 }
 
-pub(crate) fn invalid(message: String) -> ApiError {
-    ApiError::Validation(message)
-}
-
 /// A record's RFC 3339 field, in microseconds: 422 when it does not parse (a query's or an
 /// analysis's times are parameters: `kernel::time`, 400).
 pub fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
     crate::kernel::time::instant(field, text).map_err(invalid)
-}
-
-pub(crate) fn text(field: &str, value: Option<&str>, required: bool) -> Result<Option<String>, ApiError> {
-    match value.map(str::trim) {
-        None | Some("") if required => Err(invalid(format!("{field}: is required"))),
-        None | Some("") => Ok(None),
-        Some(text) if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) => {
-            Err(invalid(format!("{field}: at most {MAX_TEXT} printable characters")))
-        }
-        Some(text) => Ok(Some(text.to_owned())),
-    }
 }
 
 /// Checks an event; `id` from the path wins over the body's.
@@ -234,17 +218,6 @@ pub fn registration_from_input(event_id: &str, input: RegistrationInput) -> Resu
         attributes: input.attributes.as_ref().map(checked_attributes).transpose()?,
     })
 }
-
-/// A known IANA zone name, as given (trimmed).
-pub(crate) fn timezone(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    jiff::tz::db().get(name).map(|_| name.to_owned()).map_err(|_| {
-        invalid(format!("timezone: {name:?} is not a known IANA time zone (e.g. Europe/Paris, America/New_York, UTC)"))
-    })
-}
-
-/// Most attributes one registration may carry.
-pub(crate) const MAX_ATTRIBUTES: usize = 32;
 
 /// Checked attributes, stored as a JSON object: names of 1–64 characters, values booleans,
 /// finite numbers or texts of at most 200 characters.
