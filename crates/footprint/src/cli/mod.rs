@@ -1,10 +1,11 @@
 //! The command line: `footprint [serve]` (here, with its shutdown signal), `setup-db`, `keys
 //! create` and `admin create` (`admin.rs`), `automation` (`automation.rs`), `backup` and
-//! `restore` (`backup.rs`), `bench`, `eval` and `demo` (`tools/`).
+//! `restore` (`backup.rs`), `export` and `import` (`transfer.rs`), `bench`, `eval` and `demo` (`tools/`).
 
 mod admin;
 pub mod automation;
 pub mod backup;
+pub mod transfer;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,6 +63,11 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty data directory.
     Restore(backup::RestoreArgs),
+    /// Write stored events as JSON lines (filters: --type, --from, --to).
+    Export(transfer::ExportArgs),
+    /// Ingest JSON lines of events through the usual validation, consent and durable path
+    /// (idempotent through message_id), with a report of what was refused and why.
+    Import(transfer::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +185,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Restore(args) => {
             tokio::task::spawn_blocking(move || backup::restore(&config, &args).map(drop)).await?
         }
+        Command::Export(args) => transfer::export(config, args).await,
+        Command::Import(args) => transfer::import(config, args).await,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod processing;
 pub mod queue;
 pub mod retention;
 pub mod schema;
+pub mod transfer;
 pub mod validate;
 
 pub use library::{

@@ -32,4 +32,5 @@ mod seed002;
 mod snapshots;
 mod tokens;
 mod track;
+mod transfer;
 mod visualizations;

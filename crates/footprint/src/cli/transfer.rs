@@ -1,0 +1,103 @@
+//! `footprint export` and `footprint import`: events as JSON lines, streamed, with a progress
+//! bar on standard error and a final report (`tracking::transfer`).
+
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::app::config::Config;
+use crate::app::server::App;
+use crate::tracking::transfer::{self, ExportFilter};
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the JSON lines (standard output without it).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only events of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// Only events from this time on (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// JSON lines of events, as `footprint export` writes them or as clients send them (`-`:
+    /// standard input).
+    pub file: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar
+}
+
+fn instant(field: &str, text: Option<&str>) -> anyhow::Result<Option<i64>> {
+    text.map(|t| crate::kernel::time::instant(field, t).map_err(|e| anyhow::anyhow!("--{field}: {e}"))).transpose()
+}
+
+pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
+    let filter = ExportFilter {
+        event_type: args.event_type.clone(),
+        from_us: instant("from", args.from.as_deref())?,
+        to_us: instant("to", args.to.as_deref())?,
+    };
+    let mut out: Box<dyn Write + Send> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create_new(path)
+                .with_context(|| format!("cannot create {} (it must not exist)", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    };
+    let app = App::build(config).await?;
+    let bar = bar("exported {pos} events ({per_sec}, {elapsed})");
+    let result = transfer::export_events(&app.state, &filter, &mut out, &|n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    app.shutdown().await;
+    let written = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("exported {written} events");
+    Ok(())
+}
+
+pub async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
+    let mut input: Box<dyn std::io::BufRead + Send> = if args.file.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+        if args.file.extension().is_some_and(|e| e == "gz") {
+            Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+        } else {
+            Box::new(BufReader::new(file))
+        }
+    };
+    let app = App::build(config).await?;
+    let bar = if args.json { ProgressBar::hidden() } else { bar("imported {pos} lines ({per_sec}, {elapsed})") };
+    let result = transfer::import_events(&app.state, &mut input, &|n| bar.set_position(n as u64)).await;
+    bar.finish_and_clear();
+    app.shutdown().await;
+    let report = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} lines: {} imported, {} duplicates (already stored), {} not collected, {} refused",
+            report.lines, report.imported, report.duplicates, report.not_collected, report.rejected_count
+        );
+        for refused in &report.rejected {
+            println!("  line {}: {}", refused.line, refused.reason);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Events in and out as JSON lines (`footprint export` / `footprint import`): the export streams
+//! the stored events page by page in time order, one line each in the shape of
+//! `GET /api/v1/events`; the import reads such lines (or any event a client could send) in
+//! batches through the same validation, consent and durable path as `POST /api/track/batch`,
+//! so an import is idempotent through `message_id` (an exported event without one is imported
+//! under its `event_id` as its message id).
+
+use std::io::{BufRead, Write};
+
+use footprint_analytics::EventType;
+use footprint_store::{EventPosition, EventQuery};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::state::AppState;
+use crate::kernel::error::ApiError;
+use crate::tracking::events::view;
+use crate::tracking::ingest::{EventResult, ingest, limits};
+use crate::tracking::validate::validate_event;
+
+/// Events read from the store per page, and sent to the ingestion queue per batch.
+const PAGE: u32 = 5_000;
+const BATCH: usize = 1_000;
+/// Rejected lines listed one by one; beyond, only counted.
+const LISTED: usize = 1_000;
+
+/// Which events to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub event_type: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+}
+
+/// Writes the events `filter` selects as JSON lines; returns how many. `progress` is told the
+/// running count after each page.
+pub async fn export_events(
+    state: &AppState,
+    filter: &ExportFilter,
+    out: &mut (dyn Write + Send),
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ApiError> {
+    let event_type = match &filter.event_type {
+        Some(raw) => Some(
+            EventType::parse(raw).map_err(|e| ApiError::InvalidParameters(format!("type: {e}")))?.as_str().to_owned(),
+        ),
+        None => None,
+    };
+    let mut after: Option<EventPosition> = None;
+    let mut written = 0u64;
+    loop {
+        let query = EventQuery {
+            user_key: None,
+            event_type: event_type.clone(),
+            from_us: filter.from_us,
+            to_us: filter.to_us,
+            after,
+            limit: PAGE,
+        };
+        let page = state.store.events(query).await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
+        for event in page {
+            let line = serde_json::to_string(&view(event)?).map_err(ApiError::internal)?;
+            writeln!(out, "{line}").map_err(ApiError::internal)?;
+            written += 1;
+        }
+        progress(written);
+        if !full {
+            out.flush().map_err(ApiError::internal)?;
+            return Ok(written);
+        }
+    }
+}
+
+/// A line the import could not take.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectedLine {
+    /// 1-based.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What an import did, line by line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// Non-empty lines read.
+    pub lines: usize,
+    pub imported: usize,
+    /// Already stored (same user and `message_id`): nothing new was stored.
+    pub duplicates: usize,
+    /// Refused by consent or erasure, with the reason in `rejected`.
+    pub not_collected: usize,
+    /// Lines refused: invalid, or not collected.
+    pub rejected_count: usize,
+    /// The first 1 000 rejected or not collected lines with their reasons.
+    pub rejected: Vec<RejectedLine>,
+}
+
+impl ImportReport {
+    fn refuse(&mut self, line: usize, reason: String) {
+        self.rejected_count += 1;
+        if self.rejected.len() < LISTED {
+            self.rejected.push(RejectedLine { line, reason });
+        }
+    }
+}
+
+/// Reads JSON lines of events and ingests them a batch at a time; `progress` is told the lines
+/// read so far after each batch.
+pub async fn import_events(
+    state: &AppState,
+    input: &mut (dyn BufRead + Send),
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ImportReport, ApiError> {
+    let mut report = ImportReport::default();
+    let limits = limits(state);
+    let mut batch: Vec<(usize, Result<crate::tracking::validate::ValidEvent, String>)> = Vec::with_capacity(BATCH);
+    let mut text = String::new();
+    let mut number = 0usize;
+    loop {
+        text.clear();
+        let read = input.read_line(&mut text).map_err(|e| ApiError::InvalidParameters(format!("cannot read: {e}")))?;
+        if read > 0 {
+            number += 1;
+            let line = text.trim();
+            if !line.is_empty() {
+                report.lines += 1;
+                let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(state.clock.now_us()) * 1_000)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                let item = match serde_json::from_str::<Value>(line) {
+                    Ok(mut raw) => {
+                        // An exported event keeps its identity across imports.
+                        if let Some(object) = raw.as_object_mut()
+                            && object.get("message_id").is_none_or(Value::is_null)
+                            && let Some(id) = object.get("event_id").cloned().filter(Value::is_string)
+                        {
+                            object.insert("message_id".to_owned(), id);
+                        }
+                        validate_event(&raw, now, &limits)
+                    }
+                    Err(error) => Err(format!("not JSON: {error}")),
+                };
+                batch.push((number, item));
+            }
+        }
+        if batch.len() >= BATCH || (read == 0 && !batch.is_empty()) {
+            let lines: Vec<usize> = batch.iter().map(|(line, _)| *line).collect();
+            let results = ingest(state, batch.drain(..).map(|(_, item)| item).collect()).await?;
+            for (line, result) in lines.into_iter().zip(results) {
+                match result {
+                    EventResult::Accepted { .. } => report.imported += 1,
+                    EventResult::Duplicate => report.duplicates += 1,
+                    EventResult::Rejected { reason } => report.refuse(line, reason),
+                    EventResult::NotCollected { reason } => {
+                        report.not_collected += 1;
+                        report.refuse(line, reason);
+                    }
+                }
+            }
+            progress(number);
+        }
+        if read == 0 {
+            return Ok(report);
+        }
+    }
+}
