@@ -5,6 +5,7 @@
 //! so an import is idempotent through `message_id` (an exported event without one is imported
 //! under its `event_id` as its message id).
 
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 
 use footprint_analytics::EventType;
@@ -16,11 +17,12 @@ use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 use crate::tracking::events::view;
 use crate::tracking::ingest::{EventResult, ingest, limits};
-use crate::tracking::validate::validate_event;
+use crate::tracking::validate::{ValidEvent, validate_event};
 
 /// Events read from the store per page, and sent to the ingestion queue per batch.
 const PAGE: u32 = 5_000;
 const BATCH: usize = 1_000;
+const IN_FLIGHT: usize = 4;
 /// Rejected lines listed one by one; beyond, only counted.
 const LISTED: usize = 1_000;
 
@@ -115,7 +117,9 @@ pub async fn import_events(
 ) -> Result<ImportReport, ApiError> {
     let mut report = ImportReport::default();
     let limits = limits(state);
-    let mut batch: Vec<(usize, Result<crate::tracking::validate::ValidEvent, String>)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(usize, Result<ValidEvent, String>)> = Vec::with_capacity(BATCH);
+    // Batches in the ingestion queue at once, in line order: the queue commits them together.
+    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(IN_FLIGHT);
     let mut text = String::new();
     let mut number = 0usize;
     loop {
@@ -146,7 +150,13 @@ pub async fn import_events(
         }
         if batch.len() >= BATCH || (read == 0 && !batch.is_empty()) {
             let lines: Vec<usize> = batch.iter().map(|(line, _)| *line).collect();
-            let results = ingest(state, batch.drain(..).map(|(_, item)| item).collect()).await?;
+            let items: Vec<Result<ValidEvent, String>> = batch.drain(..).map(|(_, item)| item).collect();
+            let state = state.clone();
+            in_flight.push_back((lines, number, tokio::spawn(async move { ingest(&state, items).await })));
+        }
+        while in_flight.len() >= IN_FLIGHT || (read == 0 && !in_flight.is_empty()) {
+            let Some((lines, read_so_far, task)) = in_flight.pop_front() else { break };
+            let results = task.await.map_err(ApiError::internal)??;
             for (line, result) in lines.into_iter().zip(results) {
                 match result {
                     EventResult::Accepted { .. } => report.imported += 1,
@@ -158,10 +168,13 @@ pub async fn import_events(
                     }
                 }
             }
-            progress(number);
+            progress(read_so_far);
         }
         if read == 0 {
             return Ok(report);
         }
     }
 }
+
+/// A batch sent to the queue: its line numbers, the lines read when it left, and its results.
+type InFlight = (Vec<usize>, usize, tokio::task::JoinHandle<Result<Vec<EventResult>, ApiError>>);
