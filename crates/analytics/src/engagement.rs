@@ -267,19 +267,7 @@ mod tests {
 
     #[test]
     fn engagement_sums_known_outcomes_lead_times_and_last_minute_registrations() {
-        let event = |id: &str, start_us: i64| EventInfo {
-            event_id: id.to_owned(),
-            event_type: "class".to_owned(),
-            start_us,
-            duration_minutes: 60,
-            price: None,
-            bad_weather: None,
-            temperature_c: None,
-            condition: None,
-            location: None,
-            instructor: None,
-            utc_offset_minutes: 0,
-        };
+        let event = |id: &str, start_us: i64| EventInfo::plain(id.to_owned(), "class".to_owned(), start_us, 60);
         let day = crate::time::DAY_US;
         let events = [event("a", 10 * day), event("b", 20 * day)];
         let registration = |event: &str, user: &str, at: i64, attended: Option<bool>| RegistrationInfo {

@@ -179,19 +179,7 @@ mod summary_tests {
     }
 
     fn event(id: &str) -> EventInfo {
-        EventInfo {
-            event_id: id.to_owned(),
-            event_type: String::new(),
-            start_us: 0,
-            duration_minutes: 60,
-            price: None,
-            bad_weather: None,
-            temperature_c: None,
-            condition: None,
-            location: None,
-            instructor: None,
-            utc_offset_minutes: 0,
-        }
+        EventInfo::plain(id.to_owned(), String::new(), 0, 60)
     }
 
     #[test]

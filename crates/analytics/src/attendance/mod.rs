@@ -39,6 +39,29 @@ pub struct EventInfo {
 }
 
 impl EventInfo {
+    /// An event with only what every event has: no price, weather, place, instructor or time
+    /// zone (UTC).
+    pub fn plain(
+        event_id: impl Into<String>,
+        event_type: impl Into<String>,
+        start_us: i64,
+        duration_minutes: i64,
+    ) -> Self {
+        Self {
+            event_id: event_id.into(),
+            event_type: event_type.into(),
+            start_us,
+            duration_minutes,
+            price: None,
+            bad_weather: None,
+            temperature_c: None,
+            condition: None,
+            location: None,
+            instructor: None,
+            utc_offset_minutes: 0,
+        }
+    }
+
     /// The start in local time, as microseconds since the epoch of the local clock.
     pub(crate) fn local_us(&self) -> i64 {
         self.start_us + i64::from(self.utc_offset_minutes) * 60_000_000
@@ -205,19 +228,7 @@ mod tests {
 
     #[test]
     fn history_features_come_only_from_earlier_events() {
-        let event = |id: &str, day: i64| EventInfo {
-            event_id: id.to_owned(),
-            event_type: "class".to_owned(),
-            start_us: MONDAY + day * DAY_US,
-            duration_minutes: 60,
-            price: None,
-            bad_weather: None,
-            temperature_c: None,
-            condition: None,
-            location: None,
-            instructor: None,
-            utc_offset_minutes: 0,
-        };
+        let event = |id: &str, day: i64| EventInfo::plain(id, "class", MONDAY + day * DAY_US, 60);
         let registration = |id: &str, attended: bool| RegistrationInfo {
             event_id: id.to_owned(),
             user_id: "ana".to_owned(),

@@ -30,15 +30,7 @@ pub fn backup(source: &Path, target: &Path) -> StoreResult<BackupReport> {
     if !source.exists() {
         return Err(StoreError::Unavailable(format!("no store at {}", source.display())));
     }
-    let pairs = [(derived_path(source), derived_path(target)), (source.to_path_buf(), target.to_path_buf())];
-    refuse_existing(pairs.iter().map(|(_, to)| to.as_path()))?;
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
-    }
-    for (from, to) in &pairs {
-        copy(from, to)?;
-    }
-    verify(target)
+    copy_all(&[(derived_path(source), derived_path(target)), (source.to_path_buf(), target.to_path_buf())], target)
 }
 
 /// Restores a backup (`backup` and its derived sibling) as the store at `target`, which must
@@ -50,26 +42,25 @@ pub fn restore(backup: &Path, target: &Path) -> StoreResult<BackupReport> {
             return Err(StoreError::Unavailable(format!("{} is missing from the backup", from.display())));
         }
     }
-    refuse_existing(pairs.iter().map(|(_, to)| to.as_path()))?;
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
-    }
-    for (from, to) in &pairs {
-        copy(from, to)?;
-    }
-    verify(target)
+    copy_all(&pairs, target)
 }
 
-fn refuse_existing<'a>(targets: impl Iterator<Item = &'a Path>) -> StoreResult<()> {
-    for target in targets {
-        if target.exists() {
-            return Err(StoreError::Unavailable(format!(
-                "{} exists: choose a new file (nothing is overwritten)",
-                target.display()
-            )));
-        }
+/// Copies each (from, to) in order into files that must not exist yet, then checks the copy
+/// whose primary file is `primary`.
+fn copy_all(pairs: &[(PathBuf, PathBuf)], primary: &Path) -> StoreResult<BackupReport> {
+    if let Some((_, taken)) = pairs.iter().find(|(_, to)| to.exists()) {
+        return Err(StoreError::Unavailable(format!(
+            "{} exists: choose a new file (nothing is overwritten)",
+            taken.display()
+        )));
     }
-    Ok(())
+    if let Some(parent) = primary.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
+    }
+    for (from, to) in pairs {
+        copy(from, to)?;
+    }
+    verify(primary)
 }
 
 /// One file, all its pages in one step (one read transaction: a consistent snapshot).
