@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
+use crate::attendance::import::{self as history, ImportLine, ImportMode, ImportReport};
 use crate::attendance::model::batch::{self, BatchPrediction, BatchRequest, TestPrediction, TestPredictionRequest};
 use crate::attendance::model::insights::{self as ml_insights, InsightsRequest};
 use crate::attendance::model::{
@@ -22,7 +23,7 @@ use crate::attendance::model::{
 };
 use crate::attendance::organizations::{self, OrganizationInput, OrganizationView};
 use crate::attendance::records::{
-    self as attendance, CheckIn, EventInput, EventList, EventView, ImportReport, RegistrationInput, RegistrationView,
+    self as attendance, CheckIn, EventInput, EventList, EventView, RegistrationInput, RegistrationView,
 };
 use crate::attendance::usage::{self as ml_usage, AnalyticsParams, ServiceAnalytics, Usage};
 use crate::attendance::views::{self, Insights, MlHealth, ModelParams, ModelView};
@@ -220,7 +221,7 @@ async fn check_in(
 /// default); a larger one gets 413.
 #[utoipa::path(post, path = "/api/v1/attendance/import", tag = "attendance",
     params(ImportQuery),
-    request_body(content = crate::attendance::records::ImportLine, content_type = "application/x-ndjson",
+    request_body(content = ImportLine, content_type = "application/x-ndjson",
         description = "JSON lines, each line one object of this schema. At most `ingest.batch_max_bytes` (10 MiB by default) in all."),
     security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
@@ -233,8 +234,8 @@ async fn import(
     TextBody(text): TextBody,
 ) -> Result<Json<ImportReport>, ApiError> {
     principal.require_staff()?;
-    let mode = attendance::ImportMode::parse(query.mode.as_deref())?;
-    Ok(Json(attendance::import(&state, &text, mode, &principal.actor()).await?))
+    let mode = ImportMode::parse(query.mode.as_deref())?;
+    Ok(Json(history::import(&state, &text, mode, &principal.actor()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

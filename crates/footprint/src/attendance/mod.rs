@@ -5,6 +5,7 @@
 //! of their use.
 
 pub mod http;
+pub mod import;
 mod input;
 pub mod model;
 pub mod organizations;

@@ -26,8 +26,7 @@ fn history() -> String {
     for registration in registrations.iter_mut().filter(|r| r.event_id == "e15-1") {
         registration.attended = Some(false);
     }
-    footprint::attendance::records::import_lines(&events, &registrations, "Cours", MONDAY - synthetic::MONDAY)
-        .join("\n")
+    footprint::attendance::import::import_lines(&events, &registrations, "Cours", MONDAY - synthetic::MONDAY).join("\n")
 }
 
 async fn wait_ready(app: &TestApp, id: &str) -> Value {

@@ -185,7 +185,7 @@ async fn training_runs_and_analyses_are_limited() {
     let admin = app.admin_token.clone();
     // Enough labelled registrations for a run to start (two weeks of generated classes).
     let (events, registrations) = footprint_analytics::attendance::synthetic::weekly_classes(2, 3);
-    let lines = footprint::attendance::records::import_lines(&events, &registrations, "Cours", 0).join("\n");
+    let lines = footprint::attendance::import::import_lines(&events, &registrations, "Cours", 0).join("\n");
     let import = app
         .client
         .post(app.url("/api/v1/attendance/import"))

@@ -14,8 +14,8 @@ use super::load::{Call, Timing, drive};
 use super::print_row;
 use super::target::Target;
 use crate::app::config::Config;
+use crate::attendance::import as attendance;
 use crate::attendance::model as attendance_model;
-use crate::attendance::records as attendance;
 use crate::kernel::clock::rfc3339;
 
 use crate::kernel::time::DAY_US;

@@ -1,6 +1,7 @@
 //! `footprint eval`: offline evaluations on public datasets, printed as tables (or JSON).
 
 mod attendance;
+mod attendance_data;
 mod churn;
 mod churn_table;
 mod clustering;

@@ -15,7 +15,7 @@ fn history() -> String {
     for registration in registrations.iter_mut().filter(|r| r.event_id == "e37-1") {
         registration.attended = Some(false);
     }
-    footprint::attendance::records::import_lines(&events, &registrations, "Cours", HISTORY_MONDAY - synthetic::MONDAY)
+    footprint::attendance::import::import_lines(&events, &registrations, "Cours", HISTORY_MONDAY - synthetic::MONDAY)
         .join("\n")
 }
 
