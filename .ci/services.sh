@@ -52,3 +52,25 @@ ensure_chromium() {
     echo "ci: installing Debian's chromium for the browser tests" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
+
+# The real Segment and PostHog SDKs (Python and Node) that tests/api/sdk_clients.rs sends with,
+# at the versions pinned beside that test, installed from PyPI and npm into target/sdk-clients.
+ensure_sdk_clients() {
+    local src=crates/footprint/tests/api/sdk_clients dir=target/sdk-clients
+    local stamp
+    stamp="$dir/.installed-$(cat "$src/requirements.txt" "$src/package.json" | sha256sum | cut -c1-16)"
+    [ -f "$stamp" ] && return 0
+    echo "ci: installing the Segment and PostHog SDKs for the SDK tests" >&2
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    rm -rf "$dir" && mkdir -p "$dir"
+    if ! python3 -m venv "$dir/venv" >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$dir/venv"
+    fi
+    "$dir/venv/bin/pip" install -q --disable-pip-version-check -r "$src/requirements.txt"
+    cp "$src/package.json" "$dir/package.json"
+    npm install --prefix "$dir" --no-audit --no-fund --silent >/dev/null
+    touch "$stamp"
+}

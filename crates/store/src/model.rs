@@ -410,6 +410,16 @@ pub struct Anonymization {
     pub now_us: i64,
 }
 
+/// An anonymous id (a browser's or a device's) and the user it turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityLink {
+    /// The anonymous id's pseudonym (its events' `user_key`).
+    pub anonymous_key: String,
+    pub anonymous_id: String,
+    pub user_id: String,
+    pub linked_at_us: i64,
+}
+
 /// What an erasure or anonymisation changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdentityChange {

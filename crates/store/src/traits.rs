@@ -113,6 +113,11 @@ pub trait EventStore: Send + Sync {
     async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
     /// The highest `seq` stored (0 when there is none).
     async fn max_event_seq(&self) -> StoreResult<i64>;
+    /// Links an anonymous id to the user it turned out to be, replacing an earlier link of the
+    /// same anonymous id.
+    async fn link_identity(&self, link: IdentityLink) -> StoreResult<()>;
+    /// The links of those of `anonymous_keys` that have one.
+    async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>>;
 
     /// Deletes expired events and keeps what was folded from them, in one transaction;
     /// returns how many events were deleted.
@@ -199,6 +204,10 @@ pub trait PrivacyStore: Send + Sync {
     /// Those of `tombstones` that mark an erased user.
     async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>>;
     async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()>;
+    /// Once a pseudonym's events were copied to the user it was linked to: deletes its events up
+    /// to `up_to_seq` and every row derived from its events (its processed events leave the
+    /// daily counts, as at erasure). Its consents stay. Returns the events deleted.
+    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64) -> StoreResult<u64>;
     /// Moves the user's events and derived rows to a new random identity, removes the account
     /// and consents, and scrubs the audit log.
     async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange>;

@@ -4,7 +4,7 @@
 pub mod client;
 pub mod extract;
 mod middleware;
-mod principal;
+pub(crate) mod principal;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,6 +31,7 @@ use crate::kernel::error::ApiError;
         (name = "tracking", description = "Events and consent"),
         (name = "accounts", description = "Accounts and login"),
         (name = "events", description = "Reading stored events"),
+        (name = "sdk", description = "The APIs of the Segment (and RudderStack) and PostHog SDKs: point an SDK you already use at Footprint, with an API key of the ingest scope as its write key"),
         (name = "predictions", description = "Next-action predictions"),
         (name = "matching", description = "Seed 001: match events, their metrics and the match model's feedback loop"),
         (name = "profiles", description = "Seed 000: behavioural profiles, preferences and habits"),
@@ -67,6 +68,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::app::health::routes())
         .merge(crate::accounts::http::routes())
         .merge(crate::tracking::http::routes(state))
+        .merge(crate::tracking::sources::http::routes())
         .merge(crate::interactions::http::routes())
         .merge(crate::matching::http::routes())
         .merge(crate::profiles::http::routes())

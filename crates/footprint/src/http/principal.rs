@@ -51,6 +51,54 @@ async fn admitted(parts: &mut Parts, state: &AppState, credential: &str) -> Resu
     if allowed { Ok(principal) } else { Err(Limits::refusal(tier, &decision)) }
 }
 
+/// The caller behind another SDK's write key (see `tracking::sources`): the HTTP Basic user
+/// (Segment's way: `base64("key:")`; the password when the user is empty), else a Bearer token
+/// or `X-API-Key`, else the key the body carries; counted against its tier as any request.
+pub async fn admit_write_key(
+    parts: &mut Parts,
+    state: &AppState,
+    body_key: Option<String>,
+) -> Result<(Principal, footprint_analytics::Tier), ApiError> {
+    let basic = match parts.headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()) {
+        Some(text) if text.len() > 6 && text[..6].eq_ignore_ascii_case("basic ") => Some(basic_user(&text[6..])?),
+        _ => None,
+    };
+    let key = match basic {
+        Some(key) => key,
+        None => match credential(parts)?.or(body_key) {
+            Some(key) => key,
+            None => {
+                return Err(ApiError::MissingCredentials(
+                    "send the write key (an API key with the ingest scope) as the HTTP Basic user, or in the body \
+                     (writeKey for Segment, api_key for PostHog)"
+                        .to_owned(),
+                ));
+            }
+        },
+    };
+    let principal = admitted(parts, state, &key).await?;
+    let tier = parts
+        .extensions
+        .get::<CallerTier>()
+        .map(|tier| tier.0)
+        .ok_or_else(|| ApiError::internal("the caller's tier was not recorded"))?;
+    Ok((principal, tier))
+}
+
+/// The user of HTTP Basic credentials, or the password when the user is empty.
+fn basic_user(encoded: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    let invalid = || ApiError::InvalidToken("the Basic credentials are not base64 of \"key:\"".to_owned());
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| invalid())?;
+    let text = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (user, password) = text.split_once(':').unwrap_or((&text, ""));
+    let key = if user.is_empty() { password } else { user };
+    if key.is_empty() {
+        return Err(invalid());
+    }
+    Ok(key.to_owned())
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 

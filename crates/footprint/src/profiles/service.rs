@@ -241,6 +241,12 @@ impl ProfileManager {
         })
     }
 
+    /// The user's declared profile alone; `NotFound` for an unknown user.
+    pub async fn get_declared(&self, user_id: &str) -> Result<Map<String, Value>, ApiError> {
+        let user = user(&self.state, user_id).await?;
+        self.declared(&user)
+    }
+
     fn declared(&self, user: &UserRecord) -> Result<Map<String, Value>, ApiError> {
         self.decrypt(user.profile_enc.as_deref())
     }

@@ -83,7 +83,7 @@ impl BatchResponse {
     }
 }
 
-fn queue_error(error: IngestError, retry_after_secs: u64) -> ApiError {
+pub(crate) fn queue_error(error: IngestError, retry_after_secs: u64) -> ApiError {
     match error {
         IngestError::QueueFull => ApiError::Unavailable {
             message: "the ingestion queue is full; retry after the delay in Retry-After".to_owned(),

@@ -7,6 +7,7 @@
 pub mod consent;
 pub mod events;
 pub mod http;
+pub mod identity;
 pub mod ingest;
 pub mod library;
 pub mod privacy;
@@ -14,6 +15,7 @@ pub mod processing;
 pub mod queue;
 pub mod retention;
 pub mod schema;
+pub mod sources;
 pub mod transfer;
 pub mod validate;
 

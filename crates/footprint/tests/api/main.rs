@@ -27,6 +27,8 @@ mod privacy;
 mod profiles;
 mod queue;
 mod risk;
+mod sdk;
+mod sdk_clients;
 mod seed001;
 mod seed002;
 mod snapshots;

@@ -147,6 +147,8 @@ async fn the_openapi_document_lists_every_route() {
         "POST /api/v1/insights/churn/train",
         "GET /api/v1/automation/runs",
         "GET /api/v1/automation/runs/{id}",
+        "POST /v1/{call}",
+        "POST /batch",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

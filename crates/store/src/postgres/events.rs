@@ -315,6 +315,40 @@ impl EventStore for PostgresStore {
         Ok(client.query_one("SELECT COALESCE(max(seq), 0) FROM events", &[]).await?.get(0))
     }
 
+    async fn link_identity(&self, link: IdentityLink) -> StoreResult<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO identity_links (anonymous_key, anonymous_id, user_id, linked_at_us) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (anonymous_key) DO UPDATE SET user_id = excluded.user_id, linked_at_us = excluded.linked_at_us",
+                &[&link.anonymous_key, &link.anonymous_id, &link.user_id, &link.linked_at_us],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>> {
+        if anonymous_keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE anonymous_key = ANY($1)",
+                &[&anonymous_keys],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| IdentityLink {
+                anonymous_key: row.get(0),
+                anonymous_id: row.get(1),
+                user_id: row.get(2),
+                linked_at_us: row.get(3),
+            })
+            .collect())
+    }
+
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;

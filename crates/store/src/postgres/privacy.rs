@@ -87,6 +87,11 @@ impl PrivacyStore for PostgresStore {
             &[&erasure.user_id, &erasure.replacement],
         )
         .await?;
+        tx.execute(
+            "DELETE FROM identity_links WHERE user_id = $1 OR anonymous_key = $2",
+            &[&erasure.user_id, &erasure.user_key],
+        )
+        .await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&erasure.user_key]).await?;
         tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&erasure.user_key]).await?;
@@ -120,6 +125,23 @@ impl PrivacyStore for PostgresStore {
         Ok(())
     }
 
+    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64) -> StoreResult<u64> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
+        // Before the events go: what of them processing counted comes out of the daily counts.
+        forget_daily_activity(&tx, user_key).await?;
+        tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&user_key]).await?;
+        tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&user_key]).await?;
+        tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&user_key]).await?;
+        tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&user_key]).await?;
+        tx.execute("DELETE FROM user_days WHERE user_key = $1", &[&user_key]).await?;
+        let events =
+            tx.execute("DELETE FROM events WHERE user_key = $1 AND seq <= $2", &[&user_key, &up_to_seq]).await?;
+        tx.commit().await?;
+        Ok(events)
+    }
+
     async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -129,6 +151,12 @@ impl PrivacyStore for PostgresStore {
             .query_opt("SELECT first_seen_us FROM users WHERE user_id = $1", &[&change.user_id])
             .await?
             .and_then(|row| row.get(0));
+        // The links name the person: they go with the identity.
+        tx.execute(
+            "DELETE FROM identity_links WHERE user_id = $1 OR anonymous_key = $2",
+            &[&change.user_id, &change.user_key],
+        )
+        .await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&change.user_key]).await?;
         tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&change.user_key]).await?;

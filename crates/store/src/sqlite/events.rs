@@ -273,6 +273,43 @@ impl EventStore for SqliteStore {
         self.read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| row.get(0))?)).await
     }
 
+    async fn link_identity(&self, link: IdentityLink) -> StoreResult<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO identity_links (anonymous_key, anonymous_id, user_id, linked_at_us) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (anonymous_key) DO UPDATE SET user_id = excluded.user_id, linked_at_us = excluded.linked_at_us",
+                rusqlite::params![link.anonymous_key, link.anonymous_id, link.user_id, link.linked_at_us],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>> {
+        let keys = anonymous_keys.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE anonymous_key = ?1",
+            )?;
+            let mut links = Vec::new();
+            for key in keys {
+                let mut rows = stmt.query_map([&key], |row| {
+                    Ok(IdentityLink {
+                        anonymous_key: row.get(0)?,
+                        anonymous_id: row.get(1)?,
+                        user_id: row.get(2)?,
+                        linked_at_us: row.get(3)?,
+                    })
+                })?;
+                if let Some(link) = rows.next() {
+                    links.push(link?);
+                }
+            }
+            Ok(links)
+        })
+        .await
+    }
+
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

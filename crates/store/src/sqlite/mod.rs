@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("migrations/0016_insights.sql")),
     (17, include_str!("migrations/0017_attendance_attributes.sql")),
     (18, include_str!("migrations/0018_attendance_organizations.sql")),
+    (19, include_str!("migrations/0019_identity_links.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

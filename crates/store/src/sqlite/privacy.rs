@@ -103,6 +103,10 @@ impl PrivacyStore for SqliteStore {
                     "UPDATE tier_changes SET changed_by = ?2 WHERE changed_by = ?1",
                     [&erasure.user_id, &erasure.replacement],
                 )?;
+                tx.execute(
+                    "DELETE FROM identity_links WHERE user_id = ?1 OR anonymous_key = ?2",
+                    [&erasure.user_id, &erasure.user_key],
+                )?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
                 tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&erasure.user_key])?;
                 tx.execute(
@@ -144,6 +148,28 @@ impl PrivacyStore for SqliteStore {
         .await
     }
 
+    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64) -> StoreResult<u64> {
+        // Derived rows first (their daily counts read the events), as at erasure.
+        let key = user_key.to_owned();
+        self.write_derived(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            forget_daily_activity(&tx, &key)?;
+            tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&key])?;
+            tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&key])?;
+            tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&key])?;
+            tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [&key])?;
+            tx.execute("DELETE FROM user_days WHERE user_key = ?1", [&key])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        let key = user_key.to_owned();
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM events WHERE user_key = ?1 AND seq <= ?2", params![key, up_to_seq])? as u64)
+        })
+        .await
+    }
+
     async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange> {
         let (old_key, new_key) = (change.user_key.clone(), change.new_user_key.clone());
         let derived_rows = self
@@ -171,6 +197,11 @@ impl PrivacyStore for SqliteStore {
                 let first_seen: Option<Option<i64>> = tx
                     .query_row("SELECT first_seen_us FROM users WHERE user_id = ?1", [&change.user_id], |row| row.get(0))
                     .optional()?;
+                // The links name the person: they go with the identity.
+                tx.execute(
+                    "DELETE FROM identity_links WHERE user_id = ?1 OR anonymous_key = ?2",
+                    [&change.user_id, &change.user_key],
+                )?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&change.user_id])? > 0;
                 tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&change.user_key])?;
                 tx.execute("DELETE FROM request_usage WHERE caller_key = ?1", [&change.user_key])?;

@@ -127,6 +127,7 @@ behaviour_suite!(
     lists_the_users_whose_latest_consent_refuses_improvement,
     keeps_logins_and_counts_failing_logins_per_network,
     keeps_daily_activity_of_processed_batches,
+    links_identities_and_forgets_moved_events,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {

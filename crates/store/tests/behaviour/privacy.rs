@@ -281,3 +281,47 @@ pub(super) async fn ends_token_generations_with_the_account(db: &TestDb) {
     assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), None, "anonymised");
     assert_eq!(db.store.token_generation("anonymous-g1").await.unwrap(), None, "the new identity has no account");
 }
+
+fn link(anonymous: &str, user: &str, at_us: i64) -> IdentityLink {
+    IdentityLink {
+        anonymous_key: format!("key-{anonymous}"),
+        anonymous_id: anonymous.to_owned(),
+        user_id: user.to_owned(),
+        linked_at_us: at_us,
+    }
+}
+
+pub(super) async fn links_identities_and_forgets_moved_events(db: &TestDb) {
+    let events = vec![event(1, "anon-1", 0), event(2, "anon-1", 1), event(3, "ada", 2), event(4, "anon-1", 3)];
+    db.store.commit_events(events.into(), granting()).await.unwrap();
+    db.store.link_identity(link("anon-1", "ada", 10)).await.unwrap();
+    let keys = ["key-anon-1".to_owned(), "key-nobody".to_owned()];
+    assert_eq!(db.store.identity_links(&keys).await.unwrap(), vec![link("anon-1", "ada", 10)]);
+    // The latest link wins.
+    db.store.link_identity(link("anon-1", "bob", 20)).await.unwrap();
+    assert_eq!(db.store.identity_links(&keys).await.unwrap(), vec![link("anon-1", "bob", 20)]);
+    assert!(db.store.identity_links(&[]).await.unwrap().is_empty());
+
+    // Forgetting up to a seq leaves the anonymous id's later events and everyone else's.
+    let anonymous = db.store.events(all_events(Some("key-anon-1"))).await.unwrap();
+    let second = anonymous.iter().find(|event| event.event_id.ends_with("2")).unwrap().seq;
+    assert_eq!(db.store.forget_moved_events("key-anon-1", second).await.unwrap(), 2);
+    let left: Vec<String> =
+        db.store.events(all_events(Some("key-anon-1"))).await.unwrap().into_iter().map(|e| e.event_id).collect();
+    assert_eq!(left, [event(4, "anon-1", 3).event_id]);
+    assert_eq!(db.store.events(all_events(Some("key-ada"))).await.unwrap().len(), 1);
+
+    // The links go with an erased user.
+    db.store
+        .erase_user(Erasure {
+            user_id: "bob".to_owned(),
+            user_key: "key-bob".to_owned(),
+            tombstone: "tomb-bob".to_owned(),
+            scrub: vec!["bob".to_owned()],
+            replacement: "erased-user".to_owned(),
+            now_us: 30,
+        })
+        .await
+        .unwrap();
+    assert!(db.store.identity_links(&keys).await.unwrap().is_empty());
+}
