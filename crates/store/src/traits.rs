@@ -205,9 +205,12 @@ pub trait PrivacyStore: Send + Sync {
     async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>>;
     async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()>;
     /// Once a pseudonym's events were copied to the user it was linked to: deletes its events up
-    /// to `up_to_seq` and every row derived from its events (its processed events leave the
-    /// daily counts, as at erasure). Its consents stay. Returns the events deleted.
-    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64) -> StoreResult<u64>;
+    /// to `up_to_seq` (all processed) and every row derived from them: its own rows, its events
+    /// in the daily counts (as at erasure), and `global` (their contributions to the global
+    /// sequence counts, as negative counts), so that the copies count once. Its consents stay.
+    /// Returns the events deleted.
+    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64, global: Vec<SequenceCount>)
+    -> StoreResult<u64>;
     /// Moves the user's events and derived rows to a new random identity, removes the account
     /// and consents, and scrubs the audit log.
     async fn anonymize_user(&self, change: Anonymization) -> StoreResult<IdentityChange>;

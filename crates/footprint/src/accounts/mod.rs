@@ -19,4 +19,4 @@ pub mod service;
 pub mod settings;
 pub mod usage;
 
-pub use principal::{Authenticator, Principal, SCOPE_INGEST, SCOPE_METRICS};
+pub use principal::{Authenticator, Principal, SCOPE_BROWSER, SCOPE_INGEST, SCOPE_METRICS};

@@ -17,6 +17,10 @@ pub const SCOPE_INGEST: &str = "ingest";
 /// An API key that may read `/metrics` (a Prometheus scraper's).
 pub const SCOPE_METRICS: &str = "metrics";
 pub const API_KEY_HEADER: &str = "x-api-key";
+/// A publishable key of the browser tracker: it may only send events to `/api/collect`, from the
+/// origins it lists (each kept as a scope `origin:<origin>`), and never read.
+pub const SCOPE_BROWSER: &str = "browser";
+pub const ORIGIN_SCOPE_PREFIX: &str = "origin:";
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,11 +97,28 @@ impl Principal {
         }
     }
 
+    /// Whether this is a publishable key of the browser tracker.
+    pub fn is_browser_key(&self) -> bool {
+        matches!(self, Principal::ApiKey { scopes, .. } if scopes.iter().any(|s| s == SCOPE_BROWSER))
+    }
+
+    /// The origins a publishable key may send from (none for any other principal).
+    pub fn browser_origins(&self) -> Vec<&str> {
+        match self {
+            Principal::ApiKey { scopes, .. } if self.is_browser_key() => {
+                scopes.iter().filter_map(|scope| scope.strip_prefix(ORIGIN_SCOPE_PREFIX)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Tracking (events, consent) for `user_id`: that user's token, a manager/admin token,
-    /// or an API key with the `ingest` scope.
+    /// an API key with the `ingest` scope, or a publishable key (which reaches only `/api/collect`).
     pub fn may_track(&self, user_id: &str) -> Result<(), String> {
         match self {
-            Principal::ApiKey { scopes, .. } if scopes.iter().any(|s| s == SCOPE_INGEST) => Ok(()),
+            Principal::ApiKey { scopes, .. } if scopes.iter().any(|s| s == SCOPE_INGEST || s == SCOPE_BROWSER) => {
+                Ok(())
+            }
             Principal::ApiKey { .. } => Err("this API key lacks the ingest scope".to_owned()),
             Principal::User { user_id: own, role, .. } if own == user_id || role.is_staff() => Ok(()),
             Principal::User { user_id: own, .. } => Err(format!("the token of {own} may only track user_id {own}")),

@@ -23,10 +23,26 @@ pub(super) async fn setup_db(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn create_key(config: Config, scope: Scope, name: &str, tier: Tier) -> anyhow::Result<()> {
+pub(super) async fn create_key(
+    config: Config,
+    scope: Scope,
+    name: &str,
+    tier: Tier,
+    origins: &[String],
+) -> anyhow::Result<()> {
+    let browser = matches!(scope, Scope::Browser);
+    if browser && origins.is_empty() {
+        anyhow::bail!("a browser key needs the sites it runs on: --origin https://shop.example (repeatable)");
+    }
+    if !browser && !origins.is_empty() {
+        anyhow::bail!("--origin is for --scope browser only");
+    }
     let store = open_store(&config).await?;
-    let scopes = vec![scope.name().to_owned()];
-    let (secret, record) = api_key::generate(name, scopes, tier, SystemClock.now_us());
+    let (secret, record) = if browser {
+        api_key::generate_browser(name, origins, tier, SystemClock.now_us())
+    } else {
+        api_key::generate(name, vec![scope.name().to_owned()], tier, SystemClock.now_us())
+    };
     let key_id = record.key_id.clone();
     store.insert_api_key(record).await?;
     store
@@ -36,10 +52,16 @@ pub(super) async fn create_key(config: Config, scope: Scope, name: &str, tier: T
             actor: Some("cli".to_owned()),
             subject: Some(key_id.clone()),
             outcome: "success".to_owned(),
-            detail: serde_json::json!({"name": name, "scope": scope.name(), "tier": tier.as_str()}).to_string(),
+            detail: serde_json::json!({"name": name, "scope": scope.name(), "tier": tier.as_str(), "origins": origins})
+                .to_string(),
         })
         .await?;
     println!("{secret}");
+    if browser {
+        eprintln!("Publishable key {key_id} ({name}, for {}) created. Put it in your pages:", origins.join(", "));
+        eprintln!(r#"<script defer src="https://<footprint host>/footprint.js" data-key="{secret}"></script>"#);
+        return Ok(());
+    }
     eprintln!(
         "API key {key_id} ({name}, scope {}, tier {tier}) created. It is shown only now: store it safely.",
         scope.name()

@@ -119,7 +119,15 @@ pub enum KeysCommand {
         /// unless asked).
         #[arg(long, default_value = "vip", value_parser = parse_tier)]
         tier: footprint_analytics::Tier,
+        /// For `--scope browser` (required there, repeatable): a site the tracker runs on, as
+        /// scheme://host[:port], e.g. `--origin https://shop.example --origin https://www.shop.example`.
+        #[arg(long = "origin", value_parser = parse_origin)]
+        origins: Vec<String>,
     },
+}
+
+fn parse_origin(text: &str) -> Result<String, String> {
+    crate::accounts::api_key::origin(text)
 }
 
 fn parse_tier(text: &str) -> Result<footprint_analytics::Tier, String> {
@@ -132,6 +140,9 @@ pub enum Scope {
     Ingest,
     /// Read `/metrics` (for a Prometheus scraper when `server.metrics_access` asks for a token).
     Metrics,
+    /// A publishable key for the browser tracker (`fp_pub_…`, safe to put in a page): it may
+    /// only send events to `/api/collect`, from the origins given with `--origin`.
+    Browser,
 }
 
 impl Scope {
@@ -139,6 +150,7 @@ impl Scope {
         match self {
             Scope::Ingest => crate::accounts::SCOPE_INGEST,
             Scope::Metrics => crate::accounts::SCOPE_METRICS,
+            Scope::Browser => crate::accounts::SCOPE_BROWSER,
         }
     }
 }
@@ -174,7 +186,9 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_server(config).await,
         Command::SetupDb => admin::setup_db(config).await,
-        Command::Keys(KeysCommand::Create { scope, name, tier }) => admin::create_key(config, scope, &name, tier).await,
+        Command::Keys(KeysCommand::Create { scope, name, tier, origins }) => {
+            admin::create_key(config, scope, &name, tier, &origins).await
+        }
         Command::Admin(AdminCommand::Create(args)) => admin::create_admin(config, args).await,
         Command::Eval(eval) => tokio::task::spawn_blocking(move || crate::tools::eval::run(eval)).await?,
         Command::Bench(bench) => crate::tools::bench::run(bench, &config).await,

@@ -69,6 +69,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::accounts::http::routes())
         .merge(crate::tracking::http::routes(state))
         .merge(crate::tracking::sources::http::routes())
+        .merge(crate::tracking::sources::browser::routes())
         .merge(crate::interactions::http::routes())
         .merge(crate::matching::http::routes())
         .merge(crate::profiles::http::routes())

@@ -33,6 +33,35 @@ fn credential(parts: &Parts) -> Result<Option<String>, ApiError> {
 /// The caller behind `credential`, counted against its tier's request limit (the decision is
 /// left in the request's [`LimitSlot`] for the answer's headers).
 async fn admitted(parts: &mut Parts, state: &AppState, credential: &str) -> Result<Principal, ApiError> {
+    let principal = admitted_any(parts, state, credential).await?;
+    if principal.is_browser_key() {
+        return Err(ApiError::Forbidden(
+            "a publishable (browser) key may only send events to /api/collect from its sites; it never reads"
+                .to_owned(),
+        ));
+    }
+    Ok(principal)
+}
+
+/// The caller behind a publishable key of the browser tracker, counted as any caller; any other
+/// credential is refused.
+pub async fn admit_browser_key(
+    parts: &mut Parts,
+    state: &AppState,
+    key: &str,
+) -> Result<(Principal, footprint_analytics::Tier), ApiError> {
+    let principal = admitted_any(parts, state, key).await?;
+    if !principal.is_browser_key() {
+        return Err(ApiError::Forbidden(
+            "/api/collect takes a publishable key (footprint keys create --scope browser); servers send to /api/track"
+                .to_owned(),
+        ));
+    }
+    let tier = parts.extensions.get::<CallerTier>().map(|tier| tier.0).ok_or_else(|| ApiError::internal("no tier"))?;
+    Ok((principal, tier))
+}
+
+async fn admitted_any(parts: &mut Parts, state: &AppState, credential: &str) -> Result<Principal, ApiError> {
     let (principal, tier) = state.auth.authenticate_with_tier(credential, state.clock.now()).await?;
     parts.extensions.insert(CallerTier(tier));
     let user_key = principal.user_id().map(|user_id| state.keys.pseudonymizer.user_key(user_id));

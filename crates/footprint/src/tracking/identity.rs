@@ -2,21 +2,23 @@
 //! Segment and PostHog SDKs send it) linked to the user who identifies themself. Once linked,
 //! events naming only the anonymous id are stored under the user, and the anonymous id's earlier
 //! events move to the user: they are copied under the user through the durable path (keeping
-//! their message ids, so a second merge or a resent message stores nothing twice), then deleted
-//! with what was derived from them. A copy carries `context.merged_from` so that processing folds
-//! it into the user's own states without counting its transitions into the global sequence
-//! counts a second time.
+//! their message ids, so a second merge or a resent message stores nothing twice, and marked with
+//! `context.merged_from`), then the originals are deleted with everything derived from them —
+//! their contributions to the global sequence counts included, recomputed by replaying them — so
+//! that the derived data stays what processing the log from the start would give.
 
 use std::collections::HashMap;
 
 use footprint_analytics::UserId;
-use footprint_store::{EventOutcome, EventPosition, EventQuery, IdentityLink, NewEvent};
+use footprint_analytics::sequence::{SequenceConfig, UserSequence};
+use footprint_store::{EventOutcome, EventPosition, EventQuery, IdentityLink, NewEvent, SequenceCount};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
+use crate::tracking::processing::SEQUENCES;
 
 /// The context key a moved event carries (the anonymous id it was stored under).
 pub const MERGED_FROM: &str = "merged_from";
@@ -31,13 +33,6 @@ pub struct Merge {
     pub moved: u64,
     /// Events of the anonymous id not kept: the user has no analytics consent.
     pub not_collected: u64,
-}
-
-/// Whether a stored event's context says it was moved from an anonymous id.
-pub fn was_moved(context: &str) -> bool {
-    // A cheap look first: almost no event was moved.
-    context.contains(MERGED_FROM)
-        && serde_json::from_str::<Map<String, Value>>(context).is_ok_and(|map| map.contains_key(MERGED_FROM))
 }
 
 /// The users that `anonymous_ids` are linked to, for those that have a link.
@@ -96,6 +91,8 @@ async fn move_history(
     let mut merge = Merge::default();
     let mut after: Option<EventPosition> = None;
     let mut up_to_seq = 0;
+    // What processing saw of each original: its arrival, action, time and actor.
+    let mut originals: Vec<(i64, String, i64, Option<String>)> = Vec::new();
     loop {
         let page = state
             .store
@@ -111,6 +108,10 @@ async fn move_history(
         let mut copies = Vec::with_capacity(page.len());
         for event in &page {
             up_to_seq = up_to_seq.max(event.seq);
+            let actor = serde_json::from_str::<Map<String, Value>>(&event.properties)
+                .ok()
+                .and_then(|properties| properties.get("actor").and_then(Value::as_str).map(str::to_owned));
+            originals.push((event.seq, event.event_type.clone(), event.timestamp_us, actor));
             let mut context: Map<String, Value> = serde_json::from_str(&event.context).unwrap_or_default();
             context.insert(MERGED_FROM.to_owned(), Value::String(anonymous_id.to_owned()));
             copies.push(NewEvent {
@@ -143,9 +144,40 @@ async fn move_history(
             break;
         }
     }
-    if up_to_seq > 0 {
-        state.processor.exclusive(state.store.forget_moved_events(anonymous_key, up_to_seq)).await?;
-        state.processor.wake();
+    if up_to_seq == 0 {
+        return Ok(merge);
     }
+    let processor = &state.processor;
+    processor
+        .exclusive(async {
+            // Only what processing counted is forgotten; a later event stays for the next link.
+            let watermark = state.store.processing_watermark(SEQUENCES).await?;
+            let up_to_seq = up_to_seq.min(watermark);
+            let global = global_contributions(&mut originals, up_to_seq, processor.config());
+            state.store.forget_moved_events(anonymous_key, up_to_seq, global).await
+        })
+        .await?;
+    processor.wake();
     Ok(merge)
+}
+
+/// What the events up to `up_to_seq` added to the global sequence counts, as negative counts:
+/// their user's sequence replayed from its start in arrival order, as processing folded it.
+fn global_contributions(
+    originals: &mut [(i64, String, i64, Option<String>)],
+    up_to_seq: i64,
+    config: &SequenceConfig,
+) -> Vec<SequenceCount> {
+    originals.sort_by_key(|original| original.0);
+    let mut sequence = UserSequence::default();
+    let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    for (_, action, at_us, actor) in originals.iter().take_while(|original| original.0 <= up_to_seq) {
+        for context in sequence.observe(action, *at_us, actor.as_deref(), config).global {
+            *counts.entry((context, action.clone())).or_default() -= 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((context, next), count)| SequenceCount { scope: String::new(), context, next, count })
+        .collect()
 }

@@ -191,11 +191,8 @@ impl Processor {
             let actor = properties.get("actor").and_then(serde_json::Value::as_str);
             let state = states.entry(event.user_key.clone()).or_default();
             let observation = state.observe(&event.event_type, event.timestamp_us, actor, &self.config);
-            // A moved event was counted under the anonymous id it came from (see `identity`).
-            if !crate::tracking::identity::was_moved(&event.context) {
-                for context in observation.global {
-                    *deltas.entry((String::new(), context, event.event_type.clone())).or_default() += 1;
-                }
+            for context in observation.global {
+                *deltas.entry((String::new(), context, event.event_type.clone())).or_default() += 1;
             }
             for context in observation.user {
                 *deltas.entry((event.user_key.clone(), context, event.event_type.clone())).or_default() += 1;

@@ -34,5 +34,6 @@ mod seed002;
 mod snapshots;
 mod tokens;
 mod track;
+mod tracker;
 mod transfer;
 mod visualizations;

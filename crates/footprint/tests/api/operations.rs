@@ -149,6 +149,8 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/automation/runs/{id}",
         "POST /v1/{call}",
         "POST /batch",
+        "POST /api/collect",
+        "OPTIONS /api/collect",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

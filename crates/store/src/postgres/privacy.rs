@@ -125,12 +125,33 @@ impl PrivacyStore for PostgresStore {
         Ok(())
     }
 
-    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64) -> StoreResult<u64> {
+    async fn forget_moved_events(
+        &self,
+        user_key: &str,
+        up_to_seq: i64,
+        global: Vec<SequenceCount>,
+    ) -> StoreResult<u64> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROCESSING_LOCK]).await?;
         // Before the events go: what of them processing counted comes out of the daily counts.
         forget_daily_activity(&tx, user_key).await?;
+        let contexts: Vec<&str> = global.iter().map(|delta| delta.context.as_str()).collect();
+        let nexts: Vec<&str> = global.iter().map(|delta| delta.next.as_str()).collect();
+        let counts: Vec<i64> = global.iter().map(|delta| delta.count).collect();
+        tx.execute(
+            "UPDATE sequence_counts s SET count = s.count + d.count
+             FROM unnest($1::text[], $2::text[], $3::int8[]) AS d(context, next, count)
+             WHERE s.scope = '' AND s.context = d.context AND s.next = d.next",
+            &[&contexts, &nexts, &counts],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM sequence_counts s USING unnest($1::text[], $2::text[]) AS d(context, next)
+             WHERE s.scope = '' AND s.context = d.context AND s.next = d.next AND s.count <= 0",
+            &[&contexts, &nexts],
+        )
+        .await?;
         tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&user_key]).await?;
         tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&user_key]).await?;
         tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&user_key]).await?;

@@ -148,12 +148,29 @@ impl PrivacyStore for SqliteStore {
         .await
     }
 
-    async fn forget_moved_events(&self, user_key: &str, up_to_seq: i64) -> StoreResult<u64> {
+    async fn forget_moved_events(
+        &self,
+        user_key: &str,
+        up_to_seq: i64,
+        global: Vec<SequenceCount>,
+    ) -> StoreResult<u64> {
         // Derived rows first (their daily counts read the events), as at erasure.
         let key = user_key.to_owned();
         self.write_derived(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             forget_daily_activity(&tx, &key)?;
+            {
+                let mut take = tx.prepare_cached(
+                    "UPDATE sequence_counts SET count = count + ?3 WHERE scope = '' AND context = ?1 AND next = ?2",
+                )?;
+                let mut empty = tx.prepare_cached(
+                    "DELETE FROM sequence_counts WHERE scope = '' AND context = ?1 AND next = ?2 AND count <= 0",
+                )?;
+                for delta in &global {
+                    take.execute(params![delta.context, delta.next, delta.count])?;
+                    empty.execute(params![delta.context, delta.next])?;
+                }
+            }
             tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&key])?;
             tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&key])?;
             tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&key])?;

@@ -305,7 +305,7 @@ pub(super) async fn links_identities_and_forgets_moved_events(db: &TestDb) {
     // Forgetting up to a seq leaves the anonymous id's later events and everyone else's.
     let anonymous = db.store.events(all_events(Some("key-anon-1"))).await.unwrap();
     let second = anonymous.iter().find(|event| event.event_id.ends_with("2")).unwrap().seq;
-    assert_eq!(db.store.forget_moved_events("key-anon-1", second).await.unwrap(), 2);
+    assert_eq!(db.store.forget_moved_events("key-anon-1", second, Vec::new()).await.unwrap(), 2);
     let left: Vec<String> =
         db.store.events(all_events(Some("key-anon-1"))).await.unwrap().into_iter().map(|e| e.event_id).collect();
     assert_eq!(left, [event(4, "anon-1", 3).event_id]);

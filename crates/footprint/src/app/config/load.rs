@@ -227,6 +227,9 @@ impl Config {
         if self.auth.token_ttl_secs.is_zero() {
             return invalid("auth.token_ttl_secs", "must be positive".to_owned());
         }
+        if self.ingest.browser_requests_per_minute == 0 {
+            return invalid("ingest", "browser_requests_per_minute must be positive".to_owned());
+        }
         if self.ingest.commit_batch_max == 0 || self.ingest.batch_max_events == 0 {
             return invalid("ingest", "commit_batch_max and batch_max_events must be positive".to_owned());
         }

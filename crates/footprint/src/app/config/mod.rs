@@ -485,6 +485,8 @@ pub struct IngestConfig {
     pub max_future_secs: Duration,
     #[serde(with = "seconds")]
     pub retry_after_secs: Duration,
+    /// Batches a client IP may send to `/api/collect` (the browser tracker) per minute.
+    pub browser_requests_per_minute: u32,
 }
 
 impl Default for IngestConfig {
@@ -500,6 +502,7 @@ impl Default for IngestConfig {
             session_gap_secs: Duration::from_secs(30 * 60),
             max_future_secs: Duration::from_secs(24 * 3600),
             retry_after_secs: Duration::from_secs(1),
+            browser_requests_per_minute: 120,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! them through the same validation, consent and durable path as `/api/track`, links anonymous
 //! ids to users (`identity`), and puts identify traits into the user's declared profile.
 
+pub mod browser;
 pub mod http;
 pub mod posthog;
 pub mod segment;
@@ -22,8 +23,8 @@ use crate::app::state::AppState;
 use crate::kernel::clock::{parse_rfc3339, rfc3339, to_us};
 use crate::kernel::error::ApiError;
 use crate::profiles::service::ProfileManager;
-use crate::tracking::identity;
 use crate::tracking::ingest::{self, EventResult};
+use crate::tracking::{consent, identity};
 
 /// One message of another SDK, in Footprint's terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -135,14 +136,16 @@ fn base64_any(text: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|error| ApiError::InvalidJson(format!("`data` is not base64: {error}")))
 }
 
-/// Stores the messages: resolves each one's user (its `user_id`, else its anonymous id's link,
-/// else the anonymous id), stores the events, then links anonymous ids and merges their
-/// histories, then takes traits into declared profiles.
+/// Stores the messages: resolves each one's user (its `user_id`, else its anonymous id's link —
+/// one made in this request first —, else the anonymous id); links anonymous ids to users and
+/// moves their histories (after recording the consent the linking message carries, and only
+/// for a user with analytics consent); stores the events; then takes traits into declared
+/// profiles. Linking before storing lets the request's events continue the moved session.
 pub async fn accept(
     state: &AppState,
     principal: &Principal,
     tier: Tier,
-    messages: Vec<Result<Message, String>>,
+    mut messages: Vec<Result<Message, String>>,
 ) -> Result<SourceReport, ApiError> {
     let mut report = SourceReport { success: true, received: messages.len(), ..SourceReport::default() };
     let anonymous: Vec<String> = messages
@@ -152,37 +155,30 @@ pub async fn accept(
         .filter_map(|message| message.anonymous_id.clone())
         .collect();
     let mut links = identity::resolve(state, &anonymous).await?;
-
-    let (now, limits) = (state.clock.now(), ingest::limits(state));
-    // Per message: its user, and the position of its event among those sent to the store.
-    let mut users: Vec<Option<UserId>> = Vec::with_capacity(messages.len());
-    let mut event_slots: Vec<Option<usize>> = Vec::with_capacity(messages.len());
-    let mut items = Vec::new();
-    for (index, message) in messages.iter().enumerate() {
-        let message = match message {
-            Ok(message) => message,
-            Err(reason) => {
-                report.rejected.push(Rejected { index, reason: reason.clone() });
-                users.push(None);
-                event_slots.push(None);
-                continue;
-            }
-        };
+    for message in messages.iter().flatten() {
         if let (Some(anonymous_id), Some(user_id)) = (&message.link, &message.user_id) {
-            // Later messages of this request that name only the anonymous id are the user's.
             links.insert(anonymous_id.clone(), user_id.clone());
         }
+    }
+
+    let mut users: Vec<Option<UserId>> = Vec::with_capacity(messages.len());
+    for (index, message) in messages.iter().enumerate() {
+        let Ok(message) = message else {
+            users.push(None);
+            continue;
+        };
         let named = message
             .user_id
             .clone()
             .or_else(|| message.anonymous_id.as_ref().map(|id| links.get(id).cloned().unwrap_or_else(|| id.clone())));
-        let user = match named.as_deref().map(UserId::parse) {
-            Some(Ok(user)) => user,
+        match named.as_deref().map(UserId::parse) {
+            Some(Ok(user)) => {
+                principal.may_track(user.as_str()).map_err(ApiError::Forbidden)?;
+                users.push(Some(user));
+            }
             Some(Err(error)) => {
                 report.rejected.push(Rejected { index, reason: error.to_string() });
                 users.push(None);
-                event_slots.push(None);
-                continue;
             }
             None => {
                 report.rejected.push(Rejected {
@@ -191,56 +187,75 @@ pub async fn accept(
                         .to_owned(),
                 });
                 users.push(None);
-                event_slots.push(None);
+            }
+        }
+    }
+
+    for (index, message) in messages.iter_mut().enumerate() {
+        let (Ok(message), Some(user)) = (message, &users[index]) else { continue };
+        let Some(anonymous_id) = message.link.clone() else { continue };
+        let anonymous_id = match UserId::parse(&anonymous_id) {
+            Ok(anonymous_id) => anonymous_id,
+            Err(error) => {
+                report.rejected.push(Rejected { index, reason: error.to_string() });
                 continue;
             }
         };
-        principal.may_track(user.as_str()).map_err(ApiError::Forbidden)?;
-        let slot = match &message.event {
-            Some(event) => {
-                let mut raw = event.clone();
-                raw.insert("user_id".to_owned(), Value::String(user.as_str().to_owned()));
-                items.push(ingest::validate_event(&Value::Object(raw), now, &limits));
-                Some(items.len() - 1)
+        // The consent given where the person identified is theirs: recorded before the move.
+        if let Some(event) = message.event.as_mut()
+            && let Some(Value::Object(context)) = event.get_mut("context")
+            && let Some(given) = context.remove("consent")
+        {
+            match crate::tracking::validate::parse_consent(&given) {
+                Ok(consent) => {
+                    consent::record(state, user, consent, &principal.actor()).await?;
+                }
+                Err(reason) => {
+                    report.rejected.push(Rejected { index, reason });
+                    message.event = None;
+                    continue;
+                }
             }
-            None => None,
-        };
-        users.push(Some(user));
-        event_slots.push(slot);
+        }
+        // Without analytics consent the moved events would not be kept: nothing is linked.
+        if consent::current(state, user.as_str()).await?.analytics {
+            let merge = identity::link(state, &anonymous_id, user).await?;
+            report.linked += 1;
+            report.moved += merge.moved;
+        }
     }
 
+    let (now, limits) = (state.clock.now(), ingest::limits(state));
+    let mut event_slots: Vec<Option<usize>> = vec![None; messages.len()];
+    let mut items = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        let (Ok(message), Some(user)) = (message, &users[index]) else { continue };
+        if let Some(event) = &message.event {
+            let mut raw = event.clone();
+            raw.insert("user_id".to_owned(), Value::String(user.as_str().to_owned()));
+            items.push(ingest::validate_event(&Value::Object(raw), now, &limits));
+            event_slots[index] = Some(items.len() - 1);
+        }
+    }
     ingest::charge(state, principal, tier, items.iter().filter(|item| item.is_ok()).count()).await?;
     let results = if items.is_empty() { Vec::new() } else { ingest::ingest(state, items).await? };
-    for (index, slot) in event_slots.iter().enumerate() {
-        match slot.and_then(|slot| results.get(slot)) {
+    for (index, message) in messages.iter().enumerate() {
+        if let Err(reason) = message {
+            report.rejected.push(Rejected { index, reason: reason.clone() });
+        }
+        let result = event_slots[index].and_then(|slot| results.get(slot));
+        match result {
             Some(EventResult::Accepted { .. }) => report.accepted += 1,
             Some(EventResult::Duplicate) => report.duplicate += 1,
             Some(EventResult::NotCollected { .. }) => report.not_collected += 1,
             Some(EventResult::Rejected { reason }) => report.rejected.push(Rejected { index, reason: reason.clone() }),
             None => {}
         }
-    }
-
-    for (index, message) in messages.iter().enumerate() {
-        let (Ok(message), Some(user)) = (message, &users[index]) else { continue };
-        // An identification whose event was not kept (no consent, invalid) links nothing.
-        let kept = event_slots[index]
-            .and_then(|slot| results.get(slot))
-            .is_none_or(|result| matches!(result, EventResult::Accepted { .. } | EventResult::Duplicate));
-        if !kept {
-            continue;
-        }
-        if let Some(anonymous_id) = &message.link {
-            match UserId::parse(anonymous_id) {
-                Ok(anonymous_id) => {
-                    let merge = identity::link(state, &anonymous_id, user).await?;
-                    report.linked += 1;
-                    report.moved += merge.moved;
-                }
-                Err(error) => report.rejected.push(Rejected { index, reason: error.to_string() }),
-            }
-        }
-        if let Some(traits) = &message.traits {
+        // Traits are kept for a user whose event was stored (or who sent only traits).
+        let kept = result.is_none_or(|result| matches!(result, EventResult::Accepted { .. } | EventResult::Duplicate));
+        if let (Ok(message), Some(user), true) = (message, &users[index], kept)
+            && let Some(traits) = &message.traits
+        {
             match take_traits(state, user, traits, &principal.actor()).await {
                 Ok(true) => report.traits_updated += 1,
                 Ok(false) => {}

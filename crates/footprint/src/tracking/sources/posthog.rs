@@ -52,8 +52,10 @@ pub fn messages(body: &Value, received: OffsetDateTime) -> Result<Vec<Result<Mes
                 Some(_) => return Err("batch: must be an array of events".to_owned()),
                 None if object.contains_key("event") => (vec![body], sent_at),
                 None => {
-                    return Err("send {\"api_key\", \"batch\": [events…]} or one event {\"event\", \"distinct_id\", …}"
-                        .to_owned());
+                    return Err(
+                        "send {\"api_key\", \"batch\": [events…]} or one event {\"event\", \"distinct_id\", …}"
+                            .to_owned(),
+                    );
                 }
             }
         }
