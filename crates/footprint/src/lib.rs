@@ -22,6 +22,7 @@ pub mod profiles;
 pub mod cli;
 pub mod jobs;
 pub mod tools;
+pub mod webhooks;
 
 pub use app::config::{self, Config};
 pub use app::server::{App, serve};

@@ -30,7 +30,7 @@ pub use sqlite::backup::{BackupReport, backup as backup_sqlite, restore as resto
 pub use sqlite::{SqliteOptions, Synchronous};
 pub use traits::{
     AccountStore, AttendanceStore, AutomationStore, EventStore, InsightsStore, PrivacyStore, RegistryStore,
-    SecurityStore, SegmentStore, SequenceStore,
+    SecurityStore, SegmentStore, SequenceStore, WebhookStore,
 };
 
 /// Everything Footprint persists goes through this trait (its area traits, in `traits.rs`,
@@ -48,6 +48,7 @@ pub trait Store:
     + AttendanceStore
     + InsightsStore
     + AutomationStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

@@ -297,3 +297,27 @@ pub trait AutomationStore: Send + Sync {
     async fn automation_runs(&self, job: Option<String>, limit: u32) -> StoreResult<Vec<AutomationRun>>;
     async fn automation_run(&self, run_id: &str) -> StoreResult<Option<AutomationRun>>;
 }
+
+/// Outbound webhooks: subscriptions, the durable outbox of deliveries and their attempts.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a webhook; the event log's dispatch starts at its `from_seq` if it had not started.
+    async fn create_webhook(&self, hook: WebhookRecord) -> StoreResult<()>;
+    /// Oldest first.
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookRecord>>;
+    /// Removes the webhook with its deliveries and their attempts; false when there was none.
+    async fn delete_webhook(&self, webhook_id: &str) -> StoreResult<bool>;
+    /// How far the event log was dispatched; `None` before the first webhook.
+    async fn webhook_watermark(&self) -> StoreResult<Option<i64>>;
+    /// Queues `deliveries`; with `advance = Some((expected, new))`, only if the dispatch
+    /// watermark is still `expected`, moving it to `new` in the same transaction (false otherwise:
+    /// another node dispatched that stretch).
+    async fn queue_deliveries(&self, advance: Option<(i64, i64)>, deliveries: Vec<NewDelivery>) -> StoreResult<bool>;
+    /// Up to `limit` pending deliveries due at `now_us` whose lease has passed, leased until
+    /// `lease_until_us` (another node does not take them meanwhile); oldest due first.
+    async fn claim_deliveries(&self, now_us: i64, lease_until_us: i64, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Logs an attempt and gives the delivery its new state (its lease ends).
+    async fn record_attempt(&self, attempt: DeliveryAttempt, outcome: DeliveryOutcome) -> StoreResult<()>;
+    /// A webhook's latest deliveries, newest first, each with its attempts.
+    async fn deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
+}

@@ -104,6 +104,7 @@ impl App {
             batch_parsing: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),
             analyses,
             processor,
+            webhooks_wake: Arc::new(tokio::sync::Notify::new()),
             cache,
             metrics,
         };

@@ -43,6 +43,8 @@ pub struct AppState {
     /// `/api/ml` analyses running at the same time (`ml.max_concurrent_analyses`).
     pub analyses: Arc<tokio::sync::Semaphore>,
     pub processor: Arc<Processor>,
+    /// Wakes the webhook loop when deliveries were queued.
+    pub webhooks_wake: Arc<tokio::sync::Notify>,
     pub cache: Arc<dyn Cache>,
     pub metrics: Arc<Metrics>,
     /// Every background task is spawned, recorded and stopped through it.

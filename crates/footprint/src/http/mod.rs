@@ -41,6 +41,7 @@ use crate::kernel::error::ApiError;
         (name = "privacy", description = "Retention, erasure and export"),
         (name = "seed 002", description = "The interactions API of seed 002, with its README's paths and shapes"),
         (name = "visualizations", description = "Seed 000: charts drawn from the current data, as SVG or PNG"),
+        (name = "webhooks", description = "Outbound webhooks: signed deliveries of events and trained models, retried, with every attempt logged"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -77,6 +78,7 @@ fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::insights::http::routes())
         .merge(crate::jobs::http::routes())
         .merge(crate::dashboard::http::routes())
+        .merge(crate::webhooks::http::routes())
 }
 
 /// Seed 000's profile routes alone, ready to be merged into another axum app

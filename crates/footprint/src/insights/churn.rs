@@ -195,9 +195,11 @@ pub async fn start_training(state: &AppState, actor: &str) -> Result<ModelRecord
             model.error = Some(error.clone());
         }
         model.trained_at_us = Some(background.clock.now_us());
+        let trained = model.clone();
         if let Err(error) = background.store.update_model(model).await {
             return Err(format!("the trained churn model could not be stored: {error}"));
         }
+        crate::webhooks::model_trained(&background, &trained).await;
         outcome
     });
     if started.is_err() {

@@ -27,7 +27,39 @@ pub async fn start(state: &AppState) -> Result<(), ApiError> {
     state.tasks.spawn_loop(processor.run_loop(processing.interval_ms, processing.debounce_ms, state.tasks.stopping()));
     schedule::start(state);
     automation::start(state);
+    state.tasks.spawn_loop(webhook_loop(state.clone(), state.tasks.stopping()));
     Ok(())
+}
+
+/// Dispatches the event log into webhook deliveries and sends those due, every
+/// `webhooks.poll_ms` or when deliveries were queued, until shutdown.
+async fn webhook_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let poll = state.config.webhooks.poll_ms;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            () = state.webhooks_wake.notified() => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        loop {
+            let dispatched = crate::webhooks::service::dispatch_events(&state).await;
+            let sent = crate::webhooks::delivery::deliver_due(&state).await;
+            match (dispatched, sent) {
+                (Ok(0), Ok(0)) => break,
+                (Ok(_), Ok(_)) => {}
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(error = %error, "webhooks: dispatch or delivery failed; retrying later");
+                    break;
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
 }
 
 /// Marks `error` the training runs no node is finishing: with SQLite every one found

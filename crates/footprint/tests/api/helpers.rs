@@ -168,6 +168,22 @@ impl TestApp {
         test_app
     }
 
+    /// Stops the server as a SIGTERM does and starts it again on the same data directory (and
+    /// PostgreSQL schema), with the same configuration.
+    pub async fn restart(mut self) -> Self {
+        let config = (*self.state.config).clone();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        let schema = self._pg_schema.take();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+        drop(self);
+        Self::start(config, data_dir, schema).await
+    }
+
     /// Stops the server the way a SIGTERM does, waiting for the queue to drain.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

@@ -37,3 +37,4 @@ mod track;
 mod tracker;
 mod transfer;
 mod visualizations;
+mod webhooks;

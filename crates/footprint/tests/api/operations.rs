@@ -151,6 +151,10 @@ async fn the_openapi_document_lists_every_route() {
         "POST /batch",
         "POST /api/collect",
         "OPTIONS /api/collect",
+        "POST /api/v1/webhooks",
+        "GET /api/v1/webhooks",
+        "DELETE /api/v1/webhooks/{id}",
+        "GET /api/v1/webhooks/{id}/deliveries",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

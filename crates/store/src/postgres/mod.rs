@@ -16,6 +16,7 @@ mod rows;
 mod security;
 mod segments;
 mod sequences;
+mod webhooks;
 
 use std::str::FromStr;
 
@@ -51,6 +52,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("migrations/0022_attendance_attributes.sql")),
     (23, include_str!("migrations/0023_attendance_organizations.sql")),
     (24, include_str!("migrations/0024_identity_links.sql")),
+    (25, include_str!("migrations/0025_webhooks.sql")),
 ];
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;

@@ -57,6 +57,17 @@ async fn forget_daily_activity(tx: &deadpool_postgres::Transaction<'_>, user_key
     Ok(tx.execute("DELETE FROM user_active_days WHERE user_key = $1", &[&user_key]).await?)
 }
 
+/// Webhook deliveries about the user, with their attempts.
+async fn forget_deliveries(tx: &deadpool_postgres::Transaction<'_>, user_id: &str) -> StoreResult<()> {
+    tx.execute(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries WHERE user_id = $1)",
+        &[&user_id],
+    )
+    .await?;
+    tx.execute("DELETE FROM webhook_deliveries WHERE user_id = $1", &[&user_id]).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl PrivacyStore for PostgresStore {
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
@@ -92,6 +103,7 @@ impl PrivacyStore for PostgresStore {
             &[&erasure.user_id, &erasure.user_key],
         )
         .await?;
+        forget_deliveries(&tx, &erasure.user_id).await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&erasure.user_key]).await?;
         tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&erasure.user_key]).await?;
@@ -178,6 +190,7 @@ impl PrivacyStore for PostgresStore {
             &[&change.user_id, &change.user_key],
         )
         .await?;
+        forget_deliveries(&tx, &change.user_id).await?;
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&change.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&change.user_key]).await?;
         tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&change.user_key]).await?;

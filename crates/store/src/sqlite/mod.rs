@@ -20,6 +20,7 @@ mod rows;
 mod security;
 mod segments;
 mod sequences;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::mpsc::{self};
@@ -53,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("migrations/0017_attendance_attributes.sql")),
     (18, include_str!("migrations/0018_attendance_organizations.sql")),
     (19, include_str!("migrations/0019_identity_links.sql")),
+    (20, include_str!("migrations/0020_webhooks.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

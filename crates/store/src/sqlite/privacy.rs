@@ -62,6 +62,16 @@ fn forget_daily_activity(tx: &Transaction<'_>, user_key: &str) -> StoreResult<us
     Ok(tx.execute("DELETE FROM user_active_days WHERE user_key = ?1", [user_key])?)
 }
 
+/// Webhook deliveries about the user, with their attempts.
+fn forget_deliveries(tx: &Transaction<'_>, user_id: &str) -> StoreResult<()> {
+    tx.execute(
+        "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries WHERE user_id = ?1)",
+        [user_id],
+    )?;
+    tx.execute("DELETE FROM webhook_deliveries WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
 #[async_trait]
 impl PrivacyStore for SqliteStore {
     async fn erase_user(&self, erasure: Erasure) -> StoreResult<IdentityChange> {
@@ -107,6 +117,7 @@ impl PrivacyStore for SqliteStore {
                     "DELETE FROM identity_links WHERE user_id = ?1 OR anonymous_key = ?2",
                     [&erasure.user_id, &erasure.user_key],
                 )?;
+                forget_deliveries(&tx, &erasure.user_id)?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&erasure.user_id])? > 0;
                 tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&erasure.user_key])?;
                 tx.execute(
@@ -219,6 +230,7 @@ impl PrivacyStore for SqliteStore {
                     "DELETE FROM identity_links WHERE user_id = ?1 OR anonymous_key = ?2",
                     [&change.user_id, &change.user_key],
                 )?;
+                forget_deliveries(&tx, &change.user_id)?;
                 let account = tx.execute("DELETE FROM users WHERE user_id = ?1", [&change.user_id])? > 0;
                 tx.execute("DELETE FROM login_attempts WHERE login_key = ?1", [&change.user_key])?;
                 tx.execute("DELETE FROM request_usage WHERE caller_key = ?1", [&change.user_key])?;

@@ -128,6 +128,7 @@ behaviour_suite!(
     keeps_logins_and_counts_failing_logins_per_network,
     keeps_daily_activity_of_processed_batches,
     links_identities_and_forgets_moved_events,
+    keeps_webhooks_and_their_outbox,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {

@@ -325,3 +325,89 @@ pub(super) async fn links_identities_and_forgets_moved_events(db: &TestDb) {
         .unwrap();
     assert!(db.store.identity_links(&keys).await.unwrap().is_empty());
 }
+
+fn hook(id: &str, from_seq: i64) -> WebhookRecord {
+    WebhookRecord {
+        webhook_id: id.to_owned(),
+        url: "https://receiver.example/hooks".to_owned(),
+        kinds: vec!["event".to_owned()],
+        event_types: vec!["purchase".to_owned()],
+        secret_enc: "enc(secret)".to_owned(),
+        from_seq,
+        created_by: "admin".to_owned(),
+        created_at_us: 10,
+    }
+}
+
+fn delivery(webhook_id: &str, user: Option<&str>, at_us: i64) -> NewDelivery {
+    NewDelivery {
+        webhook_id: webhook_id.to_owned(),
+        kind: "event".to_owned(),
+        user_id: user.map(str::to_owned),
+        payload: format!(r#"{{"user": {user:?}}}"#),
+        created_at_us: at_us,
+    }
+}
+
+pub(super) async fn keeps_webhooks_and_their_outbox(db: &TestDb) {
+    assert_eq!(db.store.webhook_watermark().await.unwrap(), None);
+    db.store.create_webhook(hook("wh_1", 5)).await.unwrap();
+    db.store.create_webhook(hook("wh_2", 9)).await.unwrap();
+    assert_eq!(db.store.webhooks().await.unwrap(), vec![hook("wh_1", 5), hook("wh_2", 9)]);
+    assert_eq!(db.store.webhook_watermark().await.unwrap(), Some(5), "dispatch starts at the first webhook");
+
+    // The watermark moves with the deliveries, once.
+    let queued =
+        vec![delivery("wh_1", Some("ada"), 100), delivery("wh_1", None, 100), delivery("wh_2", Some("bob"), 100)];
+    assert!(db.store.queue_deliveries(Some((5, 12)), queued.clone()).await.unwrap());
+    assert!(!db.store.queue_deliveries(Some((5, 12)), queued).await.unwrap(), "another node moved it");
+    assert_eq!(db.store.webhook_watermark().await.unwrap(), Some(12));
+
+    // Claimed once while leased; due again after a pending attempt's delay.
+    let claimed = db.store.claim_deliveries(100, 200, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let rest = db.store.claim_deliveries(150, 250, 10).await.unwrap();
+    assert_eq!(rest.len(), 1, "the leased ones are not taken again");
+    let first = claimed[0].delivery_id;
+    let attempt = |n: i64, code: Option<i64>| DeliveryAttempt {
+        delivery_id: first,
+        attempt: n,
+        at_us: 160 + n,
+        status_code: code,
+        error: code.is_none_or(|code| code >= 300).then(|| "refused".to_owned()),
+        duration_ms: 3,
+    };
+    let pending = DeliveryOutcome { status: "pending".to_owned(), next_attempt_us: 300 };
+    db.store.record_attempt(attempt(1, None), pending).await.unwrap();
+    // At 299 the third one's lease has passed (it is due again), the first is not due yet.
+    let early = db.store.claim_deliveries(299, 400, 10).await.unwrap();
+    assert!(early.iter().all(|d| d.delivery_id != first), "not due before its retry");
+    let due: Vec<i64> = db.store.claim_deliveries(300, 400, 10).await.unwrap().iter().map(|d| d.delivery_id).collect();
+    assert_eq!(due, [first]);
+    let delivered = DeliveryOutcome { status: "delivered".to_owned(), next_attempt_us: 305 };
+    db.store.record_attempt(attempt(2, Some(200)), delivered).await.unwrap();
+    assert!(db.store.claim_deliveries(10_000, 10_100, 10).await.unwrap().iter().all(|d| d.delivery_id != first));
+
+    let listed = db.store.deliveries("wh_1", 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let done = listed.iter().find(|d| d.delivery_id == first).unwrap();
+    assert_eq!((done.status.as_str(), done.attempts, done.done_at_us), ("delivered", 2, Some(162)));
+    assert_eq!(done.log, vec![attempt(1, None), attempt(2, Some(200))]);
+
+    // Erasure takes the user's deliveries; deleting a webhook takes its own.
+    db.store
+        .erase_user(Erasure {
+            user_id: "ada".to_owned(),
+            user_key: "key-ada".to_owned(),
+            tombstone: "tomb-ada".to_owned(),
+            scrub: vec!["ada".to_owned()],
+            replacement: "erased-user".to_owned(),
+            now_us: 500,
+        })
+        .await
+        .unwrap();
+    assert_eq!(db.store.deliveries("wh_1", 10).await.unwrap().len(), 1);
+    assert!(db.store.delete_webhook("wh_2").await.unwrap());
+    assert!(!db.store.delete_webhook("wh_2").await.unwrap());
+    assert!(db.store.deliveries("wh_2", 10).await.unwrap().is_empty());
+}

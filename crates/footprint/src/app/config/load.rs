@@ -236,6 +236,13 @@ impl Config {
         if self.ingest.session_gap_secs.is_zero() {
             return invalid("ingest.session_gap_secs", "must be positive".to_owned());
         }
+        let hooks = &self.webhooks;
+        if hooks.poll_ms.is_zero() || hooks.timeout_ms.is_zero() || hooks.retry_base_ms.is_zero() {
+            return invalid("webhooks", "poll_ms, timeout_ms and retry_base_ms must be positive".to_owned());
+        }
+        if hooks.retry_max_ms < hooks.retry_base_ms {
+            return invalid("webhooks.retry_max_ms", "must be at least retry_base_ms".to_owned());
+        }
         Ok(())
     }
 }

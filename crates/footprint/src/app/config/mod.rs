@@ -99,6 +99,8 @@ pub struct Config {
     pub automation: AutomationConfig,
     /// Seed 000's `BehaviorVisualization`: where chart files go, their theme and size.
     pub visualization: VisualizationConfig,
+    /// Outbound webhooks: how deliveries are sent and retried.
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -214,6 +216,37 @@ impl Default for MatchModelConfig {
             validation_fraction: 0.2,
             window_days: 0,
             update_interval_secs: Duration::from_secs(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// How often the outbox and the event log are looked at.
+    #[serde(with = "milliseconds")]
+    pub poll_ms: Duration,
+    /// Longest wait for a receiver's answer.
+    #[serde(with = "milliseconds")]
+    pub timeout_ms: Duration,
+    /// Delay before the first retry; it doubles at each attempt (with jitter) up to `retry_max_ms`.
+    #[serde(with = "milliseconds")]
+    pub retry_base_ms: Duration,
+    #[serde(with = "milliseconds")]
+    pub retry_max_ms: Duration,
+    /// How long a delivery is retried before it is marked failed.
+    #[serde(with = "seconds")]
+    pub give_up_after_secs: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: Duration::from_millis(1_000),
+            timeout_ms: Duration::from_millis(10_000),
+            retry_base_ms: Duration::from_millis(5_000),
+            retry_max_ms: Duration::from_millis(3_600_000),
+            give_up_after_secs: Duration::from_secs(86_400),
         }
     }
 }

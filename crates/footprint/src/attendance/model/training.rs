@@ -177,10 +177,12 @@ pub async fn start_training(state: &AppState, request: TrainRequest) -> Result<M
             }
         };
         model.trained_at_us = Some(background.clock.now_us());
+        let trained = model.clone();
         if let Err(error) = background.store.update_model(model).await {
             tracing::error!(error = %error, "the trained model could not be stored");
             return Err(format!("the trained model could not be stored: {error}"));
         }
+        crate::webhooks::model_trained(&background, &trained).await;
         outcome
     });
     if run.is_err() {

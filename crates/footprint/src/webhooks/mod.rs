@@ -1,0 +1,17 @@
+//! Outbound webhooks (SPEC §8b): an admin subscribes a URL to kinds of happening — `event` (an
+//! event of the given types is stored) and `model.trained` (a model finished training) — with a
+//! secret. Deliveries are queued in a durable outbox (`service`): events by following the event
+//! log after a watermark (each event queued once across nodes, only for users whose analytics
+//! consent holds when it is dispatched), other happenings where they occur. `delivery` posts them
+//! signed (HMAC-SHA256 over the timestamp and the body, in `Footprint-Signature`), logs every
+//! attempt, and retries with exponential backoff and jitter until `webhooks.give_up_after_secs`,
+//! then marks the delivery failed. `jobs` runs both every `webhooks.poll_ms`.
+//!
+//! The operator decides which hosts are reachable: a webhook may name any http(s) URL an admin
+//! gives, internal addresses included; restrict outbound traffic at the network if needed.
+
+pub mod delivery;
+pub mod http;
+pub mod service;
+
+pub use service::{Kind, model_trained};

@@ -1,0 +1,335 @@
+//! Subscriptions and the outbox: creating, listing and deleting webhooks, dispatching the event
+//! log into deliveries, and queueing a model's training.
+
+use std::collections::{HashMap, HashSet};
+
+use footprint_store::{DeliveryRecord, ModelRecord, NewDelivery, WebhookRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::app::state::AppState;
+use crate::kernel::clock::rfc3339;
+use crate::kernel::crypto::random_token;
+use crate::kernel::error::ApiError;
+use crate::tracking::consent;
+
+/// Events read from the log per dispatch round.
+const DISPATCH_BATCH: u32 = 1_000;
+
+/// What a webhook may subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An event (of the subscribed types, or any) was stored.
+    Event,
+    /// A model (attendance or churn) finished training, successfully or not.
+    ModelTrained,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Event, Kind::ModelTrained];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Event => "event",
+            Kind::ModelTrained => "model.trained",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// `POST /api/v1/webhooks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// Where deliveries are posted: an http or https URL.
+    pub url: String,
+    /// `event`, `model.trained`.
+    pub kinds: Vec<String>,
+    /// For `event`: the event types wanted (none: every type).
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// The signing secret (16–200 characters); generated and shown once when absent.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub kinds: Vec<String>,
+    pub event_types: Vec<String>,
+    pub created_by: String,
+    pub created_at: String,
+    /// Only in the creation's answer, and only when Footprint generated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl WebhookView {
+    fn of(hook: &WebhookRecord, secret: Option<String>) -> Self {
+        Self {
+            id: hook.webhook_id.clone(),
+            url: hook.url.clone(),
+            kinds: hook.kinds.clone(),
+            event_types: hook.event_types.clone(),
+            created_by: hook.created_by.clone(),
+            created_at: rfc3339(hook.created_at_us),
+            secret,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub at: String,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<i64>,
+    /// Why there was no 2xx answer (connection refused, timeout, …).
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub kind: String,
+    /// `pending` (to be retried at `next_attempt_at`), `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub done_at: Option<String>,
+    /// The JSON posted.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub log: Vec<AttemptView>,
+}
+
+impl From<DeliveryRecord> for DeliveryView {
+    fn from(delivery: DeliveryRecord) -> Self {
+        Self {
+            id: delivery.delivery_id,
+            kind: delivery.kind,
+            next_attempt_at: (delivery.status == "pending").then(|| rfc3339(delivery.next_attempt_us)),
+            status: delivery.status,
+            attempts: delivery.attempts,
+            created_at: rfc3339(delivery.created_at_us),
+            done_at: delivery.done_at_us.map(rfc3339),
+            payload: serde_json::from_str(&delivery.payload).unwrap_or(Value::Null),
+            log: delivery
+                .log
+                .into_iter()
+                .map(|attempt| AttemptView {
+                    attempt: attempt.attempt,
+                    at: rfc3339(attempt.at_us),
+                    status_code: attempt.status_code,
+                    error: attempt.error,
+                    duration_ms: attempt.duration_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An http(s) URL with a host; anything else is refused with the reason.
+pub fn check_url(text: &str) -> Result<String, String> {
+    let url = text.trim();
+    let uri: axum::http::Uri = url.parse().map_err(|_| format!("url: {url:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("url: must start with http:// or https://".to_owned()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("url: must name a host".to_owned());
+    }
+    if url.chars().any(char::is_control) || url.len() > 2_000 {
+        return Err("url: must be at most 2000 printable characters".to_owned());
+    }
+    Ok(url.to_owned())
+}
+
+pub async fn create(state: &AppState, new: NewWebhook, actor: &str) -> Result<WebhookView, ApiError> {
+    let url = check_url(&new.url).map_err(ApiError::Validation)?;
+    if new.kinds.is_empty() {
+        return Err(ApiError::Validation("kinds: name at least one of event, model.trained".to_owned()));
+    }
+    let mut kinds = Vec::new();
+    for kind in &new.kinds {
+        let kind = Kind::parse(kind)
+            .ok_or_else(|| ApiError::Validation(format!("kinds: {kind:?} is not one of event, model.trained")))?;
+        if !kinds.contains(&kind.as_str().to_owned()) {
+            kinds.push(kind.as_str().to_owned());
+        }
+    }
+    for event_type in &new.event_types {
+        footprint_analytics::EventType::parse(event_type)
+            .map_err(|error| ApiError::Validation(format!("event_types: {error}")))?;
+    }
+    let (secret, shown) = match new.secret {
+        Some(secret) if (16..=200).contains(&secret.chars().count()) && !secret.chars().any(char::is_control) => {
+            (secret, None)
+        }
+        Some(_) => return Err(ApiError::Validation("secret: must be 16–200 printable characters".to_owned())),
+        None => {
+            let secret = format!("whsec_{}", random_token(32));
+            (secret.clone(), Some(secret))
+        }
+    };
+    let hook = WebhookRecord {
+        webhook_id: format!("wh_{}", ulid::Ulid::new().to_string().to_lowercase()),
+        url,
+        kinds,
+        event_types: new.event_types,
+        secret_enc: state.keys.cipher.encrypt(&secret),
+        from_seq: state.store.max_event_seq().await?,
+        created_by: actor.to_owned(),
+        created_at_us: state.clock.now_us(),
+    };
+    state.store.create_webhook(hook.clone()).await?;
+    crate::accounts::audit::record(
+        state,
+        "webhook.create",
+        Some(actor),
+        Some(&hook.webhook_id),
+        "success",
+        json!({"url": hook.url, "kinds": hook.kinds}),
+    )
+    .await;
+    Ok(WebhookView::of(&hook, shown))
+}
+
+pub async fn list(state: &AppState) -> Result<Vec<WebhookView>, ApiError> {
+    Ok(state.store.webhooks().await?.iter().map(|hook| WebhookView::of(hook, None)).collect())
+}
+
+pub async fn delete(state: &AppState, webhook_id: &str, actor: &str) -> Result<(), ApiError> {
+    if !state.store.delete_webhook(webhook_id).await? {
+        return Err(ApiError::NotFound(format!("no webhook {webhook_id}")));
+    }
+    crate::accounts::audit::record(state, "webhook.delete", Some(actor), Some(webhook_id), "success", json!({})).await;
+    Ok(())
+}
+
+pub async fn deliveries(state: &AppState, webhook_id: &str, limit: u32) -> Result<Vec<DeliveryView>, ApiError> {
+    if !state.store.webhooks().await?.iter().any(|hook| hook.webhook_id == webhook_id) {
+        return Err(ApiError::NotFound(format!("no webhook {webhook_id}")));
+    }
+    Ok(state.store.deliveries(webhook_id, limit).await?.into_iter().map(DeliveryView::from).collect())
+}
+
+fn payload(kind: Kind, data: Value, now_us: i64) -> String {
+    json!({"id": ulid::Ulid::new().to_string(), "kind": kind.as_str(), "created_at": rfc3339(now_us), "data": data})
+        .to_string()
+}
+
+/// Queues a delivery of the next stretch of the event log for every webhook that wants it;
+/// returns the events read (0 when the log is dispatched, or another node took the stretch).
+pub async fn dispatch_events(state: &AppState) -> Result<usize, ApiError> {
+    let Some(watermark) = state.store.webhook_watermark().await? else { return Ok(0) };
+    let hooks: Vec<WebhookRecord> = state
+        .store
+        .webhooks()
+        .await?
+        .into_iter()
+        .filter(|hook| hook.kinds.iter().any(|kind| kind == Kind::Event.as_str()))
+        .collect();
+    let events = state.store.events_in_arrival_order(watermark, DISPATCH_BATCH).await?;
+    let Some(last) = events.last() else { return Ok(0) };
+    let new_watermark = last.seq;
+    let mut deliveries = Vec::new();
+    if !hooks.is_empty() {
+        // No user data from a user whose analytics consent does not hold now.
+        let users: HashSet<&str> = events.iter().map(|event| event.user_id.as_str()).collect();
+        let mut consenting: HashMap<&str, bool> = HashMap::new();
+        for user in users {
+            consenting.insert(user, consent::current(state, user).await?.analytics);
+        }
+        let now_us = state.clock.now_us();
+        for event in &events {
+            if !consenting.get(event.user_id.as_str()).copied().unwrap_or(false) {
+                continue;
+            }
+            // A history moved to the user who identified is not a new happening.
+            if event.context.contains(crate::tracking::identity::MERGED_FROM)
+                && serde_json::from_str::<Value>(&event.context)
+                    .is_ok_and(|context| context.get(crate::tracking::identity::MERGED_FROM).is_some())
+            {
+                continue;
+            }
+            for hook in &hooks {
+                let wanted = hook.event_types.is_empty() || hook.event_types.contains(&event.event_type);
+                if !wanted || event.seq <= hook.from_seq {
+                    continue;
+                }
+                let data = json!({
+                    "event_id": event.event_id,
+                    "user_id": event.user_id,
+                    "type": event.event_type,
+                    "properties": serde_json::from_str::<Value>(&event.properties).unwrap_or(Value::Null),
+                    "context": serde_json::from_str::<Value>(&event.context).unwrap_or(Value::Null),
+                    "session_id": event.session_id,
+                    "timestamp": rfc3339(event.timestamp_us),
+                    "message_id": event.message_id,
+                });
+                deliveries.push(NewDelivery {
+                    webhook_id: hook.webhook_id.clone(),
+                    kind: Kind::Event.as_str().to_owned(),
+                    user_id: Some(event.user_id.clone()),
+                    payload: payload(Kind::Event, data, now_us),
+                    created_at_us: now_us,
+                });
+            }
+        }
+    }
+    let queued = deliveries.len();
+    if !state.store.queue_deliveries(Some((watermark, new_watermark)), deliveries).await? {
+        return Ok(0);
+    }
+    if queued > 0 {
+        state.webhooks_wake.notify_one();
+    }
+    Ok(events.len())
+}
+
+/// Queues `model.trained` for the webhooks that want it (the model's id, name, version, status,
+/// error and metrics; no user data). A failure to queue is logged: the model is stored anyway.
+pub async fn model_trained(state: &AppState, model: &ModelRecord) {
+    let result = async {
+        let hooks = state.store.webhooks().await?;
+        let now_us = state.clock.now_us();
+        let data = json!({
+            "model_id": model.model_id,
+            "name": model.name,
+            "version": model.version,
+            "status": model.status,
+            "error": model.error,
+            "rows_used": model.rows_used,
+            "metrics": serde_json::from_str::<Value>(&model.metrics).unwrap_or(Value::Null),
+        });
+        let deliveries: Vec<NewDelivery> = hooks
+            .iter()
+            .filter(|hook| hook.kinds.iter().any(|kind| kind == Kind::ModelTrained.as_str()))
+            .map(|hook| NewDelivery {
+                webhook_id: hook.webhook_id.clone(),
+                kind: Kind::ModelTrained.as_str().to_owned(),
+                user_id: None,
+                payload: payload(Kind::ModelTrained, data.clone(), now_us),
+                created_at_us: now_us,
+            })
+            .collect();
+        if !deliveries.is_empty() {
+            state.store.queue_deliveries(None, deliveries).await?;
+            state.webhooks_wake.notify_one();
+        }
+        Ok::<(), footprint_store::StoreError>(())
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::error!(error = %error, "the model.trained webhooks could not be queued");
+    }
+}

@@ -1,0 +1,226 @@
+//! Outbound webhooks on PostgreSQL: deliveries are claimed with `FOR UPDATE SKIP LOCKED` and a
+//! lease, so that each node sends different ones.
+
+use async_trait::async_trait;
+use tokio_postgres::Row;
+
+use super::PostgresStore;
+use crate::WebhookStore;
+use crate::error::StoreResult;
+use crate::model::*;
+
+const DISPATCH: &str = "events";
+
+fn list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn hook_from_row(row: &Row) -> WebhookRecord {
+    WebhookRecord {
+        webhook_id: row.get(0),
+        url: row.get(1),
+        kinds: list(row.get(2)),
+        event_types: list(row.get(3)),
+        secret_enc: row.get(4),
+        from_seq: row.get(5),
+        created_by: row.get(6),
+        created_at_us: row.get(7),
+    }
+}
+
+const DELIVERY_COLUMNS: &str =
+    "delivery_id, webhook_id, kind, user_id, payload, status, attempts, next_attempt_us, created_at_us, done_at_us";
+
+fn delivery_from_row(row: &Row) -> DeliveryRecord {
+    DeliveryRecord {
+        delivery_id: row.get(0),
+        webhook_id: row.get(1),
+        kind: row.get(2),
+        user_id: row.get(3),
+        payload: row.get(4),
+        status: row.get(5),
+        attempts: row.get(6),
+        next_attempt_us: row.get(7),
+        created_at_us: row.get(8),
+        done_at_us: row.get(9),
+        log: Vec::new(),
+    }
+}
+
+#[async_trait]
+impl WebhookStore for PostgresStore {
+    async fn create_webhook(&self, hook: WebhookRecord) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let kinds = serde_json::to_string(&hook.kinds).unwrap_or_default();
+        let types = serde_json::to_string(&hook.event_types).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO webhooks (webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &hook.webhook_id,
+                &hook.url,
+                &kinds,
+                &types,
+                &hook.secret_enc,
+                &hook.from_seq,
+                &hook.created_by,
+                &hook.created_at_us,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO webhook_dispatch (name, watermark) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&DISPATCH, &hook.from_seq],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us
+                 FROM webhooks ORDER BY created_at_us, webhook_id",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(hook_from_row).collect())
+    }
+
+    async fn delete_webhook(&self, webhook_id: &str) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries WHERE webhook_id = $1)",
+            &[&webhook_id],
+        )
+        .await?;
+        tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = $1", &[&webhook_id]).await?;
+        let deleted = tx.execute("DELETE FROM webhooks WHERE webhook_id = $1", &[&webhook_id]).await? > 0;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn webhook_watermark(&self) -> StoreResult<Option<i64>> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt("SELECT watermark FROM webhook_dispatch WHERE name = $1", &[&DISPATCH])
+            .await?
+            .map(|row| row.get(0)))
+    }
+
+    async fn queue_deliveries(&self, advance: Option<(i64, i64)>, deliveries: Vec<NewDelivery>) -> StoreResult<bool> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        if let Some((expected, new)) = advance {
+            let moved = tx
+                .execute(
+                    "UPDATE webhook_dispatch SET watermark = $3 WHERE name = $1 AND watermark = $2",
+                    &[&DISPATCH, &expected, &new],
+                )
+                .await?;
+            if moved == 0 {
+                return Ok(false);
+            }
+        }
+        let insert = tx
+            .prepare(
+                "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+            )
+            .await?;
+        for delivery in &deliveries {
+            tx.execute(
+                &insert,
+                &[&delivery.webhook_id, &delivery.kind, &delivery.user_id, &delivery.payload, &delivery.created_at_us],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn claim_deliveries(&self, now_us: i64, lease_until_us: i64, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE webhook_deliveries SET lease_until_us = $2
+                     WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries
+                         WHERE status = 'pending' AND next_attempt_us <= $1 AND lease_until_us <= $1
+                         ORDER BY next_attempt_us, delivery_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     RETURNING {DELIVERY_COLUMNS}"
+                ),
+                &[&now_us, &lease_until_us, &i64::from(limit)],
+            )
+            .await?;
+        let mut claimed: Vec<DeliveryRecord> = rows.iter().map(delivery_from_row).collect();
+        claimed.sort_by_key(|delivery| (delivery.next_attempt_us, delivery.delivery_id));
+        Ok(claimed)
+    }
+
+    async fn record_attempt(&self, attempt: DeliveryAttempt, outcome: DeliveryOutcome) -> StoreResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, at_us, status_code, error, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+            &[
+                &attempt.delivery_id,
+                &attempt.attempt,
+                &attempt.at_us,
+                &attempt.status_code,
+                &attempt.error,
+                &attempt.duration_ms,
+            ],
+        )
+        .await?;
+        let done = (outcome.status != "pending").then_some(attempt.at_us);
+        tx.execute(
+            "UPDATE webhook_deliveries SET status = $2, attempts = $3, next_attempt_us = $4, lease_until_us = 0,
+                 done_at_us = $5 WHERE delivery_id = $1",
+            &[&attempt.delivery_id, &outcome.status, &attempt.attempt, &outcome.next_attempt_us, &done],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY delivery_id DESC LIMIT $2"
+                ),
+                &[&webhook_id, &i64::from(limit)],
+            )
+            .await?;
+        let mut deliveries: Vec<DeliveryRecord> = rows.iter().map(delivery_from_row).collect();
+        let ids: Vec<i64> = deliveries.iter().map(|delivery| delivery.delivery_id).collect();
+        let attempts = client
+            .query(
+                "SELECT delivery_id, attempt, at_us, status_code, error, duration_ms FROM webhook_attempts
+                 WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
+                &[&ids],
+            )
+            .await?;
+        for row in &attempts {
+            let attempt = DeliveryAttempt {
+                delivery_id: row.get(0),
+                attempt: row.get(1),
+                at_us: row.get(2),
+                status_code: row.get(3),
+                error: row.get(4),
+                duration_ms: row.get(5),
+            };
+            if let Some(delivery) = deliveries.iter_mut().find(|delivery| delivery.delivery_id == attempt.delivery_id) {
+                delivery.log.push(attempt);
+            }
+        }
+        Ok(deliveries)
+    }
+}
