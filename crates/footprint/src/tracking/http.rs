@@ -35,6 +35,8 @@ pub(crate) fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(export))
         .routes(routes!(anonymize))
         .routes(routes!(delete_user))
+        .routes(routes!(export_all))
+        .routes(routes!(import_all))
 }
 
 /// One event, Segment-style:
@@ -259,4 +261,105 @@ async fn anonymize(
 ) -> Result<Json<AnonymizationReport>, ApiError> {
     principal.require_admin()?;
     Ok(Json(privacy::anonymize(&state, &user(&id)?, &principal.actor()).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    /// Inclusive lower bound on the event time (RFC 3339).
+    from: Option<String>,
+    /// Exclusive upper bound on the event time (RFC 3339).
+    to: Option<String>,
+}
+
+/// Every stored event (or those of a type and a time range) as JSON lines in time order, in the
+/// shape of `GET /api/v1/events`, streamed a page at a time (`footprint export` over HTTP).
+/// Admin only.
+#[utoipa::path(get, path = "/api/v1/export", tag = "privacy", params(ExportParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "JSON lines (application/x-ndjson)", content_type = "application/x-ndjson", body = String),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
+async fn export_all(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ExportParams>,
+) -> Result<Response, ApiError> {
+    use futures_util::TryStreamExt;
+    principal.require_admin()?;
+    let instant = |field: &str, text: Option<&str>| {
+        text.map(|text| crate::kernel::time::instant(field, text).map_err(ApiError::InvalidParameters)).transpose()
+    };
+    let filter = crate::tracking::transfer::ExportFilter {
+        event_type: params.event_type,
+        from_us: instant("from", params.from.as_deref())?,
+        to_us: instant("to", params.to.as_deref())?,
+    };
+    let pages = crate::tracking::transfer::export_pages(&state, &filter)?
+        .map_ok(|(text, _)| axum::body::Bytes::from(text))
+        .map_err(|error| std::io::Error::other(error.to_string()));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"footprint-events.jsonl\""),
+        ],
+        axum::body::Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// Imports JSON lines of events (`footprint import` over HTTP; gzip with `Content-Encoding:
+/// gzip`): each line through the same validation, consent and durable path as
+/// `/api/track/batch`, idempotent through `message_id`. The body is spooled to a temporary file
+/// as it arrives, so its size is not bounded by memory; the answer is the report, with each
+/// refused line's number and reason. Admin only.
+#[utoipa::path(post, path = "/api/v1/import", tag = "privacy",
+    request_body(content = String, description = "JSON lines of events", content_type = "application/x-ndjson"),
+    security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "lines, imported, duplicates, not_collected, rejected_count, rejected [{line, reason}]"),
+        (status = 400, body = crate::kernel::error::ErrorBody), (status = 401, body = crate::kernel::error::ErrorBody),
+        (status = 403, body = crate::kernel::error::ErrorBody)))]
+async fn import_all(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<crate::tracking::transfer::ImportReport>, ApiError> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    principal.require_admin()?;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
+    let spool = tempfile::tempfile().map_err(ApiError::internal)?;
+    let mut writer = std::io::BufWriter::new(spool);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|error| ApiError::InvalidParameters(format!("the body could not be read: {error}")))?;
+        writer.write_all(&chunk).map_err(ApiError::internal)?;
+    }
+    let mut spool = writer.into_inner().map_err(|error| ApiError::internal(error.into_error()))?;
+    std::io::Seek::rewind(&mut spool).map_err(ApiError::internal)?;
+    let mut input: Box<dyn std::io::BufRead + Send> = if gzip {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(spool)))
+    } else {
+        Box::new(std::io::BufReader::new(spool))
+    };
+    let report = crate::tracking::transfer::import_events(&state, &mut input, &|_| {}).await?;
+    crate::accounts::audit::record(
+        &state,
+        "events.import",
+        Some(&principal.actor()),
+        None,
+        "success",
+        serde_json::json!({"lines": report.lines, "imported": report.imported}),
+    )
+    .await;
+    Ok(Json(report))
 }

@@ -34,6 +34,50 @@ pub struct ExportFilter {
     pub to_us: Option<i64>,
 }
 
+/// The events `filter` selects as JSON lines, a page (up to 5 000 lines) per item, read from
+/// the store one page at a time: constant memory whatever the export's size.
+pub fn export_pages(
+    state: &AppState,
+    filter: &ExportFilter,
+) -> Result<impl futures_util::Stream<Item = Result<(String, u64), ApiError>> + Send + 'static, ApiError> {
+    let event_type = match &filter.event_type {
+        Some(raw) => Some(
+            EventType::parse(raw).map_err(|e| ApiError::InvalidParameters(format!("type: {e}")))?.as_str().to_owned(),
+        ),
+        None => None,
+    };
+    let (state, filter) = (state.clone(), filter.clone());
+    // The cursor: `None` once the last page was read.
+    let start: Option<Option<EventPosition>> = Some(None);
+    Ok(futures_util::stream::try_unfold(start, move |cursor| {
+        let (state, filter, event_type) = (state.clone(), filter.clone(), event_type.clone());
+        async move {
+            let Some(after) = cursor else { return Ok(None) };
+            let query = EventQuery {
+                user_key: None,
+                event_type,
+                from_us: filter.from_us,
+                to_us: filter.to_us,
+                after,
+                limit: PAGE,
+            };
+            let page = state.store.events(query).await?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            let full = page.len() == PAGE as usize;
+            let next = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
+            let count = page.len() as u64;
+            let mut text = String::new();
+            for event in page {
+                text.push_str(&serde_json::to_string(&view(event)?).map_err(ApiError::internal)?);
+                text.push('\n');
+            }
+            Ok(Some(((text, count), full.then_some(next))))
+        }
+    }))
+}
+
 /// Writes the events `filter` selects as JSON lines; returns how many. `progress` is told the
 /// running count after each page.
 pub async fn export_events(
@@ -42,37 +86,17 @@ pub async fn export_events(
     out: &mut (dyn Write + Send),
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, ApiError> {
-    let event_type = match &filter.event_type {
-        Some(raw) => Some(
-            EventType::parse(raw).map_err(|e| ApiError::InvalidParameters(format!("type: {e}")))?.as_str().to_owned(),
-        ),
-        None => None,
-    };
-    let mut after: Option<EventPosition> = None;
+    use futures_util::TryStreamExt;
+    let pages = export_pages(state, filter)?;
+    futures_util::pin_mut!(pages);
     let mut written = 0u64;
-    loop {
-        let query = EventQuery {
-            user_key: None,
-            event_type: event_type.clone(),
-            from_us: filter.from_us,
-            to_us: filter.to_us,
-            after,
-            limit: PAGE,
-        };
-        let page = state.store.events(query).await?;
-        let full = page.len() == PAGE as usize;
-        after = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
-        for event in page {
-            let line = serde_json::to_string(&view(event)?).map_err(ApiError::internal)?;
-            writeln!(out, "{line}").map_err(ApiError::internal)?;
-            written += 1;
-        }
+    while let Some((text, count)) = pages.try_next().await? {
+        out.write_all(text.as_bytes()).map_err(ApiError::internal)?;
+        written += count;
         progress(written);
-        if !full {
-            out.flush().map_err(ApiError::internal)?;
-            return Ok(written);
-        }
     }
+    out.flush().map_err(ApiError::internal)?;
+    Ok(written)
 }
 
 /// A line the import could not take.

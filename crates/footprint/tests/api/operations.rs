@@ -155,6 +155,8 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/webhooks",
         "DELETE /api/v1/webhooks/{id}",
         "GET /api/v1/webhooks/{id}/deliveries",
+        "GET /api/v1/export",
+        "POST /api/v1/import",
     ];
     expected.sort_unstable();
     assert_eq!(listed, expected);

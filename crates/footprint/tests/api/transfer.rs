@@ -88,3 +88,76 @@ async fn an_export_imported_into_an_empty_store_gives_the_same_events_on_sqlite(
 async fn an_export_imported_into_an_empty_store_gives_the_same_events_on_postgres() {
     round_trip(true).await;
 }
+
+async fn over_http(postgres: bool) {
+    let source = granting(postgres).await;
+    let events: Vec<Value> = (0..12)
+        .map(|n| {
+            json!({"user_id": format!("web-{}", n % 4), "type": if n % 3 == 0 { "purchase" } else { "view" },
+            "timestamp": format!("2026-11-0{}T09:{:02}:00Z", 1 + n / 6, n), "message_id": format!("h-{n}")})
+        })
+        .collect();
+    let tracked = crate::helpers::body(source.track_batch(&source.admin_token, &events).await).await;
+    assert_eq!(tracked["accepted"], 12, "{tracked}");
+
+    let response = source.get("/api/v1/export", Some(&source.admin_token)).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    assert_eq!(text.lines().count(), 12);
+    let purchases =
+        source.get("/api/v1/export?type=purchase&from=2026-11-02T00:00:00Z", Some(&source.admin_token)).await;
+    assert_eq!(purchases.text().await.unwrap().lines().count(), 2);
+    let bad = source.get("/api/v1/export?from=yesterday", Some(&source.admin_token)).await;
+    assert_eq!(crate::helpers::error_code(bad, reqwest::StatusCode::BAD_REQUEST).await, "INVALID_PARAMETERS");
+
+    // Into an empty store, gzipped; then the same again: duplicates only.
+    let target = granting(postgres).await;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, text.as_bytes()).unwrap();
+    let gzip = gzip.finish().unwrap();
+    let send = |body: Vec<u8>| {
+        target
+            .client
+            .post(target.url("/api/v1/import"))
+            .bearer_auth(&target.admin_token)
+            .header("Content-Encoding", "gzip")
+            .body(body)
+            .send()
+    };
+    let report = crate::helpers::body(send(gzip.clone()).await.unwrap()).await;
+    assert_eq!((report["lines"].as_u64(), report["imported"].as_u64()), (Some(12), Some(12)), "{report}");
+    let again = crate::helpers::body(send(gzip).await.unwrap()).await;
+    assert_eq!((again["imported"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(12)), "{again}");
+    let imported = target.get("/api/v1/export", Some(&target.admin_token)).await.text().await.unwrap();
+    let fields = |line: &str| {
+        let event: Value = serde_json::from_str(line).unwrap();
+        (event["user_id"].clone(), event["type"].clone(), event["timestamp"].clone(), event["message_id"].clone())
+    };
+    assert_eq!(text.lines().map(fields).collect::<Vec<_>>(), imported.lines().map(fields).collect::<Vec<_>>());
+
+    // Admin only.
+    let user = target.user_with_role("transfer-user", footprint_analytics::Role::Manager).await;
+    for (method, path) in [("GET", "/api/v1/export"), ("POST", "/api/v1/import")] {
+        let request = |token: Option<&str>| {
+            let builder = target.client.request(method.parse().unwrap(), target.url(path)).body("");
+            match token {
+                Some(token) => builder.bearer_auth(token),
+                None => builder,
+            }
+        };
+        assert_eq!(request(None).send().await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+        assert_eq!(request(Some("bad.token.here")).send().await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+        assert_eq!(request(Some(&user)).send().await.unwrap().status(), reqwest::StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_over_http_round_trip_on_sqlite() {
+    over_http(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_over_http_round_trip_on_postgres() {
+    over_http(true).await;
+}

@@ -57,6 +57,22 @@ async fn forget_daily_activity(tx: &deadpool_postgres::Transaction<'_>, user_key
     Ok(tx.execute("DELETE FROM user_active_days WHERE user_key = $1", &[&user_key]).await?)
 }
 
+/// The pseudonym's own derived rows: sequence state and counts, profile, segment assignments
+/// and days; returns how many were deleted.
+async fn forget_user_rows(tx: &deadpool_postgres::Transaction<'_>, user_key: &str) -> StoreResult<u64> {
+    let mut removed = 0;
+    for table_and_column in [
+        "sequence_state WHERE user_key",
+        "sequence_counts WHERE scope",
+        "profile_state WHERE user_key",
+        "cluster_assignments WHERE user_key",
+        "user_days WHERE user_key",
+    ] {
+        removed += tx.execute(&format!("DELETE FROM {table_and_column} = $1"), &[&user_key]).await?;
+    }
+    Ok(removed)
+}
+
 /// Webhook deliveries about the user, with their attempts.
 async fn forget_deliveries(tx: &deadpool_postgres::Transaction<'_>, user_id: &str) -> StoreResult<()> {
     tx.execute(
@@ -107,12 +123,7 @@ impl PrivacyStore for PostgresStore {
         let account = tx.execute("DELETE FROM users WHERE user_id = $1", &[&erasure.user_id]).await? > 0;
         tx.execute("DELETE FROM login_attempts WHERE login_key = $1", &[&erasure.user_key]).await?;
         tx.execute("DELETE FROM request_usage WHERE caller_key = $1", &[&erasure.user_key]).await?;
-        let mut derived_rows = forgotten;
-        derived_rows += tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&erasure.user_key]).await?;
-        derived_rows += tx.execute("DELETE FROM user_days WHERE user_key = $1", &[&erasure.user_key]).await?;
+        let derived_rows = forgotten + forget_user_rows(&tx, &erasure.user_key).await?;
         tx.execute(
             "INSERT INTO erasures (tombstone, erased_at_us) VALUES ($1, $2)
              ON CONFLICT (tombstone) DO UPDATE SET erased_at_us = excluded.erased_at_us",
@@ -164,11 +175,7 @@ impl PrivacyStore for PostgresStore {
             &[&contexts, &nexts],
         )
         .await?;
-        tx.execute("DELETE FROM sequence_state WHERE user_key = $1", &[&user_key]).await?;
-        tx.execute("DELETE FROM sequence_counts WHERE scope = $1", &[&user_key]).await?;
-        tx.execute("DELETE FROM profile_state WHERE user_key = $1", &[&user_key]).await?;
-        tx.execute("DELETE FROM cluster_assignments WHERE user_key = $1", &[&user_key]).await?;
-        tx.execute("DELETE FROM user_days WHERE user_key = $1", &[&user_key]).await?;
+        forget_user_rows(&tx, user_key).await?;
         let events =
             tx.execute("DELETE FROM events WHERE user_key = $1 AND seq <= $2", &[&user_key, &up_to_seq]).await?;
         tx.commit().await?;

@@ -62,6 +62,19 @@ fn forget_daily_activity(tx: &Transaction<'_>, user_key: &str) -> StoreResult<us
     Ok(tx.execute("DELETE FROM user_active_days WHERE user_key = ?1", [user_key])?)
 }
 
+/// Everything derived from the pseudonym's events: its daily activity (taken out of the daily
+/// counts first), sequence state and counts, profile, segment assignments and days; returns the
+/// rows deleted.
+fn forget_derived(tx: &Transaction<'_>, user_key: &str) -> StoreResult<usize> {
+    let mut removed = forget_daily_activity(tx, user_key)?;
+    removed += tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [user_key])?;
+    removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [user_key])?;
+    removed += tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [user_key])?;
+    removed += tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [user_key])?;
+    removed += tx.execute("DELETE FROM user_days WHERE user_key = ?1", [user_key])?;
+    Ok(removed)
+}
+
 /// Webhook deliveries about the user, with their attempts.
 fn forget_deliveries(tx: &Transaction<'_>, user_id: &str) -> StoreResult<()> {
     tx.execute(
@@ -81,12 +94,7 @@ impl PrivacyStore for SqliteStore {
         let derived_rows = self
             .write_derived(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let mut removed = forget_daily_activity(&tx, &user_key)?;
-                removed += tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&user_key])?;
-                removed += tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&user_key])?;
-                removed += tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&user_key])?;
-                removed += tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [&user_key])?;
-                removed += tx.execute("DELETE FROM user_days WHERE user_key = ?1", [&user_key])?;
+                let removed = forget_derived(&tx, &user_key)?;
                 tx.commit()?;
                 Ok(removed as u64)
             })
@@ -169,7 +177,7 @@ impl PrivacyStore for SqliteStore {
         let key = user_key.to_owned();
         self.write_derived(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            forget_daily_activity(&tx, &key)?;
+            forget_derived(&tx, &key)?;
             {
                 let mut take = tx.prepare_cached(
                     "UPDATE sequence_counts SET count = count + ?3 WHERE scope = '' AND context = ?1 AND next = ?2",
@@ -182,11 +190,6 @@ impl PrivacyStore for SqliteStore {
                     empty.execute(params![delta.context, delta.next])?;
                 }
             }
-            tx.execute("DELETE FROM sequence_state WHERE user_key = ?1", [&key])?;
-            tx.execute("DELETE FROM sequence_counts WHERE scope = ?1", [&key])?;
-            tx.execute("DELETE FROM profile_state WHERE user_key = ?1", [&key])?;
-            tx.execute("DELETE FROM cluster_assignments WHERE user_key = ?1", [&key])?;
-            tx.execute("DELETE FROM user_days WHERE user_key = ?1", [&key])?;
             tx.commit()?;
             Ok(())
         })
