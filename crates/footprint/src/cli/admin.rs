@@ -96,3 +96,39 @@ pub(super) async fn create_admin(config: Config, args: AdminCreate) -> anyhow::R
     println!("admin {} created", created.user_id);
     Ok(())
 }
+
+/// Fits the first match model, or records an empty version with the reason (see
+/// `Command::InitModel`).
+pub(super) async fn init_model(config: Config, force: bool) -> anyhow::Result<()> {
+    use crate::matching::model;
+    let app = App::build(config).await?;
+    let result = async {
+        if let Some(existing) = model::latest(&app.state).await?
+            && !force
+        {
+            println!(
+                "{} version {} exists ({}); nothing to do (--force fits again)",
+                existing.name, existing.version, existing.status
+            );
+            return Ok::<(), crate::kernel::error::ApiError>(());
+        }
+        match model::update(&app.state, "cli").await {
+            Ok(report) => println!(
+                "{} version {} fitted on {} decided matches: {}",
+                report.model.name,
+                report.model.version,
+                report.rows_used,
+                serde_json::to_string(&report.weights).unwrap_or_default()
+            ),
+            Err(crate::kernel::error::ApiError::InsufficientData { message, needed, available }) => {
+                let stored = model::record_empty(&app.state, &message, needed, available).await?;
+                println!("{} version {} recorded empty: {message}", stored.name, stored.version);
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+    .await;
+    app.shutdown().await;
+    result.map_err(|error| anyhow::anyhow!("{error}"))
+}

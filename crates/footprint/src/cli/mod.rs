@@ -68,6 +68,19 @@ pub enum Command {
     /// Ingest JSON lines of events through the usual validation, consent and durable path
     /// (idempotent through message_id), with a report of what was refused and why.
     Import(transfer::ImportArgs),
+    /// Seed 001's `python init_model.py`: fit the first match model from the decided matches
+    /// stored, or record an explicit empty version saying why it could not be fitted (never a
+    /// made-up weight). Nothing to do when a version exists, unless --force.
+    ///
+    /// Example: footprint init-model
+    InitModel(InitModelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitModelArgs {
+    /// Fit (or record why not) even when a version already exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +213,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || backup::restore(&config, &args).map(drop)).await?
         }
         Command::Export(args) => transfer::export(config, args).await,
+        Command::InitModel(args) => admin::init_model(config, args.force).await,
         Command::Import(args) => transfer::import(config, args).await,
     }
 }

@@ -241,6 +241,34 @@ fn fit(set: &TrainingSet, config: &LogisticConfig) -> Result<Fitted, logistic::F
     Ok((model, train, validation))
 }
 
+/// Records a version that could not be fitted, with the reason and the counts, and no weights
+/// (`status` `empty`): what `footprint init-model` leaves when there is too little data.
+pub async fn record_empty(
+    state: &AppState,
+    reason: &str,
+    needed: u64,
+    available: u64,
+) -> Result<ModelRecord, ApiError> {
+    let now_us = state.clock.now_us();
+    let record = ModelRecord {
+        metrics: json!({"reason": reason, "needed": needed, "available": available}).to_string(),
+        error: Some(reason.to_owned()),
+        trained_at_us: Some(now_us),
+        ..ModelRecord::registered(&ulid::Ulid::new().to_string(), MODEL_NAME, MODEL_TYPE, "empty", now_us)
+    };
+    let stored = state.store.create_model(record).await?;
+    audit::record(
+        state,
+        "ml.init",
+        Some("cli"),
+        None,
+        "empty",
+        json!({"model": MODEL_NAME, "version": stored.version}),
+    )
+    .await;
+    Ok(stored)
+}
+
 /// The latest stored version, if any.
 pub async fn latest(state: &AppState) -> Result<Option<ModelRecord>, ApiError> {
     let filter = ModelFilter { name: Some(MODEL_NAME.to_owned()), ..ModelFilter::default() };

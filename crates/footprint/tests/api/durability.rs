@@ -147,7 +147,7 @@ async fn every_acknowledged_event_survives_a_sigkill_exactly_once() {
 }
 
 /// Runs `footprint ARGS…` on the data directory and returns its status and output.
-fn footprint(data_dir: &Path, args: &[&str]) -> (bool, String) {
+pub fn footprint(data_dir: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_footprint"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

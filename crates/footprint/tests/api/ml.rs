@@ -536,3 +536,22 @@ async fn the_model_charts_draw_the_held_out_registrations() {
     let missing = app.get("/api/visualizations/model_roc_curve?model_id=model-nope", Some(&manager)).await;
     assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await, "MODEL_NOT_FOUND");
 }
+
+/// `footprint init-model` (seed 001's `python init_model.py`) through the binary: on an empty
+/// store it records an empty version saying why, then leaves it; on the demo's matches it fits.
+#[test]
+fn init_model_records_why_it_cannot_fit_then_fits_when_there_are_matches() {
+    use crate::durability::footprint;
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = footprint(dir.path(), &["init-model"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("version 1 recorded empty") && text.contains("decided matches"), "{text}");
+    let (ok, text) = footprint(dir.path(), &["init-model"]);
+    assert!(ok && text.contains("version 1 exists (empty); nothing to do"), "{text}");
+
+    let (ok, text) = footprint(dir.path(), &["demo", "--users", "60", "--force"]);
+    assert!(ok, "{text}");
+    let (ok, text) = footprint(dir.path(), &["init-model", "--force"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("fitted on") && text.contains("decided matches: {"), "{text}");
+}
