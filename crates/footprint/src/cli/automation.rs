@@ -18,14 +18,18 @@ pub enum AutomationCommand {
     /// Create or update accounts in bulk from a CSV (with a header) or JSON-lines file; running
     /// the same file again changes nothing. Accounts without a password get an invitation in
     /// the outbox; passwords are never printed.
+    #[command(after_help = "Example:\n  footprint automation provision-users --file users.csv")]
     ProvisionUsers(ProvisionArgs),
     /// Every account's usage against its tier's limits, engagement and churn risk, and who should
     /// move up or down a tier, with the reasons.
+    #[command(after_help = "Example:\n  footprint automation analyze-tiers --json")]
     AnalyzeTiers(OutputArgs),
     /// The report of the last 24 hours: usage per tier, logins and security events, churn-risk
     /// distribution, segment sizes (kept with the run).
+    #[command(after_help = "Example:\n  footprint automation generate-analytics")]
     GenerateAnalytics(OutputArgs),
     /// provision-users (when a file is given or configured), analyze-tiers and generate-analytics.
+    #[command(after_help = "Example:\n  footprint automation run-all --file users.jsonl --json")]
     RunAll(ProvisionArgs),
 }
 

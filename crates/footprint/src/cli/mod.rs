@@ -34,8 +34,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
+    #[command(
+        after_help = "Example:\n  footprint serve                     # or just: footprint\n  PORT=9000 DATABASE_URL=postgres://footprint@db/footprint footprint serve"
+    )]
     Serve,
     /// Create or migrate the store, generate the instance secrets, create the configured admin.
+    #[command(
+        after_help = "Example:\n  FOOTPRINT_ADMIN_USERNAME=admin FOOTPRINT_ADMIN_PASSWORD=change-me-now footprint setup-db"
+    )]
     SetupDb,
     /// Manage API keys for server-to-server calls.
     #[command(subcommand)]
@@ -50,6 +56,9 @@ pub enum Command {
     #[command(subcommand)]
     Bench(crate::tools::bench::BenchCommand),
     /// Draw a chart, or a user's or a segment's dashboard, from the store's data into files.
+    #[command(
+        after_help = "Example:\n  footprint visualize activity_timeline --user user123 --format png\n  footprint visualize dashboard --cluster 0 --theme dark --out ./charts"
+    )]
     Visualize(VisualizeArgs),
     /// Seed 003's automation: provisioning, tier analysis, the analytics report (each recorded
     /// like a scheduled run).
@@ -57,16 +66,27 @@ pub enum Command {
     Automation(automation::AutomationCommand),
     /// Load a realistic generated dataset (users, sessions, matches, attendance, a trained model,
     /// segments, one account of each role) so that every page and endpoint has something to show.
+    #[command(after_help = "Example:\n  footprint demo --users 500 --seed 7 && footprint serve")]
     Demo(crate::tools::demo::DemoArgs),
     /// Copy the embedded store while the server runs (consistent, checked by opening the copy),
     /// with the instance's secrets beside it. PostgreSQL: use pg_dump.
+    #[command(after_help = "Example:\n  footprint backup --out /backups/footprint-2026-12-07.db")]
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty data directory.
+    #[command(
+        after_help = "Example:\n  FOOTPRINT_DATA_DIR=/srv/footprint footprint restore /backups/footprint-2026-12-07.db"
+    )]
     Restore(backup::RestoreArgs),
     /// Write stored events as JSON lines (filters: --type, --from, --to).
+    #[command(
+        after_help = "Example:\n  footprint export --out purchases.jsonl --type purchase --from 2026-11-01T00:00:00Z"
+    )]
     Export(transfer::ExportArgs),
     /// Ingest JSON lines of events through the usual validation, consent and durable path
     /// (idempotent through message_id), with a report of what was refused and why.
+    #[command(
+        after_help = "Example:\n  footprint import events.jsonl.gz\n  footprint export | FOOTPRINT_DATA_DIR=/srv/other footprint import - --json"
+    )]
     Import(transfer::ImportArgs),
     /// Seed 001's `python init_model.py`: fit the first match model from the decided matches
     /// stored, or record an explicit empty version saying why it could not be fitted (never a
@@ -120,6 +140,9 @@ pub enum ChartFormat {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create an API key and print it once (only its hash is stored).
+    #[command(
+        after_help = "Example:\n  footprint keys create --scope ingest --name web-backend\n  footprint keys create --scope browser --origin https://shop.example --name shop"
+    )]
     Create {
         /// What the key may do.
         #[arg(long, value_enum, default_value_t = Scope::Ingest)]
@@ -171,6 +194,9 @@ impl Scope {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Create an admin account; the password is read from FOOTPRINT_ADMIN_PASSWORD or standard input.
+    #[command(
+        after_help = "Example:\n  FOOTPRINT_ADMIN_PASSWORD=… footprint admin create --username ops --email ops@example.com"
+    )]
     Create(AdminCreate),
 }
 
@@ -298,4 +324,48 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests and draining the ingestion queue");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every `Example:` line of every command's help, as the words `footprint` would get.
+    fn examples(command: &clap::Command, found: &mut Vec<(String, Vec<String>)>) {
+        if let Some(help) = command.get_after_help() {
+            let text = help.to_string();
+            for line in text.lines().skip_while(|line| !line.starts_with("Example")).skip(1) {
+                // One command per line: the part before `&&` or `|`, without the environment and
+                // the `cargo run --release --` prefix.
+                let command_line = line.split("&&").next().unwrap_or_default().split('|').next().unwrap_or_default();
+                let words: Vec<String> = command_line
+                    .split_whitespace()
+                    .skip_while(|word| word.contains('='))
+                    .take_while(|word| !word.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect();
+                let start = words.iter().position(|word| word == "footprint" || word == "--").map_or(0, |at| at + 1);
+                let mut args = vec!["footprint".to_owned()];
+                args.extend(words[start..].iter().cloned());
+                found.push((line.trim().to_owned(), args));
+            }
+        }
+        for sub in command.get_subcommands() {
+            examples(sub, found);
+        }
+    }
+
+    #[test]
+    fn every_example_in_the_help_parses() {
+        let mut found = Vec::new();
+        examples(&Cli::command(), &mut found);
+        assert!(found.len() >= 30, "the examples were found: {}", found.len());
+        for (line, args) in found {
+            if let Err(error) = Cli::try_parse_from(&args) {
+                panic!("the example `{line}` does not parse: {error}");
+            }
+        }
+    }
 }

@@ -31,20 +31,30 @@ pub use load::LoadReport;
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Load the ingestion path over HTTP and print events/s and p50/p99 latency.
+    #[command(after_help = "Example:\n  cargo run --release -- bench ingest --mode batch --baseline")]
     Ingest(IngestBench),
     /// Seed 002's routes: submit throughput, and both prediction routes for users with N interactions.
+    #[command(after_help = "Example:\n  cargo run --release -- bench interactions --baseline")]
     Interactions(InteractionsBench),
     /// k-means alone on generated blobs (default 100 000 × 32, k = 8), median of several runs.
+    #[command(after_help = "Example:\n  cargo run --release -- bench kmeans")]
     Kmeans(kmeans::KMeansBench),
     /// Full recompute of profiles, habits and segments from generated events (no store), with peak memory.
+    #[command(after_help = "Example:\n  cargo run --release -- bench profiles")]
     Profiles(profiles::ProfilesBench),
     /// Seed 004's /api/ml routes on a generated attendance history: import, training, predictions, analyses.
+    #[command(after_help = "Example:\n  cargo run --release -- bench attendance --members 5000")]
     Attendance(attendance::AttendanceBench),
     /// The dashboard's overview page and every chart, on a generated store (default 100 000 users, 1 M events).
+    #[command(
+        after_help = "Example:\n  cargo run --release -- bench dashboard --users 100000 --events 1000000 --days 90"
+    )]
     Dashboard(dashboard::DashboardBench),
     /// What counting a request against its tier costs: the in-process limiter and the Redis one.
+    #[command(after_help = "Example:\n  REDIS_URL=redis://127.0.0.1:6379 cargo run --release -- bench limits")]
     Limits(limits::LimitsBench),
     /// The login's server time with risk scoring (p50/p99).
+    #[command(after_help = "Example:\n  cargo run --release -- bench login")]
     Login(login::LoginBench),
 }
 

@@ -16,15 +16,25 @@ use footprint_analytics::sequence::SequenceConfig;
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
     /// Next-action prediction: most frequent, first-order Markov and Footprint's variable-order model.
+    #[command(
+        after_help = "Example:\n  footprint eval next-action --file ../shared/data/bpic2012.csv.gz --split random"
+    )]
     NextAction(NextActionEval),
     /// k-means on a CSV's numeric columns, k chosen by silhouette, scored against a label column (adjusted Rand index).
+    #[command(after_help = "Example:\n  footprint eval clustering --csv customers.csv --label segment --log")]
     Clustering(clustering::ClusteringEval),
     /// Attendance prediction on a time-ordered split: ROC AUC, Brier score and calibration of
     /// Footprint's model against a plain logistic regression on the static features.
+    #[command(
+        after_help = "Example:\n  footprint eval attendance --generated --seed 42\n  footprint eval attendance --csv appointments.csv --write-rows rows.csv"
+    )]
     Attendance(attendance::AttendanceEval),
     /// Churn on a transaction log split by date (calibration, then holdout): ROC AUC, Brier, log
     /// loss, calibration and expected holdout transactions of Footprint's model next to RFM and
     /// recency-only baselines; with --label, the classifier alone on a table of given features.
+    #[command(
+        after_help = "Example:\n  footprint eval churn --file cdnow.txt --calibration-end 1997-09-30 --holdout-end 1998-06-30"
+    )]
     Churn(ChurnEval),
 }
 
