@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::config::Config;
 use crate::app::server::App;
@@ -114,7 +114,7 @@ fn progress_bar(path: &Path) -> anyhow::Result<ProgressBar> {
     let lines = std::io::BufReader::new(file).lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).count();
     let rows =
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) { lines.saturating_sub(1) } else { lines };
-    let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(Some(rows as u64), crate::cli::progress::draw_target());
     bar.set_style(
         ProgressStyle::with_template("provisioning {bar:40} {pos}/{len} rows ({per_sec}, {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

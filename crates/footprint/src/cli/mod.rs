@@ -5,6 +5,7 @@
 mod admin;
 pub mod automation;
 pub mod backup;
+pub mod progress;
 pub mod transfer;
 
 use std::io::Write;

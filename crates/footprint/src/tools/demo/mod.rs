@@ -18,7 +18,7 @@ mod report;
 mod seed003;
 
 use clap::Args;
-use indicatif::{ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressStyle;
 
 use crate::app::config::Config;
 use crate::app::server::App;
@@ -65,7 +65,7 @@ impl From<&DemoArgs> for DemoOptions {
 
 /// The progress bar the stages advance: `[stage/stages] what  [bar] done/total`.
 pub fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(Some(0), crate::cli::progress::draw_target());
     let style = ProgressStyle::with_template("{prefix:.bold} {msg:<34} [{bar:30}] {pos}/{len} ({elapsed})")
         .map(|style| style.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
