@@ -99,6 +99,9 @@ pub trait EventStore: Send + Sync {
     async fn append_consent(&self, record: ConsentRecord) -> StoreResult<()>;
     /// The user's consent history, oldest first.
     async fn consent_history(&self, user_id: &str) -> StoreResult<Vec<ConsentRecord>>;
+    /// Every user's consent records in the order they were recorded, after the record numbered
+    /// `after_id`, with their numbers (for `footprint export --with-consents`).
+    async fn consents_page(&self, after_id: i64, limit: u32) -> StoreResult<Vec<(i64, ConsentRecord)>>;
 
     /// Judges and writes a batch in one transaction; one outcome per event, in order.
     /// Nothing is acknowledged before this returns, and this returns after the commit.

@@ -26,6 +26,10 @@ pub struct ExportArgs {
     /// Only events before this time (RFC 3339).
     #[arg(long)]
     pub to: Option<String>,
+    /// Every user's consent records first (`"kind": "consent"` lines): an import into an instance
+    /// whose default is deny then keeps what was consented to.
+    #[arg(long)]
+    pub with_consents: bool,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +57,7 @@ pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         event_type: args.event_type.clone(),
         from_us: instant("from", args.from.as_deref())?,
         to_us: instant("to", args.to.as_deref())?,
+        consents: args.with_consents,
     };
     let mut out: Box<dyn Write + Send> = match &args.out {
         Some(path) => Box::new(BufWriter::new(
@@ -92,8 +97,13 @@ pub async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} lines: {} imported, {} duplicates (already stored), {} not collected, {} refused",
-            report.lines, report.imported, report.duplicates, report.not_collected, report.rejected_count
+            "{} lines: {} imported, {} consent records, {} duplicates (already stored), {} not collected, {} refused",
+            report.lines,
+            report.imported,
+            report.consents,
+            report.duplicates,
+            report.not_collected,
+            report.rejected_count
         );
         for refused in &report.rejected {
             println!("  line {}: {}", refused.line, refused.reason);

@@ -274,6 +274,9 @@ pub struct ExportParams {
     from: Option<String>,
     /// Exclusive upper bound on the event time (RFC 3339).
     to: Option<String>,
+    /// Every user's consent records first (`"kind": "consent"` lines).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    consents: bool,
 }
 
 /// Every stored event (or those of a type and a time range) as JSON lines in time order, in the
@@ -298,6 +301,7 @@ async fn export_all(
         event_type: params.event_type,
         from_us: instant("from", params.from.as_deref())?,
         to_us: instant("to", params.to.as_deref())?,
+        consents: params.consents,
     };
     let pages = crate::tracking::transfer::export_pages(&state, &filter)?
         .map_ok(|(text, _)| axum::body::Bytes::from(text))

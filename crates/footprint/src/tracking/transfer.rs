@@ -32,10 +32,37 @@ pub struct ExportFilter {
     pub event_type: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
+    /// Every consent record first (`{"kind": "consent", …}` lines), so that an import into an
+    /// instance whose default is `deny` keeps the events their users consented to.
+    pub consents: bool,
 }
 
-/// The events `filter` selects as JSON lines, a page (up to 5 000 lines) per item, read from
-/// the store one page at a time: constant memory whatever the export's size.
+/// Where an export stands: the consent records after a number, then the events after a
+/// position, then done.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    Consents(i64),
+    Events(Option<EventPosition>),
+    Done,
+}
+
+/// A consent record as a line of the export.
+fn consent_line(record: &footprint_store::ConsentRecord) -> String {
+    serde_json::json!({
+        "kind": "consent",
+        "user_id": record.user_id,
+        "analytics": record.consent.analytics,
+        "preferences": record.consent.preferences,
+        "improvement": record.consent.improvement,
+        "source": record.source,
+        "recorded_at": crate::kernel::clock::rfc3339(record.recorded_at_us),
+    })
+    .to_string()
+}
+
+/// The lines `filter` selects (its consent records, then its events), a page (up to 5 000
+/// lines) per item with the number of lines, read from the store one page at a time: constant
+/// memory whatever the export's size.
 pub fn export_pages(
     state: &AppState,
     filter: &ExportFilter,
@@ -47,33 +74,58 @@ pub fn export_pages(
         None => None,
     };
     let (state, filter) = (state.clone(), filter.clone());
-    // The cursor: `None` once the last page was read.
-    let start: Option<Option<EventPosition>> = Some(None);
+    let start = if filter.consents { Cursor::Consents(0) } else { Cursor::Events(None) };
     Ok(futures_util::stream::try_unfold(start, move |cursor| {
         let (state, filter, event_type) = (state.clone(), filter.clone(), event_type.clone());
         async move {
-            let Some(after) = cursor else { return Ok(None) };
-            let query = EventQuery {
-                user_key: None,
-                event_type,
-                from_us: filter.from_us,
-                to_us: filter.to_us,
-                after,
-                limit: PAGE,
-            };
-            let page = state.store.events(query).await?;
-            if page.is_empty() {
-                return Ok(None);
+            let mut cursor = cursor;
+            loop {
+                match cursor {
+                    Cursor::Done => return Ok(None),
+                    Cursor::Consents(after_id) => {
+                        let page = state.store.consents_page(after_id, PAGE).await?;
+                        let Some((last_id, _)) = page.last() else {
+                            cursor = Cursor::Events(None);
+                            continue;
+                        };
+                        let next =
+                            if page.len() == PAGE as usize { Cursor::Consents(*last_id) } else { Cursor::Events(None) };
+                        let mut text = String::new();
+                        for (_, record) in &page {
+                            text.push_str(&consent_line(record));
+                            text.push('\n');
+                        }
+                        return Ok(Some(((text, page.len() as u64), next)));
+                    }
+                    Cursor::Events(after) => {
+                        let query = EventQuery {
+                            user_key: None,
+                            event_type: event_type.clone(),
+                            from_us: filter.from_us,
+                            to_us: filter.to_us,
+                            after,
+                            limit: PAGE,
+                        };
+                        let page = state.store.events(query).await?;
+                        if page.is_empty() {
+                            return Ok(None);
+                        }
+                        let next = match page.last() {
+                            Some(event) if page.len() == PAGE as usize => {
+                                Cursor::Events(Some(EventPosition { timestamp_us: event.timestamp_us, seq: event.seq }))
+                            }
+                            _ => Cursor::Done,
+                        };
+                        let count = page.len() as u64;
+                        let mut text = String::new();
+                        for event in page {
+                            text.push_str(&serde_json::to_string(&view(event)?).map_err(ApiError::internal)?);
+                            text.push('\n');
+                        }
+                        return Ok(Some(((text, count), next)));
+                    }
+                }
             }
-            let full = page.len() == PAGE as usize;
-            let next = page.last().map(|event| EventPosition { timestamp_us: event.timestamp_us, seq: event.seq });
-            let count = page.len() as u64;
-            let mut text = String::new();
-            for event in page {
-                text.push_str(&serde_json::to_string(&view(event)?).map_err(ApiError::internal)?);
-                text.push('\n');
-            }
-            Ok(Some(((text, count), full.then_some(next))))
         }
     }))
 }
@@ -113,7 +165,10 @@ pub struct ImportReport {
     /// Non-empty lines read.
     pub lines: usize,
     pub imported: usize,
-    /// Already stored (same user and `message_id`): nothing new was stored.
+    /// Consent records (`"kind": "consent"` lines) added to their user's history.
+    pub consents: usize,
+    /// Already stored (an event with the same user and `message_id`, or the same consent record):
+    /// nothing new was stored.
     pub duplicates: usize,
     /// Refused by consent or erasure, with the reason in `rejected`.
     pub not_collected: usize,
@@ -132,8 +187,9 @@ impl ImportReport {
     }
 }
 
-/// Reads JSON lines of events and ingests them a batch at a time; `progress` is told the lines
-/// read so far after each batch.
+/// Reads JSON lines of events (and of consent records, `"kind": "consent"`) and ingests them a
+/// batch at a time; a consent record is added once every line before it is stored, so that it
+/// applies to the events after it. `progress` is told the lines read so far after each batch.
 pub async fn import_events(
     state: &AppState,
     input: &mut (dyn BufRead + Send),
@@ -149,6 +205,7 @@ pub async fn import_events(
     loop {
         text.clear();
         let read = input.read_line(&mut text).map_err(|e| ApiError::InvalidParameters(format!("cannot read: {e}")))?;
+        let mut consent = None;
         if read > 0 {
             number += 1;
             let line = text.trim();
@@ -156,7 +213,10 @@ pub async fn import_events(
                 report.lines += 1;
                 let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(state.clock.now_us()) * 1_000)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-                let item = match serde_json::from_str::<Value>(line) {
+                match serde_json::from_str::<Value>(line) {
+                    Ok(raw) if raw.get("kind").and_then(Value::as_str) == Some("consent") => {
+                        consent = Some(consent_record(&raw, state.clock.now_us()));
+                    }
                     Ok(mut raw) => {
                         // An exported event keeps its identity across imports.
                         if let Some(object) = raw.as_object_mut()
@@ -165,20 +225,21 @@ pub async fn import_events(
                         {
                             object.insert("message_id".to_owned(), id);
                         }
-                        validate_event(&raw, now, &limits)
+                        batch.push((number, validate_event(&raw, now, &limits)));
                     }
-                    Err(error) => Err(format!("not JSON: {error}")),
-                };
-                batch.push((number, item));
+                    Err(error) => batch.push((number, Err(format!("not JSON: {error}")))),
+                }
             }
         }
-        if batch.len() >= BATCH || (read == 0 && !batch.is_empty()) {
+        // Everything read so far is stored before a consent record, and at the end.
+        let settle = read == 0 || consent.is_some();
+        if batch.len() >= BATCH || (settle && !batch.is_empty()) {
             let lines: Vec<usize> = batch.iter().map(|(line, _)| *line).collect();
             let items: Vec<Result<ValidEvent, String>> = batch.drain(..).map(|(_, item)| item).collect();
             let state = state.clone();
             in_flight.push_back((lines, number, tokio::spawn(async move { ingest(&state, items).await })));
         }
-        while in_flight.len() >= IN_FLIGHT || (read == 0 && !in_flight.is_empty()) {
+        while in_flight.len() >= IN_FLIGHT || (settle && !in_flight.is_empty()) {
             let Some((lines, read_so_far, task)) = in_flight.pop_front() else { break };
             let results = task.await.map_err(ApiError::internal)??;
             for (line, result) in lines.into_iter().zip(results) {
@@ -194,10 +255,48 @@ pub async fn import_events(
             }
             progress(read_so_far);
         }
+        match consent {
+            Some(Ok(record)) => {
+                let history = state.store.consent_history(&record.user_id).await?;
+                let same = |kept: &footprint_store::ConsentRecord| {
+                    kept.recorded_at_us == record.recorded_at_us && kept.consent == record.consent
+                };
+                if history.iter().any(same) {
+                    report.duplicates += 1;
+                } else {
+                    // Not `consent::record`: an imported record does not lift an erasure here.
+                    state.store.append_consent(record).await?;
+                    report.consents += 1;
+                }
+            }
+            Some(Err(reason)) => report.refuse(number, reason),
+            None => {}
+        }
         if read == 0 {
             return Ok(report);
         }
     }
+}
+
+/// A consent line: `{"kind": "consent", "user_id", "analytics", "preferences", "improvement",
+/// "recorded_at"?, "source"?}` (a purpose left out is not given; no time: now).
+fn consent_record(raw: &Value, now_us: i64) -> Result<footprint_store::ConsentRecord, String> {
+    let user_id = raw.get("user_id").and_then(Value::as_str).ok_or("user_id: is required")?;
+    let user_id = footprint_analytics::UserId::parse(user_id).map_err(|error| error.to_string())?;
+    let consent =
+        crate::tracking::validate::parse_consent(raw).map_err(|reason| reason.replace("context.consent", "consent"))?;
+    let recorded_at_us = match raw.get("recorded_at") {
+        None | Some(Value::Null) => now_us,
+        Some(Value::String(text)) => crate::kernel::time::instant("recorded_at", text)?,
+        Some(_) => return Err("recorded_at: must be an RFC 3339 time".to_owned()),
+    };
+    let source = raw.get("source").and_then(Value::as_str).filter(|source| source.len() <= 64).unwrap_or("import");
+    Ok(footprint_store::ConsentRecord {
+        user_id: user_id.into_string(),
+        consent,
+        source: source.to_owned(),
+        recorded_at_us,
+    })
 }
 
 /// A batch sent to the queue: its line numbers, the lines read when it left, and its results.

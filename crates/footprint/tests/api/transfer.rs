@@ -161,3 +161,64 @@ async fn export_and_import_over_http_round_trip_on_sqlite() {
 async fn export_and_import_over_http_round_trip_on_postgres() {
     over_http(true).await;
 }
+
+/// Consent records travel with the events: into an instance whose default is deny, the events
+/// of users who consented are kept, in the order the records were made.
+async fn consents_travel(postgres: bool) {
+    let spawn =
+        || async move { if postgres { TestApp::spawn_postgres_with(|_| {}).await } else { TestApp::spawn().await } };
+    let source = spawn().await;
+    source.grant_consent("kept-1").await;
+    source.grant_consent("changed-2").await;
+    let tracked = source
+        .track_batch(
+            &source.admin_token,
+            &[crate::helpers::event("kept-1", "view"), crate::helpers::event("changed-2", "view")],
+        )
+        .await;
+    assert_eq!(crate::helpers::body(tracked).await["accepted"], 2);
+    let withdraw = [("user_id", "changed-2"), ("analytics", "false")];
+    source.post_query("/api/tracking/consent", Some(&source.admin_token), &withdraw).await;
+
+    let text = source.get("/api/v1/export?consents=true", Some(&source.admin_token)).await.text().await.unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["kind"].as_str().unwrap_or("event").to_owned())
+        .collect();
+    assert_eq!(kinds, ["consent", "consent", "consent", "event", "event"], "consents first: {text}");
+
+    let target = spawn().await;
+    let import = |body: String| {
+        target.client.post(target.url("/api/v1/import")).bearer_auth(&target.admin_token).body(body).send()
+    };
+    let report = crate::helpers::body(import(text.clone()).await.unwrap()).await;
+    // changed-2's event comes after the withdrawal in the file: the consent it was stored under
+    // is not the latest one, so the receiving instance refuses it, as its own ingestion would.
+    assert_eq!(
+        (report["consents"].as_u64(), report["imported"].as_u64(), report["not_collected"].as_u64()),
+        (Some(3), Some(1), Some(1)),
+        "{report}"
+    );
+    let standing =
+        crate::helpers::body(target.get("/api/tracking/consent/changed-2", Some(&target.admin_token)).await).await;
+    assert_eq!(standing["consent"]["analytics"], false, "{standing}");
+    assert_eq!(standing["history"].as_array().unwrap().len(), 2, "{standing}");
+    let again = crate::helpers::body(import(text).await.unwrap()).await;
+    assert_eq!((again["consents"].as_u64(), again["imported"].as_u64()), (Some(0), Some(0)), "{again}");
+    assert_eq!(again["duplicates"].as_u64(), Some(4), "three consent records and one event: {again}");
+    let bad = crate::helpers::body(
+        import("{\"kind\": \"consent\", \"user_id\": \"x\", \"analytics\": \"yes\"}\n".to_owned()).await.unwrap(),
+    )
+    .await;
+    assert!(bad["rejected"][0]["reason"].as_str().unwrap().starts_with("consent.analytics"), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_travel_with_the_events_on_sqlite() {
+    consents_travel(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_travel_with_the_events_on_postgres() {
+    consents_travel(true).await;
+}

@@ -263,6 +263,18 @@ impl EventStore for PostgresStore {
         Ok(rows.iter().map(consent_from_row).collect())
     }
 
+    async fn consents_page(&self, after_id: i64, limit: u32) -> StoreResult<Vec<(i64, ConsentRecord)>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT user_id, analytics, preferences, improvement, source, recorded_at_us, id FROM consents
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after_id, &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| (row.get::<_, i64>(6), consent_from_row(row))).collect())
+    }
+
     async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
         let mut client = self.pool.get().await?;
         commit_events(&mut client, &batch, &options).await

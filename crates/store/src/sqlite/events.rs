@@ -215,6 +215,20 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn consents_page(&self, after_id: i64, limit: u32) -> StoreResult<Vec<(i64, ConsentRecord)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, analytics, preferences, improvement, source, recorded_at_us, id FROM consents
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let page = stmt
+                .query_map(params![after_id, limit], |row| Ok((row.get::<_, i64>(6)?, consent_from_row(row)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(page)
+        })
+        .await
+    }
+
     async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
         self.write(move |conn| commit_events(conn, &batch, &options)).await
     }
