@@ -4,10 +4,14 @@
 use footprint_analytics::Tier;
 use footprint_store::ApiKeyRecord;
 
-use crate::accounts::principal::{ORIGIN_SCOPE_PREFIX, SCOPE_BROWSER};
 use crate::kernel::crypto::{random_token, sha256_hex};
 
 const PREFIX: &str = "fp_";
+
+/// A publishable key of the browser tracker: it may only send events to `/api/collect`, from the
+/// origins it lists (each kept as a scope `origin:<origin>`), and never read.
+pub const SCOPE_BROWSER: &str = "browser";
+pub const ORIGIN_SCOPE_PREFIX: &str = "origin:";
 
 pub fn looks_like_api_key(credential: &str) -> bool {
     credential.starts_with(PREFIX) && credential.matches('_').count() >= 2 && !credential.contains('.')

@@ -19,4 +19,5 @@ pub mod service;
 pub mod settings;
 pub mod usage;
 
-pub use principal::{Authenticator, Principal, SCOPE_BROWSER, SCOPE_INGEST, SCOPE_METRICS};
+pub use api_key::SCOPE_BROWSER;
+pub use principal::{Authenticator, Principal, SCOPE_INGEST, SCOPE_METRICS};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use footprint_analytics::{Role, Tier};
 use footprint_store::{ApiKeyRecord, Store, UserRecord};
 
-use crate::accounts::api_key;
+use crate::accounts::api_key::{self, ORIGIN_SCOPE_PREFIX, SCOPE_BROWSER};
 use crate::accounts::jwt::{Claims, JwtKeys, TokenError};
 use crate::kernel::error::ApiError;
 
@@ -17,10 +17,6 @@ pub const SCOPE_INGEST: &str = "ingest";
 /// An API key that may read `/metrics` (a Prometheus scraper's).
 pub const SCOPE_METRICS: &str = "metrics";
 pub const API_KEY_HEADER: &str = "x-api-key";
-/// A publishable key of the browser tracker: it may only send events to `/api/collect`, from the
-/// origins it lists (each kept as a scope `origin:<origin>`), and never read.
-pub const SCOPE_BROWSER: &str = "browser";
-pub const ORIGIN_SCOPE_PREFIX: &str = "origin:";
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
