@@ -19,6 +19,9 @@ pub trait AccountStore: Send + Sync {
     async fn user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_email_index(&self, email_index: &str) -> StoreResult<Option<UserRecord>>;
+    /// The user ids of those of `user_keys` (pseudonyms) that name a stored user, as
+    /// `(user_key, user_id)`.
+    async fn user_ids_of(&self, user_keys: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// The generation of the user's access tokens; `None` when the user has no account (never
     /// had one, or it was erased or anonymised).
     async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>>;

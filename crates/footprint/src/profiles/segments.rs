@@ -104,7 +104,7 @@ impl UserClustering {
             n_users: keys.len() as i64,
             model: serde_json::to_string(&result.model).map_err(ApiError::internal)?,
         };
-        let assignments = keys
+        let assignments: Vec<ClusterAssignment> = keys
             .into_iter()
             .enumerate()
             .map(|(row, user_key)| ClusterAssignment {
@@ -116,7 +116,12 @@ impl UserClustering {
                 placed: false,
             })
             .collect();
+        let previous = state.store.cluster_runs(1).await?.into_iter().next();
+        let kept: Vec<ClusterAssignment> = if previous.is_some() { assignments.clone() } else { Vec::new() };
         state.store.save_cluster_run(run.clone(), assignments).await?;
+        if let Some(previous) = previous {
+            crate::webhooks::service::segments_changed(state, &previous, &run, &kept).await;
+        }
         tracing::info!(k = run.k, users = run.n_users, silhouette = run.silhouette, "users segmented");
         run_view(&run)
     }

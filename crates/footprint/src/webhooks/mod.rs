@@ -1,6 +1,6 @@
 //! Outbound webhooks (SPEC §8b): an admin subscribes a URL to kinds of happening — `event` (an
-//! event of the given types is stored) and `model.trained` (a model finished training) — with a
-//! secret. Deliveries are queued in a durable outbox (`service`): events by following the event
+//! event of the given types is stored), `model.trained` (a model finished training) and
+//! `segment.changed` (a segmentation run moved a user to another segment) — with a secret. Deliveries are queued in a durable outbox (`service`): events by following the event
 //! log after a watermark (each event queued once across nodes, only for users whose analytics
 //! consent holds when it is dispatched), other happenings where they occur. `delivery` posts them
 //! signed (HMAC-SHA256 over the timestamp and the body, in `Footprint-Signature`), logs every

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use footprint_store::{DeliveryRecord, ModelRecord, NewDelivery, WebhookRecord};
+use footprint_analytics::segmentation::SegmentModel;
+use footprint_store::{ClusterAssignment, ClusterRun, DeliveryRecord, ModelRecord, NewDelivery, WebhookRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -24,15 +25,18 @@ pub enum Kind {
     Event,
     /// A model (attendance or churn) finished training, successfully or not.
     ModelTrained,
+    /// A user's segment (by name) changed from one segmentation run to the next.
+    SegmentChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Event, Kind::ModelTrained];
+    pub const ALL: [Kind; 3] = [Kind::Event, Kind::ModelTrained, Kind::SegmentChanged];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Event => "event",
             Kind::ModelTrained => "model.trained",
+            Kind::SegmentChanged => "segment.changed",
         }
     }
 
@@ -47,7 +51,7 @@ impl Kind {
 pub struct NewWebhook {
     /// Where deliveries are posted: an http or https URL.
     pub url: String,
-    /// `event`, `model.trained`.
+    /// `event`, `model.trained`, `segment.changed`.
     pub kinds: Vec<String>,
     /// For `event`: the event types wanted (none: every type).
     #[serde(default)]
@@ -156,12 +160,15 @@ pub fn check_url(text: &str) -> Result<String, String> {
 pub async fn create(state: &AppState, new: NewWebhook, actor: &str) -> Result<WebhookView, ApiError> {
     let url = check_url(&new.url).map_err(ApiError::Validation)?;
     if new.kinds.is_empty() {
-        return Err(ApiError::Validation("kinds: name at least one of event, model.trained".to_owned()));
+        return Err(ApiError::Validation(
+            "kinds: name at least one of event, model.trained, segment.changed".to_owned(),
+        ));
     }
     let mut kinds = Vec::new();
     for kind in &new.kinds {
-        let kind = Kind::parse(kind)
-            .ok_or_else(|| ApiError::Validation(format!("kinds: {kind:?} is not one of event, model.trained")))?;
+        let kind = Kind::parse(kind).ok_or_else(|| {
+            ApiError::Validation(format!("kinds: {kind:?} is not one of event, model.trained, segment.changed"))
+        })?;
         if !kinds.contains(&kind.as_str().to_owned()) {
             kinds.push(kind.as_str().to_owned());
         }
@@ -322,14 +329,111 @@ pub async fn model_trained(state: &AppState, model: &ModelRecord) {
                 created_at_us: now_us,
             })
             .collect();
-        if !deliveries.is_empty() {
-            state.store.queue_deliveries(None, deliveries).await?;
-            state.webhooks_wake.notify_one();
-        }
-        Ok::<(), footprint_store::StoreError>(())
+        queue(state, deliveries).await
     }
     .await;
-    if let Err(error) = result {
-        tracing::error!(error = %error, "the model.trained webhooks could not be queued");
+    report(Kind::ModelTrained, result);
+}
+
+/// Queues `deliveries` (when there are any) and wakes the sender.
+async fn queue(state: &AppState, deliveries: Vec<NewDelivery>) -> Result<(), footprint_store::StoreError> {
+    if !deliveries.is_empty() {
+        state.store.queue_deliveries(None, deliveries).await?;
+        state.webhooks_wake.notify_one();
     }
+    Ok(())
+}
+
+/// Says in the log that a happening's deliveries could not be queued (what happened is kept).
+fn report(kind: Kind, result: Result<(), footprint_store::StoreError>) {
+    if let Err(error) = result {
+        tracing::error!(error = %error, kind = kind.as_str(), "webhook deliveries could not be queued");
+    }
+}
+
+/// A segment: its number in its run and its name.
+type Placed = (usize, String);
+
+/// Queues `segment.changed` for every user whose segment, by name, is not the one the previous
+/// run gave them (users new to this run have no previous segment and are not announced), for
+/// users whose analytics consent holds. A failure to queue is logged: the run is stored anyway.
+pub async fn segments_changed(
+    state: &AppState,
+    previous: &ClusterRun,
+    run: &ClusterRun,
+    assignments: &[ClusterAssignment],
+) {
+    let result = async {
+        let hooks: Vec<WebhookRecord> = state
+            .store
+            .webhooks()
+            .await?
+            .into_iter()
+            .filter(|hook| hook.kinds.iter().any(|kind| kind == Kind::SegmentChanged.as_str()))
+            .collect();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        let (Ok(before), Ok(after)) =
+            (serde_json::from_str::<SegmentModel>(&previous.model), serde_json::from_str::<SegmentModel>(&run.model))
+        else {
+            return Ok(());
+        };
+        let segment = |model: &SegmentModel, cluster: i64| {
+            usize::try_from(cluster)
+                .ok()
+                .and_then(|at| model.segments.get(at))
+                .map(|segment| (segment.id, segment.name.clone()))
+        };
+        let mut was: HashMap<String, (usize, String)> = HashMap::new();
+        let members = u32::try_from(previous.n_users.max(1)).unwrap_or(u32::MAX);
+        for cluster in 0..previous.k {
+            for member in state.store.cluster_members(&previous.run_id, cluster, members).await? {
+                if let Some(found) = segment(&before, member.cluster) {
+                    was.insert(member.user_key, found);
+                }
+            }
+        }
+        let mut changed: Vec<(String, Placed, Placed)> = Vec::new();
+        for assignment in assignments {
+            let (Some(old), Some(new)) = (was.get(&assignment.user_key), segment(&after, assignment.cluster)) else {
+                continue;
+            };
+            if old.1 != new.1 {
+                changed.push((assignment.user_key.clone(), old.clone(), new));
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = changed.iter().map(|(key, _, _)| key.clone()).collect();
+        let ids: HashMap<String, String> = state.store.user_ids_of(&keys).await?.into_iter().collect();
+        let now_us = state.clock.now_us();
+        let mut deliveries = Vec::new();
+        for (key, old, new) in changed {
+            let Some(user_id) = ids.get(&key) else { continue };
+            let consenting = consent::current(state, user_id).await.map(|consent| consent.analytics).unwrap_or(false);
+            if !consenting {
+                continue;
+            }
+            let data = json!({
+                "user_id": user_id,
+                "run_id": run.run_id,
+                "previous": {"segment_id": old.0, "name": old.1, "run_id": previous.run_id},
+                "segment": {"segment_id": new.0, "name": new.1},
+            });
+            for hook in &hooks {
+                deliveries.push(NewDelivery {
+                    webhook_id: hook.webhook_id.clone(),
+                    kind: Kind::SegmentChanged.as_str().to_owned(),
+                    user_id: Some(user_id.clone()),
+                    payload: payload(Kind::SegmentChanged, data.clone(), now_us),
+                    created_at_us: now_us,
+                });
+            }
+        }
+        queue(state, deliveries).await
+    }
+    .await;
+    report(Kind::SegmentChanged, result);
 }

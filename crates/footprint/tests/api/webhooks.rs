@@ -241,7 +241,7 @@ async fn webhook_routes_check_their_input_and_their_callers() {
     for (hook, field) in [
         (json!({"url": "ftp://example.com/x", "kinds": ["event"]}), "url"),
         (json!({"url": "http://", "kinds": ["event"]}), "url"),
-        (json!({"url": "https://example.com/x", "kinds": ["segment.changed"]}), "kinds"),
+        (json!({"url": "https://example.com/x", "kinds": ["churn.risk"]}), "kinds"),
         (json!({"url": "https://example.com/x", "kinds": []}), "kinds"),
         (json!({"url": "https://example.com/x", "kinds": ["event"], "secret": "short"}), "secret"),
     ] {
@@ -291,4 +291,52 @@ async fn webhook_routes_check_their_input_and_their_callers() {
     let missing =
         app.client.delete(app.url("/api/v1/webhooks/wh_nope")).bearer_auth(&app.admin_token).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_changing_segment_is_announced_if_they_consent() {
+    use footprint::tools::demo::{self, DemoOptions, ProgressBar};
+    let app = TestApp::spawn_with(|config| config.webhooks.poll_ms = Duration::from_secs(3_600)).await;
+    demo::load(&app.state, &DemoOptions { users: 80, seed: 11, force: false }, &ProgressBar::hidden()).await.unwrap();
+    let hook = subscribe(&app, "http://127.0.0.1:9/hooks", json!(["segment.changed"]), json!([])).await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+
+    // The demo's run, and the same users with two of them in another segment.
+    let run = app.state.store.cluster_runs(1).await.unwrap().remove(0);
+    let model: footprint_analytics::segmentation::SegmentModel = serde_json::from_str(&run.model).unwrap();
+    assert!(model.k >= 2 && model.segments[0].name != model.segments[1].name, "{:?}", model.segments);
+    let mut assignments = Vec::new();
+    for cluster in 0..run.k {
+        assignments.extend(app.state.store.cluster_members(&run.run_id, cluster, 10_000).await.unwrap());
+    }
+    let movers: Vec<usize> =
+        assignments.iter().enumerate().filter(|(_, a)| a.cluster == 0).map(|(at, _)| at).take(2).collect();
+    assert_eq!(movers.len(), 2);
+    let ids = app
+        .state
+        .store
+        .user_ids_of(&movers.iter().map(|at| assignments[*at].user_key.clone()).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let id_of = |key: &str| ids.iter().find(|(k, _)| k == key).unwrap().1.clone();
+    let (moving, refusing) = (id_of(&assignments[movers[0]].user_key), id_of(&assignments[movers[1]].user_key));
+    app.grant_consent(&moving).await;
+    let withdraw = [("user_id", refusing.as_str()), ("analytics", "false")];
+    assert_eq!(
+        app.post_query("/api/tracking/consent", Some(&app.admin_token), &withdraw).await.status(),
+        StatusCode::OK
+    );
+    for at in &movers {
+        assignments[*at].cluster = 1;
+    }
+    let next = footprint_store::ClusterRun { run_id: "next-run".into(), ..run.clone() };
+    footprint::webhooks::service::segments_changed(&app.state, &run, &next, &assignments).await;
+
+    let queued = deliveries(&app, &id).await;
+    assert_eq!(queued.len(), 1, "one mover consents: {queued:?}");
+    let data = &queued[0]["payload"]["data"];
+    assert_eq!(data["user_id"], moving.as_str());
+    assert_eq!(data["previous"]["name"], model.segments[0].name.as_str());
+    assert_eq!(data["segment"]["name"], model.segments[1].name.as_str());
+    assert_eq!(data["run_id"], "next-run");
 }

@@ -106,6 +106,12 @@ impl AccountStore for PostgresStore {
         self.find_user("email_index", email_index).await
     }
 
+    async fn user_ids_of(&self, user_keys: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let client = self.pool.get().await?;
+        let rows = client.query("SELECT user_key, user_id FROM users WHERE user_key = ANY($1)", &[&user_keys]).await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>> {
         let client = self.pool.get().await?;
         let row = client

@@ -107,6 +107,21 @@ impl AccountStore for SqliteStore {
         self.read(move |conn| find_user(conn, "email_index", &email_index)).await
     }
 
+    async fn user_ids_of(&self, user_keys: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let keys = user_keys.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT user_id FROM users WHERE user_key = ?1")?;
+            let mut found = Vec::new();
+            for key in keys {
+                if let Some(user_id) = stmt.query_row([&key], |row| row.get::<_, String>(0)).optional()? {
+                    found.push((key, user_id));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn token_generation(&self, user_id: &str) -> StoreResult<Option<i64>> {
         let user_id = user_id.to_owned();
         self.read(move |conn| {

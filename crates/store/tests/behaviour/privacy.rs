@@ -294,6 +294,8 @@ fn link(anonymous: &str, user: &str, at_us: i64) -> IdentityLink {
 pub(super) async fn links_identities_and_forgets_moved_events(db: &TestDb) {
     let events = vec![event(1, "anon-1", 0), event(2, "anon-1", 1), event(3, "ada", 2), event(4, "anon-1", 3)];
     db.store.commit_events(events.into(), granting()).await.unwrap();
+    let known = db.store.user_ids_of(&["key-ada".to_owned(), "key-nobody".to_owned()]).await.unwrap();
+    assert_eq!(known, [("key-ada".to_owned(), "ada".to_owned())]);
     db.store.link_identity(link("anon-1", "ada", 10)).await.unwrap();
     let keys = ["key-anon-1".to_owned(), "key-nobody".to_owned()];
     assert_eq!(db.store.identity_links(&keys).await.unwrap(), vec![link("anon-1", "ada", 10)]);
