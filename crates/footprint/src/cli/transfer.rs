@@ -30,16 +30,29 @@ pub struct ExportArgs {
     /// whose default is deny then keeps what was consented to.
     #[arg(long)]
     pub with_consents: bool,
+    /// jsonl (the default) or csv (a header row, then one event a row; `properties` and
+    /// `context` as JSON text).
+    #[arg(long, value_enum, default_value_t = FileFormat::Jsonl)]
+    pub format: FileFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// JSON lines of events, as `footprint export` writes them or as clients send them (`-`:
-    /// standard input).
+    /// JSON lines of events, as `footprint export` writes them or as clients send them, or CSV
+    /// (`-`: standard input; `.gz` is inflated).
     pub file: PathBuf,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// jsonl or csv; by default, csv for a `.csv` or `.csv.gz` file, jsonl otherwise.
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
 }
 
 fn bar(template: &str) -> ProgressBar {
@@ -58,6 +71,7 @@ pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         from_us: instant("from", args.from.as_deref())?,
         to_us: instant("to", args.to.as_deref())?,
         consents: args.with_consents,
+        csv: args.format == FileFormat::Csv,
     };
     let mut out: Box<dyn Write + Send> = match &args.out {
         Some(path) => Box::new(BufWriter::new(
@@ -89,7 +103,15 @@ pub async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     };
     let app = App::build(config).await?;
     let bar = if args.json { ProgressBar::hidden() } else { bar("imported {pos} lines ({per_sec}, {elapsed})") };
-    let result = transfer::import_events(&app.state, &mut input, &|n| bar.set_position(n as u64)).await;
+    let name = args.file.to_string_lossy().to_ascii_lowercase();
+    let csv =
+        args.format.map_or(name.ends_with(".csv") || name.ends_with(".csv.gz"), |format| format == FileFormat::Csv);
+    let progress = |n: usize| bar.set_position(n as u64);
+    let result = if csv {
+        transfer::import_csv(&app.state, &mut input, &progress).await
+    } else {
+        transfer::import_events(&app.state, &mut input, &progress).await
+    };
     bar.finish_and_clear();
     app.shutdown().await;
     let report = result.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -277,6 +277,8 @@ pub struct ExportParams {
     /// Every user's consent records first (`"kind": "consent"` lines).
     #[serde(default, deserialize_with = "lenient_bool")]
     consents: bool,
+    /// `jsonl` (the default) or `csv` (a header row, then one event a row).
+    format: Option<String>,
 }
 
 /// Every stored event (or those of a type and a time range) as JSON lines in time order, in the
@@ -302,22 +304,34 @@ async fn export_all(
         from_us: instant("from", params.from.as_deref())?,
         to_us: instant("to", params.to.as_deref())?,
         consents: params.consents,
+        csv: match params.format.as_deref() {
+            None | Some("jsonl") => false,
+            Some("csv") => true,
+            Some(other) => {
+                return Err(ApiError::InvalidParameters(format!("format: {other:?} is not jsonl or csv")));
+            }
+        },
+    };
+    let (content_type, file) = if filter.csv {
+        ("text/csv", "footprint-events.csv")
+    } else {
+        ("application/x-ndjson", "footprint-events.jsonl")
     };
     let pages = crate::tracking::transfer::export_pages(&state, &filter)?
         .map_ok(|(text, _)| axum::body::Bytes::from(text))
         .map_err(|error| std::io::Error::other(error.to_string()));
     Ok((
         [
-            (header::CONTENT_TYPE, "application/x-ndjson"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"footprint-events.jsonl\""),
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
         ],
         axum::body::Body::from_stream(pages),
     )
         .into_response())
 }
 
-/// Imports JSON lines of events (`footprint import` over HTTP; gzip with `Content-Encoding:
-/// gzip`): each line through the same validation, consent and durable path as
+/// Imports JSON lines of events, or CSV with `Content-Type: text/csv` (`footprint import` over
+/// HTTP; gzip with `Content-Encoding: gzip`): each line through the same validation, consent and durable path as
 /// `/api/track/batch`, idempotent through `message_id`. The body is spooled to a temporary file
 /// as it arrives, so its size is not bounded by memory; the answer is the report, with each
 /// refused line's number and reason. Admin only.
@@ -355,7 +369,15 @@ async fn import_all(
     } else {
         Box::new(std::io::BufReader::new(spool))
     };
-    let report = crate::tracking::transfer::import_events(&state, &mut input, &|_| {}).await?;
+    let csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().to_ascii_lowercase().starts_with("text/csv"));
+    let report = if csv {
+        crate::tracking::transfer::import_csv(&state, &mut input, &|_| {}).await?
+    } else {
+        crate::tracking::transfer::import_events(&state, &mut input, &|_| {}).await?
+    };
     crate::accounts::audit::record(
         &state,
         "events.import",

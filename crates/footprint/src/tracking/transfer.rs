@@ -35,6 +35,32 @@ pub struct ExportFilter {
     /// Every consent record first (`{"kind": "consent", …}` lines), so that an import into an
     /// instance whose default is `deny` keeps the events their users consented to.
     pub consents: bool,
+    /// CSV with a header row (`CSV_COLUMNS`) instead of JSON lines; events only.
+    pub csv: bool,
+}
+
+/// The columns of a CSV export, in order; `properties` and `context` hold JSON text.
+pub const CSV_COLUMNS: [&str; 9] =
+    ["event_id", "user_id", "session_id", "type", "timestamp", "received_at", "message_id", "properties", "context"];
+
+/// An event as a CSV row (with its line end).
+fn csv_row(event: &crate::tracking::events::EventView) -> Result<String, ApiError> {
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    writer
+        .write_record([
+            event.event_id.as_str(),
+            event.user_id.as_str(),
+            event.session_id.as_str(),
+            event.event_type.as_str(),
+            event.timestamp.as_str(),
+            event.received_at.as_str(),
+            event.message_id.as_deref().unwrap_or_default(),
+            &event.properties.to_string(),
+            &event.context.to_string(),
+        ])
+        .map_err(ApiError::internal)?;
+    String::from_utf8(writer.into_inner().map_err(|error| ApiError::internal(error.to_string()))?)
+        .map_err(ApiError::internal)
 }
 
 /// Where an export stands: the consent records after a number, then the events after a
@@ -73,9 +99,15 @@ pub fn export_pages(
         ),
         None => None,
     };
+    if filter.csv && filter.consents {
+        return Err(ApiError::InvalidParameters(
+            "consent records are exported as JSON lines only: leave out the CSV format or the consents".to_owned(),
+        ));
+    }
     let (state, filter) = (state.clone(), filter.clone());
     let start = if filter.consents { Cursor::Consents(0) } else { Cursor::Events(None) };
-    Ok(futures_util::stream::try_unfold(start, move |cursor| {
+    let header = filter.csv.then(|| format!("{}\n", CSV_COLUMNS.join(",")));
+    let pages = futures_util::stream::try_unfold(start, move |cursor| {
         let (state, filter, event_type) = (state.clone(), filter.clone(), event_type.clone());
         async move {
             let mut cursor = cursor;
@@ -119,15 +151,22 @@ pub fn export_pages(
                         let count = page.len() as u64;
                         let mut text = String::new();
                         for event in page {
-                            text.push_str(&serde_json::to_string(&view(event)?).map_err(ApiError::internal)?);
-                            text.push('\n');
+                            let event = view(event)?;
+                            if filter.csv {
+                                text.push_str(&csv_row(&event)?);
+                            } else {
+                                text.push_str(&serde_json::to_string(&event).map_err(ApiError::internal)?);
+                                text.push('\n');
+                            }
                         }
                         return Ok(Some(((text, count), next)));
                     }
                 }
             }
         }
-    }))
+    });
+    let header = futures_util::stream::iter(header.map(|header| Ok((header, 0))));
+    Ok(futures_util::StreamExt::chain(header, pages))
 }
 
 /// Writes the events `filter` selects as JSON lines; returns how many. `progress` is told the
@@ -187,6 +226,9 @@ impl ImportReport {
     }
 }
 
+/// One item of an import: its line number, and what the line holds (`None`: an empty line).
+type Item = (usize, Option<Result<Value, String>>);
+
 /// Reads JSON lines of events (and of consent records, `"kind": "consent"`) and ingests them a
 /// batch at a time; a consent record is added once every line before it is stored, so that it
 /// applies to the events after it. `progress` is told the lines read so far after each batch.
@@ -195,25 +237,113 @@ pub async fn import_events(
     input: &mut (dyn BufRead + Send),
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportReport, ApiError> {
+    let mut text = String::new();
+    let mut number = 0usize;
+    let mut next = || -> Result<Option<Item>, ApiError> {
+        text.clear();
+        let read = input.read_line(&mut text).map_err(|e| ApiError::InvalidParameters(format!("cannot read: {e}")))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        number += 1;
+        let line = text.trim();
+        if line.is_empty() {
+            return Ok(Some((number, None)));
+        }
+        Ok(Some((number, Some(serde_json::from_str::<Value>(line).map_err(|error| format!("not JSON: {error}"))))))
+    };
+    import_items(state, &mut next, progress).await
+}
+
+/// Reads CSV events with a header row and ingests them like JSON lines: the columns of
+/// `CSV_COLUMNS` (`user_id` and `type` required; `properties` and `context` as JSON text), and
+/// any other column as a property of that name. Empty cells are left out.
+pub async fn import_csv(
+    state: &AppState,
+    input: &mut (dyn BufRead + Send),
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ImportReport, ApiError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|error| ApiError::InvalidParameters(format!("the CSV header row cannot be read: {error}")))?
+        .iter()
+        .map(|header| header.trim().to_owned())
+        .collect();
+    if !headers.iter().any(|header| header == "user_id") || !headers.iter().any(|header| header == "type") {
+        return Err(ApiError::InvalidParameters(format!(
+            "the CSV header row must name user_id and type (and may name {})",
+            CSV_COLUMNS.join(", ")
+        )));
+    }
+    let mut records = reader.into_records();
+    let mut next = || -> Result<Option<Item>, ApiError> {
+        let Some(record) = records.next() else { return Ok(None) };
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                let line = error.position().map_or(0, |position| position.line() as usize);
+                return Ok(Some((line, Some(Err(format!("not CSV: {error}"))))));
+            }
+        };
+        let line = record.position().map_or(0, |position| position.line() as usize);
+        Ok(Some((line, Some(csv_event(&headers, &record)))))
+    };
+    import_items(state, &mut next, progress).await
+}
+
+/// A CSV row as an event object.
+fn csv_event(headers: &[String], record: &csv::StringRecord) -> Result<Value, String> {
+    let mut event = serde_json::Map::new();
+    let mut properties = serde_json::Map::new();
+    for (header, cell) in headers.iter().zip(record.iter()) {
+        if cell.is_empty() {
+            continue;
+        }
+        match header.as_str() {
+            "properties" | "context" => match serde_json::from_str::<Value>(cell) {
+                Ok(Value::Object(map)) if header == "properties" => properties.extend(map),
+                Ok(value @ Value::Object(_)) => {
+                    event.insert(header.clone(), value);
+                }
+                _ => return Err(format!("{header}: must be a JSON object")),
+            },
+            "event_id" | "user_id" | "session_id" | "type" | "timestamp" | "message_id" => {
+                event.insert(header.clone(), Value::String(cell.to_owned()));
+            }
+            "received_at" => {}
+            other => {
+                properties.insert(other.to_owned(), Value::String(cell.to_owned()));
+            }
+        }
+    }
+    event.insert("properties".to_owned(), Value::Object(properties));
+    Ok(Value::Object(event))
+}
+
+/// Ingests the items `next` reads, a batch at a time, in order.
+async fn import_items(
+    state: &AppState,
+    next: &mut (dyn FnMut() -> Result<Option<Item>, ApiError> + Send),
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ImportReport, ApiError> {
     let mut report = ImportReport::default();
     let limits = limits(state);
     let mut batch: Vec<(usize, Result<ValidEvent, String>)> = Vec::with_capacity(BATCH);
     // Batches in the ingestion queue at once, in line order: the queue commits them together.
     let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(IN_FLIGHT);
-    let mut text = String::new();
     let mut number = 0usize;
     loop {
-        text.clear();
-        let read = input.read_line(&mut text).map_err(|e| ApiError::InvalidParameters(format!("cannot read: {e}")))?;
+        let item = next()?;
+        let done = item.is_none();
         let mut consent = None;
-        if read > 0 {
-            number += 1;
-            let line = text.trim();
-            if !line.is_empty() {
+        if let Some((line, content)) = item {
+            number = line;
+            if let Some(content) = content {
                 report.lines += 1;
                 let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(state.clock.now_us()) * 1_000)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-                match serde_json::from_str::<Value>(line) {
+                match content {
                     Ok(raw) if raw.get("kind").and_then(Value::as_str) == Some("consent") => {
                         consent = Some(consent_record(&raw, state.clock.now_us()));
                     }
@@ -225,14 +355,14 @@ pub async fn import_events(
                         {
                             object.insert("message_id".to_owned(), id);
                         }
-                        batch.push((number, validate_event(&raw, now, &limits)));
+                        batch.push((line, validate_event(&raw, now, &limits)));
                     }
-                    Err(error) => batch.push((number, Err(format!("not JSON: {error}")))),
+                    Err(reason) => batch.push((line, Err(reason))),
                 }
             }
         }
         // Everything read so far is stored before a consent record, and at the end.
-        let settle = read == 0 || consent.is_some();
+        let settle = done || consent.is_some();
         if batch.len() >= BATCH || (settle && !batch.is_empty()) {
             let lines: Vec<usize> = batch.iter().map(|(line, _)| *line).collect();
             let items: Vec<Result<ValidEvent, String>> = batch.drain(..).map(|(_, item)| item).collect();
@@ -272,7 +402,7 @@ pub async fn import_events(
             Some(Err(reason)) => report.refuse(number, reason),
             None => {}
         }
-        if read == 0 {
+        if done {
             return Ok(report);
         }
     }

@@ -136,6 +136,35 @@ async fn over_http(postgres: bool) {
     };
     assert_eq!(text.lines().map(fields).collect::<Vec<_>>(), imported.lines().map(fields).collect::<Vec<_>>());
 
+    // CSV: out with a header row, into another empty store, the same events; other columns
+    // become properties; a bad cell is reported with its line.
+    let csv = source.get("/api/v1/export?format=csv", Some(&source.admin_token)).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("event_id,user_id,session_id,type,timestamp,received_at,message_id,properties,context\n"));
+    assert_eq!(csv.lines().count(), 13);
+    let third = granting(postgres).await;
+    let send_csv = |body: String| {
+        third
+            .client
+            .post(third.url("/api/v1/import"))
+            .bearer_auth(&third.admin_token)
+            .header("Content-Type", "text/csv")
+            .body(body)
+            .send()
+    };
+    let report = crate::helpers::body(send_csv(csv).await.unwrap()).await;
+    assert_eq!((report["lines"].as_u64(), report["imported"].as_u64()), (Some(12), Some(12)), "{report}");
+    let from_csv = third.get("/api/v1/export", Some(&third.admin_token)).await.text().await.unwrap();
+    assert_eq!(text.lines().map(fields).collect::<Vec<_>>(), from_csv.lines().map(fields).collect::<Vec<_>>());
+    let handmade = "user_id,type,timestamp,plan,properties\nann,signup,2026-11-03T10:00:00Z,pro,\nbob,signup,2026-11-03T11:00:00Z,,{not json}\n";
+    let report = crate::helpers::body(send_csv(handmade.to_owned()).await.unwrap()).await;
+    assert_eq!((report["imported"].as_u64(), report["rejected"][0]["line"].as_u64()), (Some(1), Some(3)), "{report}");
+    let ann = third.events_of("ann").await;
+    assert_eq!(ann[0]["properties"], json!({"plan": "pro"}));
+    let mixed = source.get("/api/v1/export?format=csv&consents=true", Some(&source.admin_token)).await;
+    assert_eq!(mixed.status(), reqwest::StatusCode::BAD_REQUEST);
+
     // Admin only.
     let user = target.user_with_role("transfer-user", footprint_analytics::Role::Manager).await;
     for (method, path) in [("GET", "/api/v1/export"), ("POST", "/api/v1/import")] {
