@@ -14,6 +14,7 @@ mod scratch;
 mod security;
 mod sqlite;
 mod traits;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use traits::{
     AccountStore, AttendanceStore, AutomationStore, EventStore, InsightsStore, PrivacyStore, RegistryStore,
     SecurityStore, SegmentStore, SequenceStore, WebhookStore,
 };
+pub use webhooks::*;
 
 /// Everything Footprint persists goes through this trait (its area traits, in `traits.rs`,
 /// hold the rest of the contract); handlers and services never see SQL or driver types. A

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::error::StoreResult;
 use crate::insights::*;
 use crate::model::*;
+use crate::webhooks::*;
 
 /// Accounts and what hangs off them: login state, declared profiles and their versions, API
 /// keys, and the audit log.

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use super::PostgresStore;
 use crate::WebhookStore;
 use crate::error::StoreResult;
-use crate::model::*;
+use crate::webhooks::*;
 
 const DISPATCH: &str = "events";
 

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use super::SqliteStore;
 use crate::WebhookStore;
 use crate::error::StoreResult;
-use crate::model::*;
+use crate::webhooks::*;
 
 const DISPATCH: &str = "events";
 

@@ -1,0 +1,64 @@
+//! The records of outbound webhooks: subscriptions, the deliveries of the outbox and their
+//! attempts (the contract is `WebhookStore` in `traits.rs`).
+
+/// An outbound webhook: where to post, which happenings, and its signing secret (encrypted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub webhook_id: String,
+    pub url: String,
+    pub kinds: Vec<String>,
+    /// For the `event` kind: the event types wanted (none: every type).
+    pub event_types: Vec<String>,
+    pub secret_enc: String,
+    /// Events up to this `seq` were stored before the webhook existed: they are not sent.
+    pub from_seq: i64,
+    pub created_by: String,
+    pub created_at_us: i64,
+}
+
+/// A delivery to queue in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub webhook_id: String,
+    pub kind: String,
+    /// The user the payload is about, if any (erasure deletes their deliveries).
+    pub user_id: Option<String>,
+    pub payload: String,
+    pub created_at_us: i64,
+}
+
+/// One delivery of the outbox: `pending` until delivered, or `failed` once retries ran out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub delivery_id: i64,
+    pub webhook_id: String,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_us: i64,
+    pub created_at_us: i64,
+    pub done_at_us: Option<i64>,
+    /// Its attempts, oldest first (filled when listing a webhook's deliveries).
+    pub log: Vec<DeliveryAttempt>,
+}
+
+/// One attempt to deliver: the receiver's status code, or why there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub delivery_id: i64,
+    pub attempt: i64,
+    pub at_us: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A delivery's state after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    /// `pending` (retried at `next_attempt_us`), `delivered` or `failed`.
+    pub status: String,
+    pub next_attempt_us: i64,
+}
