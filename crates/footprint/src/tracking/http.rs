@@ -348,21 +348,26 @@ async fn import_all(
     body: axum::body::Body,
 ) -> Result<Json<crate::tracking::transfer::ImportReport>, ApiError> {
     use futures_util::StreamExt;
-    use std::io::Write;
+    use tokio::io::AsyncWriteExt;
     principal.require_admin()?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
-    let spool = tempfile::tempfile().map_err(ApiError::internal)?;
-    let mut writer = std::io::BufWriter::new(spool);
+    // Spooled without blocking the runtime's threads.
+    let spool = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut writer = tokio::io::BufWriter::new(tokio::fs::File::from_std(spool));
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|error| ApiError::InvalidParameters(format!("the body could not be read: {error}")))?;
-        writer.write_all(&chunk).map_err(ApiError::internal)?;
+        writer.write_all(&chunk).await.map_err(ApiError::internal)?;
     }
-    let mut spool = writer.into_inner().map_err(|error| ApiError::internal(error.into_error()))?;
+    writer.flush().await.map_err(ApiError::internal)?;
+    let mut spool = writer.into_inner().into_std().await;
     std::io::Seek::rewind(&mut spool).map_err(ApiError::internal)?;
     let mut input: Box<dyn std::io::BufRead + Send> = if gzip {
         Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(spool)))

@@ -238,13 +238,7 @@ fn payload(kind: Kind, data: Value, now_us: i64) -> String {
 /// returns the events read (0 when the log is dispatched, or another node took the stretch).
 pub async fn dispatch_events(state: &AppState) -> Result<usize, ApiError> {
     let Some(watermark) = state.store.webhook_watermark().await? else { return Ok(0) };
-    let hooks: Vec<WebhookRecord> = state
-        .store
-        .webhooks()
-        .await?
-        .into_iter()
-        .filter(|hook| hook.kinds.iter().any(|kind| kind == Kind::Event.as_str()))
-        .collect();
+    let hooks = hooks_for(state, Kind::Event).await?;
     let events = state.store.events_in_arrival_order(watermark, DISPATCH_BATCH).await?;
     let Some(last) = events.last() else { return Ok(0) };
     let new_watermark = last.seq;
@@ -307,7 +301,7 @@ pub async fn dispatch_events(state: &AppState) -> Result<usize, ApiError> {
 /// error and metrics; no user data). A failure to queue is logged: the model is stored anyway.
 pub async fn model_trained(state: &AppState, model: &ModelRecord) {
     let result = async {
-        let hooks = state.store.webhooks().await?;
+        let hooks = hooks_for(state, Kind::ModelTrained).await?;
         let now_us = state.clock.now_us();
         let data = json!({
             "model_id": model.model_id,
@@ -320,7 +314,6 @@ pub async fn model_trained(state: &AppState, model: &ModelRecord) {
         });
         let deliveries: Vec<NewDelivery> = hooks
             .iter()
-            .filter(|hook| hook.kinds.iter().any(|kind| kind == Kind::ModelTrained.as_str()))
             .map(|hook| NewDelivery {
                 webhook_id: hook.webhook_id.clone(),
                 kind: Kind::ModelTrained.as_str().to_owned(),
@@ -333,6 +326,12 @@ pub async fn model_trained(state: &AppState, model: &ModelRecord) {
     }
     .await;
     report(Kind::ModelTrained, result);
+}
+
+/// The webhooks subscribed to `kind`.
+async fn hooks_for(state: &AppState, kind: Kind) -> Result<Vec<WebhookRecord>, footprint_store::StoreError> {
+    let hooks = state.store.webhooks().await?;
+    Ok(hooks.into_iter().filter(|hook| hook.kinds.iter().any(|wanted| wanted == kind.as_str())).collect())
 }
 
 /// Queues `deliveries` (when there are any) and wakes the sender.
@@ -364,13 +363,7 @@ pub async fn segments_changed(
     assignments: &[ClusterAssignment],
 ) {
     let result = async {
-        let hooks: Vec<WebhookRecord> = state
-            .store
-            .webhooks()
-            .await?
-            .into_iter()
-            .filter(|hook| hook.kinds.iter().any(|kind| kind == Kind::SegmentChanged.as_str()))
-            .collect();
+        let hooks = hooks_for(state, Kind::SegmentChanged).await?;
         if hooks.is_empty() {
             return Ok(());
         }
