@@ -129,7 +129,21 @@ pub(crate) fn plan_batch<'a>(
                     {
                         previous.session_id.clone()
                     }
-                    _ => event.event_id.clone(),
+                    // A late event just before the user's latest stored one belongs to its
+                    // session: every gap between them is shorter than their distance.
+                    _ => match &state.latest {
+                        Some(latest)
+                            if latest.last_event_us > event.timestamp_us
+                                && continues_session(
+                                    latest.last_event_us,
+                                    event.timestamp_us,
+                                    options.session_gap_us,
+                                ) =>
+                        {
+                            latest.session_id.clone()
+                        }
+                        _ => event.event_id.clone(),
+                    },
                 }
             }
         };
@@ -300,6 +314,21 @@ mod tests {
             vec!["s-morning", "e2"],
             "15 minutes after a stored event; nothing stored before 10"
         );
+    }
+
+    #[test]
+    fn a_late_event_just_before_the_latest_joins_its_session() {
+        // A batch sent before an identification but stored after it: its events are earlier
+        // than the identify event, within the gap, with nothing stored before them.
+        let latest = SessionState { session_id: "s-identified".into(), last_event_us: 20 * MINUTE };
+        let states = HashMap::from([("u", UserState { known: true, consent: None, latest: Some(latest) })]);
+        let batch = [event(1, "u", 18), event(2, "u", 19), event(3, "u", 1)];
+        let plan = plan_batch(&batch, states, &HashMap::new(), &options(Consent::GRANT_ALL));
+        assert_eq!(sessions(&plan), vec!["s-identified", "s-identified", "s-identified"]);
+        let latest = SessionState { session_id: "s-later".into(), last_event_us: 60 * MINUTE };
+        let states = HashMap::from([("u", UserState { known: true, consent: None, latest: Some(latest) })]);
+        let plan = plan_batch(&[event(4, "u", 10)], states, &HashMap::new(), &options(Consent::GRANT_ALL));
+        assert_eq!(sessions(&plan), vec!["e4"], "50 minutes before the latest event is another visit");
     }
 
     #[test]

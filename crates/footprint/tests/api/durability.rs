@@ -3,9 +3,8 @@
 //! acknowledged before it started.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,50 +12,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, body};
+use crate::process::{self, Server};
 
-struct Server {
-    child: Child,
-    address: String,
-}
-
-/// How long the binary may take to start listening, and the clients to get 2 000 events
-/// acknowledged: far beyond what they take, so only a broken server reaches them.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the clients may take to get 2 000 events acknowledged: far beyond what they take,
+/// so only a broken server reaches it.
 const INGEST_DEADLINE: Duration = Duration::from_secs(120);
 
 fn start_binary(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_footprint"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("FOOTPRINT_DATA_DIR", data_dir)
-        .env("FOOTPRINT_ADMIN_USERNAME", ADMIN)
-        .env("FOOTPRINT_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("FOOTPRINT_CONSENT_DEFAULT", "grant")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start footprint");
-    let stdout = child.stdout.take().expect("stdout");
-    // The first line says where it listens; a server that never says so fails the test.
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = sender.send(line);
-    });
-    let Ok(line) = receiver.recv_timeout(STARTUP_DEADLINE) else {
-        let _ = child.kill();
-        panic!("footprint did not say where it listens within {STARTUP_DEADLINE:?}");
-    };
-    let address = line
-        .trim()
-        .strip_prefix("footprint listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
-    Server { child, address }
+    process::start_binary(data_dir, &[])
 }
 
 async fn login(client: &reqwest::Client, address: &str) -> String {

@@ -1,0 +1,73 @@
+//! The `footprint` binary as a process of its own, as an operator runs it: started with the
+//! environment the test chooses, it says on its first line where it listens; the test may kill
+//! it (SIGKILL) at any moment.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{ADMIN, ADMIN_PASSWORD};
+
+/// How long the binary may take to start listening: far beyond what it takes, so only a broken
+/// server reaches it.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Server {
+    /// SIGKILL, then the process is reaped: nothing of it runs afterwards.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `footprint serve` on `data_dir` with a clean environment: a random port, the test
+/// admin, consent granted by default, then `env` (which may override any of these).
+pub fn start_binary(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_footprint"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("FOOTPRINT_DATA_DIR", data_dir)
+        .env("FOOTPRINT_ADMIN_USERNAME", ADMIN)
+        .env("FOOTPRINT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("FOOTPRINT_CONSENT_DEFAULT", "grant")
+        .env("RUST_LOG", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start footprint");
+    let stdout = child.stdout.take().expect("stdout");
+    // The first line says where it listens; a server that never says so fails the test.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let Ok(line) = receiver.recv_timeout(STARTUP_DEADLINE) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("footprint did not say where it listens within {STARTUP_DEADLINE:?}");
+    };
+    let Some(address) = line.trim().strip_prefix("footprint listening on ").map(str::to_owned) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unexpected first line: {line:?}");
+    };
+    Server { child, address }
+}
