@@ -33,9 +33,24 @@ async fn login(client: &reqwest::Client, address: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_acknowledged_event_survives_a_sigkill_exactly_once() {
+async fn every_acknowledged_event_survives_a_sigkill_exactly_once_on_sqlite() {
+    sigkill_under_load(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_event_survives_a_sigkill_exactly_once_on_postgres() {
+    let base = crate::helpers::postgres_base_url();
+    let schema = footprint_store::ScratchSchema::create(&base, "fp_crash")
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {base} (.ci/run starts it): {e}"));
+    sigkill_under_load(&[("DATABASE_URL", &schema.url())]).await;
+}
+
+/// Four clients send batches until 2 000 events are acknowledged; the server is killed; once
+/// started again it has every acknowledged event once, and refuses them sent again.
+async fn sigkill_under_load(env: &[(&str, &str)]) {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut server = start_binary(data_dir.path());
+    let mut server = process::start_binary(data_dir.path(), env);
     let client = reqwest::Client::new();
     let token = login(&client, &server.address).await;
 
@@ -85,8 +100,22 @@ async fn every_acknowledged_event_survives_a_sigkill_exactly_once() {
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
 
-    let mut server = start_binary(data_dir.path());
+    let mut server = process::start_binary(data_dir.path(), env);
     let token = login(&client, &server.address).await;
+    // Sent again after the restart, acknowledged events are duplicates.
+    let again: Vec<Value> =
+        (0..20).map(|n| json!({"user_id": "worker0", "type": "tick", "message_id": format!("w0-r0-n{n}")})).collect();
+    let resent = body(
+        client
+            .post(format!("{}/api/track/batch", server.address))
+            .bearer_auth(&token)
+            .json(&json!({"batch": again}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(resent["results"].as_array().unwrap().iter().all(|result| result["status"] == "duplicate"), "{resent}");
     let mut stored: HashMap<String, usize> = HashMap::new();
     let mut url = format!("{}/api/v1/events?limit=1000", server.address);
     loop {
