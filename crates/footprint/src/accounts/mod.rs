@@ -17,6 +17,7 @@ pub mod provisioning;
 pub mod risk;
 pub mod service;
 pub mod settings;
+pub mod transfer;
 pub mod usage;
 
 pub use api_key::SCOPE_BROWSER;

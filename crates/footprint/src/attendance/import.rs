@@ -3,7 +3,7 @@
 //! routes check it (`records.rs`) and taking its organisation's declarations; a bad line is
 //! reported with its number and reason, the others are kept.
 
-use footprint_store::Registration;
+use footprint_store::{AttendanceEvent, Registration};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -158,61 +158,18 @@ pub async fn import(state: &AppState, body: &str, mode: ImportMode, actor: &str)
             continue;
         }
         report.lines += 1;
-        let reject = |reason: String| Rejected { line: index + 1, reason };
-        let (input, registrations) = match import_line(line) {
-            Ok(parsed) => parsed,
-            Err(reason) => {
-                report.rejected.push(reject(reason));
-                continue;
+        match apply_line(state, line, mode, now_us).await? {
+            Ok(applied) => {
+                if applied.replaced {
+                    report.events_replaced += 1;
+                } else {
+                    report.events_created += 1;
+                }
+                report.events_imported += 1;
+                report.registrations_imported += applied.registrations;
+                report.registrations_kept += applied.registrations_kept;
             }
-        };
-        let mut event = match event_from_input(input, None, now_us) {
-            Ok(event) => event,
-            Err(error) => {
-                report.rejected.push(reject(error.to_string()));
-                continue;
-            }
-        };
-        let registrations: Result<Vec<Registration>, ApiError> = registrations
-            .into_iter()
-            .map(|registration| registration_from_input(&event.event_id, registration))
-            .collect();
-        let mut registrations = match registrations {
-            Ok(registrations) => registrations,
-            Err(error) => {
-                report.rejected.push(reject(format!("registrations: {error}")));
-                continue;
-            }
-        };
-        if let Some(declared) = declarations(state, event.organization_id.as_deref()).await? {
-            declared.fill_zone(&mut event);
-            if let Err(reason) = registrations.iter_mut().try_for_each(|r| declared.convert(r)) {
-                report.rejected.push(reject(format!("registrations: {reason}")));
-                continue;
-            }
-        }
-        match (mode, state.store.attendance_event(&event.event_id).await?) {
-            (ImportMode::Insert, Some(_)) => {
-                report.rejected.push(reject(format!(
-                    "event {} exists and was left as it is: import with mode=upsert to replace it",
-                    event.event_id
-                )));
-                continue;
-            }
-            (ImportMode::Upsert, Some(existing)) => {
-                event.created_at_us = existing.created_at_us;
-                let stored = state.store.registrations(std::slice::from_ref(&event.event_id)).await?;
-                report.registrations_kept +=
-                    stored.iter().filter(|old| !registrations.iter().any(|new| new.user_id == old.user_id)).count();
-                report.events_replaced += 1;
-            }
-            (_, None) => report.events_created += 1,
-        }
-        state.store.upsert_attendance_event(event).await?;
-        report.events_imported += 1;
-        for registration in registrations {
-            state.store.upsert_registration(registration).await?;
-            report.registrations_imported += 1;
+            Err(reason) => report.rejected.push(Rejected { line: index + 1, reason }),
         }
     }
     audit::record(
@@ -226,6 +183,79 @@ pub async fn import(state: &AppState, body: &str, mode: ImportMode, actor: &str)
     )
     .await;
     Ok(report)
+}
+
+/// What one line did to the stored records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The event existed (and was replaced: upsert).
+    pub replaced: bool,
+    /// The event existed exactly as the line has it.
+    pub unchanged: bool,
+    /// Registrations stored (created or updated).
+    pub registrations: usize,
+    /// Of those, the ones stored exactly as the line has them already.
+    pub registrations_unchanged: usize,
+    /// Registrations already stored that the line does not mention (they stay).
+    pub registrations_kept: usize,
+}
+
+/// Checks one line (an event with its registrations) and stores it: `Ok(Err(reason))` when
+/// the line is refused, nothing of it stored.
+pub async fn apply_line(
+    state: &AppState,
+    line: &str,
+    mode: ImportMode,
+    now_us: i64,
+) -> Result<Result<Applied, String>, ApiError> {
+    let (input, registrations) = match import_line(line) {
+        Ok(parsed) => parsed,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let mut event = match event_from_input(input, None, now_us) {
+        Ok(event) => event,
+        Err(error) => return Ok(Err(error.to_string())),
+    };
+    let registrations: Result<Vec<Registration>, ApiError> =
+        registrations.into_iter().map(|registration| registration_from_input(&event.event_id, registration)).collect();
+    let mut registrations = match registrations {
+        Ok(registrations) => registrations,
+        Err(error) => return Ok(Err(format!("registrations: {error}"))),
+    };
+    if let Some(declared) = declarations(state, event.organization_id.as_deref()).await? {
+        declared.fill_zone(&mut event);
+        if let Err(reason) = registrations.iter_mut().try_for_each(|r| declared.convert(r)) {
+            return Ok(Err(format!("registrations: {reason}")));
+        }
+    }
+    let mut applied = Applied::default();
+    let mut stored = Vec::new();
+    match (mode, state.store.attendance_event(&event.event_id).await?) {
+        (ImportMode::Insert, Some(_)) => {
+            return Ok(Err(format!(
+                "event {} exists and was left as it is: import with mode=upsert to replace it",
+                event.event_id
+            )));
+        }
+        (ImportMode::Upsert, Some(existing)) => {
+            event.created_at_us = existing.created_at_us;
+            applied.unchanged = AttendanceEvent { updated_at_us: existing.updated_at_us, ..event.clone() } == existing;
+            stored = state.store.registrations(std::slice::from_ref(&event.event_id)).await?;
+            applied.registrations_kept =
+                stored.iter().filter(|old| !registrations.iter().any(|new| new.user_id == old.user_id)).count();
+            applied.replaced = true;
+        }
+        (_, None) => {}
+    }
+    state.store.upsert_attendance_event(event).await?;
+    for registration in registrations {
+        if stored.contains(&registration) {
+            applied.registrations_unchanged += 1;
+        }
+        state.store.upsert_registration(registration).await?;
+        applied.registrations += 1;
+    }
+    Ok(Ok(applied))
 }
 
 /// The JSON lines `import` reads, for events and registrations as the model sees them (a

@@ -10,5 +10,6 @@ mod input;
 pub mod model;
 pub mod organizations;
 pub mod records;
+pub mod transfer;
 pub mod usage;
 pub mod views;

@@ -78,13 +78,15 @@ pub enum Command {
         after_help = "Example:\n  FOOTPRINT_DATA_DIR=/srv/footprint footprint restore /backups/footprint-2026-12-07.db"
     )]
     Restore(backup::RestoreArgs),
-    /// Write stored events as JSON lines (filters: --type, --from, --to).
+    /// Write stored events as JSON lines or CSV (filters: --type, --from, --to), and with --all
+    /// the accounts, attendance records and consents before them.
     #[command(
-        after_help = "Example:\n  footprint export --out purchases.jsonl --type purchase --from 2026-11-01T00:00:00Z"
+        after_help = "Examples:\n  footprint export --out purchases.jsonl --type purchase --from 2026-11-01T00:00:00Z\n  footprint export --all --out everything.jsonl"
     )]
     Export(transfer::ExportArgs),
-    /// Ingest JSON lines of events through the usual validation, consent and durable path
-    /// (idempotent through message_id), with a report of what was refused and why.
+    /// Ingest JSON lines (or CSV) of events through the usual validation, consent and durable
+    /// path (idempotent through message_id), and the accounts, attendance records and consents
+    /// of an export, with a report of what was refused and why.
     #[command(
         after_help = "Example:\n  footprint import events.jsonl.gz\n  footprint export | FOOTPRINT_DATA_DIR=/srv/other footprint import - --json"
     )]

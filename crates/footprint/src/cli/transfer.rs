@@ -1,5 +1,6 @@
-//! `footprint export` and `footprint import`: events as JSON lines, streamed, with a progress
-//! bar on standard error and a final report (`tracking::transfer`).
+//! `footprint export` and `footprint import`: events (and accounts, attendance records and
+//! consents) as JSON lines or events as CSV, streamed, with a progress bar on standard error and
+//! a final report (`tracking::transfer`).
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -30,6 +31,16 @@ pub struct ExportArgs {
     /// whose default is deny then keeps what was consented to.
     #[arg(long)]
     pub with_consents: bool,
+    /// Every account first (`"kind": "account"` lines: username, e-mail, role, tier, declared
+    /// profile and password hash, so that they log in on the instance that imports them).
+    #[arg(long)]
+    pub with_accounts: bool,
+    /// The attendance records: organisations' declarations and events with their registrations.
+    #[arg(long)]
+    pub with_attendance: bool,
+    /// Accounts, attendance records and consents with the events: the whole instance's data.
+    #[arg(long)]
+    pub all: bool,
     /// jsonl (the default) or csv (a header row, then one event a row; `properties` and
     /// `context` as JSON text).
     #[arg(long, value_enum, default_value_t = FileFormat::Jsonl)]
@@ -70,7 +81,9 @@ pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         event_type: args.event_type.clone(),
         from_us: instant("from", args.from.as_deref())?,
         to_us: instant("to", args.to.as_deref())?,
-        consents: args.with_consents,
+        consents: args.with_consents || args.all,
+        accounts: args.with_accounts || args.all,
+        attendance: args.with_attendance || args.all,
         csv: args.format == FileFormat::Csv,
     };
     let mut out: Box<dyn Write + Send> = match &args.out {
@@ -81,12 +94,12 @@ pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
     let app = App::build(config).await?;
-    let bar = bar("exported {pos} events ({per_sec}, {elapsed})");
+    let bar = bar("exported {pos} lines ({per_sec}, {elapsed})");
     let result = transfer::export_events(&app.state, &filter, &mut out, &|n| bar.set_position(n)).await;
     bar.finish_and_clear();
     app.shutdown().await;
     let written = result.map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("exported {written} events");
+    eprintln!("exported {written} lines");
     Ok(())
 }
 
@@ -118,14 +131,21 @@ pub async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        let mut records = String::new();
+        for (count, what) in [
+            (report.accounts, "accounts"),
+            (report.organizations, "organisations"),
+            (report.attendance_events, "attendance events"),
+            (report.registrations, "registrations"),
+            (report.consents, "consent records"),
+        ] {
+            if count > 0 {
+                records.push_str(&format!(", {count} {what}"));
+            }
+        }
         println!(
-            "{} lines: {} imported, {} consent records, {} duplicates (already stored), {} not collected, {} refused",
-            report.lines,
-            report.imported,
-            report.consents,
-            report.duplicates,
-            report.not_collected,
-            report.rejected_count
+            "{} lines: {} events imported{records}, {} duplicates (already stored), {} not collected, {} refused",
+            report.lines, report.imported, report.duplicates, report.not_collected, report.rejected_count
         );
         for refused in &report.rejected {
             println!("  line {}: {}", refused.line, refused.reason);

@@ -277,6 +277,16 @@ pub struct ExportParams {
     /// Every user's consent records first (`"kind": "consent"` lines).
     #[serde(default, deserialize_with = "lenient_bool")]
     consents: bool,
+    /// Every account first (`"kind": "account"` lines, with their password hashes).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    accounts: bool,
+    /// The attendance records (`"kind": "attendance_organization"` and `"attendance_event"`
+    /// lines, registrations embedded).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    attendance: bool,
+    /// Accounts, attendance records and consents with the events: the whole instance's data.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    all: bool,
     /// `jsonl` (the default) or `csv` (a header row, then one event a row).
     format: Option<String>,
 }
@@ -303,7 +313,9 @@ async fn export_all(
         event_type: params.event_type,
         from_us: instant("from", params.from.as_deref())?,
         to_us: instant("to", params.to.as_deref())?,
-        consents: params.consents,
+        consents: params.consents || params.all,
+        accounts: params.accounts || params.all,
+        attendance: params.attendance || params.all,
         csv: match params.format.as_deref() {
             None | Some("jsonl") => false,
             Some("csv") => true,

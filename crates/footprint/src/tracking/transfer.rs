@@ -3,7 +3,10 @@
 //! `GET /api/v1/events`; the import reads such lines (or any event a client could send) in
 //! batches through the same validation, consent and durable path as `POST /api/track/batch`,
 //! so an import is idempotent through `message_id` (an exported event without one is imported
-//! under its `event_id` as its message id).
+//! under its `event_id` as its message id). Records other than events carry a `kind`:
+//! `account` (`accounts::transfer`), `attendance_organization` and `attendance_event`
+//! (`attendance::transfer`), `consent`; an export writes them before the events, and an import
+//! stores everything read before a record first.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
@@ -35,6 +38,11 @@ pub struct ExportFilter {
     /// Every consent record first (`{"kind": "consent", …}` lines), so that an import into an
     /// instance whose default is `deny` keeps the events their users consented to.
     pub consents: bool,
+    /// Every account first (`{"kind": "account", …}` lines, `accounts::transfer`).
+    pub accounts: bool,
+    /// The attendance records (organisations' declarations, events with their registrations:
+    /// `attendance::transfer`) after the accounts.
+    pub attendance: bool,
     /// CSV with a header row (`CSV_COLUMNS`) instead of JSON lines; events only.
     pub csv: bool,
 }
@@ -63,13 +71,28 @@ fn csv_row(event: &crate::tracking::events::EventView) -> Result<String, ApiErro
         .map_err(ApiError::internal)
 }
 
-/// Where an export stands: the consent records after a number, then the events after a
-/// position, then done.
-#[derive(Debug, Clone, Copy)]
+/// Where an export stands: the accounts after a user id, the attendance events after a (start,
+/// id), the consent records after a number, then the events after a position, then done.
+#[derive(Debug, Clone)]
 enum Cursor {
+    Accounts(Option<String>),
+    Attendance(Option<(i64, String)>),
     Consents(i64),
     Events(Option<EventPosition>),
     Done,
+}
+
+impl Cursor {
+    /// The first part of the export `filter` asks for, from part `from` on (0: accounts,
+    /// 1: attendance, 2: consents, 3: events).
+    fn first(filter: &ExportFilter, from: u8) -> Cursor {
+        match from {
+            0 if filter.accounts => Cursor::Accounts(None),
+            0 | 1 if filter.attendance => Cursor::Attendance(None),
+            0..=2 if filter.consents => Cursor::Consents(0),
+            _ => Cursor::Events(None),
+        }
+    }
 }
 
 /// A consent record as a line of the export.
@@ -99,21 +122,38 @@ pub fn export_pages(
         ),
         None => None,
     };
-    if filter.csv && filter.consents {
+    if filter.csv && (filter.consents || filter.accounts || filter.attendance) {
         return Err(ApiError::InvalidParameters(
-            "consent records are exported as JSON lines only: leave out the CSV format or the consents".to_owned(),
+            "accounts, attendance and consent records are exported as JSON lines only: leave out the CSV format or \
+             the records"
+                .to_owned(),
         ));
     }
     let (state, filter) = (state.clone(), filter.clone());
-    let start = if filter.consents { Cursor::Consents(0) } else { Cursor::Events(None) };
+    let start = (Cursor::first(&filter, 0), std::collections::HashSet::new());
     let header = filter.csv.then(|| format!("{}\n", CSV_COLUMNS.join(",")));
-    let pages = futures_util::stream::try_unfold(start, move |cursor| {
+    let pages = futures_util::stream::try_unfold(start, move |(cursor, mut declared)| {
         let (state, filter, event_type) = (state.clone(), filter.clone(), event_type.clone());
         async move {
             let mut cursor = cursor;
             loop {
                 match cursor {
                     Cursor::Done => return Ok(None),
+                    Cursor::Accounts(after) => {
+                        let (text, lines, next) = crate::accounts::transfer::export_page(&state, after).await?;
+                        cursor = next.map_or_else(|| Cursor::first(&filter, 1), |id| Cursor::Accounts(Some(id)));
+                        if lines > 0 {
+                            return Ok(Some(((text, lines), (cursor, declared))));
+                        }
+                    }
+                    Cursor::Attendance(after) => {
+                        let (text, lines, next) =
+                            crate::attendance::transfer::export_page(&state, after, &mut declared).await?;
+                        cursor = next.map_or_else(|| Cursor::first(&filter, 2), |at| Cursor::Attendance(Some(at)));
+                        if lines > 0 {
+                            return Ok(Some(((text, lines), (cursor, declared))));
+                        }
+                    }
                     Cursor::Consents(after_id) => {
                         let page = state.store.consents_page(after_id, PAGE).await?;
                         let Some((last_id, _)) = page.last() else {
@@ -127,7 +167,7 @@ pub fn export_pages(
                             text.push_str(&consent_line(record));
                             text.push('\n');
                         }
-                        return Ok(Some(((text, page.len() as u64), next)));
+                        return Ok(Some(((text, page.len() as u64), (next, declared))));
                     }
                     Cursor::Events(after) => {
                         let query = EventQuery {
@@ -159,7 +199,7 @@ pub fn export_pages(
                                 text.push('\n');
                             }
                         }
-                        return Ok(Some(((text, count), next)));
+                        return Ok(Some(((text, count), (next, declared))));
                     }
                 }
             }
@@ -206,8 +246,16 @@ pub struct ImportReport {
     pub imported: usize,
     /// Consent records (`"kind": "consent"` lines) added to their user's history.
     pub consents: usize,
-    /// Already stored (an event with the same user and `message_id`, or the same consent record):
-    /// nothing new was stored.
+    /// Accounts created (`"kind": "account"` lines).
+    pub accounts: usize,
+    /// Organisations' declarations stored (`"kind": "attendance_organization"` lines).
+    pub organizations: usize,
+    /// Attendance events created or changed, and registrations stored, (`"kind":
+    /// "attendance_event"` lines).
+    pub attendance_events: usize,
+    pub registrations: usize,
+    /// Already stored (an event with the same user and `message_id`, the same consent record, an
+    /// account of the same id, an attendance line that changes nothing): nothing new was stored.
     pub duplicates: usize,
     /// Refused by consent or erasure, with the reason in `rejected`.
     pub not_collected: usize,
@@ -336,7 +384,7 @@ async fn import_items(
     loop {
         let item = next()?;
         let done = item.is_none();
-        let mut consent = None;
+        let mut record = None;
         if let Some((line, content)) = item {
             number = line;
             if let Some(content) = content {
@@ -344,8 +392,9 @@ async fn import_items(
                 let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(state.clock.now_us()) * 1_000)
                     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
                 match content {
-                    Ok(raw) if raw.get("kind").and_then(Value::as_str) == Some("consent") => {
-                        consent = Some(consent_record(&raw, state.clock.now_us()));
+                    Ok(Value::Object(mut object)) if object.get("kind").is_some_and(Value::is_string) => {
+                        let kind = object.remove("kind").and_then(|kind| kind.as_str().map(str::to_owned));
+                        record = Some((kind.unwrap_or_default(), object));
                     }
                     Ok(mut raw) => {
                         // An exported event keeps its identity across imports.
@@ -361,8 +410,8 @@ async fn import_items(
                 }
             }
         }
-        // Everything read so far is stored before a consent record, and at the end.
-        let settle = done || consent.is_some();
+        // Everything read so far is stored before a record, and at the end.
+        let settle = done || record.is_some();
         if batch.len() >= BATCH || (settle && !batch.is_empty()) {
             let lines: Vec<usize> = batch.iter().map(|(line, _)| *line).collect();
             let items: Vec<Result<ValidEvent, String>> = batch.drain(..).map(|(_, item)| item).collect();
@@ -385,8 +434,27 @@ async fn import_items(
             }
             progress(read_so_far);
         }
-        match consent {
-            Some(Ok(record)) => {
+        if let Some((kind, object)) = record {
+            import_record(state, &kind, object, number, &mut report).await?;
+        }
+        if done {
+            return Ok(report);
+        }
+    }
+}
+
+/// Stores a record line (`kind` taken out of `object`) read at `line`.
+async fn import_record(
+    state: &AppState,
+    kind: &str,
+    object: serde_json::Map<String, Value>,
+    line: usize,
+    report: &mut ImportReport,
+) -> Result<(), ApiError> {
+    use crate::attendance::transfer as attendance;
+    match kind {
+        "consent" => match consent_record(&Value::Object(object), state.clock.now_us()) {
+            Ok(record) => {
                 let history = state.store.consent_history(&record.user_id).await?;
                 let same = |kept: &footprint_store::ConsentRecord| {
                     kept.recorded_at_us == record.recorded_at_us && kept.consent == record.consent
@@ -399,14 +467,37 @@ async fn import_items(
                     report.consents += 1;
                 }
             }
-            Some(Err(reason)) => report.refuse(number, reason),
-            None => {}
+            Err(reason) => report.refuse(line, reason),
+        },
+        crate::accounts::transfer::KIND => match crate::accounts::transfer::import_line(state, object, ACTOR).await? {
+            Ok(true) => report.accounts += 1,
+            Ok(false) => report.duplicates += 1,
+            Err(reason) => report.refuse(line, format!("account: {reason}")),
+        },
+        attendance::EVENT_KIND | attendance::ORGANIZATION_KIND => {
+            match attendance::import_line(state, kind, object, ACTOR).await? {
+                Ok(imported) if imported.duplicate => report.duplicates += 1,
+                Ok(imported) => {
+                    report.organizations += imported.organizations;
+                    report.attendance_events += imported.events;
+                    report.registrations += imported.registrations;
+                }
+                Err(reason) => report.refuse(line, format!("{kind}: {reason}")),
+            }
         }
-        if done {
-            return Ok(report);
-        }
+        other => report.refuse(
+            line,
+            format!(
+                "kind: {other:?} is not a kind of line (account, attendance_organization, attendance_event, consent; \
+                 an event has none)"
+            ),
+        ),
     }
+    Ok(())
 }
+
+/// Who the audit log says stored the records of an import.
+const ACTOR: &str = "import";
 
 /// A consent line: `{"kind": "consent", "user_id", "analytics", "preferences", "improvement",
 /// "recorded_at"?, "source"?}` (a purpose left out is not given; no time: now).

@@ -251,3 +251,137 @@ async fn consents_travel_with_the_events_on_sqlite() {
 async fn consents_travel_with_the_events_on_postgres() {
     consents_travel(true).await;
 }
+
+/// The whole instance travels (`?all=true`): accounts log in on the importing instance with
+/// their passwords and keep their role, tier, e-mail and profile; organisations' declarations
+/// and attendance events with their registrations arrive as they were; a second import changes
+/// nothing.
+async fn everything_travels(postgres: bool) {
+    let source = granting(postgres).await;
+    let admin = Some(source.admin_token.as_str());
+    let created = source
+        .post_json(
+            "/api/v1/users",
+            admin,
+            &json!({"username": "ines", "email": "ines@example.org", "password": "ines-password-1",
+                "role": "manager", "tier": "premium", "profile": {"city": "Lyon"}}),
+        )
+        .await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let declared = source
+        .client
+        .put(source.url("/api/v1/attendance/organizations/club"))
+        .bearer_auth(&source.admin_token)
+        .json(&json!({"timezone": "Europe/Paris", "attributes": {"age": "numeric", "reminder_sent": "boolean"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), reqwest::StatusCode::OK);
+    let lines = [
+        json!({"id": "yoga-1", "name": "Yoga", "type": "class", "start": "2026-11-02T18:00:00Z", "duration_minutes": 60,
+            "organization_id": "club", "weather": "rainy", "capacity": 12,
+            "registrations": [
+                {"user_id": "ines", "registered_at": "2026-10-30T09:00:00Z", "attended": true,
+                    "attributes": {"age": 34, "reminder_sent": true}},
+                {"user_id": "marc", "registered_at": "2026-10-31T09:00:00Z", "attended": false}]}),
+        json!({"id": "talk-1", "name": "Talk", "type": "meeting", "start": "2026-11-05T12:00:00Z", "duration_minutes": 45,
+            "registrations": [{"user_id": "marc", "registered_at": "2026-11-01T09:00:00Z"}]}),
+    ];
+    let body: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    let imported = source
+        .client
+        .post(source.url("/api/v1/attendance/import"))
+        .bearer_auth(&source.admin_token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::body(imported).await["events_imported"], 2);
+    let tracked = source.track_batch(&source.admin_token, &[crate::helpers::event("ines", "view")]).await;
+    assert_eq!(crate::helpers::body(tracked).await["accepted"], 1);
+
+    let text = source.get("/api/v1/export?all=true", admin).await.text().await.unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["kind"].as_str().unwrap_or("event").to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["account", "account", "attendance_organization", "attendance_event", "attendance_event", "event"],
+        "accounts, then attendance, then events (consent is the default here): {text}"
+    );
+    assert!(!text.contains("ines-password-1"), "never the password itself");
+
+    let target = granting(postgres).await;
+    let import = |body: String| {
+        target.client.post(target.url("/api/v1/import")).bearer_auth(&target.admin_token).body(body).send()
+    };
+    let report = crate::helpers::body(import(text.clone()).await.unwrap()).await;
+    assert_eq!(
+        [&report["accounts"], &report["organizations"], &report["attendance_events"], &report["registrations"]],
+        [1, 1, 2, 3],
+        "the admin exists already: {report}"
+    );
+    assert_eq!((report["imported"].as_u64(), report["duplicates"].as_u64()), (Some(1), Some(1)), "{report}");
+
+    // Ines logs in with her password, and is who she was.
+    let token = target.login_ok("ines", "ines-password-1").await;
+    let user = crate::helpers::body(target.get("/api/v1/users/ines", Some(&token)).await).await;
+    let before = crate::helpers::body(source.get("/api/v1/users/ines", admin).await).await;
+    for field in ["role", "tier", "email", "username"] {
+        assert_eq!(user[field], before[field], "{field}: {user}");
+    }
+    assert_eq!(user["role"], "manager");
+    let profile = crate::helpers::body(target.get("/api/profile/ines", Some(&target.admin_token)).await).await;
+    assert_eq!(profile["declared"]["city"], "Lyon", "{profile}");
+    let organization =
+        crate::helpers::body(target.get("/api/v1/attendance/organizations/club", Some(&target.admin_token)).await)
+            .await;
+    assert_eq!(organization["timezone"], "Europe/Paris");
+    assert_eq!(organization["attributes"], json!({"age": "numeric", "reminder_sent": "boolean"}));
+    for id in ["yoga-1", "talk-1"] {
+        let path = format!("/api/v1/attendance/events/{id}");
+        let mut there = crate::helpers::body(target.get(&path, Some(&target.admin_token)).await).await;
+        let mut here = crate::helpers::body(source.get(&path, admin).await).await;
+        for side in [&mut there, &mut here] {
+            let object = side.as_object_mut().unwrap();
+            object.remove("created_at");
+            object.remove("updated_at");
+        }
+        assert_eq!(there, here, "{id}");
+    }
+
+    let again = crate::helpers::body(import(text).await.unwrap()).await;
+    assert_eq!(
+        [
+            &again["accounts"],
+            &again["organizations"],
+            &again["attendance_events"],
+            &again["registrations"],
+            &again["imported"]
+        ],
+        [0, 0, 0, 0, 0],
+        "{again}"
+    );
+    assert_eq!(again["duplicates"].as_u64(), Some(6), "every line: {again}");
+    let bad = crate::helpers::body(
+        import("{\"kind\": \"account\", \"user_id\": \"eve\", \"username\": \"eve\", \"password_hash\": \"plain\"}\n{\"kind\": \"table\"}\n".to_owned())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let reasons: Vec<&str> =
+        bad["rejected"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert!(reasons[0].starts_with("account: password_hash"), "{bad}");
+    assert!(reasons[1].starts_with("kind: \"table\""), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_attendance_travel_with_the_events_on_sqlite() {
+    everything_travels(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_and_attendance_travel_with_the_events_on_postgres() {
+    everything_travels(true).await;
+}
