@@ -118,6 +118,16 @@ pub trait EventStore: Send + Sync {
 
     /// Events after `after_seq` in arrival order, at most `limit`.
     async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// The user's latest events after `after_seq` (at most `limit`), in arrival order: what
+    /// processing has not folded yet of one user. `scan_arrivals` reads the events after
+    /// `after_seq` rather than the user's own (cheaper when those after are fewer).
+    async fn user_events_after_seq(
+        &self,
+        user_key: &str,
+        after_seq: i64,
+        limit: u32,
+        scan_arrivals: bool,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The highest `seq` stored (0 when there is none).
     async fn max_event_seq(&self) -> StoreResult<i64>;
     /// Links an anonymous id to the user it turned out to be, replacing an earlier link of the

@@ -49,6 +49,23 @@ pub async fn rate_limit_headers(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// `Footprint-Processing-Lag` on the answer of a read that did not wait for processing: the
+/// events committed but not yet folded into what it answered from (`tracking::freshness`).
+pub async fn processing_lag(request: Request, next: Next) -> Response {
+    use crate::tracking::freshness::{LAG_HEADER, READ_LAG};
+    let slot = std::cell::Cell::new(None);
+    let (mut response, lag) = READ_LAG
+        .scope(slot, async {
+            let response = next.run(request).await;
+            (response, READ_LAG.with(std::cell::Cell::get))
+        })
+        .await;
+    if let Some(lag) = lag {
+        response.headers_mut().insert(HeaderName::from_static(LAG_HEADER), HeaderValue::from(lag));
+    }
+    response
+}
+
 /// Records each request's latency under its route template (bounded cardinality).
 pub async fn track_http(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request

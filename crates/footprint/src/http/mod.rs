@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::rate_limit_headers))
+        .layer(axum::middleware::from_fn(middleware::processing_lag))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::track_http))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())

@@ -117,7 +117,7 @@ async fn rows(
 
 /// The retention table of the cohorts of the last `periods` periods.
 pub async fn table(state: &AppState, period: RetentionPeriod, periods: u32) -> Result<CohortTable, ApiError> {
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    crate::tracking::freshness::settle_for_read(state).await?;
     let today = day_index(state.clock.now_us());
     let first = start_of(period, index_of(period, today) - i64::from(periods.max(1)) + 1);
     let rows = rows(state, period, first, today + 1).await?;

@@ -26,11 +26,12 @@ pub enum SeedPrediction {
 }
 
 async fn user_sequence(state: &AppState, user_key: &str) -> Result<UserSequence, ApiError> {
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    let lag = crate::tracking::freshness::settle_for_read(state).await?;
     let record = state.store.sequence_states(&[user_key.to_owned()]).await?.into_iter().next();
-    Ok(record.map_or_else(UserSequence::default, |record| {
+    let processed = record.map_or_else(UserSequence::default, |record| {
         UserSequence::from_stored(&record.recent, record.last_us, record.previous_us, record.n_actions)
-    }))
+    });
+    crate::tracking::freshness::with_own_tail(state, user_key, processed, lag).await
 }
 
 /// The most frequent follower of the user's last action, with count / all counts out of it.

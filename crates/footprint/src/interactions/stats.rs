@@ -81,7 +81,7 @@ where
     T: Serialize + DeserializeOwned,
     F: Future<Output = Result<(T, bool), ApiError>>,
 {
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    crate::tracking::freshness::settle_for_read(state).await?;
     let generation = state.cache.generation().await;
     let key = format!("stats:{name}:{generation}");
     let usable = generation != u64::MAX;

@@ -26,9 +26,10 @@ pub async fn user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiErro
     state.store.user(user_id).await?.ok_or_else(|| ApiError::NotFound(format!("no user {user_id}")))
 }
 
-/// The user's profile state as processing left it, once processing has caught up.
+/// The user's profile state as processing left it (caught up first when the backlog is small:
+/// `tracking::freshness`).
 pub async fn profile_state(state: &AppState, user: &UserRecord) -> Result<ProfileState, ApiError> {
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    crate::tracking::freshness::settle_for_read(state).await?;
     let record = state.store.profile_states(std::slice::from_ref(&user.user_key)).await?.into_iter().next();
     match record {
         Some(record) => serde_json::from_str(&record.state).map_err(ApiError::internal),

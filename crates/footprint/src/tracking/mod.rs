@@ -6,6 +6,7 @@
 
 pub mod consent;
 pub mod events;
+pub mod freshness;
 pub mod http;
 pub mod identity;
 pub mod ingest;

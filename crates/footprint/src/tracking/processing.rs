@@ -284,6 +284,29 @@ impl Processor {
         Ok(ProcessReport { processed: events.len(), profiles_updated, watermark: new_watermark })
     }
 
+    /// Before a read: processes until every event committed before this call is counted (or
+    /// `timeout` passes) when at most `max_backlog` events wait, else only wakes the background
+    /// loop. Returns how many committed events the read will not see.
+    pub async fn catch_up_for_read(&self, max_backlog: u64, timeout: Duration) -> Result<u64, StoreError> {
+        let target = self.store.max_event_seq().await?;
+        if self.known_watermark.load(Ordering::Acquire) >= target {
+            return Ok(0);
+        }
+        // Another node may have processed what this one has not seen yet.
+        let watermark = self.store.processing_watermark(SEQUENCES).await?;
+        self.known_watermark.fetch_max(watermark, Ordering::AcqRel);
+        let backlog = u64::try_from(target - watermark).unwrap_or(0);
+        if backlog == 0 {
+            return Ok(0);
+        }
+        if backlog > max_backlog {
+            self.wake();
+            return Ok(backlog);
+        }
+        self.catch_up(timeout).await?;
+        Ok(u64::try_from(target - self.known_watermark.load(Ordering::Acquire)).unwrap_or(0))
+    }
+
     /// Processes until every event committed before this call is counted, or `timeout` passes.
     /// Returns how many events this call processed.
     pub async fn catch_up(&self, timeout: Duration) -> Result<usize, StoreError> {

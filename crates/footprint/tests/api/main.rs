@@ -13,6 +13,7 @@ mod demo;
 mod durability;
 mod edge;
 mod events;
+mod freshness;
 mod helpers;
 mod insights;
 mod jobs;

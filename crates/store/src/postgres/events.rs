@@ -322,6 +322,24 @@ impl EventStore for PostgresStore {
         Ok(rows.iter().map(event_from_row).collect())
     }
 
+    async fn user_events_after_seq(
+        &self,
+        user_key: &str,
+        after_seq: i64,
+        limit: u32,
+        _scan_arrivals: bool,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        // PostgreSQL's planner weighs the user's index against the seq range from its statistics.
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.user_key = e.user_key
+             WHERE e.user_key = $1 AND e.seq > $2 ORDER BY e.seq DESC LIMIT $3) latest ORDER BY seq"
+        );
+        let rows =
+            client.query(&client.prepare_cached(&sql).await?, &[&user_key, &after_seq, &i64::from(limit)]).await?;
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+
     async fn max_event_seq(&self) -> StoreResult<i64> {
         let client = self.pool.get().await?;
         Ok(client.query_one("SELECT COALESCE(max(seq), 0) FROM events", &[]).await?.get(0))

@@ -283,6 +283,31 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn user_events_after_seq(
+        &self,
+        user_key: &str,
+        after_seq: i64,
+        limit: u32,
+        scan_arrivals: bool,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let user_key = user_key.to_owned();
+        self.read(move |conn| {
+            // NOT INDEXED leaves the rowid (seq) range as the only way in: the events after
+            // `after_seq`; otherwise the planner takes the user's index.
+            let table = if scan_arrivals { "events e NOT INDEXED" } else { "events e" };
+            let sql = format!(
+                "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM {table} JOIN users u ON u.user_key = e.user_key
+                 WHERE e.user_key = ?1 AND e.seq > ?2 ORDER BY e.seq DESC LIMIT ?3) ORDER BY seq"
+            );
+            let events = conn
+                .prepare_cached(&sql)?
+                .query_map(params![user_key, after_seq, limit], event_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(events)
+        })
+        .await
+    }
+
     async fn max_event_seq(&self) -> StoreResult<i64> {
         self.read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| row.get(0))?)).await
     }

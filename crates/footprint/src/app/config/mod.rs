@@ -265,6 +265,11 @@ pub struct ProcessingConfig {
     /// How long a read waits for processing to catch up before answering with what is processed.
     #[serde(with = "milliseconds")]
     pub catch_up_timeout_ms: Duration,
+    /// A read catches processing up first only when at most this many events wait to be
+    /// processed; past it, the read answers at once from what is processed (plus, for a
+    /// next-action prediction, the user's own unprocessed events) and says how many events it
+    /// did not see in `Footprint-Processing-Lag`. 0: reads never wait.
+    pub read_catch_up_events: u64,
     /// How often users are segmented again; 0 turns the scheduled run off.
     #[serde(with = "seconds")]
     pub segmentation_interval_secs: Duration,
@@ -281,6 +286,7 @@ impl Default for ProcessingConfig {
             interval_ms: Duration::from_millis(1_000),
             debounce_ms: Duration::from_millis(250),
             catch_up_timeout_ms: Duration::from_millis(2_000),
+            read_catch_up_events: 2_000,
             segmentation_interval_secs: Duration::from_secs(3_600),
             segmentation_growth: 1.5,
         }

@@ -96,8 +96,8 @@ struct Overview {
 }
 
 async fn overview(state: &AppState, range: &Range) -> Result<Overview, ApiError> {
-    // Like every reader: what is committed is counted first (within the configured wait).
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    // Like every reader: what is committed is counted first, unless the backlog is large.
+    crate::tracking::freshness::settle_for_read(state).await?;
     let store = &state.store;
     let length = range.to_us - range.from_us;
     let counts = store.daily_type_counts(range.from_us, range.to_us).await?;

@@ -47,6 +47,47 @@ pub struct IngestBench {
     /// instead of SQLite in a temporary directory.
     #[arg(long, conflicts_with = "url")]
     pub database_url: Option<String>,
+    /// Also read while ingesting, over this many more connections: `/stats/usage`, seed 002's
+    /// prediction, the profile and the next actions of frequent users in turn, with their
+    /// latency and the processing lag (events acknowledged but not processed) every second.
+    #[arg(long, default_value_t = 0, conflicts_with = "url")]
+    pub reads: usize,
+}
+
+/// The reads driven beside the ingestion, in turn: what a dashboard and an app ask.
+fn read_calls(users: u64) -> CallMaker {
+    Arc::new(move |connection, n| {
+        let mixed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (connection as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        // Among the most frequent users of the generated traffic, so that they exist.
+        let user = mixed % users.clamp(1, 50);
+        let path = match n % 4 {
+            0 => "/stats/usage".to_owned(),
+            1 => format!("/predict_next_action/user-{user}"),
+            2 => format!("/api/profile/user-{user}"),
+            _ => format!("/api/v1/users/user-{user}/next-actions?k=3"),
+        };
+        Call { method: Method::GET, path, body: None, units: 1 }
+    })
+}
+
+/// The processing lag (events acknowledged, not yet processed) every second until `stop`:
+/// the largest seen and the last.
+async fn sample_lag(state: crate::app::state::AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> (i64, i64) {
+    let (mut largest, mut last) = (0, 0);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return (largest, last),
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        let (Ok(stored), Ok(processed)) = (
+            state.store.max_event_seq().await,
+            state.store.processing_watermark(crate::tracking::processing::SEQUENCES).await,
+        ) else {
+            continue;
+        };
+        last = stored - processed;
+        largest = largest.max(last);
+    }
 }
 
 const EVENT_TYPES: [&str; 8] =
@@ -118,7 +159,25 @@ pub async fn run(bench: IngestBench, base_config: &Config) -> anyhow::Result<Vec
         (Some(url), Some(key)) => ("remote".to_owned(), drive(url, &format!("Bearer {key}"), &plan, calls).await?),
         _ => {
             let target = Target::start(base_config, bench.database_url.as_deref()).await?;
-            let report = drive(&target.url(), &format!("Bearer {}", target.key), &plan, calls).await;
+            let (url, key) = (target.url(), format!("Bearer {}", target.key));
+            let ingest = drive(&url, &key, &plan, calls);
+            let report = if bench.reads > 0 {
+                let token = format!("Bearer {}", target.admin_token().await?);
+                let read_plan = bench.timing.plan(bench.reads);
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let sampler = tokio::spawn(sample_lag(target.state.clone(), stopped));
+                let reads = drive(&url, &token, &read_plan, read_calls(bench.users));
+                let (report, reads) = tokio::join!(ingest, reads);
+                let _ = stop.send(true);
+                let (largest, last) = sampler.await.unwrap_or_default();
+                let reads = reads?;
+                print_row("reads while ingesting", "reads/s", &reads, None);
+                println!("  processing lag: at most {largest} events, {last} at the end of the run");
+                reports.push(("reads".to_owned(), reads));
+                report
+            } else {
+                ingest.await
+            };
             let stored = target.stored_events().await;
             let backend = target.backend();
             target.stop().await;
@@ -126,7 +185,7 @@ pub async fn run(bench: IngestBench, base_config: &Config) -> anyhow::Result<Vec
             (backend.to_owned(), report?)
         }
     };
-    let baseline = reports.first().map(|(_, report)| report.units_per_sec());
+    let baseline = reports.iter().find(|(label, _)| label == "baseline").map(|(_, report)| report.units_per_sec());
     print_row(&label, "events/s", &report, baseline);
     reports.push((label, report));
     Ok(reports)
