@@ -4,6 +4,7 @@
 //! suite (`tests/behaviour/`).
 
 mod activity;
+pub mod ceiling;
 mod error;
 mod insights;
 mod inspect;

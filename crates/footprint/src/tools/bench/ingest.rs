@@ -7,9 +7,11 @@ use clap::{Args, ValueEnum};
 use hyper::Method;
 
 use super::load::{Call, CallMaker, LoadReport, Timing, drive};
+use super::soak::{SoakPlan, soak};
 use super::target::Target;
 use super::{baseline, print_row};
 use crate::app::config::Config;
+use crate::kernel::clock::Clock as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -52,6 +54,70 @@ pub struct IngestBench {
     /// latency and the processing lag (events acknowledged but not processed) every second.
     #[arg(long, default_value_t = 0, conflicts_with = "url")]
     pub reads: usize,
+    /// Also measure, in the same run, what the storage engine allows without Footprint: the same
+    /// rows appended in batches of the same size to a table without indexes (SQLite: one writer,
+    /// WAL, synchronous=FULL; PostgreSQL: binary COPY over 8 connections).
+    #[arg(long, conflicts_with = "url")]
+    pub ceiling: bool,
+    /// A soak instead of a peak: this many seconds at --rate events per second, with a line every
+    /// 10 s (requests/s, latency, errors, resident memory, processing lag).
+    #[arg(long, conflicts_with = "url", requires = "rate")]
+    pub soak_secs: Option<u64>,
+    /// Events per second the soak sends (e.g. 80 % of the measured peak).
+    #[arg(long)]
+    pub rate: Option<f64>,
+}
+
+/// The rows the ceiling writes: the generated events as the events table stores them.
+fn ceiling_rows(state: &crate::app::state::AppState, users: u64) -> Vec<footprint_store::ceiling::RawRow> {
+    let now_us = crate::kernel::clock::SystemClock.now_us();
+    (0..20_000u64)
+        .map(|n| {
+            let mut text = String::new();
+            write_event(&mut text, 0, n, users);
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
+            footprint_store::ceiling::RawRow {
+                event_id: ulid::Ulid::new().to_string(),
+                user_key: state.keys.pseudonymizer.user_key(&field("user_id")),
+                message_id: field("message_id"),
+                session_id: ulid::Ulid::new().to_string(),
+                event_type: field("type"),
+                properties: event["properties"].to_string(),
+                context: event["context"].to_string(),
+                ts_us: now_us + n as i64,
+                received_us: now_us + n as i64,
+            }
+        })
+        .collect()
+}
+
+/// The raw store's ceiling for the target's backend (see `--ceiling`).
+async fn ceiling(
+    rows: Vec<footprint_store::ceiling::RawRow>,
+    backend: &str,
+    database_url: Option<&str>,
+    batch: usize,
+    duration: std::time::Duration,
+) -> anyhow::Result<f64> {
+    let report = match database_url {
+        Some(url) => {
+            let schema = footprint_store::ScratchSchema::create(url, "fp_ceiling").await?;
+            footprint_store::ceiling::postgres(&schema.url(), rows, batch, 8, duration).await?
+        }
+        None => {
+            let dir = tempfile::tempdir()?;
+            footprint_store::ceiling::sqlite(dir.path(), rows, batch, duration).await?
+        }
+    };
+    let rate = report.rows_per_sec();
+    println!(
+        "  {:<44} {:>10.0} rows/s   ({} rows in batches of {batch}, no index, nothing else)",
+        format!("raw {backend} ceiling"),
+        rate,
+        report.rows
+    );
+    Ok(rate)
 }
 
 /// The reads driven beside the ingestion, in turn: what a dashboard and an app ask.
@@ -160,6 +226,40 @@ pub async fn run(bench: IngestBench, base_config: &Config) -> anyhow::Result<Vec
         _ => {
             let target = Target::start(base_config, bench.database_url.as_deref()).await?;
             let (url, key) = (target.url(), format!("Bearer {}", target.key));
+            if let (Some(secs), Some(rate)) = (bench.soak_secs, bench.rate) {
+                let requests_per_sec = rate / batch_size as f64;
+                println!("  soak: {rate:.0} events/s ({requests_per_sec:.0} requests/s) for {secs} s");
+                let state = target.state.clone();
+                let lag = || {
+                    let state = state.clone();
+                    async move {
+                        let stored = state.store.max_event_seq().await.ok()?;
+                        let processed =
+                            state.store.processing_watermark(crate::tracking::processing::SEQUENCES).await.ok()?;
+                        Some(stored - processed)
+                    }
+                };
+                let plan = SoakPlan {
+                    connections: bench.connections,
+                    requests_per_sec,
+                    duration: std::time::Duration::from_secs(secs),
+                };
+                let summary = soak(&url, &key, plan, calls, lag).await?;
+                let stored = target.stored_events().await?;
+                target.stop().await;
+                println!(
+                    "  soak over: {} requests, {} errors, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; RSS {:.1} MiB at 10 s, {:.1} MiB at the end, {:.1} MiB at most; {stored} events stored",
+                    summary.requests,
+                    summary.errors,
+                    summary.latency_us.value_at_percentile(50.0) as f64 / 1000.0,
+                    summary.latency_us.value_at_percentile(99.0) as f64 / 1000.0,
+                    summary.latency_us.max() as f64 / 1000.0,
+                    summary.rss_first_mib,
+                    summary.rss_last_mib,
+                    summary.rss_max_mib,
+                );
+                return Ok(reports);
+            }
             let ingest = drive(&url, &key, &plan, calls);
             let report = if bench.reads > 0 {
                 let token = format!("Bearer {}", target.admin_token().await?);
@@ -179,10 +279,25 @@ pub async fn run(bench: IngestBench, base_config: &Config) -> anyhow::Result<Vec
                 ingest.await
             };
             let stored = target.stored_events().await;
+            let rows = bench.ceiling.then(|| ceiling_rows(&target.state, bench.users.max(1)));
             let backend = target.backend();
             target.stop().await;
             println!("  {} events stored by {backend}", stored?);
-            (backend.to_owned(), report?)
+            let report = report?;
+            // Measured once Footprint has stopped, so that nothing else runs meanwhile.
+            let raw = match rows {
+                Some(rows) => {
+                    Some(ceiling(rows, backend, bench.database_url.as_deref(), batch_size, plan.duration).await?)
+                }
+                None => None,
+            };
+            if let Some(raw) = raw.filter(|raw| *raw > 0.0) {
+                println!(
+                    "  {backend} ingestion: {:.0} % of the raw store's ceiling",
+                    100.0 * report.units_per_sec() / raw
+                );
+            }
+            (backend.to_owned(), report)
         }
     };
     let baseline = reports.iter().find(|(label, _)| label == "baseline").map(|(_, report)| report.units_per_sec());

@@ -85,6 +85,28 @@ struct ConnectionReport {
     latency_us: Histogram<u64>,
 }
 
+/// A keep-alive HTTP/1.1 connection to `authority` (`host:port`).
+pub async fn open(authority: &str) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(authority).await.with_context(|| format!("cannot connect to {authority}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(driver);
+    Ok(sender)
+}
+
+/// `call` as a request to `authority` with `authorization`.
+pub fn request(call: Call, authority: &str, authorization: &str) -> anyhow::Result<Request<Full<Bytes>>> {
+    let mut request = Request::builder()
+        .method(call.method)
+        .uri(&call.path)
+        .header(HOST, authority)
+        .header(AUTHORIZATION, authorization);
+    if call.body.is_some() {
+        request = request.header(CONTENT_TYPE, "application/json");
+    }
+    Ok(request.body(Full::new(Bytes::from(call.body.unwrap_or_default())))?)
+}
+
 async fn run_connection(
     authority: String,
     authorization: String,
@@ -93,10 +115,7 @@ async fn run_connection(
     measure_from: Instant,
     deadline: Instant,
 ) -> anyhow::Result<ConnectionReport> {
-    let stream = TcpStream::connect(&authority).await.with_context(|| format!("cannot connect to {authority}"))?;
-    stream.set_nodelay(true)?;
-    let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(driver);
+    let mut sender = open(&authority).await?;
     let mut report = ConnectionReport {
         requests: 0,
         units: 0,
@@ -107,15 +126,8 @@ async fn run_connection(
     while Instant::now() < deadline {
         let call = make(connection, n);
         n += 1;
-        let mut request = Request::builder()
-            .method(call.method)
-            .uri(&call.path)
-            .header(HOST, &authority)
-            .header(AUTHORIZATION, &authorization);
-        if call.body.is_some() {
-            request = request.header(CONTENT_TYPE, "application/json");
-        }
-        let request = request.body(Full::new(Bytes::from(call.body.unwrap_or_default())))?;
+        let units = call.units;
+        let request = request(call, &authority, &authorization)?;
         let started = Instant::now();
         sender.ready().await?;
         let response = sender.send_request(request).await?;
@@ -127,7 +139,7 @@ async fn run_connection(
         }
         report.requests += 1;
         if status == StatusCode::OK || status == StatusCode::ACCEPTED {
-            report.units += call.units;
+            report.units += units;
         } else {
             report.errors += 1;
         }

@@ -19,6 +19,7 @@ mod limits;
 mod load;
 mod login;
 mod profiles;
+mod soak;
 mod target;
 
 use clap::Subcommand;
