@@ -106,6 +106,7 @@ impl App {
             processor,
             webhooks_wake: Arc::new(tokio::sync::Notify::new()),
             cache,
+            patterns: Arc::default(),
             metrics,
         };
         accounts::bootstrap_admin(&state)

@@ -46,6 +46,8 @@ pub struct AppState {
     /// Wakes the webhook loop when deliveries were queued.
     pub webhooks_wake: Arc<tokio::sync::Notify>,
     pub cache: Arc<dyn Cache>,
+    /// Users' habits as last found, while they have no new event (this node's).
+    pub patterns: Arc<crate::profiles::patterns_cache::PatternCache>,
     pub metrics: Arc<Metrics>,
     /// Every background task is spawned, recorded and stopped through it.
     pub tasks: Tasks,

@@ -6,5 +6,6 @@
 pub mod enriched;
 pub mod http;
 pub mod library;
+pub mod patterns_cache;
 pub mod segments;
 pub mod service;

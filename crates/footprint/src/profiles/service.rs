@@ -1,7 +1,8 @@
 //! Seed 000's profiling components, by their seed names: [`FeatureExtractor`],
 //! [`PreferenceCalculator`], [`PatternDetector`] and [`ProfileManager`]. Features and
 //! preferences are read from the incremental profile that processing keeps (never a rescan of
-//! the history); patterns are found in the user's events when asked.
+//! the history); patterns are found in the user's events when asked, and kept until the user
+//! has new events (`patterns_cache`).
 
 use footprint_analytics::Consent;
 use footprint_analytics::patterns::{self, Patterns};
@@ -16,6 +17,7 @@ use crate::accounts::service as accounts;
 use crate::app::state::AppState;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
+use crate::profiles::patterns_cache::Stamp;
 use crate::tracking::{consent, events};
 
 /// Most events a pattern search reads (the most recent ones win beyond that).
@@ -175,9 +177,23 @@ impl PatternDetector {
         Self { state }
     }
 
-    /// Habits in the user's events (at most the last 100 000).
+    /// Habits in the user's events (at most the last 100 000), found again only once the user
+    /// has new events or a minute has passed (`patterns_cache`).
     pub async fn detect_patterns(&self, user_id: &str) -> Result<PatternsView, ApiError> {
         let user = user(&self.state, user_id).await?;
+        crate::tracking::freshness::settle_for_read(&self.state).await?;
+        let stamp = self
+            .state
+            .store
+            .sequence_states(std::slice::from_ref(&user.user_key))
+            .await?
+            .first()
+            .map(|record| Stamp { n_actions: record.n_actions, last_us: record.last_us })
+            .unwrap_or_default();
+        if let Some((patterns, computed_us)) = self.state.patterns.get(&user.user_key, stamp, self.state.clock.now_us())
+        {
+            return Ok(PatternsView { user_id: user.user_id, computed_at: rfc3339(computed_us), patterns });
+        }
         let query = EventQuery { user_key: Some(user.user_key.clone()), ..EventQuery::default() };
         let mut events: Vec<(String, i64)> = events::read_all(&self.state, query)
             .await?
@@ -192,6 +208,7 @@ impl PatternDetector {
         let patterns = tokio::task::spawn_blocking(move || patterns::detect(&events, now_us, &config))
             .await
             .map_err(ApiError::internal)?;
+        self.state.patterns.put(&user.user_key, stamp, now_us, patterns.clone());
         Ok(PatternsView { user_id: user.user_id, computed_at: rfc3339(now_us), patterns })
     }
 }

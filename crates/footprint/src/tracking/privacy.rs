@@ -101,6 +101,7 @@ pub async fn erase(state: &AppState, user_id: &UserId, actor: &str) -> Result<Er
     };
     // Requests counted but not yet stored would otherwise be written after the erasure.
     state.usage.forget(&erasure.user_key);
+    state.patterns.forget(&erasure.user_key);
     // Not while a processing run holds this user's rows in memory: it would write them back.
     let change = state.processor.exclusive(state.store.erase_user(erasure)).await?;
     // The account's tokens stop working here at once, on other nodes within seconds.
@@ -143,6 +144,7 @@ pub async fn anonymize(state: &AppState, user_id: &UserId, actor: &str) -> Resul
         now_us,
     };
     state.usage.forget(&change.user_key);
+    state.patterns.forget(&change.user_key);
     let change = state.processor.exclusive(state.store.anonymize_user(change)).await?;
     state.auth.forget_account(user_id.as_str());
     // Cached statistics of earlier generations may name the user: deleted, not left to expire.

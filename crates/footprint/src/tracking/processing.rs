@@ -168,11 +168,13 @@ impl Processor {
                 }
             }
         }
-        // Work on copies: the warm states change only once the batch is committed.
+        // The batch's users' states are taken out of the warm ones and put back once the batch
+        // is committed; any other outcome clears the warm states (here, or in
+        // `process_recent_events` on an error), so nothing needs copying.
         let mut states: HashMap<String, UserSequence> =
-            user_keys.iter().map(|key| (key.clone(), warm.sequences.get(key).cloned().unwrap_or_default())).collect();
+            user_keys.iter().map(|key| (key.clone(), warm.sequences.remove(key).unwrap_or_default())).collect();
         let mut profiles: HashMap<String, ProfileState> =
-            user_keys.iter().map(|key| (key.clone(), warm.profiles.get(key).cloned().unwrap_or_default())).collect();
+            user_keys.iter().map(|key| (key.clone(), warm.profiles.remove(key).unwrap_or_default())).collect();
         let created = profiles.values().filter(|profile| profile.events == 0).count() as u64;
 
         let mut deltas: HashMap<(String, String, String), i64> = HashMap::new();

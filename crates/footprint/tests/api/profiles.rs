@@ -214,6 +214,30 @@ async fn patterns_are_the_hand_computed_habits() {
     assert_eq!(patterns["recent_change"]["direction"], "insufficient_history");
 }
 
+/// Habits are found again only when the user has new events, or a minute later: in between the
+/// same answer is given, with the time it was found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patterns_are_kept_until_the_user_has_new_events() {
+    let (app, clock, now) = app_with_ana().await;
+    let patterns = || async { body(app.get("/api/profile/ana/patterns", Some(&app.admin_token)).await).await };
+    let first = patterns().await;
+    assert_eq!(first["events"], 6);
+    clock.advance(std::time::Duration::from_secs(30));
+    let kept = patterns().await;
+    assert_eq!(kept, first, "nothing new: the same habits, found at the same time");
+
+    let new = json!({"user_id": "ana", "type": "purchase", "timestamp": rfc3339(now + 20 * MINUTE_US)});
+    assert_eq!(body(app.track_batch(&app.admin_token, &[new]).await).await["accepted"], 1);
+    let after = patterns().await;
+    assert_eq!(after["events"], 7, "a new event: found again");
+    assert_ne!(after["computed_at"], first["computed_at"]);
+
+    clock.advance(std::time::Duration::from_secs(61));
+    let later = patterns().await;
+    assert_eq!(later["events"], 7);
+    assert_ne!(later["computed_at"], after["computed_at"], "a minute later: found again as of now");
+}
+
 /// Six light users (one short visit: shoes and socks, item sku-9; one of them also sku-77), three heavy ones (daily
 /// visits over a week: hats and scarves), and ana, light, who only looked at shoes.
 pub(crate) fn segmented_events(now: i64) -> Vec<Value> {
