@@ -282,7 +282,7 @@ pub struct ProcessingConfig {
 impl Default for ProcessingConfig {
     fn default() -> Self {
         Self {
-            batch_events: 5_000,
+            batch_events: 50_000,
             interval_ms: Duration::from_millis(1_000),
             debounce_ms: Duration::from_millis(250),
             catch_up_timeout_ms: Duration::from_millis(2_000),
