@@ -8,9 +8,12 @@
 //!   histories.
 //! - `attendance`: seed 004's `/api/ml` routes on a generated attendance history.
 //! - `limits`: the tiers' rate limiter alone, in-process and on Redis.
+//! - `cluster`: several `footprint serve` processes on one PostgreSQL and Redis, one killed and
+//!   restarted under load.
 
 mod attendance;
 mod baseline;
+mod cluster;
 mod dashboard;
 mod ingest;
 mod interactions;
@@ -54,6 +57,12 @@ pub enum BenchCommand {
     /// What counting a request against its tier costs: the in-process limiter and the Redis one.
     #[command(after_help = "Example:\n  REDIS_URL=redis://127.0.0.1:6379 cargo run --release -- bench limits")]
     Limits(limits::LimitsBench),
+    /// Several `footprint serve` nodes on one PostgreSQL and Redis under batch load, one killed and
+    /// restarted: throughput, latency, retries, and every acknowledged event stored once.
+    #[command(
+        after_help = "Example:\n  cargo run --release -- bench cluster --nodes 3 --duration-secs 20 --kill-after-secs 8"
+    )]
+    Cluster(cluster::ClusterBench),
     /// The login's server time with risk scoring (p50/p99).
     #[command(after_help = "Example:\n  cargo run --release -- bench login")]
     Login(login::LoginBench),
@@ -69,6 +78,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> anyhow::Result<()> {
         BenchCommand::Dashboard(bench) => dashboard::run(bench, config).await,
         BenchCommand::Limits(bench) => limits::run(bench).await,
         BenchCommand::Login(bench) => login::run(bench, config).await,
+        BenchCommand::Cluster(bench) => cluster::run(bench, config).await,
     }
 }
 
