@@ -3,7 +3,8 @@
 //! directory. The instance's secrets (`secrets.json`: the token and encryption keys) are copied
 //! to a file of their own beside the backup, since the copy is unreadable without them and a
 //! copy of the database alone should not carry them. With PostgreSQL both commands refuse and
-//! point to `pg_dump`/`pg_restore`.
+//! point to `pg_dump`/`pg_restore`. A bar (plain lines when standard error is not a terminal)
+//! follows the copies as they grow.
 
 use std::path::{Path, PathBuf};
 
@@ -66,7 +67,8 @@ pub fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<BackupReport
     if !args.without_secrets && secrets_out.exists() {
         anyhow::bail!("{} exists: choose a new file (nothing is overwritten)", secrets_out.display());
     }
-    let report = footprint_store::backup_sqlite(&source, &args.out).context("the backup failed")?;
+    let report = with_progress(&source, &args.out, || footprint_store::backup_sqlite(&source, &args.out))
+        .context("the backup failed")?;
     print(&report, "wrote");
     let secrets = config.store.data_dir.join("secrets.json");
     if !args.without_secrets && secrets.exists() {
@@ -86,9 +88,10 @@ pub fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<BackupRepo
     if secrets_in.exists() && secrets.exists() {
         anyhow::bail!("{} exists: restore into an empty data directory", secrets.display());
     }
-    let report = footprint_store::restore_sqlite(&args.file, &target).with_context(|| {
-        format!("the restore into {} failed (it restores into an empty data directory only)", target.display())
-    })?;
+    let report = with_progress(&args.file, &target, || footprint_store::restore_sqlite(&args.file, &target))
+        .with_context(|| {
+            format!("the restore into {} failed (it restores into an empty data directory only)", target.display())
+        })?;
     print(&report, "restored");
     if secrets_in.exists() {
         copy_private(&secrets_in, &secrets)?;
@@ -100,6 +103,49 @@ pub fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<BackupRepo
         );
     }
     Ok(report)
+}
+
+/// Runs `copy` of the store file `from` (and its derived sibling) to `to` with a progress bar on
+/// standard error: the bytes the copies hold so far against the sizes of the originals. The
+/// copy is one SQLite backup step per file (a consistent snapshot), so its progress is read from
+/// the files as they grow.
+fn with_progress<T>(from: &Path, to: &Path, copy: impl FnOnce() -> T) -> T {
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+    let with_wal = |path: &Path| {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        size(path) + size(Path::new(&wal))
+    };
+    let sources = [from.to_path_buf(), footprint_store::derived_sqlite_path(from)];
+    let targets = [to.to_path_buf(), footprint_store::derived_sqlite_path(to)];
+    // The recent writes are still in the WAL files: the copy holds them too.
+    let total: u64 = sources.iter().map(|path| with_wal(path)).sum();
+    // Shown only for a copy that lasts: a small store is copied before a line would help.
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total.max(1)), indicatif::ProgressDrawTarget::hidden());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("copied {bytes} of about {total_bytes} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut shown = false;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if !shown && started.elapsed() >= std::time::Duration::from_secs(1) {
+                    bar.set_draw_target(crate::cli::progress::draw_target());
+                    shown = true;
+                }
+                bar.set_position(targets.iter().map(|path| size(path)).sum::<u64>().min(total));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let result = copy();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    bar.finish_and_clear();
+    result
 }
 
 /// Copies a file readable by its owner only.

@@ -96,7 +96,7 @@ pub(super) fn truncate_wal(conn: &Connection) -> StoreResult<bool> {
 }
 
 /// `footprint.db` → `footprint-derived.db`, beside it.
-pub(crate) fn derived_path(path: &Path) -> std::path::PathBuf {
+pub fn derived_path(path: &Path) -> std::path::PathBuf {
     let stem = path.file_stem().map_or_else(|| "footprint".into(), |stem| stem.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}-derived.db"))
 }

@@ -12,7 +12,7 @@ mod accounts;
 mod attendance;
 pub mod backup;
 mod events;
-mod files;
+pub(crate) mod files;
 mod insights;
 mod privacy;
 mod registry;
