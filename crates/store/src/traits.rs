@@ -135,6 +135,8 @@ pub trait EventStore: Send + Sync {
     async fn link_identity(&self, link: IdentityLink) -> StoreResult<()>;
     /// The links of those of `anonymous_keys` that have one.
     async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>>;
+    /// The anonymous ids linked to `user_id`, oldest link first.
+    async fn links_to_user(&self, user_id: &str) -> StoreResult<Vec<IdentityLink>>;
 
     /// Deletes expired events and keeps what was folded from them, in one transaction;
     /// returns how many events were deleted.

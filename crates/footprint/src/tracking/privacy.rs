@@ -240,6 +240,14 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
             })
         })
         .collect();
+    // The anonymous ids (a browser's, a device's) found to be this user.
+    let identity_links: Vec<_> = state
+        .store
+        .links_to_user(user_id.as_str())
+        .await?
+        .into_iter()
+        .map(|link| json!({"anonymous_id": link.anonymous_id, "linked_at": rfc3339(link.linked_at_us)}))
+        .collect();
     let head = json!({
         "user_id": user_id.as_str(),
         "exported_at": rfc3339(state.clock.now_us()),
@@ -251,6 +259,7 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
         "behavioural_profile": behavioural_profile,
         "segment": segment,
         "attendance_registrations": attendance,
+        "identity_links": identity_links,
     });
     audit::record(state, "privacy.export", Some(actor), Some(user_id.as_str()), "success", json!({})).await;
 

@@ -111,6 +111,10 @@ async fn segment_flow(postgres: bool) {
     assert!(ada.iter().all(|event| event["session_id"] == ada[0]["session_id"]), "the visit is one session: {ada:?}");
     let profile = body(app.get("/api/profile/ada", Some(&app.admin_token)).await).await;
     assert_eq!(profile["declared"]["display_name"], "Ada", "{profile}");
+    // Ada's own export names the anonymous id found to be her.
+    let export = body(app.get("/api/v1/users/ada/export", Some(&app.admin_token)).await).await;
+    let links = export["identity_links"].as_array().expect("identity_links");
+    assert_eq!(links.iter().map(|link| link["anonymous_id"].as_str().unwrap()).collect::<Vec<_>>(), ["anon-1"]);
 
     // After: the anonymous id alone is Ada; a resent message is stored once.
     let later = body(

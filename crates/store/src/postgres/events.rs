@@ -357,6 +357,26 @@ impl EventStore for PostgresStore {
         Ok(())
     }
 
+    async fn links_to_user(&self, user_id: &str) -> StoreResult<Vec<IdentityLink>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE user_id = $1
+                 ORDER BY linked_at_us, anonymous_key",
+                &[&user_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| IdentityLink {
+                anonymous_key: row.get(0),
+                anonymous_id: row.get(1),
+                user_id: row.get(2),
+                linked_at_us: row.get(3),
+            })
+            .collect())
+    }
+
     async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>> {
         if anonymous_keys.is_empty() {
             return Ok(Vec::new());

@@ -324,6 +324,28 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn links_to_user(&self, user_id: &str) -> StoreResult<Vec<IdentityLink>> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            let links = conn
+                .prepare_cached(
+                    "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE user_id = ?1
+                     ORDER BY linked_at_us, anonymous_key",
+                )?
+                .query_map([&user_id], |row| {
+                    Ok(IdentityLink {
+                        anonymous_key: row.get(0)?,
+                        anonymous_id: row.get(1)?,
+                        user_id: row.get(2)?,
+                        linked_at_us: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(links)
+        })
+        .await
+    }
+
     async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>> {
         let keys = anonymous_keys.to_vec();
         self.read(move |conn| {
