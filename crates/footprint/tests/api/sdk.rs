@@ -220,6 +220,17 @@ async fn posthog_flow(postgres: bool) {
     );
     assert_eq!(types(&app.events_of("grace").await), ["clicked buy", "identify", "page_view"]);
     assert!(app.events_of("anon-ph").await.is_empty());
+    // `$set_once` fills only what the profile lacks; `$set` replaces.
+    let set = json!({"api_key": key, "event": "$set", "distinct_id": "grace",
+        "properties": {"$set_once": {"display_name": "Not Grace", "first_plan": "free"}, "$set": {"plan": "pro"}}});
+    let report = body(app.client.post(app.url("/capture/")).json(&set).send().await.unwrap()).await;
+    assert_eq!(report["traits_updated"], 1, "{report}");
+    let declared = body(app.get("/api/profile/grace", Some(&app.admin_token)).await).await["declared"].clone();
+    assert_eq!(
+        (&declared["display_name"], &declared["first_plan"], &declared["plan"]),
+        (&json!("Grace"), &json!("free"), &json!("pro")),
+        "{declared}"
+    );
 
     // posthog-js's array with its token, base64 in a form, at /e/; a resend is a duplicate.
     let array =

@@ -40,6 +40,9 @@ pub struct Message {
     pub link: Option<String>,
     /// Traits of the user, for their declared profile.
     pub traits: Option<Map<String, Value>>,
+    /// Traits kept only where the declared profile has none of that name yet (PostHog's
+    /// `$set_once`).
+    pub traits_once: Option<Map<String, Value>>,
 }
 
 /// What happened to a request's messages.
@@ -254,9 +257,10 @@ pub async fn accept(
         // Traits are kept for a user whose event was stored (or who sent only traits).
         let kept = result.is_none_or(|result| matches!(result, EventResult::Accepted { .. } | EventResult::Duplicate));
         if let (Ok(message), Some(user), true) = (message, &users[index], kept)
-            && let Some(traits) = &message.traits
+            && (message.traits.is_some() || message.traits_once.is_some())
         {
-            match take_traits(state, user, traits, &principal.actor()).await {
+            let (traits, once) = (message.traits.clone().unwrap_or_default(), message.traits_once.clone());
+            match take_traits(state, user, &traits, &once.unwrap_or_default(), &principal.actor()).await {
                 Ok(true) => report.traits_updated += 1,
                 Ok(false) => {}
                 Err(reason) => report.rejected.push(Rejected { index, reason }),
@@ -267,20 +271,25 @@ pub async fn accept(
     Ok(report)
 }
 
-/// Merges `traits` into the user's declared profile (a trait replaces the key of the same name);
-/// false when nothing changed or the user is not known (never tracked with consent, no account).
+/// Merges `traits` into the user's declared profile (a trait replaces the key of the same name),
+/// after `once` (a trait kept only where the profile has no key of that name); false when nothing
+/// changed or the user is not known (never tracked with consent, no account).
 async fn take_traits(
     state: &AppState,
     user: &UserId,
     traits: &Map<String, Value>,
+    once: &Map<String, Value>,
     actor: &str,
 ) -> Result<bool, String> {
-    if traits.is_empty() {
+    if traits.is_empty() && once.is_empty() {
         return Ok(false);
     }
     let manager = ProfileManager::new(state.clone());
     let Ok(current) = manager.get_declared(user.as_str()).await else { return Ok(false) };
     let mut declared = current.clone();
+    for (key, value) in once {
+        declared.entry(key.clone()).or_insert_with(|| value.clone());
+    }
     for (key, value) in traits {
         declared.insert(key.clone(), value.clone());
     }

@@ -9,7 +9,8 @@
 //!   `page_view`, `screen_view`, `page_leave`, `autocapture` and `identify`; other names as sent.
 //! - `$identify` links `$anon_distinct_id` to `distinct_id`; `$create_alias` links
 //!   `properties.alias` to `distinct_id` and stores nothing; `$set` stores nothing; the
-//!   `$set` of any event goes to the declared profile (`$set_once` is not applied).
+//!   `$set` of any event goes to the declared profile, and its `$set_once` where the profile has
+//!   no such key yet.
 //! - `uuid` is the idempotency key; `timestamp` is corrected by the client's clock skew when
 //!   `sent_at` is given, and `offset` (milliseconds before sending) stands for a missing one;
 //!   `$ip` goes to the context, truncated.
@@ -83,10 +84,17 @@ fn message(event: &Value, batch_sent_at: Option<&str>, received: OffsetDateTime)
         }
     }
     let traits = (!traits.is_empty()).then_some(traits);
+    let mut once = Map::new();
+    for set in [object.get("$set_once"), properties.get("$set_once")].into_iter().flatten() {
+        if let Value::Object(set) = set {
+            once.extend(set.clone());
+        }
+    }
+    let traits_once = (!once.is_empty()).then_some(once);
     let anon = id_field(&properties, &["$anon_distinct_id"]).filter(|anon| *anon != distinct_id);
     let alias = id_field(&properties, &["alias"]).filter(|alias| *alias != distinct_id);
     let ip = properties.get("$ip").cloned();
-    let mut message = Message { anonymous_id: Some(distinct_id.clone()), traits, ..Message::default() };
+    let mut message = Message { anonymous_id: Some(distinct_id.clone()), traits, traits_once, ..Message::default() };
 
     let event_type = match name {
         "$create_alias" => {
@@ -179,6 +187,12 @@ mod tests {
         );
         let set = all[3].as_ref().unwrap();
         assert!(set.event.is_none() && set.traits.as_ref().unwrap()["language"] == "fr");
+        assert!(set.traits_once.is_none());
+        let once =
+            json!({"event": "$pageview", "distinct_id": "ada", "properties": {"$set_once": {"first_page": "/"}}});
+        let once = messages(&once, NOW).unwrap().remove(0).unwrap();
+        assert_eq!(once.traits_once, Some(json!({"first_page": "/"}).as_object().unwrap().clone()));
+        assert!(once.traits.is_none());
         assert_eq!(all[4].as_ref().unwrap_err(), "event: is required (the event's name)");
     }
 

@@ -108,7 +108,7 @@ fn message(
         if user_id.is_none() {
             return Err("userId: is required for alias".to_owned());
         }
-        return Ok(Message { user_id, anonymous_id, event: None, link: Some(previous), traits: None });
+        return Ok(Message { user_id, anonymous_id, event: None, link: Some(previous), ..Message::default() });
     }
 
     let object_of = |name: &str| match object.get(name) {
@@ -164,7 +164,7 @@ fn message(
         event.insert("message_id".to_owned(), Value::String(message_id));
     }
     event.insert("context".to_owned(), Value::Object(context));
-    Ok(Message { user_id, anonymous_id, event: Some(event), link, traits })
+    Ok(Message { user_id, anonymous_id, event: Some(event), link, traits, traits_once: None })
 }
 
 /// Footprint's consent object from Segment's (`categoryPreferences`, whose category names are
