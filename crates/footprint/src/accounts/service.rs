@@ -146,8 +146,40 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
     validate_profile(&mut profile).map_err(ApiError::Validation)?;
 
     let password_hash = state.passwords.hash(request.password.expose().to_owned()).await.map_err(ApiError::internal)?;
+    let account = AccountParts {
+        user_id,
+        username,
+        email,
+        password_hash,
+        role: request.role.unwrap_or(Role::User),
+        tier: request.tier.unwrap_or(state.config.tiers.default_tier),
+        profile,
+    };
+    let created = store_account(state, account, actor, "user.create").await?;
+    view(state, &created).await
+}
+
+/// An account's checked parts, the password already hashed.
+pub(crate) struct AccountParts {
+    pub user_id: UserId,
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password_hash: String,
+    pub role: Role,
+    pub tier: Tier,
+    pub profile: Map<String, Value>,
+}
+
+/// Stores an account (its e-mail and profile encrypted, a new token generation) and records it
+/// in the audit log as `action`; `Conflict` when the id, username or e-mail is taken.
+pub(crate) async fn store_account(
+    state: &AppState,
+    account: AccountParts,
+    actor: &str,
+    action: &str,
+) -> Result<UserRecord, ApiError> {
     let keys = &state.keys;
-    let role = request.role.unwrap_or(Role::User);
+    let AccountParts { user_id, username, email, password_hash, role, tier, profile } = account;
     let account = NewAccount {
         user_id: user_id.as_str().to_owned(),
         user_key: keys.pseudonymizer.user_key(user_id.as_str()),
@@ -156,7 +188,7 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
         email_index: email.as_ref().map(|e| keys.pseudonymizer.email_index(e.as_str())),
         password_hash,
         role,
-        tier: request.tier.unwrap_or(state.config.tiers.default_tier),
+        tier,
         profile_enc: (!profile.is_empty()).then(|| keys.cipher.encrypt(&Value::Object(profile).to_string())),
         token_generation: crate::kernel::crypto::random_generation(),
         now_us: state.clock.now_us(),
@@ -166,9 +198,8 @@ pub async fn create_account(state: &AppState, request: NewUserRequest, actor: &s
     state.auth.forget_account(&created.user_id);
     // The user counts of the statistics change.
     state.cache.invalidate().await;
-    audit::record(state, "user.create", Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()}))
-        .await;
-    view(state, &created).await
+    audit::record(state, action, Some(actor), Some(&created.user_id), "success", json!({"role": role.as_str()})).await;
+    Ok(created)
 }
 
 async fn find_by_login(state: &AppState, login: &str) -> Result<Option<UserRecord>, ApiError> {

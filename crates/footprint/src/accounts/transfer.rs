@@ -8,11 +8,10 @@
 
 use argon2::password_hash::phc::PasswordHash;
 use footprint_analytics::{Email, Role, Tier, UserId, Username};
-use footprint_store::{NewAccount, UserPageQuery, UserRecord};
+use footprint_store::{UserPageQuery, UserRecord};
 use serde_json::{Map, Value, json};
 
-use crate::accounts::audit;
-use crate::accounts::service::validate_profile;
+use crate::accounts::service::{AccountParts, store_account, validate_profile};
 use crate::app::state::AppState;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
@@ -77,7 +76,7 @@ pub async fn import_line(
     mut object: Map<String, Value>,
     actor: &str,
 ) -> Result<Result<bool, String>, ApiError> {
-    let parsed = (|| -> Result<NewAccount, String> {
+    let parsed = (|| -> Result<AccountParts, String> {
         let invalid = |error: footprint_analytics::InvalidValue| error.to_string();
         let user_id = text(&mut object, "user_id")?.ok_or("user_id: is required")?;
         let user_id = UserId::parse(&user_id).map_err(invalid)?;
@@ -111,35 +110,18 @@ pub async fn import_line(
         if let Some(field) = object.keys().next() {
             return Err(format!("{field}: is not a field of an account line"));
         }
-        let keys = &state.keys;
-        Ok(NewAccount {
-            user_id: user_id.as_str().to_owned(),
-            user_key: keys.pseudonymizer.user_key(user_id.as_str()),
-            username: username.as_ref().map(|u| u.as_str().to_owned()),
-            email_enc: email.as_ref().map(|e| keys.cipher.encrypt(e.as_str())),
-            email_index: email.as_ref().map(|e| keys.pseudonymizer.email_index(e.as_str())),
-            password_hash,
-            role,
-            tier,
-            profile_enc: (!profile.is_empty()).then(|| keys.cipher.encrypt(&Value::Object(profile).to_string())),
-            token_generation: crate::kernel::crypto::random_generation(),
-            now_us: state.clock.now_us(),
-        })
+        Ok(AccountParts { user_id, username, email, password_hash, role, tier, profile })
     })();
     let account = match parsed {
         Ok(account) => account,
         Err(reason) => return Ok(Err(reason)),
     };
-    if state.store.user(&account.user_id).await?.is_some_and(|user| user.has_account()) {
+    if state.store.user(account.user_id.as_str()).await?.is_some_and(|user| user.has_account()) {
         return Ok(Ok(false));
     }
-    let (user_id, role) = (account.user_id.clone(), account.role);
-    match state.store.create_account(account).await {
-        Ok(_) => {}
-        Err(footprint_store::StoreError::Conflict(reason)) => return Ok(Err(reason)),
-        Err(other) => return Err(other.into()),
+    match store_account(state, account, actor, "user.import").await {
+        Ok(_) => Ok(Ok(true)),
+        Err(ApiError::Conflict(reason)) => Ok(Err(reason)),
+        Err(other) => Err(other),
     }
-    state.auth.forget_account(&user_id);
-    audit::record(state, "user.import", Some(actor), Some(&user_id), "success", json!({"role": role.as_str()})).await;
-    Ok(Ok(true))
 }

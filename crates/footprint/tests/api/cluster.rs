@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, PASSWORD, body, postgres_base_url};
-use crate::process::{Server, start_binary};
+use crate::process::{Server, login, start_binary};
 
 const NODES: usize = 3;
 const WORKERS: usize = 6;
@@ -120,17 +120,6 @@ async fn send_until_answered(
             .collect();
     }
     unreachable!()
-}
-
-async fn login(client: &reqwest::Client, address: &str, username: &str, password: &str) -> String {
-    let response = client
-        .post(format!("{address}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "login of {username} on {address}");
-    body(response).await["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn get(client: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {

@@ -23,13 +23,7 @@ fn start_binary(data_dir: &Path) -> Server {
 }
 
 async fn login(client: &reqwest::Client, address: &str) -> String {
-    let response = client
-        .post(format!("{address}/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    body(response).await["access_token"].as_str().unwrap().to_owned()
+    process::login(client, address, ADMIN, ADMIN_PASSWORD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

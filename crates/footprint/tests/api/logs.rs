@@ -3,27 +3,13 @@
 //! instance's own keys, and provisioning from the command line (given passwords, invitations);
 //! then its whole stderr (and the command's output) is searched for each secret.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use footprint::accounts::mfa::code_at;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN, ADMIN_PASSWORD, body};
-
-const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
-
-/// The server process, stopped however the test ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn post(client: &reqwest::Client, url: String, token: Option<&str>, payload: &Value) -> Value {
     let mut request = client.post(url).json(payload);
@@ -42,32 +28,12 @@ async fn no_password_token_code_or_key_is_ever_logged() {
     let data_dir = tempfile::tempdir().unwrap();
     let log_path = data_dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_footprint"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("FOOTPRINT_DATA_DIR", data_dir.path())
-            .env("FOOTPRINT_ADMIN_USERNAME", ADMIN)
-            .env("FOOTPRINT_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start footprint"),
+    let server = crate::process::start_binary_logging(
+        data_dir.path(),
+        &[("RUST_LOG", "debug"), ("FOOTPRINT_CONSENT_DEFAULT", "deny")],
+        Stdio::from(log),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = sender.send(line);
-    });
-    let Ok(line) = receiver.recv_timeout(STARTUP_DEADLINE) else {
-        panic!("footprint did not start within {STARTUP_DEADLINE:?}");
-    };
-    let address = line.trim().strip_prefix("footprint listening on ").expect("the listening line").to_owned();
+    let address = server.address.clone();
     let url = |path: &str| format!("{address}{path}");
     let client = reqwest::Client::new();
 
@@ -114,7 +80,7 @@ async fn no_password_token_code_or_key_is_ever_logged() {
     post(&client, url("/api/v1/auth/mfa/challenge"), None, &json!({"mfa_token": eve["mfa_token"], "code": emailed}))
         .await;
 
-    drop(child);
+    drop(server);
     // Provisioning from the command line, at debug: a given password and an invitation's.
     let users = data_dir.path().join("users.jsonl");
     std::fs::write(

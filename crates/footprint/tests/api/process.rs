@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD};
+use serde_json::json;
+
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, body};
 
 /// How long the binary may take to start listening: far beyond what it takes, so only a broken
 /// server reaches it.
@@ -36,6 +38,11 @@ impl Drop for Server {
 /// Starts `footprint serve` on `data_dir` with a clean environment: a random port, the test
 /// admin, consent granted by default, then `env` (which may override any of these).
 pub fn start_binary(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    start_binary_logging(data_dir, env, Stdio::null())
+}
+
+/// `start_binary`, its log (standard error) going to `stderr`.
+pub fn start_binary_logging(data_dir: &Path, env: &[(&str, &str)], stderr: Stdio) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_footprint"));
     command
         .env_clear()
@@ -50,7 +57,7 @@ pub fn start_binary(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     for (name, value) in env {
         command.env(name, value);
     }
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start footprint");
+    let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start footprint");
     let stdout = child.stdout.take().expect("stdout");
     // The first line says where it listens; a server that never says so fails the test.
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -70,4 +77,16 @@ pub fn start_binary(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         panic!("unexpected first line: {line:?}");
     };
     Server { child, address }
+}
+
+/// Logs in on the server at `address` and returns the access token.
+pub async fn login(client: &reqwest::Client, address: &str, username: &str, password: &str) -> String {
+    let response = client
+        .post(format!("{address}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "login of {username} on {address}");
+    body(response).await["access_token"].as_str().unwrap().to_owned()
 }

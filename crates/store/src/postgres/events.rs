@@ -11,7 +11,7 @@ use footprint_analytics::Consent;
 use footprint_analytics::session::SessionState;
 use tokio_postgres::types::ToSql;
 
-use super::rows::{consent_from_row, event_from_row};
+use super::rows::{LINK_COLUMNS, consent_from_row, event_from_row, link_from_row};
 use super::{INGEST_LOCK, PostgresStore};
 use crate::EventStore;
 use crate::error::StoreResult;
@@ -359,22 +359,11 @@ impl EventStore for PostgresStore {
 
     async fn links_to_user(&self, user_id: &str) -> StoreResult<Vec<IdentityLink>> {
         let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE user_id = $1
-                 ORDER BY linked_at_us, anonymous_key",
-                &[&user_id],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| IdentityLink {
-                anonymous_key: row.get(0),
-                anonymous_id: row.get(1),
-                user_id: row.get(2),
-                linked_at_us: row.get(3),
-            })
-            .collect())
+        let sql = format!(
+            "SELECT {LINK_COLUMNS} FROM identity_links WHERE user_id = $1 ORDER BY linked_at_us, anonymous_key"
+        );
+        let rows = client.query(&sql, &[&user_id]).await?;
+        Ok(rows.iter().map(link_from_row).collect())
     }
 
     async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>> {
@@ -382,21 +371,9 @@ impl EventStore for PostgresStore {
             return Ok(Vec::new());
         }
         let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE anonymous_key = ANY($1)",
-                &[&anonymous_keys],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| IdentityLink {
-                anonymous_key: row.get(0),
-                anonymous_id: row.get(1),
-                user_id: row.get(2),
-                linked_at_us: row.get(3),
-            })
-            .collect())
+        let sql = format!("SELECT {LINK_COLUMNS} FROM identity_links WHERE anonymous_key = ANY($1)");
+        let rows = client.query(&sql, &[&anonymous_keys]).await?;
+        Ok(rows.iter().map(link_from_row).collect())
     }
 
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {

@@ -4,7 +4,7 @@ use footprint_analytics::Consent;
 use tokio_postgres::Row;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{ApiKeyRecord, AuditEntry, ConsentRecord, StoredEvent, UserRecord};
+use crate::model::{ApiKeyRecord, AuditEntry, ConsentRecord, IdentityLink, StoredEvent, UserRecord};
 
 pub(super) const USER_COLUMNS: &str = "user_id, user_key, username, email_enc, email_index, password_hash, role, tier, \
      profile_enc, first_seen_us, created_at_us, updated_at_us, token_generation";
@@ -77,4 +77,11 @@ pub(super) fn audit_from_row(row: &Row) -> AuditEntry {
         outcome: row.get(4),
         detail: row.get(5),
     }
+}
+
+/// The columns `link_from_row` reads, in order.
+pub(super) const LINK_COLUMNS: &str = "anonymous_key, anonymous_id, user_id, linked_at_us";
+
+pub(super) fn link_from_row(row: &Row) -> IdentityLink {
+    IdentityLink { anonymous_key: row.get(0), anonymous_id: row.get(1), user_id: row.get(2), linked_at_us: row.get(3) }
 }

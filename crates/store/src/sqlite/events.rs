@@ -12,7 +12,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
-use super::rows::{consent_from_row, event_from_row};
+use super::rows::{LINK_COLUMNS, consent_from_row, event_from_row, link_from_row};
 use crate::EventStore;
 use crate::error::StoreResult;
 use crate::model::*;
@@ -327,20 +327,11 @@ impl EventStore for SqliteStore {
     async fn links_to_user(&self, user_id: &str) -> StoreResult<Vec<IdentityLink>> {
         let user_id = user_id.to_owned();
         self.read(move |conn| {
-            let links = conn
-                .prepare_cached(
-                    "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE user_id = ?1
-                     ORDER BY linked_at_us, anonymous_key",
-                )?
-                .query_map([&user_id], |row| {
-                    Ok(IdentityLink {
-                        anonymous_key: row.get(0)?,
-                        anonymous_id: row.get(1)?,
-                        user_id: row.get(2)?,
-                        linked_at_us: row.get(3)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let sql = format!(
+                "SELECT {LINK_COLUMNS} FROM identity_links WHERE user_id = ?1 ORDER BY linked_at_us, anonymous_key"
+            );
+            let links =
+                conn.prepare_cached(&sql)?.query_map([&user_id], link_from_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(links)
         })
         .await
@@ -349,21 +340,12 @@ impl EventStore for SqliteStore {
     async fn identity_links(&self, anonymous_keys: &[String]) -> StoreResult<Vec<IdentityLink>> {
         let keys = anonymous_keys.to_vec();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT anonymous_key, anonymous_id, user_id, linked_at_us FROM identity_links WHERE anonymous_key = ?1",
-            )?;
+            let sql = format!("SELECT {LINK_COLUMNS} FROM identity_links WHERE anonymous_key = ?1");
+            let mut stmt = conn.prepare_cached(&sql)?;
             let mut links = Vec::new();
             for key in keys {
-                let mut rows = stmt.query_map([&key], |row| {
-                    Ok(IdentityLink {
-                        anonymous_key: row.get(0)?,
-                        anonymous_id: row.get(1)?,
-                        user_id: row.get(2)?,
-                        linked_at_us: row.get(3)?,
-                    })
-                })?;
-                if let Some(link) = rows.next() {
-                    links.push(link?);
+                if let Some(link) = stmt.query_row([&key], link_from_row).optional()? {
+                    links.push(link);
                 }
             }
             Ok(links)

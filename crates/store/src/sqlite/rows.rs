@@ -4,7 +4,7 @@ use footprint_analytics::Consent;
 use rusqlite::Row;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{ApiKeyRecord, ConsentRecord, StoredEvent, UserRecord};
+use crate::model::{ApiKeyRecord, ConsentRecord, IdentityLink, StoredEvent, UserRecord};
 
 pub(super) const USER_COLUMNS: &str = "user_id, user_key, username, email_enc, email_index, password_hash, role, tier, \
      profile_enc, first_seen_us, created_at_us, updated_at_us, token_generation";
@@ -75,5 +75,17 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         context: row.get(9)?,
         timestamp_us: row.get(10)?,
         received_us: row.get(11)?,
+    })
+}
+
+/// The columns `link_from_row` reads, in order.
+pub(super) const LINK_COLUMNS: &str = "anonymous_key, anonymous_id, user_id, linked_at_us";
+
+pub(super) fn link_from_row(row: &Row<'_>) -> rusqlite::Result<IdentityLink> {
+    Ok(IdentityLink {
+        anonymous_key: row.get(0)?,
+        anonymous_id: row.get(1)?,
+        user_id: row.get(2)?,
+        linked_at_us: row.get(3)?,
     })
 }
