@@ -116,11 +116,15 @@ impl UserClustering {
                 placed: false,
             })
             .collect();
-        let previous = state.store.cluster_runs(1).await?.into_iter().next();
-        let kept: Vec<ClusterAssignment> = if previous.is_some() { assignments.clone() } else { Vec::new() };
+        // Who was where is read before the new run replaces the stored assignments.
+        let before = match state.store.cluster_runs(1).await?.into_iter().next() {
+            Some(previous) => crate::webhooks::service::segments_before(state, &previous).await,
+            None => None,
+        };
+        let kept = before.as_ref().map(|_| assignments.clone());
         state.store.save_cluster_run(run.clone(), assignments).await?;
-        if let Some(previous) = previous {
-            crate::webhooks::service::segments_changed(state, &previous, &run, &kept).await;
+        if let (Some(before), Some(kept)) = (before, kept) {
+            crate::webhooks::service::segments_changed(state, before, &run, &kept).await;
         }
         tracing::info!(k = run.k, users = run.n_users, silhouette = run.silhouette, "users segmented");
         run_view(&run)

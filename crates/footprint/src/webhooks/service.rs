@@ -353,43 +353,67 @@ fn report(kind: Kind, result: Result<(), footprint_store::StoreError>) {
 /// A segment: its number in its run and its name.
 type Placed = (usize, String);
 
-/// Queues `segment.changed` for every user whose segment, by name, is not the one the previous
-/// run gave them (users new to this run have no previous segment and are not announced), for
-/// users whose analytics consent holds. A failure to queue is logged: the run is stored anyway.
-pub async fn segments_changed(
-    state: &AppState,
-    previous: &ClusterRun,
-    run: &ClusterRun,
-    assignments: &[ClusterAssignment],
-) {
+/// Where each user stood in the run a new segmentation is about to replace.
+pub struct SegmentsBefore {
+    run_id: String,
+    hooks: Vec<WebhookRecord>,
+    was: HashMap<String, Placed>,
+}
+
+/// Reads [`SegmentsBefore`] for `previous`, before the new run replaces the stored assignments;
+/// `None` when no webhook wants `segment.changed` (nothing more is read then) or it could not be
+/// read (logged).
+pub async fn segments_before(state: &AppState, previous: &ClusterRun) -> Option<SegmentsBefore> {
     let result = async {
         let hooks = hooks_for(state, Kind::SegmentChanged).await?;
+        let Ok(before) = serde_json::from_str::<SegmentModel>(&previous.model) else { return Ok(None) };
         if hooks.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let (Ok(before), Ok(after)) =
-            (serde_json::from_str::<SegmentModel>(&previous.model), serde_json::from_str::<SegmentModel>(&run.model))
-        else {
-            return Ok(());
-        };
-        let segment = |model: &SegmentModel, cluster: i64| {
-            usize::try_from(cluster)
-                .ok()
-                .and_then(|at| model.segments.get(at))
-                .map(|segment| (segment.id, segment.name.clone()))
-        };
-        let mut was: HashMap<String, (usize, String)> = HashMap::new();
+        let mut was: HashMap<String, Placed> = HashMap::new();
         let members = u32::try_from(previous.n_users.max(1)).unwrap_or(u32::MAX);
         for cluster in 0..previous.k {
             for member in state.store.cluster_members(&previous.run_id, cluster, members).await? {
-                if let Some(found) = segment(&before, member.cluster) {
+                if let Some(found) = placed(&before, member.cluster) {
                     was.insert(member.user_key, found);
                 }
             }
         }
+        Ok(Some(SegmentsBefore { run_id: previous.run_id.clone(), hooks, was }))
+    }
+    .await;
+    match result {
+        Ok(before) => before,
+        Err(error) => {
+            report(Kind::SegmentChanged, Err(error));
+            None
+        }
+    }
+}
+
+/// The segment `cluster` stands for in `model`.
+fn placed(model: &SegmentModel, cluster: i64) -> Option<Placed> {
+    usize::try_from(cluster)
+        .ok()
+        .and_then(|at| model.segments.get(at))
+        .map(|segment| (segment.id, segment.name.clone()))
+}
+
+/// Queues `segment.changed` for every user whose segment, by name, is not the one they had
+/// `before` (users new to this run have no previous segment and are not announced), for users
+/// whose analytics consent holds. A failure to queue is logged: the run is stored anyway.
+pub async fn segments_changed(
+    state: &AppState,
+    before: SegmentsBefore,
+    run: &ClusterRun,
+    assignments: &[ClusterAssignment],
+) {
+    let result = async {
+        let Ok(after) = serde_json::from_str::<SegmentModel>(&run.model) else { return Ok(()) };
         let mut changed: Vec<(String, Placed, Placed)> = Vec::new();
         for assignment in assignments {
-            let (Some(old), Some(new)) = (was.get(&assignment.user_key), segment(&after, assignment.cluster)) else {
+            let (Some(old), Some(new)) = (before.was.get(&assignment.user_key), placed(&after, assignment.cluster))
+            else {
                 continue;
             };
             if old.1 != new.1 {
@@ -412,10 +436,10 @@ pub async fn segments_changed(
             let data = json!({
                 "user_id": user_id,
                 "run_id": run.run_id,
-                "previous": {"segment_id": old.0, "name": old.1, "run_id": previous.run_id},
+                "previous": {"segment_id": old.0, "name": old.1, "run_id": before.run_id},
                 "segment": {"segment_id": new.0, "name": new.1},
             });
-            for hook in &hooks {
+            for hook in &before.hooks {
                 deliveries.push(NewDelivery {
                     webhook_id: hook.webhook_id.clone(),
                     kind: Kind::SegmentChanged.as_str().to_owned(),

@@ -329,8 +329,12 @@ async fn a_user_changing_segment_is_announced_if_they_consent() {
     for at in &movers {
         assignments[*at].cluster = 1;
     }
+    // As a segmentation run does: who was where is read, then the new run replaces the stored
+    // assignments, then the movers are announced.
     let next = footprint_store::ClusterRun { run_id: "next-run".into(), ..run.clone() };
-    footprint::webhooks::service::segments_changed(&app.state, &run, &next, &assignments).await;
+    let before = footprint::webhooks::service::segments_before(&app.state, &run).await.expect("a hook wants it");
+    app.state.store.save_cluster_run(next.clone(), assignments.clone()).await.unwrap();
+    footprint::webhooks::service::segments_changed(&app.state, before, &next, &assignments).await;
 
     let queued = deliveries(&app, &id).await;
     assert_eq!(queued.len(), 1, "one mover consents: {queued:?}");
