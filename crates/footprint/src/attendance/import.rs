@@ -247,13 +247,17 @@ pub async fn apply_line(
         }
         (_, None) => {}
     }
-    state.store.upsert_attendance_event(event).await?;
+    // What is stored exactly as the line has it is not written again (its update time stays).
+    if !applied.unchanged {
+        state.store.upsert_attendance_event(event).await?;
+    }
     for registration in registrations {
+        applied.registrations += 1;
         if stored.contains(&registration) {
             applied.registrations_unchanged += 1;
+            continue;
         }
         state.store.upsert_registration(registration).await?;
-        applied.registrations += 1;
     }
     Ok(Ok(applied))
 }

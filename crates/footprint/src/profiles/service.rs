@@ -181,7 +181,8 @@ impl PatternDetector {
     /// has new events or a minute has passed (`patterns_cache`).
     pub async fn detect_patterns(&self, user_id: &str) -> Result<PatternsView, ApiError> {
         let user = user(&self.state, user_id).await?;
-        crate::tracking::freshness::settle_for_read(&self.state).await?;
+        // Unprocessed events are not in the stamp: with a lag, the habits are found again.
+        let lag = crate::tracking::freshness::settle_for_read(&self.state).await?;
         let stamp = self
             .state
             .store
@@ -190,8 +191,9 @@ impl PatternDetector {
             .first()
             .map(|record| Stamp { n_actions: record.n_actions, last_us: record.last_us })
             .unwrap_or_default();
-        if let Some((patterns, computed_us)) = self.state.patterns.get(&user.user_key, stamp, self.state.clock.now_us())
-        {
+        let kept =
+            if lag == 0 { self.state.patterns.get(&user.user_key, stamp, self.state.clock.now_us()) } else { None };
+        if let Some((patterns, computed_us)) = kept {
             return Ok(PatternsView { user_id: user.user_id, computed_at: rfc3339(computed_us), patterns });
         }
         let query = EventQuery { user_key: Some(user.user_key.clone()), ..EventQuery::default() };

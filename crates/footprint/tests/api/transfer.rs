@@ -232,7 +232,12 @@ async fn consents_travel(postgres: bool) {
         crate::helpers::body(target.get("/api/tracking/consent/changed-2", Some(&target.admin_token)).await).await;
     assert_eq!(standing["consent"]["analytics"], false, "{standing}");
     assert_eq!(standing["history"].as_array().unwrap().len(), 2, "{standing}");
+    let yoga_before =
+        crate::helpers::body(target.get("/api/v1/attendance/events/yoga-1", Some(&target.admin_token)).await).await;
     let again = crate::helpers::body(import(text).await.unwrap()).await;
+    let yoga_after =
+        crate::helpers::body(target.get("/api/v1/attendance/events/yoga-1", Some(&target.admin_token)).await).await;
+    assert_eq!(yoga_after["updated_at"], yoga_before["updated_at"], "an unchanged line is not written again");
     assert_eq!((again["consents"].as_u64(), again["imported"].as_u64()), (Some(0), Some(0)), "{again}");
     assert_eq!(again["duplicates"].as_u64(), Some(4), "three consent records and one event: {again}");
     let bad = crate::helpers::body(
@@ -351,7 +356,12 @@ async fn everything_travels(postgres: bool) {
         assert_eq!(there, here, "{id}");
     }
 
+    let yoga_before =
+        crate::helpers::body(target.get("/api/v1/attendance/events/yoga-1", Some(&target.admin_token)).await).await;
     let again = crate::helpers::body(import(text).await.unwrap()).await;
+    let yoga_after =
+        crate::helpers::body(target.get("/api/v1/attendance/events/yoga-1", Some(&target.admin_token)).await).await;
+    assert_eq!(yoga_after["updated_at"], yoga_before["updated_at"], "an unchanged line is not written again");
     assert_eq!(
         [
             &again["accounts"],
