@@ -123,28 +123,16 @@ pub(crate) fn plan_batch<'a>(
                 };
                 let in_batch = batch_latest.get(event.user_id.as_str());
                 let previous = [stored, in_batch].into_iter().flatten().max_by_key(|candidate| candidate.last_event_us);
-                match previous {
-                    Some(previous)
-                        if continues_session(previous.last_event_us, event.timestamp_us, options.session_gap_us) =>
-                    {
-                        previous.session_id.clone()
-                    }
-                    // A late event just before the user's latest stored one belongs to its
-                    // session: every gap between them is shorter than their distance.
-                    _ => match &state.latest {
-                        Some(latest)
-                            if latest.last_event_us > event.timestamp_us
-                                && continues_session(
-                                    latest.last_event_us,
-                                    event.timestamp_us,
-                                    options.session_gap_us,
-                                ) =>
-                        {
-                            latest.session_id.clone()
-                        }
-                        _ => event.event_id.clone(),
-                    },
-                }
+                // A late event just before the user's latest stored one belongs to its session
+                // too: every gap between them is shorter than their distance.
+                let after = state.latest.as_ref().filter(|latest| latest.last_event_us > event.timestamp_us);
+                [previous, after]
+                    .into_iter()
+                    .flatten()
+                    .find(|candidate| {
+                        continues_session(candidate.last_event_us, event.timestamp_us, options.session_gap_us)
+                    })
+                    .map_or_else(|| event.event_id.clone(), |candidate| candidate.session_id.clone())
             }
         };
         batch_latest.insert(

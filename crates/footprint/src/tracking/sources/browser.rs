@@ -140,7 +140,6 @@ async fn collect_batch(
         let mut messages = segment::messages(None, &body, state.clock.now()).map_err(ApiError::Validation)?;
         for message in messages.iter_mut().flatten() {
             message.traits = None;
-            message.traits_once = None;
             if message.event.is_none() {
                 message.link = None;
             }

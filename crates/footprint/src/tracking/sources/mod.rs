@@ -259,8 +259,9 @@ pub async fn accept(
         if let (Ok(message), Some(user), true) = (message, &users[index], kept)
             && (message.traits.is_some() || message.traits_once.is_some())
         {
-            let (traits, once) = (message.traits.clone().unwrap_or_default(), message.traits_once.clone());
-            match take_traits(state, user, &traits, &once.unwrap_or_default(), &principal.actor()).await {
+            match take_traits(state, user, message.traits.as_ref(), message.traits_once.as_ref(), &principal.actor())
+                .await
+            {
                 Ok(true) => report.traits_updated += 1,
                 Ok(false) => {}
                 Err(reason) => report.rejected.push(Rejected { index, reason }),
@@ -277,20 +278,20 @@ pub async fn accept(
 async fn take_traits(
     state: &AppState,
     user: &UserId,
-    traits: &Map<String, Value>,
-    once: &Map<String, Value>,
+    traits: Option<&Map<String, Value>>,
+    once: Option<&Map<String, Value>>,
     actor: &str,
 ) -> Result<bool, String> {
-    if traits.is_empty() && once.is_empty() {
+    if traits.is_none_or(Map::is_empty) && once.is_none_or(Map::is_empty) {
         return Ok(false);
     }
     let manager = ProfileManager::new(state.clone());
     let Ok(current) = manager.get_declared(user.as_str()).await else { return Ok(false) };
     let mut declared = current.clone();
-    for (key, value) in once {
+    for (key, value) in once.into_iter().flatten() {
         declared.entry(key.clone()).or_insert_with(|| value.clone());
     }
-    for (key, value) in traits {
+    for (key, value) in traits.into_iter().flatten() {
         declared.insert(key.clone(), value.clone());
     }
     if declared == current {

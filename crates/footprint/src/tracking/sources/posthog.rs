@@ -77,20 +77,8 @@ fn message(event: &Value, batch_sent_at: Option<&str>, received: OffsetDateTime)
         .or_else(|| id_field(&properties, &["distinct_id"]))
         .ok_or("distinct_id: is required")?;
     // posthog-python's `set` sends `$set` beside the properties; the others inside them.
-    let mut traits = Map::new();
-    for set in [object.get("$set"), properties.get("$set")].into_iter().flatten() {
-        if let Value::Object(set) = set {
-            traits.extend(set.clone());
-        }
-    }
-    let traits = (!traits.is_empty()).then_some(traits);
-    let mut once = Map::new();
-    for set in [object.get("$set_once"), properties.get("$set_once")].into_iter().flatten() {
-        if let Value::Object(set) = set {
-            once.extend(set.clone());
-        }
-    }
-    let traits_once = (!once.is_empty()).then_some(once);
+    let traits = merged_objects(object, &properties, "$set");
+    let traits_once = merged_objects(object, &properties, "$set_once");
     let anon = id_field(&properties, &["$anon_distinct_id"]).filter(|anon| *anon != distinct_id);
     let alias = id_field(&properties, &["alias"]).filter(|alias| *alias != distinct_id);
     let ip = properties.get("$ip").cloned();
@@ -143,6 +131,22 @@ fn message(event: &Value, batch_sent_at: Option<&str>, received: OffsetDateTime)
     stored.insert("context".to_owned(), Value::Object(context));
     message.event = Some(stored);
     Ok(message)
+}
+
+/// The objects under `key` beside the properties and inside them, merged (the inner wins);
+/// `None` when neither holds anything.
+fn merged_objects(
+    object: &Map<String, Value>,
+    properties: &Map<String, Value>,
+    key: &str,
+) -> Option<Map<String, Value>> {
+    let mut merged = Map::new();
+    for found in [object.get(key), properties.get(key)].into_iter().flatten() {
+        if let Value::Object(found) = found {
+            merged.extend(found.clone());
+        }
+    }
+    (!merged.is_empty()).then_some(merged)
 }
 
 #[cfg(test)]
