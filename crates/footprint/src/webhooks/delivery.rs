@@ -58,7 +58,9 @@ pub async fn deliver_due(state: &AppState) -> Result<usize, ApiError> {
     let config = &state.config.webhooks;
     let now_us = state.clock.now_us();
     // Leased for longer than one attempt can take: another node does not send them meanwhile.
-    let lease_us = i64::try_from((config.timeout_ms * 2).as_micros()).unwrap_or(i64::MAX / 4);
+    // The claimed deliveries are sent one after another: the lease covers them all, so that no
+    // other node claims one still waiting its turn here.
+    let lease_us = i64::try_from((config.timeout_ms * (ROUND + 1)).as_micros()).unwrap_or(i64::MAX / 4);
     let due = state.store.claim_deliveries(now_us, now_us + lease_us, ROUND).await?;
     if due.is_empty() {
         return Ok(0);

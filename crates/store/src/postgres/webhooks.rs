@@ -7,25 +7,24 @@ use tokio_postgres::Row;
 use super::PostgresStore;
 use crate::WebhookStore;
 use crate::error::StoreResult;
+use crate::model::{from_json, to_json};
 use crate::webhooks::*;
 
 const DISPATCH: &str = "events";
 
-fn list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
-fn hook_from_row(row: &Row) -> WebhookRecord {
-    WebhookRecord {
+/// A webhook read back; a list column that does not read is an error, never an empty list (an
+/// empty `event_types` means every type).
+fn hook_from_row(row: &Row) -> StoreResult<WebhookRecord> {
+    Ok(WebhookRecord {
         webhook_id: row.get(0),
         url: row.get(1),
-        kinds: list(row.get(2)),
-        event_types: list(row.get(3)),
+        kinds: from_json(row.get(2))?,
+        event_types: from_json(row.get(3))?,
         secret_enc: row.get(4),
         from_seq: row.get(5),
         created_by: row.get(6),
         created_at_us: row.get(7),
-    }
+    })
 }
 
 const DELIVERY_COLUMNS: &str =
@@ -52,8 +51,8 @@ impl WebhookStore for PostgresStore {
     async fn create_webhook(&self, hook: WebhookRecord) -> StoreResult<()> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let kinds = serde_json::to_string(&hook.kinds).unwrap_or_default();
-        let types = serde_json::to_string(&hook.event_types).unwrap_or_default();
+        let kinds = to_json(&hook.kinds)?;
+        let types = to_json(&hook.event_types)?;
         tx.execute(
             "INSERT INTO webhooks (webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -87,7 +86,7 @@ impl WebhookStore for PostgresStore {
                 &[],
             )
             .await?;
-        Ok(rows.iter().map(hook_from_row).collect())
+        rows.iter().map(hook_from_row).collect()
     }
 
     async fn delete_webhook(&self, webhook_id: &str) -> StoreResult<bool> {

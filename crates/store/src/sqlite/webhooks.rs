@@ -7,20 +7,26 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use super::SqliteStore;
 use crate::WebhookStore;
 use crate::error::StoreResult;
+use crate::model::to_json;
 use crate::webhooks::*;
 
 const DISPATCH: &str = "events";
 
-fn list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
+/// A list column read back: one that does not read is an error, never an empty list (an empty
+/// `event_types` means every type).
+fn list(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
+    })
 }
 
 fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
     Ok(WebhookRecord {
         webhook_id: row.get(0)?,
         url: row.get(1)?,
-        kinds: list(&row.get::<_, String>(2)?),
-        event_types: list(&row.get::<_, String>(3)?),
+        kinds: list(row, 2)?,
+        event_types: list(row, 3)?,
         secret_enc: row.get(4)?,
         from_seq: row.get(5)?,
         created_by: row.get(6)?,
@@ -58,8 +64,8 @@ impl WebhookStore for SqliteStore {
                 params![
                     hook.webhook_id,
                     hook.url,
-                    serde_json::to_string(&hook.kinds).unwrap_or_default(),
-                    serde_json::to_string(&hook.event_types).unwrap_or_default(),
+                    to_json(&hook.kinds)?,
+                    to_json(&hook.event_types)?,
                     hook.secret_enc,
                     hook.from_seq,
                     hook.created_by,
