@@ -7,11 +7,11 @@ use crate::StoreLocation;
 use crate::error::{StoreError, StoreResult};
 
 /// `(table, row as text)` for every row of every table of the store at `location` (for
-/// SQLite, both the main and the derived file; for PostgreSQL, the connection's schema).
+/// SQLite, the main, derived and log files; for PostgreSQL, the connection's schema).
 pub async fn every_row(location: &StoreLocation) -> StoreResult<Vec<(String, String)>> {
     match location {
         StoreLocation::Sqlite(path) => {
-            let paths = [path.clone(), crate::sqlite::derived_path(path)];
+            let paths = crate::sqlite::files::store_files(path);
             tokio::task::spawn_blocking(move || {
                 let mut rows = Vec::new();
                 for path in paths.iter().filter(|path| path.exists()) {

@@ -29,7 +29,7 @@ pub use model::*;
 pub use postgres::PostgresOptions;
 pub use scratch::ScratchSchema;
 pub use sqlite::backup::{BackupReport, backup as backup_sqlite, restore as restore_sqlite};
-pub use sqlite::files::derived_path as derived_sqlite_path;
+pub use sqlite::files::store_files as sqlite_files;
 pub use sqlite::{SqliteOptions, Synchronous};
 pub use traits::{
     AccountStore, AttendanceStore, AutomationStore, EventStore, InsightsStore, PrivacyStore, RegistryStore,

@@ -23,6 +23,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let sqlite = SqliteOptions {
         synchronous: config.store.sqlite_synchronous,
         read_connections: config.store.sqlite_read_connections,
+        ..SqliteOptions::default()
     };
     let postgres = PostgresOptions { pool_size: config.store.postgres_pool_size };
     let store = footprint_store::open(&location, &sqlite, &postgres).await.with_context(|| match &location {

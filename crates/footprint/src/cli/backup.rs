@@ -105,7 +105,7 @@ pub fn restore(config: &Config, args: &RestoreArgs) -> anyhow::Result<BackupRepo
     Ok(report)
 }
 
-/// Runs `copy` of the store file `from` (and its derived sibling) to `to` with a progress bar on
+/// Runs `copy` of the store file `from` (and its derived and log siblings) to `to` with a progress bar on
 /// standard error: the bytes the copies hold so far against the sizes of the originals. The
 /// copy is one SQLite backup step per file (a consistent snapshot), so its progress is read from
 /// the files as they grow.
@@ -116,8 +116,8 @@ fn with_progress<T>(from: &Path, to: &Path, copy: impl FnOnce() -> T) -> T {
         wal.push("-wal");
         size(path) + size(Path::new(&wal))
     };
-    let sources = [from.to_path_buf(), footprint_store::derived_sqlite_path(from)];
-    let targets = [to.to_path_buf(), footprint_store::derived_sqlite_path(to)];
+    let sources = footprint_store::sqlite_files(from);
+    let targets = footprint_store::sqlite_files(to);
     // The recent writes are still in the WAL files: the copy holds them too.
     let total: u64 = sources.iter().map(|path| with_wal(path)).sum();
     // Shown only for a copy that lasts: a small store is copied before a line would help.

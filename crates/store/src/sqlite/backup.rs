@@ -1,8 +1,10 @@
 //! Copies of the embedded store taken while it runs, and their restoration: SQLite's online
 //! backup API, one read transaction per file, so each copy is a consistent snapshot whatever
 //! the server writes meanwhile. The derived file is copied first: its watermark then never
-//! points past the events of the primary copy, and processing resumes from it after a restore
-//! (events acknowledged after the derived copy are processed again from the primary).
+//! points past the events of the primary and log copies, and processing resumes from it after a
+//! restore (events acknowledged after the derived copy are processed again). The ingestion log
+//! is copied before the primary file: an event moved out of the log in between is then in the
+//! primary copy, so every event acknowledged before the backup started is in one of them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::files::derived_path;
+use super::log::log_path;
 use crate::error::{StoreError, StoreResult};
 
 /// What a backup or a restore wrote, checked by opening the copies.
@@ -30,17 +33,27 @@ pub fn backup(source: &Path, target: &Path) -> StoreResult<BackupReport> {
     if !source.exists() {
         return Err(StoreError::Unavailable(format!("no store at {}", source.display())));
     }
-    copy_all(&[(derived_path(source), derived_path(target)), (source.to_path_buf(), target.to_path_buf())], target)
+    let mut pairs = vec![(derived_path(source), derived_path(target))];
+    // A store last opened before the ingestion log existed has no log file.
+    if log_path(source).exists() {
+        pairs.push((log_path(source), log_path(target)));
+    }
+    pairs.push((source.to_path_buf(), target.to_path_buf()));
+    copy_all(&pairs, target)
 }
 
 /// Restores a backup (`backup` and its derived sibling) as the store at `target`, which must
 /// not exist yet.
 pub fn restore(backup: &Path, target: &Path) -> StoreResult<BackupReport> {
-    let pairs = [(backup.to_path_buf(), target.to_path_buf()), (derived_path(backup), derived_path(target))];
+    let mut pairs = vec![(backup.to_path_buf(), target.to_path_buf()), (derived_path(backup), derived_path(target))];
     for (from, _) in &pairs {
         if !from.exists() {
             return Err(StoreError::Unavailable(format!("{} is missing from the backup", from.display())));
         }
+    }
+    // Backups taken before the ingestion log existed have no log file.
+    if log_path(backup).exists() {
+        pairs.push((log_path(backup), log_path(target)));
     }
     copy_all(&pairs, target)
 }
@@ -91,8 +104,10 @@ fn copy(from: &Path, to: &Path) -> StoreResult<()> {
 /// Opens both copies, checks their integrity and reads what they hold.
 fn verify(primary: &Path) -> StoreResult<BackupReport> {
     let derived = derived_path(primary);
+    let log = log_path(primary);
     let mut bytes = 0;
-    for file in [primary, derived.as_path()] {
+    let files = [primary, derived.as_path(), log.as_path()];
+    for file in files.into_iter().filter(|file| *file != log || log.exists()) {
         let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
         if check != "ok" {
@@ -101,8 +116,21 @@ fn verify(primary: &Path) -> StoreResult<BackupReport> {
         bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     }
     let primary_conn = Connection::open_with_flags(primary, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let events: i64 = primary_conn.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
-    let last_seq: i64 = primary_conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| row.get(0))?;
+    let (mut events, mut last_seq): (i64, i64) =
+        primary_conn.query_row("SELECT count(*), coalesce(max(seq), 0) FROM events", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    if log.exists() {
+        // The log's events not yet moved into the primary copy.
+        primary_conn.execute("ATTACH DATABASE ?1 AS log", [log.to_string_lossy()])?;
+        let (logged, last_logged): (i64, i64) = primary_conn.query_row(
+            "SELECT count(*), coalesce(max(seq), 0) FROM log.event_log WHERE seq > (SELECT seq FROM main.event_log_moved)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        events += logged;
+        last_seq = last_seq.max(last_logged);
+    }
     let derived_conn = Connection::open_with_flags(&derived, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let watermark: i64 =
         derived_conn.query_row("SELECT coalesce(max(watermark), 0) FROM processor_state", [], |row| row.get(0))?;

@@ -3,15 +3,16 @@
 //! folded from them).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use footprint_analytics::Consent;
 use footprint_analytics::session::SessionState;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
+use super::log::{Latest, LogWriter, change_logged, over_both, read_log_first};
 use super::rows::{LINK_COLUMNS, consent_from_row, event_from_row, link_from_row};
 use crate::EventStore;
 use crate::error::StoreResult;
@@ -34,31 +35,63 @@ fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
     Ok(())
 }
 
-fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
-    let mut known_stmt =
-        tx.prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1 AND first_seen_us IS NOT NULL")?;
-    let mut latest_stmt = tx.prepare_cached(
-        "SELECT session_id, ts_us FROM events WHERE user_key = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1",
-    )?;
-    let mut consent_stmt = tx.prepare_cached(
-        "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
-    )?;
+/// The user's stored event at or before `at` (None: the latest), in `events` (read first) or
+/// in the log (whose rows leave it only under its writer, held here).
+fn stored_at(primary: &Connection, log: &Connection, user_key: &str, at: Option<i64>) -> StoreResult<Option<Latest>> {
+    let mut found: Option<Latest> = None;
+    for (conn, table) in [(primary, "events"), (log, "event_log")] {
+        let pick =
+            |row: &rusqlite::Row<'_>| Ok(Latest { ts_us: row.get(0)?, seq: row.get(1)?, session_id: row.get(2)? });
+        let row = match at {
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT ts_us, seq, session_id FROM {table} WHERE user_key = ?1 ORDER BY ts_us DESC, seq DESC LIMIT 1"
+                ))?
+                .query_row([user_key], pick)
+                .optional()?,
+            Some(at) => conn
+                .prepare_cached(&format!(
+                    "SELECT ts_us, seq, session_id FROM {table} WHERE user_key = ?1 AND ts_us <= ?2
+                     ORDER BY ts_us DESC, seq DESC LIMIT 1"
+                ))?
+                .query_row(params![user_key, at], pick)
+                .optional()?,
+        };
+        found = found.max(row);
+    }
+    Ok(found)
+}
+
+fn session_state(latest: &Latest) -> SessionState {
+    SessionState { session_id: latest.session_id.clone(), last_event_us: latest.ts_us }
+}
+
+fn load_user_states<'a>(writer: &mut LogWriter, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
     let mut states = HashMap::new();
     for event in batch {
         if states.contains_key(event.user_id.as_str()) {
             continue;
         }
-        let known: bool = known_stmt.query_row([&event.user_id], |row| row.get(0))?;
-        let latest = if known {
-            latest_stmt
-                .query_row([&event.user_key], |row| {
-                    Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
-                })
-                .optional()?
-        } else {
-            None
+        let known: bool = writer
+            .primary
+            .prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1 AND first_seen_us IS NOT NULL")?
+            .query_row([&event.user_id], |row| row.get(0))?;
+        let latest = match writer.latest(&event.user_key) {
+            _ if !known => None,
+            Some(latest) => Some(session_state(latest)),
+            None => {
+                let found = stored_at(&writer.primary, &writer.conn, &event.user_key, None)?;
+                if let Some(found) = &found {
+                    writer.remember(&event.user_key, found.clone());
+                }
+                found.as_ref().map(session_state)
+            }
         };
-        let consent = consent_stmt
+        let consent = writer
+            .primary
+            .prepare_cached(
+                "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
             .query_row([&event.user_id], |row| {
                 Ok(RecordedConsent {
                     consent: Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? },
@@ -73,69 +106,96 @@ fn load_user_states<'a>(tx: &Transaction<'_>, batch: &'a [NewEvent]) -> StoreRes
 
 /// The stored event at or before each listed event's time, for late events.
 fn load_predecessors(
-    tx: &Transaction<'_>,
+    primary: &Connection,
+    log: &Connection,
     batch: &[NewEvent],
     indexes: &[usize],
 ) -> StoreResult<HashMap<usize, SessionState>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT session_id, ts_us FROM events WHERE user_key = ?1 AND ts_us <= ?2 ORDER BY ts_us DESC, seq DESC LIMIT 1",
-    )?;
     let mut predecessors = HashMap::new();
     for &index in indexes {
         let event = &batch[index];
-        let found = stmt
-            .query_row(params![event.user_key, event.timestamp_us], |row| {
-                Ok(SessionState { session_id: row.get(0)?, last_event_us: row.get(1)? })
-            })
-            .optional()?;
-        if let Some(found) = found {
-            predecessors.insert(index, found);
+        if let Some(found) = stored_at(primary, log, &event.user_key, Some(event.timestamp_us))? {
+            predecessors.insert(index, session_state(&found));
         }
     }
     Ok(predecessors)
 }
 
-fn commit_events(conn: &mut Connection, batch: &[NewEvent], options: &CommitOptions) -> StoreResult<Vec<EventOutcome>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let states = load_user_states(&tx, batch)?;
-    let predecessors = load_predecessors(&tx, batch, &needing_predecessor(batch, &states))?;
+/// Commits a batch into the ingestion log (see `log`). New users and consent records go to the
+/// primary file first, in their own transaction: should the log's commit then fail, the
+/// events are not acknowledged, and sent again they find their users and consents in place.
+fn commit_events(
+    writer: &mut LogWriter,
+    primary: &Mutex<Connection>,
+    batch: &[NewEvent],
+    options: &CommitOptions,
+) -> StoreResult<Vec<EventOutcome>> {
+    let states = load_user_states(writer, batch)?;
+    let predecessors = load_predecessors(&writer.primary, &writer.conn, batch, &needing_predecessor(batch, &states))?;
     let mut plan = plan_batch(batch, states, &predecessors, options);
 
-    for record in &plan.consents {
-        insert_consent(&tx, record)?;
-    }
-    {
-        let mut insert_user = tx.prepare_cached(
+    if !plan.consents.is_empty() || !plan.new_users.is_empty() {
+        let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);
+        let primary_tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for record in &plan.consents {
+            insert_consent(&primary_tx, record)?;
+        }
+        let mut insert_user = primary_tx.prepare_cached(
             "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (user_id) DO UPDATE SET first_seen_us = coalesce(users.first_seen_us, excluded.first_seen_us)",
         )?;
         for user in &plan.new_users {
             insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
         }
-        // The unique (user_key, message_id) index decides duplicates of stored events.
+        drop(insert_user);
+        primary_tx.commit()?;
+    }
+    let mut appended = Vec::new();
+    let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut next_seq = LogWriter::next_seq_after(writer.next_seq, &writer.primary, &tx)?;
+    {
+        // Duplicates of moved events are found in `events`, of the others by the log's own
+        // unique (user_key, message_id) index.
+        let mut moved =
+            writer.primary.prepare_cached("SELECT count(*) > 0 FROM events WHERE user_key = ?1 AND message_id = ?2")?;
         let mut insert_event = tx.prepare_cached(
-            "INSERT INTO events (event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+            "INSERT INTO event_log (seq, event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (user_key, message_id) WHERE message_id IS NOT NULL DO NOTHING",
         )?;
         for (index, session_id) in &plan.inserts {
             let event = &batch[*index];
-            let inserted = insert_event.execute(params![
-                event.event_id,
-                event.user_key,
-                event.message_id,
-                session_id,
-                event.event_type,
-                event.properties,
-                event.context,
-                event.timestamp_us,
-                event.received_us
-            ])?;
-            if inserted == 0 {
+            let known_message = match &event.message_id {
+                Some(message_id) => moved.query_row(params![event.user_key, message_id], |row| row.get(0))?,
+                None => false,
+            };
+            let inserted = !known_message
+                && insert_event.execute(params![
+                    next_seq,
+                    event.event_id,
+                    event.user_key,
+                    event.message_id,
+                    session_id,
+                    event.event_type,
+                    event.properties,
+                    event.context,
+                    event.timestamp_us,
+                    event.received_us
+                ])? > 0;
+            if inserted {
+                appended.push((*index, next_seq, session_id));
+                next_seq += 1;
+            } else {
                 plan.outcomes[*index] = EventOutcome::Duplicate;
             }
         }
     }
     tx.commit()?;
+    writer.next_seq = next_seq;
+    for (index, seq, session_id) in appended {
+        let event = &batch[index];
+        writer.remember(&event.user_key, Latest { ts_us: event.timestamp_us, seq, session_id: session_id.clone() });
+    }
     Ok(plan.outcomes)
 }
 
@@ -143,38 +203,44 @@ const EVENT_COLUMNS: &str = "e.seq, e.event_id, u.user_id, e.user_key, u.usernam
      e.properties, e.context, e.ts_us, e.received_us";
 
 fn query_events(conn: &Connection, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
-    let mut sql = String::from(
-        "SELECT e.seq, e.event_id, u.user_id, e.user_key, u.username, e.message_id, e.session_id, e.type, e.properties,
-                e.context, e.ts_us, e.received_us
-         FROM events e JOIN users u ON u.user_key = e.user_key WHERE 1 = 1",
-    );
+    let mut filter = String::new();
     let mut values: Vec<Value> = Vec::new();
     if let Some(user_key) = &query.user_key {
         values.push(Value::Text(user_key.clone()));
-        sql.push_str(&format!(" AND e.user_key = ?{}", values.len()));
+        filter.push_str(&format!(" AND e.user_key = ?{}", values.len()));
     }
     if let Some(event_type) = &query.event_type {
         values.push(Value::Text(event_type.clone()));
-        sql.push_str(&format!(" AND e.type = ?{}", values.len()));
+        filter.push_str(&format!(" AND e.type = ?{}", values.len()));
     }
     if let Some(from) = query.from_us {
         values.push(Value::Integer(from));
-        sql.push_str(&format!(" AND e.ts_us >= ?{}", values.len()));
+        filter.push_str(&format!(" AND e.ts_us >= ?{}", values.len()));
     }
     if let Some(to) = query.to_us {
         values.push(Value::Integer(to));
-        sql.push_str(&format!(" AND e.ts_us < ?{}", values.len()));
+        filter.push_str(&format!(" AND e.ts_us < ?{}", values.len()));
     }
     if let Some(after) = query.after {
         values.push(Value::Integer(after.timestamp_us));
         values.push(Value::Integer(after.seq));
-        sql.push_str(&format!(" AND (e.ts_us, e.seq) > (?{}, ?{})", values.len() - 1, values.len()));
+        filter.push_str(&format!(" AND (e.ts_us, e.seq) > (?{}, ?{})", values.len() - 1, values.len()));
     }
     values.push(Value::Integer(i64::from(query.limit)));
-    sql.push_str(&format!(" ORDER BY e.ts_us, e.seq LIMIT ?{}", values.len()));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let events = stmt.query_map(rusqlite::params_from_iter(values), event_from_row)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(events)
+    let limit = values.len();
+    let sql = format!(
+        "{} ORDER BY ts_us, seq LIMIT ?{limit}",
+        over_both(|table, unmoved| format!(
+            "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM {table} e JOIN main.users u ON u.user_key = e.user_key
+             WHERE 1 = 1{filter}{unmoved} ORDER BY e.ts_us, e.seq LIMIT ?{limit})"
+        ))
+    );
+    read_log_first(conn, |conn| {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let events =
+            stmt.query_map(rusqlite::params_from_iter(values), event_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(events)
+    })
 }
 
 /// `type IN (…)` or `type NOT IN (…)` with numbered placeholders starting after `values`.
@@ -230,7 +296,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
-        self.write(move |conn| commit_events(conn, &batch, &options)).await
+        self.write_log(move |writer, primary| commit_events(writer, primary, &batch, &options)).await
     }
 
     async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>> {
@@ -239,46 +305,65 @@ impl EventStore for SqliteStore {
 
     async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity> {
         let user_key = user_key.to_owned();
+        let sql = format!(
+            "SELECT count(*), min(ts_us), max(ts_us) FROM ({})",
+            over_both(|table, unmoved| format!("SELECT ts_us FROM {table} e WHERE e.user_key = ?1{unmoved}"))
+        );
         self.read(move |conn| {
-            let activity = conn
-                .prepare_cached("SELECT count(*), min(ts_us), max(ts_us) FROM events WHERE user_key = ?1")?
-                .query_row([user_key], |row| {
+            read_log_first(conn, |conn| {
+                let activity = conn.prepare_cached(&sql)?.query_row([user_key], |row| {
                     Ok(UserActivity { n_events: row.get(0)?, first_event_us: row.get(1)?, last_event_us: row.get(2)? })
                 })?;
-            Ok(activity)
+                Ok(activity)
+            })
         })
         .await
     }
 
     async fn sessions(&self, user_key: &str) -> StoreResult<Vec<SessionRecord>> {
         let user_key = user_key.to_owned();
+        let sql = format!(
+            "SELECT session_id, min(ts_us) AS started, max(ts_us), count(*) FROM ({})
+             GROUP BY session_id ORDER BY started, session_id",
+            over_both(|table, unmoved| format!(
+                "SELECT session_id, ts_us FROM {table} e WHERE e.user_key = ?1{unmoved}"
+            ))
+        );
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT session_id, min(ts_us) AS started, max(ts_us), count(*) FROM events WHERE user_key = ?1
-                 GROUP BY session_id ORDER BY started, session_id",
-            )?;
-            let sessions = stmt
-                .query_map([user_key], |row| {
-                    Ok(SessionRecord {
-                        session_id: row.get(0)?,
-                        started_us: row.get(1)?,
-                        last_us: row.get(2)?,
-                        n_events: row.get(3)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(sessions)
+            read_log_first(conn, |conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let sessions = stmt
+                    .query_map([user_key], |row| {
+                        Ok(SessionRecord {
+                            session_id: row.get(0)?,
+                            started_us: row.get(1)?,
+                            last_us: row.get(2)?,
+                            n_events: row.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(sessions)
+            })
         })
         .await
     }
 
     async fn events_in_arrival_order(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let sql = format!(
+            "{} ORDER BY seq LIMIT ?2",
+            over_both(|table, unmoved| format!(
+                "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM {table} e JOIN main.users u ON u.user_key = e.user_key
+                 WHERE e.seq > ?1{unmoved} ORDER BY e.seq LIMIT ?2)"
+            ))
+        );
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.user_key = e.user_key WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
-            );
-            let events = conn.prepare_cached(&sql)?.query_map(params![after_seq, limit], event_from_row)?.collect::<Result<Vec<_>, _>>()?;
-            Ok(events)
+            read_log_first(conn, |conn| {
+                let events = conn
+                    .prepare_cached(&sql)?
+                    .query_map(params![after_seq, limit], event_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(events)
+            })
         })
         .await
     }
@@ -291,25 +376,40 @@ impl EventStore for SqliteStore {
         scan_arrivals: bool,
     ) -> StoreResult<Vec<StoredEvent>> {
         let user_key = user_key.to_owned();
+        // NOT INDEXED leaves the rowid (seq) range as the only way into `events`: the events
+        // after `after_seq`; otherwise the planner takes the user's index.
+        let hint = if scan_arrivals { " NOT INDEXED" } else { "" };
+        let sql = format!(
+            "SELECT * FROM ({} ORDER BY seq DESC LIMIT ?3) ORDER BY seq",
+            over_both(|table, unmoved| {
+                let hint = if table == "main.events" { hint } else { "" };
+                format!(
+                    "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM {table} e{hint} JOIN main.users u ON u.user_key = e.user_key
+                     WHERE e.user_key = ?1 AND e.seq > ?2{unmoved} ORDER BY e.seq DESC LIMIT ?3)"
+                )
+            })
+        );
         self.read(move |conn| {
-            // NOT INDEXED leaves the rowid (seq) range as the only way in: the events after
-            // `after_seq`; otherwise the planner takes the user's index.
-            let table = if scan_arrivals { "events e NOT INDEXED" } else { "events e" };
-            let sql = format!(
-                "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM {table} JOIN users u ON u.user_key = e.user_key
-                 WHERE e.user_key = ?1 AND e.seq > ?2 ORDER BY e.seq DESC LIMIT ?3) ORDER BY seq"
-            );
-            let events = conn
-                .prepare_cached(&sql)?
-                .query_map(params![user_key, after_seq, limit], event_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(events)
+            read_log_first(conn, |conn| {
+                let events = conn
+                    .prepare_cached(&sql)?
+                    .query_map(params![user_key, after_seq, limit], event_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(events)
+            })
         })
         .await
     }
 
     async fn max_event_seq(&self) -> StoreResult<i64> {
-        self.read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| row.get(0))?)).await
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT max(coalesce((SELECT max(seq) FROM main.events), 0), coalesce((SELECT max(seq) FROM log.event_log), 0))",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
     }
 
     async fn link_identity(&self, link: IdentityLink) -> StoreResult<()> {
@@ -354,14 +454,21 @@ impl EventStore for SqliteStore {
     }
 
     async fn expire_events(&self, expiry: EventExpiry) -> StoreResult<u64> {
+        let mut values = vec![Value::Integer(expiry.before_us), Value::Integer(expiry.up_to_seq)];
+        let condition = format!("ts_us < ?1 AND seq <= ?2 AND {}", type_condition(&expiry.types, &mut values));
+        // The log first, then `events` (see `log`).
+        let (logged_condition, logged_values) = (condition.clone(), values.clone());
+        let logged = self
+            .write_log(move |log, _| {
+                let values: Vec<&dyn rusqlite::ToSql> =
+                    logged_values.iter().map(|value| value as &dyn rusqlite::ToSql).collect();
+                change_logged(log, &logged_condition, "DELETE FROM event_log", &values)
+            })
+            .await?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut values = vec![Value::Integer(expiry.before_us), Value::Integer(expiry.up_to_seq)];
-            let condition = type_condition(&expiry.types, &mut values);
-            let deleted = tx.execute(
-                &format!("DELETE FROM events WHERE ts_us < ?1 AND seq <= ?2 AND {condition}"),
-                rusqlite::params_from_iter(values),
-            )?;
+            let deleted = logged as usize
+                + tx.execute(&format!("DELETE FROM events WHERE {condition}"), rusqlite::params_from_iter(values))?;
             for aggregate in &expiry.aggregates {
                 tx.execute(
                     "INSERT INTO metric_aggregates (kind, day_us, stats, created_at_us) VALUES (?1, ?2, ?3, ?4)",

@@ -1,4 +1,4 @@
-//! Opening the two files (pragmas, migrations) and the background thread that checkpoints
+//! Opening the store's files (pragmas, migrations) and the background thread that checkpoints
 //! their WALs, so that no commit pays for copying pages.
 
 use std::path::Path;
@@ -25,6 +25,10 @@ pub(super) fn open_connection(path: &Path, options: &SqliteOptions, read_only: b
         Synchronous::Full => "FULL",
     };
     conn.busy_timeout(Duration::from_secs(5))?;
+    // A cached statement keeps its plan: without this, SQLite (built with STAT4) prepares a
+    // statement again whenever a new value is bound to a parameter its plan looked at (a time
+    // bound, a LIMIT), which took a sixth of ingestion's CPU.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -99,6 +103,11 @@ pub(super) fn truncate_wal(conn: &Connection) -> StoreResult<bool> {
 pub fn derived_path(path: &Path) -> std::path::PathBuf {
     let stem = path.file_stem().map_or_else(|| "footprint".into(), |stem| stem.to_string_lossy().into_owned());
     path.with_file_name(format!("{stem}-derived.db"))
+}
+
+/// The files of the store whose primary file is `path`: it, the derived file and the ingestion log.
+pub fn store_files(path: &Path) -> [std::path::PathBuf; 3] {
+    [path.to_path_buf(), derived_path(path), super::log::log_path(path)]
 }
 
 /// A writer of one file: WAL checkpoints left to the background thread.

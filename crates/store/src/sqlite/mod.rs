@@ -1,9 +1,11 @@
-//! The embedded SQLite backend. Two database files: the primary one (users, consents, events…)
-//! and a *derived* one (what processing computes from the events), each with one writer
-//! connection that serialises its writes, so that processing never holds up the commit of new
-//! events. A pool of read-only connections sees both (the derived file is attached as
-//! `derived`) and reads concurrently thanks to WAL. Blocking calls run on tokio's blocking pool.
-//! A background thread checkpoints both WALs, so that no commit pays for copying pages.
+//! The embedded SQLite backend. Three database files: the primary one (users, consents, the
+//! indexed events…), a *derived* one (what processing computes from the events) and the
+//! ingestion *log* (new events, acknowledged once appended there, moved into the primary file's
+//! `events` in large transactions: see `log`). Each has one writer connection that serialises
+//! its writes, so that neither processing nor the move holds up the commit of new events. A
+//! pool of read-only connections sees all three (attached as `derived` and `log`) and reads
+//! concurrently thanks to WAL. Blocking calls run on tokio's blocking pool. A background
+//! thread checkpoints the WALs, so that no commit pays for copying pages.
 //!
 //! This module opens the store and holds the connection helpers; each area's trait is
 //! implemented in the module of that name.
@@ -14,6 +16,7 @@ pub mod backup;
 mod events;
 pub(crate) mod files;
 mod insights;
+pub(crate) mod log;
 mod privacy;
 mod registry;
 mod rows;
@@ -55,6 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("migrations/0018_attendance_organizations.sql")),
     (19, include_str!("migrations/0019_identity_links.sql")),
     (20, include_str!("migrations/0020_webhooks.sql")),
+    (21, include_str!("migrations/0021_event_log_moved.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[
@@ -81,20 +85,40 @@ pub enum Synchronous {
 pub struct SqliteOptions {
     pub synchronous: Synchronous,
     pub read_connections: usize,
+    /// How often the ingestion log's waiting events are moved into the indexed events table
+    /// (also once when the store opens and once when it closes).
+    pub log_move_every: std::time::Duration,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { synchronous: Synchronous::Full, read_connections: 8 }
+        Self {
+            synchronous: Synchronous::Full,
+            read_connections: 8,
+            log_move_every: std::time::Duration::from_millis(250),
+        }
     }
 }
 
+/// How the derived file's writer begins its transactions. Not IMMEDIATE: that takes the write
+/// lock of every attached file, and the derived writer has the primary file attached (to read
+/// which users still exist), so each processing commit would hold back ingestion's. Deferred,
+/// the write lock is taken on the derived file alone, by the first write; the derived writer is
+/// that file's only writer, so it never waits for it.
+const DERIVED_WRITE: rusqlite::TransactionBehavior = rusqlite::TransactionBehavior::Deferred;
+
 pub(crate) struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
+    log: Arc<Mutex<log::LogWriter>>,
     derived_writer: Arc<Mutex<Connection>>,
     readers: deadpool::unmanaged::Pool<Connection>,
+    /// The tombstones of the `erasures` table, kept in memory: ingestion asks for every request
+    /// whether its users were erased. This process is the file's only writer.
+    erased: std::sync::RwLock<std::collections::HashSet<String>>,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: mpsc::Sender<()>,
+    /// Dropping it stops the log's mover, after a last move.
+    _mover: mpsc::Sender<()>,
 }
 
 impl SqliteStore {
@@ -108,15 +132,32 @@ impl SqliteStore {
                 })?;
             }
             let derived = derived_path(&path);
+            let log_file = log::log_path(&path);
             let writer = open_writer(&path, &options, MIGRATIONS)?;
+            let log_conn = open_writer(&log_file, &options, log::LOG_MIGRATIONS)?;
+            let log_writer =
+                Arc::new(Mutex::new(log::LogWriter::new(log_conn, open_connection(&path, &options, true)?)?));
+            let erased = writer
+                .prepare("SELECT tombstone FROM erasures")?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            let writer = Arc::new(Mutex::new(writer));
+            // What the log held when the store last closed is moved first: the derived file's
+            // upkeep below reads the events table.
+            let log_reader = open_connection(&log_file, &options, true)?;
+            log::move_all(&writer, &log_writer, &log_reader)?;
             let mut derived_writer = open_writer(&derived, &options, DERIVED_MIGRATIONS)?;
             // Processing commits read the users table: rows of users no longer stored (erased,
             // anonymised) are left out.
             derived_writer.execute("ATTACH DATABASE ?1 AS store", [path.to_string_lossy()])?;
+            derived_writer.execute("ATTACH DATABASE ?1 AS log", [log_file.to_string_lossy()])?;
             run_upkeep(&mut derived_writer)?;
             let (checkpointer, stop) = mpsc::channel();
-            let checkpoints =
-                vec![open_connection(&path, &options, false)?, open_connection(&derived, &options, false)?];
+            let checkpoints = vec![
+                open_connection(&path, &options, false)?,
+                open_connection(&derived, &options, false)?,
+                open_connection(&log_file, &options, false)?,
+            ];
             std::thread::Builder::new()
                 .name("sqlite-checkpoint".to_owned())
                 .spawn(move || run_checkpointer(checkpoints, stop))
@@ -125,13 +166,23 @@ impl SqliteStore {
             for _ in 0..options.read_connections.max(1) {
                 let reader = open_connection(&path, &options, true)?;
                 reader.execute("ATTACH DATABASE ?1 AS derived", [derived.to_string_lossy()])?;
+                reader.execute("ATTACH DATABASE ?1 AS log", [log_file.to_string_lossy()])?;
                 readers.try_add(reader).map_err(|(_, error)| StoreError::Other(Box::new(error)))?;
             }
+            let (mover, stop_moving) = mpsc::channel();
+            let (primary, logged, every) = (Arc::clone(&writer), Arc::clone(&log_writer), options.log_move_every);
+            std::thread::Builder::new()
+                .name("sqlite-log-mover".to_owned())
+                .spawn(move || log::run_mover(primary, logged, log_reader, every, stop_moving))
+                .map_err(|error| StoreError::Other(Box::new(error)))?;
             Ok(Self {
-                writer: Arc::new(Mutex::new(writer)),
+                writer,
+                log: log_writer,
                 derived_writer: Arc::new(Mutex::new(derived_writer)),
                 readers,
+                erased: std::sync::RwLock::new(erased),
                 _checkpointer: checkpointer,
+                _mover: mover,
             })
         })
         .await?
@@ -143,6 +194,21 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         Self::write_with(Arc::clone(&self.writer), work).await
+    }
+
+    /// Runs `work` with the ingestion log's writer and the primary writer (to lock only after
+    /// the log's: see `log` for the order).
+    async fn write_log<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut log::LogWriter, &Mutex<Connection>) -> StoreResult<T> + Send + 'static,
+    {
+        let (log, primary) = (Arc::clone(&self.log), Arc::clone(&self.writer));
+        tokio::task::spawn_blocking(move || {
+            let mut writer = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&mut writer, &primary)
+        })
+        .await?
     }
 
     async fn write_derived<T, F>(&self, work: F) -> StoreResult<T>
@@ -173,6 +239,9 @@ impl SqliteStore {
             if !Self::write_with(Arc::clone(writer), |conn| files::truncate_wal(conn)).await? {
                 tracing::warn!(file, "the SQLite WAL stayed busy: an erased user's old pages remain in it for now");
             }
+        }
+        if !self.write_log(|log, _| files::truncate_wal(&log.conn)).await? {
+            tracing::warn!(file = "log", "the SQLite WAL stayed busy: an erased user's old pages remain in it for now");
         }
         Ok(())
     }

@@ -1,10 +1,13 @@
 //! Erasure and anonymisation: every table that names a user or their pseudonym, in both files;
 //! deleted rows are zeroed (`secure_delete`) and both WALs truncated afterwards.
 
+use std::sync::PoisonError;
+
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::SqliteStore;
+use super::log::change_logged;
+use super::{DERIVED_WRITE, SqliteStore};
 use crate::PrivacyStore;
 use crate::error::StoreResult;
 use crate::model::*;
@@ -45,10 +48,17 @@ fn forget_daily_activity(tx: &Transaction<'_>, user_key: &str) -> StoreResult<us
     if kept.is_empty() {
         return Ok(0);
     }
+    // The user's processed events are in `events` or still in the ingestion log: the log's
+    // snapshot is taken first (see `log`).
+    tx.query_row("SELECT count(*) FROM log.event_log WHERE seq < 0", [], |_| Ok(()))?;
     tx.execute(
         "UPDATE daily_event_counts SET events = events - e.n
-         FROM (SELECT (ts_us / 86400000000) * 86400000000 AS day_us, type, count(*) AS n FROM store.events
-               WHERE user_key = ?1 AND seq <= (SELECT coalesce(max(watermark), 0) FROM processor_state WHERE name = 'sequences')
+         FROM (SELECT (ts_us / 86400000000) * 86400000000 AS day_us, type, count(*) AS n
+               FROM (SELECT ts_us, type, seq FROM store.events WHERE user_key = ?1
+                     UNION ALL
+                     SELECT ts_us, type, seq FROM log.event_log
+                     WHERE user_key = ?1 AND seq > (SELECT seq FROM store.event_log_moved))
+               WHERE seq <= (SELECT coalesce(max(watermark), 0) FROM processor_state WHERE name = 'sequences')
                GROUP BY 1, 2) AS e
          WHERE daily_event_counts.day_us = e.day_us AND daily_event_counts.type = e.type",
         [user_key],
@@ -93,16 +103,20 @@ impl PrivacyStore for SqliteStore {
         let user_key = erasure.user_key.clone();
         let derived_rows = self
             .write_derived(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = conn.transaction_with_behavior(DERIVED_WRITE)?;
                 let removed = forget_derived(&tx, &user_key)?;
                 tx.commit()?;
                 Ok(removed as u64)
             })
             .await?;
+        let (user_key, tombstone) = (erasure.user_key.clone(), erasure.tombstone.clone());
+        let logged = self
+            .write_log(move |log, _| change_logged(log, "user_key = ?1", "DELETE FROM event_log", &[&user_key]))
+            .await?;
         let mut change = self
             .write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let events = tx.execute("DELETE FROM events WHERE user_key = ?1", [&erasure.user_key])? as u64;
+                let events = logged + tx.execute("DELETE FROM events WHERE user_key = ?1", [&erasure.user_key])? as u64;
                 let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&erasure.user_id])? as u64;
                 tx.execute("DELETE FROM profile_versions WHERE user_id = ?1", [&erasure.user_id])?;
                 // Versions of other users' profiles that this user changed.
@@ -139,32 +153,26 @@ impl PrivacyStore for SqliteStore {
             })
             .await?;
         change.derived_rows = derived_rows;
+        self.erased.write().unwrap_or_else(PoisonError::into_inner).insert(tombstone);
         self.truncate_wals().await?;
         Ok(change)
     }
 
+    /// From the copy in memory: asked for every ingested request, it costs no read of the file.
     async fn erased_among(&self, tombstones: &[String]) -> StoreResult<Vec<String>> {
-        let tombstones = tombstones.to_vec();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached("SELECT 1 FROM erasures WHERE tombstone = ?1")?;
-            let mut erased = Vec::new();
-            for tombstone in tombstones {
-                if stmt.exists([&tombstone])? {
-                    erased.push(tombstone);
-                }
-            }
-            Ok(erased)
-        })
-        .await
+        let erased = self.erased.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(tombstones.iter().filter(|tombstone| erased.contains(*tombstone)).cloned().collect())
     }
 
     async fn clear_tombstone(&self, tombstone: &str) -> StoreResult<()> {
-        let tombstone = tombstone.to_owned();
+        let owned = tombstone.to_owned();
         self.write(move |conn| {
-            conn.execute("DELETE FROM erasures WHERE tombstone = ?1", [tombstone])?;
+            conn.execute("DELETE FROM erasures WHERE tombstone = ?1", [owned])?;
             Ok(())
         })
-        .await
+        .await?;
+        self.erased.write().unwrap_or_else(PoisonError::into_inner).remove(tombstone);
+        Ok(())
     }
 
     async fn forget_moved_events(
@@ -176,7 +184,7 @@ impl PrivacyStore for SqliteStore {
         // Derived rows first (their daily counts read the events), as at erasure.
         let key = user_key.to_owned();
         self.write_derived(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(DERIVED_WRITE)?;
             forget_derived(&tx, &key)?;
             {
                 let mut take = tx.prepare_cached(
@@ -195,8 +203,16 @@ impl PrivacyStore for SqliteStore {
         })
         .await?;
         let key = user_key.to_owned();
+        let logged = self
+            .write_log(move |log, _| {
+                change_logged(log, "user_key = ?1 AND seq <= ?2", "DELETE FROM event_log", &[&key, &up_to_seq])
+            })
+            .await?;
+        let key = user_key.to_owned();
         self.write(move |conn| {
-            Ok(conn.execute("DELETE FROM events WHERE user_key = ?1 AND seq <= ?2", params![key, up_to_seq])? as u64)
+            let moved =
+                conn.execute("DELETE FROM events WHERE user_key = ?1 AND seq <= ?2", params![key, up_to_seq])?;
+            Ok(logged + moved as u64)
         })
         .await
     }
@@ -205,7 +221,7 @@ impl PrivacyStore for SqliteStore {
         let (old_key, new_key) = (change.user_key.clone(), change.new_user_key.clone());
         let derived_rows = self
             .write_derived(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = conn.transaction_with_behavior(DERIVED_WRITE)?;
                 let mut moved =
                     tx.execute("UPDATE sequence_state SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
                 moved += tx.execute("UPDATE sequence_counts SET scope = ?2 WHERE scope = ?1", [&old_key, &new_key])?;
@@ -220,6 +236,12 @@ impl PrivacyStore for SqliteStore {
                 moved += tx.execute("UPDATE user_days SET user_key = ?2 WHERE user_key = ?1", [&old_key, &new_key])?;
                 tx.commit()?;
                 Ok(moved as u64)
+            })
+            .await?;
+        let (old_key, new_key) = (change.user_key.clone(), change.new_user_key.clone());
+        let logged = self
+            .write_log(move |log, _| {
+                change_logged(log, "user_key = ?1", "UPDATE event_log SET user_key = ?2", &[&old_key, &new_key])
             })
             .await?;
         let mut result = self
@@ -241,8 +263,8 @@ impl PrivacyStore for SqliteStore {
                     "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)",
                     params![change.new_user_id, change.new_user_key, first_seen.flatten(), change.now_us],
                 )?;
-                let events =
-                    tx.execute("UPDATE events SET user_key = ?2 WHERE user_key = ?1", [&change.user_key, &change.new_user_key])?
+                let events = logged
+                    + tx.execute("UPDATE events SET user_key = ?2 WHERE user_key = ?1", [&change.user_key, &change.new_user_key])?
                         as u64;
                 let consents = tx.execute("DELETE FROM consents WHERE user_id = ?1", [&change.user_id])? as u64;
                 tx.execute("DELETE FROM profile_versions WHERE user_id = ?1", [&change.user_id])?;

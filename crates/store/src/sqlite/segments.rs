@@ -1,9 +1,9 @@
 //! Profiles and segmentation runs, in the derived file.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
-use super::SqliteStore;
+use super::{DERIVED_WRITE, SqliteStore};
 use crate::SegmentStore;
 use crate::error::StoreResult;
 use crate::model::*;
@@ -46,7 +46,7 @@ impl SegmentStore for SqliteStore {
 
     async fn save_cluster_run(&self, run: ClusterRun, assignments: Vec<ClusterAssignment>) -> StoreResult<()> {
         self.write_derived(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(DERIVED_WRITE)?;
             tx.execute("DELETE FROM cluster_assignments", [])?;
             tx.execute(
                 "INSERT INTO cluster_runs (run_id, created_at_us, k, silhouette, n_users, model) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -1,15 +1,15 @@
 //! Incremental processing's state in the derived file: the watermark, sequence counts and users' recent actions.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::SqliteStore;
+use super::{DERIVED_WRITE, SqliteStore};
 use crate::SequenceStore;
 use crate::error::StoreResult;
 use crate::model::*;
 
 fn apply_sequence_batch(conn: &mut Connection, batch: &SequenceBatch) -> StoreResult<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(DERIVED_WRITE)?;
     let claimed = tx.execute(
         "INSERT INTO processor_state (name, watermark, updated_at_us) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET watermark = excluded.watermark, updated_at_us = excluded.updated_at_us
