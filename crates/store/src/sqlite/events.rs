@@ -130,6 +130,7 @@ fn commit_events(
     batch: &[NewEvent],
     options: &CommitOptions,
 ) -> StoreResult<Vec<EventOutcome>> {
+    super::log::bound_waiting(primary, writer)?;
     let states = load_user_states(writer, batch)?;
     let predecessors = load_predecessors(&writer.primary, &writer.conn, batch, &needing_predecessor(batch, &states))?;
     let mut plan = plan_batch(batch, states, &predecessors, options);

@@ -202,6 +202,27 @@ pub(super) fn move_all(
     }
 }
 
+/// Events that may wait in the log: past them, a commit moves some first (on its own time), so
+/// the log stays the last moments of traffic (and its indexes in cache) when the mover falls
+/// behind, as under a bulk import.
+const WAITING_MAX: i64 = 100_000;
+
+/// Called by a commit, with the log's writer held: moves log rows into `events` while more than
+/// `WAITING_MAX` wait.
+pub(super) fn bound_waiting(primary: &Mutex<Connection>, writer: &LogWriter) -> StoreResult<()> {
+    while writer.next_seq - 1 - writer.moved_seq()? > WAITING_MAX {
+        let moved = {
+            let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);
+            move_some(&mut conn, &writer.conn)?
+        };
+        let Some((until, _)) = moved else {
+            break;
+        };
+        writer.conn.execute("DELETE FROM event_log WHERE seq <= ?1", [until])?;
+    }
+    Ok(())
+}
+
 /// The mover: every `every`, moves what waits in the log, until the store is dropped.
 pub(super) fn run_mover(
     primary: Arc<Mutex<Connection>>,

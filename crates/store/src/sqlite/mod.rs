@@ -135,6 +135,8 @@ impl SqliteStore {
             let log_file = log::log_path(&path);
             let writer = open_writer(&path, &options, MIGRATIONS)?;
             let log_conn = open_writer(&log_file, &options, log::LOG_MIGRATIONS)?;
+            // The log holds the last moments of traffic: a small cache holds all of it.
+            log_conn.pragma_update(None, "cache_size", -16_384)?;
             let log_writer =
                 Arc::new(Mutex::new(log::LogWriter::new(log_conn, open_connection(&path, &options, true)?)?));
             let erased = writer
@@ -153,11 +155,15 @@ impl SqliteStore {
             derived_writer.execute("ATTACH DATABASE ?1 AS log", [log_file.to_string_lossy()])?;
             run_upkeep(&mut derived_writer)?;
             let (checkpointer, stop) = mpsc::channel();
-            let checkpoints = vec![
-                open_connection(&path, &options, false)?,
-                open_connection(&derived, &options, false)?,
-                open_connection(&log_file, &options, false)?,
-            ];
+            let checkpoints = [&path, &derived, &log_file]
+                .into_iter()
+                .map(|file| {
+                    let conn = open_connection(file, &options, false)?;
+                    // A checkpoint copies WAL frames to the file: it needs no page cache.
+                    conn.pragma_update(None, "cache_size", -1_024)?;
+                    Ok(conn)
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
             std::thread::Builder::new()
                 .name("sqlite-checkpoint".to_owned())
                 .spawn(move || run_checkpointer(checkpoints, stop))
