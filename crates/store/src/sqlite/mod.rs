@@ -137,8 +137,11 @@ impl SqliteStore {
             let log_conn = open_writer(&log_file, &options, log::LOG_MIGRATIONS)?;
             // The log holds the last moments of traffic: a small cache holds all of it.
             log_conn.pragma_update(None, "cache_size", -16_384)?;
-            let log_writer =
-                Arc::new(Mutex::new(log::LogWriter::new(log_conn, open_connection(&path, &options, true)?)?));
+            // Its view of the primary file probes the events' indexes at random: through its
+            // page cache only, not a memory map of the whole file (which RSS would count again).
+            let primary_view = open_connection(&path, &options, true)?;
+            primary_view.pragma_update(None, "mmap_size", 0)?;
+            let log_writer = Arc::new(Mutex::new(log::LogWriter::new(log_conn, primary_view)?));
             let erased = writer
                 .prepare("SELECT tombstone FROM erasures")?
                 .query_map([], |row| row.get(0))?
