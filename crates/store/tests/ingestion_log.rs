@@ -189,3 +189,19 @@ async fn erasure_anonymisation_and_retention_reach_the_log() {
     let rows = every_row(&StoreLocation::Sqlite(path)).await.unwrap();
     assert!(!rows.iter().any(|(_, row)| row.contains("key-ana") || row.contains("key-bob")), "no trace left");
 }
+
+#[tokio::test]
+async fn a_commit_moves_the_log_itself_when_too_many_events_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("footprint.db");
+    let log = dir.path().join("footprint-log.db");
+    let options =
+        SqliteOptions { log_move_every: Duration::from_secs(3600), log_waiting_max: 3, ..SqliteOptions::default() };
+    let store = open(&StoreLocation::Sqlite(path.clone()), &options, &PostgresOptions::default()).await.unwrap();
+    let four: Vec<NewEvent> = (1..=4).map(|n| event(n, "ana", i64::from(n), None)).collect();
+    store.commit_events(four.into(), granting()).await.unwrap();
+    assert_eq!((count(&path, "events"), count(&log, "event_log")), (0, 4), "three may wait; the fourth is past it");
+    store.commit_events(vec![event(5, "ana", 5, None)].into(), granting()).await.unwrap();
+    assert_eq!((count(&path, "events"), count(&log, "event_log")), (4, 1), "moved before the next commit");
+    assert_eq!(store.events(query("ana")).await.unwrap().len(), 5);
+}

@@ -60,6 +60,8 @@ pub(crate) struct LogWriter {
     /// does not look it up again: the log's writer takes part in every change to a user's
     /// events, and forgets them all at any change other than a commit's appends.
     latest: HashMap<String, Latest>,
+    /// `SqliteOptions::log_waiting_max`.
+    waiting_max: i64,
 }
 
 /// A user's latest stored event: its time, its seq, its session.
@@ -74,7 +76,7 @@ pub(crate) struct Latest {
 const LATEST_KEPT: usize = 100_000;
 
 impl LogWriter {
-    pub fn new(conn: Connection, primary: Connection) -> StoreResult<Self> {
+    pub fn new(conn: Connection, primary: Connection, waiting_max: i64) -> StoreResult<Self> {
         // AUTOINCREMENT's record of `events` keeps the greatest seq ever used, erased ones included.
         let stored: i64 = primary.query_row(
             "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
@@ -83,7 +85,7 @@ impl LogWriter {
             |row| row.get(0),
         )?;
         let logged: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM event_log", [], |row| row.get(0))?;
-        Ok(Self { conn, primary, next_seq: stored.max(logged) + 1, latest: HashMap::new() })
+        Ok(Self { conn, primary, next_seq: stored.max(logged) + 1, latest: HashMap::new(), waiting_max })
     }
 
     pub fn latest(&self, user_key: &str) -> Option<&Latest> {
@@ -202,15 +204,11 @@ pub(super) fn move_all(
     }
 }
 
-/// Events that may wait in the log: past them, a commit moves some first (on its own time), so
-/// the log stays the last moments of traffic (and its indexes in cache) when the mover falls
-/// behind, as under a bulk import.
-const WAITING_MAX: i64 = 100_000;
-
 /// Called by a commit, with the log's writer held: moves log rows into `events` while more than
-/// `WAITING_MAX` wait.
+/// `SqliteOptions::log_waiting_max` wait, so the log stays the last moments of traffic (and its
+/// indexes in cache) when the mover falls behind.
 pub(super) fn bound_waiting(primary: &Mutex<Connection>, writer: &LogWriter) -> StoreResult<()> {
-    while writer.next_seq - 1 - writer.moved_seq()? > WAITING_MAX {
+    while writer.next_seq - 1 - writer.moved_seq()? > writer.waiting_max {
         let moved = {
             let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);
             move_some(&mut conn, &writer.conn)?

@@ -88,6 +88,9 @@ pub struct SqliteOptions {
     /// How often the ingestion log's waiting events are moved into the indexed events table
     /// (also once when the store opens and once when it closes).
     pub log_move_every: std::time::Duration,
+    /// Events that may wait in the ingestion log: past them, a commit moves some first, so the
+    /// log stays small when the mover falls behind (as under a bulk import).
+    pub log_waiting_max: i64,
 }
 
 impl Default for SqliteOptions {
@@ -96,6 +99,7 @@ impl Default for SqliteOptions {
             synchronous: Synchronous::Full,
             read_connections: 8,
             log_move_every: std::time::Duration::from_millis(250),
+            log_waiting_max: 100_000,
         }
     }
 }
@@ -141,7 +145,8 @@ impl SqliteStore {
             // page cache only, not a memory map of the whole file (which RSS would count again).
             let primary_view = open_connection(&path, &options, true)?;
             primary_view.pragma_update(None, "mmap_size", 0)?;
-            let log_writer = Arc::new(Mutex::new(log::LogWriter::new(log_conn, primary_view)?));
+            let log_writer =
+                Arc::new(Mutex::new(log::LogWriter::new(log_conn, primary_view, options.log_waiting_max)?));
             let erased = writer
                 .prepare("SELECT tombstone FROM erasures")?
                 .query_map([], |row| row.get(0))?
