@@ -77,15 +77,8 @@ const LATEST_KEPT: usize = 100_000;
 
 impl LogWriter {
     pub fn new(conn: Connection, primary: Connection, waiting_max: i64) -> StoreResult<Self> {
-        // AUTOINCREMENT's record of `events` keeps the greatest seq ever used, erased ones included.
-        let stored: i64 = primary.query_row(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
-                        coalesce((SELECT max(seq) FROM events), 0))",
-            [],
-            |row| row.get(0),
-        )?;
-        let logged: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM event_log", [], |row| row.get(0))?;
-        Ok(Self { conn, primary, next_seq: stored.max(logged) + 1, latest: HashMap::new(), waiting_max })
+        let next_seq = Self::next_seq_after(1, &primary, &conn)?;
+        Ok(Self { conn, primary, next_seq, latest: HashMap::new(), waiting_max })
     }
 
     pub fn latest(&self, user_key: &str) -> Option<&Latest> {
@@ -110,6 +103,7 @@ impl LogWriter {
     /// process handed out), what the log holds, and what `events` ever held (another process writing
     /// the same files, a command run beside the server, hands out seqs too).
     pub fn next_seq_after(next_seq: i64, primary: &Connection, log_tx: &Connection) -> StoreResult<i64> {
+        // AUTOINCREMENT's record of `events` keeps the greatest seq ever used, erased ones included.
         let logged: i64 = log_tx.query_row("SELECT coalesce(max(seq), 0) FROM event_log", [], |row| row.get(0))?;
         let stored: i64 = primary.query_row(
             "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
@@ -128,17 +122,30 @@ impl LogWriter {
 /// primary file: an event moved and deleted from the log in between is then in `events`.
 pub(super) fn read_log_first<T>(conn: &Connection, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
     let tx = conn.unchecked_transaction()?;
-    tx.query_row("SELECT count(*) FROM log.event_log WHERE seq < 0", [], |_| Ok(()))?;
+    take_log_snapshot(&tx)?;
     let answer = work(&tx)?;
     tx.commit()?;
     Ok(answer)
 }
 
+/// Inside a read transaction of a connection with the log attached as `log`, takes the log's
+/// snapshot now, before the statements that read the primary file.
+pub(super) fn take_log_snapshot(tx: &Connection) -> StoreResult<()> {
+    tx.query_row("SELECT count(*) FROM log.event_log WHERE seq < 0", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Deletes from the log (on its writer) the rows a move copied into `events`.
+fn forget_moved(log: &Connection, until: i64) -> StoreResult<()> {
+    log.execute("DELETE FROM event_log WHERE seq <= ?1", [until])?;
+    Ok(())
+}
+
 /// Moves up to `MOVE_MAX_ROWS` of the oldest log rows, read with `log_reader`, into `events`
-/// on the primary writer; the greatest seq moved and how many rows, or None when nothing waited.
+/// on the primary writer; the greatest seq moved, or None when nothing waited.
 /// Where the last move ended is read inside the write transaction: another process's mover (a
 /// command run beside the server) cannot move the same rows.
-fn move_some(primary: &mut Connection, log_reader: &Connection) -> StoreResult<Option<(i64, usize)>> {
+fn move_some(primary: &mut Connection, log_reader: &Connection) -> StoreResult<Option<i64>> {
     let tx = primary.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let moved: i64 = tx.query_row("SELECT seq FROM event_log_moved", [], |row| row.get(0))?;
     let mut batch: Vec<[Value; 10]> = Vec::new();
@@ -179,28 +186,25 @@ fn move_some(primary: &mut Connection, log_reader: &Connection) -> StoreResult<O
     }
     tx.execute("UPDATE event_log_moved SET seq = ?1", [until])?;
     tx.commit()?;
-    Ok(Some((until, inserted)))
+    Ok(Some(until))
 }
 
 /// Moves every event waiting in the log (in transactions of at most `MOVE_MAX_ROWS`), deleting
-/// what was moved from the log; the number of events moved.
+/// what was moved from the log.
 pub(super) fn move_all(
     primary: &Mutex<Connection>,
     log: &Mutex<LogWriter>,
     log_reader: &Connection,
-) -> StoreResult<usize> {
-    let mut total = 0;
+) -> StoreResult<()> {
     loop {
         let moved = {
             let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);
             move_some(&mut conn, log_reader)?
         };
-        let Some((until, rows)) = moved else {
-            return Ok(total);
+        let Some(until) = moved else {
+            return Ok(());
         };
-        total += rows;
-        let writer = log.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.conn.execute("DELETE FROM event_log WHERE seq <= ?1", [until])?;
+        forget_moved(&log.lock().unwrap_or_else(PoisonError::into_inner).conn, until)?;
     }
 }
 
@@ -213,10 +217,10 @@ pub(super) fn bound_waiting(primary: &Mutex<Connection>, writer: &LogWriter) -> 
             let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);
             move_some(&mut conn, &writer.conn)?
         };
-        let Some((until, _)) = moved else {
+        let Some(until) = moved else {
             break;
         };
-        writer.conn.execute("DELETE FROM event_log WHERE seq <= ?1", [until])?;
+        forget_moved(&writer.conn, until)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::PoisonError;
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::log::change_logged;
+use super::log::{change_logged, take_log_snapshot};
 use super::{DERIVED_WRITE, SqliteStore};
 use crate::PrivacyStore;
 use crate::error::StoreResult;
@@ -50,7 +50,7 @@ fn forget_daily_activity(tx: &Transaction<'_>, user_key: &str) -> StoreResult<us
     }
     // The user's processed events are in `events` or still in the ingestion log: the log's
     // snapshot is taken first (see `log`).
-    tx.query_row("SELECT count(*) FROM log.event_log WHERE seq < 0", [], |_| Ok(()))?;
+    take_log_snapshot(tx)?;
     tx.execute(
         "UPDATE daily_event_counts SET events = events - e.n
          FROM (SELECT (ts_us / 86400000000) * 86400000000 AS day_us, type, count(*) AS n
