@@ -34,10 +34,7 @@ pub fn backup(source: &Path, target: &Path) -> StoreResult<BackupReport> {
         return Err(StoreError::Unavailable(format!("no store at {}", source.display())));
     }
     let mut pairs = vec![(derived_path(source), derived_path(target))];
-    // A store last opened before the ingestion log existed has no log file.
-    if log_path(source).exists() {
-        pairs.push((log_path(source), log_path(target)));
-    }
+    pairs.extend(log_pair(source, target));
     pairs.push((source.to_path_buf(), target.to_path_buf()));
     copy_all(&pairs, target)
 }
@@ -51,11 +48,15 @@ pub fn restore(backup: &Path, target: &Path) -> StoreResult<BackupReport> {
             return Err(StoreError::Unavailable(format!("{} is missing from the backup", from.display())));
         }
     }
-    // Backups taken before the ingestion log existed have no log file.
-    if log_path(backup).exists() {
-        pairs.push((log_path(backup), log_path(target)));
-    }
+    pairs.extend(log_pair(backup, target));
     copy_all(&pairs, target)
+}
+
+/// The ingestion log's (from, to), when `from` has one: a store last opened before the log
+/// existed, and a backup of it, have none.
+fn log_pair(from: &Path, to: &Path) -> Option<(PathBuf, PathBuf)> {
+    let log = log_path(from);
+    log.exists().then(|| (log, log_path(to)))
 }
 
 /// Copies each (from, to) in order into files that must not exist yet, then checks the copy
@@ -106,8 +107,11 @@ fn verify(primary: &Path) -> StoreResult<BackupReport> {
     let derived = derived_path(primary);
     let log = log_path(primary);
     let mut bytes = 0;
-    let files = [primary, derived.as_path(), log.as_path()];
-    for file in files.into_iter().filter(|file| *file != log || log.exists()) {
+    let mut files = vec![primary, derived.as_path()];
+    if log.exists() {
+        files.push(log.as_path());
+    }
+    for file in files {
         let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let check: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
         if check != "ok" {

@@ -117,7 +117,8 @@ pub(crate) struct SqliteStore {
     derived_writer: Arc<Mutex<Connection>>,
     readers: deadpool::unmanaged::Pool<Connection>,
     /// The tombstones of the `erasures` table, kept in memory: ingestion asks for every request
-    /// whether its users were erased. This process is the file's only writer.
+    /// whether its users were erased. Erasures are made by this process (the server); another
+    /// process opened on the same files (an import beside it) sees those made before it opened.
     erased: std::sync::RwLock<std::collections::HashSet<String>>,
     /// Dropping it stops the checkpoint thread.
     _checkpointer: mpsc::Sender<()>,
