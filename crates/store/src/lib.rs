@@ -32,7 +32,7 @@ pub use sqlite::backup::{BackupReport, backup as backup_sqlite, restore as resto
 pub use sqlite::files::store_files as sqlite_files;
 pub use sqlite::{SqliteOptions, Synchronous};
 pub use traits::{
-    AccountStore, AttendanceStore, AutomationStore, EventStore, InsightsStore, PrivacyStore, RegistryStore,
+    AccountStore, AttendanceStore, AutomationStore, BulkLoad, EventStore, InsightsStore, PrivacyStore, RegistryStore,
     SecurityStore, SegmentStore, SequenceStore, WebhookStore,
 };
 pub use webhooks::*;

@@ -141,6 +141,14 @@ pub struct CommitOptions {
     pub consent_default: Consent,
 }
 
+/// What a finished bulk load found at the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkLoaded {
+    /// Events answered `Accepted` when added that repeat the `message_id` of an event of the
+    /// same user added in an earlier batch: they were not kept.
+    pub late_duplicates: u64,
+}
+
 /// What happened to one event of a committed batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {

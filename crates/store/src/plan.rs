@@ -41,13 +41,15 @@ pub(crate) struct NewUser {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct BatchPlan {
+pub(crate) struct BatchPlan<'a> {
     /// One per event, in arrival order.
     pub outcomes: Vec<EventOutcome>,
     pub consents: Vec<ConsentRecord>,
     /// Events to insert, in arrival order: index in the batch and the session assigned.
     pub inserts: Vec<(usize, String)>,
     pub new_users: Vec<NewUser>,
+    /// The batch's users as the plan leaves them (known, consent); `latest` as given.
+    pub states: HashMap<&'a str, UserState>,
 }
 
 /// Events of a known user older than that user's latest stored event need the stored event
@@ -70,7 +72,7 @@ pub(crate) fn plan_batch<'a>(
     mut states: HashMap<&'a str, UserState>,
     predecessors: &HashMap<usize, SessionState>,
     options: &CommitOptions,
-) -> BatchPlan {
+) -> BatchPlan<'a> {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| {
         (&batch[a].user_id, batch[a].timestamp_us, a).cmp(&(&batch[b].user_id, batch[b].timestamp_us, b))
@@ -153,7 +155,7 @@ pub(crate) fn plan_batch<'a>(
     }
 
     let inserts = sessions.into_iter().enumerate().filter_map(|(index, session)| Some((index, session?))).collect();
-    BatchPlan { outcomes, consents, inserts, new_users }
+    BatchPlan { outcomes, consents, inserts, new_users, states }
 }
 
 #[cfg(test)]

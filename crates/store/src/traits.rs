@@ -97,6 +97,19 @@ pub trait SecurityStore: Send + Sync {
     async fn take_mfa_code(&self, user_id: &str, code_hash: &str, now_us: i64) -> StoreResult<bool>;
 }
 
+/// Many events loaded at once into a store that held none (`footprint import` into a new store):
+/// batches are judged as `commit_events` judges them, but written in one transaction whose
+/// indexes are built once at the end. Nothing is stored, nor visible, before `finish` answers;
+/// dropped unfinished, the load leaves the store as it was. While it lasts the load holds the
+/// store's writers: other writes of the same store wait for it.
+pub trait BulkLoad: Send + Sync {
+    /// Queues a batch (batches are judged in the order they are added); answers one outcome
+    /// per event, in order, once it is written into the load's transaction.
+    fn add(&self, batch: Vec<NewEvent>) -> tokio::sync::oneshot::Receiver<StoreResult<Vec<EventOutcome>>>;
+    /// Ends the load and commits it; answers once it is durable.
+    fn finish(self: Box<Self>) -> tokio::sync::oneshot::Receiver<StoreResult<BulkLoaded>>;
+}
+
 /// Consents, the event log (ingestion and the queries over it) and its retention.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -110,6 +123,12 @@ pub trait EventStore: Send + Sync {
     /// Judges and writes a batch in one transaction; one outcome per event, in order.
     /// Nothing is acknowledged before this returns, and this returns after the commit.
     async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>>;
+    /// A bulk load into a store that holds no events yet, judged like commits (see
+    /// [`BulkLoad`]); None when this store has events or offers no such load, and the events
+    /// go through `commit_events` instead.
+    async fn bulk_load(&self, _options: CommitOptions) -> StoreResult<Option<Box<dyn BulkLoad>>> {
+        Ok(None)
+    }
     async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>>;
     /// How many events a user has, and when the first and last happened.
     async fn user_activity(&self, user_key: &str) -> StoreResult<UserActivity>;

@@ -42,7 +42,18 @@ impl App {
         Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
+    /// The application without its background loops (processing, schedules, automation,
+    /// webhooks), for a command that moves data in or out and exits (`import`, `export`): the
+    /// server processes, and sends webhooks for, what such a command stored.
+    pub async fn build_for_command(config: Config) -> anyhow::Result<App> {
+        Self::assemble(config, Arc::new(SystemClock), false).await
+    }
+
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        Self::assemble(config, clock, true).await
+    }
+
+    async fn assemble(config: Config, clock: Arc<dyn Clock>, background: bool) -> anyhow::Result<App> {
         let config = Arc::new(config);
         let store = open_store(&config).await?;
         let (jwt_secret, keys) = resolve_secrets(&config, store.as_ref()).await?;
@@ -112,7 +123,9 @@ impl App {
         accounts::bootstrap_admin(&state)
             .await
             .map_err(|error| anyhow::anyhow!("cannot create the configured admin: {error}"))?;
-        jobs::start(&state).await.map_err(|error| anyhow::anyhow!("cannot start the background jobs: {error}"))?;
+        if background {
+            jobs::start(&state).await.map_err(|error| anyhow::anyhow!("cannot start the background jobs: {error}"))?;
+        }
         Ok(App { state, writer })
     }
 

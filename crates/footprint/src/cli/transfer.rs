@@ -93,7 +93,7 @@ pub async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
-    let app = App::build(config).await?;
+    let app = App::build_for_command(config).await?;
     let bar = bar("exported {pos} lines ({per_sec}, {elapsed})");
     let result = transfer::export_events(&app.state, &filter, &mut out, &|n| bar.set_position(n)).await;
     bar.finish_and_clear();
@@ -114,16 +114,16 @@ pub async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
             Box::new(BufReader::new(file))
         }
     };
-    let app = App::build(config).await?;
+    let app = App::build_for_command(config).await?;
     let bar = if args.json { ProgressBar::hidden() } else { bar("imported {pos} lines ({per_sec}, {elapsed})") };
     let name = args.file.to_string_lossy().to_ascii_lowercase();
     let csv =
         args.format.map_or(name.ends_with(".csv") || name.ends_with(".csv.gz"), |format| format == FileFormat::Csv);
     let progress = |n: usize| bar.set_position(n as u64);
     let result = if csv {
-        transfer::import_csv(&app.state, &mut input, &progress).await
+        transfer::import_csv(&app.state, &mut input, transfer::Storing::BulkIfEmpty, &progress).await
     } else {
-        transfer::import_events(&app.state, &mut input, &progress).await
+        transfer::import_events(&app.state, &mut input, transfer::Storing::BulkIfEmpty, &progress).await
     };
     bar.finish_and_clear();
     app.shutdown().await;

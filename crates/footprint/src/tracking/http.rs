@@ -391,9 +391,16 @@ async fn import_all(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim().to_ascii_lowercase().starts_with("text/csv"));
     let report = if csv {
-        crate::tracking::transfer::import_csv(&state, &mut input, &|_| {}).await?
+        crate::tracking::transfer::import_csv(&state, &mut input, crate::tracking::transfer::Storing::Commits, &|_| {})
+            .await?
     } else {
-        crate::tracking::transfer::import_events(&state, &mut input, &|_| {}).await?
+        crate::tracking::transfer::import_events(
+            &state,
+            &mut input,
+            crate::tracking::transfer::Storing::Commits,
+            &|_| {},
+        )
+        .await?
     };
     crate::accounts::audit::record(
         &state,

@@ -223,13 +223,33 @@ async fn refuse_erased(
 /// one result per item, rejections included, in order. Returns once everything accepted is
 /// committed.
 pub async fn ingest(state: &AppState, items: Vec<Result<ValidEvent, String>>) -> Result<Vec<EventResult>, ApiError> {
+    let (events, slots) = prepare(state, items).await?;
+    let retry_after_secs = state.config.ingest.retry_after_secs.as_secs();
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        state.ingest.submit(events).await.map_err(|error| queue_error(error, retry_after_secs))?
+    };
+    results(slots, outcomes)
+}
+
+/// A result per item of a batch: those decided before the store (rejected, erased), and a
+/// `None` for each event handed to the store, in order.
+pub(crate) type Slots = Vec<Option<EventResult>>;
+
+/// Turns valid items into events to store (ids, pseudonyms; those of erased users taken out)
+/// and the results decided without the store.
+pub(crate) async fn prepare(
+    state: &AppState,
+    items: Vec<Result<ValidEvent, String>>,
+) -> Result<(Vec<NewEvent>, Slots), ApiError> {
     let received_us = state.clock.now_us();
     let mut events = Vec::with_capacity(items.len());
-    let mut results = Vec::with_capacity(items.len());
+    let mut slots = Vec::with_capacity(items.len());
     for item in items {
         match item {
             Ok(valid) => {
-                results.push(None);
+                slots.push(None);
                 events.push(NewEvent {
                     event_id: ulid::Ulid::new().to_string(),
                     user_key: state.keys.pseudonymizer.user_key(valid.user_id.as_str()),
@@ -244,26 +264,28 @@ pub async fn ingest(state: &AppState, items: Vec<Result<ValidEvent, String>>) ->
                     consent: valid.consent,
                 });
             }
-            Err(reason) => results.push(Some(EventResult::Rejected { reason })),
+            Err(reason) => slots.push(Some(EventResult::Rejected { reason })),
         }
     }
-    refuse_erased(state, &mut events, &mut results).await?;
-    state.metrics.count_events("rejected", (results.len() - events.len()) as u64);
-    let n_valid = events.len();
-    let retry_after_secs = state.config.ingest.retry_after_secs.as_secs();
-    let outcomes = if events.is_empty() {
-        Vec::new()
-    } else {
-        state.ingest.submit(events).await.map_err(|error| queue_error(error, retry_after_secs))?
-    };
-    if outcomes.len() != n_valid {
-        return Err(ApiError::internal(format!("the store answered {} outcomes for {n_valid} events", outcomes.len())));
+    refuse_erased(state, &mut events, &mut slots).await?;
+    state.metrics.count_events("rejected", (slots.len() - events.len()) as u64);
+    Ok((events, slots))
+}
+
+/// Fills the slots left to the store with its outcomes, in order.
+pub(crate) fn results(slots: Slots, outcomes: Vec<EventOutcome>) -> Result<Vec<EventResult>, ApiError> {
+    let n_stored = slots.iter().filter(|slot| slot.is_none()).count();
+    if outcomes.len() != n_stored {
+        return Err(ApiError::internal(format!(
+            "the store answered {} outcomes for {n_stored} events",
+            outcomes.len()
+        )));
     }
     let mut outcomes = outcomes.into_iter();
-    let results = results
+    let results = slots
         .into_iter()
-        .map(|result| match result {
-            Some(rejected) => rejected,
+        .map(|slot| match slot {
+            Some(decided) => decided,
             None => match outcomes.next() {
                 Some(EventOutcome::Accepted { event_id, session_id }) => EventResult::Accepted { event_id, session_id },
                 Some(EventOutcome::Duplicate) => EventResult::Duplicate,

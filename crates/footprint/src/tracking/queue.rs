@@ -50,6 +50,7 @@ pub struct Ingestor {
     /// False once the writer task has ended, for whatever reason.
     writer_alive: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    commit: CommitOptions,
 }
 
 /// Owned by the server: closes the queue and waits for the writer to drain it.
@@ -91,8 +92,14 @@ impl Ingestor {
             closed: Arc::clone(&closed),
             writer_alive,
             metrics,
+            commit: options.commit,
         };
         (ingestor, WriterHandle { sender, closed, task })
+    }
+
+    /// How the store judges the events this queue commits.
+    pub fn commit_options(&self) -> CommitOptions {
+        self.commit
     }
 
     /// Queues the events and waits until they are committed; one outcome per event.

@@ -12,14 +12,14 @@ use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 
 use footprint_analytics::EventType;
-use footprint_store::{EventPosition, EventQuery};
+use footprint_store::{BulkLoad, EventPosition, EventQuery};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::state::AppState;
 use crate::kernel::error::ApiError;
 use crate::tracking::events::view;
-use crate::tracking::ingest::{EventResult, ingest, limits};
+use crate::tracking::ingest::{EventResult, ingest, limits, prepare, results};
 use crate::tracking::validate::{ValidEvent, validate_event};
 
 /// Events read from the store per page, and sent to the ingestion queue per batch.
@@ -274,6 +274,17 @@ impl ImportReport {
     }
 }
 
+/// How an import stores its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storing {
+    /// Through the ingestion queue, like any client's events (an import into a running server).
+    Commits,
+    /// Into a store that holds no events, as one bulk load whose indexes are built at the end
+    /// (`footprint import`); through the queue if the store holds events. The load holds the
+    /// store's writers until its events are stored: up to the first record line, or the end.
+    BulkIfEmpty,
+}
+
 /// One item of an import: its line number, and what the line holds (`None`: an empty line).
 type Item = (usize, Option<Result<Value, String>>);
 
@@ -283,6 +294,7 @@ type Item = (usize, Option<Result<Value, String>>);
 pub async fn import_events(
     state: &AppState,
     input: &mut (dyn BufRead + Send),
+    storing: Storing,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportReport, ApiError> {
     let mut text = String::new();
@@ -300,7 +312,7 @@ pub async fn import_events(
         }
         Ok(Some((number, Some(serde_json::from_str::<Value>(line).map_err(|error| format!("not JSON: {error}"))))))
     };
-    import_items(state, &mut next, progress).await
+    import_items(state, &mut next, storing, progress).await
 }
 
 /// Reads CSV events with a header row and ingests them like JSON lines: the columns of
@@ -309,6 +321,7 @@ pub async fn import_events(
 pub async fn import_csv(
     state: &AppState,
     input: &mut (dyn BufRead + Send),
+    storing: Storing,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportReport, ApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
@@ -337,7 +350,7 @@ pub async fn import_csv(
         let line = record.position().map_or(0, |position| position.line() as usize);
         Ok(Some((line, Some(csv_event(&headers, &record)))))
     };
-    import_items(state, &mut next, progress).await
+    import_items(state, &mut next, storing, progress).await
 }
 
 /// A CSV row as an event object.
@@ -373,9 +386,14 @@ fn csv_event(headers: &[String], record: &csv::StringRecord) -> Result<Value, St
 async fn import_items(
     state: &AppState,
     next: &mut (dyn FnMut() -> Result<Option<Item>, ApiError> + Send),
+    storing: Storing,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportReport, ApiError> {
     let mut report = ImportReport::default();
+    // A bulk load is tried once, at the first batch of events (the records an export writes
+    // first are stored before it).
+    let mut bulk_untried = storing == Storing::BulkIfEmpty;
+    let mut bulk: Option<Box<dyn BulkLoad>> = None;
     let limits = limits(state);
     let mut batch: Vec<(usize, Result<ValidEvent, String>)> = Vec::with_capacity(BATCH);
     // Batches in the ingestion queue at once, in line order: the queue commits them together.
@@ -415,8 +433,22 @@ async fn import_items(
         if batch.len() >= BATCH || (settle && !batch.is_empty()) {
             let lines: Vec<usize> = batch.iter().map(|(line, _)| *line).collect();
             let items: Vec<Result<ValidEvent, String>> = batch.drain(..).map(|(_, item)| item).collect();
-            let state = state.clone();
-            in_flight.push_back((lines, number, tokio::spawn(async move { ingest(&state, items).await })));
+            if std::mem::take(&mut bulk_untried) {
+                bulk = state.store.bulk_load(state.ingest.commit_options()).await?;
+            }
+            let task = match &bulk {
+                // Prepared here, in line order, so that the load judges batches in that order.
+                Some(load) => {
+                    let (events, slots) = prepare(state, items).await?;
+                    let written = load.add(events);
+                    tokio::spawn(async move { results(slots, written.await.map_err(ApiError::internal)??) })
+                }
+                None => {
+                    let state = state.clone();
+                    tokio::spawn(async move { ingest(&state, items).await })
+                }
+            };
+            in_flight.push_back((lines, number, task));
         }
         while in_flight.len() >= IN_FLIGHT || (settle && !in_flight.is_empty()) {
             let Some((lines, read_so_far, task)) = in_flight.pop_front() else { break };
@@ -433,6 +465,11 @@ async fn import_items(
                 }
             }
             progress(read_so_far);
+        }
+        if settle && let Some(load) = bulk.take() {
+            let loaded = load.finish().await.map_err(ApiError::internal)??;
+            report.imported -= loaded.late_duplicates as usize;
+            report.duplicates += loaded.late_duplicates as usize;
         }
         if let Some((kind, object)) = record {
             import_record(state, &kind, object, number, &mut report).await?;

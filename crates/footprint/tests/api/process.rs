@@ -79,6 +79,50 @@ pub fn start_binary_logging(data_dir: &Path, env: &[(&str, &str)], stderr: Stdio
     Server { child, address }
 }
 
+/// How long a command (`footprint import`, …) may take: far beyond what it takes.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs `footprint ARGS` on `data_dir` with the environment `start_binary` gives a server, to
+/// its end; answers its standard output. A failure or a command past the deadline fails the test.
+pub fn run_command(data_dir: &Path, args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_footprint"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FOOTPRINT_DATA_DIR", data_dir)
+        .env("FOOTPRINT_CONSENT_DEFAULT", "grant")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start footprint");
+    // Read on threads, so that a full pipe cannot stall the command.
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for footprint") {
+            break status;
+        }
+        if started.elapsed() > COMMAND_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("footprint {args:?} did not end within {COMMAND_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    assert!(status.success(), "footprint {args:?}: {status}\n{stderr}");
+    stdout
+}
+
 /// Logs in on the server at `address` and returns the access token.
 pub async fn login(client: &reqwest::Client, address: &str, username: &str, password: &str) -> String {
     let response = client

@@ -2,7 +2,7 @@
 //! imported into an empty store gives the same events, a second import stores nothing new, and
 //! bad lines are reported with their numbers, on both stores.
 
-use footprint::tracking::transfer::{ExportFilter, export_events, import_events};
+use footprint::tracking::transfer::{ExportFilter, Storing, export_events, import_events};
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
@@ -50,7 +50,7 @@ async fn round_trip(postgres: bool) {
     // Into an empty store: the same events.
     let target = granting(postgres).await;
     let text: String = exported.iter().map(|line| format!("{line}\n")).collect();
-    let report = import_events(&target.state, &mut text.as_bytes(), &|_| {}).await.unwrap();
+    let report = import_events(&target.state, &mut text.as_bytes(), Storing::BulkIfEmpty, &|_| {}).await.unwrap();
     assert_eq!((report.lines, report.imported, report.duplicates, report.rejected_count), (30, 30, 0, 0), "{report:?}");
     let imported = export(&target, &ExportFilter::default()).await;
     for (before, after) in exported.iter().zip(&imported) {
@@ -62,13 +62,13 @@ async fn round_trip(postgres: bool) {
         assert_eq!(&after["message_id"], identity);
     }
     // A second import stores nothing new.
-    let again = import_events(&target.state, &mut text.as_bytes(), &|_| {}).await.unwrap();
+    let again = import_events(&target.state, &mut text.as_bytes(), Storing::Commits, &|_| {}).await.unwrap();
     assert_eq!((again.imported, again.duplicates), (0, 30), "{again:?}");
     assert_eq!(export(&target, &ExportFilter::default()).await.len(), 30);
 
     // Bad lines are reported with their numbers; the good ones are kept.
     let mixed = "{\"user_id\": \"zoe\", \"type\": \"login\"}\n\nnot json\n{\"type\": \"login\"}\n{\"user_id\": \"zoe\", \"type\": \"logout\", \"timestamp\": \"soon\"}\n";
-    let report = import_events(&target.state, &mut mixed.as_bytes(), &|_| {}).await.unwrap();
+    let report = import_events(&target.state, &mut mixed.as_bytes(), Storing::Commits, &|_| {}).await.unwrap();
     assert_eq!((report.lines, report.imported, report.rejected_count), (4, 1, 3), "{report:?}");
     let numbers: Vec<usize> = report.rejected.iter().map(|r| r.line).collect();
     assert_eq!(numbers, [3, 4, 5], "{report:?}");
@@ -394,4 +394,53 @@ async fn accounts_and_attendance_travel_with_the_events_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_and_attendance_travel_with_the_events_on_postgres() {
     everything_travels(true).await;
+}
+
+/// `footprint import` as an operator runs it, into a new data directory (a bulk load), then
+/// `footprint export`: lines sent newest first across several batches get the sessions the
+/// 30-minute gap gives them in time order, each named after its first event; a line repeating
+/// an earlier `message_id` in a later batch is counted once, as a duplicate.
+#[test]
+fn the_import_command_loads_a_new_store_with_sessions_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("events.jsonl");
+    let mut lines = Vec::new();
+    // Five users, 500 events each, 10 minutes apart, with a 3-day pause after the 250th: two
+    // visits each. Written newest first, so every batch of 1 000 is older than the one before.
+    for k in (0..500).rev() {
+        for user in 0..5 {
+            let minutes = k * 10 + if k >= 250 { 3 * 24 * 60 } else { 0 };
+            let at = time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + minutes * 60).unwrap();
+            let at = at.format(&time::format_description::well_known::Rfc3339).unwrap();
+            lines.push(
+                json!({"user_id": format!("u{user}"), "type": "page_view", "timestamp": at, "message_id": format!("m-{user}-{k}")})
+                    .to_string(),
+            );
+        }
+    }
+    lines.push(lines[3].clone());
+    lines.push("not json".to_owned());
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let report = crate::process::run_command(&data, &["import", file.to_str().unwrap()]);
+    assert!(
+        report
+            .starts_with("2502 lines: 2500 events imported, 1 duplicates (already stored), 0 not collected, 1 refused"),
+        "{report}"
+    );
+    let exported = crate::process::run_command(&data, &["export"]);
+    let events: Vec<Value> = exported.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(events.len(), 2500);
+    for user in 0..5 {
+        let mut own: Vec<&Value> = events.iter().filter(|e| e["user_id"] == format!("u{user}")).collect();
+        own.sort_by_key(|e| e["timestamp"].as_str().unwrap().to_owned());
+        assert_eq!(own.len(), 500);
+        let sessions: Vec<&str> = own.iter().map(|e| e["session_id"].as_str().unwrap()).collect();
+        assert!(sessions[..250].iter().all(|s| *s == sessions[0]), "u{user}'s first visit is one session");
+        assert!(sessions[250..].iter().all(|s| *s == sessions[250]), "u{user}'s second visit is one session");
+        assert_ne!(sessions[0], sessions[250]);
+        assert_eq!(own[0]["event_id"], sessions[0], "a session is named after its first event");
+        assert_eq!(own[250]["event_id"], sessions[250]);
+    }
 }

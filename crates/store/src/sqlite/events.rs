@@ -17,7 +17,7 @@ use super::rows::{LINK_COLUMNS, consent_from_row, event_from_row, link_from_row}
 use crate::EventStore;
 use crate::error::StoreResult;
 use crate::model::*;
-use crate::plan::{RecordedConsent, UserState, needing_predecessor, plan_batch};
+use crate::plan::{BatchPlan, RecordedConsent, UserState, needing_predecessor, plan_batch};
 
 fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
     tx.prepare_cached(
@@ -66,16 +66,33 @@ fn session_state(latest: &Latest) -> SessionState {
     SessionState { session_id: latest.session_id.clone(), last_event_us: latest.ts_us }
 }
 
+/// Whether the store has seen an event of the user, and their latest recorded consent, as
+/// `conn` sees them.
+pub(super) fn recorded_user(conn: &Connection, user_id: &str) -> StoreResult<(bool, Option<RecordedConsent>)> {
+    let known: bool = conn
+        .prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1 AND first_seen_us IS NOT NULL")?
+        .query_row([user_id], |row| row.get(0))?;
+    let consent = conn
+        .prepare_cached(
+            "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([user_id], |row| {
+            Ok(RecordedConsent {
+                consent: Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? },
+                recorded_at_us: row.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok((known, consent))
+}
+
 fn load_user_states<'a>(writer: &mut LogWriter, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
     let mut states = HashMap::new();
     for event in batch {
         if states.contains_key(event.user_id.as_str()) {
             continue;
         }
-        let known: bool = writer
-            .primary
-            .prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1 AND first_seen_us IS NOT NULL")?
-            .query_row([&event.user_id], |row| row.get(0))?;
+        let (known, consent) = recorded_user(&writer.primary, &event.user_id)?;
         let latest = match writer.latest(&event.user_key) {
             _ if !known => None,
             Some(latest) => Some(session_state(latest)),
@@ -87,21 +104,25 @@ fn load_user_states<'a>(writer: &mut LogWriter, batch: &'a [NewEvent]) -> StoreR
                 found.as_ref().map(session_state)
             }
         };
-        let consent = writer
-            .primary
-            .prepare_cached(
-                "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([&event.user_id], |row| {
-                Ok(RecordedConsent {
-                    consent: Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? },
-                    recorded_at_us: row.get(3)?,
-                })
-            })
-            .optional()?;
         states.insert(event.user_id.as_str(), UserState { known, consent, latest });
     }
     Ok(states)
+}
+
+/// Writes what a plan records of people, in the primary file: its consent records and a row
+/// for each user seen for the first time.
+pub(super) fn write_people(tx: &Connection, plan: &BatchPlan) -> StoreResult<()> {
+    for record in &plan.consents {
+        insert_consent(tx, record)?;
+    }
+    let mut insert_user = tx.prepare_cached(
+        "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (user_id) DO UPDATE SET first_seen_us = coalesce(users.first_seen_us, excluded.first_seen_us)",
+    )?;
+    for user in &plan.new_users {
+        insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
+    }
+    Ok(())
 }
 
 /// The stored event at or before each listed event's time, for late events.
@@ -138,17 +159,7 @@ fn commit_events(
     if !plan.consents.is_empty() || !plan.new_users.is_empty() {
         let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);
         let primary_tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for record in &plan.consents {
-            insert_consent(&primary_tx, record)?;
-        }
-        let mut insert_user = primary_tx.prepare_cached(
-            "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (user_id) DO UPDATE SET first_seen_us = coalesce(users.first_seen_us, excluded.first_seen_us)",
-        )?;
-        for user in &plan.new_users {
-            insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
-        }
-        drop(insert_user);
+        write_people(&primary_tx, &plan)?;
         primary_tx.commit()?;
     }
     let mut appended = Vec::new();
@@ -298,6 +309,10 @@ impl EventStore for SqliteStore {
 
     async fn commit_events(&self, batch: Arc<[NewEvent]>, options: CommitOptions) -> StoreResult<Vec<EventOutcome>> {
         self.write_log(move |writer, primary| commit_events(writer, primary, &batch, &options)).await
+    }
+
+    async fn bulk_load(&self, options: CommitOptions) -> StoreResult<Option<Box<dyn crate::BulkLoad>>> {
+        super::bulk::start(Arc::clone(&self.writer), Arc::clone(&self.log), options).await
     }
 
     async fn events(&self, query: EventQuery) -> StoreResult<Vec<StoredEvent>> {

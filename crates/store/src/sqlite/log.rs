@@ -81,6 +81,11 @@ impl LogWriter {
         Ok(Self { conn, primary, next_seq, latest: HashMap::new(), waiting_max })
     }
 
+    /// Forgets every user's latest event (after a change other than a commit's appends).
+    pub fn forget_latest(&mut self) {
+        self.latest.clear();
+    }
+
     pub fn latest(&self, user_key: &str) -> Option<&Latest> {
         self.latest.get(user_key)
     }
@@ -136,7 +141,7 @@ pub(super) fn take_log_snapshot(tx: &Connection) -> StoreResult<()> {
 }
 
 /// Deletes from the log (on its writer) the rows a move copied into `events`.
-fn forget_moved(log: &Connection, until: i64) -> StoreResult<()> {
+pub(super) fn forget_moved(log: &Connection, until: i64) -> StoreResult<()> {
     log.execute("DELETE FROM event_log WHERE seq <= ?1", [until])?;
     Ok(())
 }
@@ -145,7 +150,7 @@ fn forget_moved(log: &Connection, until: i64) -> StoreResult<()> {
 /// on the primary writer; the greatest seq moved, or None when nothing waited.
 /// Where the last move ended is read inside the write transaction: another process's mover (a
 /// command run beside the server) cannot move the same rows.
-fn move_some(primary: &mut Connection, log_reader: &Connection) -> StoreResult<Option<i64>> {
+pub(super) fn move_some(primary: &mut Connection, log_reader: &Connection) -> StoreResult<Option<i64>> {
     let tx = primary.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let moved: i64 = tx.query_row("SELECT seq FROM event_log_moved", [], |row| row.get(0))?;
     let mut batch: Vec<[Value; 10]> = Vec::new();
@@ -256,7 +261,7 @@ pub(super) fn change_logged(
     change: &str,
     values: &[&dyn rusqlite::ToSql],
 ) -> StoreResult<u64> {
-    writer.latest.clear();
+    writer.forget_latest();
     let moved = writer.moved_seq()?;
     let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let unmoved: i64 = {

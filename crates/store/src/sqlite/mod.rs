@@ -13,6 +13,7 @@
 mod accounts;
 mod attendance;
 pub mod backup;
+mod bulk;
 mod events;
 pub(crate) mod files;
 mod insights;
