@@ -41,15 +41,13 @@ pub(crate) struct NewUser {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct BatchPlan<'a> {
+pub(crate) struct BatchPlan {
     /// One per event, in arrival order.
     pub outcomes: Vec<EventOutcome>,
     pub consents: Vec<ConsentRecord>,
     /// Events to insert, in arrival order: index in the batch and the session assigned.
     pub inserts: Vec<(usize, String)>,
     pub new_users: Vec<NewUser>,
-    /// The batch's users as the plan leaves them (known, consent); `latest` as given.
-    pub states: HashMap<&'a str, UserState>,
 }
 
 /// Events of a known user older than that user's latest stored event need the stored event
@@ -65,14 +63,15 @@ pub(crate) fn needing_predecessor(batch: &[NewEvent], states: &HashMap<&str, Use
     indexes
 }
 
-/// Judges every event of `batch`. `states` holds the state of the batch's users; `predecessors`
-/// the stored event at or before each event listed by [`needing_predecessor`].
+/// Judges every event of `batch`. `states` holds the state of the batch's users, and is left
+/// as the batch leaves them (known, consent; `latest` untouched); `predecessors` the stored
+/// event at or before each event listed by [`needing_predecessor`].
 pub(crate) fn plan_batch<'a>(
     batch: &'a [NewEvent],
-    mut states: HashMap<&'a str, UserState>,
+    states: &mut HashMap<&'a str, UserState>,
     predecessors: &HashMap<usize, SessionState>,
     options: &CommitOptions,
-) -> BatchPlan<'a> {
+) -> BatchPlan {
     let mut order: Vec<usize> = (0..batch.len()).collect();
     order.sort_by(|&a, &b| {
         (&batch[a].user_id, batch[a].timestamp_us, a).cmp(&(&batch[b].user_id, batch[b].timestamp_us, b))
@@ -155,7 +154,7 @@ pub(crate) fn plan_batch<'a>(
     }
 
     let inserts = sessions.into_iter().enumerate().filter_map(|(index, session)| Some((index, session?))).collect();
-    BatchPlan { outcomes, consents, inserts, new_users, states }
+    BatchPlan { outcomes, consents, inserts, new_users }
 }
 
 #[cfg(test)]
@@ -185,7 +184,7 @@ mod tests {
     }
 
     fn plan(batch: &[NewEvent], default: Consent) -> BatchPlan {
-        plan_batch(batch, HashMap::new(), &HashMap::new(), &options(default))
+        plan_batch(batch, &mut HashMap::new(), &HashMap::new(), &options(default))
     }
 
     fn sessions(plan: &BatchPlan) -> Vec<&str> {
@@ -219,7 +218,8 @@ mod tests {
         let states = HashMap::from([("u", UserState { known: true, consent: Some(withdrawn), latest: None })]);
         let mut stale = event(1, "u", 10);
         stale.consent = Some(Consent::GRANT_ALL);
-        let plan = plan_batch(std::slice::from_ref(&stale), states, &HashMap::new(), &options(Consent::GRANT_ALL));
+        let plan =
+            plan_batch(std::slice::from_ref(&stale), &mut { states }, &HashMap::new(), &options(Consent::GRANT_ALL));
         assert_eq!(plan.outcomes, vec![EventOutcome::NotCollected]);
         assert!(plan.consents.is_empty());
 
@@ -227,7 +227,8 @@ mod tests {
         let states = HashMap::from([("u", UserState { known: true, consent: Some(granted), latest: None })]);
         let mut stale = event(2, "u", 10);
         stale.consent = Some(Consent::DENY_ALL);
-        let plan = plan_batch(std::slice::from_ref(&stale), states, &HashMap::new(), &options(Consent::DENY_ALL));
+        let plan =
+            plan_batch(std::slice::from_ref(&stale), &mut { states }, &HashMap::new(), &options(Consent::DENY_ALL));
         assert!(matches!(plan.outcomes[0], EventOutcome::Accepted { .. }));
         assert!(plan.consents.is_empty());
     }
@@ -237,7 +238,7 @@ mod tests {
         let refused =
             RecordedConsent { consent: Consent { analytics: false, ..Consent::GRANT_ALL }, recorded_at_us: 0 };
         let states = HashMap::from([("u", UserState { known: true, consent: Some(refused), latest: None })]);
-        let plan = plan_batch(&[event(1, "u", 1)], states, &HashMap::new(), &options(Consent::GRANT_ALL));
+        let plan = plan_batch(&[event(1, "u", 1)], &mut { states }, &HashMap::new(), &options(Consent::GRANT_ALL));
         assert_eq!(plan.outcomes, vec![EventOutcome::NotCollected]);
     }
 
@@ -282,7 +283,7 @@ mod tests {
         let state = UserState { known: true, consent: None, latest: Some(latest) };
         let plan = plan_batch(
             &[event(1, "u", 5)],
-            HashMap::from([("u", state)]),
+            &mut HashMap::from([("u", state)]),
             &HashMap::new(),
             &options(Consent::GRANT_ALL),
         );
@@ -298,7 +299,7 @@ mod tests {
         assert_eq!(needing_predecessor(&batch, &states), vec![0, 1]);
         let predecessors =
             HashMap::from([(0, SessionState { session_id: "s-morning".into(), last_event_us: 80 * MINUTE })]);
-        let plan = plan_batch(&batch, states, &predecessors, &options(Consent::GRANT_ALL));
+        let plan = plan_batch(&batch, &mut { states }, &predecessors, &options(Consent::GRANT_ALL));
         assert_eq!(
             sessions(&plan),
             vec!["s-morning", "e2"],
@@ -313,11 +314,11 @@ mod tests {
         let latest = SessionState { session_id: "s-identified".into(), last_event_us: 20 * MINUTE };
         let states = HashMap::from([("u", UserState { known: true, consent: None, latest: Some(latest) })]);
         let batch = [event(1, "u", 18), event(2, "u", 19), event(3, "u", 1)];
-        let plan = plan_batch(&batch, states, &HashMap::new(), &options(Consent::GRANT_ALL));
+        let plan = plan_batch(&batch, &mut { states }, &HashMap::new(), &options(Consent::GRANT_ALL));
         assert_eq!(sessions(&plan), vec!["s-identified", "s-identified", "s-identified"]);
         let latest = SessionState { session_id: "s-later".into(), last_event_us: 60 * MINUTE };
         let states = HashMap::from([("u", UserState { known: true, consent: None, latest: Some(latest) })]);
-        let plan = plan_batch(&[event(4, "u", 10)], states, &HashMap::new(), &options(Consent::GRANT_ALL));
+        let plan = plan_batch(&[event(4, "u", 10)], &mut { states }, &HashMap::new(), &options(Consent::GRANT_ALL));
         assert_eq!(sessions(&plan), vec!["e4"], "50 minutes before the latest event is another visit");
     }
 

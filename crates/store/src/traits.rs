@@ -356,6 +356,6 @@ pub trait WebhookStore: Send + Sync {
     async fn claim_deliveries(&self, now_us: i64, lease_until_us: i64, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
     /// Logs an attempt and gives the delivery its new state (its lease ends).
     async fn record_attempt(&self, attempt: DeliveryAttempt, outcome: DeliveryOutcome) -> StoreResult<()>;
-    /// A webhook's latest deliveries, newest first, each with its attempts.
-    async fn deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
+    /// A webhook's, or a user's, latest deliveries, newest first, each with its attempts.
+    async fn deliveries(&self, of: DeliveriesOf, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;
 }

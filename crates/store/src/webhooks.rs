@@ -44,6 +44,25 @@ pub struct DeliveryRecord {
     pub log: Vec<DeliveryAttempt>,
 }
 
+/// Whose deliveries to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveriesOf {
+    /// A webhook's (`GET /api/v1/webhooks/{id}/deliveries`).
+    Webhook(String),
+    /// Those carrying a user's data (the user's privacy export).
+    User(String),
+}
+
+impl DeliveriesOf {
+    /// The column of `webhook_deliveries` to match, and the value.
+    pub fn condition(&self) -> (&'static str, &str) {
+        match self {
+            DeliveriesOf::Webhook(id) => ("webhook_id", id),
+            DeliveriesOf::User(id) => ("user_id", id),
+        }
+    }
+}
+
 /// One attempt to deliver: the receiver's status code, or why there was none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryAttempt {

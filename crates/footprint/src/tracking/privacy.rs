@@ -4,7 +4,7 @@
 
 use axum::body::{Body, Bytes};
 use footprint_analytics::UserId;
-use footprint_store::{Anonymization, Erasure, EventPosition, EventQuery, IdentityChange, UserRecord};
+use footprint_store::{Anonymization, DeliveriesOf, Erasure, EventPosition, EventQuery, IdentityChange, UserRecord};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -15,6 +15,7 @@ use crate::app::state::AppState;
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::tracking::{consent, events};
+use crate::webhooks::service::DeliveryView;
 
 /// What stands for an erased user in the audit log.
 pub const ERASED: &str = "erased-user";
@@ -169,6 +170,9 @@ pub async fn anonymize(state: &AppState, user_id: &UserId, actor: &str) -> Resul
     })
 }
 
+/// The user's webhook deliveries the export lists (the newest); past it, it says so.
+const DELIVERIES_LISTED: u32 = 10_000;
+
 /// Everything stored about the user, as one JSON document whose `events` are streamed a page
 /// at a time, so a long history never sits in memory whole.
 pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<Body, ApiError> {
@@ -248,6 +252,10 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
         .into_iter()
         .map(|link| json!({"anonymous_id": link.anonymous_id, "linked_at": rfc3339(link.linked_at_us)}))
         .collect();
+    // What webhooks were sent (or are still to be sent) about the user, newest first.
+    let deliveries = state.store.deliveries(DeliveriesOf::User(user_id.as_str().to_owned()), DELIVERIES_LISTED).await?;
+    let more_deliveries = deliveries.len() == DELIVERIES_LISTED as usize;
+    let deliveries: Vec<DeliveryView> = deliveries.into_iter().map(DeliveryView::from).collect();
     let head = json!({
         "user_id": user_id.as_str(),
         "exported_at": rfc3339(state.clock.now_us()),
@@ -260,6 +268,8 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
         "segment": segment,
         "attendance_registrations": attendance,
         "identity_links": identity_links,
+        "webhook_deliveries": deliveries,
+        "webhook_deliveries_truncated": more_deliveries,
     });
     audit::record(state, "privacy.export", Some(actor), Some(user_id.as_str()), "success", json!({})).await;
 

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 
 use footprint_analytics::segmentation::SegmentModel;
-use footprint_store::{ClusterAssignment, ClusterRun, DeliveryRecord, ModelRecord, NewDelivery, WebhookRecord};
+use footprint_store::{
+    ClusterAssignment, ClusterRun, DeliveriesOf, DeliveryRecord, ModelRecord, NewDelivery, WebhookRecord,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -226,7 +228,13 @@ pub async fn deliveries(state: &AppState, webhook_id: &str, limit: u32) -> Resul
     if !state.store.webhooks().await?.iter().any(|hook| hook.webhook_id == webhook_id) {
         return Err(ApiError::NotFound(format!("no webhook {webhook_id}")));
     }
-    Ok(state.store.deliveries(webhook_id, limit).await?.into_iter().map(DeliveryView::from).collect())
+    Ok(state
+        .store
+        .deliveries(DeliveriesOf::Webhook(webhook_id.to_owned()), limit)
+        .await?
+        .into_iter()
+        .map(DeliveryView::from)
+        .collect())
 }
 
 fn payload(kind: Kind, data: Value, now_us: i64) -> String {

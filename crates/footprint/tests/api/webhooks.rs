@@ -136,6 +136,16 @@ async fn delivers_signed_and_retries(postgres: bool) {
     );
     assert_eq!(all[0].1, *text, "a retry sends the same body");
 
+    // What was sent about u1 is in u1's privacy export.
+    let export = body(app.get("/api/v1/users/u1/export", Some(&app.admin_token)).await).await;
+    let sent = export["webhook_deliveries"].as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{export}");
+    assert_eq!(
+        (sent[0]["status"].as_str(), sent[0]["payload"]["data"]["type"].as_str()),
+        (Some("delivered"), Some("purchase"))
+    );
+    assert_eq!(export["webhook_deliveries_truncated"], false);
+
     let listed = body(app.get("/api/v1/webhooks", Some(&app.admin_token)).await).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert!(listed[0].get("secret").is_none());

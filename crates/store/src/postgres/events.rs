@@ -148,9 +148,9 @@ async fn commit_events(
     // commit order, so a processor following `seq` never passes an event still to be committed;
     // it also makes each batch's view of its users' state consistent.
     tx.execute(&tx.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?, &[&INGEST_LOCK]).await?;
-    let states = load_user_states(&tx, batch).await?;
+    let mut states = load_user_states(&tx, batch).await?;
     let predecessors = load_predecessors(&tx, batch, &needing_predecessor(batch, &states)).await?;
-    let mut plan = plan_batch(batch, states, &predecessors, options);
+    let mut plan = plan_batch(batch, &mut states, &predecessors, options);
 
     insert_consents(&tx, &plan.consents).await?;
     if !plan.new_users.is_empty() {

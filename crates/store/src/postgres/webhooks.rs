@@ -188,14 +188,15 @@ impl WebhookStore for PostgresStore {
         Ok(())
     }
 
-    async fn deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+    async fn deliveries(&self, of: DeliveriesOf, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
         let client = self.pool.get().await?;
+        let (column, value) = of.condition();
         let rows = client
             .query(
                 &format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY delivery_id DESC LIMIT $2"
+                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {column} = $1 ORDER BY delivery_id DESC LIMIT $2"
                 ),
-                &[&webhook_id, &i64::from(limit)],
+                &[&value, &i64::from(limit)],
             )
             .await?;
         let mut deliveries: Vec<DeliveryRecord> = rows.iter().map(delivery_from_row).collect();

@@ -205,7 +205,7 @@ impl Load {
                 self.out_of_order.insert(event.user_key.clone());
             }
         }
-        let plan = plan_batch(batch, states, &HashMap::new(), &self.options);
+        let plan = plan_batch(batch, &mut states, &HashMap::new(), &self.options);
         write_people(conn, &plan)?;
         let mut insert = conn.prepare_cached(
             "INSERT INTO events (seq, event_id, user_key, message_id, session_id, type, properties, context, ts_us, received_us)
@@ -240,7 +240,7 @@ impl Load {
                 }
             }
         }
-        for (user_id, mut state) in plan.states {
+        for (user_id, mut state) in states {
             if let Some(newer) = latest.remove(user_id)
                 && state.latest.as_ref().is_none_or(|kept| kept.last_event_us <= newer.last_event_us)
             {

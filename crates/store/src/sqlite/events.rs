@@ -152,9 +152,9 @@ fn commit_events(
     options: &CommitOptions,
 ) -> StoreResult<Vec<EventOutcome>> {
     super::log::bound_waiting(primary, writer)?;
-    let states = load_user_states(writer, batch)?;
+    let mut states = load_user_states(writer, batch)?;
     let predecessors = load_predecessors(&writer.primary, &writer.conn, batch, &needing_predecessor(batch, &states))?;
-    let mut plan = plan_batch(batch, states, &predecessors, options);
+    let mut plan = plan_batch(batch, &mut states, &predecessors, options);
 
     if !plan.consents.is_empty() || !plan.new_users.is_empty() {
         let mut conn = primary.lock().unwrap_or_else(PoisonError::into_inner);

@@ -198,14 +198,14 @@ impl WebhookStore for SqliteStore {
         .await
     }
 
-    async fn deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
-        let webhook_id = webhook_id.to_owned();
+    async fn deliveries(&self, of: DeliveriesOf, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
         self.read(move |conn| {
+            let (column, value) = of.condition();
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY delivery_id DESC LIMIT ?2"
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {column} = ?1 ORDER BY delivery_id DESC LIMIT ?2"
             ))?;
             let mut deliveries =
-                stmt.query_map(params![webhook_id, limit], delivery_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                stmt.query_map(params![value, limit], delivery_from_row)?.collect::<Result<Vec<_>, _>>()?;
             let mut attempts = conn.prepare_cached(
                 "SELECT delivery_id, attempt, at_us, status_code, error, duration_ms FROM webhook_attempts
                  WHERE delivery_id = ?1 ORDER BY attempt",

@@ -390,12 +390,16 @@ pub(super) async fn keeps_webhooks_and_their_outbox(db: &TestDb) {
     db.store.record_attempt(attempt(2, Some(200)), delivered).await.unwrap();
     assert!(db.store.claim_deliveries(10_000, 10_100, 10).await.unwrap().iter().all(|d| d.delivery_id != first));
 
-    let listed = db.store.deliveries("wh_1", 10).await.unwrap();
+    let listed = db.store.deliveries(DeliveriesOf::Webhook("wh_1".into()), 10).await.unwrap();
     assert_eq!(listed.len(), 2);
     let done = listed.iter().find(|d| d.delivery_id == first).unwrap();
     assert_eq!((done.status.as_str(), done.attempts, done.done_at_us), ("delivered", 2, Some(162)));
     assert_eq!(done.log, vec![attempt(1, None), attempt(2, Some(200))]);
 
+    // A user's deliveries, for their privacy export: ada's one, not bob's nor the one without a user.
+    let adas = db.store.deliveries(DeliveriesOf::User("ada".into()), 10).await.unwrap();
+    assert_eq!(adas.len(), 1);
+    assert_eq!((adas[0].webhook_id.as_str(), adas[0].user_id.as_deref()), ("wh_1", Some("ada")));
     // Erasure takes the user's deliveries; deleting a webhook takes its own.
     db.store
         .erase_user(Erasure {
@@ -408,8 +412,9 @@ pub(super) async fn keeps_webhooks_and_their_outbox(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!(db.store.deliveries("wh_1", 10).await.unwrap().len(), 1);
+    assert_eq!(db.store.deliveries(DeliveriesOf::Webhook("wh_1".into()), 10).await.unwrap().len(), 1);
+    assert!(db.store.deliveries(DeliveriesOf::User("ada".into()), 10).await.unwrap().is_empty());
     assert!(db.store.delete_webhook("wh_2").await.unwrap());
     assert!(!db.store.delete_webhook("wh_2").await.unwrap());
-    assert!(db.store.deliveries("wh_2", 10).await.unwrap().is_empty());
+    assert!(db.store.deliveries(DeliveriesOf::Webhook("wh_2".into()), 10).await.unwrap().is_empty());
 }
