@@ -86,7 +86,9 @@ pub enum Command {
     Export(transfer::ExportArgs),
     /// Ingest JSON lines (or CSV) of events through the usual validation, consent and durable
     /// path (idempotent through message_id), and the accounts, attendance records and consents
-    /// of an export, with a report of what was refused and why.
+    /// of an export, with a report of what was refused and why. Into a SQLite store without
+    /// events, a bulk load: one transaction, indexes built at the end, visible when it ends
+    /// (stop the server on those files first: it could not write meanwhile).
     #[command(
         after_help = "Example:\n  footprint import events.jsonl.gz\n  footprint export | FOOTPRINT_DATA_DIR=/srv/other footprint import - --json"
     )]
