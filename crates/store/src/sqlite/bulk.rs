@@ -23,8 +23,8 @@ use footprint_analytics::session::SessionState;
 use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
-use super::events::{recorded_user, write_people};
 use super::log::{self, LogWriter};
+use super::people::{recorded_user, write_people};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{BulkLoaded, CommitOptions, EventOutcome, NewEvent};
 use crate::plan::{UserState, plan_batch};

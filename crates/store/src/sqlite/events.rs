@@ -6,34 +6,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use footprint_analytics::Consent;
 use footprint_analytics::session::SessionState;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
 use super::log::{Latest, LogWriter, change_logged, over_both, read_log_first};
+use super::people::{insert_consent, recorded_user, write_people};
 use super::rows::{LINK_COLUMNS, consent_from_row, event_from_row, link_from_row};
 use crate::EventStore;
 use crate::error::StoreResult;
 use crate::model::*;
-use crate::plan::{BatchPlan, RecordedConsent, UserState, needing_predecessor, plan_batch};
-
-fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO consents (user_id, analytics, preferences, improvement, source, recorded_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        record.user_id,
-        record.consent.analytics,
-        record.consent.preferences,
-        record.consent.improvement,
-        record.source,
-        record.recorded_at_us
-    ])?;
-    Ok(())
-}
+use crate::plan::{UserState, needing_predecessor, plan_batch};
 
 /// The user's stored event at or before `at` (None: the latest), in `events` (read first) or
 /// in the log (whose rows leave it only under its writer, held here).
@@ -66,26 +50,6 @@ fn session_state(latest: &Latest) -> SessionState {
     SessionState { session_id: latest.session_id.clone(), last_event_us: latest.ts_us }
 }
 
-/// Whether the store has seen an event of the user, and their latest recorded consent, as
-/// `conn` sees them.
-pub(super) fn recorded_user(conn: &Connection, user_id: &str) -> StoreResult<(bool, Option<RecordedConsent>)> {
-    let known: bool = conn
-        .prepare_cached("SELECT count(*) > 0 FROM users WHERE user_id = ?1 AND first_seen_us IS NOT NULL")?
-        .query_row([user_id], |row| row.get(0))?;
-    let consent = conn
-        .prepare_cached(
-            "SELECT analytics, preferences, improvement, recorded_at_us FROM consents WHERE user_id = ?1 ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row([user_id], |row| {
-            Ok(RecordedConsent {
-                consent: Consent { analytics: row.get(0)?, preferences: row.get(1)?, improvement: row.get(2)? },
-                recorded_at_us: row.get(3)?,
-            })
-        })
-        .optional()?;
-    Ok((known, consent))
-}
-
 fn load_user_states<'a>(writer: &mut LogWriter, batch: &'a [NewEvent]) -> StoreResult<HashMap<&'a str, UserState>> {
     let mut states = HashMap::new();
     for event in batch {
@@ -107,22 +71,6 @@ fn load_user_states<'a>(writer: &mut LogWriter, batch: &'a [NewEvent]) -> StoreR
         states.insert(event.user_id.as_str(), UserState { known, consent, latest });
     }
     Ok(states)
-}
-
-/// Writes what a plan records of people, in the primary file: its consent records and a row
-/// for each user seen for the first time.
-pub(super) fn write_people(tx: &Connection, plan: &BatchPlan) -> StoreResult<()> {
-    for record in &plan.consents {
-        insert_consent(tx, record)?;
-    }
-    let mut insert_user = tx.prepare_cached(
-        "INSERT INTO users (user_id, user_key, first_seen_us, created_at_us, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?4)
-         ON CONFLICT (user_id) DO UPDATE SET first_seen_us = coalesce(users.first_seen_us, excluded.first_seen_us)",
-    )?;
-    for user in &plan.new_users {
-        insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
-    }
-    Ok(())
 }
 
 /// The stored event at or before each listed event's time, for late events.

@@ -18,6 +18,7 @@ mod events;
 pub(crate) mod files;
 mod insights;
 pub(crate) mod log;
+mod people;
 mod privacy;
 mod registry;
 mod rows;
