@@ -138,7 +138,9 @@ pub fn run(eval: &AttendanceEval) -> anyhow::Result<()> {
         }
         _ => bail!("give --csv FILE or --generated"),
     };
+    let phases = super::Phases::start(format!("training and testing on {}", data.name));
     let report = evaluate(&data, eval)?;
+    drop(phases);
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -14,7 +14,9 @@ use super::ChurnEval;
 use super::sequences::open;
 
 pub fn run(eval: &ChurnEval) -> anyhow::Result<()> {
+    let phases = super::Phases::start("reading, training and testing".to_owned());
     let report = evaluate(eval)?;
+    drop(phases);
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

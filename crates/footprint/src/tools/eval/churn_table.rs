@@ -41,7 +41,9 @@ fn truthy(text: &str) -> Option<bool> {
 }
 
 pub fn run(eval: &ChurnEval, label: &str) -> anyhow::Result<()> {
+    let phases = super::Phases::start(format!("reading, training and testing against {label}"));
     let report = evaluate(eval, label)?;
+    drop(phases);
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -87,7 +87,9 @@ struct Report {
 
 pub fn run(eval: &ClusteringEval) -> anyhow::Result<()> {
     anyhow::ensure!(eval.k.is_none_or(|k| k >= 1), "--k must be at least 1");
+    let phases = super::Phases::start(format!("reading and clustering {}", eval.csv.display()));
     let report = evaluate(eval)?;
+    drop(phases);
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -146,6 +146,34 @@ fn sequences_timed(format: SequenceFormat) -> bool {
     matches!(format, SequenceFormat::Csv)
 }
 
+/// A spinner on standard error while an evaluation runs, naming the phase under way and the
+/// time taken (plain lines when standard error is not a terminal); cleared when dropped, before
+/// the report is printed.
+struct Phases(indicatif::ProgressBar);
+
+impl Phases {
+    fn start(phase: String) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(None, crate::cli::progress::draw_target());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar.set_message(phase);
+        Self(bar)
+    }
+
+    fn next(&self, phase: String) {
+        self.0.set_message(phase);
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::NextAction(eval) => next_action(&eval),
@@ -159,6 +187,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
 }
 
 fn next_action(eval: &NextActionEval) -> anyhow::Result<()> {
+    let phases = Phases::start(format!("reading {}", eval.file.display()));
     let sequences = match eval.format {
         SequenceFormat::Csv => sequences::load_csv(&eval.file, &sequences::CsvColumns::from(eval))?,
         SequenceFormat::Msnbc => sequences::load_msnbc(&eval.file)?,
@@ -176,7 +205,13 @@ fn next_action(eval: &NextActionEval) -> anyhow::Result<()> {
         SplitMode::Random => Split::Random(eval.seed),
     };
     let (train, test) = split_train_test(sequences, split, 2.0 / 3.0);
+    phases.next(format!(
+        "training on {} sequences, predicting every action of {} (and the baselines)",
+        train.len(),
+        test.len()
+    ));
     let report = evaluate_next_action(&train, &test, &config);
+    drop(phases);
     if eval.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
