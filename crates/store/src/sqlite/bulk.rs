@@ -314,20 +314,19 @@ impl Load {
         }
         conn.execute_batch(
             "CREATE TEMP TABLE bulk_sessions (seq INTEGER PRIMARY KEY, label TEXT NOT NULL);
-             CREATE TEMP TABLE bulk_first_seen (user_key TEXT PRIMARY KEY, first_us INTEGER NOT NULL);",
+             CREATE TEMP TABLE bulk_first_seen (user INTEGER PRIMARY KEY, first_us INTEGER NOT NULL);",
         )?;
         let started = std::time::Instant::now();
         {
             // Each user's events in time order, a user after another (numbered by `o.rowid`).
             let mut select = conn.prepare(
-                "SELECT o.rowid, e.seq, e.ts_us, e.event_id, e.session_id, g.seq IS NOT NULL, o.user_key FROM events e
+                "SELECT o.rowid, e.seq, e.ts_us, e.event_id, e.session_id, g.seq IS NOT NULL FROM events e
                  JOIN temp.bulk_out_of_order o ON o.user_key = e.user_key
                  LEFT JOIN temp.bulk_given_sessions g ON g.seq = e.seq
                  ORDER BY o.rowid, e.ts_us, e.seq",
             )?;
             let mut relabel = conn.prepare("INSERT INTO temp.bulk_sessions (seq, label) VALUES (?1, ?2)")?;
-            let mut first_seen =
-                conn.prepare("INSERT INTO temp.bulk_first_seen (user_key, first_us) VALUES (?1, ?2)")?;
+            let mut first_seen = conn.prepare("INSERT INTO temp.bulk_first_seen (user, first_us) VALUES (?1, ?2)")?;
             let mut rows = select.query([])?;
             // The previous event's user, time and session.
             let mut previous: Option<(i64, i64, String)> = None;
@@ -335,7 +334,7 @@ impl Load {
                 let (user, seq, ts_us): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
                 let (event_id, stored, given): (String, String, bool) = (row.get(3)?, row.get(4)?, row.get(5)?);
                 if previous.as_ref().is_none_or(|(previous_user, _, _)| *previous_user != user) {
-                    first_seen.execute(params![row.get::<_, String>(6)?, ts_us])?;
+                    first_seen.execute(params![user, ts_us])?;
                 }
                 let label = match previous {
                     _ if given => stored.clone(),
@@ -355,8 +354,9 @@ impl Load {
         let walked = started.elapsed();
         conn.execute_batch(
             "UPDATE events SET session_id = s.label FROM temp.bulk_sessions s WHERE events.seq = s.seq;
-             UPDATE users SET first_seen_us = f.first_us FROM temp.bulk_first_seen f
-             WHERE users.user_key = f.user_key AND users.first_seen_us > f.first_us;
+             UPDATE users SET first_seen_us = f.first_us
+             FROM temp.bulk_first_seen f JOIN temp.bulk_out_of_order o ON o.rowid = f.user
+             WHERE users.user_key = o.user_key AND users.first_seen_us > f.first_us;
              DROP TABLE temp.bulk_sessions;
              DROP TABLE temp.bulk_first_seen;
              DROP TABLE temp.bulk_out_of_order;",
