@@ -24,7 +24,7 @@ use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
 use super::log::{self, LogWriter};
-use super::people::{recorded_user, write_people};
+use super::people::{event_row, recorded_user, write_people};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{BulkLoaded, CommitOptions, EventOutcome, NewEvent};
 use crate::plan::{UserState, plan_batch};
@@ -37,14 +37,13 @@ enum Command {
 
 /// The handle the caller keeps; the work happens on the load's thread.
 struct SqliteBulkLoad {
-    commands: Mutex<mpsc::Sender<Command>>,
+    commands: mpsc::Sender<Command>,
 }
 
 impl BulkLoad for SqliteBulkLoad {
     fn add(&self, batch: Vec<NewEvent>) -> oneshot::Receiver<StoreResult<Vec<EventOutcome>>> {
         let (answer, answered) = oneshot::channel();
-        let commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(mpsc::SendError(Command::Add(_, answer))) = commands.send(Command::Add(batch, answer)) {
+        if let Err(mpsc::SendError(Command::Add(_, answer))) = self.commands.send(Command::Add(batch, answer)) {
             let _ = answer.send(Err(ended()));
         }
         answered
@@ -52,8 +51,7 @@ impl BulkLoad for SqliteBulkLoad {
 
     fn finish(self: Box<Self>) -> oneshot::Receiver<StoreResult<BulkLoaded>> {
         let (answer, answered) = oneshot::channel();
-        let commands = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(mpsc::SendError(Command::Finish(answer))) = commands.send(Command::Finish(answer)) {
+        if let Err(mpsc::SendError(Command::Finish(answer))) = self.commands.send(Command::Finish(answer)) {
             let _ = answer.send(Err(ended()));
         }
         answered
@@ -77,7 +75,7 @@ pub(super) async fn start(
         .spawn(move || run(&primary, &log, options, &received, ready))
         .map_err(|error| StoreError::Other(Box::new(error)))?;
     let empty = started.await.map_err(|_| ended())??;
-    Ok(empty.then(|| Box::new(SqliteBulkLoad { commands: Mutex::new(commands) }) as Box<dyn BulkLoad>))
+    Ok(empty.then(|| Box::new(SqliteBulkLoad { commands }) as Box<dyn BulkLoad>))
 }
 
 /// The load's thread: takes the writers, answers `ready` (false: the store holds events and
@@ -215,18 +213,7 @@ impl Load {
         let mut latest: HashMap<&str, SessionState> = HashMap::new();
         for (index, session_id) in &plan.inserts {
             let event = &batch[*index];
-            insert.execute(params![
-                self.next_seq,
-                event.event_id,
-                event.user_key,
-                event.message_id,
-                session_id,
-                event.event_type,
-                event.properties,
-                event.context,
-                event.timestamp_us,
-                event.received_us
-            ])?;
+            insert.execute(event_row(&self.next_seq, event, session_id))?;
             if event.session_id.is_some() {
                 given.execute([self.next_seq])?;
             }
@@ -262,12 +249,13 @@ impl Load {
             .iter()
             .map(|(_, sql)| sql)
             .partition(|sql| sql.to_ascii_uppercase().starts_with("CREATE UNIQUE"));
-        let mut late_duplicates = 0;
+        let (mut late_duplicates, mut deduplicated) = (0, false);
         for sql in unique {
             match conn.execute_batch(sql) {
                 Err(rusqlite::Error::SqliteFailure(failure, _))
-                    if failure.code == ErrorCode::ConstraintViolation && late_duplicates == 0 =>
+                    if failure.code == ErrorCode::ConstraintViolation && !deduplicated =>
                 {
+                    deduplicated = true;
                     late_duplicates = conn.execute(
                         "DELETE FROM events WHERE message_id IS NOT NULL AND seq NOT IN
                          (SELECT min(seq) FROM events WHERE message_id IS NOT NULL GROUP BY user_key, message_id)",
@@ -278,9 +266,9 @@ impl Load {
                 other => other?,
             }
         }
-        tracing::debug!(elapsed = ?started.elapsed(), "unique indexes");
+        let unique_built = started.elapsed();
         self.sessions_in_time_order(conn)?;
-        tracing::debug!(elapsed = ?started.elapsed(), "sessions");
+        let sessions = started.elapsed() - unique_built;
         for sql in others {
             conn.execute_batch(sql)?;
         }
@@ -297,7 +285,7 @@ impl Load {
                 tracing::warn!(error = %error, "the WAL's checkpoint after a bulk load failed; the checkpointer will copy it later")
             }
         }
-        tracing::debug!(?indexed, committed = ?started.elapsed() - indexed, late_duplicates,
+        tracing::debug!(?unique_built, ?sessions, ?indexed, committed = ?started.elapsed() - indexed, late_duplicates,
             out_of_order = self.out_of_order.len(), "bulk load finished");
         Ok(BulkLoaded { late_duplicates })
     }

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
 use super::log::{Latest, LogWriter, change_logged, over_both, read_log_first};
-use super::people::{insert_consent, recorded_user, write_people};
+use super::people::{event_row, insert_consent, recorded_user, write_people};
 use super::rows::{LINK_COLUMNS, consent_from_row, event_from_row, link_from_row};
 use crate::EventStore;
 use crate::error::StoreResult;
@@ -129,19 +129,7 @@ fn commit_events(
                 Some(message_id) => moved.query_row(params![event.user_key, message_id], |row| row.get(0))?,
                 None => false,
             };
-            let inserted = !known_message
-                && insert_event.execute(params![
-                    next_seq,
-                    event.event_id,
-                    event.user_key,
-                    event.message_id,
-                    session_id,
-                    event.event_type,
-                    event.properties,
-                    event.context,
-                    event.timestamp_us,
-                    event.received_us
-                ])? > 0;
+            let inserted = !known_message && insert_event.execute(event_row(&next_seq, event, session_id))? > 0;
             if inserted {
                 appended.push((*index, next_seq, session_id));
                 next_seq += 1;

@@ -1,12 +1,12 @@
 //! What a commit (or a bulk load) reads and records of people in the primary file: whether a
 //! user was seen before and their latest consent; the consent records and first sightings a
-//! batch's plan adds.
+//! batch's plan adds; and the values of an event's row, as a commit and a bulk load write it.
 
 use footprint_analytics::Consent;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use crate::error::StoreResult;
-use crate::model::ConsentRecord;
+use crate::model::{ConsentRecord, NewEvent};
 use crate::plan::{BatchPlan, RecordedConsent};
 
 pub(super) fn insert_consent(tx: &Connection, record: &ConsentRecord) -> StoreResult<()> {
@@ -59,4 +59,22 @@ pub(super) fn write_people(tx: &Connection, plan: &BatchPlan) -> StoreResult<()>
         insert_user.execute(params![user.user_id, user.user_key, user.first_seen_us, user.now_us])?;
     }
     Ok(())
+}
+
+/// The values of an event's row in `events` or `event_log`, in their columns' order: `seq`,
+/// `event_id`, `user_key`, `message_id`, `session_id`, `type`, `properties`, `context`, `ts_us`,
+/// `received_us`.
+pub(super) fn event_row<'a>(seq: &'a i64, event: &'a NewEvent, session_id: &'a dyn ToSql) -> [&'a dyn ToSql; 10] {
+    [
+        seq,
+        &event.event_id,
+        &event.user_key,
+        &event.message_id,
+        session_id,
+        &event.event_type,
+        &event.properties,
+        &event.context,
+        &event.timestamp_us,
+        &event.received_us,
+    ]
 }
