@@ -13,28 +13,8 @@ use std::time::Duration;
 use footprint_analytics::Consent;
 use footprint_store::*;
 
-const MINUTE: i64 = 60_000_000;
-const T0: i64 = 1_700_000_000_000_000;
-
-fn event(n: u32, user: &str, minute: i64, message_id: Option<&str>) -> NewEvent {
-    NewEvent {
-        event_id: format!("01EVENT{n:019}"),
-        user_id: user.to_owned(),
-        user_key: format!("key-{user}"),
-        message_id: message_id.map(str::to_owned),
-        session_id: None,
-        event_type: "page_view".to_owned(),
-        properties: format!(r#"{{"n": {n}}}"#),
-        context: "{}".to_owned(),
-        timestamp_us: T0 + minute * MINUTE,
-        received_us: T0 + 5,
-        consent: None,
-    }
-}
-
-fn granting() -> CommitOptions {
-    CommitOptions { session_gap_us: 30 * MINUTE, consent_default: Consent::GRANT_ALL }
-}
+mod common;
+use common::{MINUTE, T0, event, granting};
 
 async fn open_store(path: &Path) -> Arc<dyn Store> {
     open(&StoreLocation::Sqlite(path.to_owned()), &SqliteOptions::default(), &PostgresOptions::default()).await.unwrap()

@@ -9,31 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use footprint_analytics::Consent;
 use footprint_store::*;
 
-const MINUTE: i64 = 60_000_000;
-const T0: i64 = 1_700_000_000_000_000;
-
-fn event(n: u32, user: &str, minute: i64, message_id: Option<&str>) -> NewEvent {
-    NewEvent {
-        event_id: format!("01EVENT{n:019}"),
-        user_id: user.to_owned(),
-        user_key: format!("key-{user}"),
-        message_id: message_id.map(str::to_owned),
-        session_id: None,
-        event_type: "page_view".to_owned(),
-        properties: format!(r#"{{"n": {n}}}"#),
-        context: "{}".to_owned(),
-        timestamp_us: T0 + minute * MINUTE,
-        received_us: T0 + minute * MINUTE + 5,
-        consent: None,
-    }
-}
-
-fn granting() -> CommitOptions {
-    CommitOptions { session_gap_us: 30 * MINUTE, consent_default: Consent::GRANT_ALL }
-}
+mod common;
+use common::{MINUTE, T0, event, granting};
 
 /// The mover runs when the store opens and closes only: what is committed stays in the log.
 async fn open_holding(path: &Path) -> Arc<dyn Store> {
