@@ -253,8 +253,11 @@ pub async fn export(state: &AppState, user_id: &UserId, actor: &str) -> Result<B
         .map(|link| json!({"anonymous_id": link.anonymous_id, "linked_at": rfc3339(link.linked_at_us)}))
         .collect();
     // What webhooks were sent (or are still to be sent) about the user, newest first.
-    let deliveries = state.store.deliveries(DeliveriesOf::User(user_id.as_str().to_owned()), DELIVERIES_LISTED).await?;
-    let more_deliveries = deliveries.len() == DELIVERIES_LISTED as usize;
+    // One more than listed is read, to know whether there are more.
+    let mut deliveries =
+        state.store.deliveries(DeliveriesOf::User(user_id.as_str().to_owned()), DELIVERIES_LISTED + 1).await?;
+    let more_deliveries = deliveries.len() > DELIVERIES_LISTED as usize;
+    deliveries.truncate(DELIVERIES_LISTED as usize);
     let deliveries: Vec<DeliveryView> = deliveries.into_iter().map(DeliveryView::from).collect();
     let head = json!({
         "user_id": user_id.as_str(),
