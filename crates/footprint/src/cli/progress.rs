@@ -6,10 +6,17 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressDrawTarget, TermLike};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// Time between two plain lines.
 const EVERY: Duration = Duration::from_secs(5);
+
+/// A bar without a length (a counter or a spinner) drawing to [`draw_target`] in `template`.
+pub fn bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, draw_target());
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar
+}
 
 /// Where progress bars draw: standard error as a bar on a terminal, as plain lines otherwise.
 pub fn draw_target() -> ProgressDrawTarget {

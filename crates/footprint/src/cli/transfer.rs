@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::app::config::Config;
 use crate::app::server::App;
+use crate::cli::progress::bar;
 use crate::tracking::transfer::{self, ExportFilter};
 
 #[derive(Debug, Args)]
@@ -64,12 +65,6 @@ pub struct ImportArgs {
     /// jsonl or csv; by default, csv for a `.csv` or `.csv.gz` file, jsonl otherwise.
     #[arg(long, value_enum)]
     pub format: Option<FileFormat>,
-}
-
-fn bar(template: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, crate::cli::progress::draw_target());
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
-    bar
 }
 
 fn instant(field: &str, text: Option<&str>) -> anyhow::Result<Option<i64>> {

@@ -6,7 +6,8 @@
 //! under its `event_id` as its message id). Records other than events carry a `kind`:
 //! `account` (`accounts::transfer`), `attendance_organization` and `attendance_event`
 //! (`attendance::transfer`), `consent`; an export writes them before the events, and an import
-//! stores everything read before a record first.
+//! stores everything read before a record first. The command line's import into a store with no
+//! events writes them as one bulk load instead of commits ([`Storing`]), judged the same way.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};

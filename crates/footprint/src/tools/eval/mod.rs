@@ -153,11 +153,7 @@ struct Phases(indicatif::ProgressBar);
 
 impl Phases {
     fn start(phase: String) -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(None, crate::cli::progress::draw_target());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
+        let bar = crate::cli::progress::bar("{spinner} {msg} ({elapsed})");
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar.set_message(phase);
         Self(bar)
