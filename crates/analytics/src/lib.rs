@@ -4,6 +4,7 @@
 //! no I/O, no async, no clock. A value of a domain type (`UserId`, `EventType`, …)
 //! that exists is valid; the code behind the edge never re-checks it.
 
+pub mod activity;
 pub mod attendance;
 pub mod calibration;
 pub mod churn;

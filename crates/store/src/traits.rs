@@ -1,6 +1,7 @@
 //! The store's contract, one trait per area; [`crate::Store`] gathers them. Each backend
 //! implements each area in its module of the same name (`sqlite/accounts.rs`, …).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -351,6 +352,12 @@ pub trait WebhookStore: Send + Sync {
     /// watermark is still `expected`, moving it to `new` in the same transaction (false otherwise:
     /// another node dispatched that stretch).
     async fn queue_deliveries(&self, advance: Option<(i64, i64)>, deliveries: Vec<NewDelivery>) -> StoreResult<bool>;
+    /// The states `webhook_id` was last told of, by subject.
+    async fn webhook_marks(&self, webhook_id: &str) -> StoreResult<HashMap<String, String>>;
+    /// In one transaction, stores each mark whose subject is new or had another state and queues
+    /// its delivery, if it has one; a mark already at its state (another node stored it first)
+    /// queues nothing. Returns the deliveries queued.
+    async fn mark_and_queue(&self, marks: Vec<(WebhookMark, Option<NewDelivery>)>) -> StoreResult<usize>;
     /// Up to `limit` pending deliveries due at `now_us` whose lease has passed, leased until
     /// `lease_until_us` (another node does not take them meanwhile); oldest due first.
     async fn claim_deliveries(&self, now_us: i64, lease_until_us: i64, limit: u32) -> StoreResult<Vec<DeliveryRecord>>;

@@ -2,7 +2,7 @@
 //! attempts (the contract is `WebhookStore` in `traits.rs`).
 
 /// An outbound webhook: where to post, which happenings, and its signing secret (encrypted).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRecord {
     pub webhook_id: String,
     pub url: String,
@@ -12,6 +12,8 @@ pub struct WebhookRecord {
     pub secret_enc: String,
     /// Events up to this `seq` were stored before the webhook existed: they are not sent.
     pub from_seq: i64,
+    /// For the `churn.risk_crossed` kind: the churn probability whose crossing is announced.
+    pub churn_threshold: Option<f64>,
     pub created_by: String,
     pub created_at_us: i64,
 }
@@ -25,6 +27,18 @@ pub struct NewDelivery {
     pub user_id: Option<String>,
     pub payload: String,
     pub created_at_us: i64,
+}
+
+/// What a webhook was last told about one subject (a user's side of its churn threshold, an
+/// anomaly found): a happening is announced when the state of its subject changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookMark {
+    pub webhook_id: String,
+    pub subject: String,
+    pub state: String,
+    /// The user the subject is about, if any (erasure deletes their marks).
+    pub user_id: Option<String>,
+    pub at_us: i64,
 }
 
 /// One delivery of the outbox: `pending` until delivered, or `failed` once retries ran out.

@@ -66,24 +66,35 @@ pub async fn histories(
     left_out: &HashSet<String>,
 ) -> Result<Vec<(String, History)>, ApiError> {
     let mut histories = Vec::new();
-    let mut current: Vec<UserDay> = Vec::new();
-    let mut after = None;
-    let close = |days: &mut Vec<UserDay>, histories: &mut Vec<(String, History)>| {
+    each_users_days(state, from_day, |days| {
         if let Some(first) = days.first()
             && !left_out.contains(&first.user_key)
             && let Some(history) = history_of(days)
         {
             histories.push((first.user_key.clone(), history));
         }
-        days.clear();
-    };
+    })
+    .await?;
+    Ok(histories)
+}
+
+/// Calls `each` with every user's kept days from `from_day` on (a user at a time, in pseudonym
+/// order, days in order), reading the store a page at a time.
+pub async fn each_users_days(
+    state: &AppState,
+    from_day: i64,
+    mut each: impl FnMut(&[UserDay]),
+) -> Result<(), ApiError> {
+    let mut current: Vec<UserDay> = Vec::new();
+    let mut after = None;
     loop {
         let page = state.store.user_days_after(after.clone(), from_day, PAGE).await?;
         let full = page.len() == PAGE as usize;
         after = page.last().map(|day| (day.user_key.clone(), day.day));
         for day in page {
             if current.first().is_some_and(|first| first.user_key != day.user_key) {
-                close(&mut current, &mut histories);
+                each(&current);
+                current.clear();
             }
             current.push(day);
         }
@@ -91,8 +102,10 @@ pub async fn histories(
             break;
         }
     }
-    close(&mut current, &mut histories);
-    Ok(histories)
+    if !current.is_empty() {
+        each(&current);
+    }
+    Ok(())
 }
 
 /// The newest ready churn model, if any.
@@ -388,6 +401,22 @@ pub fn risk(record: &ModelRecord, model: &ChurnModel, days: &[UserDay], today: i
             brier: validation.and_then(|v| v.get("brier")).and_then(Value::as_f64),
         },
     })
+}
+
+/// The churn probability of each user active within the horizon before `today`, by pseudonym.
+pub fn score_active(
+    model: &ChurnModel,
+    histories: &[(String, History)],
+    today: i64,
+    horizon: u32,
+) -> Vec<(String, f64)> {
+    histories
+        .iter()
+        .filter(|(_, history)| history.active_between(today - i64::from(horizon), today) > 0)
+        .filter_map(|(key, history)| {
+            model.churn_probability(history, cutoff(history, today), horizon).map(|p| (key.clone(), p))
+        })
+        .collect()
 }
 
 /// The probability alone (no simulation, no factors).

@@ -202,11 +202,7 @@ async fn score_active(state: &AppState, now_us: i64) -> Result<ChurnLine, ApiErr
     let from_day = today - i64::from(model.history_days) - 1;
     let histories = churn::histories(state, from_day, &HashSet::new()).await?;
     let probabilities = tokio::task::spawn_blocking(move || {
-        histories
-            .iter()
-            .filter(|(_, history)| history.active_between(today - i64::from(horizon), today) > 0)
-            .filter_map(|(_, history)| model.churn_probability(history, churn::cutoff(history, today), horizon))
-            .collect::<Vec<f64>>()
+        churn::score_active(&model, &histories, today, horizon).into_iter().map(|(_, p)| p).collect::<Vec<f64>>()
     })
     .await
     .map_err(ApiError::internal)?;

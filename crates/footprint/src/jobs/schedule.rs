@@ -1,5 +1,6 @@
 //! Scheduled work, each job on its configured interval (0 turns it off), until shutdown: the
-//! retention clean-up, the match model's refit and the segmentation runs; between the
+//! retention clean-up, the match model's refit, the segmentation runs and the webhooks' watch
+//! for churn crossings and anomalies; between the
 //! scheduled segmentations, those the growth of the population calls for; and the flush of the
 //! requests counted per caller. Each run is recorded by the tasks tracker. (Seed 003's cron
 //! schedules are in `automation.rs`.)
@@ -44,6 +45,20 @@ pub fn start(state: &AppState) {
                 }
                 Err(error) => Err(error),
             }
+        });
+    }
+    let watch_every = state.config.webhooks.watch_interval_secs;
+    if !watch_every.is_zero() {
+        every(state, watch_every, crate::webhooks::watch::JOB, |state| async move {
+            let watched = crate::webhooks::watch::watch(&state).await?;
+            if watched != crate::webhooks::watch::Watched::default() {
+                tracing::info!(
+                    churn_crossings = watched.churn_crossings,
+                    anomalies = watched.anomalies,
+                    "webhook watch queued deliveries"
+                );
+            }
+            Ok(())
         });
     }
     if state.config.processing.segmentation_growth > 0.0 {

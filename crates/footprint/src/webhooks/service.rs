@@ -29,16 +29,26 @@ pub enum Kind {
     ModelTrained,
     /// A user's segment (by name) changed from one segmentation run to the next.
     SegmentChanged,
+    /// A user's churn risk crossed the webhook's threshold, up or down (found by the watch).
+    ChurnRiskCrossed,
+    /// A user's activity far from their own baseline, or attendance far from expectation (found
+    /// by the watch).
+    AnomalyDetected,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Event, Kind::ModelTrained, Kind::SegmentChanged];
+    pub const ALL: [Kind; 5] =
+        [Kind::Event, Kind::ModelTrained, Kind::SegmentChanged, Kind::ChurnRiskCrossed, Kind::AnomalyDetected];
+    /// The kinds, as a request names them.
+    const NAMES: &str = "event, model.trained, segment.changed, churn.risk_crossed, anomaly.detected";
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Event => "event",
             Kind::ModelTrained => "model.trained",
             Kind::SegmentChanged => "segment.changed",
+            Kind::ChurnRiskCrossed => "churn.risk_crossed",
+            Kind::AnomalyDetected => "anomaly.detected",
         }
     }
 
@@ -53,11 +63,14 @@ impl Kind {
 pub struct NewWebhook {
     /// Where deliveries are posted: an http or https URL.
     pub url: String,
-    /// `event`, `model.trained`, `segment.changed`.
+    /// `event`, `model.trained`, `segment.changed`, `churn.risk_crossed`, `anomaly.detected`.
     pub kinds: Vec<String>,
     /// For `event`: the event types wanted (none: every type).
     #[serde(default)]
     pub event_types: Vec<String>,
+    /// For `churn.risk_crossed`: the churn probability (between 0 and 1, exclusive) whose
+    /// crossing is announced; default 0.6, where a risk turns `high`.
+    pub churn_threshold: Option<f64>,
     /// The signing secret (16–200 characters); generated and shown once when absent.
     pub secret: Option<String>,
 }
@@ -68,6 +81,9 @@ pub struct WebhookView {
     pub url: String,
     pub kinds: Vec<String>,
     pub event_types: Vec<String>,
+    /// For `churn.risk_crossed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn_threshold: Option<f64>,
     pub created_by: String,
     pub created_at: String,
     /// Only in the creation's answer, and only when Footprint generated it.
@@ -82,6 +98,7 @@ impl WebhookView {
             url: hook.url.clone(),
             kinds: hook.kinds.clone(),
             event_types: hook.event_types.clone(),
+            churn_threshold: hook.churn_threshold,
             created_by: hook.created_by.clone(),
             created_at: rfc3339(hook.created_at_us),
             secret,
@@ -162,19 +179,31 @@ pub fn check_url(text: &str) -> Result<String, String> {
 pub async fn create(state: &AppState, new: NewWebhook, actor: &str) -> Result<WebhookView, ApiError> {
     let url = check_url(&new.url).map_err(ApiError::Validation)?;
     if new.kinds.is_empty() {
-        return Err(ApiError::Validation(
-            "kinds: name at least one of event, model.trained, segment.changed".to_owned(),
-        ));
+        return Err(ApiError::Validation(format!("kinds: name at least one of {}", Kind::NAMES)));
     }
     let mut kinds = Vec::new();
     for kind in &new.kinds {
-        let kind = Kind::parse(kind).ok_or_else(|| {
-            ApiError::Validation(format!("kinds: {kind:?} is not one of event, model.trained, segment.changed"))
-        })?;
+        let kind = Kind::parse(kind)
+            .ok_or_else(|| ApiError::Validation(format!("kinds: {kind:?} is not one of {}", Kind::NAMES)))?;
         if !kinds.contains(&kind.as_str().to_owned()) {
             kinds.push(kind.as_str().to_owned());
         }
     }
+    let watches_churn = kinds.iter().any(|kind| kind == Kind::ChurnRiskCrossed.as_str());
+    let churn_threshold = match new.churn_threshold {
+        Some(_) if !watches_churn => {
+            return Err(ApiError::Validation(
+                "churn_threshold: only for a webhook of the churn.risk_crossed kind".to_owned(),
+            ));
+        }
+        Some(threshold) if !(threshold > 0.0 && threshold < 1.0) => {
+            return Err(ApiError::Validation(
+                "churn_threshold: must be a probability between 0 and 1 (exclusive)".to_owned(),
+            ));
+        }
+        Some(threshold) => Some(threshold),
+        None => watches_churn.then_some(super::watch::DEFAULT_CHURN_THRESHOLD),
+    };
     for event_type in &new.event_types {
         footprint_analytics::EventType::parse(event_type)
             .map_err(|error| ApiError::Validation(format!("event_types: {error}")))?;
@@ -196,6 +225,7 @@ pub async fn create(state: &AppState, new: NewWebhook, actor: &str) -> Result<We
         event_types: new.event_types,
         secret_enc: state.keys.cipher.encrypt(&secret),
         from_seq: state.store.max_event_seq().await?,
+        churn_threshold,
         created_by: actor.to_owned(),
         created_at_us: state.clock.now_us(),
     };
@@ -237,7 +267,7 @@ pub async fn deliveries(state: &AppState, webhook_id: &str, limit: u32) -> Resul
         .collect())
 }
 
-fn payload(kind: Kind, data: Value, now_us: i64) -> String {
+pub(super) fn payload(kind: Kind, data: Value, now_us: i64) -> String {
     json!({"id": ulid::Ulid::new().to_string(), "kind": kind.as_str(), "created_at": rfc3339(now_us), "data": data})
         .to_string()
 }
@@ -337,7 +367,7 @@ pub async fn model_trained(state: &AppState, model: &ModelRecord) {
 }
 
 /// The webhooks subscribed to `kind`.
-async fn hooks_for(state: &AppState, kind: Kind) -> Result<Vec<WebhookRecord>, footprint_store::StoreError> {
+pub(super) async fn hooks_for(state: &AppState, kind: Kind) -> Result<Vec<WebhookRecord>, footprint_store::StoreError> {
     let hooks = state.store.webhooks().await?;
     Ok(hooks.into_iter().filter(|hook| hook.kinds.iter().any(|wanted| wanted == kind.as_str())).collect())
 }

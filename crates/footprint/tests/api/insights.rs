@@ -48,7 +48,7 @@ async fn an_empty_instance_has_insufficient_data_and_says_how_much_is_needed() {
 /// 100 users over 60 days: `stay-*` active 59 days ago and then every second day up to today,
 /// `leave-*` the same until 36–45 days ago, then never again. Each active day holds a page view,
 /// an item view and a purchase with a `revenue`.
-fn planted_history(now_us: i64) -> Vec<Value> {
+pub(crate) fn planted_history(now_us: i64) -> Vec<Value> {
     let mut events = Vec::new();
     for n in 0..100 {
         let (user, last_day_ago) =
@@ -83,7 +83,7 @@ async fn load_planted(app: &TestApp) {
     app.state.processor.catch_up(Duration::from_secs(30)).await.expect("processed");
 }
 
-async fn wait_until_ready(app: &TestApp, model_id: &str) -> Value {
+pub(crate) async fn wait_until_ready(app: &TestApp, model_id: &str) -> Value {
     for _ in 0..600 {
         let model = app.state.store.model(model_id).await.unwrap().expect("the model");
         match model.status.as_str() {

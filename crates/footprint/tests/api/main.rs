@@ -40,4 +40,5 @@ mod track;
 mod tracker;
 mod transfer;
 mod visualizations;
+mod webhook_watch;
 mod webhooks;

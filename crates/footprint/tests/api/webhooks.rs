@@ -19,16 +19,16 @@ const SECRET: &str = "a-very-secret-value-123";
 
 /// What the receiver got: each request's headers, body, and the status it answered.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, String, u16)>>>);
+pub(crate) struct Received(Arc<Mutex<Vec<(HeaderMap, String, u16)>>>);
 
 impl Received {
-    fn all(&self) -> Vec<(HeaderMap, String, u16)> {
+    pub(crate) fn all(&self) -> Vec<(HeaderMap, String, u16)> {
         self.0.lock().unwrap().clone()
     }
 }
 
 /// A receiver on `listener` that answers 500 to its first `failures` requests, then 200.
-fn receive(listener: tokio::net::TcpListener, failures: usize) -> Received {
+pub(crate) fn receive(listener: tokio::net::TcpListener, failures: usize) -> Received {
     let received = Received::default();
     let log = received.clone();
     let router = axum::Router::new().fallback(move |headers: HeaderMap, text: String| {
@@ -46,13 +46,13 @@ fn receive(listener: tokio::net::TcpListener, failures: usize) -> Received {
     received
 }
 
-async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
+pub(crate) async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     (listener, address)
 }
 
-fn quick(config: &mut footprint::Config) {
+pub(crate) fn quick(config: &mut footprint::Config) {
     config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant;
     config.webhooks.poll_ms = Duration::from_millis(50);
     config.webhooks.retry_base_ms = Duration::from_millis(100);
@@ -254,6 +254,15 @@ async fn webhook_routes_check_their_input_and_their_callers() {
         (json!({"url": "https://example.com/x", "kinds": ["churn.risk"]}), "kinds"),
         (json!({"url": "https://example.com/x", "kinds": []}), "kinds"),
         (json!({"url": "https://example.com/x", "kinds": ["event"], "secret": "short"}), "secret"),
+        (
+            json!({"url": "https://example.com/x", "kinds": ["churn.risk_crossed"], "churn_threshold": 1.5}),
+            "churn_threshold",
+        ),
+        (
+            json!({"url": "https://example.com/x", "kinds": ["churn.risk_crossed"], "churn_threshold": 0}),
+            "churn_threshold",
+        ),
+        (json!({"url": "https://example.com/x", "kinds": ["event"], "churn_threshold": 0.4}), "churn_threshold"),
     ] {
         let response = app.post_json("/api/v1/webhooks", Some(&app.admin_token), &hook).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{hook}");
@@ -270,6 +279,16 @@ async fn webhook_routes_check_their_input_and_their_callers() {
     assert_eq!(generated.status(), StatusCode::CREATED);
     let generated = body(generated).await;
     assert!(generated["secret"].as_str().unwrap().starts_with("whsec_"), "a generated secret is shown once");
+    assert!(generated.get("churn_threshold").is_none(), "{generated}");
+    let watching = app
+        .post_json(
+            "/api/v1/webhooks",
+            Some(&app.admin_token),
+            &json!({"url": "https://example.com/y", "kinds": ["churn.risk_crossed", "anomaly.detected"]}),
+        )
+        .await;
+    assert_eq!(watching.status(), StatusCode::CREATED);
+    assert_eq!(body(watching).await["churn_threshold"], json!(0.6), "the default threshold is shown");
     let id = generated["id"].as_str().unwrap().to_owned();
 
     let manager = app.user_with_role("hook-manager", footprint_analytics::Role::Manager).await;

@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("migrations/0023_attendance_organizations.sql")),
     (24, include_str!("migrations/0024_identity_links.sql")),
     (25, include_str!("migrations/0025_webhooks.sql")),
+    (26, include_str!("migrations/0026_webhook_marks.sql")),
 ];
 /// Held while migrating so that nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x666f_6f74_7072_696e;

@@ -73,7 +73,7 @@ async fn forget_user_rows(tx: &deadpool_postgres::Transaction<'_>, user_key: &st
     Ok(removed)
 }
 
-/// Webhook deliveries about the user, with their attempts.
+/// Webhook deliveries about the user, with their attempts, and what webhooks were told of them.
 async fn forget_deliveries(tx: &deadpool_postgres::Transaction<'_>, user_id: &str) -> StoreResult<()> {
     tx.execute(
         "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries WHERE user_id = $1)",
@@ -81,6 +81,7 @@ async fn forget_deliveries(tx: &deadpool_postgres::Transaction<'_>, user_id: &st
     )
     .await?;
     tx.execute("DELETE FROM webhook_deliveries WHERE user_id = $1", &[&user_id]).await?;
+    tx.execute("DELETE FROM webhook_marks WHERE user_id = $1", &[&user_id]).await?;
     Ok(())
 }
 

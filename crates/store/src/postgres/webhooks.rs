@@ -1,6 +1,8 @@
 //! Outbound webhooks on PostgreSQL: deliveries are claimed with `FOR UPDATE SKIP LOCKED` and a
 //! lease, so that each node sends different ones.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
@@ -11,6 +13,12 @@ use crate::model::{from_json, to_json};
 use crate::webhooks::*;
 
 const DISPATCH: &str = "events";
+/// Stores a mark, touching no row when its subject is already at that state (a concurrent
+/// writer of the same mark waits on the row's lock, then finds it at that state).
+const MARK: &str = "INSERT INTO webhook_marks (webhook_id, subject, state, user_id, at_us) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (webhook_id, subject) DO UPDATE SET state = excluded.state, user_id = excluded.user_id,
+         at_us = excluded.at_us
+     WHERE webhook_marks.state <> excluded.state";
 
 /// A webhook read back; a list column that does not read is an error, never an empty list (an
 /// empty `event_types` means every type).
@@ -24,6 +32,7 @@ fn hook_from_row(row: &Row) -> StoreResult<WebhookRecord> {
         from_seq: row.get(5),
         created_by: row.get(6),
         created_at_us: row.get(7),
+        churn_threshold: row.get(8),
     })
 }
 
@@ -54,8 +63,9 @@ impl WebhookStore for PostgresStore {
         let kinds = to_json(&hook.kinds)?;
         let types = to_json(&hook.event_types)?;
         tx.execute(
-            "INSERT INTO webhooks (webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO webhooks (webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us,
+                 churn_threshold)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &hook.webhook_id,
                 &hook.url,
@@ -65,6 +75,7 @@ impl WebhookStore for PostgresStore {
                 &hook.from_seq,
                 &hook.created_by,
                 &hook.created_at_us,
+                &hook.churn_threshold,
             ],
         )
         .await?;
@@ -81,7 +92,8 @@ impl WebhookStore for PostgresStore {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us
+                "SELECT webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us,
+                     churn_threshold
                  FROM webhooks ORDER BY created_at_us, webhook_id",
                 &[],
             )
@@ -98,6 +110,7 @@ impl WebhookStore for PostgresStore {
         )
         .await?;
         tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = $1", &[&webhook_id]).await?;
+        tx.execute("DELETE FROM webhook_marks WHERE webhook_id = $1", &[&webhook_id]).await?;
         let deleted = tx.execute("DELETE FROM webhooks WHERE webhook_id = $1", &[&webhook_id]).await? > 0;
         tx.commit().await?;
         Ok(deleted)
@@ -140,6 +153,49 @@ impl WebhookStore for PostgresStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn webhook_marks(&self, webhook_id: &str) -> StoreResult<HashMap<String, String>> {
+        let client = self.pool.get().await?;
+        let rows =
+            client.query("SELECT subject, state FROM webhook_marks WHERE webhook_id = $1", &[&webhook_id]).await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    async fn mark_and_queue(&self, marks: Vec<(WebhookMark, Option<NewDelivery>)>) -> StoreResult<usize> {
+        if marks.is_empty() {
+            return Ok(0);
+        }
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let mark = tx.prepare(MARK).await?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+            )
+            .await?;
+        let mut queued = 0;
+        for (new, delivery) in &marks {
+            let changed =
+                tx.execute(&mark, &[&new.webhook_id, &new.subject, &new.state, &new.user_id, &new.at_us]).await? > 0;
+            if let (true, Some(delivery)) = (changed, delivery) {
+                tx.execute(
+                    &insert,
+                    &[
+                        &delivery.webhook_id,
+                        &delivery.kind,
+                        &delivery.user_id,
+                        &delivery.payload,
+                        &delivery.created_at_us,
+                    ],
+                )
+                .await?;
+                queued += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(queued)
     }
 
     async fn claim_deliveries(&self, now_us: i64, lease_until_us: i64, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {

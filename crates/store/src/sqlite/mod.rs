@@ -61,6 +61,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (19, include_str!("migrations/0019_identity_links.sql")),
     (20, include_str!("migrations/0020_webhooks.sql")),
     (21, include_str!("migrations/0021_event_log_moved.sql")),
+    (22, include_str!("migrations/0022_webhook_marks.sql")),
 ];
 /// The derived database: what processing computes from the events.
 const DERIVED_MIGRATIONS: &[(i64, &str)] = &[

@@ -85,13 +85,14 @@ fn forget_derived(tx: &Transaction<'_>, user_key: &str) -> StoreResult<usize> {
     Ok(removed)
 }
 
-/// Webhook deliveries about the user, with their attempts.
+/// Webhook deliveries about the user, with their attempts, and what webhooks were told of them.
 fn forget_deliveries(tx: &Transaction<'_>, user_id: &str) -> StoreResult<()> {
     tx.execute(
         "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries WHERE user_id = ?1)",
         [user_id],
     )?;
     tx.execute("DELETE FROM webhook_deliveries WHERE user_id = ?1", [user_id])?;
+    tx.execute("DELETE FROM webhook_marks WHERE user_id = ?1", [user_id])?;
     Ok(())
 }
 

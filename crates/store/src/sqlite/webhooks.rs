@@ -1,6 +1,8 @@
 //! Outbound webhooks: subscriptions, the outbox of deliveries, their attempts, and the dispatch
 //! watermark, all in the main file.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
@@ -11,6 +13,11 @@ use crate::model::to_json;
 use crate::webhooks::*;
 
 const DISPATCH: &str = "events";
+/// Stores a mark, touching no row when its subject is already at that state.
+const MARK: &str = "INSERT INTO webhook_marks (webhook_id, subject, state, user_id, at_us) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (webhook_id, subject) DO UPDATE SET state = excluded.state, user_id = excluded.user_id,
+         at_us = excluded.at_us
+     WHERE webhook_marks.state <> excluded.state";
 
 /// A list column read back: one that does not read is an error, never an empty list (an empty
 /// `event_types` means every type).
@@ -31,6 +38,7 @@ fn hook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
         from_seq: row.get(5)?,
         created_by: row.get(6)?,
         created_at_us: row.get(7)?,
+        churn_threshold: row.get(8)?,
     })
 }
 
@@ -59,8 +67,9 @@ impl WebhookStore for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
-                "INSERT INTO webhooks (webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO webhooks (webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us,
+                     churn_threshold)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     hook.webhook_id,
                     hook.url,
@@ -69,7 +78,8 @@ impl WebhookStore for SqliteStore {
                     hook.secret_enc,
                     hook.from_seq,
                     hook.created_by,
-                    hook.created_at_us
+                    hook.created_at_us,
+                    hook.churn_threshold
                 ],
             )?;
             tx.execute(
@@ -85,7 +95,8 @@ impl WebhookStore for SqliteStore {
     async fn webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us
+                "SELECT webhook_id, url, kinds, event_types, secret_enc, from_seq, created_by, created_at_us,
+                     churn_threshold
                  FROM webhooks ORDER BY created_at_us, webhook_id",
             )?;
             Ok(stmt.query_map([], hook_from_row)?.collect::<Result<Vec<_>, _>>()?)
@@ -102,6 +113,7 @@ impl WebhookStore for SqliteStore {
                 [&webhook_id],
             )?;
             tx.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?1", [&webhook_id])?;
+            tx.execute("DELETE FROM webhook_marks WHERE webhook_id = ?1", [&webhook_id])?;
             let deleted = tx.execute("DELETE FROM webhooks WHERE webhook_id = ?1", [&webhook_id])? > 0;
             tx.commit()?;
             Ok(deleted)
@@ -147,6 +159,49 @@ impl WebhookStore for SqliteStore {
             }
             tx.commit()?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn webhook_marks(&self, webhook_id: &str) -> StoreResult<HashMap<String, String>> {
+        let webhook_id = webhook_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT subject, state FROM webhook_marks WHERE webhook_id = ?1")?;
+            Ok(stmt.query_map([&webhook_id], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn mark_and_queue(&self, marks: Vec<(WebhookMark, Option<NewDelivery>)>) -> StoreResult<usize> {
+        if marks.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut queued = 0;
+            {
+                let mut mark = tx.prepare_cached(MARK)?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                )?;
+                for (new, delivery) in &marks {
+                    let changed =
+                        mark.execute(params![new.webhook_id, new.subject, new.state, new.user_id, new.at_us])? > 0;
+                    if let (true, Some(delivery)) = (changed, delivery) {
+                        insert.execute(params![
+                            delivery.webhook_id,
+                            delivery.kind,
+                            delivery.user_id,
+                            delivery.payload,
+                            delivery.created_at_us
+                        ])?;
+                        queued += 1;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(queued)
         })
         .await
     }

@@ -129,6 +129,7 @@ behaviour_suite!(
     keeps_daily_activity_of_processed_batches,
     links_identities_and_forgets_moved_events,
     keeps_webhooks_and_their_outbox,
+    marks_what_each_webhook_was_told_once,
 );
 
 fn account(user_id: &str, username: Option<&str>, email_index: Option<&str>, role: Role) -> NewAccount {

@@ -336,6 +336,7 @@ fn hook(id: &str, from_seq: i64) -> WebhookRecord {
         event_types: vec!["purchase".to_owned()],
         secret_enc: "enc(secret)".to_owned(),
         from_seq,
+        churn_threshold: None,
         created_by: "admin".to_owned(),
         created_at_us: 10,
     }
@@ -417,4 +418,59 @@ pub(super) async fn keeps_webhooks_and_their_outbox(db: &TestDb) {
     assert!(db.store.delete_webhook("wh_2").await.unwrap());
     assert!(!db.store.delete_webhook("wh_2").await.unwrap());
     assert!(db.store.deliveries(DeliveriesOf::Webhook("wh_2".into()), 10).await.unwrap().is_empty());
+}
+
+fn mark(webhook_id: &str, subject: &str, state: &str, user: Option<&str>) -> WebhookMark {
+    WebhookMark {
+        webhook_id: webhook_id.to_owned(),
+        subject: subject.to_owned(),
+        state: state.to_owned(),
+        user_id: user.map(str::to_owned),
+        at_us: 50,
+    }
+}
+
+pub(super) async fn marks_what_each_webhook_was_told_once(db: &TestDb) {
+    let churn = WebhookRecord { churn_threshold: Some(0.6), ..hook("wh_c", 0) };
+    db.store.create_webhook(churn.clone()).await.unwrap();
+    db.store.create_webhook(hook("wh_o", 0)).await.unwrap();
+    assert_eq!(db.store.webhooks().await.unwrap(), vec![churn, hook("wh_o", 0)], "the threshold is kept");
+    let told = |subject: &str, state: &str, user: Option<&str>| {
+        (mark("wh_c", subject, state, user), Some(delivery("wh_c", user, 60)))
+    };
+    // New subjects are stored and announced; one without a delivery is only stored.
+    let first = vec![
+        told("churn:key-ada", "above", Some("ada")),
+        (mark("wh_c", "churn:key-bob", "below", Some("bob")), None),
+        (mark("wh_o", "anomaly:1", "found", None), Some(delivery("wh_o", None, 60))),
+    ];
+    assert_eq!(db.store.mark_and_queue(first.clone()).await.unwrap(), 2);
+    // The same marks again (another node, the next round): nothing new is queued.
+    assert_eq!(db.store.mark_and_queue(first).await.unwrap(), 0);
+    assert_eq!(db.store.mark_and_queue(Vec::new()).await.unwrap(), 0);
+    let marks = db.store.webhook_marks("wh_c").await.unwrap();
+    assert_eq!(marks.get("churn:key-ada").map(String::as_str), Some("above"));
+    assert_eq!(marks.get("churn:key-bob").map(String::as_str), Some("below"));
+    assert_eq!(marks.len(), 2);
+    // A changed state is announced once.
+    let crossing = vec![told("churn:key-bob", "above", Some("bob")), told("churn:key-ada", "above", Some("ada"))];
+    assert_eq!(db.store.mark_and_queue(crossing.clone()).await.unwrap(), 1);
+    assert_eq!(db.store.mark_and_queue(crossing).await.unwrap(), 0);
+    assert_eq!(db.store.deliveries(DeliveriesOf::Webhook("wh_c".into()), 10).await.unwrap().len(), 2);
+    // Erasure takes the user's marks; deleting a webhook takes its own.
+    db.store
+        .erase_user(Erasure {
+            user_id: "bob".to_owned(),
+            user_key: "key-bob".to_owned(),
+            tombstone: "tomb-bob".to_owned(),
+            scrub: vec!["bob".to_owned()],
+            replacement: "erased-user".to_owned(),
+            now_us: 70,
+        })
+        .await
+        .unwrap();
+    let marks = db.store.webhook_marks("wh_c").await.unwrap();
+    assert_eq!(marks.keys().collect::<Vec<_>>(), ["churn:key-ada"]);
+    assert!(db.store.delete_webhook("wh_o").await.unwrap());
+    assert!(db.store.webhook_marks("wh_o").await.unwrap().is_empty());
 }

@@ -237,6 +237,10 @@ pub struct WebhooksConfig {
     /// How long a delivery is retried before it is marked failed.
     #[serde(with = "seconds")]
     pub give_up_after_secs: Duration,
+    /// How often churn crossings and anomalies are looked for (`churn.risk_crossed`,
+    /// `anomaly.detected`); 0 turns the watch off.
+    #[serde(with = "seconds")]
+    pub watch_interval_secs: Duration,
 }
 
 impl Default for WebhooksConfig {
@@ -247,6 +251,7 @@ impl Default for WebhooksConfig {
             retry_base_ms: Duration::from_millis(5_000),
             retry_max_ms: Duration::from_millis(3_600_000),
             give_up_after_secs: Duration::from_secs(86_400),
+            watch_interval_secs: Duration::from_secs(3_600),
         }
     }
 }

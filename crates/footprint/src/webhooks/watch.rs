@@ -1,0 +1,335 @@
+//! The happenings found by looking rather than by an event arriving, for the scheduler to run
+//! every `webhooks.watch_interval_secs`:
+//!
+//! - `churn.risk_crossed`: a user's churn probability (from the newest ready churn model, for
+//!   users active within its horizon) crossed the webhook's `churn_threshold`, upwards or back
+//!   down. A webhook's first look only notes where each user stands; a user first scored later
+//!   is announced when they start above the threshold.
+//! - `anomaly.detected`: a user's activity far from their own baseline on the last complete day
+//!   (`footprint_analytics::activity`: a spike, or a regular user gone silent), and attendance
+//!   far from expectation in the last 7 days (seed 004's anomalies).
+//!
+//! What each webhook was told is kept as marks (`WebhookStore::mark_and_queue`): a happening is
+//! announced once, by one node, however often and wherever the watch runs. No user data leaves
+//! for a user whose analytics consent does not hold.
+
+use std::collections::{HashMap, HashSet};
+
+use footprint_analytics::activity::{self, ActivityAnomaly, ActivitySettings};
+use footprint_analytics::time::day_index;
+use footprint_store::{NewDelivery, UserDay, WebhookMark, WebhookRecord};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::service::{Kind, hooks_for, payload};
+use crate::app::state::AppState;
+use crate::attendance::model::{Anomaly, AnomalyRequest};
+use crate::insights::churn;
+use crate::kernel::clock::rfc3339;
+use crate::kernel::error::ApiError;
+use crate::kernel::time::DAY_US;
+use crate::tracking::consent;
+
+/// The scheduler's name for the watch.
+pub const JOB: &str = "webhook watch";
+/// The churn probability whose crossing is announced when a webhook names none (where a risk
+/// turns `high`).
+pub const DEFAULT_CHURN_THRESHOLD: f64 = 0.6;
+/// The mark of a webhook's first look at churn.
+const CHURN_LOOKED: &str = "churn:looked";
+/// The longest silence looked back on for an activity drop.
+const LONGEST_SILENCE: usize = 14;
+/// The attendance looked at: the last week.
+const ATTENDANCE_DAYS: i64 = 7;
+
+/// What one watch queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Watched {
+    pub churn_crossings: usize,
+    pub anomalies: usize,
+}
+
+/// Looks for churn crossings and anomalies for the webhooks that want them.
+pub async fn watch(state: &AppState) -> Result<Watched, ApiError> {
+    let now_us = state.clock.now_us();
+    let churn_hooks = hooks_for(state, Kind::ChurnRiskCrossed).await?;
+    let anomaly_hooks = hooks_for(state, Kind::AnomalyDetected).await?;
+    if churn_hooks.is_empty() && anomaly_hooks.is_empty() {
+        return Ok(Watched::default());
+    }
+    // What the watch reads is what processing kept: let it catch up first.
+    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    Ok(Watched {
+        churn_crossings: churn_crossings(state, &churn_hooks, now_us).await?,
+        anomalies: anomalies(state, &anomaly_hooks, now_us).await?,
+    })
+}
+
+fn mark(hook: &WebhookRecord, subject: String, state: &str, user_id: Option<String>, at_us: i64) -> WebhookMark {
+    WebhookMark { webhook_id: hook.webhook_id.clone(), subject, state: state.to_owned(), user_id, at_us }
+}
+
+fn delivery(hook: &WebhookRecord, kind: Kind, user_id: Option<String>, data: Value, now_us: i64) -> NewDelivery {
+    NewDelivery {
+        webhook_id: hook.webhook_id.clone(),
+        kind: kind.as_str().to_owned(),
+        user_id,
+        payload: payload(kind, data, now_us),
+        created_at_us: now_us,
+    }
+}
+
+/// Whether each user's analytics consent holds now, asked once per user.
+#[derive(Default)]
+struct Consents(HashMap<String, bool>);
+
+impl Consents {
+    async fn holds(&mut self, state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+        if let Some(known) = self.0.get(user_id) {
+            return Ok(*known);
+        }
+        let holds = consent::current(state, user_id).await?.analytics;
+        self.0.insert(user_id.to_owned(), holds);
+        Ok(holds)
+    }
+}
+
+async fn churn_crossings(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Result<usize, ApiError> {
+    if hooks.is_empty() {
+        return Ok(0);
+    }
+    let Some((record, model)) = churn::ready_model(state).await? else { return Ok(0) };
+    let horizon = state.config.insights.churn_horizon_days;
+    let today = day_index(now_us);
+    let from_day = today - i64::from(model.history_days) - 1;
+    let histories = churn::histories(state, from_day, &HashSet::new()).await?;
+    let scored = tokio::task::spawn_blocking(move || churn::score_active(&model, &histories, today, horizon))
+        .await
+        .map_err(ApiError::internal)?;
+    let keys: Vec<String> = scored.iter().map(|(key, _)| key.clone()).collect();
+    let ids: HashMap<String, String> = state.store.user_ids_of(&keys).await?.into_iter().collect();
+    let mut consents = Consents::default();
+    let mut queued = 0;
+    for hook in hooks {
+        let threshold = hook.churn_threshold.unwrap_or(DEFAULT_CHURN_THRESHOLD);
+        let marks = state.store.webhook_marks(&hook.webhook_id).await?;
+        let first_look = !marks.contains_key(CHURN_LOOKED);
+        let mut changes = Vec::new();
+        if first_look {
+            changes.push((mark(hook, CHURN_LOOKED.to_owned(), "yes", None, now_us), None));
+        }
+        for (key, probability) in &scored {
+            let Some(user_id) = ids.get(key) else { continue };
+            let side = if *probability >= threshold { "above" } else { "below" };
+            let subject = format!("churn:{key}");
+            let before = marks.get(&subject).map(String::as_str);
+            if before == Some(side) {
+                continue;
+            }
+            let crossed = !first_look && (before.is_some() || side == "above");
+            let told = if crossed && consents.holds(state, user_id).await? {
+                let data = json!({
+                    "user_id": user_id,
+                    "direction": if side == "above" { "up" } else { "down" },
+                    "probability": probability,
+                    "threshold": threshold,
+                    "previous_side": before,
+                    "horizon_days": horizon,
+                    "model_id": record.model_id,
+                    "model_version": record.version,
+                });
+                Some(delivery(hook, Kind::ChurnRiskCrossed, Some(user_id.clone()), data, now_us))
+            } else {
+                None
+            };
+            changes.push((mark(hook, subject, side, Some(user_id.clone()), now_us), told));
+        }
+        queued += state.store.mark_and_queue(changes).await?;
+    }
+    if queued > 0 {
+        state.webhooks_wake.notify_one();
+    }
+    Ok(queued)
+}
+
+/// An anomaly to announce: its subject (what makes it the same anomaly next time), the user it
+/// is about, and what is sent.
+struct Found {
+    subject: String,
+    user_id: Option<String>,
+    data: Value,
+}
+
+async fn anomalies(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Result<usize, ApiError> {
+    if hooks.is_empty() {
+        return Ok(0);
+    }
+    let mut found = activity_anomalies(state, now_us).await?;
+    found.extend(attendance_anomalies(state, now_us).await?);
+    let mut consents = Consents::default();
+    let mut allowed = Vec::new();
+    for item in found {
+        let consenting = match &item.user_id {
+            Some(user_id) => consents.holds(state, user_id).await?,
+            None => true,
+        };
+        if consenting {
+            allowed.push(item);
+        }
+    }
+    let mut queued = 0;
+    for hook in hooks {
+        let marks = state.store.webhook_marks(&hook.webhook_id).await?;
+        let changes: Vec<_> = allowed
+            .iter()
+            .filter(|item| !marks.contains_key(&item.subject))
+            .map(|item| {
+                let told = delivery(hook, Kind::AnomalyDetected, item.user_id.clone(), item.data.clone(), now_us);
+                (mark(hook, item.subject.clone(), "reported", item.user_id.clone(), now_us), Some(told))
+            })
+            .collect();
+        queued += state.store.mark_and_queue(changes).await?;
+    }
+    if queued > 0 {
+        state.webhooks_wake.notify_one();
+    }
+    Ok(queued)
+}
+
+/// Users' activity far from their own baseline on the last complete day.
+async fn activity_anomalies(state: &AppState, now_us: i64) -> Result<Vec<Found>, ApiError> {
+    let settings = ActivitySettings::default();
+    let judged = day_index(now_us) - 1;
+    let from_day = judged - (settings.baseline_days + LONGEST_SILENCE) as i64;
+    let mut unusual: Vec<(String, ActivityAnomaly)> = Vec::new();
+    churn::each_users_days(state, from_day, |days| {
+        if let Some((key, counts, first)) = daily_counts(days, from_day, judged)
+            && let Some(anomaly) = activity::unusual_activity(&counts, first, &settings)
+        {
+            unusual.push((key, anomaly));
+        }
+    })
+    .await?;
+    let keys: Vec<String> = unusual.iter().map(|(key, _)| key.clone()).collect();
+    let ids: HashMap<String, String> = state.store.user_ids_of(&keys).await?.into_iter().collect();
+    Ok(unusual
+        .into_iter()
+        .filter_map(|(key, anomaly)| {
+            let user_id = ids.get(&key)?.clone();
+            let day = |d: i64| rfc3339(d * DAY_US)[..10].to_owned();
+            let description = match anomaly.kind {
+                activity::ActivityKind::ActivitySpike => format!(
+                    "{} events on {} against {:.1} a day over the {} days before",
+                    anomaly.events,
+                    day(anomaly.first_day),
+                    anomaly.baseline_mean,
+                    settings.baseline_days
+                ),
+                activity::ActivityKind::ActivityDrop => format!(
+                    "no event for {} days since {}, after being active on {} of the {} days before",
+                    anomaly.days,
+                    day(anomaly.first_day),
+                    anomaly.baseline_active_days,
+                    settings.baseline_days
+                ),
+            };
+            let kind = anomaly.kind.as_str();
+            Some(Found {
+                subject: format!("{kind}:{key}:{}", anomaly.first_day),
+                data: json!({
+                    "type": kind,
+                    "user_id": user_id,
+                    "first_day": day(anomaly.first_day),
+                    "days": anomaly.days,
+                    "events": anomaly.events,
+                    "baseline": {
+                        "days": settings.baseline_days,
+                        "active_days": anomaly.baseline_active_days,
+                        "mean_events_per_day": anomaly.baseline_mean,
+                    },
+                    "p_value": anomaly.p_value,
+                    "severity": anomaly.severity,
+                    "expected_false_positive_rate": settings.alpha,
+                    "description": description,
+                }),
+                user_id: Some(user_id),
+            })
+        })
+        .collect())
+}
+
+/// A user's events per day from their first kept day (or `from_day`) to `judged`, zeros
+/// included; `None` when they have no day in that range.
+fn daily_counts(days: &[UserDay], from_day: i64, judged: i64) -> Option<(String, Vec<u64>, i64)> {
+    let key = days.first()?.user_key.clone();
+    let kept: Vec<&UserDay> = days.iter().filter(|day| day.day >= from_day && day.day <= judged).collect();
+    let first_seen = days.iter().filter_map(|day| day.first_seen_us).map(day_index).min();
+    let first = first_seen.unwrap_or(kept.first()?.day).max(from_day);
+    if first > judged {
+        return None;
+    }
+    let mut counts = vec![0u64; usize::try_from(judged - first + 1).ok()?];
+    for day in kept {
+        if let Ok(at) = usize::try_from(day.day - first)
+            && let Some(count) = counts.get_mut(at)
+        {
+            *count += u64::try_from(day.events.max(0)).unwrap_or(0);
+        }
+    }
+    Some((key, counts, first))
+}
+
+/// Seed 004's anomalies of the last week, with the request's defaults (medium sensitivity).
+async fn attendance_anomalies(state: &AppState, now_us: i64) -> Result<Vec<Found>, ApiError> {
+    let request = AnomalyRequest {
+        timeframe: Some(json!({"start": rfc3339(now_us - ATTENDANCE_DAYS * DAY_US), "end": rfc3339(now_us)})),
+        ..AnomalyRequest::default()
+    };
+    let report = crate::attendance::model::anomalies(state, request).await?;
+    Ok(report
+        .anomalies
+        .into_iter()
+        .map(|anomaly| {
+            let (id, user_id) = match &anomaly {
+                Anomaly::Event(event) => (event.head.id.clone(), None),
+                Anomaly::User(user) => (user.head.id.clone(), Some(user.user_id.clone())),
+            };
+            Found {
+                subject: format!("attendance:{id}"),
+                user_id,
+                data: serde_json::to_value(&anomaly).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(user_key: &str, day: i64, events: i64, first_seen_day: i64) -> UserDay {
+        UserDay {
+            user_key: user_key.to_owned(),
+            day,
+            events,
+            sessions: 1,
+            session_seconds: 60.0,
+            amount: 0.0,
+            first_seen_us: Some(first_seen_day * DAY_US + 5),
+        }
+    }
+
+    #[test]
+    fn daily_counts_fill_the_silent_days_from_the_first_seen_day() {
+        let days = [day("k", 12, 3, 10), day("k", 14, 7, 10)];
+        let (key, counts, first) = daily_counts(&days, 5, 15).unwrap();
+        assert_eq!((key.as_str(), first), ("k", 10));
+        assert_eq!(counts, [0, 0, 3, 0, 7, 0]);
+        // Seen long before the range: the range's start; a day after the judged one is left out.
+        let days = [day("k", 12, 3, 1), day("k", 16, 9, 1)];
+        let (_, counts, first) = daily_counts(&days, 10, 15).unwrap();
+        assert_eq!((first, counts), (10, vec![0, 0, 3, 0, 0, 0]));
+        // First seen after the judged day: nothing to judge.
+        assert!(daily_counts(&[day("k", 20, 1, 20)], 10, 15).is_none());
+    }
+}
