@@ -25,6 +25,7 @@ mod ml;
 mod ml_insights;
 mod operations;
 mod permissions;
+mod posthog_js;
 mod privacy;
 mod process;
 mod profiles;

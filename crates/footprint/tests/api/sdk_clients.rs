@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::helpers::{TestApp, body};
 use crate::sdk::granting;
 
-fn clients_dir() -> PathBuf {
+pub(crate) fn clients_dir() -> PathBuf {
     std::env::var_os("FOOTPRINT_SDK_CLIENTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/sdk-clients"))

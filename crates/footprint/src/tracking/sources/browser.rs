@@ -5,18 +5,15 @@
 //! those, preflight included), each client IP within `ingest.browser_requests_per_minute`, and
 //! it never reads. What it sends goes through the same validation, consent and durable path as
 //! `/api/track`, with the client's IP (truncated) in the context; traits and aliases from a page
-//! are not taken (a public key must not rewrite profiles nor join arbitrary ids).
+//! are not taken (a public key must not rewrite profiles nor join arbitrary ids). The checks of a
+//! page's key are `page.rs`'s, shared with PostHog's capture API as `posthog-js` sends it.
 
 use std::io::Write;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::header::{
-    ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ORIGIN, VARY,
-};
+use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,7 +21,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{SourceReport, accept, decode_body, segment};
+use super::{SourceReport, accept, decode_body, page, segment};
 use crate::app::state::AppState;
 use crate::http::client::ClientIp;
 use crate::http::principal::admit_browser_key;
@@ -84,76 +81,42 @@ pub struct CollectParams {
     ))]
 async fn collect(State(state): State<AppState>, ClientIp(client): ClientIp, request: Request) -> Response {
     let mut allowed_origin = None;
-    let result = collect_batch(&state, client, request, &mut allowed_origin).await;
-    let mut response = match result {
+    let response = match collect_batch(&state, client, request, &mut allowed_origin).await {
         Ok(report) => Json(report).into_response(),
         Err(error) => error.into_response(),
     };
-    if let Some(origin) = allowed_origin.and_then(|origin| HeaderValue::from_str(&origin).ok()) {
-        response.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    }
-    response.headers_mut().insert(VARY, HeaderValue::from_static("Origin"));
-    response
+    page::for_origin(response, allowed_origin)
 }
 
-/// Checks the key, the origin (left in `allowed_origin` once it is known to be the key's) and
-/// the client's budget, then stores the batch.
+/// Reads the batch, admits the page's key ([`page::admit`]), then stores the batch.
 async fn collect_batch(
     state: &AppState,
     client: Option<std::net::IpAddr>,
     request: Request,
     allowed_origin: &mut Option<String>,
 ) -> Result<SourceReport, ApiError> {
-    {
-        let origin = origin_of(request.headers()).ok_or_else(|| {
-            ApiError::Forbidden("no Origin header: /api/collect takes requests from the tracker in a page".to_owned())
-        })?;
-        let max_bytes = state.config.ingest.batch_max_bytes;
-        let query_key = key_in_query(request.uri().query());
-        let (mut parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, max_bytes).await.map_err(|_| {
-            ApiError::PayloadTooLarge(format!("a body holds at most {max_bytes} bytes; send smaller batches"))
-        })?;
-        let body: Value = decode_body(&bytes, false, max_bytes)?;
-        let key = query_key.or_else(|| segment::write_key(&body)).ok_or_else(|| {
-            ApiError::MissingCredentials("send the publishable key as ?key=fp_pub_… (the tracker does)".to_owned())
-        })?;
-        let (principal, tier) = admit_browser_key(&mut parts, state, &key).await?;
-        if !principal.browser_origins().contains(&origin.as_str()) {
-            return Err(ApiError::Forbidden(format!("this publishable key is not for {origin}")));
-        }
-        *allowed_origin = Some(origin);
-        if let Some(ip) = client {
-            let limit = state.config.ingest.browser_requests_per_minute;
-            let decision = state
-                .limits
-                .limiter()
-                .check(&format!("browser-ip:{ip}"), limit, Duration::from_secs(60), state.clock.now_us())
-                .await;
-            if !decision.allowed {
-                return Err(ApiError::TooManyRequests {
-                    message: format!("this address sent more than {limit} batches a minute; retry later"),
-                    retry_after_secs: decision.retry_after_secs,
-                });
-            }
-        }
-        let mut messages = segment::messages(None, &body, state.clock.now()).map_err(ApiError::Validation)?;
-        for message in messages.iter_mut().flatten() {
-            message.traits = None;
-            if message.event.is_none() {
-                message.link = None;
-            }
-            if let (Some(event), Some(ip)) = (message.event.as_mut(), client)
-                && let Some(Value::Object(context)) = event.get_mut("context")
-            {
-                context.insert("ip".to_owned(), Value::String(ip.to_string()));
-            }
-        }
-        if messages.is_empty() {
-            return Err(ApiError::Validation("the batch holds no messages".to_owned()));
-        }
-        accept(state, &principal, tier, messages).await
+    if page::origin_of(request.headers()).is_none() {
+        return Err(ApiError::Forbidden(
+            "no Origin header: /api/collect takes requests from the tracker in a page".to_owned(),
+        ));
     }
+    let max_bytes = state.config.ingest.batch_max_bytes;
+    let query_key = key_in_query(request.uri().query());
+    let (mut parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, max_bytes).await.map_err(|_| {
+        ApiError::PayloadTooLarge(format!("a body holds at most {max_bytes} bytes; send smaller batches"))
+    })?;
+    let body: Value = decode_body(&bytes, false, max_bytes)?;
+    let key = query_key.or_else(|| segment::write_key(&body)).ok_or_else(|| {
+        ApiError::MissingCredentials("send the publishable key as ?key=fp_pub_… (the tracker does)".to_owned())
+    })?;
+    let (principal, tier) = page::admit(state, &mut parts, &key, client, allowed_origin).await?;
+    let mut messages = segment::messages(None, &body, state.clock.now()).map_err(ApiError::Validation)?;
+    page::restrict(&mut messages, client);
+    if messages.is_empty() {
+        return Err(ApiError::Validation("the batch holds no messages".to_owned()));
+    }
+    accept(state, &principal, tier, messages).await
 }
 
 /// The CORS preflight of `/api/collect` (for a client that sends JSON rather than text): allowed
@@ -161,7 +124,7 @@ async fn collect_batch(
 #[utoipa::path(options, path = "/api/collect", tag = "sdk", params(CollectParams),
     responses((status = 204, description = "the origin may post"), (status = 403, body = crate::kernel::error::ErrorBody)))]
 async fn preflight(State(state): State<AppState>, request: Request) -> Response {
-    let origin = origin_of(request.headers());
+    let origin = page::origin_of(request.headers());
     let key = key_in_query(request.uri().query());
     let (mut parts, _) = request.into_parts();
     let refused = |why: &str| ApiError::Forbidden(why.to_owned()).into_response();
@@ -176,21 +139,8 @@ async fn preflight(State(state): State<AppState>, request: Request) -> Response 
         return refused("this publishable key is not for this origin");
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let headers = response.headers_mut();
-    if let Ok(origin) = HeaderValue::from_str(&origin) {
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    }
-    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
-    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
-    headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
-    headers.insert(VARY, HeaderValue::from_static("Origin"));
+    page::preflight_headers(response.headers_mut(), &origin);
     response
-}
-
-/// The request's `Origin`, normalised as keys keep their origins.
-fn origin_of(headers: &HeaderMap) -> Option<String> {
-    let text = headers.get(ORIGIN)?.to_str().ok()?;
-    crate::accounts::api_key::origin(text).ok()
 }
 
 fn key_in_query(query: Option<&str>) -> Option<String> {

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod page;
 pub mod posthog;
 pub mod segment;
 
