@@ -1,8 +1,11 @@
 //! A user's behavioural profile, kept incrementally: [`ProfileState`] takes one event at a time
 //! in any order (late events included) and equals the state built from all the events at once,
 //! exactly while a user has at most `max_distinct` distinct categories, features and items
-//! (200 by default). Past that bound the rarest are dropped as events come, and which ones
-//! survives depends on the order: a memory bound, not an exact count. [`ProfileState::features`] reads the features of SPEC §4 out of it at a given time,
+//! (200 by default), and while a late event is not older than the user's `kept_sessions` latest
+//! sessions (64 by default). Past those bounds the rarest categories are dropped as events come,
+//! and sessions older than the kept ones are only counted (their number, total and longest
+//! length); an event older than all kept sessions counts as a session of its own. Memory bounds,
+//! so that a user's state does not grow with their history. [`ProfileState::features`] reads the features of SPEC §4 out of it at a given time,
 //! and [`ProfileState::preferences`] the decayed preference scores.
 //!
 //! Definitions (times in UTC):
@@ -44,6 +47,9 @@ pub struct ProfileConfig {
     pub default_weight: f64,
     /// Distinct categories, features and items kept per user (the most frequent win).
     pub max_distinct: usize,
+    /// A user's latest sessions kept one by one (late events may join or bridge them); older
+    /// ones are only counted.
+    pub kept_sessions: usize,
 }
 
 impl Default for ProfileConfig {
@@ -69,6 +75,7 @@ impl Default for ProfileConfig {
             .collect(),
             default_weight: 1.0,
             max_distinct: 200,
+            kept_sessions: 64,
         }
     }
 }
@@ -126,6 +133,24 @@ pub struct Session {
     pub last_action: String,
 }
 
+/// Sessions no longer kept one by one: what the features need of them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionTotals {
+    pub count: u64,
+    /// Their lengths, added up, in seconds.
+    pub seconds: f64,
+    pub longest_seconds: f64,
+}
+
+impl SessionTotals {
+    fn add(&mut self, session: &Session) {
+        let seconds = (session.end_us - session.start_us) as f64 / 1e6;
+        self.count += 1;
+        self.seconds += seconds;
+        self.longest_seconds = self.longest_seconds.max(seconds);
+    }
+}
+
 /// Decayed evidence for one category or item: Σ weight · 2^((t − anchor) / half-life), kept
 /// relative to an anchor time so that it never overflows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,8 +190,12 @@ pub struct ProfileState {
     pub weekdays: [u64; 7],
     /// Days since the epoch with at least one event, ascending.
     pub active_days: Vec<i64>,
-    /// In time order, never overlapping nor closer than the session gap.
+    /// The latest `kept_sessions` sessions, in time order, never overlapping nor closer than the
+    /// session gap.
     pub sessions: Vec<Session>,
+    /// The sessions before the kept ones, counted.
+    #[serde(default)]
+    pub earlier_sessions: SessionTotals,
     pub categories: BTreeMap<String, u64>,
     pub features: BTreeMap<String, u64>,
     pub category_evidence: BTreeMap<String, Evidence>,
@@ -193,7 +222,7 @@ impl ProfileState {
         if let Err(position) = self.active_days.binary_search(&day) {
             self.active_days.insert(position, day);
         }
-        self.add_to_sessions(at, &event.event_type, config.session_gap_secs.max(1) * 1_000_000);
+        self.add_to_sessions(at, &event.event_type, config.session_gap_secs.max(1) * 1_000_000, config.kept_sessions);
         if let Some(category) = &event.category {
             *self.categories.entry(category.clone()).or_default() += 1;
         }
@@ -231,8 +260,8 @@ impl ProfileState {
     }
 
     /// Puts an event at `at` in its session: joins the session it falls in or next to, merges
-    /// two sessions it bridges, or starts one.
-    fn add_to_sessions(&mut self, at: i64, action: &str, gap_us: i64) {
+    /// two sessions it bridges, or starts one; then counts the sessions past the `kept` latest.
+    fn add_to_sessions(&mut self, at: i64, action: &str, gap_us: i64, kept: usize) {
         // The first session starting after `at`.
         let next = self.sessions.partition_point(|session| session.start_us <= at);
         let joins_previous = next > 0 && at - self.sessions[next - 1].end_us < gap_us;
@@ -244,6 +273,11 @@ impl ProfileState {
             first_action: action.to_owned(),
             last_action: action.to_owned(),
         };
+        if next == 0 && !joins_next && self.earlier_sessions.count > 0 {
+            // Before every kept session, among the counted ones: where it falls is not known.
+            self.earlier_sessions.add(&single);
+            return;
+        }
         match (joins_previous, joins_next) {
             (false, false) => self.sessions.insert(next, single),
             (true, false) => absorb(&mut self.sessions[next - 1], single),
@@ -255,6 +289,10 @@ impl ProfileState {
                 absorb(previous, following);
             }
         }
+        let past = self.sessions.len().saturating_sub(kept.max(1));
+        for session in self.sessions.drain(..past) {
+            self.earlier_sessions.add(&session);
+        }
     }
 
     /// The features at `now_us`.
@@ -262,7 +300,8 @@ impl ProfileState {
         let (Some(first), Some(last)) = (self.first_us, self.last_us) else {
             return Features::default();
         };
-        let sessions = self.sessions.len() as u64;
+        let earlier = &self.earlier_sessions;
+        let sessions = earlier.count + self.sessions.len() as u64;
         let lengths: Vec<f64> = self.sessions.iter().map(|s| (s.end_us - s.start_us) as f64 / 1e6).collect();
         let days_spanned = (day_index(now_us.max(last)) - day_index(first) + 1).max(1);
         let tenure_days = (now_us.max(last) - first) as f64 / DAY_US as f64;
@@ -283,8 +322,8 @@ impl ProfileState {
             events_by_type: self.events_by_type.clone(),
             sessions,
             events_per_session,
-            mean_session_seconds: lengths.iter().sum::<f64>() / lengths.len().max(1) as f64,
-            max_session_seconds: lengths.iter().copied().fold(0.0, f64::max),
+            mean_session_seconds: (earlier.seconds + lengths.iter().sum::<f64>()) / sessions.max(1) as f64,
+            max_session_seconds: lengths.iter().copied().fold(earlier.longest_seconds, f64::max),
             active_days: self.active_days.len() as u64,
             active_day_ratio,
             recency_days,
@@ -503,7 +542,7 @@ mod tests {
         /// (events in time order).
         #[test]
         fn incremental_equals_recompute(events in arbitrary_events(), seed in any::<u64>()) {
-            let config = ProfileConfig { session_gap_secs: 1_800, ..ProfileConfig::default() };
+            let config = ProfileConfig { session_gap_secs: 1_800, kept_sessions: usize::MAX, ..ProfileConfig::default() };
             let mut arrival = events.clone();
             crate::rng::SplitMix64::new(seed).shuffle(&mut arrival);
             let mut sorted = events;
@@ -527,7 +566,7 @@ mod tests {
         /// Sessions are the runs of events less than the gap apart, whatever the order.
         #[test]
         fn sessions_are_runs_under_the_gap(events in arbitrary_events()) {
-            let config = ProfileConfig::default();
+            let config = ProfileConfig { kept_sessions: usize::MAX, ..ProfileConfig::default() };
             let state = build(&events, &config);
             let mut times: Vec<i64> = events.iter().map(|e| e.timestamp_us).collect();
             times.sort_unstable();
@@ -535,5 +574,56 @@ mod tests {
             prop_assert_eq!(state.sessions.len(), runs);
             prop_assert_eq!(state.sessions.iter().map(|s| s.events).sum::<u64>(), events.len() as u64);
         }
+
+        /// In time order, counting the sessions past the kept ones changes none of the features.
+        #[test]
+        fn counted_sessions_give_the_same_features(events in arbitrary_events(), kept in 1usize..8) {
+            let mut sorted = events;
+            sorted.sort_by(|a, b| (a.timestamp_us, &a.event_type).cmp(&(b.timestamp_us, &b.event_type)));
+            let bounded = build(&sorted, &ProfileConfig { kept_sessions: kept, ..ProfileConfig::default() });
+            let whole = build(&sorted, &ProfileConfig { kept_sessions: usize::MAX, ..ProfileConfig::default() });
+            prop_assert!(bounded.sessions.len() <= kept);
+            prop_assert_eq!(&bounded.sessions[..], &whole.sessions[whole.sessions.len() - bounded.sessions.len()..]);
+            let now = whole.last_us.unwrap_or(MONDAY) + DAY_US;
+            let (a, b) = (bounded.features(now), whole.features(now));
+            prop_assert_eq!(a.sessions, b.sessions);
+            prop_assert!((a.mean_session_seconds - b.mean_session_seconds).abs() < 1e-6);
+            prop_assert_eq!(a.max_session_seconds, b.max_session_seconds);
+            prop_assert_eq!(a.events_per_session, b.events_per_session);
+        }
+    }
+
+    #[test]
+    fn sessions_past_the_kept_ones_are_counted_and_a_much_later_arrival_counts_alone() {
+        let config = ProfileConfig { kept_sessions: 3, ..ProfileConfig::default() };
+        // Five daily sessions at 09:00 of 0, 5, 10, 15 and 20 minutes (two events each).
+        let mut events = Vec::new();
+        for day in 0..5 {
+            events.push(event("page_view", day * 24 * 60 + 9 * 60, None));
+            events.push(event("click", day * 24 * 60 + 9 * 60 + 5 * day, None));
+        }
+        let mut state = build(&events, &config);
+        assert_eq!(state.sessions.len(), 3);
+        assert_eq!(state.sessions[0].start_us, MONDAY + (2 * 24 * 60 + 9 * 60) * MINUTE, "the latest three");
+        assert_eq!(
+            state.earlier_sessions,
+            SessionTotals { count: 2, seconds: 300.0, longest_seconds: 300.0 },
+            "days 0 and 1: 0 s and 300 s"
+        );
+        let features = state.features(MONDAY + 5 * 24 * 60 * MINUTE);
+        assert_eq!(features.sessions, 5);
+        assert_eq!(features.mean_session_seconds, (0.0 + 300.0 + 600.0 + 900.0 + 1_200.0) / 5.0);
+        assert_eq!(features.max_session_seconds, 1_200.0);
+        // A late event joining a kept session still joins it.
+        state.observe(&event("search", 2 * 24 * 60 + 9 * 60 + 7, None), &config);
+        assert_eq!((state.sessions.len(), state.sessions[0].events), (3, 3));
+        // One from day 0, before every kept session: counted as a session of its own.
+        state.observe(&event("search", 9 * 60 + 5, None), &config);
+        assert_eq!(state.earlier_sessions.count, 3);
+        assert_eq!(state.features(MONDAY + 5 * 24 * 60 * MINUTE).sessions, 6);
+        // A state stored before sessions were counted reads with none counted.
+        let old = r#"{"events":1,"events_by_type":{},"first_us":null,"last_us":null,"hours":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"weekdays":[0,0,0,0,0,0,0],"active_days":[],"sessions":[],"categories":{},"features":{},"category_evidence":{},"item_evidence":{}}"#;
+        let read: ProfileState = serde_json::from_str(old).unwrap();
+        assert_eq!(read.earlier_sessions, SessionTotals::default());
     }
 }

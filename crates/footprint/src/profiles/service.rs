@@ -387,7 +387,9 @@ pub async fn recalculate(state: &AppState, user_id: &str) -> Result<Recalculated
                 None => ProfileState::default(),
             };
             let now_us = state.clock.now_us();
-            let matched = kept.features(now_us) == rebuilt.features(now_us) && kept.sessions == rebuilt.sessions;
+            let matched = kept.features(now_us) == rebuilt.features(now_us)
+                && kept.sessions == rebuilt.sessions
+                && kept.earlier_sessions == rebuilt.earlier_sessions;
             let record = footprint_store::ProfileStateRecord {
                 user_key: user.user_key.clone(),
                 state: serde_json::to_string(&rebuilt).map_err(ApiError::internal)?,

@@ -42,12 +42,11 @@ fn automation_run(row: &Row<'_>) -> rusqlite::Result<AutomationRun> {
     })
 }
 
-/// Adds a processed batch's days (called inside its transaction; users no longer stored are
-/// left out).
-pub(super) fn add_user_days(tx: &rusqlite::Transaction<'_>, days: &[UserDay]) -> StoreResult<()> {
+/// Adds a processed batch's days (called inside its transaction, for users the caller found
+/// still stored).
+pub(super) fn add_user_days(tx: &rusqlite::Transaction<'_>, days: &[&UserDay]) -> StoreResult<()> {
     let mut add = tx.prepare_cached(
-        "INSERT INTO user_days (user_key, day, events, sessions, session_seconds, amount) SELECT ?1, ?2, ?3, ?4, ?5, ?6
-         WHERE EXISTS (SELECT 1 FROM store.users WHERE user_key = ?1)
+        "INSERT INTO user_days (user_key, day, events, sessions, session_seconds, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (user_key, day) DO UPDATE SET events = user_days.events + excluded.events,
             sessions = user_days.sessions + excluded.sessions,
             session_seconds = user_days.session_seconds + excluded.session_seconds,
