@@ -13,14 +13,15 @@
 //! here without them: every stored event is this load's, so each user's latest event is kept
 //! in memory, and duplicates across batches are found when the unique `message_id` index is
 //! built (the first one read is kept). Sessions of a user whose events came out of time order
-//! are worked out again at the end over their events in time order, by the same gap rule.
+//! are worked out again at the end over their events in time order, by the same gap rule
+//! (`bulk_sessions.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use footprint_analytics::session::SessionState;
-use rusqlite::{Connection, ErrorCode, params};
+use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
 use super::log::{self, LogWriter};
@@ -267,7 +268,7 @@ impl Load {
             }
         }
         let unique_built = started.elapsed();
-        self.sessions_in_time_order(conn)?;
+        super::bulk_sessions::sessions_in_time_order(conn, &self.out_of_order, self.options.session_gap_us)?;
         let sessions = started.elapsed() - unique_built;
         for sql in others {
             conn.execute_batch(sql)?;
@@ -288,73 +289,5 @@ impl Load {
         tracing::debug!(?unique_built, ?sessions, ?indexed, committed = ?started.elapsed() - indexed, late_duplicates,
             out_of_order = self.out_of_order.len(), "bulk load finished");
         Ok(BulkLoaded { late_duplicates })
-    }
-
-    /// Gives the events of users whose events came out of order the sessions the gap rule
-    /// gives them in time order (an event's own session id is kept, and continued by the
-    /// events after it), and their first time to the users' rows. Sorted, not looked up: each
-    /// run of events less than the gap apart takes the id its first event gives it.
-    fn sessions_in_time_order(&self, conn: &Connection) -> StoreResult<()> {
-        if self.out_of_order.is_empty() {
-            return Ok(());
-        }
-        conn.execute_batch("CREATE TEMP TABLE bulk_out_of_order (user_key TEXT PRIMARY KEY)")?;
-        {
-            let mut insert = conn.prepare("INSERT INTO temp.bulk_out_of_order (user_key) VALUES (?1)")?;
-            for user_key in &self.out_of_order {
-                insert.execute([user_key])?;
-            }
-        }
-        conn.execute_batch(
-            "CREATE TEMP TABLE bulk_sessions (seq INTEGER PRIMARY KEY, label TEXT NOT NULL);
-             CREATE TEMP TABLE bulk_first_seen (user INTEGER PRIMARY KEY, first_us INTEGER NOT NULL);",
-        )?;
-        let started = std::time::Instant::now();
-        {
-            // Each user's events in time order, a user after another (numbered by `o.rowid`).
-            let mut select = conn.prepare(
-                "SELECT o.rowid, e.seq, e.ts_us, e.event_id, e.session_id, g.seq IS NOT NULL FROM events e
-                 JOIN temp.bulk_out_of_order o ON o.user_key = e.user_key
-                 LEFT JOIN temp.bulk_given_sessions g ON g.seq = e.seq
-                 ORDER BY o.rowid, e.ts_us, e.seq",
-            )?;
-            let mut relabel = conn.prepare("INSERT INTO temp.bulk_sessions (seq, label) VALUES (?1, ?2)")?;
-            let mut first_seen = conn.prepare("INSERT INTO temp.bulk_first_seen (user, first_us) VALUES (?1, ?2)")?;
-            let mut rows = select.query([])?;
-            // The previous event's user, time and session.
-            let mut previous: Option<(i64, i64, String)> = None;
-            while let Some(row) = rows.next()? {
-                let (user, seq, ts_us): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-                let (event_id, stored, given): (String, String, bool) = (row.get(3)?, row.get(4)?, row.get(5)?);
-                if previous.as_ref().is_none_or(|(previous_user, _, _)| *previous_user != user) {
-                    first_seen.execute(params![user, ts_us])?;
-                }
-                let label = match previous {
-                    _ if given => stored.clone(),
-                    Some((previous_user, previous_us, ref label))
-                        if previous_user == user && ts_us - previous_us < self.options.session_gap_us =>
-                    {
-                        label.clone()
-                    }
-                    _ => event_id,
-                };
-                if label != stored {
-                    relabel.execute(params![seq, label])?;
-                }
-                previous = Some((user, ts_us, label));
-            }
-        }
-        let walked = started.elapsed();
-        conn.execute_batch(
-            "UPDATE events SET session_id = s.label FROM temp.bulk_sessions s WHERE events.seq = s.seq;
-             UPDATE users SET first_seen_us = f.first_us
-             FROM temp.bulk_first_seen f JOIN temp.bulk_out_of_order o ON o.rowid = f.user
-             WHERE users.user_key = o.user_key AND users.first_seen_us > f.first_us;
-             DROP TABLE temp.bulk_sessions;
-             DROP TABLE temp.bulk_first_seen;
-             DROP TABLE temp.bulk_out_of_order;",
-        )?;
-        tracing::debug!(?walked, updated = ?started.elapsed() - walked, "sessions worked out again in time order");
-        Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod accounts;
 mod attendance;
 pub mod backup;
 mod bulk;
+mod bulk_sessions;
 mod events;
 pub(crate) mod files;
 mod insights;
