@@ -17,6 +17,9 @@ use crate::kernel::crypto::random_token;
 use crate::kernel::error::ApiError;
 use crate::tracking::consent;
 
+/// The churn probability whose crossing is announced when a webhook names none (where a risk
+/// turns `high`).
+pub const DEFAULT_CHURN_THRESHOLD: f64 = 0.6;
 /// Events read from the log per dispatch round.
 const DISPATCH_BATCH: u32 = 1_000;
 
@@ -202,7 +205,7 @@ pub async fn create(state: &AppState, new: NewWebhook, actor: &str) -> Result<We
             ));
         }
         Some(threshold) => Some(threshold),
-        None => watches_churn.then_some(super::watch::DEFAULT_CHURN_THRESHOLD),
+        None => watches_churn.then_some(DEFAULT_CHURN_THRESHOLD),
     };
     for event_type in &new.event_types {
         footprint_analytics::EventType::parse(event_type)

@@ -21,7 +21,7 @@ use footprint_store::{NewDelivery, UserDay, WebhookMark, WebhookRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::service::{Kind, hooks_for, payload};
+use super::service::{DEFAULT_CHURN_THRESHOLD, Kind, hooks_for, payload};
 use crate::app::state::AppState;
 use crate::attendance::model::{Anomaly, AnomalyRequest};
 use crate::insights::churn;
@@ -32,9 +32,6 @@ use crate::tracking::consent;
 
 /// The scheduler's name for the watch.
 pub const JOB: &str = "webhook watch";
-/// The churn probability whose crossing is announced when a webhook names none (where a risk
-/// turns `high`).
-pub const DEFAULT_CHURN_THRESHOLD: f64 = 0.6;
 /// The mark of a webhook's first look at churn.
 const CHURN_LOOKED: &str = "churn:looked";
 /// The longest silence looked back on for an activity drop.
