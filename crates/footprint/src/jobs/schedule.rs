@@ -51,7 +51,7 @@ pub fn start(state: &AppState) {
     if !watch_every.is_zero() {
         every(state, watch_every, crate::webhooks::watch::JOB, |state| async move {
             let watched = crate::webhooks::watch::watch(&state).await?;
-            if watched != crate::webhooks::watch::Watched::default() {
+            if watched.churn_crossings + watched.anomalies > 0 {
                 tracing::info!(
                     churn_crossings = watched.churn_crossings,
                     anomalies = watched.anomalies,

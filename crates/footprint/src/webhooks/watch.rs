@@ -11,7 +11,8 @@
 //!
 //! What each webhook was told is kept as marks (`WebhookStore::mark_and_queue`): a happening is
 //! announced once, by one node, however often and wherever the watch runs. No user data leaves
-//! for a user whose analytics consent does not hold.
+//! for a user whose analytics consent does not hold. The watch looks only once processing has
+//! caught up with the events stored when it began.
 
 use std::collections::{HashMap, HashSet};
 
@@ -44,9 +45,14 @@ const ATTENDANCE_DAYS: i64 = 7;
 pub struct Watched {
     pub churn_crossings: usize,
     pub anomalies: usize,
+    /// Events stored but not processed yet when the watch looked: when not 0, it looked no
+    /// further (a user whose latest events are not folded in would look silent) and waits for
+    /// its next run.
+    pub behind: u64,
 }
 
-/// Looks for churn crossings and anomalies for the webhooks that want them.
+/// Looks for churn crossings and anomalies for the webhooks that want them, once processing
+/// has folded in every event stored when the watch began.
 pub async fn watch(state: &AppState) -> Result<Watched, ApiError> {
     let now_us = state.clock.now_us();
     let churn_hooks = hooks_for(state, Kind::ChurnRiskCrossed).await?;
@@ -54,11 +60,20 @@ pub async fn watch(state: &AppState) -> Result<Watched, ApiError> {
     if churn_hooks.is_empty() && anomaly_hooks.is_empty() {
         return Ok(Watched::default());
     }
-    // What the watch reads is what processing kept: let it catch up first.
+    // What the watch reads is what processing kept: after a bulk import, or under a load
+    // processing does not keep up with, users would look silent and their risk high.
+    let stored = state.store.max_event_seq().await?;
     state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    let processed = state.store.processing_watermark(crate::tracking::processing::SEQUENCES).await?;
+    if processed < stored {
+        let behind = u64::try_from(stored - processed).unwrap_or(u64::MAX);
+        tracing::info!(behind, "webhook watch waits for processing to catch up");
+        return Ok(Watched { behind, ..Watched::default() });
+    }
     Ok(Watched {
         churn_crossings: churn_crossings(state, &churn_hooks, now_us).await?,
         anomalies: anomalies(state, &anomaly_hooks, now_us).await?,
+        behind: 0,
     })
 }
 

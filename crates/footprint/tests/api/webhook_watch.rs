@@ -2,7 +2,8 @@
 //! churn (half the users stop) and one user's day of scripted traffic: the spike is announced
 //! once; a webhook's first look at churn only notes where users stand; when 25 days pass without
 //! activity, every staying user's risk crosses the threshold and is announced once, except for
-//! the user who withdrew analytics consent; a further watch announces nothing again.
+//! the user who withdrew analytics consent; a further watch announces nothing again. While
+//! processing is behind the stored events, the watch looks at nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,10 +132,38 @@ async fn churn_crossings_and_activity_spikes_are_announced_once() {
 
     // Another watch (the scheduler's or this one) announces nothing again.
     let again = footprint::webhooks::watch::watch(&app.state).await.unwrap();
-    assert_eq!((again.churn_crossings, again.anomalies), (0, 0));
+    assert_eq!((again.churn_crossings, again.anomalies, again.behind), (0, 0, 0));
     let all = app.state.store.deliveries(DeliveriesOf::Webhook(churn.clone()), 1_000).await.unwrap();
     assert_eq!(all.len(), 49);
     assert!(all.iter().all(|d| d.user_id.as_deref() != Some("stay-002")));
     assert_eq!(app.state.store.deliveries(DeliveriesOf::Webhook(anomalies), 1_000).await.unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_waits_while_processing_is_behind() {
+    let app = TestApp::spawn_with(|config| {
+        quick(config);
+        config.webhooks.watch_interval_secs = Duration::ZERO;
+        // Processing runs only when asked, one event at a time, and a catch-up gives up at once.
+        config.processing.batch_events = 1;
+        config.processing.catch_up_timeout_ms = Duration::ZERO;
+        config.processing.interval_ms = Duration::from_secs(3_600);
+        config.processing.debounce_ms = Duration::from_secs(3_600);
+    })
+    .await;
+    let key = app.ingest_key().await;
+    let events: Vec<Value> = (0..5)
+        .map(|n| json!({"user_id": format!("u{n}"), "type": "page_view", "message_id": format!("w{n}")}))
+        .collect();
+    assert!(app.track_batch(&key, &events).await.status().is_success());
+    create(&app, json!({"url": "http://127.0.0.1:9/hooks", "kinds": ["anomaly.detected", "churn.risk_crossed"]})).await;
+
+    let waited = footprint::webhooks::watch::watch(&app.state).await.unwrap();
+    assert!(waited.behind > 0, "{waited:?}");
+    assert_eq!((waited.churn_crossings, waited.anomalies), (0, 0));
+    app.state.processor.catch_up(Duration::from_secs(30)).await.unwrap();
+    let looked = footprint::webhooks::watch::watch(&app.state).await.unwrap();
+    assert_eq!(looked.behind, 0, "{looked:?}");
     app.stop().await;
 }
