@@ -177,7 +177,12 @@ async fn anomalies(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Re
         return Ok(0);
     }
     let mut found = activity_anomalies(state, now_us).await?;
-    found.extend(attendance_anomalies(state, now_us).await?);
+    // The attendance analysis has its own time budget: when it fails, users' activity is
+    // still announced, and the next run tries the attendance again.
+    match attendance_anomalies(state, now_us).await {
+        Ok(more) => found.extend(more),
+        Err(error) => tracing::warn!(error = %error, "webhook watch: the attendance anomalies could not be computed"),
+    }
     let mut consents = Consents::default();
     let mut allowed = Vec::new();
     for item in found {

@@ -150,6 +150,10 @@ async fn posthog_js_in_a_page_sends_to_footprint_with_a_publishable_key() {
     let elsewhere =
         app.client.get(app.url(&format!("/array/{key}/config"))).header("Origin", "https://elsewhere.example");
     assert_eq!(elsewhere.send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // A server's key is refused there (it does not belong in a URL).
+    let server_key = app.ingest_key().await;
+    let refused = app.client.get(app.url(&format!("/array/{server_key}/config"))).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let flags = app.client.post(app.url("/flags/?v=2")).header("Origin", &shop).json(&json!({"token": key}));
     let flags: Value = flags.send().await.unwrap().json().await.unwrap();
     assert_eq!(flags["flags"], json!({}), "{flags}");

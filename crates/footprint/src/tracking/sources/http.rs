@@ -124,19 +124,26 @@ async fn posthog_capture(State(state): State<AppState>, ClientIp(client): Client
 /// PostHog's remote configuration, which `posthog-js` reads when it starts: what Footprint
 /// offers (gzip bodies; no feature flags, session recordings, surveys, heatmaps, dead-click
 /// capture or site apps, which would send to routes Footprint does not have). `token` must be
-/// a publishable key that lists the page's origin, or an API key with the `ingest` scope.
+/// a publishable key that lists the page's origin: a server's key does not belong in a URL.
 async fn posthog_config(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
+    if !page::is_publishable(&token) {
+        return sdk_error(ApiError::Forbidden(
+            "the remote configuration is posthog-js's, in a page: give it a publishable key (footprint keys create \
+             --scope browser --origin …); server SDKs need none"
+                .to_owned(),
+        ))
+        .await;
+    }
     let mut allowed_origin = None;
     let (mut parts, _) = request.into_parts();
-    let caller = Caller { parts: &mut parts, body_key: Some(token.clone()), client };
+    let caller = Caller { parts: &mut parts, body_key: Some(token), client };
     let response = match admit(&state, caller, &mut allowed_origin).await {
         Ok(_) => Json(json!({
-            "token": token,
             "supportedCompression": ["gzip-js", "base64"],
             "hasFeatureFlags": false,
             "sessionRecording": false,
