@@ -1,5 +1,6 @@
 //! Seed 003's insight routes: a user's insights (the user or staff), cohort retention and the
-//! tier analysis (staff), the daily report (staff), and starting a churn training run (admin).
+//! tier analysis (staff), the daily report (staff), users' unusual activity (staff), and
+//! starting a churn training run (admin).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,11 +13,11 @@ use utoipa_axum::routes;
 use crate::accounts::principal::Principal;
 use crate::app::state::AppState;
 use crate::http::extract::{ApiPath, ApiQuery};
-use crate::insights::churn;
 use crate::insights::cohorts::{self, CohortTable};
 use crate::insights::report::{self, AnalyticsReport};
 use crate::insights::service::{self, UserInsights};
 use crate::insights::tiers::{self, TierAnalysis};
+use crate::insights::{anomalies, churn};
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::{ApiError, ErrorBody};
 
@@ -27,6 +28,32 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tier_analysis))
         .routes(routes!(analytics_report))
         .routes(routes!(train_churn))
+        .routes(routes!(activity_anomalies))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnomalyQuery {
+    /// The complete day judged, `YYYY-MM-DD` (UTC); default yesterday.
+    day: Option<String>,
+}
+
+/// Users whose activity on a complete day was far from their own baseline of the 28 days
+/// before: a spike (many more events than a negative binomial fitted to their days makes
+/// likely) or a drop (a regular user silent for days), each with its p-value; the threshold
+/// α = 10⁻⁴ is the expected false-positive rate per user and day. Most extreme first. Manager
+/// or admin. 400 for a day not over yet.
+#[utoipa::path(get, path = "/api/v1/insights/anomalies", tag = "insights", params(AnomalyQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = anomalies::ActivityReport), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn activity_anomalies(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<AnomalyQuery>,
+) -> Result<Json<anomalies::ActivityReport>, ApiError> {
+    principal.require_staff()?;
+    Ok(Json(anomalies::report(&state, query.day.as_deref()).await?))
 }
 
 /// Seed 003's insights of a user: engagement (the score now, week by week and its trend with

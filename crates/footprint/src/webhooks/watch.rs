@@ -6,8 +6,8 @@
 //!   down. A webhook's first look only notes where each user stands; a user first scored later
 //!   is announced when they start above the threshold.
 //! - `anomaly.detected`: a user's activity far from their own baseline on the last complete day
-//!   (`footprint_analytics::activity`: a spike, or a regular user gone silent), and attendance
-//!   far from expectation in the last 7 days (seed 004's anomalies).
+//!   (`insights::anomalies`: a spike, or a regular user gone silent), and attendance far from
+//!   expectation in the last 7 days (seed 004's anomalies).
 //!
 //! What each webhook was told is kept as marks (`WebhookStore::mark_and_queue`): a happening is
 //! announced once, by one node, however often and wherever the watch runs. No user data leaves
@@ -16,16 +16,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use footprint_analytics::activity::{self, ActivityAnomaly, ActivitySettings};
 use footprint_analytics::time::day_index;
-use footprint_store::{NewDelivery, UserDay, WebhookMark, WebhookRecord};
+use footprint_store::{NewDelivery, WebhookMark, WebhookRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::service::{DEFAULT_CHURN_THRESHOLD, Kind, hooks_for, payload};
 use crate::app::state::AppState;
 use crate::attendance::model::{Anomaly, AnomalyRequest};
-use crate::insights::churn;
+use crate::insights::{self, churn};
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::kernel::time::DAY_US;
@@ -35,8 +34,6 @@ use crate::tracking::consent;
 pub const JOB: &str = "webhook watch";
 /// The mark of a webhook's first look at churn.
 const CHURN_LOOKED: &str = "churn:looked";
-/// The longest silence looked back on for an activity drop.
-const LONGEST_SILENCE: usize = 14;
 /// The attendance looked at: the last week.
 const ATTENDANCE_DAYS: i64 = 7;
 
@@ -215,85 +212,15 @@ async fn anomalies(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Re
 
 /// Users' activity far from their own baseline on the last complete day.
 async fn activity_anomalies(state: &AppState, now_us: i64) -> Result<Vec<Found>, ApiError> {
-    let settings = ActivitySettings::default();
-    let judged = day_index(now_us) - 1;
-    let from_day = judged - (settings.baseline_days + LONGEST_SILENCE) as i64;
-    let mut unusual: Vec<(String, ActivityAnomaly)> = Vec::new();
-    churn::each_users_days(state, from_day, |days| {
-        if let Some((key, counts, first)) = daily_counts(days, from_day, judged)
-            && let Some(anomaly) = activity::unusual_activity(&counts, first, &settings)
-        {
-            unusual.push((key, anomaly));
-        }
-    })
-    .await?;
-    let keys: Vec<String> = unusual.iter().map(|(key, _)| key.clone()).collect();
-    let ids: HashMap<String, String> = state.store.user_ids_of(&keys).await?.into_iter().collect();
-    Ok(unusual
+    let (_, found) = insights::anomalies::activity_anomalies(state, day_index(now_us) - 1).await?;
+    Ok(found
         .into_iter()
-        .filter_map(|(key, anomaly)| {
-            let user_id = ids.get(&key)?.clone();
-            let day = |d: i64| rfc3339(d * DAY_US)[..10].to_owned();
-            let description = match anomaly.kind {
-                activity::ActivityKind::ActivitySpike => format!(
-                    "{} events on {} against {:.1} a day over the {} days before",
-                    anomaly.events,
-                    day(anomaly.first_day),
-                    anomaly.baseline_mean,
-                    settings.baseline_days
-                ),
-                activity::ActivityKind::ActivityDrop => format!(
-                    "no event for {} days since {}, after being active on {} of the {} days before",
-                    anomaly.days,
-                    day(anomaly.first_day),
-                    anomaly.baseline_active_days,
-                    settings.baseline_days
-                ),
-            };
-            let kind = anomaly.kind.as_str();
-            Some(Found {
-                subject: format!("{kind}:{key}:{}", anomaly.first_day),
-                data: json!({
-                    "type": kind,
-                    "user_id": user_id,
-                    "first_day": day(anomaly.first_day),
-                    "days": anomaly.days,
-                    "events": anomaly.events,
-                    "baseline": {
-                        "days": settings.baseline_days,
-                        "active_days": anomaly.baseline_active_days,
-                        "mean_events_per_day": anomaly.baseline_mean,
-                    },
-                    "p_value": anomaly.p_value,
-                    "severity": anomaly.severity,
-                    "expected_false_positive_rate": settings.alpha,
-                    "description": description,
-                }),
-                user_id: Some(user_id),
-            })
+        .map(|found| Found {
+            subject: format!("{}:{}:{}", found.view.kind, found.user_key, found.first_day),
+            user_id: Some(found.view.user_id.clone()),
+            data: serde_json::to_value(&found.view).unwrap_or_default(),
         })
         .collect())
-}
-
-/// A user's events per day from their first kept day (or `from_day`) to `judged`, zeros
-/// included; `None` when they have no day in that range.
-fn daily_counts(days: &[UserDay], from_day: i64, judged: i64) -> Option<(String, Vec<u64>, i64)> {
-    let key = days.first()?.user_key.clone();
-    let kept: Vec<&UserDay> = days.iter().filter(|day| day.day >= from_day && day.day <= judged).collect();
-    let first_seen = days.iter().filter_map(|day| day.first_seen_us).map(day_index).min();
-    let first = first_seen.unwrap_or(kept.first()?.day).max(from_day);
-    if first > judged {
-        return None;
-    }
-    let mut counts = vec![0u64; usize::try_from(judged - first + 1).ok()?];
-    for day in kept {
-        if let Ok(at) = usize::try_from(day.day - first)
-            && let Some(count) = counts.get_mut(at)
-        {
-            *count += u64::try_from(day.events.max(0)).unwrap_or(0);
-        }
-    }
-    Some((key, counts, first))
 }
 
 /// Seed 004's anomalies of the last week, with the request's defaults (medium sensitivity).
@@ -318,35 +245,4 @@ async fn attendance_anomalies(state: &AppState, now_us: i64) -> Result<Vec<Found
             }
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn day(user_key: &str, day: i64, events: i64, first_seen_day: i64) -> UserDay {
-        UserDay {
-            user_key: user_key.to_owned(),
-            day,
-            events,
-            sessions: 1,
-            session_seconds: 60.0,
-            amount: 0.0,
-            first_seen_us: Some(first_seen_day * DAY_US + 5),
-        }
-    }
-
-    #[test]
-    fn daily_counts_fill_the_silent_days_from_the_first_seen_day() {
-        let days = [day("k", 12, 3, 10), day("k", 14, 7, 10)];
-        let (key, counts, first) = daily_counts(&days, 5, 15).unwrap();
-        assert_eq!((key.as_str(), first), ("k", 10));
-        assert_eq!(counts, [0, 0, 3, 0, 7, 0]);
-        // Seen long before the range: the range's start; a day after the judged one is left out.
-        let days = [day("k", 12, 3, 1), day("k", 16, 9, 1)];
-        let (_, counts, first) = daily_counts(&days, 10, 15).unwrap();
-        assert_eq!((first, counts), (10, vec![0, 0, 3, 0, 0, 0]));
-        // First seen after the judged day: nothing to judge.
-        assert!(daily_counts(&[day("k", 20, 1, 20)], 10, 15).is_none());
-    }
 }

@@ -46,6 +46,7 @@ fn protected_routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/insights/cohorts?period=week", None, Needs::Staff),
         route(Method::GET, "/api/v1/insights/tiers", None, Needs::Staff),
         route(Method::GET, "/api/v1/insights/report", None, Needs::Staff),
+        route(Method::GET, "/api/v1/insights/anomalies", None, Needs::Staff),
         route(Method::POST, "/api/v1/insights/churn/train", None, Needs::Admin),
         route(Method::GET, "/api/v1/automation/runs", None, Needs::Admin),
         route(Method::GET, "/api/v1/automation/runs/run-1", None, Needs::Admin),

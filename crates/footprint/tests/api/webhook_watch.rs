@@ -1,14 +1,17 @@
 //! The scheduled watch of `churn.risk_crossed` and `anomaly.detected`, on a history with planted
 //! churn (half the users stop) and one user's day of scripted traffic: the spike is announced
-//! once; a webhook's first look at churn only notes where users stand; when 25 days pass without
+//! once, and listed by `GET /api/v1/insights/anomalies`; a webhook's first look at churn only
+//! notes where users stand; when 25 days pass without
 //! activity, every staying user's risk crosses the threshold and is announced once, except for
 //! the user who withdrew analytics consent; a further watch announces nothing again. While
 //! processing is behind the stored events, the watch looks at nothing.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use footprint::kernel::clock::{Clock, OffsetClock, SystemClock, rfc3339};
+use footprint::kernel::clock::{Clock, OffsetClock, SystemClock, parse_rfc3339, rfc3339, to_us};
+use footprint_analytics::time::day_index;
 use footprint_store::DeliveriesOf;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -92,6 +95,28 @@ async fn churn_crossings_and_activity_spikes_are_announced_once() {
     assert!(data["events"].as_u64().unwrap() >= 60, "{data}");
     assert!(data["p_value"].as_f64().unwrap() < data["expected_false_positive_rate"].as_f64().unwrap(), "{data}");
     assert!(received.all().iter().any(|(_, text, _)| text.contains("activity_spike")), "posted to the receiver");
+    // The same, listed for staff: yesterday by default; every user has 28 days before it.
+    let listed = app.get("/api/v1/insights/anomalies", Some(&app.admin_token)).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed = body(listed).await;
+    assert_eq!(listed["day"], json!(rfc3339(now_us - DAY_US)[..10]));
+    // Judged: the users with a day in the 42 looked back on (all first seen 59 days ago, so
+    // each has a full baseline): the stayers, and the leavers not gone for longer.
+    let looked_from = day_index(now_us) - 1 - 42;
+    let judged: HashSet<&str> = events
+        .iter()
+        .filter(|event| day_index(to_us(parse_rfc3339(event["timestamp"].as_str().unwrap()).unwrap())) >= looked_from)
+        .map(|event| event["user_id"].as_str().unwrap())
+        .collect();
+    assert!(judged.len() > 50, "the stayers and some leavers: {}", judged.len());
+    assert_eq!(listed["users_judged"], json!(judged.len()), "{listed}");
+    assert_eq!(listed["anomalies"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["anomalies"][0], *data, "the webhook sends what the route lists");
+    let today = rfc3339(now_us)[..10].to_owned();
+    for day in [today.as_str(), "yesterday"] {
+        let refused = app.get(&format!("/api/v1/insights/anomalies?day={day}"), Some(&app.admin_token)).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{day}");
+    }
 
     // The churn webhook's first look notes where everyone stands, and says nothing.
     for _ in 0..300 {
