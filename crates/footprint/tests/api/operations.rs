@@ -141,6 +141,7 @@ async fn the_openapi_document_lists_every_route() {
         "GET /api/v1/admin/outbox",
         "GET /api/v1/users/{id}/security",
         "GET /api/v1/users/{id}/insights",
+        "GET /api/v1/insights/anomalies",
         "GET /api/v1/insights/cohorts",
         "GET /api/v1/insights/tiers",
         "GET /api/v1/insights/report",
