@@ -7,12 +7,8 @@ use std::path::PathBuf;
 
 use footprint::tools::demo::{self, DemoOptions, ProgressBar};
 
-use crate::cdp::{Browser, Page};
+use crate::cdp::{Browser, Page, chromium};
 use crate::helpers::TestApp;
-
-fn chromium() -> String {
-    std::env::var("FOOTPRINT_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
-}
 
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");

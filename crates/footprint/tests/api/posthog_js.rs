@@ -13,22 +13,10 @@ use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cdp::Browser;
+use crate::cdp::{Browser, chromium};
 use crate::helpers::{TestApp, body};
 use crate::sdk_clients::clients_dir;
-
-fn chromium() -> String {
-    std::env::var("FOOTPRINT_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
-}
-
-async fn browser_key(app: &TestApp, origin: &str) -> String {
-    let origins = vec![footprint::accounts::api_key::origin(origin).unwrap()];
-    let now = footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc());
-    let (secret, record) =
-        footprint::accounts::api_key::generate_browser("shop", &origins, footprint_analytics::Tier::Vip, now);
-    app.state.store.insert_api_key(record).await.unwrap();
-    secret
-}
+use crate::tracker::{browser_key, events_when};
 
 /// The shop's page: the library served by the shop itself, initialised on Footprint.
 fn shop_page(footprint: &str, key: &str) -> String {
@@ -40,20 +28,6 @@ fn shop_page(footprint: &str, key: &str) -> String {
     disable_session_recording: true, persistence: 'localStorage'}});
 </script></head><body><h1>Shop</h1></body></html>"#
     )
-}
-
-/// Polls the store until `user` has `count` events (at most 30 s: the library sends every few
-/// seconds).
-async fn events_when(app: &TestApp, user: &str, count: usize) -> Vec<Value> {
-    let mut events = Vec::new();
-    for _ in 0..300 {
-        events = app.events_of(user).await;
-        if events.len() >= count {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{user} has {} events, {count} expected: {events:?}", events.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +45,7 @@ async fn posthog_js_in_a_page_sends_to_footprint_with_a_publishable_key() {
     .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shop = format!("http://{}", listener.local_addr().unwrap());
-    let key = browser_key(&app, &shop).await;
+    let key = browser_key(&app, &[&shop]).await;
     let html = shop_page(&app.address, &key);
     let router = axum::Router::new()
         .route(

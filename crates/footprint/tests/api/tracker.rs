@@ -13,14 +13,10 @@ use axum::response::Html;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cdp::{Browser, Page};
+use crate::cdp::{Browser, Page, chromium};
 use crate::helpers::{TestApp, body};
 
-fn chromium() -> String {
-    std::env::var("FOOTPRINT_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
-}
-
-async fn browser_key(app: &TestApp, origins: &[&str]) -> String {
+pub(crate) async fn browser_key(app: &TestApp, origins: &[&str]) -> String {
     let origins: Vec<String> =
         origins.iter().map(|origin| footprint::accounts::api_key::origin(origin).unwrap()).collect();
     let now = footprint::kernel::clock::to_us(time::OffsetDateTime::now_utc());
@@ -66,10 +62,11 @@ async fn sent_after_the_batch_timer(page: &Page) -> usize {
     page.eval("window.__sent.length").await.unwrap().as_u64().unwrap() as usize
 }
 
-/// Polls the store until `user` has `count` events (at most 15 s).
-async fn events_when(app: &TestApp, user: &str, count: usize) -> Vec<Value> {
+/// Polls the store until `user` has `count` events (at most 30 s: posthog-js sends every few
+/// seconds).
+pub(crate) async fn events_when(app: &TestApp, user: &str, count: usize) -> Vec<Value> {
     let mut events = Vec::new();
-    for _ in 0..150 {
+    for _ in 0..300 {
         events = app.events_of(user).await;
         if events.len() >= count {
             return events;

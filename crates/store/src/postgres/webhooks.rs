@@ -55,6 +55,22 @@ fn delivery_from_row(row: &Row) -> DeliveryRecord {
     }
 }
 
+/// Puts a delivery in the outbox, due at once (run with the statement prepared from it).
+const QUEUE: &str =
+    "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
+     VALUES ($1, $2, $3, $4, 'pending', $5, $5)";
+
+async fn queue(
+    tx: &deadpool_postgres::Transaction<'_>,
+    insert: &tokio_postgres::Statement,
+    delivery: &NewDelivery,
+) -> StoreResult<()> {
+    let values: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&delivery.webhook_id, &delivery.kind, &delivery.user_id, &delivery.payload, &delivery.created_at_us];
+    tx.execute(insert, &values).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl WebhookStore for PostgresStore {
     async fn create_webhook(&self, hook: WebhookRecord) -> StoreResult<()> {
@@ -138,18 +154,9 @@ impl WebhookStore for PostgresStore {
                 return Ok(false);
             }
         }
-        let insert = tx
-            .prepare(
-                "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
-            )
-            .await?;
+        let insert = tx.prepare(QUEUE).await?;
         for delivery in &deliveries {
-            tx.execute(
-                &insert,
-                &[&delivery.webhook_id, &delivery.kind, &delivery.user_id, &delivery.payload, &delivery.created_at_us],
-            )
-            .await?;
+            queue(&tx, &insert, delivery).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -169,28 +176,13 @@ impl WebhookStore for PostgresStore {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let mark = tx.prepare(MARK).await?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
-            )
-            .await?;
+        let insert = tx.prepare(QUEUE).await?;
         let mut queued = 0;
         for (new, delivery) in &marks {
             let changed =
                 tx.execute(&mark, &[&new.webhook_id, &new.subject, &new.state, &new.user_id, &new.at_us]).await? > 0;
             if let (true, Some(delivery)) = (changed, delivery) {
-                tx.execute(
-                    &insert,
-                    &[
-                        &delivery.webhook_id,
-                        &delivery.kind,
-                        &delivery.user_id,
-                        &delivery.payload,
-                        &delivery.created_at_us,
-                    ],
-                )
-                .await?;
+                queue(&tx, &insert, delivery).await?;
                 queued += 1;
             }
         }

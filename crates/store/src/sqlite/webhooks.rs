@@ -61,6 +61,22 @@ fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
     })
 }
 
+/// Puts a delivery in the outbox, due at once.
+fn queue(tx: &rusqlite::Transaction<'_>, delivery: &NewDelivery) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+    )?
+    .execute(params![
+        delivery.webhook_id,
+        delivery.kind,
+        delivery.user_id,
+        delivery.payload,
+        delivery.created_at_us
+    ])?;
+    Ok(())
+}
+
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn create_webhook(&self, hook: WebhookRecord) -> StoreResult<()> {
@@ -142,20 +158,8 @@ impl WebhookStore for SqliteStore {
                     return Ok(false);
                 }
             }
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-                )?;
-                for delivery in &deliveries {
-                    insert.execute(params![
-                        delivery.webhook_id,
-                        delivery.kind,
-                        delivery.user_id,
-                        delivery.payload,
-                        delivery.created_at_us
-                    ])?;
-                }
+            for delivery in &deliveries {
+                queue(&tx, delivery)?;
             }
             tx.commit()?;
             Ok(true)
@@ -181,21 +185,11 @@ impl WebhookStore for SqliteStore {
             let mut queued = 0;
             {
                 let mut mark = tx.prepare_cached(MARK)?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO webhook_deliveries (webhook_id, kind, user_id, payload, status, next_attempt_us, created_at_us)
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-                )?;
                 for (new, delivery) in &marks {
                     let changed =
                         mark.execute(params![new.webhook_id, new.subject, new.state, new.user_id, new.at_us])? > 0;
                     if let (true, Some(delivery)) = (changed, delivery) {
-                        insert.execute(params![
-                            delivery.webhook_id,
-                            delivery.kind,
-                            delivery.user_id,
-                            delivery.payload,
-                            delivery.created_at_us
-                        ])?;
+                        queue(&tx, delivery)?;
                         queued += 1;
                     }
                 }

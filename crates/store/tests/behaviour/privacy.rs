@@ -153,6 +153,19 @@ pub(super) async fn rows_mentioning(db: &TestDb, needle: &str) -> Vec<(String, S
     every_row(&db.location).await.unwrap().into_iter().filter(|(_, row)| row.contains(needle)).collect()
 }
 
+/// The erasure of `user_id` as the service asks for it (its key, tombstone and scrubbed name
+/// derived from the id).
+fn erasure(user_id: &str, now_us: i64) -> Erasure {
+    Erasure {
+        user_id: user_id.to_owned(),
+        user_key: format!("key-{user_id}"),
+        tombstone: format!("tomb-{user_id}"),
+        scrub: vec![user_id.to_owned()],
+        replacement: "erased-user".to_owned(),
+        now_us,
+    }
+}
+
 pub(super) async fn erases_every_trace_of_a_user(db: &TestDb) {
     footprint_of(db, "erase-me-4242", "keep-me-1717").await;
     assert!(!rows_naming(db, "erase-me-4242").await.is_empty(), "the fixture is found before");
@@ -242,21 +255,13 @@ pub(super) async fn ends_token_generations_with_the_account(db: &TestDb) {
     assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), None, "no account, no tokens");
     assert_eq!(db.store.token_generation("nobody").await.unwrap(), None);
 
-    let erasure = |user_id: &str| Erasure {
-        user_id: user_id.to_owned(),
-        user_key: format!("key-{user_id}"),
-        tombstone: format!("tomb-{user_id}"),
-        scrub: vec![user_id.to_owned()],
-        replacement: "erased-user".to_owned(),
-        now_us: 50,
-    };
     // Renewed (tokens revoked): only accounts have one to renew.
     assert!(db.store.renew_token_generation("gen-user", 70).await.unwrap());
     assert_eq!(db.store.token_generation("gen-user").await.unwrap(), Some(70));
     assert!(!db.store.renew_token_generation("tracked-only", 71).await.unwrap(), "no account");
     assert_eq!(db.store.token_generation("tracked-only").await.unwrap(), None);
     assert!(!db.store.renew_token_generation("nobody", 72).await.unwrap());
-    db.store.erase_user(erasure("gen-user")).await.unwrap();
+    db.store.erase_user(erasure("gen-user", 50)).await.unwrap();
     assert_eq!(db.store.token_generation("gen-user").await.unwrap(), None, "erased");
     assert!(!db.store.renew_token_generation("gen-user", 73).await.unwrap(), "an erased account stays without tokens");
     let again = NewAccount { token_generation: 8, ..account("gen-user", Some("gen-user"), None, Role::User) };
@@ -314,17 +319,7 @@ pub(super) async fn links_identities_and_forgets_moved_events(db: &TestDb) {
     assert_eq!(db.store.events(all_events(Some("key-ada"))).await.unwrap().len(), 1);
 
     // The links go with an erased user.
-    db.store
-        .erase_user(Erasure {
-            user_id: "bob".to_owned(),
-            user_key: "key-bob".to_owned(),
-            tombstone: "tomb-bob".to_owned(),
-            scrub: vec!["bob".to_owned()],
-            replacement: "erased-user".to_owned(),
-            now_us: 30,
-        })
-        .await
-        .unwrap();
+    db.store.erase_user(erasure("bob", 30)).await.unwrap();
     assert!(db.store.identity_links(&keys).await.unwrap().is_empty());
 }
 
@@ -402,17 +397,7 @@ pub(super) async fn keeps_webhooks_and_their_outbox(db: &TestDb) {
     assert_eq!(adas.len(), 1);
     assert_eq!((adas[0].webhook_id.as_str(), adas[0].user_id.as_deref()), ("wh_1", Some("ada")));
     // Erasure takes the user's deliveries; deleting a webhook takes its own.
-    db.store
-        .erase_user(Erasure {
-            user_id: "ada".to_owned(),
-            user_key: "key-ada".to_owned(),
-            tombstone: "tomb-ada".to_owned(),
-            scrub: vec!["ada".to_owned()],
-            replacement: "erased-user".to_owned(),
-            now_us: 500,
-        })
-        .await
-        .unwrap();
+    db.store.erase_user(erasure("ada", 500)).await.unwrap();
     assert_eq!(db.store.deliveries(DeliveriesOf::Webhook("wh_1".into()), 10).await.unwrap().len(), 1);
     assert!(db.store.deliveries(DeliveriesOf::User("ada".into()), 10).await.unwrap().is_empty());
     assert!(db.store.delete_webhook("wh_2").await.unwrap());
@@ -458,17 +443,7 @@ pub(super) async fn marks_what_each_webhook_was_told_once(db: &TestDb) {
     assert_eq!(db.store.mark_and_queue(crossing).await.unwrap(), 0);
     assert_eq!(db.store.deliveries(DeliveriesOf::Webhook("wh_c".into()), 10).await.unwrap().len(), 2);
     // Erasure takes the user's marks; deleting a webhook takes its own.
-    db.store
-        .erase_user(Erasure {
-            user_id: "bob".to_owned(),
-            user_key: "key-bob".to_owned(),
-            tombstone: "tomb-bob".to_owned(),
-            scrub: vec!["bob".to_owned()],
-            replacement: "erased-user".to_owned(),
-            now_us: 70,
-        })
-        .await
-        .unwrap();
+    db.store.erase_user(erasure("bob", 70)).await.unwrap();
     let marks = db.store.webhook_marks("wh_c").await.unwrap();
     assert_eq!(marks.keys().collect::<Vec<_>>(), ["churn:key-ada"]);
     assert!(db.store.delete_webhook("wh_o").await.unwrap());

@@ -62,6 +62,11 @@ fn push_tail(tail: &Mutex<VecDeque<String>>, line: String) {
     tail.push_back(line);
 }
 
+/// The browser the tests drive: Debian's `chromium`, or `FOOTPRINT_TEST_CHROMIUM`.
+pub fn chromium() -> String {
+    std::env::var("FOOTPRINT_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
+}
+
 /// A headless chromium process with one CDP websocket connection.
 ///
 /// Dropping it kills chromium and removes its temporary profile.
