@@ -13,9 +13,8 @@ use utoipa::ToSchema;
 
 use crate::app::state::AppState;
 use crate::insights::churn;
-use crate::kernel::clock::{parse_rfc3339, rfc3339, to_us};
 use crate::kernel::error::ApiError;
-use crate::kernel::time::DAY_US;
+use crate::kernel::time::{day_text, parse_day};
 
 /// The longest silence looked back on for a drop, in days.
 const LONGEST_SILENCE: usize = 14;
@@ -70,10 +69,6 @@ pub struct ActivityReport {
     pub anomalies: Vec<ActivityAnomalyView>,
 }
 
-fn date(day: i64) -> String {
-    rfc3339(day * DAY_US)[..10].to_owned()
-}
-
 /// The anomalies of the complete day `judged` (days since 1970-01-01), and how many users could
 /// be judged.
 pub async fn activity_anomalies(state: &AppState, judged: i64) -> Result<(usize, Vec<Found>), ApiError> {
@@ -100,14 +95,14 @@ pub async fn activity_anomalies(state: &AppState, judged: i64) -> Result<(usize,
                 ActivityKind::ActivitySpike => format!(
                     "{} events on {} against {:.1} a day over the {} days before",
                     anomaly.events,
-                    date(anomaly.first_day),
+                    day_text(anomaly.first_day),
                     anomaly.baseline_mean,
                     settings.baseline_days
                 ),
                 ActivityKind::ActivityDrop => format!(
                     "no event for {} days since {}, after being active on {} of the {} days before",
                     anomaly.days,
-                    date(anomaly.first_day),
+                    day_text(anomaly.first_day),
                     anomaly.baseline_active_days,
                     settings.baseline_days
                 ),
@@ -115,7 +110,7 @@ pub async fn activity_anomalies(state: &AppState, judged: i64) -> Result<(usize,
             let view = ActivityAnomalyView {
                 kind: anomaly.kind.as_str(),
                 user_id,
-                first_day: date(anomaly.first_day),
+                first_day: day_text(anomaly.first_day),
                 days: anomaly.days,
                 events: anomaly.events,
                 baseline: Baseline {
@@ -140,15 +135,14 @@ pub async fn report(state: &AppState, day: Option<&str>) -> Result<ActivityRepor
     let today = day_index(state.clock.now_us());
     let judged = match day {
         None => today - 1,
-        Some(text) => parse_rfc3339(&format!("{}T00:00:00Z", text.trim()))
-            .map(|at| day_index(to_us(at)))
+        Some(text) => parse_day(text)
             .ok_or_else(|| ApiError::InvalidParameters(format!("day: {text:?} is not a date like 2026-12-07")))?,
     };
     if judged >= today {
         return Err(ApiError::InvalidParameters(format!(
             "day: {} is not over yet; a day is judged once it is complete (at the latest {})",
-            date(judged),
-            date(today - 1)
+            day_text(judged),
+            day_text(today - 1)
         )));
     }
     state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
@@ -156,7 +150,7 @@ pub async fn report(state: &AppState, day: Option<&str>) -> Result<ActivityRepor
     let mut anomalies: Vec<ActivityAnomalyView> = found.into_iter().map(|found| found.view).collect();
     anomalies.sort_by(|a, b| a.p_value.total_cmp(&b.p_value).then_with(|| a.user_id.cmp(&b.user_id)));
     Ok(ActivityReport {
-        day: date(judged),
+        day: day_text(judged),
         users_judged,
         expected_false_positive_rate: ActivitySettings::default().alpha,
         anomalies,
@@ -196,7 +190,7 @@ mod tests {
             sessions: 1,
             session_seconds: 60.0,
             amount: 0.0,
-            first_seen_us: Some(first_seen_day * DAY_US + 5),
+            first_seen_us: Some(first_seen_day * crate::kernel::time::DAY_US + 5),
         }
     }
 

@@ -234,7 +234,7 @@ fn metrics(trained: &Trained) -> Value {
     let overall = MetricsView::of(check.metrics);
     let confusion = overall.as_ref().map(|o| o.metrics.confusion);
     let importance: BTreeMap<String, f64> = importance(&trained.model);
-    let cutoff = rfc3339(check.cutoff_day * DAY_US)[..10].to_owned();
+    let cutoff = crate::kernel::time::day_text(check.cutoff_day);
     let performance = PerformanceView {
         confusion_matrix: [
             [confusion.map(|c| c.tn), confusion.map(|c| c.fp)],

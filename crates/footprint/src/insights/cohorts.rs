@@ -88,7 +88,7 @@ pub struct CohortTable {
 
 fn cohort_view(period: RetentionPeriod, row: CohortRow) -> Cohort {
     Cohort {
-        cohort: rfc3339(start_of(period, row.cohort) * DAY_US)[..10].to_owned(),
+        cohort: crate::kernel::time::day_text(start_of(period, row.cohort)),
         users: row.users,
         retention: row.retention,
         active: row.active,

@@ -17,7 +17,6 @@ use crate::insights::cohorts::{self, Cohort};
 use crate::insights::tiers::{self, TierUsage};
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
-use crate::kernel::time::DAY_US;
 use crate::profiles::segments::{ClusterOrReason, cluster_or_reason};
 use crate::profiles::service as profiles;
 
@@ -127,7 +126,7 @@ pub async fn user_insights(state: &AppState, principal: &Principal, user_id: &st
         weekly: weeks
             .iter()
             .map(|week| WeekView {
-                week: rfc3339(week.week_start_day * DAY_US)[..10].to_owned(),
+                week: crate::kernel::time::day_text(week.week_start_day),
                 score: week.score,
                 active_days: week.active_days,
                 events: week.events,

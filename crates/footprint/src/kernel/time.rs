@@ -97,11 +97,50 @@ impl TimeWindow {
     }
 }
 
+/// Days since 1970-01-01 of `YYYYMMDD`, `YYYY-MM-DD` or `YYYY/MM/DD`, optionally followed by a
+/// time (`T…` or ` …`), which is ignored.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let text = text.trim().trim_matches('"');
+    let date = text.split(['T', ' ']).next()?;
+    let (year, month, day): (i32, u8, u8) = if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
+        (date[..4].parse().ok()?, date[4..6].parse().ok()?, date[6..].parse().ok()?)
+    } else {
+        let mut parts = date.split(['-', '/']);
+        let year = parts.next()?.parse().ok()?;
+        let month = parts.next()?.parse().ok()?;
+        let day = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        (year, month, day)
+    };
+    let month = time::Month::try_from(month).ok()?;
+    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    Some(i64::from(date.to_julian_day()) - i64::from(time::macros::date!(1970 - 01 - 01).to_julian_day()))
+}
+
+/// A day (days since 1970-01-01) as `YYYY-MM-DD`.
+pub fn day_text(day: i64) -> String {
+    super::clock::rfc3339(day * DAY_US)[..10].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn dates_are_read_in_the_usual_forms() {
+        assert_eq!(parse_day("19700101"), Some(0));
+        assert_eq!(parse_day("1970-01-02"), Some(1));
+        assert_eq!(parse_day("1997/09/30"), parse_day("19970930"));
+        assert_eq!(parse_day("1997-09-30T12:00:00Z"), parse_day("19970930"));
+        assert_eq!(parse_day("1997-09-30 23:59"), parse_day("19970930"));
+        assert_eq!(parse_day("00004"), None);
+        assert_eq!(parse_day("19971332"), None);
+        assert_eq!(day_text(parse_day("19970930").unwrap()), "1997-09-30");
+    }
 
     const NOW: i64 = 1_733_402_096_000_000;
 

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::cdp::{Browser, chromium};
 use crate::helpers::{TestApp, body};
 use crate::sdk_clients::clients_dir;
-use crate::tracker::{browser_key, events_when};
+use crate::tracker::{browser_key, events_when, serve_shop, shop_origin};
 
 /// The shop's page: the library served by the shop itself, initialised on Footprint.
 fn shop_page(footprint: &str, key: &str) -> String {
@@ -43,25 +43,13 @@ async fn posthog_js_in_a_page_sends_to_footprint_with_a_publishable_key() {
         config.privacy.consent_default = footprint_analytics::ConsentDefault::Grant;
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let shop = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, shop) = shop_origin().await;
     let key = browser_key(&app, &[&shop]).await;
-    let html = shop_page(&app.address, &key);
-    let router = axum::Router::new()
-        .route(
-            "/posthog.js",
-            get(move || {
-                let script = script.clone();
-                async move { ([("content-type", "text/javascript")], script).into_response() }
-            }),
-        )
-        .fallback(move || {
-            let html = html.clone();
-            async move { Html(html) }
-        });
-    let _server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let served = move || {
+        let script = script.clone();
+        async move { ([("content-type", "text/javascript")], script).into_response() }
+    };
+    serve_shop(listener, axum::Router::new().route("/posthog.js", get(served)), shop_page(&app.address, &key));
 
     let browser = Browser::launch(&chromium()).await.unwrap();
     let page = browser.new_page().await.unwrap();

@@ -56,6 +56,24 @@ async fn loaded(page: &Page) {
     panic!("footprint.js did not load: {:?}", page.problems());
 }
 
+/// A listener for the shop's own server, and its origin (another one than Footprint's).
+pub(crate) async fn shop_origin() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    (listener, origin)
+}
+
+/// Serves the shop: `routes`, and `html` for every other path.
+pub(crate) fn serve_shop(listener: tokio::net::TcpListener, routes: axum::Router, html: String) {
+    let router = routes.fallback(move || {
+        let html = html.clone();
+        async move { Html(html) }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+}
+
 /// Waits past the tracker's one-second batching, then answers how many requests it sent.
 async fn sent_after_the_batch_timer(page: &Page) -> usize {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -80,17 +98,10 @@ pub(crate) async fn events_when(app: &TestApp, user: &str, count: usize) -> Vec<
 async fn the_tracker_sends_only_what_consent_allows_from_a_real_browser() {
     let app = TestApp::spawn().await;
     // The shop's page names the key, and the key names the shop's origin.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let shop = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, shop) = shop_origin().await;
     let key = browser_key(&app, &[&shop]).await;
     let html = shop_page(&app.address, &key);
-    let router = axum::Router::new().fallback(move || {
-        let html = html.clone();
-        async move { Html(html) }
-    });
-    let _server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    serve_shop(listener, axum::Router::new(), html);
 
     let browser = Browser::launch(&chromium()).await.unwrap();
     let page = browser.new_page().await.unwrap();

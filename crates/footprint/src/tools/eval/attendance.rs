@@ -301,9 +301,7 @@ fn write_rows(
             let mut record: Vec<String> = example.features.iter().map(|v| v.to_string()).collect();
             record.push(u8::from(example.attended).to_string());
             record.push(split.to_owned());
-            record.push(
-                crate::kernel::clock::rfc3339(example.event_start_us.div_euclid(DAY_US) * DAY_US)[..10].to_owned(),
-            );
+            record.push(crate::kernel::time::day_text(example.event_start_us.div_euclid(DAY_US)));
             writer.write_record(&record)?;
         }
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::ChurnEval;
 use super::sequences::open;
+use crate::kernel::time::{day_text, parse_day};
 
 pub fn run(eval: &ChurnEval) -> anyhow::Result<()> {
     let phases = super::Phases::start("reading, training and testing".to_owned());
@@ -51,32 +52,6 @@ fn role(name: &str) -> anyhow::Result<Role> {
         "-" | "" => Role::Ignored,
         other => bail!("--columns: {other} is not one of customer, date, quantity, amount, -"),
     })
-}
-
-/// Days since 1970-01-01 of `YYYYMMDD`, `YYYY-MM-DD` or `YYYY/MM/DD`, optionally followed by a
-/// time (`T…` or ` …`), which is ignored.
-fn parse_day(text: &str) -> Option<i64> {
-    let text = text.trim().trim_matches('"');
-    let date = text.split(['T', ' ']).next()?;
-    let (year, month, day): (i32, u8, u8) = if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) {
-        (date[..4].parse().ok()?, date[4..6].parse().ok()?, date[6..].parse().ok()?)
-    } else {
-        let mut parts = date.split(['-', '/']);
-        let year = parts.next()?.parse().ok()?;
-        let month = parts.next()?.parse().ok()?;
-        let day = parts.next()?.parse().ok()?;
-        if parts.next().is_some() {
-            return None;
-        }
-        (year, month, day)
-    };
-    let month = time::Month::try_from(month).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    Some(i64::from(date.to_julian_day()) - i64::from(time::macros::date!(1970 - 01 - 01).to_julian_day()))
-}
-
-fn day_text(day: i64) -> String {
-    crate::kernel::clock::rfc3339(day * footprint_analytics::time::DAY_US)[..10].to_owned()
 }
 
 fn split_line(line: &str) -> Vec<String> {
@@ -420,18 +395,6 @@ fn print(report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_read_in_the_usual_forms() {
-        assert_eq!(parse_day("19700101"), Some(0));
-        assert_eq!(parse_day("1970-01-02"), Some(1));
-        assert_eq!(parse_day("1997/09/30"), parse_day("19970930"));
-        assert_eq!(parse_day("1997-09-30T12:00:00Z"), parse_day("19970930"));
-        assert_eq!(parse_day("1997-09-30 23:59"), parse_day("19970930"));
-        assert_eq!(parse_day("00004"), None);
-        assert_eq!(parse_day("19971332"), None);
-        assert_eq!(day_text(parse_day("19970930").unwrap()), "1997-09-30");
-    }
 
     #[test]
     fn columns_are_recognised_from_a_header_or_the_data() {
