@@ -129,8 +129,9 @@ pub async fn activity_anomalies(state: &AppState, judged: i64) -> Result<(usize,
     Ok((judgeable, found))
 }
 
-/// The report of `day` (`YYYY-MM-DD`; default yesterday, the last complete day), once
-/// processing has caught up (or its time is up). 400 for a day not over yet.
+/// The report of `day` (`YYYY-MM-DD`; default yesterday, the last complete day), from what
+/// processing has folded (a read like the others: the lag it did not see is in
+/// `Footprint-Processing-Lag`). 400 for a day not over yet.
 pub async fn report(state: &AppState, day: Option<&str>) -> Result<ActivityReport, ApiError> {
     let today = day_index(state.clock.now_us());
     let judged = match day {
@@ -145,7 +146,7 @@ pub async fn report(state: &AppState, day: Option<&str>) -> Result<ActivityRepor
             day_text(today - 1)
         )));
     }
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
+    crate::tracking::freshness::settle_for_read(state).await?;
     let (users_judged, found) = activity_anomalies(state, judged).await?;
     let mut anomalies: Vec<ActivityAnomalyView> = found.into_iter().map(|found| found.view).collect();
     anomalies.sort_by(|a, b| a.p_value.total_cmp(&b.p_value).then_with(|| a.user_id.cmp(&b.user_id)));

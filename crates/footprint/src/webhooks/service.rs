@@ -1,7 +1,7 @@
 //! Subscriptions and the outbox: creating, listing and deleting webhooks, dispatching the event
 //! log into deliveries, and queueing a model's training.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use footprint_analytics::segmentation::SegmentModel;
 use footprint_store::{
@@ -270,9 +270,39 @@ pub async fn deliveries(state: &AppState, webhook_id: &str, limit: u32) -> Resul
         .collect())
 }
 
-pub(super) fn payload(kind: Kind, data: Value, now_us: i64) -> String {
-    json!({"id": ulid::Ulid::new().to_string(), "kind": kind.as_str(), "created_at": rfc3339(now_us), "data": data})
-        .to_string()
+/// A delivery of `data` to `hook`: the JSON posted carries a fresh id (the receiver's
+/// idempotency key), the kind and the time.
+pub(super) fn delivery(
+    hook: &WebhookRecord,
+    kind: Kind,
+    user_id: Option<&str>,
+    data: Value,
+    now_us: i64,
+) -> NewDelivery {
+    let payload = json!({"id": ulid::Ulid::new().to_string(), "kind": kind.as_str(), "created_at": rfc3339(now_us), "data": data});
+    NewDelivery {
+        webhook_id: hook.webhook_id.clone(),
+        kind: kind.as_str().to_owned(),
+        user_id: user_id.map(str::to_owned),
+        payload: payload.to_string(),
+        created_at_us: now_us,
+    }
+}
+
+/// Whether each user's analytics consent holds now, asked once per user: no user data leaves
+/// for a user without it.
+#[derive(Default)]
+pub(super) struct Consents(HashMap<String, bool>);
+
+impl Consents {
+    pub(super) async fn hold(&mut self, state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+        if let Some(known) = self.0.get(user_id) {
+            return Ok(*known);
+        }
+        let holds = consent::current(state, user_id).await?.analytics;
+        self.0.insert(user_id.to_owned(), holds);
+        Ok(holds)
+    }
 }
 
 /// Queues a delivery of the next stretch of the event log for every webhook that wants it;
@@ -285,15 +315,10 @@ pub async fn dispatch_events(state: &AppState) -> Result<usize, ApiError> {
     let new_watermark = last.seq;
     let mut deliveries = Vec::new();
     if !hooks.is_empty() {
-        // No user data from a user whose analytics consent does not hold now.
-        let users: HashSet<&str> = events.iter().map(|event| event.user_id.as_str()).collect();
-        let mut consenting: HashMap<&str, bool> = HashMap::new();
-        for user in users {
-            consenting.insert(user, consent::current(state, user).await?.analytics);
-        }
+        let mut consents = Consents::default();
         let now_us = state.clock.now_us();
         for event in &events {
-            if !consenting.get(event.user_id.as_str()).copied().unwrap_or(false) {
+            if !consents.hold(state, &event.user_id).await? {
                 continue;
             }
             // A history moved to the user who identified is not a new happening.
@@ -318,13 +343,7 @@ pub async fn dispatch_events(state: &AppState) -> Result<usize, ApiError> {
                     "timestamp": rfc3339(event.timestamp_us),
                     "message_id": event.message_id,
                 });
-                deliveries.push(NewDelivery {
-                    webhook_id: hook.webhook_id.clone(),
-                    kind: Kind::Event.as_str().to_owned(),
-                    user_id: Some(event.user_id.clone()),
-                    payload: payload(Kind::Event, data, now_us),
-                    created_at_us: now_us,
-                });
+                deliveries.push(delivery(hook, Kind::Event, Some(&event.user_id), data, now_us));
             }
         }
     }
@@ -353,16 +372,8 @@ pub async fn model_trained(state: &AppState, model: &ModelRecord) {
             "rows_used": model.rows_used,
             "metrics": serde_json::from_str::<Value>(&model.metrics).unwrap_or(Value::Null),
         });
-        let deliveries: Vec<NewDelivery> = hooks
-            .iter()
-            .map(|hook| NewDelivery {
-                webhook_id: hook.webhook_id.clone(),
-                kind: Kind::ModelTrained.as_str().to_owned(),
-                user_id: None,
-                payload: payload(Kind::ModelTrained, data.clone(), now_us),
-                created_at_us: now_us,
-            })
-            .collect();
+        let deliveries: Vec<NewDelivery> =
+            hooks.iter().map(|hook| delivery(hook, Kind::ModelTrained, None, data.clone(), now_us)).collect();
         queue(state, deliveries).await
     }
     .await;
@@ -481,13 +492,7 @@ pub async fn segments_changed(
                 "segment": {"segment_id": new.0, "name": new.1},
             });
             for hook in &before.hooks {
-                deliveries.push(NewDelivery {
-                    webhook_id: hook.webhook_id.clone(),
-                    kind: Kind::SegmentChanged.as_str().to_owned(),
-                    user_id: Some(user_id.clone()),
-                    payload: payload(Kind::SegmentChanged, data.clone(), now_us),
-                    created_at_us: now_us,
-                });
+                deliveries.push(delivery(hook, Kind::SegmentChanged, Some(user_id), data.clone(), now_us));
             }
         }
         queue(state, deliveries).await

@@ -17,18 +17,17 @@
 use std::collections::{HashMap, HashSet};
 
 use footprint_analytics::time::day_index;
-use footprint_store::{NewDelivery, WebhookMark, WebhookRecord};
+use footprint_store::{WebhookMark, WebhookRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::service::{DEFAULT_CHURN_THRESHOLD, Kind, hooks_for, payload};
+use super::service::{Consents, DEFAULT_CHURN_THRESHOLD, Kind, delivery, hooks_for};
 use crate::app::state::AppState;
 use crate::attendance::model::{Anomaly, AnomalyRequest};
 use crate::insights::{self, churn};
 use crate::kernel::clock::rfc3339;
 use crate::kernel::error::ApiError;
 use crate::kernel::time::DAY_US;
-use crate::tracking::consent;
 
 /// The scheduler's name for the watch.
 pub const JOB: &str = "webhook watch";
@@ -59,11 +58,9 @@ pub async fn watch(state: &AppState) -> Result<Watched, ApiError> {
     }
     // What the watch reads is what processing kept: after a bulk import, or under a load
     // processing does not keep up with, users would look silent and their risk high.
-    let stored = state.store.max_event_seq().await?;
-    state.processor.catch_up(state.config.processing.catch_up_timeout_ms).await?;
-    let processed = state.store.processing_watermark(crate::tracking::processing::SEQUENCES).await?;
-    if processed < stored {
-        let behind = u64::try_from(stored - processed).unwrap_or(u64::MAX);
+    let processing = &state.config.processing;
+    let behind = state.processor.catch_up_for_read(u64::MAX, processing.catch_up_timeout_ms).await?;
+    if behind > 0 {
         tracing::info!(behind, "webhook watch waits for processing to catch up");
         return Ok(Watched { behind, ..Watched::default() });
     }
@@ -76,31 +73,6 @@ pub async fn watch(state: &AppState) -> Result<Watched, ApiError> {
 
 fn mark(hook: &WebhookRecord, subject: String, state: &str, user_id: Option<String>, at_us: i64) -> WebhookMark {
     WebhookMark { webhook_id: hook.webhook_id.clone(), subject, state: state.to_owned(), user_id, at_us }
-}
-
-fn delivery(hook: &WebhookRecord, kind: Kind, user_id: Option<String>, data: Value, now_us: i64) -> NewDelivery {
-    NewDelivery {
-        webhook_id: hook.webhook_id.clone(),
-        kind: kind.as_str().to_owned(),
-        user_id,
-        payload: payload(kind, data, now_us),
-        created_at_us: now_us,
-    }
-}
-
-/// Whether each user's analytics consent holds now, asked once per user.
-#[derive(Default)]
-struct Consents(HashMap<String, bool>);
-
-impl Consents {
-    async fn holds(&mut self, state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-        if let Some(known) = self.0.get(user_id) {
-            return Ok(*known);
-        }
-        let holds = consent::current(state, user_id).await?.analytics;
-        self.0.insert(user_id.to_owned(), holds);
-        Ok(holds)
-    }
 }
 
 async fn churn_crossings(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Result<usize, ApiError> {
@@ -136,7 +108,7 @@ async fn churn_crossings(state: &AppState, hooks: &[WebhookRecord], now_us: i64)
                 continue;
             }
             let crossed = !first_look && (before.is_some() || side == "above");
-            let told = if crossed && consents.holds(state, user_id).await? {
+            let told = if crossed && consents.hold(state, user_id).await? {
                 let data = json!({
                     "user_id": user_id,
                     "direction": if side == "above" { "up" } else { "down" },
@@ -147,7 +119,7 @@ async fn churn_crossings(state: &AppState, hooks: &[WebhookRecord], now_us: i64)
                     "model_id": record.model_id,
                     "model_version": record.version,
                 });
-                Some(delivery(hook, Kind::ChurnRiskCrossed, Some(user_id.clone()), data, now_us))
+                Some(delivery(hook, Kind::ChurnRiskCrossed, Some(user_id), data, now_us))
             } else {
                 None
             };
@@ -184,7 +156,7 @@ async fn anomalies(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Re
     let mut allowed = Vec::new();
     for item in found {
         let consenting = match &item.user_id {
-            Some(user_id) => consents.holds(state, user_id).await?,
+            Some(user_id) => consents.hold(state, user_id).await?,
             None => true,
         };
         if consenting {
@@ -198,7 +170,7 @@ async fn anomalies(state: &AppState, hooks: &[WebhookRecord], now_us: i64) -> Re
             .iter()
             .filter(|item| !marks.contains_key(&item.subject))
             .map(|item| {
-                let told = delivery(hook, Kind::AnomalyDetected, item.user_id.clone(), item.data.clone(), now_us);
+                let told = delivery(hook, Kind::AnomalyDetected, item.user_id.as_deref(), item.data.clone(), now_us);
                 (mark(hook, item.subject.clone(), "reported", item.user_id.clone(), now_us), Some(told))
             })
             .collect();
